@@ -1,0 +1,147 @@
+import { readFileSync } from 'node:fs';
+import { ConfigError, loadConfig } from './config.ts';
+import { openDb } from './db/db.ts';
+import { migrate } from './db/migrate.ts';
+import { seedDemo } from './demo/seed.ts';
+import { pushCatalog, validateCatalog } from './modules/catalog/catalog.service.ts';
+import { createKey, createProject } from './modules/projects/projects.service.ts';
+import { createTollgate } from './server.ts';
+
+const HELP = `tollgate — self-hosted monetization server
+
+Usage:
+  tollgate start                          serve the API (same as npm start)
+  tollgate migrate                        apply database migrations
+  tollgate projects create <name> [--id <slug>]
+                                          create a project; prints its keys (shown once)
+  tollgate keys create --project <id> [--publishable] [--scopes full,read,secrets:reveal]
+  tollgate push <catalog.json> --project <id> [--dry-run]
+                                          validate and push a catalog file
+
+Environment: PORT, DATABASE_URL, TOLLGATE_DATA_DIR, TOLLGATE_DEMO_KEY, TOLLGATE_ENCRYPTION_KEY, ...
+`;
+
+function flag(args: string[], name: string): string | undefined {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+async function withCtx<T>(fn: (ctx: Awaited<ReturnType<typeof createTollgate>>['ctx']) => Promise<T>): Promise<T> {
+  const config = { ...loadConfig(), runnerIntervalMs: 0 };
+  const tg = await createTollgate({ config, runner: false });
+  try {
+    return await fn(tg.ctx);
+  } finally {
+    await tg.close();
+  }
+}
+
+async function start(): Promise<void> {
+  const config = loadConfig();
+  const started = Date.now();
+  const tg = await createTollgate({
+    config,
+    logger: { level: config.logLevel, transport: undefined },
+  });
+  const demo = config.demo ? await seedDemo(tg.ctx) : [];
+  await tg.app.listen({ port: config.port, host: config.host });
+  const lines = [
+    '',
+    `  Tollgate is running on ${config.publicUrl}  (${tg.ctx.db.kind === 'pglite' ? `embedded database in ${config.dataDir}` : 'PostgreSQL'}, ${Date.now() - started} ms)`,
+    `  API reference: ${config.publicUrl}/docs   OpenAPI: ${config.publicUrl}/openapi.json`,
+  ];
+  if (tg.ctx.db.kind === 'pglite') lines.push('  The embedded database is for development: production wants PostgreSQL (DATABASE_URL).');
+  if (demo.length) {
+    lines.push('', '  Demo projects (sandbox provider):');
+    for (const d of demo) lines.push(`    ${d.project.padEnd(12)} secret ${d.secretKey}   publishable ${d.publishableKey}`);
+  }
+  lines.push('');
+  process.stdout.write(`${lines.join('\n')}\n`);
+  const shutdown = async () => {
+    await tg.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, sub, ...rest] = argv;
+  const args = [sub ?? '', ...rest];
+  switch (cmd) {
+    case undefined:
+    case 'help':
+    case '--help':
+      process.stdout.write(HELP);
+      return 0;
+    case 'start':
+    case 'dev':
+      await start();
+      return -1;
+    case 'migrate': {
+      const config = loadConfig();
+      const db = await openDb({ databaseUrl: config.databaseUrl, dataDir: `${config.dataDir}/pgdata` });
+      const applied = await migrate(db, (m) => process.stdout.write(`  ${m}\n`));
+      process.stdout.write(applied.length ? `Applied ${applied.length} migration(s).\n` : 'Database is up to date.\n');
+      await db.close();
+      return 0;
+    }
+    case 'projects': {
+      if (sub !== 'create' || !rest[0]) throw new ConfigError('usage: tollgate projects create <name> [--id <slug>]');
+      const name = rest[0];
+      return withCtx(async (ctx) => {
+        const r = await createProject(ctx, { name, id: flag(rest, 'id') });
+        if (!r.created) throw new ConfigError(`project '${r.project.id}' already exists; use "tollgate keys create --project ${r.project.id}"`);
+        process.stdout.write(
+          `Project ${r.project.id} created.\n  secret key:      ${r.secretKey.key}\n  publishable key: ${r.publishableKey.key}\nKeys are stored hashed and shown only once.\n`,
+        );
+        return 0;
+      });
+    }
+    case 'keys': {
+      const project = flag(args, 'project');
+      if (sub !== 'create' || !project) throw new ConfigError('usage: tollgate keys create --project <id> [--publishable] [--scopes full,read]');
+      return withCtx(async (ctx) => {
+        const publishable = args.includes('--publishable');
+        const scopes = flag(args, 'scopes')?.split(',') ?? ['full'];
+        const k = await createKey(ctx.db, project, { kind: publishable ? 'publishable' : 'secret', scopes, name: 'cli' });
+        process.stdout.write(`${k.key}\n`);
+        return 0;
+      });
+    }
+    case 'push': {
+      const file = sub;
+      const project = flag(args, 'project');
+      if (!file || !project) throw new ConfigError('usage: tollgate push <catalog.json> --project <id> [--dry-run]');
+      const doc = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+      const catalog = validateCatalog(doc);
+      if (args.includes('--dry-run')) {
+        process.stdout.write(
+          `Catalog is valid: ${catalog.features.length} features, ${catalog.plans.length} plans, ${catalog.credit_packs.length} credit packs, ${catalog.products.length} products (dry run, nothing pushed).\n`,
+        );
+        return 0;
+      }
+      return withCtx(async (ctx) => {
+        const r = await pushCatalog(ctx, project, doc as never, 'cli');
+        process.stdout.write(`Pushed catalog version ${r.version} to ${project}.\n`);
+        return 0;
+      });
+    }
+    default:
+      process.stderr.write(`Unknown command '${cmd}'.\n\n${HELP}`);
+      return 2;
+  }
+}
+
+const isEntry = process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/').split('/').pop() ?? '');
+if (isEntry) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      if (code >= 0) process.exit(code);
+    },
+    (err) => {
+      process.stderr.write(`${err instanceof ConfigError ? err.message : ((err as Error).stack ?? String(err))}\n`);
+      process.exit(1);
+    },
+  );
+}

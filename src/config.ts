@@ -1,0 +1,123 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+
+const bool = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined ? undefined : ['1', 'true', 'yes', 'on'].includes(v.toLowerCase())));
+
+const EnvSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(4242),
+  HOST: z.string().default('0.0.0.0'),
+  PUBLIC_URL: z.string().url().optional(),
+  DATABASE_URL: z.string().optional(),
+  TOLLGATE_DATA_DIR: z.string().default('./.tollgate'),
+  TOLLGATE_DEMO_KEY: z
+    .string()
+    .regex(/^sk_(test|live)_[A-Za-z0-9_]+$/, 'must look like sk_test_<letters, digits, _>')
+    .optional(),
+  TOLLGATE_DEMO: bool,
+  TOLLGATE_ENCRYPTION_KEY: z.string().optional(),
+  TOLLGATE_WEBHOOK_ALLOW_PRIVATE: bool,
+  TOLLGATE_STRIPE_API_BASE: z.string().url().optional(),
+  TOLLGATE_PAYPAL_API_BASE: z.string().url().optional(),
+  TOLLGATE_RUNNER_INTERVAL_MS: z.coerce.number().int().min(0).default(2000),
+  TOLLGATE_DB_POOL: z.coerce.number().int().min(1).max(200).default(8),
+  REDIS_URL: z.string().optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface Config {
+  port: number;
+  host: string;
+  publicUrl: string;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  demoKey: string | undefined;
+  demo: boolean;
+  encryptionKeys: EncryptionKey[];
+  webhookAllowPrivate: boolean;
+  stripeApiBase: string | undefined;
+  paypalApiBase: string | undefined;
+  runnerIntervalMs: number;
+  dbPool: number;
+  redisUrl: string | undefined;
+  logLevel: string;
+}
+
+export interface EncryptionKey {
+  id: string;
+  key: Buffer;
+}
+
+export class ConfigError extends Error {}
+
+/** Parses `id:base64key[,id:base64key...]`; every key must decode to 32 bytes. */
+export function parseEncryptionKeys(value: string): EncryptionKey[] {
+  const keys = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((part) => {
+      const i = part.indexOf(':');
+      if (i <= 0) throw new ConfigError(`TOLLGATE_ENCRYPTION_KEY: "${part.slice(0, 8)}…" must be id:base64key`);
+      const id = part.slice(0, i);
+      const key = Buffer.from(part.slice(i + 1), 'base64');
+      if (key.length !== 32) throw new ConfigError(`TOLLGATE_ENCRYPTION_KEY: key "${id}" must decode to 32 bytes`);
+      if (!/^[A-Za-z0-9_-]{1,32}$/.test(id)) throw new ConfigError(`TOLLGATE_ENCRYPTION_KEY: key id "${id}" is invalid`);
+      return { id, key };
+    });
+  if (keys.length === 0) throw new ConfigError('TOLLGATE_ENCRYPTION_KEY is empty');
+  return keys;
+}
+
+/** Reads the environment once at boot. Nothing else reads process.env. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigError(`Invalid configuration: ${issue?.path.join('.')}: ${issue?.message}`);
+  }
+  const e = parsed.data;
+  const embedded = !e.DATABASE_URL;
+  const dataDir = resolve(e.TOLLGATE_DATA_DIR);
+  let encryptionKeys: EncryptionKey[];
+  if (e.TOLLGATE_ENCRYPTION_KEY) {
+    encryptionKeys = parseEncryptionKeys(e.TOLLGATE_ENCRYPTION_KEY);
+  } else if (embedded) {
+    encryptionKeys = parseEncryptionKeys(embeddedKeyFile(dataDir));
+  } else {
+    throw new ConfigError(
+      'TOLLGATE_ENCRYPTION_KEY is required with DATABASE_URL (id:base64 of 32 random bytes, e.g. k1:$(openssl rand -base64 32))',
+    );
+  }
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ''),
+    databaseUrl: e.DATABASE_URL,
+    dataDir,
+    demoKey: e.TOLLGATE_DEMO_KEY,
+    demo: e.TOLLGATE_DEMO ?? embedded,
+    encryptionKeys,
+    webhookAllowPrivate: e.TOLLGATE_WEBHOOK_ALLOW_PRIVATE ?? embedded,
+    stripeApiBase: e.TOLLGATE_STRIPE_API_BASE,
+    paypalApiBase: e.TOLLGATE_PAYPAL_API_BASE,
+    runnerIntervalMs: e.TOLLGATE_RUNNER_INTERVAL_MS,
+    dbPool: e.TOLLGATE_DB_POOL,
+    redisUrl: e.REDIS_URL,
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+/** With the embedded database, a key is generated once into the data dir (development only). */
+function embeddedKeyFile(dataDir: string): string {
+  const file = join(dataDir, 'encryption.key');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(dataDir, { recursive: true });
+  const value = `k1:${randomBytes(32).toString('base64')}`;
+  writeFileSync(file, `${value}\n`, { mode: 0o600 });
+  return value;
+}

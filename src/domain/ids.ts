@@ -1,0 +1,43 @@
+import { randomBytes } from 'node:crypto';
+
+/** Every id Tollgate makes carries a prefix from this map. */
+export const ID_PREFIX = {
+  key: 'key',
+  ledger: 'led',
+  hold: 'hold',
+  grant: 'cgr',
+  checkout: 'cs',
+  payment: 'pay',
+  paymentMethod: 'pm',
+  event: 'evt',
+  outbox: 'msg',
+  audit: 'aud',
+  subscription: 'sub',
+  invoice: 'inv',
+  order: 'ord',
+  orderItem: 'oi',
+  cartItem: 'ci',
+  paymentLink: 'plink',
+  endpoint: 'ep',
+  delivery: 'dlv',
+  secret: 'sec',
+  session: 'cuss',
+  refund: 're',
+  operator: 'op',
+  request: 'req',
+} as const;
+
+export type IdKind = keyof typeof ID_PREFIX;
+
+const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+
+export function randomToken(length: number): string {
+  const bytes = randomBytes(length);
+  let out = '';
+  for (let i = 0; i < length; i++) out += ALPHABET[(bytes[i] ?? 0) % 62];
+  return out;
+}
+
+export function newId(kind: IdKind): string {
+  return `${ID_PREFIX[kind]}_${randomToken(20)}`;
+}

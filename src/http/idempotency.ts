@@ -1,0 +1,86 @@
+import { createHash } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Queryable } from '../db/db.ts';
+import { AppError, InvalidRequestError } from '../domain/errors.ts';
+import type { AppContext } from './context.ts';
+
+export interface Outcome<T> {
+  status?: number;
+  body: T;
+}
+
+interface StoredKey {
+  request_hash: string;
+  status_code: number | null;
+  response: unknown;
+}
+
+function requestHash(req: FastifyRequest): string {
+  return createHash('sha256')
+    .update(`${req.method} ${req.routeOptions.url ?? req.url}\n${JSON.stringify(req.params ?? {})}\n${JSON.stringify(req.body ?? null)}`)
+    .digest('hex');
+}
+
+/**
+ * Runs a mutation at most once per `Idempotency-Key`.
+ * The key is claimed by an INSERT in the same transaction as the effect and the stored reply,
+ * so a twin request blocks on the key until the first commits, then replays its reply;
+ * a failed attempt rolls back and frees the key. Without a key the mutation simply runs
+ * (in a transaction unless `atomic: false` says it is one statement).
+ */
+export async function idempotent<T>(
+  ctx: AppContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  run: (q: Queryable) => Promise<Outcome<T>>,
+  opts: { atomic?: boolean } = {},
+): Promise<T | unknown> {
+  const header = req.headers['idempotency-key'];
+  const projectId = req.caller?.projectId;
+  if (header === undefined || !projectId) {
+    const out = opts.atomic === false ? await run(ctx.db) : await ctx.db.tx(run);
+    reply.code(out.status ?? 200);
+    return out.body;
+  }
+  const key = Array.isArray(header) ? header[0] : header;
+  if (!key || key.length > 255) throw new InvalidRequestError('Idempotency-Key must be 1-255 characters', 'Idempotency-Key');
+  const hash = requestHash(req);
+  const result = await ctx.db.tx(async (trx) => {
+    const claimed = await trx.query(
+      `INSERT INTO idempotency_keys (project_id, key, request_hash, created_at) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (project_id, key) DO NOTHING RETURNING 1`,
+      [projectId, key, hash, ctx.clock.now()],
+    );
+    if (claimed.rowCount === 0) {
+      const prior = (
+        await trx.query<StoredKey>(
+          'SELECT request_hash, status_code, response FROM idempotency_keys WHERE project_id = $1 AND key = $2',
+          [projectId, key],
+        )
+      ).rows[0];
+      if (!prior || prior.request_hash !== hash) {
+        throw new AppError('idempotency_conflict', 'This Idempotency-Key was already used with a different request', {
+          idempotency_key: key,
+        });
+      }
+      if (prior.status_code === null) {
+        throw new AppError('idempotency_conflict', 'A request with this Idempotency-Key is still in progress', {
+          idempotency_key: key,
+        });
+      }
+      return { status: prior.status_code, body: prior.response, replayed: true };
+    }
+    const out = await run(trx);
+    const status = out.status ?? 200;
+    await trx.query('UPDATE idempotency_keys SET status_code = $3, response = $4 WHERE project_id = $1 AND key = $2', [
+      projectId,
+      key,
+      status,
+      JSON.stringify(out.body ?? null),
+    ]);
+    return { status, body: out.body as unknown, replayed: false };
+  });
+  if (result.replayed) reply.header('idempotent-replayed', 'true');
+  reply.code(result.status);
+  return result.body;
+}

@@ -1,0 +1,23 @@
+import { expireDue } from '../modules/credits/credits.service.ts';
+import { expireCheckoutSessions } from '../modules/payments/payments.service.ts';
+import { retryDueEvents } from '../modules/webhooks-in/inbox.service.ts';
+import { registerJob } from './runner.ts';
+
+const IDEMPOTENCY_TTL_MS = 48 * 3600 * 1000; // kept at least 24 h, as promised
+
+/** Every background job, registered in one place. */
+export function registerJobs(): void {
+  registerJob('credits.expire', async (ctx) => {
+    const r = await expireDue(ctx);
+    return r.holds + r.grants;
+  });
+  registerJob('checkout.expire', (ctx) => expireCheckoutSessions(ctx));
+  registerJob('inbox.retry', (ctx) => retryDueEvents(ctx));
+  registerJob('idempotency.purge', async (ctx) => {
+    const r = await ctx.db.query(
+      `DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM idempotency_keys WHERE created_at < $1 LIMIT 1000)`,
+      [new Date(ctx.clock.now().getTime() - IDEMPOTENCY_TTL_MS)],
+    );
+    return r.rowCount >= 1000 ? 1 : 0;
+  });
+}

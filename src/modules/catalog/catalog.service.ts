@@ -1,0 +1,111 @@
+import { z } from 'zod';
+import type { Queryable } from '../../db/db.ts';
+import { type Catalog, type CatalogInput, CatalogSchema, EMPTY_CATALOG } from '../../domain/catalog.ts';
+import type { AppContext, Caller } from '../../http/context.ts';
+import { TtlCache } from '../../lib/ttl-cache.ts';
+import { parseOrThrow } from '../../lib/validation.ts';
+import { audit } from '../audit/audit.service.ts';
+import { invalidateProject } from '../projects/projects.service.ts';
+import * as repo from './catalog.repository.ts';
+
+export interface CurrentCatalog {
+  version: number;
+  catalog: Catalog;
+}
+
+const cache = new TtlCache<CurrentCatalog>(2000);
+
+/** The project's current catalog (briefly cached; a push in this process invalidates it). */
+export async function getCatalog(ctx: AppContext, projectId: string, q: Queryable = ctx.db): Promise<CurrentCatalog> {
+  if (!q.inTransaction) {
+    const hit = cache.get(projectId);
+    if (hit) return hit;
+  }
+  const row = await repo.findCurrentCatalog(q, projectId);
+  const value = row ? { version: row.version, catalog: CatalogSchema.parse(row.document) } : { version: 0, catalog: EMPTY_CATALOG };
+  if (!q.inTransaction) cache.set(projectId, value);
+  return value;
+}
+
+export function validateCatalog(input: unknown): Catalog {
+  return parseOrThrow(CatalogSchema, input);
+}
+
+/** Hooks run inside the push transaction (e.g. provider price sync plans, stock rows). */
+export type CatalogPushHook = (
+  ctx: AppContext,
+  q: Queryable,
+  e: { projectId: string; previous: Catalog; next: Catalog; version: number },
+) => Promise<void>;
+const pushHooks: CatalogPushHook[] = [];
+export function onCatalogPush(hook: CatalogPushHook): void {
+  pushHooks.push(hook);
+}
+
+export async function putCatalog(
+  ctx: AppContext,
+  q: Queryable,
+  caller: Caller,
+  input: unknown,
+): Promise<CurrentCatalog> {
+  const catalog = validateCatalog(input);
+  const previous = (await getCatalog(ctx, caller.projectId, q)).catalog;
+  const at = ctx.clock.now();
+  const version = await repo.insertCatalogVersion(q, caller.projectId, catalog, caller.actor, at);
+  for (const hook of pushHooks) await hook(ctx, q, { projectId: caller.projectId, previous, next: catalog, version });
+  await audit(q, caller, { action: 'catalog.pushed', target: `catalog:v${version}`, details: { version } }, at);
+  cache.delete(caller.projectId);
+  invalidateProject(caller.projectId);
+  return { version, catalog };
+}
+
+/** Pushes a catalog outside a request (demo seeding, `tollgate push`). */
+export async function pushCatalog(ctx: AppContext, projectId: string, input: CatalogInput, actor = 'cli'): Promise<CurrentCatalog> {
+  return ctx.db.tx((trx) =>
+    putCatalog(ctx, trx, { projectId, keyId: 'cli', kind: 'operator', scopes: ['full'], actor }, input),
+  );
+}
+
+export const CatalogBodySchema = z.record(z.string(), z.unknown());
+
+/** The public view for a pricing page: plans and packs with display fields. */
+export function publicPlans(c: Catalog) {
+  const packs = c.credit_packs.filter((p) => p.active);
+  const unitPrices = packs.map((p) => p.price.amount / p.credits);
+  const worst = Math.max(0, ...unitPrices);
+  return {
+    currency: c.currency,
+    plans: c.plans
+      .filter((p) => p.active)
+      .map((p) => ({
+        id: p.id,
+        name: p.name,
+        description: p.description ?? null,
+        price: p.price,
+        interval: p.interval,
+        trial_days: p.trial_days,
+        trial_requires_card: p.trial_requires_card,
+        per_seat: p.per_seat,
+        included_credits: p.included_credits,
+        features: p.features,
+        popular: p.popular,
+        free: p.price.amount === 0,
+        monthly_price: { amount: p.interval === 'year' ? Math.round(p.price.amount / 12) : p.price.amount, currency: p.price.currency },
+      })),
+    credit_packs: packs.map((p, i) => {
+      const unit = unitPrices[i] ?? 0;
+      return {
+        id: p.id,
+        name: p.name,
+        credits: p.credits,
+        price: p.price,
+        popular: p.popular,
+        price_per_credit: { amount: Math.round(unit * 100) / 100, currency: p.price.currency },
+        savings_percent: worst > 0 ? Math.round((1 - unit / worst) * 100) : 0,
+      };
+    }),
+    free_plan: c.free_plan ?? null,
+    default_trial: c.default_trial ?? null,
+    theme: c.theme ?? null,
+  };
+}

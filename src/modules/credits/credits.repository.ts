@@ -1,0 +1,325 @@
+import type { Queryable } from '../../db/db.ts';
+
+export interface AccountRow {
+  balance: number;
+  held: number;
+  expiring_grants: number;
+}
+
+export interface LedgerRow {
+  seq: number;
+  id: string;
+  customer_id: string;
+  amount: number;
+  balance_after: number;
+  kind: string;
+  reason: string | null;
+  source_id: string | null;
+  metadata: Record<string, unknown> | null;
+  expires_at: Date | null;
+  created_at: Date;
+}
+
+export interface HoldRow {
+  id: string;
+  project_id: string;
+  customer_id: string;
+  amount: number;
+  status: 'held' | 'captured' | 'released' | 'expired';
+  captured_amount: number | null;
+  reason: string | null;
+  expires_at: Date;
+  created_at: Date;
+  closed_at: Date | null;
+}
+
+export async function insertAccount(q: Queryable, projectId: string, customerId: string, at: Date): Promise<void> {
+  await q.query(
+    `INSERT INTO credit_accounts (project_id, customer_id, updated_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+    [projectId, customerId, at],
+  );
+}
+
+export async function findAccount(q: Queryable, projectId: string, customerId: string): Promise<AccountRow | undefined> {
+  return (
+    await q.query<AccountRow>(
+      'SELECT balance, held, expiring_grants FROM credit_accounts WHERE project_id = $1 AND customer_id = $2',
+      [projectId, customerId],
+    )
+  ).rows[0];
+}
+
+export async function lockAccount(q: Queryable, projectId: string, customerId: string): Promise<AccountRow | undefined> {
+  return (
+    await q.query<AccountRow>(
+      'SELECT balance, held, expiring_grants FROM credit_accounts WHERE project_id = $1 AND customer_id = $2 FOR UPDATE',
+      [projectId, customerId],
+    )
+  ).rows[0];
+}
+
+export interface FastDeductInput {
+  projectId: string;
+  customerId: string;
+  amount: number;
+  entryId: string;
+  reason: string | null;
+  metadata: Record<string, unknown> | null;
+  at: Date;
+  /** Emit credits.low_balance when the balance crosses this threshold. */
+  lowBalanceThreshold: number | null;
+  lowBalanceEventId: string;
+  /** Emit credits.deducted (opt-in per project). */
+  emitDeducted: boolean;
+  deductedEventId: string;
+}
+
+export interface FastDeductResult {
+  balance_after: number | null;
+  balance_before: number | null;
+  held: number | null;
+  expiring_grants: number | null;
+}
+
+/**
+ * The hot path: one statement that spends credits if enough are available, appends the ledger
+ * entry and the outbox events it causes. The row lock on the account serialises writers of one
+ * customer; nothing else is touched. Accounts with expiring grants are left to the locked path.
+ */
+export async function deductFast(q: Queryable, i: FastDeductInput): Promise<FastDeductResult> {
+  const r = await q.query<FastDeductResult>(
+    `WITH acct AS (
+       SELECT balance, held, expiring_grants FROM credit_accounts WHERE project_id = $1 AND customer_id = $2
+     ), upd AS (
+       UPDATE credit_accounts SET balance = balance - $3, updated_at = $6
+       WHERE project_id = $1 AND customer_id = $2 AND balance - held >= $3 AND expiring_grants = 0
+       RETURNING balance
+     ), ins AS (
+       INSERT INTO ledger_entries (id, project_id, customer_id, amount, balance_after, kind, reason, metadata, created_at)
+       SELECT $4, $1, $2, -$3::bigint, upd.balance, 'deduct', $5, $7::jsonb, $6 FROM upd
+       RETURNING id
+     ), low AS (
+       INSERT INTO outbox_events (id, project_id, type, customer_id, payload, created_at)
+       SELECT $9, $1, 'credits.low_balance', $2,
+         jsonb_build_object('type', 'credits.low_balance', 'customer_id', $2::text,
+           'data', jsonb_build_object('balance', upd.balance, 'threshold', $8::bigint)), $6
+       FROM upd, acct WHERE $8::bigint IS NOT NULL AND acct.balance > $8::bigint AND upd.balance <= $8::bigint
+     ), ded AS (
+       INSERT INTO outbox_events (id, project_id, type, customer_id, payload, created_at)
+       SELECT $11, $1, 'credits.deducted', $2,
+         jsonb_build_object('type', 'credits.deducted', 'customer_id', $2::text,
+           'data', jsonb_build_object('amount', $3::bigint, 'balance', upd.balance, 'transaction_id', $4::text, 'reason', $5::text)), $6
+       FROM upd WHERE $10::boolean
+     )
+     SELECT (SELECT balance FROM upd) AS balance_after, (SELECT balance FROM acct) AS balance_before,
+            (SELECT held FROM acct) AS held, (SELECT expiring_grants FROM acct) AS expiring_grants`,
+    [
+      i.projectId,
+      i.customerId,
+      i.amount,
+      i.entryId,
+      i.reason,
+      i.at,
+      i.metadata ? JSON.stringify(i.metadata) : null,
+      i.lowBalanceThreshold,
+      i.lowBalanceEventId,
+      i.emitDeducted,
+      i.deductedEventId,
+    ],
+  );
+  return r.rows[0] as FastDeductResult;
+}
+
+/** Moves the balance of a locked account and appends the entry (positive or negative amount). */
+export async function applyEntry(
+  q: Queryable,
+  e: {
+    projectId: string;
+    customerId: string;
+    id: string;
+    amount: number;
+    heldDelta?: number;
+    kind: string;
+    reason: string | null;
+    sourceId?: string | null;
+    metadata?: Record<string, unknown> | null;
+    expiresAt?: Date | null;
+    expiringDelta?: number;
+    at: Date;
+  },
+): Promise<{ balance: number; held: number } | undefined> {
+  const r = await q.query<{ balance: number; held: number }>(
+    `WITH upd AS (
+       UPDATE credit_accounts SET balance = balance + $4, held = held + $11, expiring_grants = expiring_grants + $12, updated_at = $10
+       WHERE project_id = $1 AND customer_id = $2 RETURNING balance, held
+     ), ins AS (
+       INSERT INTO ledger_entries (id, project_id, customer_id, amount, balance_after, kind, reason, source_id, metadata, expires_at, created_at)
+       SELECT $3, $1, $2, $4, upd.balance, $5, $6, $7, $8::jsonb, $9, $10 FROM upd WHERE $4 <> 0
+     )
+     SELECT balance, held FROM upd`,
+    [
+      e.projectId,
+      e.customerId,
+      e.id,
+      e.amount,
+      e.kind,
+      e.reason,
+      e.sourceId ?? null,
+      e.metadata ? JSON.stringify(e.metadata) : null,
+      e.expiresAt ?? null,
+      e.at,
+      e.heldDelta ?? 0,
+      e.expiringDelta ?? 0,
+    ],
+  );
+  return r.rows[0];
+}
+
+export async function findEntryBySource(
+  q: Queryable,
+  projectId: string,
+  kind: string,
+  sourceId: string,
+): Promise<LedgerRow | undefined> {
+  return (
+    await q.query<LedgerRow>('SELECT * FROM ledger_entries WHERE project_id = $1 AND kind = $2 AND source_id = $3', [
+      projectId,
+      kind,
+      sourceId,
+    ])
+  ).rows[0];
+}
+
+export async function listEntries(
+  q: Queryable,
+  projectId: string,
+  customerId: string,
+  opts: { limit: number; startingAfter?: string },
+): Promise<LedgerRow[]> {
+  return (
+    await q.query<LedgerRow>(
+      `SELECT * FROM ledger_entries WHERE project_id = $1 AND customer_id = $2
+         AND ($3::text IS NULL OR seq < (SELECT seq FROM ledger_entries WHERE project_id = $1 AND id = $3))
+       ORDER BY seq DESC LIMIT $4`,
+      [projectId, customerId, opts.startingAfter ?? null, opts.limit + 1],
+    )
+  ).rows;
+}
+
+export async function sumEntries(q: Queryable, projectId: string, customerId: string): Promise<number> {
+  const r = await q.query<{ s: number }>(
+    'SELECT COALESCE(SUM(amount), 0)::bigint AS s FROM ledger_entries WHERE project_id = $1 AND customer_id = $2',
+    [projectId, customerId],
+  );
+  return Number(r.rows[0]?.s ?? 0);
+}
+
+// Expiring grants -------------------------------------------------------------------------
+
+export async function insertGrant(
+  q: Queryable,
+  g: { id: string; projectId: string; customerId: string; amount: number; expiresAt: Date; at: Date },
+): Promise<void> {
+  await q.query(
+    `INSERT INTO credit_grants (id, project_id, customer_id, amount, remaining, expires_at, created_at)
+     VALUES ($1, $2, $3, $4, $4, $5, $6)`,
+    [g.id, g.projectId, g.customerId, g.amount, g.expiresAt, g.at],
+  );
+}
+
+/** Consumes live grants soonest-expiring first (account already locked). */
+export async function consumeGrants(q: Queryable, projectId: string, customerId: string, amount: number): Promise<void> {
+  await q.query(
+    `WITH g AS (
+       SELECT id, remaining, SUM(remaining) OVER (ORDER BY expires_at, id) - remaining AS before
+       FROM credit_grants WHERE project_id = $1 AND customer_id = $2 AND expired_at IS NULL AND remaining > 0
+     )
+     UPDATE credit_grants cg SET remaining = cg.remaining - LEAST(g.remaining, $3 - g.before)
+     FROM g WHERE cg.id = g.id AND g.before < $3`,
+    [projectId, customerId, amount],
+  );
+}
+
+export async function claimDueGrants(
+  q: Queryable,
+  now: Date,
+  limit: number,
+): Promise<{ id: string; project_id: string; customer_id: string; remaining: number; expires_at: Date }[]> {
+  return (
+    await q.query<{ id: string; project_id: string; customer_id: string; remaining: number; expires_at: Date }>(
+      `SELECT g.id, g.project_id, g.customer_id, g.remaining, g.expires_at FROM credit_grants g
+       JOIN projects p ON p.id = g.project_id
+       WHERE g.expired_at IS NULL AND g.expires_at <= $1::timestamptz + (p.clock_offset_ms * interval '1 millisecond')
+       ORDER BY g.expires_at LIMIT $2 FOR UPDATE OF g SKIP LOCKED`,
+      [now, limit],
+    )
+  ).rows;
+}
+
+export async function markGrantExpired(q: Queryable, id: string, at: Date): Promise<void> {
+  await q.query('UPDATE credit_grants SET expired_at = $2, remaining = 0 WHERE id = $1', [id, at]);
+}
+
+// Holds ----------------------------------------------------------------------------------
+
+/** Reserves credits if enough are available; returns null when they are not. */
+export async function reserve(
+  q: Queryable,
+  projectId: string,
+  customerId: string,
+  amount: number,
+  at: Date,
+): Promise<AccountRow | null> {
+  const r = await q.query<AccountRow>(
+    `UPDATE credit_accounts SET held = held + $3, updated_at = $4
+     WHERE project_id = $1 AND customer_id = $2 AND balance - held >= $3 RETURNING balance, held, expiring_grants`,
+    [projectId, customerId, amount, at],
+  );
+  return r.rows[0] ?? null;
+}
+
+export async function insertHold(
+  q: Queryable,
+  h: { id: string; projectId: string; customerId: string; amount: number; reason: string | null; expiresAt: Date; at: Date },
+): Promise<HoldRow> {
+  const r = await q.query<HoldRow>(
+    `INSERT INTO credit_holds (id, project_id, customer_id, amount, status, reason, expires_at, created_at)
+     VALUES ($1, $2, $3, $4, 'held', $5, $6, $7) RETURNING *`,
+    [h.id, h.projectId, h.customerId, h.amount, h.reason, h.expiresAt, h.at],
+  );
+  return r.rows[0] as HoldRow;
+}
+
+export async function lockHold(q: Queryable, projectId: string, id: string): Promise<HoldRow | undefined> {
+  return (await q.query<HoldRow>('SELECT * FROM credit_holds WHERE project_id = $1 AND id = $2 FOR UPDATE', [projectId, id]))
+    .rows[0];
+}
+
+export async function findHold(q: Queryable, projectId: string, id: string): Promise<HoldRow | undefined> {
+  return (await q.query<HoldRow>('SELECT * FROM credit_holds WHERE project_id = $1 AND id = $2', [projectId, id])).rows[0];
+}
+
+export async function closeHold(
+  q: Queryable,
+  id: string,
+  status: 'captured' | 'released' | 'expired',
+  captured: number | null,
+  at: Date,
+): Promise<HoldRow> {
+  const r = await q.query<HoldRow>(
+    'UPDATE credit_holds SET status = $2, captured_amount = $3, closed_at = $4 WHERE id = $1 RETURNING *',
+    [id, status, captured, at],
+  );
+  return r.rows[0] as HoldRow;
+}
+
+export async function claimDueHolds(q: Queryable, now: Date, limit: number): Promise<HoldRow[]> {
+  return (
+    await q.query<HoldRow>(
+      `SELECT h.* FROM credit_holds h JOIN projects p ON p.id = h.project_id
+       WHERE h.status = 'held' AND h.expires_at <= $1::timestamptz + (p.clock_offset_ms * interval '1 millisecond')
+       ORDER BY h.expires_at LIMIT $2 FOR UPDATE OF h SKIP LOCKED`,
+      [now, limit],
+    )
+  ).rows;
+}

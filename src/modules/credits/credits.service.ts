@@ -1,0 +1,514 @@
+import { z } from 'zod';
+import type { Queryable } from '../../db/db.ts';
+import { creditsForUsage, findFeature } from '../../domain/catalog.ts';
+import { ConflictError, InsufficientCreditsError, InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
+import { newId } from '../../domain/ids.ts';
+import type { AppContext, Caller } from '../../http/context.ts';
+import { audit } from '../audit/audit.service.ts';
+import { getCatalog } from '../catalog/catalog.service.ts';
+import { ensureCustomer } from '../customers/customers.service.ts';
+import { getProject, projectNow } from '../projects/projects.service.ts';
+import { emit } from '../webhooks-out/outbox.ts';
+import * as repo from './credits.repository.ts';
+
+export const MAX_CREDITS = 1_000_000_000_000; // per operation
+
+const CreditAmount = z
+  .number({ error: 'must be a number' })
+  .int('must be a positive integer')
+  .positive('must be a positive integer')
+  .max(MAX_CREDITS, `must be at most ${MAX_CREDITS}`);
+
+export const UsageSchema = z
+  .object({
+    feature: z.string().min(1).max(64),
+    quantity: z.number().positive('must be positive').max(MAX_CREDITS).finite(),
+  })
+  .strict();
+
+/** `{amount}` or `{usage: {feature, quantity}}`, never both. */
+export const SpendSchema = z
+  .object({
+    amount: CreditAmount.optional(),
+    usage: UsageSchema.optional(),
+    reason: z.string().max(500).optional(),
+    metadata: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict()
+  .refine((b) => (b.amount === undefined) !== (b.usage === undefined), {
+    message: 'send exactly one of "amount" or "usage"',
+    path: ['amount'],
+  });
+export type SpendInput = z.infer<typeof SpendSchema>;
+
+export const GrantSchema = z
+  .object({
+    amount: CreditAmount,
+    reason: z.string().min(1).max(500).default('Manual grant'),
+    expires_at: z.iso.datetime({ offset: true }).optional(),
+    metadata: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict();
+
+export const HoldSchema = z
+  .object({
+    amount: CreditAmount.optional(),
+    usage: UsageSchema.optional(),
+    reason: z.string().max(500).optional(),
+    expires_in: z.number().int().min(1).max(7 * 24 * 3600).default(3600),
+  })
+  .strict()
+  .refine((b) => (b.amount === undefined) !== (b.usage === undefined), {
+    message: 'send exactly one of "amount" or "usage"',
+    path: ['amount'],
+  });
+
+export const CaptureSchema = z.object({ amount: z.number().int().min(0).max(MAX_CREDITS).optional() }).strict();
+
+/** Converts `{amount}` or `{usage}` to credits through the catalog. */
+export async function creditsRequired(
+  ctx: AppContext,
+  projectId: string,
+  input: { amount?: number; usage?: { feature: string; quantity: number } },
+): Promise<{ amount: number; usage?: { feature: string; quantity: number } }> {
+  if (input.amount !== undefined) return { amount: input.amount };
+  const usage = input.usage as { feature: string; quantity: number };
+  const { catalog } = await getCatalog(ctx, projectId);
+  const feature = findFeature(catalog, usage.feature);
+  if (!feature) throw new InvalidRequestError(`Unknown feature '${usage.feature}'`, 'usage.feature');
+  if (feature.type !== 'credits' && !feature.credit_cost) {
+    throw new InvalidRequestError(`Feature '${usage.feature}' is not paid in credits`, 'usage.feature');
+  }
+  const amount = creditsForUsage(feature, usage.quantity);
+  if (amount < 1) throw new InvalidRequestError('usage.quantity converts to less than one credit', 'usage.quantity');
+  return { amount, usage };
+}
+
+export interface DeductResult {
+  balance: number;
+  held: number;
+  available: number;
+  deducted: number;
+  transaction_id: string;
+}
+
+export async function deduct(
+  ctx: AppContext,
+  q: Queryable,
+  projectId: string,
+  customerId: string,
+  input: SpendInput,
+): Promise<DeductResult> {
+  const { amount, usage } = await creditsRequired(ctx, projectId, input);
+  const [{ catalog }, project, at] = await Promise.all([
+    getCatalog(ctx, projectId),
+    getProject(ctx, projectId),
+    projectNow(ctx, projectId),
+  ]);
+  const metadata = usage || input.metadata ? { ...(input.metadata ?? {}), ...(usage ? { usage } : {}) } : null;
+  const reason = input.reason ?? (usage ? `${usage.feature}: ${usage.quantity}` : 'Deduct');
+  const threshold = catalog.low_balance_threshold ?? null;
+  const emitDeducted = project.settings?.emit_credits_deducted === true;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const entryId = newId('ledger');
+    const r = await repo.deductFast(q, {
+      projectId,
+      customerId,
+      amount,
+      entryId,
+      reason,
+      metadata,
+      at,
+      lowBalanceThreshold: threshold,
+      lowBalanceEventId: newId('outbox'),
+      emitDeducted,
+      deductedEventId: newId('outbox'),
+    });
+    if (r.balance_after !== null) {
+      const held = r.held ?? 0;
+      return { balance: r.balance_after, held, available: r.balance_after - held, deducted: amount, transaction_id: entryId };
+    }
+    if (r.balance_before === null) {
+      await ensureCustomer(ctx, q, projectId, customerId);
+      continue;
+    }
+    if ((r.expiring_grants ?? 0) > 0) {
+      return deductLocked(q, { projectId, customerId, amount, reason, metadata, at, threshold, emitDeducted });
+    }
+    throw new InsufficientCreditsError(r.balance_before, amount, r.balance_before - (r.held ?? 0));
+  }
+  throw new Error('deduct: customer could not be created');
+}
+
+/** The careful path for accounts holding expiring grants: lock, spend soonest-expiring first. */
+async function deductLocked(
+  q: Queryable,
+  d: {
+    projectId: string;
+    customerId: string;
+    amount: number;
+    reason: string;
+    metadata: Record<string, unknown> | null;
+    at: Date;
+    threshold: number | null;
+    emitDeducted: boolean;
+  },
+): Promise<DeductResult> {
+  return q.tx(async (trx) => {
+    const acct = await repo.lockAccount(trx, d.projectId, d.customerId);
+    if (!acct) throw new Error('account vanished');
+    const available = acct.balance - acct.held;
+    if (available < d.amount) throw new InsufficientCreditsError(acct.balance, d.amount, available);
+    await repo.consumeGrants(trx, d.projectId, d.customerId, d.amount);
+    const entryId = newId('ledger');
+    const after = await repo.applyEntry(trx, {
+      projectId: d.projectId,
+      customerId: d.customerId,
+      id: entryId,
+      amount: -d.amount,
+      kind: 'deduct',
+      reason: d.reason,
+      metadata: d.metadata,
+      at: d.at,
+    });
+    if (!after) throw new Error('account vanished');
+    if (d.threshold !== null && acct.balance > d.threshold && after.balance <= d.threshold) {
+      await emit(trx, {
+        projectId: d.projectId,
+        type: 'credits.low_balance',
+        customerId: d.customerId,
+        data: { balance: after.balance, threshold: d.threshold },
+        at: d.at,
+      });
+    }
+    if (d.emitDeducted) {
+      await emit(trx, {
+        projectId: d.projectId,
+        type: 'credits.deducted',
+        customerId: d.customerId,
+        data: { amount: d.amount, balance: after.balance, transaction_id: entryId, reason: d.reason },
+        at: d.at,
+      });
+    }
+    return { balance: after.balance, held: after.held, available: after.balance - after.held, deducted: d.amount, transaction_id: entryId };
+  });
+}
+
+export interface GrantInput {
+  amount: number;
+  reason: string;
+  kind?: string;
+  sourceId?: string | null;
+  expiresAt?: Date | null;
+  metadata?: Record<string, unknown> | null;
+}
+
+/**
+ * Adds credits. With a `sourceId` the grant happens at most once per (kind, source) — a purchase
+ * per checkout session, included credits per subscription period — and a repeat returns the first.
+ */
+export async function grant(
+  ctx: AppContext,
+  q: Queryable,
+  projectId: string,
+  customerId: string,
+  g: GrantInput,
+): Promise<{ balance: number; held: number; available: number; granted: number; transaction_id: string; duplicate: boolean }> {
+  await ensureCustomer(ctx, q, projectId, customerId);
+  return q.tx(async (trx) => {
+    const at = await projectNow(ctx, projectId);
+    const kind = g.kind ?? 'grant';
+    if (g.sourceId) {
+      const prior = await repo.findEntryBySource(trx, projectId, kind, g.sourceId);
+      if (prior) {
+        const acct = await repo.findAccount(trx, projectId, customerId);
+        const balance = acct?.balance ?? 0;
+        const held = acct?.held ?? 0;
+        return { balance, held, available: balance - held, granted: 0, transaction_id: prior.id, duplicate: true };
+      }
+    }
+    if (g.expiresAt && g.expiresAt.getTime() <= at.getTime()) {
+      throw new InvalidRequestError('expires_at must be in the future', 'expires_at');
+    }
+    await repo.lockAccount(trx, projectId, customerId);
+    const entryId = newId('ledger');
+    const after = await repo.applyEntry(trx, {
+      projectId,
+      customerId,
+      id: entryId,
+      amount: g.amount,
+      kind,
+      reason: g.reason,
+      sourceId: g.sourceId ?? null,
+      metadata: g.metadata ?? null,
+      expiresAt: g.expiresAt ?? null,
+      expiringDelta: g.expiresAt ? 1 : 0,
+      at,
+    });
+    if (!after) throw new Error('account vanished');
+    if (g.expiresAt) {
+      await repo.insertGrant(trx, { id: newId('grant'), projectId, customerId, amount: g.amount, expiresAt: g.expiresAt, at });
+    }
+    await emit(trx, {
+      projectId,
+      type: 'credits.granted',
+      customerId,
+      data: { amount: g.amount, balance: after.balance, reason: g.reason, kind, transaction_id: entryId },
+      at,
+    });
+    return {
+      balance: after.balance,
+      held: after.held,
+      available: after.balance - after.held,
+      granted: g.amount,
+      transaction_id: entryId,
+      duplicate: false,
+    };
+  });
+}
+
+/** A grant made by an operator through the API or the dashboard: audited. */
+export async function manualGrant(
+  ctx: AppContext,
+  q: Queryable,
+  caller: Caller,
+  customerId: string,
+  body: z.infer<typeof GrantSchema>,
+) {
+  const res = await grant(ctx, q, caller.projectId, customerId, {
+    amount: body.amount,
+    reason: body.reason,
+    expiresAt: body.expires_at ? new Date(body.expires_at) : null,
+    metadata: body.metadata ?? null,
+  });
+  await audit(
+    q,
+    caller,
+    { action: 'credits.granted', customerId, details: { amount: body.amount, reason: body.reason, transaction_id: res.transaction_id } },
+    ctx.clock.now(),
+  );
+  return res;
+}
+
+/**
+ * Takes back up to `amount` credits (a refund of a pack): never below what is available, so
+ * credits already spent are reported as `shortfall`, not turned into debt.
+ */
+export async function reverse(
+  ctx: AppContext,
+  q: Queryable,
+  projectId: string,
+  customerId: string,
+  r: { amount: number; reason: string; sourceId: string },
+): Promise<{ reversed: number; shortfall: number; balance: number; transaction_id: string | null }> {
+  return q.tx(async (trx) => {
+    const prior = await repo.findEntryBySource(trx, projectId, 'reversal', r.sourceId);
+    const acct = await repo.lockAccount(trx, projectId, customerId);
+    if (!acct) throw new NotFoundError('credit account', customerId);
+    if (prior) return { reversed: -prior.amount, shortfall: r.amount + prior.amount, balance: acct.balance, transaction_id: prior.id };
+    const at = await projectNow(ctx, projectId);
+    const take = Math.min(r.amount, acct.balance - acct.held);
+    if (take <= 0) return { reversed: 0, shortfall: r.amount, balance: acct.balance, transaction_id: null };
+    if (acct.expiring_grants > 0) await repo.consumeGrants(trx, projectId, customerId, take);
+    const id = newId('ledger');
+    const after = await repo.applyEntry(trx, {
+      projectId,
+      customerId,
+      id,
+      amount: -take,
+      kind: 'reversal',
+      reason: r.reason,
+      sourceId: r.sourceId,
+      metadata: { requested: r.amount, shortfall: r.amount - take },
+      at,
+    });
+    await emit(trx, {
+      projectId,
+      type: 'credits.reversed',
+      customerId,
+      data: { amount: take, shortfall: r.amount - take, balance: after?.balance ?? 0, reason: r.reason },
+      at,
+    });
+    return { reversed: take, shortfall: r.amount - take, balance: after?.balance ?? 0, transaction_id: id };
+  });
+}
+
+export async function balanceOf(ctx: AppContext, q: Queryable, projectId: string, customerId: string) {
+  await ensureCustomer(ctx, q, projectId, customerId);
+  const acct = await repo.findAccount(q, projectId, customerId);
+  const balance = acct?.balance ?? 0;
+  const held = acct?.held ?? 0;
+  return { customer_id: customerId, balance, held, available: balance - held };
+}
+
+export async function history(
+  ctx: AppContext,
+  q: Queryable,
+  projectId: string,
+  customerId: string,
+  opts: { limit: number; startingAfter?: string },
+) {
+  await ensureCustomer(ctx, q, projectId, customerId);
+  const rows = await repo.listEntries(q, projectId, customerId, opts);
+  const has_more = rows.length > opts.limit;
+  return {
+    object: 'list',
+    data: rows.slice(0, opts.limit).map((e) => ({
+      id: e.id,
+      object: 'credit_transaction',
+      customer_id: e.customer_id,
+      amount: e.amount,
+      type: e.amount > 0 ? 'credit' : 'debit',
+      kind: e.kind,
+      reason: e.reason,
+      balance_after: e.balance_after,
+      metadata: e.metadata ?? {},
+      expires_at: e.expires_at,
+      created_at: e.created_at,
+    })),
+    has_more,
+  };
+}
+
+// Holds -----------------------------------------------------------------------------------
+
+function holdView(h: repo.HoldRow, acct?: { balance: number; held: number }) {
+  return {
+    id: h.id,
+    object: 'hold',
+    customer_id: h.customer_id,
+    amount: h.amount,
+    status: h.status,
+    captured_amount: h.captured_amount,
+    reason: h.reason,
+    expires_at: h.expires_at,
+    created_at: h.created_at,
+    closed_at: h.closed_at,
+    ...(acct ? { balance: acct.balance, held: acct.held, available: acct.balance - acct.held } : {}),
+  };
+}
+
+export async function createHold(
+  ctx: AppContext,
+  q: Queryable,
+  projectId: string,
+  customerId: string,
+  input: z.infer<typeof HoldSchema>,
+) {
+  const { amount } = await creditsRequired(ctx, projectId, input);
+  await ensureCustomer(ctx, q, projectId, customerId);
+  return q.tx(async (trx) => {
+    const at = await projectNow(ctx, projectId);
+    const acct = await repo.reserve(trx, projectId, customerId, amount, at);
+    if (!acct) {
+      const cur = await repo.findAccount(trx, projectId, customerId);
+      throw new InsufficientCreditsError(cur?.balance ?? 0, amount, (cur?.balance ?? 0) - (cur?.held ?? 0));
+    }
+    const hold = await repo.insertHold(trx, {
+      id: newId('hold'),
+      projectId,
+      customerId,
+      amount,
+      reason: input.reason ?? null,
+      expiresAt: new Date(at.getTime() + input.expires_in * 1000),
+      at,
+    });
+    return holdView(hold, acct);
+  });
+}
+
+/** Spends what the job really cost (≤ the hold) and frees the rest. */
+export async function captureHold(ctx: AppContext, q: Queryable, projectId: string, holdId: string, amount?: number) {
+  return q.tx(async (trx) => {
+    const hold = await repo.lockHold(trx, projectId, holdId);
+    if (!hold) throw new NotFoundError('hold', holdId);
+    if (hold.status !== 'held') throw new ConflictError(`Hold is already ${hold.status}`, { status: hold.status });
+    const at = await projectNow(ctx, projectId);
+    if (hold.expires_at.getTime() <= at.getTime()) {
+      await releaseLocked(trx, hold, 'expired', at);
+      throw new ConflictError('Hold has expired and was released', { status: 'expired' });
+    }
+    const take = amount ?? hold.amount;
+    if (take > hold.amount) {
+      throw new InvalidRequestError(`amount must not exceed the hold (${hold.amount})`, 'amount');
+    }
+    const acct = await repo.lockAccount(trx, projectId, hold.customer_id);
+    if (acct && acct.expiring_grants > 0 && take > 0) await repo.consumeGrants(trx, projectId, hold.customer_id, take);
+    const after = await repo.applyEntry(trx, {
+      projectId,
+      customerId: hold.customer_id,
+      id: newId('ledger'),
+      amount: -take,
+      heldDelta: -hold.amount,
+      kind: 'capture',
+      reason: hold.reason ?? 'Hold captured',
+      sourceId: hold.id,
+      metadata: { hold_id: hold.id, held: hold.amount },
+      at,
+    });
+    const closed = await repo.closeHold(trx, hold.id, 'captured', take, at);
+    return holdView(closed, after);
+  });
+}
+
+async function releaseLocked(q: Queryable, hold: repo.HoldRow, status: 'released' | 'expired', at: Date) {
+  const after = await repo.applyEntry(q, {
+    projectId: hold.project_id,
+    customerId: hold.customer_id,
+    id: newId('ledger'),
+    amount: 0,
+    heldDelta: -hold.amount,
+    kind: 'release',
+    reason: null,
+    at,
+  });
+  const closed = await repo.closeHold(q, hold.id, status, null, at);
+  return holdView(closed, after);
+}
+
+export async function releaseHold(ctx: AppContext, q: Queryable, projectId: string, holdId: string) {
+  return q.tx(async (trx) => {
+    const hold = await repo.lockHold(trx, projectId, holdId);
+    if (!hold) throw new NotFoundError('hold', holdId);
+    if (hold.status !== 'held') throw new ConflictError(`Hold is already ${hold.status}`, { status: hold.status });
+    return releaseLocked(trx, hold, 'released', await projectNow(ctx, projectId));
+  });
+}
+
+export async function getHold(q: Queryable, projectId: string, holdId: string) {
+  const hold = await repo.findHold(q, projectId, holdId);
+  if (!hold) throw new NotFoundError('hold', holdId);
+  return holdView(hold);
+}
+
+/** Background: releases holds past their expiry and expires what is left of expiring grants. */
+export async function expireDue(ctx: AppContext, batch = 100): Promise<{ holds: number; grants: number }> {
+  const now = ctx.clock.now();
+  const holds = await ctx.db.tx(async (trx) => {
+    const due = await repo.claimDueHolds(trx, now, batch);
+    for (const h of due) await releaseLocked(trx, h, 'expired', now);
+    return due.length;
+  });
+  const grants = await ctx.db.tx(async (trx) => {
+    const due = await repo.claimDueGrants(trx, now, batch);
+    for (const g of due) {
+      const acct = await repo.lockAccount(trx, g.project_id, g.customer_id);
+      const take = Math.min(g.remaining, acct ? acct.balance - acct.held : 0);
+      await repo.applyEntry(trx, {
+        projectId: g.project_id,
+        customerId: g.customer_id,
+        id: newId('ledger'),
+        amount: -Math.max(0, take),
+        expiringDelta: -1,
+        kind: 'expiry',
+        reason: 'Credits expired',
+        sourceId: g.id,
+        at: g.expires_at,
+      });
+      await repo.markGrantExpired(trx, g.id, now);
+    }
+    return due.length;
+  });
+  return { holds, grants };
+}
+

@@ -1,0 +1,139 @@
+import { z } from 'zod';
+import type { Queryable } from '../../db/db.ts';
+import { CustomerNotFoundError } from '../../domain/errors.ts';
+import { newId } from '../../domain/ids.ts';
+import type { AppContext } from '../../http/context.ts';
+import { getCatalog } from '../catalog/catalog.service.ts';
+import * as creditsRepo from '../credits/credits.repository.ts';
+import { projectNow } from '../projects/projects.service.ts';
+import { emit } from '../webhooks-out/outbox.ts';
+import * as repo from './customers.repository.ts';
+
+export type { CustomerRow } from './customers.repository.ts';
+
+export const CustomerIdSchema = z.string().min(1, 'must not be empty').max(255, 'must be at most 255 characters');
+
+/** Runs when a customer is first seen, in the creating transaction (sign-up credits, default trial, ...). */
+export type CustomerCreatedHook = (ctx: AppContext, q: Queryable, c: repo.CustomerRow, at: Date) => Promise<void>;
+const createdHooks: CustomerCreatedHook[] = [];
+export function onCustomerCreated(hook: CustomerCreatedHook): void {
+  createdHooks.push(hook);
+}
+
+/** Adds fields to the customer view (subscription, entitlements, ...). */
+export type CustomerViewExtender = (
+  ctx: AppContext,
+  q: Queryable,
+  c: repo.CustomerRow,
+) => Promise<Record<string, unknown>>;
+const viewExtenders: CustomerViewExtender[] = [];
+export function extendCustomerView(fn: CustomerViewExtender): void {
+  viewExtenders.push(fn);
+}
+
+export interface EnsureInput {
+  email?: string | null;
+  name?: string | null;
+  metadata?: Record<string, unknown>;
+}
+
+/**
+ * The customer named by the app's id, created on first use with its sign-up credits and the
+ * catalog's default trial. Safe under concurrency: one creator wins, the others read its row.
+ */
+export async function ensureCustomer(
+  ctx: AppContext,
+  q: Queryable,
+  projectId: string,
+  id: string,
+  input: EnsureInput = {},
+): Promise<{ customer: repo.CustomerRow; created: boolean }> {
+  const existing = await repo.findCustomer(q, projectId, id);
+  if (existing) return { customer: existing, created: false };
+  return q.tx(async (trx) => {
+    const at = await projectNow(ctx, projectId);
+    const inserted = await repo.insertCustomer(trx, { projectId, id, ...input, at });
+    if (!inserted) {
+      const row = await repo.findCustomer(trx, projectId, id);
+      if (!row) throw new Error('customer insert conflicted but no row found');
+      return { customer: row, created: false };
+    }
+    await creditsRepo.insertAccount(trx, projectId, id, at);
+    const { catalog } = await getCatalog(ctx, projectId);
+    if (catalog.signup_credits > 0) {
+      await creditsRepo.applyEntry(trx, {
+        projectId,
+        customerId: id,
+        id: newId('ledger'),
+        amount: catalog.signup_credits,
+        kind: 'signup',
+        reason: 'Sign-up credits',
+        sourceId: 'signup',
+        at,
+      });
+    }
+    await emit(trx, {
+      projectId,
+      type: 'customer.created',
+      customerId: id,
+      data: { id, email: inserted.email, name: inserted.name, metadata: inserted.metadata },
+      at,
+    });
+    for (const hook of createdHooks) await hook(ctx, trx, inserted, at);
+    return { customer: inserted, created: true };
+  });
+}
+
+export async function requireCustomer(q: Queryable, projectId: string, id: string): Promise<repo.CustomerRow> {
+  const row = await repo.findCustomer(q, projectId, id);
+  if (!row) throw new CustomerNotFoundError(id);
+  return row;
+}
+
+export async function upsertCustomer(
+  ctx: AppContext,
+  q: Queryable,
+  projectId: string,
+  input: { id: string } & EnsureInput,
+): Promise<{ customer: repo.CustomerRow; created: boolean }> {
+  const { id, ...rest } = input;
+  const res = await ensureCustomer(ctx, q, projectId, id, rest);
+  if (res.created) return res;
+  const changed =
+    (rest.email !== undefined && rest.email !== res.customer.email) ||
+    (rest.name !== undefined && rest.name !== res.customer.name) ||
+    (rest.metadata !== undefined && Object.keys(rest.metadata).length > 0);
+  if (!changed) return res;
+  const at = await projectNow(ctx, projectId);
+  const updated = await repo.updateCustomer(q, projectId, id, rest, at);
+  if (!updated) throw new CustomerNotFoundError(id);
+  await emit(q, {
+    projectId,
+    type: 'customer.updated',
+    customerId: id,
+    data: { id, email: updated.email, name: updated.name, metadata: updated.metadata },
+    at,
+  });
+  return { customer: updated, created: false };
+}
+
+export async function customerView(ctx: AppContext, q: Queryable, c: repo.CustomerRow): Promise<Record<string, unknown>> {
+  const acct = await creditsRepo.findAccount(q, c.project_id, c.id);
+  const balance = acct?.balance ?? 0;
+  const held = acct?.held ?? 0;
+  const view: Record<string, unknown> = {
+    id: c.id,
+    object: 'customer',
+    email: c.email,
+    name: c.name,
+    metadata: c.metadata,
+    created_at: c.created_at,
+    updated_at: c.updated_at,
+    balance,
+    credits: { balance, held, available: balance - held },
+  };
+  for (const ext of viewExtenders) Object.assign(view, await ext(ctx, q, c));
+  return view;
+}
+
+export { repo as customersRepository };

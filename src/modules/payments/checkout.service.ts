@@ -1,0 +1,187 @@
+import { z } from 'zod';
+import type { Queryable } from '../../db/db.ts';
+import { findPack } from '../../domain/catalog.ts';
+import { InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
+import { newId } from '../../domain/ids.ts';
+import type { AppContext, Caller } from '../../http/context.ts';
+import { getProvider, type LineItem, type ProviderName } from '../../providers/provider.ts';
+import { getCatalog } from '../catalog/catalog.service.ts';
+import { CustomerIdSchema, ensureCustomer } from '../customers/customers.service.ts';
+import { getProject, projectNow } from '../projects/projects.service.ts';
+import * as repo from './payments.repository.ts';
+
+const Url = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2000);
+
+export const CheckoutBodySchema = z
+  .object({
+    customer_id: CustomerIdSchema.optional(),
+    customer_email: z.email().optional(),
+    plan: z.string().min(1).max(64).optional(),
+    credit_pack: z.string().min(1).max(64).optional(),
+    order_id: z.string().min(1).max(64).optional(),
+    quantity: z.number().int().min(1).max(10_000).default(1),
+    success_url: Url,
+    cancel_url: Url,
+    trial_days: z.number().int().min(0).max(730).optional(),
+    promotion_code: z.string().min(1).max(64).optional(),
+    provider: z.enum(['sandbox', 'stripe', 'paypal']).optional(),
+    metadata: z.record(z.string(), z.string().max(500)).optional(),
+  })
+  .strict()
+  .refine((b) => [b.plan, b.credit_pack, b.order_id].filter((v) => v !== undefined).length === 1, {
+    message: 'send exactly one of "plan", "credit_pack" or "order_id"',
+    path: ['plan'],
+  });
+export type CheckoutBody = z.infer<typeof CheckoutBodySchema>;
+
+/** What a checkout sells, priced by the server's own catalog (client amounts are never trusted). */
+export interface CheckoutItem {
+  itemType: 'credit_pack' | 'plan' | 'order';
+  itemId: string;
+  mode: 'payment' | 'subscription';
+  amount: number; // total due now, minor units
+  currency: string;
+  quantity: number;
+  lineItems: LineItem[];
+  trialDays?: number | null;
+  trialWithoutCard?: boolean;
+  discount?: { percentOff?: number; amountOff?: number; duration: string; durationInMonths?: number } | null;
+  details: Record<string, unknown>;
+}
+
+/**
+ * Turns a checkout request into an item, or completes it at once (a trial that needs no card).
+ * Registered per item type by the module that owns it (credit packs here, plans, orders).
+ */
+export type CheckoutItemResolver = (
+  ctx: AppContext,
+  q: Queryable,
+  e: { projectId: string; customerId: string | null; body: CheckoutBody; at: Date },
+) => Promise<CheckoutItem | { complete: Record<string, unknown> }>;
+
+const resolvers = new Map<string, CheckoutItemResolver>();
+export function registerCheckoutItem(type: 'credit_pack' | 'plan' | 'order', fn: CheckoutItemResolver): void {
+  resolvers.set(type, fn);
+}
+
+registerCheckoutItem('credit_pack', async (ctx, _q, { projectId, body }) => {
+  const { catalog } = await getCatalog(ctx, projectId);
+  const pack = findPack(catalog, body.credit_pack as string);
+  if (!pack || !pack.active) throw new InvalidRequestError(`Unknown credit pack '${body.credit_pack}'`, 'credit_pack');
+  return {
+    itemType: 'credit_pack',
+    itemId: pack.id,
+    mode: 'payment',
+    amount: pack.price.amount * body.quantity,
+    currency: pack.price.currency,
+    quantity: body.quantity,
+    lineItems: [
+      { name: `${pack.name} — ${pack.credits} credits`, amount: pack.price.amount, currency: pack.price.currency, quantity: body.quantity },
+    ],
+    details: { credits: pack.credits * body.quantity, name: pack.name },
+  };
+});
+
+export const SESSION_TTL_MS = 24 * 3600 * 1000;
+
+export function sessionView(s: repo.CheckoutSessionRow) {
+  return {
+    id: s.id,
+    session_id: s.id,
+    object: 'checkout_session',
+    customer_id: s.customer_id,
+    provider: s.provider,
+    mode: s.mode,
+    item_type: s.item_type,
+    [s.item_type]: s.item_id,
+    quantity: s.quantity,
+    amount_total: { amount: s.amount, currency: s.currency },
+    status: s.status,
+    payment_status: s.payment_status,
+    url: s.status === 'open' ? s.provider_url : null,
+    success_url: s.success_url,
+    cancel_url: s.cancel_url,
+    trial_days: s.trial_days,
+    promotion_code: s.promotion_code,
+    details: s.details,
+    created_at: s.created_at,
+    expires_at: s.expires_at,
+    completed_at: s.completed_at,
+  };
+}
+
+export function fillSessionId(url: string, sessionId: string): string {
+  return url.replaceAll('{CHECKOUT_SESSION_ID}', sessionId);
+}
+
+export async function createCheckout(
+  ctx: AppContext,
+  q: Queryable,
+  caller: Caller,
+  body: CheckoutBody,
+  opts: { paymentLinkId?: string } = {},
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const projectId = caller.projectId;
+  const project = await getProject(ctx, projectId);
+  const providerName = (body.provider ?? project.default_provider) as ProviderName;
+  const provider = getProvider(providerName);
+  if (!provider) throw new InvalidRequestError(`Provider '${providerName}' is not available`, 'provider');
+  if (!body.customer_id && !opts.paymentLinkId) throw new InvalidRequestError('customer_id is required', 'customer_id');
+  const customer = body.customer_id
+    ? (await ensureCustomer(ctx, q, projectId, body.customer_id, { email: body.customer_email ?? null })).customer
+    : null;
+  const at = await projectNow(ctx, projectId);
+  const itemType = body.credit_pack ? 'credit_pack' : body.plan ? 'plan' : 'order';
+  const resolver = resolvers.get(itemType);
+  if (!resolver) throw new InvalidRequestError(`Checkout for ${itemType} is not available`, itemType === 'order' ? 'order_id' : itemType);
+  const item = await resolver(ctx, q, { projectId, customerId: customer?.id ?? null, body, at });
+  if ('complete' in item) return { status: 201, body: item.complete };
+
+  const id = newId('checkout');
+  const expiresAt = new Date(at.getTime() + SESSION_TTL_MS);
+  const session = await repo.insertSession(q, {
+    id,
+    project_id: projectId,
+    customer_id: customer?.id ?? null,
+    provider: providerName,
+    mode: item.mode,
+    item_type: item.itemType,
+    item_id: item.itemId,
+    quantity: item.quantity,
+    amount: item.amount,
+    currency: item.currency,
+    success_url: fillSessionId(body.success_url, id),
+    cancel_url: fillSessionId(body.cancel_url, id),
+    trial_days: item.trialDays ?? null,
+    promotion_code: body.promotion_code ?? null,
+    payment_link_id: opts.paymentLinkId ?? null,
+    customer_email: customer?.email ?? body.customer_email ?? null,
+    details: { ...item.details, metadata: body.metadata ?? {} },
+    created_at: at,
+    expires_at: expiresAt,
+  });
+  const created = await provider.createCheckout(ctx, {
+    project,
+    sessionId: id,
+    mode: item.mode,
+    customer: { id: customer?.id ?? '', email: customer?.email ?? body.customer_email ?? null },
+    lineItems: item.lineItems,
+    successUrl: session.success_url,
+    cancelUrl: session.cancel_url,
+    trialDays: item.trialDays ?? null,
+    trialWithoutCard: item.trialWithoutCard ?? false,
+    promotionCode: body.promotion_code ?? null,
+    discount: item.discount ?? null,
+    expiresAt,
+    idempotencyKey: `tollgate-checkout-${id}`,
+    metadata: { tollgate_project: projectId, tollgate_session: id, tollgate_customer: customer?.id ?? '' },
+  });
+  const withRef = await repo.setSessionProvider(q, id, created.providerRef, created.url);
+  return { status: 201, body: { ...sessionView(withRef), url: created.url } };
+}
+
+export async function getSession(q: Queryable, projectId: string, id: string) {
+  const s = await repo.findSession(q, id, projectId);
+  if (!s) throw new NotFoundError('checkout session', id);
+  return sessionView(s);
+}

@@ -1,0 +1,26 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { callerOf } from '../../http/auth.ts';
+import type { AppContext } from '../../http/context.ts';
+import { idempotent } from '../../http/idempotency.ts';
+import { IdParams } from '../../http/schemas.ts';
+import { CheckoutBodySchema, createCheckout, getSession } from './checkout.service.ts';
+import { getPayment, listPayments, PaymentsQuery } from './payments.service.ts';
+
+export function registerPaymentRoutes(root: FastifyInstance, ctx: AppContext): void {
+  const app = root.withTypeProvider<ZodTypeProvider>();
+
+  app.post('/v1/checkout', { schema: { body: CheckoutBodySchema }, config: { auth: 'customer' } }, async (req, reply) =>
+    idempotent(ctx, req, reply, async (q) => createCheckout(ctx, q, callerOf(req), req.body)),
+  );
+
+  app.get('/v1/checkout/:id', { schema: { params: IdParams }, config: { auth: 'customer' } }, async (req) =>
+    getSession(ctx.db, callerOf(req).projectId, req.params.id),
+  );
+
+  app.get('/v1/payments', { schema: { querystring: PaymentsQuery } }, async (req) =>
+    listPayments(ctx.db, callerOf(req).projectId, req.query),
+  );
+
+  app.get('/v1/payments/:id', { schema: { params: IdParams } }, async (req) => getPayment(ctx.db, callerOf(req).projectId, req.params.id));
+}

@@ -1,0 +1,262 @@
+import { z } from 'zod';
+import type { Queryable } from '../../db/db.ts';
+import { NotFoundError } from '../../domain/errors.ts';
+import { newId } from '../../domain/ids.ts';
+import type { AppContext } from '../../http/context.ts';
+import type { ProviderEvent } from '../../providers/provider.ts';
+import { grant } from '../credits/credits.service.ts';
+import { ensureCustomer } from '../customers/customers.service.ts';
+import { projectNow } from '../projects/projects.service.ts';
+import { emit } from '../webhooks-out/outbox.ts';
+import * as repo from './payments.repository.ts';
+
+export type { CheckoutSessionRow, PaymentRow } from './payments.repository.ts';
+
+export interface EventContext {
+  projectId: string;
+  provider: string;
+  inboxId: string;
+  occurredAt: Date | null;
+}
+
+/** What happened to one provider event: applied, or deliberately ignored (with why). */
+export type HandlerOutcome = 'applied' | { ignored: string };
+
+export type ProviderEventHandler<K extends ProviderEvent['kind']> = (
+  ctx: AppContext,
+  q: Queryable,
+  e: EventContext,
+  event: Extract<ProviderEvent, { kind: K }>,
+) => Promise<HandlerOutcome>;
+
+const handlers = new Map<string, ProviderEventHandler<never>>();
+
+/** Modules declare which provider events they act on (subscriptions, orders, refunds, ...). */
+export function onProviderEvent<K extends ProviderEvent['kind']>(kind: K, handler: ProviderEventHandler<K>): void {
+  handlers.set(kind, handler as unknown as ProviderEventHandler<never>);
+}
+
+export async function applyProviderEvent(
+  ctx: AppContext,
+  q: Queryable,
+  e: EventContext,
+  event: ProviderEvent,
+): Promise<HandlerOutcome> {
+  const handler = handlers.get(event.kind) as ProviderEventHandler<typeof event.kind> | undefined;
+  if (!handler) return { ignored: `no handler for ${event.kind === 'unsupported' ? event.type : event.kind}` };
+  return handler(ctx, q, e, event as never);
+}
+
+/** Delivers what a completed checkout sold, once, from Tollgate's own record of the session. */
+export type Fulfillment = (
+  ctx: AppContext,
+  q: Queryable,
+  e: { session: repo.CheckoutSessionRow; payment: repo.PaymentRow | null; event: Extract<ProviderEvent, { kind: 'checkout.completed' }>; ev: EventContext },
+) => Promise<void>;
+const fulfillments = new Map<string, Fulfillment>();
+export function registerFulfillment(itemType: 'credit_pack' | 'plan' | 'order', fn: Fulfillment): void {
+  fulfillments.set(itemType, fn);
+}
+
+/** Finds the session a provider event names; a Payment Link session may be created by its module. */
+export type SessionAdopter = (
+  ctx: AppContext,
+  q: Queryable,
+  e: EventContext,
+  event: Extract<ProviderEvent, { kind: 'checkout.completed' }>,
+) => Promise<repo.CheckoutSessionRow | undefined>;
+const adopters: SessionAdopter[] = [];
+export function addSessionAdopter(fn: SessionAdopter): void {
+  adopters.push(fn);
+}
+
+registerFulfillment('credit_pack', async (ctx, q, { session }) => {
+  const credits = Number(session.details.credits);
+  if (!session.customer_id || !Number.isInteger(credits) || credits <= 0) throw new Error(`session ${session.id} has no credits to grant`);
+  await grant(ctx, q, session.project_id, session.customer_id, {
+    amount: credits,
+    kind: 'purchase',
+    sourceId: session.id,
+    reason: `Purchased ${String(session.details.name ?? session.item_id)} pack`,
+    metadata: { checkout_session_id: session.id, credit_pack: session.item_id },
+  });
+});
+
+async function fulfil(
+  ctx: AppContext,
+  q: Queryable,
+  ev: EventContext,
+  session: repo.CheckoutSessionRow,
+  event: Extract<ProviderEvent, { kind: 'checkout.completed' }>,
+  paymentRef: string | null,
+): Promise<void> {
+  const at = await projectNow(ctx, session.project_id);
+  let customerId = session.customer_id;
+  if (!customerId) {
+    const email = event.customerEmail ?? session.customer_email;
+    if (!email) throw new Error(`session ${session.id} has neither a customer nor an e-mail`);
+    customerId = email.toLowerCase();
+    await ensureCustomer(ctx, q, session.project_id, customerId, { email });
+  }
+  const done = await repo.completeSession(q, session.id, {
+    paymentStatus: event.paymentStatus === 'unpaid' ? 'paid' : event.paymentStatus,
+    customerId,
+    customerEmail: event.customerEmail ?? null,
+    at,
+  });
+  if (event.paymentMethod) {
+    await repo.upsertPaymentMethod(q, {
+      id: newId('paymentMethod'),
+      projectId: session.project_id,
+      customerId,
+      provider: session.provider,
+      ...event.paymentMethod,
+      at,
+    });
+  }
+  const amount = event.amount ?? session.amount;
+  let payment: repo.PaymentRow | null = null;
+  if (amount > 0 && paymentRef && session.mode === 'payment') {
+    payment =
+      (await repo.insertPayment(q, {
+        id: newId('payment'),
+        project_id: session.project_id,
+        customer_id: customerId,
+        amount,
+        currency: event.currency ?? session.currency,
+        status: 'succeeded',
+        provider: session.provider,
+        provider_ref: paymentRef,
+        kind: session.item_type,
+        item_id: session.item_id,
+        checkout_session_id: session.id,
+        subscription_id: null,
+        order_id: session.item_type === 'order' ? session.item_id : null,
+        period_start: null,
+        period_end: null,
+        failure_reason: null,
+        created_at: at,
+      })) ?? null;
+    if (payment) {
+      await emit(q, { projectId: session.project_id, type: 'payment.succeeded', customerId, data: paymentView(payment), at });
+    }
+  }
+  const fulfillment = fulfillments.get(session.item_type);
+  if (fulfillment) await fulfillment(ctx, q, { session: done, payment, event, ev });
+  await emit(q, {
+    projectId: session.project_id,
+    type: 'checkout.completed',
+    customerId,
+    data: { session_id: session.id, item_type: session.item_type, item_id: session.item_id, amount, currency: session.currency },
+    at,
+  });
+}
+
+onProviderEvent('checkout.completed', async (ctx, q, ev, event) => {
+  let session = await repo.lockSessionByRef(q, ev.projectId, ev.provider, event.sessionRef);
+  for (const adopt of adopters) {
+    if (session) break;
+    session = await adopt(ctx, q, ev, event);
+  }
+  if (!session) return { ignored: `unknown checkout session ${event.sessionRef}` };
+  if (session.status === 'complete' && session.payment_status !== 'unpaid') return { ignored: 'session already complete' };
+  if (event.paymentStatus === 'unpaid') {
+    // Delayed payment methods: nothing is granted until async_payment_succeeded.
+    await repo.setSessionPaymentStatus(q, session.id, 'unpaid');
+    return 'applied';
+  }
+  await fulfil(ctx, q, ev, session, event, event.paymentRef ?? `${session.provider}_${session.id}`);
+  return 'applied';
+});
+
+onProviderEvent('checkout.async_payment_succeeded', async (ctx, q, ev, event) => {
+  const session = await repo.lockSessionByRef(q, ev.projectId, ev.provider, event.sessionRef);
+  if (!session) return { ignored: `unknown checkout session ${event.sessionRef}` };
+  if (session.status === 'complete' && session.payment_status === 'paid') return { ignored: 'session already paid' };
+  await fulfil(
+    ctx,
+    q,
+    ev,
+    session,
+    {
+      kind: 'checkout.completed',
+      sessionRef: event.sessionRef,
+      paymentRef: event.paymentRef,
+      paymentStatus: 'paid',
+      amount: null,
+      currency: null,
+    },
+    event.paymentRef ?? `${session.provider}_${session.id}`,
+  );
+  return 'applied';
+});
+
+onProviderEvent('checkout.async_payment_failed', async (ctx, q, ev, event) => {
+  const session = await repo.lockSessionByRef(q, ev.projectId, ev.provider, event.sessionRef);
+  if (!session) return { ignored: `unknown checkout session ${event.sessionRef}` };
+  if (session.payment_status === 'paid') return { ignored: 'session already paid' };
+  await repo.setSessionPaymentStatus(q, session.id, 'failed');
+  await emit(q, {
+    projectId: session.project_id,
+    type: 'payment.failed',
+    customerId: session.customer_id,
+    data: { session_id: session.id, reason: event.reason },
+    at: await projectNow(ctx, session.project_id),
+  });
+  return 'applied';
+});
+
+export function paymentView(p: repo.PaymentRow) {
+  return {
+    id: p.id,
+    object: 'payment',
+    customer_id: p.customer_id,
+    amount: p.amount,
+    amount_refunded: p.amount_refunded,
+    currency: p.currency,
+    status: p.status,
+    provider: p.provider,
+    provider_ref: p.provider_ref,
+    kind: p.kind,
+    item_id: p.item_id,
+    checkout_session_id: p.checkout_session_id,
+    subscription_id: p.subscription_id,
+    order_id: p.order_id,
+    period_start: p.period_start,
+    period_end: p.period_end,
+    failure_reason: p.failure_reason,
+    created_at: p.created_at,
+  };
+}
+
+export const PaymentsQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  starting_after: z.string().max(255).optional(),
+  customer_id: z.string().max(255).optional(),
+  status: z.enum(['succeeded', 'failed', 'refunded', 'partially_refunded']).optional(),
+  created_gte: z.iso.datetime({ offset: true }).optional(),
+  created_lt: z.iso.datetime({ offset: true }).optional(),
+});
+
+export async function listPayments(q: Queryable, projectId: string, f: z.infer<typeof PaymentsQuery>) {
+  const rows = await repo.listPayments(q, projectId, {
+    limit: f.limit,
+    startingAfter: f.starting_after,
+    customerId: f.customer_id,
+    status: f.status,
+    from: f.created_gte ? new Date(f.created_gte) : undefined,
+    to: f.created_lt ? new Date(f.created_lt) : undefined,
+  });
+  return { object: 'list', data: rows.slice(0, f.limit).map(paymentView), has_more: rows.length > f.limit };
+}
+
+export async function getPayment(q: Queryable, projectId: string, id: string) {
+  const p = await repo.findPayment(q, projectId, id);
+  if (!p) throw new NotFoundError('payment', id);
+  return paymentView(p);
+}
+
+/** Background: open sessions past their expiry become `expired`. */
+export async function expireCheckoutSessions(ctx: AppContext, batch = 200): Promise<number> {
+  return ctx.db.tx(async (trx) => (await repo.expireSessions(trx, ctx.clock.now(), batch)).length);
+}

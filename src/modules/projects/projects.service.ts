@@ -1,0 +1,150 @@
+import { createHash } from 'node:crypto';
+import type { Queryable } from '../../db/db.ts';
+import { InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
+import { newId, randomToken } from '../../domain/ids.ts';
+import type { AppContext, Caller } from '../../http/context.ts';
+import { TtlCache } from '../../lib/ttl-cache.ts';
+import * as repo from './projects.repository.ts';
+
+export type { ProjectRow } from './projects.repository.ts';
+
+export const KEY_SCOPES = ['full', 'read', 'secrets:reveal'] as const;
+export type KeyScope = (typeof KEY_SCOPES)[number];
+
+export function hashKey(raw: string): string {
+  return createHash('sha256').update(raw).digest('hex');
+}
+
+export function keyPreview(raw: string): string {
+  return `${raw.slice(0, Math.min(12, raw.length - 4))}…${raw.slice(-4)}`;
+}
+
+const PROJECT_ID = /^[a-z0-9][a-z0-9-]{1,62}$/;
+
+export function slugify(name: string): string {
+  return name
+    .toLowerCase()
+    .normalize('NFKD')
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 63);
+}
+
+export interface CreatedKey {
+  id: string;
+  key: string;
+  kind: 'secret' | 'publishable';
+  scopes: string[];
+  preview: string;
+  created_at: Date;
+}
+
+export async function createKey(
+  q: Queryable,
+  projectId: string,
+  opts: { kind: 'secret' | 'publishable'; scopes?: string[]; name?: string; raw?: string; live?: boolean },
+): Promise<CreatedKey> {
+  const prefix = opts.kind === 'secret' ? 'sk' : 'pk';
+  const raw = opts.raw ?? `${prefix}_${opts.live ? 'live' : 'test'}_${randomToken(32)}`;
+  const scopes = opts.kind === 'publishable' ? ['publishable'] : (opts.scopes ?? ['full']);
+  const row = await repo.insertApiKey(q, {
+    id: newId('key'),
+    projectId,
+    kind: opts.kind,
+    hash: hashKey(raw),
+    preview: keyPreview(raw),
+    scopes,
+    name: opts.name,
+  });
+  return { id: row.id, key: raw, kind: row.kind, scopes: row.scopes, preview: row.preview, created_at: row.created_at };
+}
+
+export async function createProject(
+  ctx: AppContext,
+  input: { id?: string; name: string; keyPrefix?: string },
+): Promise<{ project: repo.ProjectRow; secretKey: CreatedKey; publishableKey: CreatedKey; created: boolean }> {
+  const id = input.id ?? slugify(input.name);
+  if (!PROJECT_ID.test(id)) throw new InvalidRequestError('project id must be 2-63 lowercase letters, digits or "-"', 'id');
+  return ctx.db.tx(async (trx) => {
+    const inserted = await repo.insertProject(trx, {
+      id,
+      name: input.name,
+      sandboxWebhookSecret: `whsec_${Buffer.from(randomToken(32)).toString('base64')}`,
+    });
+    const project = inserted ?? (await repo.findProject(trx, id));
+    if (!project) throw new Error(`project ${id} vanished`);
+    const secretKey = await createKey(trx, id, {
+      kind: 'secret',
+      scopes: ['full', 'secrets:reveal'],
+      name: 'default',
+      raw: input.keyPrefix ? `${input.keyPrefix}_${id}` : undefined,
+    });
+    const publishableKey = await createKey(trx, id, {
+      kind: 'publishable',
+      name: 'default',
+      raw: input.keyPrefix ? `${input.keyPrefix.replace(/^sk_/, 'pk_')}_${id}` : undefined,
+    });
+    return { project, secretKey, publishableKey, created: Boolean(inserted) };
+  });
+}
+
+const keyCache = new TtlCache<{ caller: Omit<Caller, 'ip'>; project: repo.ProjectRow }>(2000);
+const projectCache = new TtlCache<repo.ProjectRow>(2000);
+
+/** Resolves a raw API key; cached briefly (revocation in this process is immediate). */
+export async function authenticateKey(
+  ctx: AppContext,
+  raw: string,
+): Promise<{ caller: Omit<Caller, 'ip'>; project: repo.ProjectRow } | undefined> {
+  const hash = hashKey(raw);
+  const hit = keyCache.get(hash);
+  if (hit) return hit;
+  const row = await repo.findKeyByHash(ctx.db, hash);
+  if (!row) return undefined;
+  const value = {
+    caller: {
+      projectId: row.project_id,
+      keyId: row.id,
+      kind: row.kind,
+      scopes: row.scopes,
+      actor: `key:${row.id}`,
+    },
+    project: row.project,
+  };
+  keyCache.set(hash, value);
+  return value;
+}
+
+export async function getProject(ctx: AppContext, id: string): Promise<repo.ProjectRow> {
+  const hit = projectCache.get(id);
+  if (hit) return hit;
+  const row = await repo.findProject(ctx.db, id);
+  if (!row) throw new NotFoundError('project', id);
+  projectCache.set(id, row);
+  return row;
+}
+
+export function invalidateProject(id: string): void {
+  projectCache.delete(id);
+  keyCache.clear();
+}
+
+/** The project's "now": the server clock plus the project's test-clock offset. */
+export async function projectNow(ctx: AppContext, projectId: string): Promise<Date> {
+  const p = await getProject(ctx, projectId);
+  return new Date(ctx.clock.now().getTime() + Number(p.clock_offset_ms));
+}
+
+export async function listKeys(ctx: AppContext, projectId: string) {
+  return (await repo.listKeys(ctx.db, projectId)).map(({ key_hash: _h, ...k }) => k);
+}
+
+export async function revokeKey(ctx: AppContext, q: Queryable, projectId: string, id: string) {
+  const row = await repo.revokeKey(q, projectId, id, ctx.clock.now());
+  if (!row) throw new NotFoundError('key', id);
+  keyCache.clear();
+  const { key_hash: _h, ...rest } = row;
+  return rest;
+}
+
+export { repo as projectsRepository };

@@ -1,0 +1,47 @@
+import type { Queryable } from '../../db/db.ts';
+import { newId } from '../../domain/ids.ts';
+
+export type OutboxEventType =
+  | 'customer.created'
+  | 'customer.updated'
+  | 'onboarding.step_completed'
+  | 'onboarding.completed'
+  | 'subscription.created'
+  | 'subscription.updated'
+  | 'subscription.canceled'
+  | 'subscription.trial_will_end'
+  | 'entitlements.updated'
+  | 'credits.granted'
+  | 'credits.deducted'
+  | 'credits.low_balance'
+  | 'credits.reversed'
+  | 'checkout.completed'
+  | 'payment.succeeded'
+  | 'payment.failed'
+  | 'payment.refunded'
+  | 'order.paid'
+  | 'order.canceled'
+  | 'order.refunded';
+
+/**
+ * Records an event for the app's webhook endpoints in the caller's transaction, so the change
+ * and its notification commit together; the background runner delivers it.
+ */
+export async function emit(
+  q: Queryable,
+  e: { projectId: string; type: OutboxEventType; customerId?: string | null; data: Record<string, unknown>; at: Date },
+): Promise<string> {
+  const id = newId('outbox');
+  await q.query(
+    `INSERT INTO outbox_events (id, project_id, type, customer_id, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+    [
+      id,
+      e.projectId,
+      e.type,
+      e.customerId ?? null,
+      JSON.stringify({ type: e.type, customer_id: e.customerId ?? null, data: e.data }),
+      e.at,
+    ],
+  );
+  return id;
+}

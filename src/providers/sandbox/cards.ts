@@ -1,0 +1,51 @@
+/** The sandbox's test cards, as Stripe documents them. */
+export type CardOutcome =
+  | { ok: true; brand: string; last4: string; failsLater: boolean }
+  | { ok: false; code: 'card_declined' | 'insufficient_funds' | 'invalid_number' | 'expired_card'; message: string };
+
+const CARDS: Record<string, { brand: string; outcome: 'pay' | 'decline' | 'insufficient' | 'pay_then_fail' }> = {
+  '4242424242424242': { brand: 'visa', outcome: 'pay' },
+  '4000056655665556': { brand: 'visa', outcome: 'pay' },
+  '5555555555554444': { brand: 'mastercard', outcome: 'pay' },
+  '378282246310005': { brand: 'amex', outcome: 'pay' },
+  '4000000000000002': { brand: 'visa', outcome: 'decline' },
+  '4000000000009995': { brand: 'visa', outcome: 'insufficient' },
+  '4000000000000341': { brand: 'visa', outcome: 'pay_then_fail' },
+};
+
+export function normaliseCard(input: string): string {
+  return input.replace(/[\s-]/g, '');
+}
+
+function luhn(n: string): boolean {
+  let sum = 0;
+  for (let i = 0; i < n.length; i++) {
+    let d = Number(n[n.length - 1 - i]);
+    if (i % 2 === 1) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+  }
+  return sum % 10 === 0;
+}
+
+/** The outcome of a first charge (checkout) with this card. */
+export function firstCharge(input: string): CardOutcome {
+  const n = normaliseCard(input);
+  if (!/^\d{12,19}$/.test(n) || !luhn(n)) return { ok: false, code: 'invalid_number', message: 'Your card number is invalid.' };
+  const card = CARDS[n];
+  if (!card) {
+    return { ok: false, code: 'card_declined', message: 'Your card was declined. The sandbox accepts test cards only, such as 4242 4242 4242 4242.' };
+  }
+  if (card.outcome === 'decline') return { ok: false, code: 'card_declined', message: 'Your card was declined.' };
+  if (card.outcome === 'insufficient') return { ok: false, code: 'insufficient_funds', message: 'Your card has insufficient funds.' };
+  return { ok: true, brand: card.brand, last4: n.slice(-4), failsLater: card.outcome === 'pay_then_fail' };
+}
+
+/** The outcome of a later off-session charge (renewal) of a saved card. */
+export function laterCharge(input: string): CardOutcome {
+  const first = firstCharge(input);
+  if (first.ok && first.failsLater) return { ok: false, code: 'card_declined', message: 'Your card was declined.' };
+  return first;
+}

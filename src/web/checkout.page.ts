@@ -1,0 +1,103 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { AppError } from '../domain/errors.ts';
+import { formatMoney } from '../domain/money.ts';
+import type { AppContext } from '../http/context.ts';
+import { getCatalog } from '../modules/catalog/catalog.service.ts';
+import * as paymentsRepo from '../modules/payments/payments.repository.ts';
+import { projectNow } from '../modules/projects/projects.service.ts';
+import { payCheckoutSession } from '../providers/sandbox/sandbox.checkout.ts';
+import { esc, page } from './html.ts';
+
+const PayForm = z.object({
+  card: z.string().max(40).default(''),
+  exp: z.string().max(10).optional(),
+  cvc: z.string().max(10).optional(),
+  name: z.string().max(200).optional(),
+  email: z.string().max(320).optional(),
+});
+
+function describe(s: paymentsRepo.CheckoutSessionRow): string {
+  const name = String(s.details.name ?? s.item_id);
+  if (s.item_type === 'credit_pack') return `${name} pack — ${String(s.details.credits)} credits`;
+  if (s.item_type === 'plan') return `${name} plan`;
+  return `Order ${s.item_id}`;
+}
+
+async function render(ctx: AppContext, s: paymentsRepo.CheckoutSessionRow, error?: string, values: Record<string, string> = {}) {
+  const { catalog } = await getCatalog(ctx, s.project_id);
+  const theme = catalog.theme ?? { name: catalog.name };
+  const total = formatMoney({ amount: s.amount, currency: s.currency });
+  const now = await projectNow(ctx, s.project_id);
+  const expired = s.status === 'expired' || s.expires_at.getTime() <= now.getTime();
+  let body: string;
+  if (s.status === 'complete') {
+    body = `<div class="card"><div class="alert success">This payment is complete.</div>
+      <a class="button" href="${esc(s.success_url)}">Continue</a></div>`;
+  } else if (expired) {
+    body = `<div class="card"><div class="alert error">This checkout session has expired.</div>
+      <a class="button secondary" href="${esc(s.cancel_url)}">Return</a></div>`;
+  } else {
+    const trial = s.trial_days ? `<p class="muted">${s.trial_days}-day free trial, then ${esc(total)} per ${esc(String(s.details.interval ?? 'month'))}.</p>` : '';
+    const needsEmail = !s.customer_id && !s.customer_email;
+    body = `<div class="grid">
+  <section class="card" aria-label="Order summary">
+    <h1>${esc(describe(s))}</h1>
+    <div class="muted">${esc(theme.name ?? catalog.name ?? s.project_id)}</div>
+    <div class="amount" data-testid="amount">${esc(total)}</div>
+    ${trial}
+    <p class="muted">Sandbox mode: no real money moves. Test cards: <code>4242 4242 4242 4242</code> pays,
+    <code>4000 0000 0000 0002</code> is declined, <code>4000 0000 0000 9995</code> has insufficient funds.</p>
+  </section>
+  <section class="card" aria-label="Payment">
+    <h2>Pay with card</h2>
+    ${error ? `<div class="alert error" role="alert" data-testid="error">${esc(error)}</div>` : ''}
+    <form method="post" action="/checkout/${esc(s.id)}/pay">
+      ${needsEmail ? `<label for="email">E-mail</label><input id="email" name="email" type="email" required value="${esc(values.email ?? '')}">` : ''}
+      <label for="card">Card number</label>
+      <input id="card" name="card" inputmode="numeric" autocomplete="cc-number" placeholder="4242 4242 4242 4242" required value="${esc(values.card ?? '')}">
+      <div class="row">
+        <div><label for="exp">Expiry</label><input id="exp" name="exp" placeholder="12 / 34" value="${esc(values.exp ?? '')}"></div>
+        <div><label for="cvc">CVC</label><input id="cvc" name="cvc" placeholder="123" value="${esc(values.cvc ?? '')}"></div>
+      </div>
+      <label for="name">Name on card</label><input id="name" name="name" autocomplete="cc-name" value="${esc(values.name ?? '')}">
+      <button type="submit" id="pay">Pay ${esc(total)}</button>
+    </form>
+    <a class="button secondary" id="cancel" href="/checkout/${esc(s.id)}/cancel">Cancel</a>
+  </section>
+</div>`;
+  }
+  return page({ title: `Checkout — ${theme.name ?? 'Tollgate'}`, theme, lang: catalog.locale ?? 'en', body });
+}
+
+/** The sandbox's hosted checkout page; the unguessable session id is the capability. */
+export function registerCheckoutPages(app: FastifyInstance, ctx: AppContext): void {
+  app.get<{ Params: { id: string } }>('/checkout/:id', async (req, reply) => {
+    const s = await paymentsRepo.findSession(ctx.db, req.params.id);
+    if (!s || s.provider !== 'sandbox') return reply.code(404).type('text/html').send(page({ title: 'Not found', body: '<div class="card"><h1>Checkout session not found</h1></div>' }));
+    return reply.type('text/html; charset=utf-8').send(await render(ctx, s));
+  });
+
+  app.post<{ Params: { id: string } }>('/checkout/:id/pay', async (req, reply) => {
+    const s = await paymentsRepo.findSession(ctx.db, req.params.id);
+    if (!s || s.provider !== 'sandbox') return reply.code(404).type('text/html').send(page({ title: 'Not found', body: '<div class="card"><h1>Checkout session not found</h1></div>' }));
+    const form = PayForm.safeParse(req.body ?? {});
+    const values = form.success ? (form.data as Record<string, string>) : {};
+    try {
+      const paid = await payCheckoutSession(ctx, s.id, { card: values.card ?? '', email: values.email || null });
+      return reply.redirect(paid.success_url, 303);
+    } catch (err) {
+      if (err instanceof AppError && err.status < 500) {
+        const fresh = (await paymentsRepo.findSession(ctx.db, s.id)) ?? s;
+        return reply.code(err.status).type('text/html; charset=utf-8').send(await render(ctx, fresh, err.message, values));
+      }
+      throw err;
+    }
+  });
+
+  app.get<{ Params: { id: string } }>('/checkout/:id/cancel', async (req, reply) => {
+    const s = await paymentsRepo.findSession(ctx.db, req.params.id);
+    if (!s) return reply.code(404).type('text/html').send(page({ title: 'Not found', body: '<div class="card"><h1>Checkout session not found</h1></div>' }));
+    return reply.redirect(s.cancel_url, 303);
+  });
+}

@@ -1,0 +1,110 @@
+import type { AddressInfo } from 'node:net';
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import { ManualClock } from '../../src/clock.ts';
+import { type Config, loadConfig } from '../../src/config.ts';
+import { type Db, openDb } from '../../src/db/db.ts';
+import type { CatalogInput } from '../../src/domain/catalog.ts';
+import { randomToken } from '../../src/domain/ids.ts';
+import { pushCatalog } from '../../src/modules/catalog/catalog.service.ts';
+import { createProject } from '../../src/modules/projects/projects.service.ts';
+import { createTollgate, type Tollgate } from '../../src/server.ts';
+
+export const TEST_ENCRYPTION_KEY = `k1:${Buffer.alloc(32, 7).toString('base64')}`;
+
+export interface TestProject {
+  id: string;
+  key: string;
+  publishableKey: string;
+  /** Calls the API with this project's secret key (or `opts.key`). */
+  call(method: InjectOptions['method'], url: string, body?: unknown, headers?: Record<string, string>): Promise<Res>;
+}
+
+export interface Res {
+  status: number;
+  body: any;
+  headers: LightMyRequestResponse['headers'];
+  raw: string;
+}
+
+export interface Harness {
+  tg: Tollgate;
+  db: Db;
+  clock: ManualClock;
+  config: Config;
+  /** A fresh project (unique id), optionally with a catalog. */
+  project(opts?: { catalog?: CatalogInput; name?: string }): Promise<TestProject>;
+  /** Raw request through the app. */
+  inject(opts: InjectOptions): Promise<Res>;
+  /** Listen on a random port (browser tests); returns the base URL, also set as the public URL. */
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export function testConfig(overrides: Partial<Config> = {}): Config {
+  const base = loadConfig({
+    TOLLGATE_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
+    ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
+    TOLLGATE_DATA_DIR: '/tmp/tollgate-test-unused',
+    TOLLGATE_RUNNER_INTERVAL_MS: '0',
+    LOG_LEVEL: 'silent',
+  } as NodeJS.ProcessEnv);
+  return { ...base, demo: false, publicUrl: 'http://localhost:4242', ...overrides };
+}
+
+/** Opens the engine under test: PostgreSQL when DATABASE_URL is set, else an in-memory PGlite. */
+export async function openTestDb(): Promise<Db> {
+  return openDb({ databaseUrl: process.env.DATABASE_URL, dataDir: 'memory://', poolSize: 8 });
+}
+
+function wrap(r: LightMyRequestResponse): Res {
+  let body: unknown = r.body;
+  try {
+    body = r.body ? JSON.parse(r.body) : undefined;
+  } catch {
+    /* not JSON: keep the text */
+  }
+  return { status: r.statusCode, body, headers: r.headers, raw: r.body };
+}
+
+export async function createHarness(opts: { clock?: ManualClock; config?: Partial<Config> } = {}): Promise<Harness> {
+  const clock = opts.clock ?? new ManualClock('2026-03-01T10:00:00Z');
+  const config = testConfig(opts.config);
+  const db = await openTestDb();
+  const tg = await createTollgate({ config, db, clock, runner: false });
+  const inject = async (o: InjectOptions) => wrap(await tg.app.inject(o));
+  return {
+    tg,
+    db,
+    clock,
+    config,
+    inject,
+    async project(p = {}) {
+      const id = `t-${randomToken(10).toLowerCase()}`;
+      const created = await createProject(tg.ctx, { id, name: p.name ?? id });
+      if (p.catalog) await pushCatalog(tg.ctx, id, p.catalog, 'test');
+      const key = created.secretKey.key;
+      return {
+        id,
+        key,
+        publishableKey: created.publishableKey.key,
+        call: (method, url, body, headers = {}) =>
+          inject({
+            method,
+            url,
+            headers: { authorization: `Bearer ${key}`, ...headers },
+            ...(body !== undefined ? { payload: body as InjectOptions['payload'] } : {}),
+          }),
+      };
+    },
+    async listen() {
+      await tg.app.listen({ port: 0, host: '127.0.0.1' });
+      const url = `http://127.0.0.1:${(tg.app.server.address() as AddressInfo).port}`;
+      tg.ctx.config.publicUrl = url;
+      return url;
+    },
+    async close() {
+      await tg.close();
+      await db.close();
+    },
+  };
+}
