@@ -9,6 +9,7 @@ import { registerCreditsRoutes } from '../modules/credits/credits.routes.ts';
 import { registerCustomerRoutes } from '../modules/customers/customers.routes.ts';
 import { registerKeyRoutes } from '../modules/keys/keys.routes.ts';
 import { registerPaymentRoutes } from '../modules/payments/payments.routes.ts';
+import { registerProviderRoutes } from '../modules/providers/providers.routes.ts';
 import { registerTestHelperRoutes } from '../modules/test-helpers/test-helpers.routes.ts';
 import { registerInboxRoutes } from '../modules/webhooks-in/inbox.routes.ts';
 import { registerCheckoutPages } from '../web/checkout.page.ts';
@@ -66,6 +67,7 @@ export async function buildApp(ctx: AppContext, opts: { logger?: boolean | objec
   registerPaymentRoutes(app, ctx);
   registerInboxRoutes(app, ctx);
   registerKeyRoutes(app, ctx);
+  registerProviderRoutes(app, ctx);
   registerTestHelperRoutes(app, ctx);
   registerCheckoutPages(app, ctx);
 

@@ -1,0 +1,104 @@
+import type { z } from 'zod';
+import type { Queryable } from '../../db/db.ts';
+import { InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
+import type { AppContext, Caller } from '../../http/context.ts';
+import { decrypt, encrypt } from '../../lib/crypto.ts';
+import { TtlCache } from '../../lib/ttl-cache.ts';
+import { parseOrThrow } from '../../lib/validation.ts';
+import { audit } from '../audit/audit.service.ts';
+import { getProject, invalidateProject, projectsRepository } from '../projects/projects.service.ts';
+import * as repo from './providers.repository.ts';
+
+/**
+ * How a provider's settings are validated, previewed and given a mode. Registered by each
+ * provider module (stripe, paypal); the sandbox needs none.
+ */
+export interface ProviderSettingsSpec<S extends z.ZodType = z.ZodType> {
+  provider: string;
+  schema: S;
+  /** What may be shown back: previews of secrets, never the secrets. */
+  preview(config: z.infer<S>): Record<string, unknown>;
+  mode(config: z.infer<S>): 'test' | 'live';
+  /** Optional live check (e.g. an API call) before saving. */
+  check?(ctx: AppContext, config: z.infer<S>): Promise<void>;
+}
+
+const specs = new Map<string, ProviderSettingsSpec>();
+export function registerProviderSettings<S extends z.ZodType>(spec: ProviderSettingsSpec<S>): void {
+  specs.set(spec.provider, spec as unknown as ProviderSettingsSpec);
+}
+
+const aad = (projectId: string, provider: string) => `provider_settings:${projectId}:${provider}`;
+const cache = new TtlCache<unknown>(2000);
+
+/** The decrypted settings of a provider for a project, or undefined when not configured. */
+export async function getProviderConfig<T>(ctx: AppContext, projectId: string, provider: string): Promise<T | undefined> {
+  const k = `${projectId}:${provider}`;
+  const hit = cache.get(k);
+  if (hit) return hit as T;
+  const row = await repo.findSettings(ctx.db, projectId, provider);
+  if (!row) return undefined;
+  const config = JSON.parse(decrypt(ctx.config.encryptionKeys, row.config_encrypted, aad(projectId, provider))) as T;
+  cache.set(k, config);
+  return config;
+}
+
+export async function getProviderMode(ctx: AppContext, projectId: string, provider: string): Promise<'test' | 'live' | undefined> {
+  return (await repo.findSettings(ctx.db, projectId, provider))?.mode;
+}
+
+function view(row: repo.ProviderSettingsRow, defaultProvider: string) {
+  return {
+    object: 'provider_settings',
+    provider: row.provider,
+    mode: row.mode,
+    default: row.provider === defaultProvider,
+    ...row.preview,
+    updated_at: row.updated_at,
+  };
+}
+
+export async function putProviderSettings(
+  ctx: AppContext,
+  q: Queryable,
+  caller: Caller,
+  provider: string,
+  body: unknown,
+) {
+  const spec = specs.get(provider);
+  if (!spec) throw new NotFoundError('provider', provider);
+  const input = (body ?? {}) as Record<string, unknown>;
+  const { default: makeDefault, ...rest } = input;
+  if (makeDefault !== undefined && typeof makeDefault !== 'boolean') throw new InvalidRequestError('default must be a boolean', 'default');
+  const config = parseOrThrow(spec.schema, rest);
+  if (spec.check) await spec.check(ctx, config);
+  const at = ctx.clock.now();
+  const row = await repo.upsertSettings(q, {
+    projectId: caller.projectId,
+    provider,
+    encrypted: encrypt(ctx.config.encryptionKeys, JSON.stringify(config), aad(caller.projectId, provider)),
+    preview: spec.preview(config),
+    mode: spec.mode(config),
+    at,
+  });
+  if (makeDefault === true) await projectsRepository.updateProjectSettings(q, caller.projectId, { default_provider: provider });
+  await audit(q, caller, { action: 'provider.updated', target: provider, details: { mode: row.mode, default: makeDefault === true } }, at);
+  cache.delete(`${caller.projectId}:${provider}`);
+  invalidateProject(caller.projectId);
+  const project = await projectsRepository.findProject(q, caller.projectId);
+  return view(row, project?.default_provider ?? 'sandbox');
+}
+
+export async function listProviderSettings(ctx: AppContext, projectId: string) {
+  const project = await getProject(ctx, projectId);
+  const rows = await repo.listSettings(ctx.db, projectId);
+  return {
+    object: 'list',
+    default: project.default_provider,
+    data: [
+      { object: 'provider_settings', provider: 'sandbox', mode: 'test', default: project.default_provider === 'sandbox' },
+      ...rows.map((r) => view(r, project.default_provider)),
+    ],
+    has_more: false,
+  };
+}
