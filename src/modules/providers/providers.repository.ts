@@ -34,3 +34,43 @@ export async function listSettings(q: Queryable, projectId: string): Promise<Pro
   return (await q.query<ProviderSettingsRow>('SELECT * FROM provider_settings WHERE project_id = $1 ORDER BY provider', [projectId]))
     .rows;
 }
+
+/** Records a customer's id at a provider (first link wins; relinking the same ref is a no-op). */
+export async function linkProviderCustomer(
+  q: Queryable,
+  l: { projectId: string; customerId: string; provider: string; ref: string; at: Date },
+): Promise<void> {
+  await q.query(
+    `INSERT INTO provider_customers (project_id, customer_id, provider, ref, created_at) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT DO NOTHING`,
+    [l.projectId, l.customerId, l.provider, l.ref, l.at],
+  );
+}
+
+export async function findProviderCustomerRef(
+  q: Queryable,
+  projectId: string,
+  customerId: string,
+  provider: string,
+): Promise<string | undefined> {
+  return (
+    await q.query<{ ref: string }>(
+      'SELECT ref FROM provider_customers WHERE project_id = $1 AND customer_id = $2 AND provider = $3',
+      [projectId, customerId, provider],
+    )
+  ).rows[0]?.ref;
+}
+
+export async function findCustomerByProviderRef(
+  q: Queryable,
+  projectId: string,
+  provider: string,
+  ref: string,
+): Promise<string | undefined> {
+  return (
+    await q.query<{ customer_id: string }>(
+      'SELECT customer_id FROM provider_customers WHERE project_id = $1 AND provider = $2 AND ref = $3',
+      [projectId, provider, ref],
+    )
+  ).rows[0]?.customer_id;
+}
