@@ -70,7 +70,7 @@ export async function createHarness(opts: { clock?: ManualClock; config?: Partia
   const clock = opts.clock ?? new ManualClock('2026-03-01T10:00:00Z');
   const config = testConfig(opts.config);
   const db = await openTestDb();
-  const tg = await createTollgate({ config, db, clock, runner: false });
+  const tg = await createTollgate({ config, db, clock, runner: false, logger: process.env.TEST_LOG ? { level: process.env.TEST_LOG } : false });
   const inject = async (o: InjectOptions) => wrap(await tg.app.inject(o));
   return {
     tg,

@@ -76,7 +76,7 @@ CREATE TABLE ledger_entries (
 );
 CREATE INDEX ledger_customer ON ledger_entries(project_id, customer_id, seq DESC);
 -- One effect per source: a purchase per checkout session, sign-up credits once, etc.
-CREATE UNIQUE INDEX ledger_once ON ledger_entries(project_id, kind, source_id) WHERE source_id IS NOT NULL;
+CREATE UNIQUE INDEX ledger_once ON ledger_entries(project_id, customer_id, kind, source_id) WHERE source_id IS NOT NULL;
 
 CREATE OR REPLACE FUNCTION tollgate_ledger_append_only() RETURNS trigger AS $$
 BEGIN

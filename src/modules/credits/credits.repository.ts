@@ -178,15 +178,15 @@ export async function applyEntry(
 export async function findEntryBySource(
   q: Queryable,
   projectId: string,
+  customerId: string,
   kind: string,
   sourceId: string,
 ): Promise<LedgerRow | undefined> {
   return (
-    await q.query<LedgerRow>('SELECT * FROM ledger_entries WHERE project_id = $1 AND kind = $2 AND source_id = $3', [
-      projectId,
-      kind,
-      sourceId,
-    ])
+    await q.query<LedgerRow>(
+      'SELECT * FROM ledger_entries WHERE project_id = $1 AND customer_id = $2 AND kind = $3 AND source_id = $4',
+      [projectId, customerId, kind, sourceId],
+    )
   ).rows[0];
 }
 

@@ -219,7 +219,7 @@ export async function grant(
     const at = await projectNow(ctx, projectId);
     const kind = g.kind ?? 'grant';
     if (g.sourceId) {
-      const prior = await repo.findEntryBySource(trx, projectId, kind, g.sourceId);
+      const prior = await repo.findEntryBySource(trx, projectId, customerId, kind, g.sourceId);
       if (prior) {
         const acct = await repo.findAccount(trx, projectId, customerId);
         const balance = acct?.balance ?? 0;
@@ -302,7 +302,7 @@ export async function reverse(
   r: { amount: number; reason: string; sourceId: string },
 ): Promise<{ reversed: number; shortfall: number; balance: number; transaction_id: string | null }> {
   return q.tx(async (trx) => {
-    const prior = await repo.findEntryBySource(trx, projectId, 'reversal', r.sourceId);
+    const prior = await repo.findEntryBySource(trx, projectId, customerId, 'reversal', r.sourceId);
     const acct = await repo.lockAccount(trx, projectId, customerId);
     if (!acct) throw new NotFoundError('credit account', customerId);
     if (prior) return { reversed: -prior.amount, shortfall: r.amount + prior.amount, balance: acct.balance, transaction_id: prior.id };

@@ -1,0 +1,142 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
+import { createHarness, type Harness, type TestProject } from './support/harness.ts';
+
+let h: Harness;
+let p: TestProject;
+beforeAll(async () => {
+  h = await createHarness();
+  p = await h.project({ catalog: DEMO_CATALOGS.aurisvoice!.catalog });
+  await p.call('POST', '/v1/customers', { id: 'victim' });
+});
+afterAll(async () => h?.close());
+
+async function balance(customer = 'victim'): Promise<number> {
+  return (await p.call('GET', `/v1/customers/${customer}/credits`)).body.balance;
+}
+
+describe('bad input gets a clear 4xx and changes nothing', () => {
+  it('malformed JSON is 400 invalid_request', async () => {
+    const r = await p.call('POST', '/v1/customers/victim/credits/deduct', '{"amount": 1', { 'content-type': 'application/json' });
+    expect(r.status).toBe(400);
+    expect(r.body.error.code).toBe('invalid_request');
+    expect(r.body.error.request_id).toMatch(/^req_/);
+    expect(await balance()).toBe(10);
+  });
+
+  it.each([
+    ['negative', { amount: -5 }],
+    ['zero', { amount: 0 }],
+    ['fractional', { amount: 1.5 }],
+    ['string', { amount: '3' }],
+    ['huge', { amount: 1e20 }],
+    ['NaN-like', { amount: null }],
+    ['both amount and usage', { amount: 1, usage: { feature: 'dubbing_seconds', quantity: 10 } }],
+    ['neither', {}],
+    ['unknown field', { amount: 1, hack: true }],
+    ['negative usage', { usage: { feature: 'dubbing_seconds', quantity: -10 } }],
+  ])('deduct with a %s amount is 400 naming the parameter', async (_name, body) => {
+    const r = await p.call('POST', '/v1/customers/victim/credits/deduct', body);
+    expect(r.status).toBe(400);
+    expect(r.body.error.code).toBe('invalid_request');
+    expect(typeof r.body.error.message).toBe('string');
+    expect(await balance()).toBe(10);
+  });
+
+  it('an unknown usage feature is 400 with param usage.feature', async () => {
+    const r = await p.call('POST', '/v1/customers/victim/credits/deduct', { usage: { feature: 'nope', quantity: 1 } });
+    expect(r.status).toBe(400);
+    expect(r.body.error.param).toBe('usage.feature');
+  });
+
+  it.each([
+    ['negative', -1],
+    ['fractional', 2.5],
+    ['huge', 1e15],
+  ])('grant with a %s amount is 400', async (_n, amount) => {
+    const r = await p.call('POST', '/v1/customers/victim/credits/grant', { amount, reason: 'x' });
+    expect(r.status).toBe(400);
+    expect(r.body.error.param).toBe('amount');
+    expect(await balance()).toBe(10);
+  });
+
+  it('an unknown credit pack or plan at checkout is 400', async () => {
+    const base = { customer_id: 'victim', success_url: 'https://app.example/ok', cancel_url: 'https://app.example/no' };
+    const pack = await p.call('POST', '/v1/checkout', { ...base, credit_pack: 'gold' });
+    expect(pack.status).toBe(400);
+    expect(pack.body.error.param).toBe('credit_pack');
+    const twoItems = await p.call('POST', '/v1/checkout', { ...base, credit_pack: 'pro', plan: 'x' });
+    expect(twoItems.status).toBe(400);
+    const badUrl = await p.call('POST', '/v1/checkout', { ...base, credit_pack: 'pro', success_url: 'javascript:alert(1)' });
+    expect(badUrl.status).toBe(400);
+    expect(badUrl.body.error.param).toBe('success_url');
+  });
+
+  it('a body over 1 MB is 413 payload_too_large', async () => {
+    const r = await p.call('POST', '/v1/customers/victim/credits/deduct', { amount: 1, reason: 'x'.repeat(1_100_000) });
+    expect(r.status).toBe(413);
+    expect(r.body.error.code).toBe('payload_too_large');
+    expect(await balance()).toBe(10);
+  });
+
+  it('a customer id over 255 characters is 400', async () => {
+    const r = await p.call('POST', '/v1/customers', { id: 'a'.repeat(256) });
+    expect(r.status).toBe(400);
+    expect(r.body.error.param).toBe('id');
+  });
+
+  it('an invalid catalog names the wrong field', async () => {
+    const r = await p.call('PUT', '/v1/catalog', {
+      credit_packs: [{ id: 'x', name: 'X', credits: 10, price: { amount: 9.99, currency: 'eur' } }],
+    });
+    expect(r.status).toBe(400);
+    expect(r.body.error.param).toBe('credit_packs.0.price.amount');
+    const plans = await p.call('GET', '/v1/plans');
+    expect(plans.body.credit_packs.map((c: { id: string }) => c.id)).toEqual(['starter', 'pro', 'premium']);
+  });
+});
+
+describe('keys and tenants', () => {
+  it('a missing key is 401, an invalid key is 401', async () => {
+    const none = await h.inject({ method: 'GET', url: '/v1/customers/victim' });
+    expect(none.status).toBe(401);
+    expect(none.body.error.code).toBe('unauthorized');
+    const bad = await h.inject({ method: 'GET', url: '/v1/customers/victim', headers: { authorization: 'Bearer sk_test_nope' } });
+    expect(bad.status).toBe(401);
+  });
+
+  it("another project's key sees another project's customer as 404 and cannot change it", async () => {
+    const other = await h.project({ catalog: DEMO_CATALOGS.aurisvoice!.catalog });
+    const read = await other.call('GET', '/v1/customers/victim');
+    expect(read.status).toBe(404);
+    expect(read.body.error.code).toBe('customer_not_found');
+    // naming the customer in the other project creates a different customer there
+    await other.call('POST', '/v1/customers/victim/credits/deduct', { amount: 5 });
+    expect(await balance()).toBe(10);
+  });
+
+  it('a publishable key reads the plans but cannot touch customers', async () => {
+    const plans = await p.call('GET', '/v1/plans', undefined, { authorization: `Bearer ${p.publishableKey}` });
+    expect(plans.status).toBe(200);
+    const deduct = await p.call('POST', '/v1/customers/victim/credits/deduct', { amount: 1 }, { authorization: `Bearer ${p.publishableKey}` });
+    expect(deduct.status).toBe(403);
+    expect(await balance()).toBe(10);
+  });
+
+  it('a read-only key reads but cannot write; a revoked key is refused', async () => {
+    const created = await p.call('POST', '/v1/keys', { scopes: ['read'] });
+    expect(created.status).toBe(201);
+    const ro = { authorization: `Bearer ${created.body.key}` };
+    expect((await p.call('GET', '/v1/customers/victim', undefined, ro)).status).toBe(200);
+    const w = await p.call('POST', '/v1/customers/victim/credits/grant', { amount: 1, reason: 'x' }, ro);
+    expect(w.status).toBe(403);
+    expect((await p.call('DELETE', `/v1/keys/${created.body.id}`)).status).toBe(200);
+    expect((await p.call('GET', '/v1/customers/victim', undefined, ro)).status).toBe(401);
+  });
+
+  it('GET of a customer the project never saw is 404 customer_not_found', async () => {
+    const r = await p.call('GET', '/v1/customers/ghost');
+    expect(r.status).toBe(404);
+    expect(r.body.error.code).toBe('customer_not_found');
+  });
+});
