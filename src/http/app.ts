@@ -47,6 +47,10 @@ export async function buildApp(ctx: AppContext, opts: { logger?: boolean | objec
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   registerErrorHandling(app);
+  // A POST/PUT/PATCH/DELETE sent without a body means "no parameters": validate it as {}.
+  app.addHook('preValidation', async (req) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD' && (req.body === undefined || req.body === null)) req.body = {};
+  });
   registerAuth(app, ctx);
   app.addHook('onSend', async (req, reply) => {
     reply.header('request-id', req.id);
