@@ -108,22 +108,25 @@ export type ProviderEvent =
       metadata: Record<string, string>;
     }
   | { kind: 'subscription.trial_will_end'; subscriptionRef: string; trialEnd: Date | null }
-  | {
-      kind: 'invoice.paid' | 'invoice.payment_failed';
-      invoiceRef: string;
-      subscriptionRef: string | null;
-      customerRef: string | null;
-      paymentRef: string | null;
-      amount: number;
-      currency: string;
-      periodStart: Date | null;
-      periodEnd: Date | null;
-      billingReason: string | null;
-      failureReason?: string | null;
-    }
+  | ({ kind: 'invoice.paid' } & InvoiceEventFields)
+  | ({ kind: 'invoice.payment_failed' } & InvoiceEventFields)
   | { kind: 'payment.refunded'; paymentRef: string; amountRefunded: number; currency: string; refundRef: string | null }
   | { kind: 'order.approved'; orderRef: string }
   | { kind: 'unsupported'; type: string };
+
+/** The fields of `invoice.paid` and `invoice.payment_failed` (separate members so handlers can narrow on kind). */
+export interface InvoiceEventFields {
+  invoiceRef: string;
+  subscriptionRef: string | null;
+  customerRef: string | null;
+  paymentRef: string | null;
+  amount: number;
+  currency: string;
+  periodStart: Date | null;
+  periodEnd: Date | null;
+  billingReason: string | null;
+  failureReason?: string | null;
+}
 
 /** One door for every payment provider. */
 export interface PaymentProvider {
