@@ -10,9 +10,12 @@ import { registerCustomerRoutes } from '../modules/customers/customers.routes.ts
 import { registerKeyRoutes } from '../modules/keys/keys.routes.ts';
 import { registerPaymentRoutes } from '../modules/payments/payments.routes.ts';
 import { registerProviderRoutes } from '../modules/providers/providers.routes.ts';
+import { registerSubscriptionRoutes } from '../modules/subscriptions/subscriptions.routes.ts';
 import { registerTestHelperRoutes } from '../modules/test-helpers/test-helpers.routes.ts';
+import { registerUsageRoutes } from '../modules/usage/usage.routes.ts';
 import { registerInboxRoutes } from '../modules/webhooks-in/inbox.routes.ts';
 import { registerCheckoutPages } from '../web/checkout.page.ts';
+import { registerPortalPages } from '../web/portal.page.ts';
 import { registerAuth } from './auth.ts';
 import type { AppContext } from './context.ts';
 import { registerErrorHandling } from './errors.ts';
@@ -74,6 +77,9 @@ export async function buildApp(ctx: AppContext, opts: { logger?: boolean | objec
   registerProviderRoutes(app, ctx);
   registerTestHelperRoutes(app, ctx);
   registerCheckoutPages(app, ctx);
+  registerSubscriptionRoutes(app, ctx);
+  registerUsageRoutes(app, ctx);
+  registerPortalPages(app, ctx);
 
   // The sandbox delivers its webhooks through the public route, in process.
   ctx.deliverWebhook = async ({ provider, projectId, headers, body }) => {
