@@ -118,7 +118,7 @@ export async function findCurrentSubscription(q: Queryable, projectId: string, c
   return (
     await q.query<SubscriptionRow>(
       `SELECT * FROM subscriptions WHERE project_id = $1 AND customer_id = $2
-       ORDER BY (status IN ('trialing', 'active', 'past_due')) DESC, created_at DESC, id DESC LIMIT 1`,
+       ORDER BY (status IN ('trialing', 'active', 'past_due')) DESC, ended_at DESC NULLS FIRST, created_at DESC, id DESC LIMIT 1`,
       [projectId, customerId],
     )
   ).rows[0];
