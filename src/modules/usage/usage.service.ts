@@ -201,7 +201,13 @@ export async function track(ctx: AppContext, q: Queryable, projectId: string, bo
   }
   const limit = r.lim === null || r.lim === -1 ? null : r.lim;
   if (r.used_after !== null) return counterAnswer(feature, r.plan_id, true, limit, r.used_after, 0, true);
-  return counterAnswer(feature, r.plan_id, r.granted, limit, r.used_before ?? 0, body.quantity, false);
+  let usage = r.used_before ?? 0;
+  if (r.granted && limit !== null && usage + body.quantity <= limit) {
+    // Refused after waiting on a concurrent writer: the statement's snapshot predates it, so read the count again.
+    const fresh = await repo.readUsage(q, projectId, body.customer_id, feature.id);
+    usage = fresh.used ?? 0;
+  }
+  return counterAnswer(feature, r.plan_id, r.granted, limit, usage, body.quantity, false);
 }
 
 /** Every feature as the customer's current plan grants it, with usage: the customer view's `entitlements`. */
