@@ -1,4 +1,5 @@
 import type { Browser } from 'playwright-core';
+import type { CatalogInput } from '../src/domain/catalog.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser, SCREENSHOT_DIR } from './support/browser.ts';
 import { createHarness, type Harness } from './support/harness.ts';
@@ -15,10 +16,10 @@ afterAll(async () => {
   await h?.close();
 });
 
-const catalog = {
+const catalog: CatalogInput = {
   name: 'ArkWatch',
   theme: { name: 'ArkWatch', primary_color: '#0f766e' },
-  features: [{ id: 'watches', type: 'allocated' as const }],
+  features: [{ id: 'watches', type: 'allocated' }],
   plans: [
     { id: 'starter', name: 'Starter', price: { amount: 900, currency: 'eur' }, features: { watches: { limit: 10 } } },
     { id: 'pro', name: 'Pro', price: { amount: 2900, currency: 'eur' }, features: { watches: { limit: 100 } } },

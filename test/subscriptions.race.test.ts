@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CatalogInput } from '../src/domain/catalog.ts';
 import { runDueJobs } from '../src/jobs/runner.ts';
 import { addClockOffset } from '../src/modules/projects/projects.repository.ts';
 import { invalidateProject } from '../src/modules/projects/projects.service.ts';
@@ -11,7 +12,7 @@ beforeAll(async () => {
 });
 afterAll(async () => h?.close());
 
-const catalog = {
+const catalog: CatalogInput = {
   plans: [{ id: 'basic', name: 'Basic', price: { amount: 1000, currency: 'eur' }, included_credits: 10 }],
 };
 

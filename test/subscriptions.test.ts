@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CatalogInput } from '../src/domain/catalog.ts';
 import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
 import { createHarness, type Harness, type TestProject } from './support/harness.ts';
 
@@ -82,10 +83,10 @@ describe('IAcompagnon', () => {
   });
 });
 
-const billing = {
+const billing: CatalogInput = {
   features: [
-    { id: 'api_calls', type: 'metered' as const },
-    { id: 'seats', type: 'allocated' as const },
+    { id: 'api_calls', type: 'metered' },
+    { id: 'seats', type: 'allocated' },
   ],
   plans: [
     {
@@ -106,8 +107,8 @@ const billing = {
     },
   ],
   coupons: [
-    { id: 'early', code: 'EARLY', percent_off: 20, duration: 'repeating' as const, duration_in_months: 2 },
-    { id: 'tenoff', code: 'TENOFF', amount_off: { amount: 1000, currency: 'usd' }, duration: 'once' as const },
+    { id: 'early', code: 'EARLY', percent_off: 20, duration: 'repeating', duration_in_months: 2 },
+    { id: 'tenoff', code: 'TENOFF', amount_off: { amount: 1000, currency: 'usd' }, duration: 'once' },
   ],
 };
 
@@ -309,7 +310,7 @@ describe('changes and hostile input', () => {
     expect(g.body).toMatchObject({ status: 'active', price: { amount: 0 } });
     await paidSubscription(p, 'lee');
     const raised = structuredClone(billing);
-    raised.plans[0]!.price.amount = 1500;
+    raised.plans![0]!.price.amount = 1500;
     expect((await p.call('PUT', '/v1/catalog', raised)).status).toBe(200);
     await advance(p, 31);
     expect((await payments(p, 'lee')).map((x: { amount: number }) => x.amount)).toEqual([1000, 1000]);

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CatalogInput } from '../src/domain/catalog.ts';
 import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
 import { createHarness, type Harness, type TestProject } from './support/harness.ts';
 
@@ -8,14 +9,14 @@ beforeAll(async () => {
 });
 afterAll(async () => h?.close());
 
-const catalog = {
+const catalog: CatalogInput = {
   signup_credits: 5,
   features: [
-    { id: 'api_calls', type: 'metered' as const },
-    { id: 'watches', type: 'allocated' as const },
-    { id: 'priority_support', type: 'boolean' as const },
-    { id: 'check_interval_min', type: 'value' as const },
-    { id: 'render_seconds', type: 'credits' as const, credit_cost: { credits: 1, per: 10 } },
+    { id: 'api_calls', type: 'metered' },
+    { id: 'watches', type: 'allocated' },
+    { id: 'priority_support', type: 'boolean' },
+    { id: 'check_interval_min', type: 'value' },
+    { id: 'render_seconds', type: 'credits', credit_cost: { credits: 1, per: 10 } },
   ],
   free_plan: 'free',
   plans: [

@@ -189,14 +189,14 @@ export function registerPortalPages(app: FastifyInstance, ctx: AppContext): void
 
   app.get<{ Params: { id: string } }>('/pay/:id', async (req, reply) => {
     const l = await subsRepo.findPaymentLink(ctx.db, req.params.id);
-    const html = l && l.active ? await renderLink(l) : null;
+    const html = l?.active ? await renderLink(l) : null;
     if (!html) return notFound(reply, 'Payment link');
     return reply.type('text/html; charset=utf-8').send(html);
   });
 
   app.post<{ Params: { id: string } }>('/pay/:id', async (req, reply) => {
     const l = await subsRepo.findPaymentLink(ctx.db, req.params.id);
-    if (!l || !l.active) return notFound(reply, 'Payment link');
+    if (!l?.active) return notFound(reply, 'Payment link');
     const email = String((req.body as Record<string, unknown> | undefined)?.email ?? '');
     try {
       const out = await checkoutFromLink(ctx, l.id, email);

@@ -112,7 +112,7 @@ export async function createPaymentLink(ctx: AppContext, q: Queryable, caller: C
     if (!plan.per_seat && body.quantity !== 1) throw new InvalidRequestError(`Plan '${plan.id}' is not sold per seat`, 'quantity');
   } else {
     const pack = findPack(catalog, body.credit_pack as string);
-    if (!pack || !pack.active) throw new InvalidRequestError(`Unknown credit pack '${body.credit_pack}'`, 'credit_pack');
+    if (!pack?.active) throw new InvalidRequestError(`Unknown credit pack '${body.credit_pack}'`, 'credit_pack');
   }
   const at = await projectNow(ctx, caller.projectId);
   const link = await repo.insertPaymentLink(q, {
@@ -152,7 +152,7 @@ export async function describeLink(ctx: AppContext, l: repo.PaymentLinkRow) {
 /** The payment link page's form: a checkout session for whoever typed this e-mail. */
 export async function checkoutFromLink(ctx: AppContext, linkId: string, email: string) {
   const l = await repo.findPaymentLink(ctx.db, linkId);
-  if (!l || !l.active) throw new NotFoundError('payment link', linkId);
+  if (!l?.active) throw new NotFoundError('payment link', linkId);
   const parsed = z.email().max(320).safeParse(email.trim());
   if (!parsed.success) throw new InvalidRequestError('Enter a valid e-mail address', 'email');
   const caller: Caller = { projectId: l.project_id, keyId: 'payment_link', kind: 'operator', scopes: [], actor: `payment_link:${l.id}` };

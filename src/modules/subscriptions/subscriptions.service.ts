@@ -181,7 +181,7 @@ export function resolveCoupon(catalog: Catalog, code: string | undefined, plan: 
 
 export function requirePlan(catalog: Catalog, id: string, param = 'plan'): Plan {
   const plan = findPlan(catalog, id);
-  if (!plan || !plan.active) throw new InvalidRequestError(`Unknown plan '${id}'`, param);
+  if (!plan?.active) throw new InvalidRequestError(`Unknown plan '${id}'`, param);
   return plan;
 }
 
@@ -387,7 +387,7 @@ export async function recordInvoicePaid(ctx: AppContext, q: Queryable, sub: repo
 }
 
 /** A failed charge: recorded once per attempt reference, announced as payment.failed. */
-export async function recordInvoiceFailed(ctx: AppContext, q: Queryable, sub: repo.SubscriptionRow, i: InvoiceInput) {
+export async function recordInvoiceFailed(_ctx: AppContext, q: Queryable, sub: repo.SubscriptionRow, i: InvoiceInput) {
   const payment = await paymentsRepo.insertPayment(q, {
     id: newId('payment'),
     project_id: sub.project_id,
