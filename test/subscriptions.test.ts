@@ -336,4 +336,29 @@ describe('changes and hostile input', () => {
     const other = await ark();
     expect((await other.call('GET', `/v1/payment-links/${link.body.id}`)).status).toBe(404);
   });
+  it('a promotion code applied to a live subscription discounts its next charges; an active subscriber cannot check out again', async () => {
+    const p = await ark();
+    const cs = await checkout(p, { customer_id: 'max', plan: 'pro', trial_days: 0 });
+    await pay(p, cs.body.session_id);
+    const again = await checkout(p, { customer_id: 'max', plan: 'business', trial_days: 0 });
+    expect(again.status).toBe(409);
+    expect((await p.call('POST', '/v1/customers/max/subscription/coupon', { promotion_code: 'nope' })).body.error).toMatchObject({
+      code: 'invalid_request',
+      param: 'promotion_code',
+    });
+    const applied = await p.call('POST', '/v1/customers/max/subscription/coupon', { promotion_code: 'Early2024' });
+    expect(applied.body).toMatchObject({ coupon: { id: 'early2024', percent_off: 20 }, next_charge: { amount: 2320 } });
+    await advance(p, 125);
+    expect((await payments(p, 'max')).map((x: { amount: number }) => x.amount).reverse()).toEqual([2900, 2320, 2320, 2320, 2900]);
+  });
+
+  it('a payment link sells a credit pack to a new customer, created from the checkout e-mail', async () => {
+    const p = await h.project({ catalog: DEMO_CATALOGS.aurisvoice!.catalog });
+    const link = await p.call('POST', '/v1/payment-links', { credit_pack: 'pro' });
+    const path = new URL(link.body.url).pathname;
+    const go = await h.inject({ method: 'POST', url: path, payload: { email: 'pack@example.com' } });
+    const session = new URL(go.headers.location as string).pathname.split('/').pop() as string;
+    await pay(p, session);
+    expect((await p.call('GET', '/v1/customers/pack@example.com/credits')).body.balance).toBe(70);
+  });
 });
