@@ -54,7 +54,7 @@ export async function httpLoad(
         method: opts.method ?? 'POST',
         headers: { authorization: `Bearer ${opts.key}`, 'content-type': 'application/json' },
         body: opts.body,
-        setupRequest: (req: Record<string, unknown>) => ({ ...req, path: opts.path() }),
+        setupRequest: (req: autocannon.Request) => ({ ...req, path: opts.path() }),
       },
     ],
   });
