@@ -19,6 +19,7 @@ import { registerPortalPages } from '../web/portal.page.ts';
 import { registerAuth } from './auth.ts';
 import type { AppContext } from './context.ts';
 import { registerErrorHandling } from './errors.ts';
+import { registerPrometheus } from './prometheus.ts';
 
 export const BODY_LIMIT = 1024 * 1024;
 
@@ -68,6 +69,7 @@ export async function buildApp(ctx: AppContext, opts: { logger?: boolean | objec
     }
   });
 
+  registerPrometheus(app);
   registerCatalogRoutes(app, ctx);
   registerCustomerRoutes(app, ctx);
   registerCreditsRoutes(app, ctx);
