@@ -212,6 +212,18 @@ describe('renewals', () => {
     expect((await payments(p, 'fay')).map((x: { amount: number }) => x.amount)).toEqual([9000]);
   });
 
+  it('paying two trial checkouts opened side by side gives one trial; the second is charged at once', async () => {
+    const p = await h.project({ catalog: billing });
+    const a = await checkout(p, { customer_id: 'twin', plan: 'team' });
+    const b = await checkout(p, { customer_id: 'twin', plan: 'team' });
+    expect(a.body.trial_days).toBe(7);
+    expect(b.body.trial_days).toBe(7);
+    await pay(p, a.body.session_id);
+    await pay(p, b.body.session_id);
+    expect(await sub(p, 'twin')).toMatchObject({ status: 'active', trial_end: null });
+    expect((await payments(p, 'twin')).map((x: { amount: number; status: string }) => [x.amount, x.status])).toEqual([[3000, 'succeeded']]);
+  });
+
   it('a trial without a card on file expires at its end and the customer falls back to the free plan', async () => {
     const p = await ark();
     await checkout(p, { customer_id: 'gus', plan: 'pro' });

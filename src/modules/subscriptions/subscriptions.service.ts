@@ -225,9 +225,13 @@ async function endLiveSubscription(ctx: AppContext, q: Queryable, projectId: str
 export async function startSubscription(ctx: AppContext, q: Queryable, s: StartInput): Promise<repo.SubscriptionRow> {
   const id = newId('subscription');
   let trialDays = s.trialDays;
+  let trialDenied = false;
   if (trialDays > 0) {
     const fresh = await repo.recordTrial(q, { projectId: s.projectId, customerId: s.customerId, planId: s.plan.id, subscriptionId: id, at: s.at });
-    if (!fresh) trialDays = 0;
+    if (!fresh) {
+      trialDays = 0;
+      trialDenied = true;
+    }
   }
   await endLiveSubscription(ctx, q, s.projectId, s.customerId, s.at, 'replaced');
   const trialEnd = trialDays > 0 ? addDays(s.at, trialDays) : null;
@@ -276,9 +280,13 @@ export async function startSubscription(ctx: AppContext, q: Queryable, s: StartI
     row.cycles_billed = 1;
   }
   reschedule(row);
-  const saved = await repo.insertSubscription(q, row);
+  let saved = await repo.insertSubscription(q, row);
   const { catalog } = await getCatalog(ctx, s.projectId);
-  if (s.paid && s.paid.amount > 0) {
+  if (trialDenied && !s.paid) {
+    // The customer already had their one trial (a race between two trial checkouts): the first period is due now.
+    if (!(await billCurrentPeriod(ctx, q, saved, s.at))) markPastDue(saved, s.at);
+    saved = await repo.saveSubscription(q, reschedule(saved));
+  } else if (s.paid && s.paid.amount > 0) {
     await recordInvoicePaid(ctx, q, saved, {
       invoiceRef: `in_${saved.id.slice(4)}_0`,
       paymentRef: s.paid.paymentRef,
@@ -488,6 +496,15 @@ async function billCurrentPeriod(
   return false;
 }
 
+/** A failed charge of the current period: past_due, with the first retry scheduled. */
+function markPastDue(row: repo.SubscriptionRow, at: Date) {
+  row.status = 'past_due';
+  row.open_invoice_amount = amountDue(row.price_amount, row.quantity, couponOf(row), row.cycles_billed, row.interval);
+  row.open_invoice_ref = invoiceRef(row);
+  row.retry_count = 0;
+  row.next_retry_at = addDays(at, RETRY_SCHEDULE_DAYS[0]);
+}
+
 /** Applies the one step that is due for a claimed subscription, at the time it was due. */
 export async function runStep(ctx: AppContext, q: Queryable, row: repo.SubscriptionRow): Promise<void> {
   const step = nextStep(scheduleOf(row));
@@ -545,11 +562,7 @@ export async function runStep(ctx: AppContext, q: Queryable, row: repo.Subscript
       row.current_period_end = p.end;
       const paid = await billCurrentPeriod(ctx, q, row, at);
       if (!paid) {
-        row.status = 'past_due';
-        row.open_invoice_amount = amountDue(row.price_amount, row.quantity, couponOf(row), row.cycles_billed, row.interval);
-        row.open_invoice_ref = invoiceRef(row);
-        row.retry_count = 0;
-        row.next_retry_at = addDays(at, RETRY_SCHEDULE_DAYS[0]);
+        markPastDue(row, at);
         // A new period started: its metered usage starts over even while payment is retried.
         await repo.resetMeteredUsage(
           q,
