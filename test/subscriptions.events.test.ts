@@ -5,8 +5,8 @@ import { randomToken } from '../src/domain/ids.ts';
 import { applyProviderEvent } from '../src/modules/payments/payments.service.ts';
 import { findProject } from '../src/modules/projects/projects.repository.ts';
 import { linkProviderCustomer } from '../src/modules/providers/providers.repository.ts';
-import type { ProviderEvent } from '../src/providers/provider.ts';
-import { signSandboxEvent } from '../src/providers/sandbox/sandbox.provider.ts';
+import { type ProviderEvent, registerProvider, type UpdateSubscriptionInput } from '../src/providers/provider.ts';
+import { sandboxProvider, signSandboxEvent } from '../src/providers/sandbox/sandbox.provider.ts';
 import { createHarness, type Harness, type TestProject } from './support/harness.ts';
 
 let h: Harness;
@@ -183,5 +183,39 @@ describe('provider subscription events', () => {
     expect(await feed(p, 'stripe', unknown, at(6))).toEqual({ ignored: 'subscription of an unknown customer' });
     const trialWillEnd = await feed(p, 'stripe', { kind: 'subscription.trial_will_end', subscriptionRef: 'sub_s6', trialEnd: null }, at(7));
     expect(trialWillEnd).toEqual({ ignored: 'subscription is active' });
+  });
+  it('cancel, resume and change of a subscription an outside provider bills go through the provider and apply its answer', async () => {
+    const calls: UpdateSubscriptionInput[] = [];
+    const remote: SubState = { status: 'active', plan: 'starter', cancelAtPeriodEnd: false, deleted: false };
+    registerProvider({
+      ...sandboxProvider,
+      name: 'paypal',
+      async updateSubscription(_ctx, input) {
+        calls.push(input);
+        if (input.action === 'cancel_at_period_end') remote.cancelAtPeriodEnd = true;
+        if (input.action === 'resume') remote.cancelAtPeriodEnd = false;
+        if (input.action === 'change_plan') remote.plan = input.planRef ?? remote.plan;
+        return changed(input.subscriptionRef, 'u8', remote);
+      },
+    });
+    const p = await ark();
+    await feed(p, 'paypal', changed('I-SUB8', 'u8', remote), at(1));
+    const canceled = await p.call('POST', '/v1/customers/u8/subscription/cancel', {});
+    expect(canceled.body).toMatchObject({ status: 'active', cancel_at_period_end: true, provider: 'paypal' });
+    expect((await p.call('POST', '/v1/customers/u8/subscription/resume')).body.cancel_at_period_end).toBe(false);
+    const changedPlan = await p.call('POST', '/v1/customers/u8/subscription/change', { plan: 'business' });
+    expect(changedPlan.body).toMatchObject({ plan: 'business', change: 'provider' });
+    expect(calls.map((c) => [c.action, c.subscriptionRef])).toEqual([
+      ['cancel_at_period_end', 'I-SUB8'],
+      ['resume', 'I-SUB8'],
+      ['change_plan', 'I-SUB8'],
+    ]);
+    const audit = await h.db.query<{ action: string }>('SELECT action FROM audit_log WHERE project_id = $1 ORDER BY seq', [p.id]);
+    expect(audit.rows.map((r) => r.action).filter((a) => a.startsWith('subscription.'))).toEqual(['subscription.cancel_at_period_end', 'subscription.resume', 'subscription.change_plan']);
+    // A provider that cannot change subscriptions: 409, nothing changes.
+    await feed(p, 'stripe', changed('sub_s9', 'u9', { status: 'active', plan: 'pro', cancelAtPeriodEnd: false, deleted: false }), at(1));
+    const refused = await p.call('POST', '/v1/customers/u9/subscription/cancel', {});
+    expect(refused.status).toBe(409);
+    expect((await sub(p, 'u9')).cancel_at_period_end).toBe(false);
   });
 });

@@ -138,6 +138,21 @@ export interface PaymentProvider {
   toEvents(payload: unknown): ProviderEvent[];
   refund(ctx: AppContext, input: RefundInput): Promise<RefundResult>;
   createPortal?(ctx: AppContext, input: PortalInput): Promise<{ url: string }>;
+  /**
+   * Changes a subscription the provider bills (cancel, resume, switch plan) and returns its new
+   * state, which Tollgate applies through the same `subscription.changed` handler as a webhook.
+   */
+  updateSubscription?(ctx: AppContext, input: UpdateSubscriptionInput): Promise<Extract<ProviderEvent, { kind: 'subscription.changed' }>>;
+}
+
+export interface UpdateSubscriptionInput {
+  project: ProjectRow;
+  subscriptionRef: string;
+  action: 'cancel_now' | 'cancel_at_period_end' | 'resume' | 'change_plan';
+  /** Tollgate's plan id (change_plan). */
+  planRef?: string;
+  quantity?: number;
+  idempotencyKey: string;
 }
 
 const registry = new Map<ProviderName, PaymentProvider>();

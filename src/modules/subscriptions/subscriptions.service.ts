@@ -18,13 +18,14 @@ import {
   type ScheduleState,
 } from '../../domain/subscription.ts';
 import type { AppContext, Caller } from '../../http/context.ts';
+import { getProvider, type UpdateSubscriptionInput } from '../../providers/provider.ts';
 import { firstCharge, laterCharge } from '../../providers/sandbox/cards.ts';
 import { audit } from '../audit/audit.service.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
 import { grant } from '../credits/credits.service.ts';
 import { ensureCustomer } from '../customers/customers.service.ts';
 import * as paymentsRepo from '../payments/payments.repository.ts';
-import { paymentView } from '../payments/payments.service.ts';
+import { applyProviderEvent, paymentView } from '../payments/payments.service.ts';
 import { getProject, projectNow } from '../projects/projects.service.ts';
 import { emit } from '../webhooks-out/outbox.ts';
 import * as repo from './subscriptions.repository.ts';
@@ -682,13 +683,50 @@ function requireManaged(row: repo.SubscriptionRow) {
   }
 }
 
+/**
+ * A subscription billed by an outside provider is changed there; the provider answers with its
+ * new state, applied through the same handler as its webhooks. Null for subscriptions Tollgate bills.
+ */
+async function viaProvider(
+  ctx: AppContext,
+  q: Queryable,
+  caller: Caller,
+  row: repo.SubscriptionRow,
+  action: UpdateSubscriptionInput['action'],
+  extra: { planRef?: string; quantity?: number } = {},
+): Promise<SubscriptionView | null> {
+  if (isManaged(row)) return null;
+  const provider = getProvider(row.provider);
+  if (!provider?.updateSubscription || !row.provider_ref) {
+    throw new ConflictError(`This subscription is billed by ${row.provider}; change it through the provider's portal`, {
+      provider: row.provider,
+    });
+  }
+  const [project, at] = await Promise.all([getProject(ctx, row.project_id), projectNow(ctx, row.project_id)]);
+  const state = await provider.updateSubscription(ctx, {
+    project,
+    subscriptionRef: row.provider_ref,
+    action,
+    ...extra,
+    idempotencyKey: `tollgate-${row.id}-${action}-${extra.planRef ?? ''}-${row.updated_at.getTime()}`,
+  });
+  // The provider's answer to our own request is the newest state we know of.
+  const occurredAt = new Date(Math.max(at.getTime(), row.provider_updated_at?.getTime() ?? 0));
+  await applyProviderEvent(ctx, q, { projectId: row.project_id, provider: row.provider, inboxId: `api:${caller.actor}`, occurredAt }, state);
+  await audit(q, caller, { action: `subscription.${action}`, customerId: row.customer_id, target: row.id, details: { provider: row.provider, ...extra } }, at);
+  const fresh = await repo.findSubscription(q, row.project_id, row.id);
+  const { catalog } = await getCatalog(ctx, row.project_id);
+  return subscriptionView(fresh ?? row, catalog, at);
+}
+
 export const CancelBody = z.object({ at_period_end: z.boolean().default(true) }).strict();
 
 export async function cancelSubscription(ctx: AppContext, q: Queryable, caller: Caller, customerId: string, atPeriodEnd: boolean) {
   const projectId = caller.projectId;
   const row = await lockForAction(q, projectId, customerId);
   assertAction(row.status, atPeriodEnd ? 'cancel_at_period_end' : 'cancel_now');
-  requireManaged(row);
+  const delegated = await viaProvider(ctx, q, caller, row, atPeriodEnd ? 'cancel_at_period_end' : 'cancel_now');
+  if (delegated) return delegated;
   const at = await projectNow(ctx, projectId);
   if (atPeriodEnd) {
     row.cancel_at_period_end = true;
@@ -711,8 +749,9 @@ export async function resumeSubscription(ctx: AppContext, q: Queryable, caller: 
   const projectId = caller.projectId;
   const row = await lockForAction(q, projectId, customerId);
   assertAction(row.status, 'resume');
-  requireManaged(row);
   if (!row.cancel_at_period_end) throw new ConflictError('This subscription is not scheduled to cancel', { status: row.status });
+  const delegated = await viaProvider(ctx, q, caller, row, 'resume');
+  if (delegated) return delegated;
   const at = await projectNow(ctx, projectId);
   row.cancel_at_period_end = false;
   row.canceled_at = null;
@@ -742,7 +781,8 @@ export async function changePlan(
   const plan = requirePlan(catalog, body.plan);
   const row = await lockForAction(q, projectId, customerId);
   assertAction(row.status, 'change_plan');
-  requireManaged(row);
+  const delegated = await viaProvider(ctx, q, caller, row, 'change_plan', { planRef: plan.id, ...(body.quantity ? { quantity: body.quantity } : {}) });
+  if (delegated) return { ...delegated, change: 'provider' as const, proration: null };
   if (plan.interval !== row.interval) {
     throw new InvalidRequestError(`Plan '${plan.id}' is billed per ${plan.interval}; this subscription per ${row.interval}`, 'plan');
   }
