@@ -138,3 +138,15 @@ describe('check and track', () => {
     expect((await check(other, 'shared', 'watches')).body).toMatchObject({ usage: 0, limit: 3 });
   });
 });
+
+describe('subscribing concurrently', () => {
+  it('ten parallel no-card trial subscriptions for one customer start one trial; the others are refused, none fails', async () => {
+    const p = await h.project({ catalog: DEMO_CATALOGS.arkwatch!.catalog });
+    await p.call('POST', '/v1/customers', { id: 'para' });
+    const rs = await Promise.all(Array.from({ length: 10 }, () => p.call('POST', '/v1/customers/para/subscription', { plan: 'pro' })));
+    expect(rs.filter((r) => r.status === 201)).toHaveLength(1);
+    expect(rs.every((r) => [201, 402, 409].includes(r.status))).toBe(true);
+    const live = await h.db.query(`SELECT 1 FROM subscriptions WHERE project_id = $1 AND status = 'trialing'`, [p.id]);
+    expect(live.rowCount).toBe(1);
+  });
+});

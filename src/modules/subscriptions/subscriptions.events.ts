@@ -14,6 +14,7 @@ import * as repo from './subscriptions.repository.ts';
 import {
   currentView,
   managedProvider,
+  oneLiveSubscription,
   recordInvoiceFailed,
   recordInvoicePaid,
   requirePlan,
@@ -73,17 +74,10 @@ registerCheckoutItem('plan', async (ctx, q, { projectId, customerId, body, at })
   const usedTrial = customerId ? await repo.hadTrial(q, projectId, customerId) : false;
   const trialDays = usedTrial ? 0 : (body.trial_days ?? plan.trial_days);
   if (customerId && (trialDays > 0 && !plan.trial_requires_card)) {
-    const row = await startSubscription(ctx, q, {
-      projectId,
-      customerId,
-      plan,
-      quantity,
-      trialDays,
-      coupon,
-      provider: await managedProvider(ctx, projectId),
-      at,
-      metadata: { ...(body.metadata ?? {}), source: 'checkout' },
-    });
+    const provider = await managedProvider(ctx, projectId);
+    const row = await oneLiveSubscription(customerId, () =>
+      startSubscription(ctx, q, { projectId, customerId, plan, quantity, trialDays, coupon, provider, at, metadata: { ...(body.metadata ?? {}), source: 'checkout' } }),
+    );
     return { complete: { session_id: null, url: null, status: 'complete', subscription: subscriptionView(row, catalog, at) } };
   }
   const gross = plan.price.amount * quantity;
@@ -153,6 +147,7 @@ registerFulfillment('plan', async (ctx, q, { session, event }) => {
         provider: session.provider,
         providerRef: event.subscriptionRef,
         at,
+        onTrialDenied: 'charge',
         metadata: { checkout_session_id: session.id },
       });
     }
@@ -167,6 +162,7 @@ registerFulfillment('plan', async (ctx, q, { session, event }) => {
     coupon,
     provider: 'sandbox',
     at,
+    onTrialDenied: 'charge',
     paid: Number(d.trial_days ?? 0) > 0 ? null : { paymentRef: event.paymentRef ?? `pi_${session.id}`, amount: event.amount ?? session.amount, sessionId: session.id },
     metadata: { checkout_session_id: session.id, ...(session.payment_link_id ? { payment_link_id: session.payment_link_id } : {}) },
   });

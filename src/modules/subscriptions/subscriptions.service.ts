@@ -202,6 +202,21 @@ export interface StartInput {
   paid?: { paymentRef: string; amount: number; sessionId: string | null } | null;
   metadata?: Record<string, unknown>;
   providerUpdatedAt?: Date | null;
+  /** When the customer turns out to have had their trial already: charge the saved card now (a paid-for checkout) or refuse with 402. */
+  onTrialDenied?: 'charge' | 'refuse';
+}
+
+/** Two subscriptions started at once for one customer: the loser of the live-subscription index gets a 409. */
+export async function oneLiveSubscription<T>(customerId: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    const e = err as { code?: string; constraint?: string };
+    if (e?.code === '23505' && e.constraint === 'subscriptions_live') {
+      throw new ConflictError(`Customer '${customerId}' is already being subscribed; retry to see the result`, { customer_id: customerId });
+    }
+    throw err;
+  }
 }
 
 /** Ends whatever live subscription the customer has (a trial replaced by a purchase). */
@@ -230,6 +245,9 @@ export async function startSubscription(ctx: AppContext, q: Queryable, s: StartI
   if (trialDays > 0) {
     const fresh = await repo.recordTrial(q, { projectId: s.projectId, customerId: s.customerId, planId: s.plan.id, subscriptionId: id, at: s.at });
     if (!fresh) {
+      if (s.onTrialDenied !== 'charge') {
+        throw new PaymentRequiredError(`Customer '${s.customerId}' already had a trial; ${s.plan.id} requires a payment`, { plan: s.plan.id });
+      }
       trialDays = 0;
       trialDenied = true;
     }
@@ -651,7 +669,8 @@ export async function subscribeWithoutPayment(
   if (!body.grant && !free && !trialFree) {
     throw new PaymentRequiredError(`Plan '${plan.id}' requires a payment: create a checkout session`, { plan: plan.id });
   }
-  const row = await startSubscription(ctx, q, {
+  const provider = await managedProvider(ctx, projectId);
+  const row = await oneLiveSubscription(customerId, () => startSubscription(ctx, q, {
     projectId,
     customerId,
     plan,
@@ -659,10 +678,10 @@ export async function subscribeWithoutPayment(
     unitAmount: body.grant ? 0 : plan.price.amount,
     trialDays: body.grant || free ? 0 : trialDays,
     coupon,
-    provider: await managedProvider(ctx, projectId),
+    provider,
     at,
     metadata: { ...(body.metadata ?? {}), ...(body.grant ? { granted_by: caller.actor } : {}) },
-  });
+  }));
   await audit(q, caller, { action: 'subscription.created', customerId, target: row.id, details: { plan: plan.id, grant: body.grant ?? false } }, at);
   return subscriptionView(row, catalog, at);
 }
