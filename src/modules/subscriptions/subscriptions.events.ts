@@ -46,11 +46,9 @@ onCustomerCreated(async (ctx, q, c, at) => {
 });
 
 extendCustomerView(async (ctx, q, c) => {
-  const [row, { catalog }, now] = await Promise.all([
-    repo.findCurrentSubscription(q, c.project_id, c.id),
-    getCatalog(ctx, c.project_id),
-    projectNow(ctx, c.project_id),
-  ]);
+  const row = await repo.findCurrentSubscription(q, c.project_id, c.id);
+  const { catalog } = await getCatalog(ctx, c.project_id);
+  const now = await projectNow(ctx, c.project_id);
   return { subscription: currentView(row, catalog, now, c.id) };
 });
 

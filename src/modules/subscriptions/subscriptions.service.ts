@@ -125,11 +125,10 @@ export type SubscriptionView = ReturnType<typeof subscriptionView>;
 /** `GET /v1/customers/:id/subscription`: the live subscription, else the last one, else "free". */
 export async function getCustomerSubscription(ctx: AppContext, q: Queryable, projectId: string, customerId: string) {
   await ensureCustomer(ctx, q, projectId, customerId);
-  const [row, { catalog }, now] = await Promise.all([
-    repo.findCurrentSubscription(q, projectId, customerId),
-    getCatalog(ctx, projectId),
-    projectNow(ctx, projectId),
-  ]);
+  // Sequential: inside a transaction every query shares one connection.
+  const row = await repo.findCurrentSubscription(q, projectId, customerId);
+  const { catalog } = await getCatalog(ctx, projectId);
+  const now = await projectNow(ctx, projectId);
   return currentView(row, catalog, now, customerId);
 }
 
@@ -652,7 +651,8 @@ export async function subscribeWithoutPayment(
 ) {
   const projectId = caller.projectId;
   await ensureCustomer(ctx, q, projectId, customerId);
-  const [{ catalog }, at] = await Promise.all([getCatalog(ctx, projectId), projectNow(ctx, projectId)]);
+  const { catalog } = await getCatalog(ctx, projectId);
+  const at = await projectNow(ctx, projectId);
   const plan = requirePlan(catalog, body.plan);
   const coupon = resolveCoupon(catalog, body.promotion_code, plan);
   const quantity = plan.per_seat ? (body.quantity ?? 1) : 1;
@@ -721,7 +721,8 @@ async function viaProvider(
       provider: row.provider,
     });
   }
-  const [project, at] = await Promise.all([getProject(ctx, row.project_id), projectNow(ctx, row.project_id)]);
+  const project = await getProject(ctx, row.project_id);
+  const at = await projectNow(ctx, row.project_id);
   const state = await provider.updateSubscription(ctx, {
     project,
     subscriptionRef: row.provider_ref,
@@ -796,7 +797,8 @@ export async function changePlan(
   body: z.infer<typeof ChangeBody>,
 ) {
   const projectId = caller.projectId;
-  const [{ catalog }, at] = await Promise.all([getCatalog(ctx, projectId), projectNow(ctx, projectId)]);
+  const { catalog } = await getCatalog(ctx, projectId);
+  const at = await projectNow(ctx, projectId);
   const plan = requirePlan(catalog, body.plan);
   const row = await lockForAction(q, projectId, customerId);
   assertAction(row.status, 'change_plan');
@@ -879,7 +881,8 @@ export const CouponBody = z.object({ promotion_code: z.string().min(1).max(64) }
 /** Applies a promotion code to the live subscription, from its next charge on. */
 export async function applyCoupon(ctx: AppContext, q: Queryable, caller: Caller, customerId: string, code: string) {
   const projectId = caller.projectId;
-  const [{ catalog }, at] = await Promise.all([getCatalog(ctx, projectId), projectNow(ctx, projectId)]);
+  const { catalog } = await getCatalog(ctx, projectId);
+  const at = await projectNow(ctx, projectId);
   const row = await lockForAction(q, projectId, customerId);
   assertAction(row.status, 'change_plan');
   requireManaged(row);

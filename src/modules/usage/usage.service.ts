@@ -212,17 +212,16 @@ export async function track(ctx: AppContext, q: Queryable, projectId: string, bo
 
 /** Every feature as the customer's current plan grants it, with usage: the customer view's `entitlements`. */
 export async function entitlementsOf(ctx: AppContext, q: Queryable, projectId: string, customerId: string) {
-  const [{ catalog }, now, counters, sub, acct] = await Promise.all([
-    getCatalog(ctx, projectId),
-    projectNow(ctx, projectId),
-    repo.listCounters(q, projectId, customerId),
-    q.query<{ plan_id: string; current_period_start: Date }>(
-      `SELECT plan_id, current_period_start FROM subscriptions
-       WHERE project_id = $1 AND customer_id = $2 AND status IN ('trialing', 'active', 'past_due') LIMIT 1`,
-      [projectId, customerId],
-    ),
-    creditsRepo.findAccount(q, projectId, customerId),
-  ]);
+  // Sequential: inside a transaction every query shares one connection.
+  const { catalog } = await getCatalog(ctx, projectId);
+  const now = await projectNow(ctx, projectId);
+  const counters = await repo.listCounters(q, projectId, customerId);
+  const sub = await q.query<{ plan_id: string; current_period_start: Date }>(
+    `SELECT plan_id, current_period_start FROM subscriptions
+     WHERE project_id = $1 AND customer_id = $2 AND status IN ('trialing', 'active', 'past_due') LIMIT 1`,
+    [projectId, customerId],
+  );
+  const acct = await creditsRepo.findAccount(q, projectId, customerId);
   const live = sub.rows[0];
   const planId = live?.plan_id ?? catalog.free_plan ?? null;
   const plan = planId ? findPlan(catalog, planId) : undefined;
