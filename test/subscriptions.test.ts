@@ -59,6 +59,12 @@ describe('ArkWatch', () => {
     const limited = await p.call('POST', '/v1/track', { customer_id: 'alice', feature: 'watches', quantity: 1 });
     expect(limited.body).toMatchObject({ allowed: false, reason: 'limit_reached', usage: 4, limit: 3, remaining: 0 });
     expect((await payments(p, 'alice')).length).toBe(2);
+    const events = await h.db.query<{ type: string }>('SELECT type FROM outbox_events WHERE project_id = $1 AND customer_id = $2 ORDER BY seq', [p.id, 'alice']);
+    const types = events.rows.map((r) => r.type);
+    for (const t of ['subscription.created', 'subscription.updated', 'subscription.canceled', 'entitlements.updated', 'payment.succeeded']) {
+      expect(types, t).toContain(t);
+    }
+    expect(types.filter((t) => t === 'subscription.canceled')).toHaveLength(1);
   });
 });
 

@@ -96,6 +96,9 @@ async function renderPortal(ctx: AppContext, token: string, projectId: string, c
   return page({ title: `Billing — ${theme.name ?? 'Tollgate'}`, theme, lang: c.locale ?? 'en', body });
 }
 
+/** Hosted pages are not part of the API document. */
+const HIDDEN = { schema: { hide: true } };
+
 const CardForm = z.object({ card: z.string().max(40).default('') });
 const PlanForm = z.object({ plan: z.string().max(64).default('') });
 
@@ -120,7 +123,7 @@ export function registerPortalPages(app: FastifyInstance, ctx: AppContext): void
     }
   };
 
-  app.get<{ Params: { token: string }; Querystring: { notice?: string } }>('/portal/:token', async (req, reply) => {
+  app.get<{ Params: { token: string }; Querystring: { notice?: string } }>('/portal/:token', HIDDEN, async (req, reply) => {
     const p = await open(req.params.token, reply);
     if (!p) return reply;
     const notice = req.query.notice ? NOTICES[req.query.notice] : undefined;
@@ -130,7 +133,7 @@ export function registerPortalPages(app: FastifyInstance, ctx: AppContext): void
   });
 
   const action = (name: string, run: (p: NonNullable<Awaited<ReturnType<typeof openPortal>>>, body: unknown) => Promise<string>) =>
-    app.post<{ Params: { token: string } }>(`/portal/:token/${name}`, async (req, reply) => {
+    app.post<{ Params: { token: string } }>(`/portal/:token/${name}`, HIDDEN, async (req, reply) => {
       const p = await open(req.params.token, reply);
       if (!p) return reply;
       try {
@@ -187,14 +190,14 @@ export function registerPortalPages(app: FastifyInstance, ctx: AppContext): void
     });
   };
 
-  app.get<{ Params: { id: string } }>('/pay/:id', async (req, reply) => {
+  app.get<{ Params: { id: string } }>('/pay/:id', HIDDEN, async (req, reply) => {
     const l = await subsRepo.findPaymentLink(ctx.db, req.params.id);
     const html = l?.active ? await renderLink(l) : null;
     if (!html) return notFound(reply, 'Payment link');
     return reply.type('text/html; charset=utf-8').send(html);
   });
 
-  app.post<{ Params: { id: string } }>('/pay/:id', async (req, reply) => {
+  app.post<{ Params: { id: string } }>('/pay/:id', HIDDEN, async (req, reply) => {
     const l = await subsRepo.findPaymentLink(ctx.db, req.params.id);
     if (!l?.active) return notFound(reply, 'Payment link');
     const email = String((req.body as Record<string, unknown> | undefined)?.email ?? '');
@@ -209,7 +212,7 @@ export function registerPortalPages(app: FastifyInstance, ctx: AppContext): void
     }
   });
 
-  app.get<{ Params: { id: string } }>('/pay/:id/thanks', async (req, reply) => {
+  app.get<{ Params: { id: string } }>('/pay/:id/thanks', HIDDEN, async (req, reply) => {
     const l = await subsRepo.findPaymentLink(ctx.db, req.params.id);
     if (!l) return notFound(reply, 'Payment link');
     return reply
