@@ -218,4 +218,21 @@ describe('provider subscription events', () => {
     expect(refused.status).toBe(409);
     expect((await sub(p, 'u9')).cancel_at_period_end).toBe(false);
   });
+  it('a provider subscription first seen already canceled leaves the live trial alone; a trialing one is announced as trialing', async () => {
+    const p = await h.project({ catalog: DEMO_CATALOGS.iacompagnon!.catalog });
+    await sub(p, 'u10');
+    await feed(p, 'stripe', changed('sub_old', 'u10', { status: 'canceled', plan: 'basique', cancelAtPeriodEnd: false, deleted: true }), at(2));
+    expect(await sub(p, 'u10')).toMatchObject({ status: 'trialing', plan: 'premium' });
+    await feed(p, 'stripe', { ...changed('sub_new', 'u10', { status: 'trialing', plan: 'standard', cancelAtPeriodEnd: false, deleted: false }), trialEnd: at(20_160) }, at(3));
+    expect(await sub(p, 'u10')).toMatchObject({ status: 'trialing', plan: 'standard', provider: 'stripe' });
+    const created = await h.db.query<{ payload: { data: { status: string; plan: string; previous_plan?: string } } }>(
+      `SELECT payload FROM outbox_events WHERE project_id = $1 AND customer_id = $2 AND type = 'subscription.created' ORDER BY seq`,
+      [p.id, 'u10'],
+    );
+    expect(created.rows.map((r) => [r.payload.data.status, r.payload.data.previous_plan ?? r.payload.data.plan])).toEqual([
+      ['trialing', 'premium'],
+      ['canceled', 'basique'],
+      ['trialing', 'standard'],
+    ]);
+  });
 });

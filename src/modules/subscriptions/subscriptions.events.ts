@@ -204,11 +204,10 @@ onProviderEvent('subscription.changed', async (ctx, q, ev, e) => {
       at: start,
       providerUpdatedAt: at,
       metadata: { source: 'provider' },
+      apply: (r) => applyProviderState(r, e, status, at),
     });
-    applyProviderState(row, e, status, at);
-    const saved = await repo.saveSubscription(q, reschedule(row));
-    if (saved.status === 'trialing') {
-      await repo.recordTrial(q, { projectId: ev.projectId, customerId, planId: saved.plan_id, subscriptionId: saved.id, at });
+    if (row.status === 'trialing') {
+      await repo.recordTrial(q, { projectId: ev.projectId, customerId, planId: row.plan_id, subscriptionId: row.id, at });
     }
     return 'applied';
   }

@@ -203,6 +203,8 @@ export interface StartInput {
   providerUpdatedAt?: Date | null;
   /** When the customer turns out to have had their trial already: charge the saved card now (a paid-for checkout) or refuse with 402. */
   onTrialDenied?: 'charge' | 'refuse';
+  /** Adjusts the new row before it is stored (a provider's own state). */
+  apply?: (row: repo.SubscriptionRow) => void;
 }
 
 /** Two subscriptions started at once for one customer: the loser of the live-subscription index gets a 409. */
@@ -251,7 +253,6 @@ export async function startSubscription(ctx: AppContext, q: Queryable, s: StartI
       trialDenied = true;
     }
   }
-  await endLiveSubscription(ctx, q, s.projectId, s.customerId, s.at, 'replaced');
   const trialEnd = trialDays > 0 ? addDays(s.at, trialDays) : null;
   const anchor = trialEnd ?? s.at;
   const row: repo.SubscriptionRow = {
@@ -297,6 +298,8 @@ export async function startSubscription(ctx: AppContext, q: Queryable, s: StartI
   } else if (s.paid) {
     row.cycles_billed = 1;
   }
+  s.apply?.(row);
+  if (isLive(row.status)) await endLiveSubscription(ctx, q, s.projectId, s.customerId, s.at, 'replaced');
   reschedule(row);
   let saved = await repo.insertSubscription(q, row);
   const { catalog } = await getCatalog(ctx, s.projectId);
@@ -315,7 +318,7 @@ export async function startSubscription(ctx: AppContext, q: Queryable, s: StartI
       at: s.at,
       sessionId: s.paid.sessionId,
     });
-  } else {
+  } else if (isLive(saved.status)) {
     await startPeriod(ctx, q, saved, catalog);
   }
   const view = subscriptionView(saved, catalog, s.at);
