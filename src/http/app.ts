@@ -14,6 +14,7 @@ import { registerRefundRoutes } from '../modules/payments/refunds.routes.ts';
 import { registerProviderRoutes } from '../modules/providers/providers.routes.ts';
 import { registerTestHelperRoutes } from '../modules/test-helpers/test-helpers.routes.ts';
 import { registerInboxRoutes } from '../modules/webhooks-in/inbox.routes.ts';
+import { registerPaypalRoutes } from '../providers/paypal/paypal.routes.ts';
 import { registerCheckoutPages } from '../web/checkout.page.ts';
 import { registerAuth } from './auth.ts';
 import type { AppContext } from './context.ts';
@@ -78,6 +79,7 @@ export async function buildApp(ctx: AppContext, opts: { logger?: boolean | objec
   registerProviderRoutes(app, ctx);
   registerTestHelperRoutes(app, ctx);
   registerCheckoutPages(app, ctx);
+  registerPaypalRoutes(app, ctx);
 
   // The sandbox delivers its webhooks through the public route, in process.
   ctx.deliverWebhook = async ({ provider, projectId, headers, body }) => {
