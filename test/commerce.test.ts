@@ -67,6 +67,18 @@ describe('shop: products and cart', () => {
     expect(cleared.body).toMatchObject({ items: [], count: 0, total: eur(0) });
   });
 
+  it('adding with the same Idempotency-Key twice raises the quantity once', async () => {
+    const p = await webox();
+    const body = { product_id: 'chatbot-template', quantity: 2 };
+    const a = await p.call('POST', '/v1/customers/c5/cart/items', body, { 'idempotency-key': 'add-1' });
+    const b = await p.call('POST', '/v1/customers/c5/cart/items', body, { 'idempotency-key': 'add-1' });
+    expect(b.headers['idempotent-replayed']).toBe('true');
+    expect(b.body).toEqual(a.body);
+    expect((await p.call('GET', '/v1/customers/c5/cart/count')).body.count).toBe(2);
+    const other = await p.call('POST', '/v1/customers/c5/cart/items', { ...body, quantity: 3 }, { 'idempotency-key': 'add-1' });
+    expect(other.status).toBe(409);
+  });
+
   it('refuses bad quantities (-1, 0, 1.5, "2", NaN, 1e9, 100) with 400 and changes nothing', async () => {
     const p = await webox();
     await p.call('POST', '/v1/customers/c2/cart/items', { product_id: 'chatbot-template', quantity: 1 });
@@ -118,6 +130,34 @@ describe('shop: products and cart', () => {
     const lineId = mine.body.items[0].id;
     expect((await p.call('PATCH', `/v1/customers/c4/cart/items/${lineId}`, { quantity: 2 })).status).toBe(404);
     expect((await other.call('DELETE', `/v1/customers/c3/cart/items/${lineId}`)).status).toBe(404);
+  });
+});
+
+describe('shop: catalog changes under a cart', () => {
+  it('refuses mixing currencies in one cart, and a product withdrawn after it was added blocks the order', async () => {
+    const catalog: CatalogInput = {
+      products: [
+        { id: 'pen', name: 'Pen', price: eur(300), stock: 10 },
+        { id: 'yen-pen', name: 'Pen (JP)', price: { amount: 500, currency: 'jpy' }, stock: 10 },
+        { id: 'ink', name: 'Ink', price: eur(700), stock: 10 },
+      ],
+    };
+    const p = await h.project({ catalog });
+    await p.call('POST', '/v1/customers/m1/cart/items', { product_id: 'pen', quantity: 1 });
+    const mixed = await p.call('POST', '/v1/customers/m1/cart/items', { product_id: 'yen-pen', quantity: 1 });
+    expect(mixed.status).toBe(400);
+    expect(mixed.body.error).toMatchObject({ code: 'invalid_request', param: 'product_id' });
+    await p.call('POST', '/v1/customers/m1/cart/items', { product_id: 'ink', quantity: 2 });
+    const withdrawn = structuredClone(catalog);
+    withdrawn.products![2]!.active = false;
+    expect((await p.call('PUT', '/v1/catalog', withdrawn)).status).toBe(200);
+    const cart = await p.call('GET', '/v1/customers/m1/cart');
+    expect(cart.body).toMatchObject({ count: 1, total: eur(300) });
+    expect(cart.body.items.find((i: { product_id: string }) => i.product_id === 'ink').purchasable).toBe(false);
+    const order = await p.call('POST', '/v1/customers/m1/orders');
+    expect(order.status).toBe(400);
+    expect(order.body.error).toMatchObject({ param: 'cart', product_id: 'ink' });
+    expect(await stockOf(p, 'pen')).toBe(10);
   });
 });
 

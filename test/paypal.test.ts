@@ -122,6 +122,21 @@ describe('PayPal checkout', () => {
     expect(await countOutbox(p, 'order.paid')).toBe(1);
   });
 
+  it('an approval that arrives after the order expired takes no money', async () => {
+    const p = await paypalProject();
+    const { order, paypalOrderId, sessionId } = await orderCheckout(p, 'pp7', 'chatbot-template', 1);
+    const returnUrl = pp.approve(paypalOrderId);
+    await h.db.query('UPDATE projects SET clock_offset_ms = clock_offset_ms + $2 WHERE id = $1', [p.id, 31 * 60 * 1000]);
+    const { invalidateProject } = await import('../src/modules/projects/projects.service.ts');
+    invalidateProject(p.id);
+    const late = await deliver(p, pp.signedWebhook('CHECKOUT.ORDER.APPROVED', { id: paypalOrderId }, { webhookId: WEBHOOK_ID }));
+    expect(late.body.status).toBe('ignored');
+    expect((await returnFromPaypal(returnUrl)).status).toBe(410);
+    expect(pp.requests.some((r) => r.path === `/v2/checkout/orders/${paypalOrderId}/capture`)).toBe(false);
+    expect((await p.call('GET', `/v1/orders/${order.id}`)).body.status).not.toBe('paid');
+    expect((await p.call('GET', `/v1/checkout/${sessionId}`)).body.status).not.toBe('complete');
+  });
+
   it('a declined capture leaves the order pending and shows the buyer an error', async () => {
     const p = await paypalProject();
     const { order, paypalOrderId } = await orderCheckout(p, 'pp3', 'chatbot-template', 1);

@@ -80,6 +80,8 @@ onProviderEvent('order.approved', async (ctx, q, ev, event) => {
   const session = await paymentsRepo.lockSessionByRef(q, ev.projectId, 'paypal', event.orderRef);
   if (!session) return { ignored: `unknown PayPal order ${event.orderRef}` };
   if (session.status !== 'open') return { ignored: `session already ${session.status}` };
+  // Past its time the reservation behind the session may be gone: take no money.
+  if (session.expires_at.getTime() <= (await projectNow(ctx, session.project_id)).getTime()) return { ignored: 'session expired' };
   const capture = captureOf(await capturePaypalOrder(ctx, session));
   if (!capture) throw new Error(`PayPal order ${event.orderRef} has no capture`);
   for (const e of captureEvents(capture, session.id)) await applyProviderEvent(ctx, q, ev, e);
