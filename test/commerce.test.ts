@@ -232,6 +232,13 @@ describe('shop: orders', () => {
     const f = await p.call('POST', `/v1/orders/${o2.body.id}/fulfill`);
     expect(f.body.status).toBe('fulfilled');
     expect((await p.call('POST', `/v1/orders/${o2.body.id}/fulfill`)).status).toBe(409);
+    const page1 = await p.call('GET', '/v1/customers/t1/orders?limit=1');
+    expect(page1.body).toMatchObject({ has_more: true });
+    const page2 = await p.call('GET', `/v1/customers/t1/orders?limit=1&starting_after=${page1.body.data[0].id}`);
+    expect(page2.body.has_more).toBe(false);
+    expect([page1.body.data[0].id, page2.body.data[0].id].sort()).toEqual([o.body.id, o2.body.id].sort());
+    const fulfilled = await p.call('GET', '/v1/customers/t1/orders?status=fulfilled');
+    expect(fulfilled.body.data.map((x: { id: string }) => x.id)).toEqual([o2.body.id]);
   });
 
   it('checkout pays an order once: paid, payment linked, order.paid emitted once; another customer cannot pay it', async () => {
