@@ -220,7 +220,10 @@ describe('shop: orders', () => {
     await p.call('POST', '/v1/customers/t1/cart/items', { product_id: 'voice-clone-kit', quantity: 2 });
     const o = await p.call('POST', '/v1/customers/t1/orders');
     expect((await p.call('POST', `/v1/orders/${o.body.id}/fulfill`)).status).toBe(409);
+    const open = await p.call('POST', '/v1/checkout', { customer_id: 't1', order_id: o.body.id, success_url: 'https://x.example/ok', cancel_url: 'https://x.example/no' });
     const c = await p.call('POST', `/v1/orders/${o.body.id}/cancel`);
+    // Its open checkout closes with it: a canceled order cannot be paid.
+    expect((await p.call('POST', `/v1/test_helpers/checkout/${open.body.session_id}/pay`, { card: '4242424242424242' })).status).toBe(409);
     expect(c.body).toMatchObject({ status: 'canceled', cancel_reason: 'requested' });
     expect(await stockOf(p, 'voice-clone-kit')).toBe(25);
     expect((await p.call('POST', `/v1/orders/${o.body.id}/cancel`)).status).toBe(409);
@@ -247,7 +250,11 @@ describe('shop: orders', () => {
     const o = await p.call('POST', '/v1/customers/p1/orders');
     const stranger = await p.call('POST', '/v1/checkout', { customer_id: 'p2', order_id: o.body.id, success_url: 'https://x.example/ok', cancel_url: 'https://x.example/no' });
     expect(stranger.status).toBe(404);
+    const first = await p.call('POST', '/v1/checkout', { customer_id: 'p1', order_id: o.body.id, success_url: 'https://x.example/ok', cancel_url: 'https://x.example/no' });
     const sessionId = await payOrder(p, 'p1', o.body.id);
+    // The earlier session for the same order was closed by the second: the order cannot be paid twice.
+    expect((await p.call('GET', `/v1/checkout/${first.body.session_id}`)).body.status).toBe('expired');
+    expect((await p.call('POST', `/v1/test_helpers/checkout/${first.body.session_id}/pay`, { card: '4242424242424242' })).status).toBe(409);
     const paid = await p.call('GET', `/v1/orders/${o.body.id}`);
     expect(paid.body).toMatchObject({ status: 'paid', checkout_session_id: sessionId });
     expect(paid.body.payment_id).toMatch(/^pay_/);

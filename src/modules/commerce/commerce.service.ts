@@ -9,6 +9,7 @@ import { audit } from '../audit/audit.service.ts';
 import { getCatalog, onCatalogPush } from '../catalog/catalog.service.ts';
 import { ensureCustomer } from '../customers/customers.service.ts';
 import { registerCheckoutItem } from '../payments/checkout.service.ts';
+import { expireOpenSessionsFor } from '../payments/payments.repository.ts';
 import { registerFulfillment } from '../payments/payments.service.ts';
 import { registerRefundEffect } from '../payments/refunds.service.ts';
 import { projectNow } from '../projects/projects.service.ts';
@@ -388,6 +389,7 @@ export async function cancelOrder(ctx: AppContext, q: Queryable, caller: Caller,
   }
   const at = await projectNow(ctx, caller.projectId);
   await releaseAll(q, o, at);
+  await expireOpenSessionsFor(q, o.project_id, 'order', o.id);
   const done = await repo.updateOrder(q, o.id, { status: 'canceled', stockReserved: false, cancelReason: 'requested', at });
   const view = await viewOf(q, done);
   await emit(q, { projectId: o.project_id, type: 'order.canceled', customerId: o.customer_id, data: view, at });
@@ -427,6 +429,8 @@ registerCheckoutItem('order', async (_ctx, q, { projectId, customerId, body }) =
   if (!o || o.customer_id !== customerId) throw new NotFoundError('order', id);
   if (o.status !== 'pending') throw new ConflictError(`This order is ${o.status}; only a pending order can be paid`, { status: o.status });
   const items = await repo.orderItems(q, [o.id]);
+  // One open checkout per order: an earlier one (another provider, a second tab) cannot be paid too.
+  await expireOpenSessionsFor(q, projectId, 'order', o.id);
   return {
     itemType: 'order',
     itemId: o.id,
