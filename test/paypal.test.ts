@@ -122,6 +122,24 @@ describe('PayPal checkout', () => {
     expect(await countOutbox(p, 'order.paid')).toBe(1);
   });
 
+  it('return, approval webhook and capture webhook arriving at once still pay the order once', async () => {
+    const p = await paypalProject();
+    const { order, paypalOrderId } = await orderCheckout(p, 'pp8', 'prompt-pack-marketing', 1);
+    const returnUrl = pp.approve(paypalOrderId);
+    const approved = pp.signedWebhook('CHECKOUT.ORDER.APPROVED', { id: paypalOrderId }, { webhookId: WEBHOOK_ID });
+    const results = await Promise.all([returnFromPaypal(returnUrl), deliver(p, approved), returnFromPaypal(returnUrl), deliver(p, approved)]);
+    expect(results.map((r) => r.status).sort()).toEqual([200, 200, 303, 303]);
+    const paid = (await p.call('GET', `/v1/orders/${order.id}`)).body;
+    expect(paid.status).toBe('paid');
+    const captureId = (await p.call('GET', `/v1/payments/${paid.payment_id}`)).body.provider_ref;
+    const completed = pp.signedWebhook('PAYMENT.CAPTURE.COMPLETED', pp.captures.get(captureId)?.capture as Record<string, unknown>, { webhookId: WEBHOOK_ID });
+    expect((await deliver(p, completed)).status).toBe(200);
+    expect(pp.captures.size).toBeGreaterThan(0);
+    expect([...pp.captures.values()].filter((c) => c.orderId === paypalOrderId)).toHaveLength(1);
+    expect((await p.call('GET', '/v1/payments?customer_id=pp8')).body.data).toHaveLength(1);
+    expect(await countOutbox(p, 'order.paid')).toBe(1);
+  });
+
   it('an approval that arrives after the order expired takes no money', async () => {
     const p = await paypalProject();
     const { order, paypalOrderId, sessionId } = await orderCheckout(p, 'pp7', 'chatbot-template', 1);
