@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
 import { launchBrowser, SCREENSHOT_DIR } from './support/browser.ts';
 import { createHarness, type Harness, type TestProject } from './support/harness.ts';
+import { PaypalTestServer } from './support/paypal-server.ts';
 
 /**
  * A stand-in for the Webox app: its server holds the secret key and calls Tollgate, its pages are
@@ -71,7 +72,8 @@ button{background:#ea580c;color:#fff;border:0;border-radius:6px;padding:.5rem 1r
           count,
           `<h1>Your cart</h1><table>${cart.items.map((i: any) => `<tr><td>${i.name}</td><td>× ${i.quantity}</td><td>${euros(i.line_total)}</td></tr>`).join('')}
 <tr><td><strong>Total</strong></td><td></td><td id="cart-total">${euros(cart.total)}</td></tr></table>
-<form method="post" action="/checkout"><button id="place-order">Place order and pay</button></form>`,
+<form method="post" action="/checkout"><button id="place-order">Place order and pay</button></form>
+<form method="post" action="/checkout?provider=paypal"><button id="pay-paypal">Pay with PayPal</button></form>`,
         ),
       );
     }
@@ -80,6 +82,7 @@ button{background:#ea580c;color:#fff;border:0;border-radius:6px;padding:.5rem 1r
       const co = await api('POST', '/v1/checkout', {
         customer_id: customer,
         order_id: order.id,
+        ...(url.searchParams.get('provider') === 'paypal' ? { provider: 'paypal' } : {}),
         success_url: `${base}/orders/${order.id}`,
         cancel_url: `${base}/cart`,
       });
@@ -115,9 +118,12 @@ let browser: Browser;
 let p: TestProject;
 let app: ReturnType<typeof weboxApp>;
 let shop: string;
+let pp: PaypalTestServer;
 
 beforeAll(async () => {
-  h = await createHarness();
+  pp = new PaypalTestServer();
+  await pp.start();
+  h = await createHarness({ config: { paypalApiBase: pp.url } });
   const tollgate = await h.listen();
   p = await h.project({ catalog: DEMO_CATALOGS.webox!.catalog });
   app = weboxApp(tollgate, p.key, 'buyer-1');
@@ -128,6 +134,7 @@ afterAll(async () => {
   await browser?.close();
   await app?.stop();
   await h?.close();
+  await pp?.stop();
 });
 
 describe('the Webox flow in Chromium', () => {
@@ -165,6 +172,33 @@ describe('the Webox flow in Chromium', () => {
     const orders = (await p.call('GET', '/v1/customers/buyer-1/orders')).body.data;
     expect(orders).toHaveLength(1);
     expect(orders[0]).toMatchObject({ status: 'paid', total: { amount: 7000, currency: 'eur' } });
+    await page.close();
+  });
+
+  it('pays an order with PayPal: approve on PayPal, back through Tollgate, order paid', async () => {
+    const put = await p.call('PUT', '/v1/providers/paypal', {
+      client_id: 'AZbrowserClient01',
+      client_secret: 'ECbrowserSecret01',
+      webhook_id: 'WH-BROWSER',
+      mode: 'sandbox',
+    });
+    expect(put.status).toBe(200);
+    const page = await browser.newPage();
+    await page.goto(shop);
+    await page.locator('[data-product="dataset-starter"] button').click();
+    await page.waitForURL(`${shop}/`);
+    await page.click('#cart-link');
+    await page.click('#pay-paypal');
+    await page.waitForURL(new RegExp(`^${pp.url}/checkoutnow`));
+    expect(await page.locator('[data-testid=paypal-amount]').textContent()).toBe('99.00 EUR');
+    await page.click('#paypal-approve');
+    await page.waitForURL(new RegExp(`${shop}/orders/ord_`));
+    expect(await page.locator('#order-status').textContent()).toBe('paid');
+    await page.screenshot({ path: `${SCREENSHOT_DIR}/webox-paypal-paid.png`, fullPage: true });
+    const products = (await p.call('GET', '/v1/products')).body.data;
+    expect(products.find((x: { id: string }) => x.id === 'dataset-starter').stock).toBe(24);
+    const payments = (await p.call('GET', '/v1/payments?customer_id=buyer-1')).body.data;
+    expect(payments.map((x: { provider: string }) => x.provider).sort()).toEqual(['paypal', 'sandbox']);
     await page.close();
   });
 });
