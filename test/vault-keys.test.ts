@@ -105,6 +105,13 @@ describe('encryption keys', () => {
     for (let i = 0; i < 5; i++) expect(await reveal(last, key, `c${i}`)).toBe(`sk-rotate-${i}-abcdef`);
     expect(await reveal(last, key, 'c9')).toBe('sk-new-under-k2-0');
     await last.close();
+
+    // A database without canaries (written before they existed): a stored secret is the check.
+    await db.query('DELETE FROM encryption_canaries');
+    await expect(start(`k2:${Buffer.alloc(32, 4).toString('base64')}`)).rejects.toThrow(/cannot decrypt the stored secrets/);
+    const restored = await start(K2);
+    expect((await db.query('SELECT key_id FROM encryption_canaries')).rows).toEqual([{ key_id: 'k2' }]);
+    await restored.close();
   });
 });
 

@@ -104,17 +104,31 @@ export async function reencrypt(q: Queryable, seq: number, encrypted: string, ke
   await q.query('UPDATE vault_secrets SET value_encrypted = $2, key_id = $3 WHERE seq = $1', [seq, encrypted, keyId]);
 }
 
-/** Key ids some stored secret is encrypted under that are not in `keyIds` (at most a few). */
+/**
+ * Key ids some stored secret is encrypted under that are not in `keyIds`. The distinct key ids of
+ * vault_secrets are walked through its key_id index (a few probes, not a scan of every row).
+ */
 export async function unknownKeyIds(q: Queryable, keyIds: string[]): Promise<string[]> {
   const r = await q.query<{ key_id: string }>(
-    `SELECT DISTINCT key_id FROM (
-       SELECT key_id FROM vault_secrets WHERE NOT (key_id = ANY($1::text[]))
+    `WITH RECURSIVE k AS (
+       (SELECT key_id FROM vault_secrets ORDER BY key_id LIMIT 1)
        UNION ALL
-       SELECT split_part(config_encrypted, ':', 2) FROM provider_settings WHERE NOT (split_part(config_encrypted, ':', 2) = ANY($1::text[]))
-     ) k LIMIT 10`,
+       SELECT (SELECT v.key_id FROM vault_secrets v WHERE v.key_id > k.key_id ORDER BY v.key_id LIMIT 1) FROM k WHERE k.key_id IS NOT NULL
+     )
+     SELECT key_id FROM k WHERE key_id IS NOT NULL AND NOT (key_id = ANY($1::text[]))
+     UNION
+     SELECT DISTINCT split_part(config_encrypted, ':', 2) FROM provider_settings WHERE NOT (split_part(config_encrypted, ':', 2) = ANY($1::text[]))`,
     [keyIds],
   );
-  return r.rows.map((x) => x.key_id);
+  return r.rows.map((x) => x.key_id).sort();
+}
+
+export async function sampleProviderSettings(q: Queryable): Promise<{ project_id: string; provider: string; config_encrypted: string }[]> {
+  return (
+    await q.query<{ project_id: string; provider: string; config_encrypted: string }>(
+      'SELECT project_id, provider, config_encrypted FROM provider_settings LIMIT 1',
+    )
+  ).rows;
 }
 
 export interface CanaryRow {

@@ -189,12 +189,12 @@ export async function checkEncryptionKeys(ctx: AppContext): Promise<void> {
   if (canaries.length === 0) {
     // A database from before canaries existed: one stored secret must still decrypt.
     const [one] = await repo.listSample(ctx.db);
-    if (one) {
-      try {
-        decrypt(keys, one.value_encrypted, secretAad(one.project_id, one.customer_id, one.name));
-      } catch {
-        throw new ConfigError(`TOLLGATE_ENCRYPTION_KEY: the configured keys (${configured}) cannot decrypt the stored secrets. Restore the original key.`);
-      }
+    const [settings] = await repo.sampleProviderSettings(ctx.db);
+    try {
+      if (one) decrypt(keys, one.value_encrypted, secretAad(one.project_id, one.customer_id, one.name));
+      if (settings) decrypt(keys, settings.config_encrypted, providerSettingsAad(settings.project_id, settings.provider));
+    } catch {
+      throw new ConfigError(`TOLLGATE_ENCRYPTION_KEY: the configured keys (${configured}) cannot decrypt the stored secrets. Restore the original key.`);
     }
   }
   const unknown = await repo.unknownKeyIds(ctx.db, keys.map((k) => k.id));
