@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
+import { addSessionAuthenticator } from '../src/http/auth.ts';
 import { createKey } from '../src/modules/projects/projects.service.ts';
 import { createTollgate, type Tollgate } from '../src/server.ts';
 import { createHarness, type Harness, type TestProject } from './support/harness.ts';
@@ -12,6 +13,13 @@ const logStream = new Writable({
     logged += chunk.toString();
     cb();
   },
+});
+
+// A stand-in for customer session tokens: `sess:<project>:<customer>`.
+addSessionAuthenticator(async (_ctx, token) => {
+  const [kind, projectId, customerId] = token.split(':');
+  if (kind !== 'sess' || !projectId || !customerId) return undefined;
+  return { projectId, keyId: `sess_${customerId}`, kind: 'customer_session', scopes: [], customerId, actor: `customer:${customerId}` };
 });
 
 let h: Harness;
@@ -203,6 +211,26 @@ describe('scopes', () => {
     expect((await call(backend.key, 'GET', '/v1/customers/u1/secrets/vapi_api_key/resolve')).body.source).toBe('customer');
     expect((await call(backend.key, 'DELETE', '/v1/customers/u1/secrets/vapi_api_key')).status).toBe(403);
     expect((await call(p.publishableKey, 'GET', '/v1/customers/u1/secrets')).status).toBe(403);
+  });
+});
+
+describe('customer sessions', () => {
+  it("a customer's browser session stores, lists and deletes its own secrets but never reveals them", async () => {
+    const p = await ava();
+    const mine = `sess:${p.id}:u1`;
+    expect((await call(mine, 'PUT', '/v1/customers/u1/secrets/vapi_api_key', { value: 'sk-from-browser-1' })).status).toBe(200);
+    expect((await call(mine, 'GET', '/v1/customers/u1/secrets')).body.data[0].preview).toBe('sk-fro…');
+    expect((await call(mine, 'POST', '/v1/customers/u1/secrets/vapi_api_key/reveal')).status).toBe(403);
+    expect((await call(mine, 'GET', '/v1/customers/u1/secrets/vapi_api_key/resolve')).status).toBe(403);
+    expect((await call(mine, 'PUT', '/v1/customers/u2/secrets/vapi_api_key', { value: 'sk-other-custom-1' })).status).toBe(403);
+    expect((await call(mine, 'GET', '/v1/customers/u2/secrets')).status).toBe(403);
+    expect((await call(mine, 'PATCH', '/v1/customers/u1', { onboarding: { steps: { vapi: 'completed' } } })).status).toBe(200);
+    expect((await call(mine, 'PATCH', '/v1/customers/u1', { metadata: { plan: 'enterprise' } })).status).toBe(403);
+    expect((await call(mine, 'PUT', '/v1/secrets/openai_api_key', { value: 'sk-platform-hijack' })).status).toBe(403);
+    const audit = await p.call('GET', '/v1/audit?customer_id=u1');
+    expect(audit.body.data[0]).toMatchObject({ action: 'secret.stored', actor: 'customer:u1' });
+    expect(audit.body.data[0].ip).toBeTruthy();
+    expect((await call(mine, 'DELETE', '/v1/customers/u1/secrets/vapi_api_key')).status).toBe(200);
   });
 });
 

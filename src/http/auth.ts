@@ -50,8 +50,11 @@ export function registerAuth(app: FastifyInstance, ctx: AppContext): void {
       if (auth) caller = { ...auth.caller, ip: req.ip };
     } else {
       for (const fn of sessionAuthenticators) {
-        caller = await fn(ctx, token);
-        if (caller) break;
+        const found = await fn(ctx, token);
+        if (found) {
+          caller = { ...found, ip: req.ip };
+          break;
+        }
       }
     }
     if (!caller) throw new AppError('unauthorized', 'Invalid or revoked API key');

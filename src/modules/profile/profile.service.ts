@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Queryable } from '../../db/db.ts';
 import type { Catalog } from '../../domain/catalog.ts';
-import { ConflictError, InvalidRequestError } from '../../domain/errors.ts';
+import { ConflictError, ForbiddenError, InvalidRequestError } from '../../domain/errors.ts';
 import type { AppContext, Caller } from '../../http/context.ts';
 import { getCatalog, onCatalogPush } from '../catalog/catalog.service.ts';
 import { customersRepository, customerView, ensureCustomer, extendCustomerView } from '../customers/customers.service.ts';
@@ -128,6 +128,10 @@ function validateSettings(projectId: string, version: number, catalog: Catalog, 
 /** PATCH /v1/customers/:id: profile fields, settings and onboarding steps, in one transaction. */
 export async function patchCustomer(ctx: AppContext, q: Queryable, caller: Caller, customerId: string, body: PatchCustomer) {
   const projectId = caller.projectId;
+  // The app's own metadata is not the browser's to change.
+  if (caller.kind === 'customer_session' && body.metadata !== undefined) {
+    throw new ForbiddenError('A customer session cannot change metadata; use a secret key');
+  }
   const { version, catalog } = await getCatalog(ctx, projectId, q);
   const stepIds = new Set((catalog.onboarding?.steps ?? []).map((s) => s.id));
   for (const step of Object.keys(body.onboarding?.steps ?? {})) {
