@@ -179,4 +179,18 @@ describe('rate limits (Redis counters)', () => {
       await b.close();
     }
   });
+
+  it('an unreachable Redis lets requests through instead of failing them', async () => {
+    const p = await ava();
+    await setLimits(p, { per_key_per_second: 1 });
+    const down = await createTollgate({ config: { ...h.config, redisUrl: 'redis://127.0.0.1:1' }, db: h.db, clock: h.clock, runner: false });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const r = await down.app.inject({ method: 'GET', url: '/v1/customers/z/credits', headers: { authorization: `Bearer ${p.key}` } });
+        expect(r.statusCode).toBe(200);
+      }
+    } finally {
+      await down.close();
+    }
+  });
 });

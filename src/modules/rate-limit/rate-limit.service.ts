@@ -8,17 +8,31 @@ import * as repo from './rate-limit.repository.ts';
 /** Where the shared counts live: Redis when configured, else PostgreSQL. Never process memory. */
 interface CounterStore {
   hit(buckets: string[], window: number): Promise<Map<string, number>>;
+  /** Resolves once connected (or after a short wait: counting then fails open until it connects). */
+  ready(): Promise<void>;
   close(): Promise<void>;
 }
 
 function pgStore(ctx: AppContext): CounterStore {
-  return { hit: (buckets, window) => repo.hit(ctx.db, buckets, window), close: async () => {} };
+  return { hit: (buckets, window) => repo.hit(ctx.db, buckets, window), ready: async () => {}, close: async () => {} };
 }
 
 function redisStore(url: string): CounterStore {
-  const redis = new Redis(url, { maxRetriesPerRequest: 1, enableAutoPipelining: true });
+  // No offline queue: while Redis is unreachable a count fails at once (and the request passes) instead of waiting.
+  const redis = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
   redis.on('error', () => {});
   return {
+    async ready() {
+      if (redis.status === 'ready') return;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 1000);
+        t.unref();
+        redis.once('ready', () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    },
     async hit(buckets, window) {
       const pipe = redis.multi();
       for (const b of buckets) pipe.incr(`tollgate:rl:${b}:${window}`).pexpire(`tollgate:rl:${b}:${window}`, 2000);
@@ -63,6 +77,7 @@ function customerOf(req: FastifyRequest, caller: Caller): string | undefined {
 export function registerRateLimit(app: FastifyInstance, ctx: AppContext): void {
   const store = ctx.config.redisUrl ? redisStore(ctx.config.redisUrl) : pgStore(ctx);
   const blocked = new Map<string, number>();
+  app.addHook('onReady', async () => store.ready());
   app.addHook('onClose', async () => store.close());
   app.addHook('preValidation', async (req, reply) => {
     const caller = req.caller;
