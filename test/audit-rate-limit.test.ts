@@ -114,6 +114,7 @@ describe('rate limits (PostgreSQL counters)', () => {
     const viaBody = await p.call('POST', '/v1/check', { customer_id: 'busy', feature: 'seats' });
     expect(viaBody.status).toBe(429);
     expect(viaBody.body.error.scope).toBe('customer');
+    expect((await p.call('POST', '/v1/customers', { id: 'busy' })).status).toBe(429);
     expect((await p.call('POST', '/v1/customers/calm/credits/grant', { amount: 1 })).status).toBe(200);
     h.clock.advance(1000);
     expect((await p.call('POST', '/v1/customers/busy/credits/grant', { amount: 1 })).status).toBe(200);

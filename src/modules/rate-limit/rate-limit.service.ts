@@ -64,7 +64,8 @@ export async function limitsFor(ctx: AppContext, projectId: string): Promise<Lim
 function customerOf(req: FastifyRequest, caller: Caller): string | undefined {
   if (caller.customerId) return caller.customerId;
   if (req.routeOptions.url?.startsWith('/v1/customers/:id')) return (req.params as { id?: string } | undefined)?.id;
-  const body = req.body as { customer_id?: unknown } | undefined;
+  const body = req.body as { customer_id?: unknown; id?: unknown } | undefined;
+  if (req.routeOptions.url === '/v1/customers' && typeof body?.id === 'string') return body.id;
   return typeof body?.customer_id === 'string' ? body.customer_id : undefined;
 }
 
