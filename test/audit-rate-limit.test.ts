@@ -157,6 +157,36 @@ describe('rate limits (PostgreSQL counters)', () => {
   });
 });
 
+describe('rate limits with larger limits (batched writes)', () => {
+  it('one instance admits exactly the limit even though it writes counts in batches', async () => {
+    const p = await ava();
+    await setLimits(p, { per_key_per_second: 50 });
+    h.clock.advance(1000);
+    let ok = 0;
+    for (let i = 0; i < 60; i++) if ((await p.call('GET', '/v1/customers/b/credits')).status === 200) ok++;
+    expect(ok).toBe(50);
+  });
+
+  it('two instances together stay within the limit plus a tenth of it per instance', async () => {
+    const p = await ava();
+    await setLimits(p, { per_key_per_second: 50 });
+    const tg2 = await createTollgate({ config: h.config, db: h.db, clock: h.clock, runner: false });
+    try {
+      h.clock.advance(1000);
+      let ok = 0;
+      for (let i = 0; i < 40; i++) {
+        if ((await p.call('GET', '/v1/customers/b/credits')).status === 200) ok++;
+        const r = await tg2.app.inject({ method: 'GET', url: '/v1/customers/b/credits', headers: { authorization: `Bearer ${p.key}` } });
+        if (r.statusCode === 200) ok++;
+      }
+      expect(ok).toBeGreaterThanOrEqual(50);
+      expect(ok).toBeLessThanOrEqual(60);
+    } finally {
+      await tg2.close();
+    }
+  });
+});
+
 describe('rate limits (Redis counters)', () => {
   it('two instances with REDIS_URL share the count in Redis, and the database is not used', async () => {
     const p = await ava();

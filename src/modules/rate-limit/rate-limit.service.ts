@@ -3,18 +3,24 @@ import { Redis } from 'ioredis';
 import { AppError } from '../../domain/errors.ts';
 import type { AppContext, Caller } from '../../http/context.ts';
 import { getProject } from '../projects/projects.service.ts';
+import { type CountStore, WindowCounter } from './counter.ts';
 import * as repo from './rate-limit.repository.ts';
 
 /** Where the shared counts live: Redis when configured, else PostgreSQL. Never process memory. */
-interface CounterStore {
-  hit(buckets: string[], window: number): Promise<Map<string, number>>;
+interface CounterStore extends CountStore {
   /** Resolves once connected (or after a short wait: counting then fails open until it connects). */
   ready(): Promise<void>;
   close(): Promise<void>;
 }
 
 function pgStore(ctx: AppContext): CounterStore {
-  return { hit: (buckets, window) => repo.hit(ctx.db, buckets, window), ready: async () => {}, close: async () => {} };
+  return {
+    async add(entries) {
+      return (await repo.addCounts(ctx.db, entries)).map((r) => ({ bucket: r.bucket, window: r.window_start, count: r.count }));
+    },
+    ready: async () => {},
+    close: async () => {},
+  };
 }
 
 function redisStore(url: string): CounterStore {
@@ -33,11 +39,18 @@ function redisStore(url: string): CounterStore {
         });
       });
     },
-    async hit(buckets, window) {
-      const pipe = redis.multi();
-      for (const b of buckets) pipe.incr(`tollgate:rl:${b}:${window}`).pexpire(`tollgate:rl:${b}:${window}`, 2000);
+    async add(entries) {
+      const pipe = redis.pipeline();
+      for (const e of entries) {
+        const key = `tollgate:rl:${e.bucket}:${e.window}`;
+        pipe.incrby(key, e.n).pexpire(key, 2000);
+      }
       const res = (await pipe.exec()) ?? [];
-      return new Map(buckets.map((b, i) => [b, Number(res[i * 2]?.[1] ?? 0)]));
+      return entries.map((e, i) => {
+        const [err, count] = res[i * 2] ?? [new Error('no reply'), 0];
+        if (err) throw err;
+        return { bucket: e.bucket, window: e.window, count: Number(count) };
+      });
     },
     async close() {
       redis.disconnect();
@@ -71,15 +84,17 @@ function customerOf(req: FastifyRequest, caller: Caller): string | undefined {
 
 /**
  * Fixed one-second windows per API key and per customer, counted in Redis or PostgreSQL so every
- * instance shares them. Without a configured limit a request costs one cached project lookup.
- * With one: one round trip (one statement / one pipeline for both counters); a bucket already over
- * its limit in this window is answered locally until the window ends.
+ * instance shares them (see WindowCounter for how writes are batched). Without a configured limit a
+ * request costs one cached project lookup.
  */
 export function registerRateLimit(app: FastifyInstance, ctx: AppContext): void {
   const store = ctx.config.redisUrl ? redisStore(ctx.config.redisUrl) : pgStore(ctx);
-  const blocked = new Map<string, number>();
+  const counter = new WindowCounter(store, (err) => ctx.log.warn({ err: (err as Error).message }, 'rate limit store unavailable; requests not limited'));
   app.addHook('onReady', async () => store.ready());
-  app.addHook('onClose', async () => store.close());
+  app.addHook('onClose', async () => {
+    await counter.close();
+    await store.close();
+  });
   app.addHook('preValidation', async (req, reply) => {
     const caller = req.caller;
     if (!caller) return;
@@ -94,33 +109,14 @@ export function registerRateLimit(app: FastifyInstance, ctx: AppContext): void {
       checks.push({ bucket: `c:${caller.projectId}:${customerId}`, limit: limits.perCustomerPerSecond, scope: 'customer' });
     }
     if (checks.length === 0) return;
+    const over = (await counter.take(checks, window)) as (typeof checks)[number] | undefined;
+    if (!over) return;
     const retryAfter = Math.max(1, Math.ceil(((window + 1) * 1000 - nowMs) / 1000));
-    const refuse = (c: (typeof checks)[number]) => {
-      reply.header('retry-after', String(retryAfter));
-      return new AppError('rate_limited', `Rate limit exceeded: ${c.limit} requests per second per ${c.scope}`, {
-        retry_after: retryAfter,
-        limit: c.limit,
-        scope: c.scope,
-      });
-    };
-    for (const c of checks) if (blocked.get(c.bucket) === window) throw refuse(c);
-    let counts: Map<string, number>;
-    try {
-      counts = await store.hit(
-        checks.map((c) => c.bucket),
-        window,
-      );
-    } catch (err) {
-      // Counting must not take the API down with it: fail open and say so.
-      req.log.warn({ err: (err as Error).message }, 'rate limit store unavailable; request not limited');
-      return;
-    }
-    for (const c of checks) {
-      if ((counts.get(c.bucket) ?? 0) > c.limit) {
-        if (blocked.size > 10_000) blocked.clear();
-        blocked.set(c.bucket, window);
-        throw refuse(c);
-      }
-    }
+    reply.header('retry-after', String(retryAfter));
+    throw new AppError('rate_limited', `Rate limit exceeded: ${over.limit} requests per second per ${over.scope}`, {
+      retry_after: retryAfter,
+      limit: over.limit,
+      scope: over.scope,
+    });
   });
 }
