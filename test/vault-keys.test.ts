@@ -1,4 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../src/cli.ts';
 import { ManualClock } from '../src/clock.ts';
 import { type Config, ConfigError, loadConfig, parseEncryptionKeys } from '../src/config.ts';
 import { type Db, openDb } from '../src/db/db.ts';
@@ -112,6 +116,44 @@ describe('encryption keys', () => {
     const restored = await start(K2);
     expect((await db.query('SELECT key_id FROM encryption_canaries')).rows).toEqual([{ key_id: 'k2' }]);
     await restored.close();
+  });
+});
+
+describe('tollgate vault rotate', () => {
+  it('re-encrypts the secrets of an embedded database under the newest key and reports it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tollgate-rotate-'));
+    const saved = { ...process.env };
+    try {
+      const seed = await createTollgate({ config: { ...withKeys(K1), dataDir: dir }, clock, runner: false });
+      const { secretKey } = await createProject(seed.ctx, { id: 'cli-rotate', name: 'CLI' });
+      for (const c of ['a', 'b', 'c']) {
+        await seed.app.inject({
+          method: 'PUT',
+          url: `/v1/customers/${c}/secrets/vapi_api_key`,
+          headers: { authorization: `Bearer ${secretKey.key}` },
+          payload: { value: `sk-cli-${c}-000000` },
+        });
+      }
+      await seed.close();
+      delete process.env.DATABASE_URL;
+      Object.assign(process.env, { TOLLGATE_DATA_DIR: dir, TOLLGATE_ENCRYPTION_KEY: `${K2},${K1}`, LOG_LEVEL: 'silent' });
+      const out: string[] = [];
+      const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+        out.push(String(chunk));
+        return true;
+      });
+      let code: number;
+      try {
+        code = await main(['vault', 'rotate', '--batch', '2']);
+      } finally {
+        spy.mockRestore();
+      }
+      expect(code).toBe(0);
+      expect(out.join('')).toContain("Re-encrypted 3 of 3 secret(s) under key 'k2'.");
+    } finally {
+      process.env = saved;
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
