@@ -213,6 +213,7 @@ describe('provider subscription events', () => {
     const audit = await h.db.query<{ action: string }>('SELECT action FROM audit_log WHERE project_id = $1 ORDER BY seq', [p.id]);
     expect(audit.rows.map((r) => r.action).filter((a) => a.startsWith('subscription.'))).toEqual(['subscription.cancel_at_period_end', 'subscription.resume', 'subscription.change_plan']);
     // A provider that cannot change subscriptions: 409, nothing changes.
+    registerProvider({ ...sandboxProvider, name: 'stripe' });
     await feed(p, 'stripe', changed('sub_s9', 'u9', { status: 'active', plan: 'pro', cancelAtPeriodEnd: false, deleted: false }), at(1));
     const refused = await p.call('POST', '/v1/customers/u9/subscription/cancel', {});
     expect(refused.status).toBe(409);
