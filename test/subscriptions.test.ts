@@ -379,4 +379,20 @@ describe('changes and hostile input', () => {
     await pay(p, session);
     expect((await p.call('GET', '/v1/customers/pack@example.com/credits')).body.balance).toBe(70);
   });
+  it('a portal link expires after an hour; a publishable key cannot read or open subscriptions', async () => {
+    const p = await ark();
+    const portal = await p.call('POST', '/v1/portal', { customer_id: 'ola', return_url: 'https://app.example/account' });
+    expect(portal.body.url).toMatch(/\/portal\/ps_/);
+    const path = new URL(portal.body.url).pathname;
+    expect((await h.inject({ method: 'GET', url: path })).status).toBe(200);
+    expect((await p.call('POST', '/v1/portal', { customer_id: 'ola', return_url: 'javascript:alert(1)' })).body.error).toMatchObject({
+      param: 'return_url',
+    });
+    await advance(p, 1 / 12);
+    expect((await h.inject({ method: 'GET', url: path })).status).toBe(403);
+    expect((await h.inject({ method: 'POST', url: `${path}/cancel` })).status).toBe(403);
+    const pk = { authorization: `Bearer ${p.publishableKey}` };
+    expect((await h.inject({ method: 'GET', url: '/v1/customers/ola/subscription', headers: pk })).status).toBe(403);
+    expect((await h.inject({ method: 'POST', url: '/v1/track', headers: pk, payload: { customer_id: 'ola', feature: 'watches' } })).status).toBe(403);
+  });
 });
