@@ -395,4 +395,18 @@ describe('changes and hostile input', () => {
     expect((await h.inject({ method: 'GET', url: '/v1/customers/ola/subscription', headers: pk })).status).toBe(403);
     expect((await h.inject({ method: 'POST', url: '/v1/track', headers: pk, payload: { customer_id: 'ola', feature: 'watches' } })).status).toBe(403);
   });
+  it('a catalog push cannot remove a plan live subscriptions use; deactivating it keeps them entitled', async () => {
+    const p = await ark();
+    await checkout(p, { customer_id: 'pia', plan: 'business' });
+    const cat = structuredClone(DEMO_CATALOGS.arkwatch!.catalog);
+    const without = { ...cat, plans: cat.plans!.filter((x) => x.id !== 'business') };
+    const refused = await p.call('PUT', '/v1/catalog', without);
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toMatchObject({ code: 'invalid_request', param: 'plans', plans: ['business'] });
+    const inactive = { ...cat, plans: cat.plans!.map((x) => (x.id === 'business' ? { ...x, active: false } : x)) };
+    expect((await p.call('PUT', '/v1/catalog', inactive)).status).toBe(200);
+    expect((await p.call('POST', '/v1/check', { customer_id: 'pia', feature: 'watches' })).body).toMatchObject({ allowed: true, limit: 1000 });
+    expect((await checkout(p, { customer_id: 'newbie', plan: 'business' })).body.error).toMatchObject({ param: 'plan' });
+    expect((await p.call('PUT', '/v1/catalog', { ...cat, plans: cat.plans!.filter((x) => x.id !== 'starter') })).status).toBe(200);
+  });
 });

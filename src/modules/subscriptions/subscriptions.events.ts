@@ -3,7 +3,7 @@ import { findPlan } from '../../domain/catalog.ts';
 import { ConflictError, InvalidRequestError } from '../../domain/errors.ts';
 import { amountDue, isLive, mapProviderStatus } from '../../domain/subscription.ts';
 import type { AppContext } from '../../http/context.ts';
-import { getCatalog } from '../catalog/catalog.service.ts';
+import { getCatalog, onCatalogPush } from '../catalog/catalog.service.ts';
 import { ensureCustomer, extendCustomerView, onCustomerCreated } from '../customers/customers.service.ts';
 import { registerCheckoutItem } from '../payments/checkout.service.ts';
 import { onProviderEvent, registerFulfillment } from '../payments/payments.service.ts';
@@ -50,6 +50,21 @@ extendCustomerView(async (ctx, q, c) => {
   const { catalog } = await getCatalog(ctx, c.project_id);
   const now = await projectNow(ctx, c.project_id);
   return { subscription: currentView(row, catalog, now, c.id) };
+});
+
+/** A plan that live subscriptions use cannot disappear from the catalog (they would lose their entitlements). */
+onCatalogPush(async (_ctx, q, { projectId, previous, next }) => {
+  const kept = new Set(next.plans.map((p) => p.id));
+  const removed = previous.plans.map((p) => p.id).filter((id) => !kept.has(id));
+  if (removed.length === 0) return;
+  const inUse = await repo.livePlansAmong(q, projectId, removed);
+  if (inUse.length > 0) {
+    throw new InvalidRequestError(
+      `Plan '${inUse[0]}' has live subscriptions: keep it in the catalog with "active": false instead of removing it`,
+      'plans',
+      { plans: inUse },
+    );
+  }
 });
 
 // Checkout for a plan ----------------------------------------------------------------------------

@@ -181,6 +181,17 @@ export async function claimDueSubscriptions(q: Queryable, now: Date, limit: numb
   ).rows;
 }
 
+/** Which of these plans live subscriptions use now or will switch to. */
+export async function livePlansAmong(q: Queryable, projectId: string, planIds: string[]): Promise<string[]> {
+  return (
+    await q.query<{ plan: string }>(
+      `SELECT DISTINCT p AS plan FROM subscriptions, unnest(ARRAY[plan_id, pending_plan_id]) AS p
+       WHERE project_id = $1 AND status IN ('trialing', 'active', 'past_due') AND p = ANY($2::text[]) ORDER BY 1`,
+      [projectId, planIds],
+    )
+  ).rows.map((r) => r.plan);
+}
+
 // Trials ----------------------------------------------------------------------------------
 
 export async function hadTrial(q: Queryable, projectId: string, customerId: string): Promise<boolean> {
