@@ -4,6 +4,7 @@ import { openDb } from './db/db.ts';
 import { migrate } from './db/migrate.ts';
 import { seedDemo } from './demo/seed.ts';
 import { pushCatalog, validateCatalog } from './modules/catalog/catalog.service.ts';
+import { firstRunToken } from './modules/dashboard/operators.service.ts';
 import { createKey, createProject } from './modules/projects/projects.service.ts';
 import { createTollgate } from './server.ts';
 
@@ -44,12 +45,17 @@ async function start(): Promise<void> {
     logger: { level: config.logLevel, transport: undefined },
   });
   const demo = config.demo ? await seedDemo(tg.ctx) : [];
+  const setup = await firstRunToken(tg.ctx);
   await tg.app.listen({ port: config.port, host: config.host });
   const lines = [
     '',
     `  Tollgate is running on ${config.publicUrl}  (${tg.ctx.db.kind === 'pglite' ? `embedded database in ${config.dataDir}` : 'PostgreSQL'}, ${Date.now() - started} ms)`,
+    `  Dashboard: ${config.publicUrl}/dashboard/`,
     `  API reference: ${config.publicUrl}/docs   OpenAPI: ${config.publicUrl}/openapi.json`,
   ];
+  if (setup) {
+    lines.push(`  First run: create the first operator account with this one-time link (valid 24 h):`, `    ${config.publicUrl}/dashboard/#/setup/${setup}`);
+  }
   if (tg.ctx.db.kind === 'pglite') lines.push('  The embedded database is for development: production wants PostgreSQL (DATABASE_URL).');
   if (demo.length) {
     lines.push('', '  Demo projects (sandbox provider):');

@@ -6,14 +6,19 @@ import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fast
 import { newId } from '../domain/ids.ts';
 import { registerCatalogRoutes } from '../modules/catalog/catalog.routes.ts';
 import { registerCreditsRoutes } from '../modules/credits/credits.routes.ts';
+import { registerCustomerSessionRoutes } from '../modules/customer-sessions/customer-sessions.routes.ts';
 import { registerCustomerRoutes } from '../modules/customers/customers.routes.ts';
+import { registerDashboard } from '../modules/dashboard/dashboard.routes.ts';
 import { registerKeyRoutes } from '../modules/keys/keys.routes.ts';
 import { registerPaymentRoutes } from '../modules/payments/payments.routes.ts';
+import { registerProjectRoutes } from '../modules/projects/projects.routes.ts';
 import { registerProviderRoutes } from '../modules/providers/providers.routes.ts';
 import { registerTestHelperRoutes } from '../modules/test-helpers/test-helpers.routes.ts';
 import { registerInboxRoutes } from '../modules/webhooks-in/inbox.routes.ts';
 import { registerCheckoutPages } from '../web/checkout.page.ts';
+import { registerHostedPages } from '../web/hosted.pages.ts';
 import { registerAuth } from './auth.ts';
+import { registerCors } from './cors.ts';
 import type { AppContext } from './context.ts';
 import { registerErrorHandling } from './errors.ts';
 
@@ -47,6 +52,7 @@ export async function buildApp(ctx: AppContext, opts: { logger?: boolean | objec
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   registerErrorHandling(app);
+  await registerCors(app, ctx);
   registerAuth(app, ctx);
   app.addHook('onSend', async (req, reply) => {
     reply.header('request-id', req.id);
@@ -70,6 +76,10 @@ export async function buildApp(ctx: AppContext, opts: { logger?: boolean | objec
   registerProviderRoutes(app, ctx);
   registerTestHelperRoutes(app, ctx);
   registerCheckoutPages(app, ctx);
+  registerCustomerSessionRoutes(app, ctx);
+  registerProjectRoutes(app, ctx);
+  registerHostedPages(app, ctx);
+  registerDashboard(app, ctx);
 
   // The sandbox delivers its webhooks through the public route, in process.
   ctx.deliverWebhook = async ({ provider, projectId, headers, body }) => {

@@ -1,0 +1,52 @@
+import type { AppContext } from '../../http/context.ts';
+import { listProjects } from '../projects/projects.repository.ts';
+import { projectNow } from '../projects/projects.service.ts';
+import * as repo from './dashboard.repository.ts';
+
+/** Every project of this instance: an operator manages them all. */
+export async function projectsForOperator(ctx: AppContext) {
+  return (await listProjects(ctx.db)).map((p) => ({ id: p.id, name: p.name, default_provider: p.default_provider, created_at: p.created_at }));
+}
+
+function monthStart(d: Date, back = 0): Date {
+  return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() - back, 1));
+}
+
+/** The overview's figures, from the project's own records (revenue by month over the last year). */
+export async function overview(ctx: AppContext, projectId: string) {
+  const now = await projectNow(ctx, projectId);
+  const thisMonth = monthStart(now);
+  const [revenue, totals, hasSubs] = await Promise.all([
+    repo.revenueByMonth(ctx.db, projectId, monthStart(now, 11)),
+    repo.counts(ctx.db, projectId, thisMonth),
+    repo.tableExists(ctx.db, 'subscriptions'),
+  ]);
+  let subscriptions: Record<string, number> | null = null;
+  if (hasSubs) subscriptions = await repo.subscriptionCounts(ctx.db, projectId).catch(() => null);
+  const months: string[] = [];
+  for (let i = 11; i >= 0; i--) months.push(monthStart(now, i).toISOString().slice(0, 7));
+  const currencies = [...new Set(revenue.map((r) => r.currency))];
+  const key = months.at(-1) as string;
+  return {
+    object: 'dashboard_overview',
+    as_of: now,
+    months,
+    currencies,
+    revenue_by_month: revenue,
+    revenue_this_month: currencies.map((currency) => ({
+      currency,
+      amount: revenue.filter((r) => r.month === key && r.currency === currency).reduce((s, r) => s + r.net, 0),
+    })),
+    revenue_total: currencies.map((currency) => ({
+      currency,
+      amount: revenue.filter((r) => r.currency === currency).reduce((s, r) => s + r.net, 0),
+    })),
+    ...totals,
+    subscriptions: subscriptions && {
+      active: subscriptions.active ?? 0,
+      trialing: subscriptions.trialing ?? 0,
+      past_due: subscriptions.past_due ?? 0,
+      canceled: subscriptions.canceled ?? 0,
+    },
+  };
+}
