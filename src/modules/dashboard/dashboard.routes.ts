@@ -3,10 +3,21 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { AppError, ForbiddenError, NotFoundError } from '../../domain/errors.ts';
 import type { AppContext } from '../../http/context.ts';
+import { idempotent } from '../../http/idempotency.ts';
+import { CustomerParams } from '../../http/schemas.ts';
 import { getProject } from '../projects/projects.service.ts';
-import { overview, projectsForOperator } from './dashboard.service.ts';
+import { AdjustBody, adjustCredits, overview, projectsForOperator } from './dashboard.service.ts';
 import { serveDashboardFile } from './dashboard.static.ts';
-import { Credentials, completeSetup, type OperatorSession, operatorOfSession, SetupBody, signIn, signOut } from './operators.service.ts';
+import {
+  Credentials,
+  completeSetup,
+  type OperatorSession,
+  operatorCaller,
+  operatorOfSession,
+  SetupBody,
+  signIn,
+  signOut,
+} from './operators.service.ts';
 
 export const COOKIE = 'tollgate_dashboard';
 const ProjectParams = z.object({ project: z.string().min(1).max(63) });
@@ -96,6 +107,18 @@ export function registerDashboard(root: FastifyInstance, ctx: AppContext): void 
     });
     return { ...figures, metrics: m.statusCode === 200 ? m.json() : null };
   });
+
+  app.post(
+    '/dashboard/api/p/:project/customers/:id/credits/adjust',
+    { ...open, schema: { hide: true, params: ProjectParams.extend(CustomerParams.shape), body: AdjustBody } },
+    async (req, reply) => {
+      const { op } = await requireOperator(ctx, req);
+      await getProject(ctx, req.params.project);
+      req.caller = { ...operatorCaller(op, req.params.project), ip: req.ip };
+      const caller = req.caller;
+      return idempotent(ctx, req, reply, async (q) => ({ body: await adjustCredits(ctx, q, caller, req.params.id, req.body) }));
+    },
+  );
 
   // The public API, called as the operator on the chosen project (actor "dashboard:<email>").
   app.route({

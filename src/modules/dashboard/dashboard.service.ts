@@ -1,4 +1,9 @@
-import type { AppContext } from '../../http/context.ts';
+import { z } from 'zod';
+import type { Queryable } from '../../db/db.ts';
+import type { AppContext, Caller } from '../../http/context.ts';
+import { audit } from '../audit/audit.service.ts';
+import { deduct, manualGrant } from '../credits/credits.service.ts';
+import { requireCustomer } from '../customers/customers.service.ts';
 import { listProjects } from '../projects/projects.repository.ts';
 import { projectNow } from '../projects/projects.service.ts';
 import * as repo from './dashboard.repository.ts';
@@ -49,4 +54,29 @@ export async function overview(ctx: AppContext, projectId: string) {
       canceled: subscriptions.canceled ?? 0,
     },
   };
+}
+
+export const AdjustBody = z
+  .object({
+    direction: z.enum(['grant', 'deduct']),
+    amount: z.number().int().min(1).max(1_000_000_000),
+    reason: z.string().trim().min(1, 'a reason is required').max(500),
+  })
+  .strict();
+
+/** An operator's manual change of a balance: a grant or a deduct, with its reason, audited. */
+export async function adjustCredits(ctx: AppContext, q: Queryable, caller: Caller, customerId: string, body: z.infer<typeof AdjustBody>) {
+  await requireCustomer(q, caller.projectId, customerId);
+  if (body.direction === 'grant') {
+    const r = await manualGrant(ctx, q, caller, customerId, { amount: body.amount, reason: body.reason });
+    return { direction: 'grant', balance: r.balance, held: r.held, available: r.available, amount: body.amount, transaction_id: r.transaction_id };
+  }
+  const r = await deduct(ctx, q, caller.projectId, customerId, { amount: body.amount, reason: body.reason, metadata: { by: caller.actor } });
+  await audit(
+    q,
+    caller,
+    { action: 'credits.deducted', customerId, details: { amount: body.amount, reason: body.reason, transaction_id: r.transaction_id } },
+    ctx.clock.now(),
+  );
+  return { direction: 'deduct', balance: r.balance, held: r.held, available: r.available, amount: body.amount, transaction_id: r.transaction_id };
 }
