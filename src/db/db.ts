@@ -106,7 +106,7 @@ class PgliteTx implements Queryable {
   constructor(private readonly t: Transaction) {}
   async query<T>(text: string, params: unknown[] = []): Promise<QueryResult<T>> {
     const r = await this.t.query<T>(text, params, { parsers: pgliteParsers });
-    return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
+    return { rows: r.rows, rowCount: Math.max(r.rows.length, r.affectedRows ?? 0) };
   }
   tx<T>(fn: (trx: Queryable) => Promise<T>): Promise<T> {
     return fn(this);
@@ -124,7 +124,7 @@ class PgliteDb implements Db {
     const open = currentTx.getStore();
     if (open) return open.query<T>(text, params);
     const r = await this.pglite.query<T>(text, params, { parsers: pgliteParsers });
-    return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
+    return { rows: r.rows, rowCount: Math.max(r.rows.length, r.affectedRows ?? 0) };
   }
   tx<T>(fn: (trx: Queryable) => Promise<T>): Promise<T> {
     const open = currentTx.getStore();

@@ -21,6 +21,7 @@ import { registerAuth } from './auth.ts';
 import { registerCors } from './cors.ts';
 import type { AppContext } from './context.ts';
 import { registerErrorHandling } from './errors.ts';
+import { registerPrometheus } from './prometheus.ts';
 
 export const BODY_LIMIT = 1024 * 1024;
 
@@ -53,6 +54,10 @@ export async function buildApp(ctx: AppContext, opts: { logger?: boolean | objec
 
   registerErrorHandling(app);
   await registerCors(app, ctx);
+  // A POST/PUT/PATCH/DELETE sent without a body means "no parameters": validate it as {}.
+  app.addHook('preValidation', async (req) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD' && (req.body === undefined || req.body === null)) req.body = {};
+  });
   registerAuth(app, ctx);
   app.addHook('onSend', async (req, reply) => {
     reply.header('request-id', req.id);
@@ -67,6 +72,7 @@ export async function buildApp(ctx: AppContext, opts: { logger?: boolean | objec
     }
   });
 
+  registerPrometheus(app);
   registerCatalogRoutes(app, ctx);
   registerCustomerRoutes(app, ctx);
   registerCreditsRoutes(app, ctx);

@@ -61,7 +61,7 @@ export function registerCreditsRoutes(root: FastifyInstance, ctx: AppContext): v
 
   app.get('/v1/holds/:id', { schema: { params: IdParams } }, async (req) => getHold(ctx.db, callerOf(req).projectId, req.params.id));
 
-  app.post('/v1/holds/:id/capture', { schema: { params: IdParams, body: CaptureSchema.optional() } }, async (req, reply) =>
+  app.post('/v1/holds/:id/capture', { schema: { params: IdParams, body: CaptureSchema } }, async (req, reply) =>
     idempotent(ctx, req, reply, async (q) => ({
       body: await captureHold(ctx, q, callerOf(req).projectId, req.params.id, req.body?.amount),
     })),

@@ -21,10 +21,10 @@ export function registerKeyRoutes(root: FastifyInstance, ctx: AppContext): void 
 
   app.get('/v1/keys', async (req) => ({ object: 'list', data: await listKeys(ctx, callerOf(req).projectId), has_more: false }));
 
-  app.post('/v1/keys', { schema: { body: CreateKeyBody.optional() } }, async (req, reply) =>
+  app.post('/v1/keys', { schema: { body: CreateKeyBody } }, async (req, reply) =>
     idempotent(ctx, req, reply, async (q) => {
       const caller = callerOf(req);
-      const body = CreateKeyBody.parse(req.body ?? {});
+      const body = req.body;
       const key = await createKey(q, caller.projectId, { kind: body.kind, scopes: body.scopes, name: body.name });
       await audit(q, caller, { action: 'key.created', target: key.id, details: { kind: key.kind, scopes: key.scopes } }, ctx.clock.now());
       return { status: 201, body: { ...key, object: 'api_key' } };

@@ -37,7 +37,7 @@ export function registerTestHelperRoutes(root: FastifyInstance, ctx: AppContext)
     {
       schema: {
         params: z.object({ session_id: z.string().min(1).max(64) }),
-        body: z.object({ card: z.string().min(1).max(40).default('4242424242424242'), email: z.email().optional() }).strict().optional(),
+        body: z.object({ card: z.string().min(1).max(40).default('4242424242424242'), email: z.email().optional() }).strict(),
       },
     },
     async (req) => {

@@ -67,7 +67,9 @@ export async function processEvent(ctx: AppContext, id: string, opts: { force?: 
         );
       }
       const ignored = outcomes.filter((o): o is { ignored: string } => o !== 'applied');
-      const status = outcomes.length > 0 && ignored.length === outcomes.length ? 'ignored' : 'processed';
+      const allIgnored = outcomes.length > 0 && ignored.length === outcomes.length;
+      // A replay of an applied event finds nothing left to do: it stays "processed".
+      const status = allIgnored && row.status !== 'processed' ? 'ignored' : 'processed';
       if (status === 'ignored') ctx.log.info({ event: row.event_id, type: row.type, why: ignored[0]?.ignored }, 'provider event acknowledged, nothing to do');
       await repo.markEvent(trx, id, status, { at: ctx.clock.now(), error: ignored[0]?.ignored ?? null });
       return status;
