@@ -155,7 +155,9 @@ const EXTRA_CSS = `<style>
   .pack { position: relative; display: flex; flex-direction: column; }
   .pack.popular { border: 2px solid var(--primary); }
   .pack .price { font-size: 1.6rem; font-weight: 700; margin: .5rem 0 .25rem; }
-  .pack ul { padding-left: 1.1rem; margin: .5rem 0; color: var(--muted); font-size: .9rem; flex: 1; }
+  .pack ul { padding-left: 1.1rem; margin: .5rem 0 1.25rem; color: var(--muted); font-size: .9rem; flex: 1; }
+  button { font-family: inherit; }
+  th.num, td.num { text-align: right; }
   .pack .badge { position: absolute; top: -.7rem; right: 1rem; background: var(--primary); color: #fff; }
   .pack button { margin-top: auto; }
   section + section { margin-top: 1.5rem; }
@@ -189,7 +191,7 @@ async function creditsPage(ctx: AppContext, o: Opened, q: HostedQuery): Promise<
   const rows = hist.data
     .map(
       (e) => `<tr><td>${esc(dateFmt.format(new Date(e.created_at)))}</td><td>${esc(e.reason ?? e.kind)}</td>
-      <td class="${e.amount > 0 ? 'amount-pos' : 'amount-neg'}">${e.amount > 0 ? '+' : ''}${esc(e.amount)}</td><td>${esc(e.balance_after)}</td></tr>`,
+      <td class="num ${e.amount > 0 ? 'amount-pos' : 'amount-neg'}">${e.amount > 0 ? '+' : ''}${esc(e.amount)}</td><td class="num">${esc(e.balance_after)}</td></tr>`,
     )
     .join('');
   const body = `${EXTRA_CSS}
@@ -207,7 +209,11 @@ async function creditsPage(ctx: AppContext, o: Opened, q: HostedQuery): Promise<
   </section>
   <section class="card" aria-label="${esc(o.t('history'))}">
     <h2>${esc(o.t('history'))}</h2>
-    ${rows ? `<table>${rows}</table>` : `<p class="muted">${esc(o.t('no_history'))}</p>`}
+    ${
+      rows
+        ? `<table><thead><tr><th>${esc(o.t('date'))}</th><th></th><th class="num">${esc(o.t('credits'))}</th><th class="num">${esc(o.t('balance'))}</th></tr></thead><tbody>${rows}</tbody></table>`
+        : `<p class="muted">${esc(o.t('no_history'))}</p>`
+    }
   </section>
   ${script(o, { pending: status.pending, balance: bal.balance })}`;
   return page({ title: `${o.t('credits_title')} — ${themeOf(o.catalog).name}`, theme: themeOf(o.catalog), lang: o.locale, body });

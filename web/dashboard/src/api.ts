@@ -50,5 +50,6 @@ export function money(m: { amount: number; currency: string } | null | undefined
 
 export function when(v: string | null | undefined): string {
   if (!v) return '—';
-  return new Date(v).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  const narrow = window.innerWidth < 600;
+  return new Date(v).toLocaleString(undefined, narrow ? { dateStyle: 'short' } : { dateStyle: 'medium', timeStyle: 'short' });
 }

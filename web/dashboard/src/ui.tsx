@@ -41,6 +41,15 @@ export function Loading(props: { error?: string; loading?: boolean }) {
   return props.loading ? <p className="muted">Loading…</p> : null;
 }
 
+const narrow = () => window.innerWidth < 600;
+
+/** "2026-03" → "Mar 26" (blank for every other month on a phone). */
+function monthLabel(month: string, skip: boolean): string {
+  if (skip) return '';
+  const d = new Date(`${month}-01T00:00:00Z`);
+  return `${d.toLocaleString(undefined, { month: 'short', timeZone: 'UTC' })} ${month.slice(2, 4)}`;
+}
+
 /** Bars per month; values in minor units, labels formatted by the caller. */
 export function BarChart(props: { points: { label: string; value: number }[]; format: (v: number) => string; testId?: string }) {
   const max = Math.max(1, ...props.points.map((p) => p.value));
@@ -56,13 +65,13 @@ export function BarChart(props: { points: { label: string; value: number }[]; fo
             <rect x={i * bw + 6} y={h - bh} width={bw - 12} height={Math.max(bh, 1)} rx={4} className={p.value > 0 ? 'bar' : 'bar empty'}>
               <title>{`${p.label}: ${props.format(p.value)}`}</title>
             </rect>
-            {p.value > 0 && (
+            {p.value > 0 && !narrow() && (
               <text x={i * bw + bw / 2} y={h - bh - 6} textAnchor="middle" className="bar-value">
                 {props.format(p.value)}
               </text>
             )}
             <text x={i * bw + bw / 2} y={h + 20} textAnchor="middle" className="bar-label">
-              {p.label.slice(2).replace('-', '/')}
+              {monthLabel(p.label, props.points.length > 8 && i % 2 === 0 && narrow())}
             </text>
           </g>
         );

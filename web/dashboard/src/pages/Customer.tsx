@@ -140,7 +140,7 @@ export function CustomerPage(props: { project: string; id: string }) {
                   <thead>
                     <tr>
                       <th>Date</th>
-                      <th>Kind</th>
+                      <th className="hide-sm">Kind</th>
                       <th>Reason</th>
                       <th className="num">Amount</th>
                       <th className="num">Balance</th>
@@ -150,7 +150,7 @@ export function CustomerPage(props: { project: string; id: string }) {
                     {ledger.data.data.map((e: any) => (
                       <tr key={e.id}>
                         <td>{when(e.created_at)}</td>
-                        <td>{e.kind}</td>
+                        <td className="hide-sm">{e.kind}</td>
                         <td>{e.reason}</td>
                         <td className={`num ${e.amount > 0 ? 'pos' : 'neg'}`}>{e.amount > 0 ? `+${e.amount}` : e.amount}</td>
                         <td className="num">{e.balance_after}</td>

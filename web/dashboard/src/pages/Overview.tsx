@@ -67,7 +67,7 @@ export function OverviewPage(props: { project: string }) {
                 <tr>
                   <th>Date</th>
                   <th>Customer</th>
-                  <th>What</th>
+                  <th className="hide-sm">What</th>
                   <th className="num">Amount</th>
                   <th>Status</th>
                 </tr>
@@ -77,7 +77,7 @@ export function OverviewPage(props: { project: string }) {
                   <tr key={p.id}>
                     <td>{when(p.created_at)}</td>
                     <td>{p.customer_id ? <a href={href('p', props.project, 'customers', p.customer_id)}>{p.customer_id}</a> : '—'}</td>
-                    <td>
+                    <td className="hide-sm">
                       {p.kind} {p.item_id}
                     </td>
                     <td className="num">{money(p)}</td>
