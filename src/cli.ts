@@ -40,6 +40,8 @@ async function withCtx<T>(fn: (ctx: Awaited<ReturnType<typeof createTollgate>>['
 
 async function start(): Promise<void> {
   const config = loadConfig();
+  // The dashboard's static build (npm start builds it too); without vite installed it stays unbuilt.
+  await import('../web/dashboard/build.mjs').then((m) => m.buildDashboard()).catch(() => undefined);
   const started = Date.now();
   const tg = await createTollgate({
     config,
