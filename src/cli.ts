@@ -17,6 +17,7 @@ Usage:
   tollgate projects create <name> [--id <slug>]
                                           create a project; prints its keys (shown once)
   tollgate keys create --project <id> [--publishable] [--scopes full,read,secrets:reveal]
+  tollgate operators link                 print a one-time link that creates a dashboard operator
   tollgate push <catalog.json> --project <id> [--dry-run]
                                           validate and push a catalog file
 
@@ -115,6 +116,14 @@ export async function main(argv: string[]): Promise<number> {
         const scopes = flag(args, 'scopes')?.split(',') ?? ['full'];
         const k = await createKey(ctx.db, project, { kind: publishable ? 'publishable' : 'secret', scopes, name: 'cli' });
         process.stdout.write(`${k.key}\n`);
+        return 0;
+      });
+    }
+    case 'operators': {
+      if (sub !== 'link') throw new ConfigError('usage: tollgate operators link');
+      return withCtx(async (ctx) => {
+        const token = await firstRunToken(ctx, { evenWithOperators: true });
+        process.stdout.write(`Open this one-time link (valid 24 h) to create an operator:\n  ${ctx.config.publicUrl}/dashboard/#/setup/${token}\n`);
         return 0;
       });
     }

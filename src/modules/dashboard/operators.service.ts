@@ -73,8 +73,8 @@ export async function operatorOfSession(ctx: AppContext, token: string | undefin
  * The first-run sign-in link: while no operator exists, a one-time token (stored hashed, valid a
  * day) lets whoever reads the start-up output create the first operator.
  */
-export async function firstRunToken(ctx: AppContext): Promise<string | undefined> {
-  if ((await repo.countOperators(ctx.db)) > 0) return undefined;
+export async function firstRunToken(ctx: AppContext, opts: { evenWithOperators?: boolean } = {}): Promise<string | undefined> {
+  if (!opts.evenWithOperators && (await repo.countOperators(ctx.db)) > 0) return undefined;
   const token = randomToken(32);
   const at = ctx.clock.now();
   await repo.insertSetupToken(ctx.db, { tokenHash: hashKey(token), at, expiresAt: new Date(at.getTime() + SETUP_TTL_MS) });
