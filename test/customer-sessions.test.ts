@@ -129,13 +129,16 @@ describe('customer sessions', () => {
 describe('CORS per project', () => {
   it('allows a preflight and the real call from a listed origin, and refuses others', async () => {
     const p = await auris();
+    // Origins unique to this test: on PostgreSQL other test files share the database.
+    const app = `https://app-${p.id}.test`;
+    const other = `https://other-${p.id}.test`;
     const bad = await p.call('PATCH', '/v1/project', { cors_origins: ['https://app.example.com/path'] });
     expect(bad.status).toBe(400);
     expect(bad.body.error.param).toBe('cors_origins.0');
-    const set = await p.call('PATCH', '/v1/project', { cors_origins: ['https://app.auris.test'] });
+    const set = await p.call('PATCH', '/v1/project', { cors_origins: [app] });
     expect(set.status).toBe(200);
-    expect(set.body.cors_origins).toEqual(['https://app.auris.test']);
-    expect((await p.call('GET', '/v1/project')).body.cors_origins).toEqual(['https://app.auris.test']);
+    expect(set.body.cors_origins).toEqual([app]);
+    expect((await p.call('GET', '/v1/project')).body.cors_origins).toEqual([app]);
 
     const token = await session(p, 'frank');
     const preflight = (origin: string) =>
@@ -144,29 +147,29 @@ describe('CORS per project', () => {
         url: '/v1/customers/frank/credits',
         headers: { origin, 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' },
       });
-    const ok = await preflight('https://app.auris.test');
+    const ok = await preflight(app);
     expect(ok.status).toBe(204);
-    expect(ok.headers['access-control-allow-origin']).toBe('https://app.auris.test');
+    expect(ok.headers['access-control-allow-origin']).toBe(app);
     expect(String(ok.headers['access-control-allow-headers'])).toContain('authorization');
 
     const refused = await preflight('https://evil.test');
     expect(refused.headers['access-control-allow-origin']).toBeUndefined();
     expect(refused.status).toBeGreaterThanOrEqual(400);
 
-    const real = await h.inject({ method: 'GET', url: '/v1/customers/frank/credits', headers: { ...as(token), origin: 'https://app.auris.test' } });
+    const real = await h.inject({ method: 'GET', url: '/v1/customers/frank/credits', headers: { ...as(token), origin: app } });
     expect(real.status).toBe(200);
-    expect(real.headers['access-control-allow-origin']).toBe('https://app.auris.test');
+    expect(real.headers['access-control-allow-origin']).toBe(app);
     const foreign = await h.inject({ method: 'GET', url: '/v1/customers/frank/credits', headers: { ...as(token), origin: 'https://evil.test' } });
     expect(foreign.headers['access-control-allow-origin']).toBeUndefined();
 
     // An origin listed by another project does not make this project's answers readable there.
     const q = await auris();
-    await q.call('PATCH', '/v1/project', { cors_origins: ['https://other.test'] });
-    const cross = await h.inject({ method: 'GET', url: '/v1/customers/frank/credits', headers: { ...as(token), origin: 'https://other.test' } });
+    await q.call('PATCH', '/v1/project', { cors_origins: [other] });
+    const cross = await h.inject({ method: 'GET', url: '/v1/customers/frank/credits', headers: { ...as(token), origin: other } });
     expect(cross.headers['access-control-allow-origin']).toBeUndefined();
 
     // Removing the origin takes effect at once.
     await p.call('PATCH', '/v1/project', { cors_origins: [] });
-    expect((await preflight('https://app.auris.test')).headers['access-control-allow-origin']).toBeUndefined();
+    expect((await preflight(app)).headers['access-control-allow-origin']).toBeUndefined();
   });
 });
