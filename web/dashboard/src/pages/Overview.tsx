@@ -26,14 +26,31 @@ function mrrOf(metrics: any): { amount: number; currency: string }[] {
   return Object.entries(m).map(([currency, amount]) => ({ currency, amount: Number((amount as any)?.amount ?? amount) }));
 }
 
+/** MRR at the end of each of the last six months, from GET /v1/metrics?as_of= (when that module exists). */
+async function mrrHistory(project: string, months: string[]): Promise<{ month: string; mrr: { amount: number; currency: string }[] }[]> {
+  const last = months.slice(-6);
+  return Promise.all(
+    last.map(async (month) => {
+      const [y, m] = month.split('-').map(Number) as [number, number];
+      const end = new Date(Date.UTC(y, m, 1));
+      const asOf = end.getTime() > Date.now() ? new Date().toISOString() : end.toISOString();
+      const r = await v1(project, 'GET', `metrics?months=1&as_of=${encodeURIComponent(asOf)}`);
+      return { month, mrr: mrrOf(r) };
+    }),
+  );
+}
+
 export function OverviewPage(props: { project: string }) {
   const o = useLoad(() => dash<Overview>('GET', `p/${encodeURIComponent(props.project)}/overview`), [props.project]);
   const pays = useLoad(() => v1(props.project, 'GET', 'payments?limit=10'), [props.project]);
   const d = o.data;
+  const hasMetrics = Boolean(d?.metrics);
+  const history = useLoad(async () => (d?.metrics ? mrrHistory(props.project, d.months) : null), [props.project, hasMetrics]);
   const cur = d?.currencies[0] ?? 'eur';
   const fmt = (v: number) => money({ amount: v, currency: cur });
   const mrr = mrrOf(d?.metrics);
-  const subs = d?.subscriptions ?? (d?.metrics ? { active: d.metrics.active_subscriptions, trialing: d.metrics.trialing_subscriptions } : null);
+  const subs = d?.metrics ? { active: d.metrics.active_subscriptions, trialing: d.metrics.trialing_subscriptions } : (d?.subscriptions ?? null);
+  const pct = (r: number | null | undefined) => (r === null || r === undefined ? '—' : `${Math.round(r * 1000) / 10} %`);
   return (
     <>
       <h1>Overview</h1>
@@ -43,11 +60,30 @@ export function OverviewPage(props: { project: string }) {
           <div className="stats">
             <Stat testId="stat-revenue-month" label="Revenue this month" value={d.revenue_this_month.map((m) => money(m)).join(' · ') || fmt(0)} />
             <Stat testId="stat-revenue-total" label="Revenue, last 12 months" value={d.revenue_total.map((m) => money(m)).join(' · ') || fmt(0)} />
-            {mrr.length > 0 && <Stat testId="stat-mrr" label="MRR" value={mrr.map((m) => money(m)).join(' · ')} />}
+            {d.metrics && <Stat testId="stat-mrr" label="MRR" value={mrr.map((m) => money(m)).join(' · ') || fmt(0)} />}
             {subs && <Stat testId="stat-active" label="Active subscriptions" value={subs.active ?? 0} hint={`${subs.trialing ?? 0} trialing`} />}
             <Stat testId="stat-customers" label="Customers" value={d.customers} hint={`${d.new_customers_this_month} new this month`} />
             <Stat testId="stat-credits" label="Credits sold" value={d.credits_sold.toLocaleString()} hint={`${d.credits_consumed.toLocaleString()} consumed`} />
+            {d.metrics?.trial_conversion && (
+              <Stat
+                label="Trial conversion (this month)"
+                value={pct(d.metrics.trial_conversion.rate)}
+                hint={`${d.metrics.trial_conversion.converted} of ${d.metrics.trial_conversion.trials_ended} trials`}
+              />
+            )}
+            {d.metrics?.churn && (
+              <Stat label="Churn (this month)" value={pct(d.metrics.churn.rate)} hint={`${d.metrics.churn.churned} of ${d.metrics.churn.active_at_start} subscriptions`} />
+            )}
           </div>
+          {history.data && history.data.some((x) => x.mrr.length > 0) && (
+            <Card title="MRR, end of month">
+              <BarChart
+                testId="mrr-chart"
+                format={fmt}
+                points={history.data.map((x) => ({ label: x.month, value: x.mrr.filter((m) => m.currency === cur).reduce((s, m) => s + m.amount, 0) }))}
+              />
+            </Card>
+          )}
           <Card title={`Revenue by month (${cur.toUpperCase()}, net of refunds)`}>
             <BarChart
               testId="revenue-chart"

@@ -15,10 +15,15 @@ async function endpoints(project: string) {
 function Deliveries(props: { project: string; endpoint: string }) {
   const list = useLoad(() => v1(props.project, 'GET', `webhook-endpoints/${encodeURIComponent(props.endpoint)}/deliveries?limit=20`), [props.project, props.endpoint]);
   const [msg, setMsg] = useState<string>();
+  const [log, setLog] = useState<any>();
+  async function toggle(id: string) {
+    if (log?.id === id) return setLog(undefined);
+    setLog(await v1(props.project, 'GET', `webhook-deliveries/${encodeURIComponent(id)}`));
+  }
   async function redeliver(id: string) {
     try {
-      await v1(props.project, 'POST', `webhook-deliveries/${encodeURIComponent(id)}/redeliver`);
-      setMsg(`Redelivery of ${id} queued.`);
+      const r = await v1(props.project, 'POST', `webhook-deliveries/${encodeURIComponent(id)}/redeliver`);
+      setMsg(`Redelivered ${id}: ${r.status ?? 'queued'}.`);
       await list.reload();
     } catch (e) {
       setMsg((e as Error).message);
@@ -35,13 +40,19 @@ function Deliveries(props: { project: string; endpoint: string }) {
             <tbody>
               {list.data.data.map((d: any) => (
                 <tr key={d.id} data-testid="delivery-row">
-                  <td>{when(d.created_at ?? d.last_attempt_at)}</td>
-                  <td>{d.event_type ?? d.type ?? d.event?.type ?? d.event_id}</td>
+                  <td>{when(d.created_at)}</td>
+                  <td>
+                    <button type="button" className="link-button" onClick={() => toggle(d.id)}>
+                      {d.event_type}
+                    </button>
+                    {log?.id === d.id && <Json value={log.attempt_log ?? log} />}
+                  </td>
                   <td>
                     <Status value={String(d.status)} />
                   </td>
                   <td className="small">
-                    {d.response_status ?? d.last_status ?? ''} · {d.attempts ?? 0} attempts
+                    {d.last_status_code ? `HTTP ${d.last_status_code}` : (d.last_error ?? '')} · {d.attempts} attempt{d.attempts === 1 ? '' : 's'}
+                    {d.next_attempt_at ? ` · next ${when(d.next_attempt_at)}` : ''}
                   </td>
                   <td>
                     <button type="button" className="small-button" onClick={() => redeliver(d.id)}>
@@ -82,7 +93,8 @@ export function WebhooksPage(props: { project: string }) {
           }
         >
           <p className="muted small">
-            {ep.enabled === false || ep.disabled_at ? 'disabled' : 'enabled'} · events: {(ep.events ?? ['*']).join(', ')}
+            {ep.enabled === false ? `disabled${ep.disabled_reason ? ` (${ep.disabled_reason})` : ''}` : 'enabled'} · events: {(ep.events ?? ['*']).join(', ')}
+            {ep.description ? ` · ${ep.description}` : ''}
           </p>
           {open === ep.id && <Deliveries project={props.project} endpoint={ep.id} />}
           {open === ep.id && (
