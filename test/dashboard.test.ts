@@ -1,7 +1,10 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAY } from '../src/clock.ts';
 import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
+import { runDueJobs } from '../src/jobs/runner.ts';
 import { createOperator, firstRunToken } from '../src/modules/dashboard/operators.service.ts';
 import { buildDashboard } from '../web/dashboard/build.mjs';
 import { launchBrowser, SCREENSHOT_DIR } from './support/browser.ts';
@@ -15,7 +18,7 @@ const PASSWORD = 'correct horse battery';
 
 beforeAll(async () => {
   await buildDashboard();
-  h = await createHarness();
+  h = await createHarness({ config: { webhookAllowPrivate: true } });
   setupToken = await firstRunToken(h.tg.ctx);
   base = await h.listen();
   browser = await launchBrowser();
@@ -207,5 +210,66 @@ describe('dashboard in Chromium', () => {
     expect(overflow).toBeLessThanOrEqual(0);
     await phone.screenshot({ path: `${SCREENSHOT_DIR}/dashboard-phone.png`, fullPage: true });
     await phone.close();
+  });
+});
+
+/** A local receiver that fails its first request with a 500, then accepts. */
+async function flakyReceiver(): Promise<{ url: string; hits: () => number; close: () => Promise<void> }> {
+  let hits = 0;
+  const server: Server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      hits++;
+      res.writeHead(hits === 1 ? 500 : 200).end(hits === 1 ? 'boom' : 'ok');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`,
+    hits: () => hits,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
+}
+
+describe('outgoing webhooks in the dashboard', () => {
+  it('shows a failed delivery with its attempt and redelivers it (or says the module is absent)', async () => {
+    const email = await operator();
+    const p = await h.project({ catalog: DEMO_CATALOGS.aurisvoice!.catalog });
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await signIn(page, email);
+    const installed = h.tg.app.hasRoute({ method: 'POST', url: '/v1/webhook-endpoints' });
+    if (!installed) {
+      await page.goto(`${base}/dashboard/#/p/${p.id}/webhooks`);
+      await page.waitForSelector('text=Outgoing webhooks are not available');
+      await page.close();
+      return;
+    }
+    const receiver = await flakyReceiver();
+    try {
+      // The sign-up grant's event goes out before the endpoint exists: only the next grant is delivered.
+      await p.call('POST', '/v1/customers', { id: 'wendy' });
+      await runDueJobs(h.tg.ctx);
+      const ep = await p.call('POST', '/v1/webhook-endpoints', { url: receiver.url, events: ['credits.granted'] });
+      expect(ep.status).toBe(201);
+      await p.call('POST', '/v1/customers/wendy/credits/grant', { amount: 5, reason: 'welcome' });
+      await runDueJobs(h.tg.ctx);
+      expect(receiver.hits()).toBe(1);
+      await page.goto(`${base}/dashboard/#/p/${p.id}/webhooks`);
+      await page.click('text=Deliveries');
+      const row = page.locator('[data-testid=delivery-row]', { hasText: 'credits.granted' }).first();
+      await row.waitFor();
+      expect(await row.textContent()).toContain('HTTP 500');
+      await row.locator('text=Redeliver').click();
+      await page.waitForSelector('text=/Redelivered dlv_/');
+      await runDueJobs(h.tg.ctx);
+      expect(receiver.hits()).toBe(2);
+      await page.click('text=Hide deliveries');
+      await page.click('text=Deliveries');
+      await page.locator('[data-testid=delivery-row]', { hasText: 'succeeded' }).first().waitFor();
+      await page.screenshot({ path: `${SCREENSHOT_DIR}/dashboard-webhooks.png`, fullPage: true });
+    } finally {
+      await receiver.close();
+      await page.close();
+    }
   });
 });
