@@ -97,6 +97,23 @@ describe('hosted credits page (AurisVoice)', () => {
   });
 });
 
+describe('hosted pages locale', () => {
+  it("follows the customer's own locale (metadata.locale) when the page names none", async () => {
+    const p = await h.project({ catalog: DEMO_CATALOGS.aurisvoice!.catalog });
+    await p.call('POST', '/v1/customers', { id: 'jean', metadata: { locale: 'fr-FR' } });
+    const s = await session(p, 'jean');
+    const path = (u: string) => new URL(u).pathname + new URL(u).search;
+    const fr = await h.inject({ method: 'GET', url: path(s.urls.credits) });
+    expect(fr.raw).toContain('<html lang="fr">');
+    expect(fr.raw).toContain('Vos crédits');
+    expect(fr.raw).toContain('15,00');
+    const en = await h.inject({ method: 'GET', url: `${path(s.urls.credits)}&locale=en` });
+    expect(en.raw).toContain('Your credits');
+    // An unknown locale is passed over: the customer's own applies.
+    expect((await h.inject({ method: 'GET', url: `${path(s.urls.credits)}&locale=xx` })).raw).toContain('Vos crédits');
+  });
+});
+
 describe('hosted pricing page', () => {
   it("is in the customer's locale: French for IAcompagnon, English on request, prices formatted for each", async () => {
     const p = await h.project({ catalog: DEMO_CATALOGS.iacompagnon!.catalog, name: 'IAcompagnon' });

@@ -15,6 +15,7 @@ interface HostedQuery {
   locale?: string;
   checkout?: string;
   canceled?: string;
+  subscribed?: string;
 }
 
 interface Opened {
@@ -108,7 +109,7 @@ function script(o: Opened, extra: Record<string, unknown>): string {
         const out = await res.json();
         if (!res.ok) throw new Error(out.error ? out.error.message : res.statusText);
         if (out.url) { location.assign(out.url); return; }
-        location.assign(back);
+        location.assign(back + '&subscribed=1');
       } catch (err) {
         show('error', cfg.t.error + ': ' + err.message);
         b.disabled = false;
@@ -140,6 +141,8 @@ function script(o: Opened, extra: Record<string, unknown>): string {
 
 /** What a return from checkout says: paid, still processing (webhook not landed yet) or not paid. */
 async function checkoutStatus(ctx: AppContext, o: Opened, q: HostedQuery): Promise<{ html: string; pending: boolean }> {
+  // A plan whose trial needs no card starts at once: nothing to pay, nothing to wait for.
+  if (q.subscribed) return { html: `<div class="alert success" data-testid="subscribed">${esc(o.t('subscribed'))}</div>`, pending: false };
   if (q.canceled) return { html: `<div class="alert info" data-testid="canceled">${esc(o.t('payment_canceled'))}</div>`, pending: false };
   if (!q.checkout) return { html: '', pending: false };
   const s = await paymentsRepo.findSession(ctx.db, q.checkout.slice(0, 64), o.projectId);

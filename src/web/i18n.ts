@@ -33,6 +33,7 @@ const STRINGS = {
     manage_credits: 'Credits',
     see_plans: 'Plans and pricing',
     still_processing: 'Still processing. Refresh this page in a minute.',
+    subscribed: 'You are subscribed.',
   },
   fr: {
     credits_title: 'Vos crédits',
@@ -67,6 +68,7 @@ const STRINGS = {
     manage_credits: 'Crédits',
     see_plans: 'Offres et tarifs',
     still_processing: 'Toujours en cours. Actualisez cette page dans une minute.',
+    subscribed: 'Votre abonnement est actif.',
   },
 } as const;
 
