@@ -8,6 +8,7 @@ import { buildApp } from './http/app.ts';
 import type { AppContext } from './http/context.ts';
 import { registerJobs } from './jobs/jobs.ts';
 import { type Runner, startRunner } from './jobs/runner.ts';
+import { paypalProvider } from './providers/paypal/paypal.provider.ts';
 import { registerProvider } from './providers/provider.ts';
 import { sandboxProvider } from './providers/sandbox/sandbox.provider.ts';
 
@@ -28,6 +29,7 @@ export interface CreateOptions {
 
 export function registerProviders(): void {
   registerProvider(sandboxProvider);
+  registerProvider(paypalProvider);
 }
 
 /** Opens the database, migrates, assembles the app; the caller listens or injects. */

@@ -5,6 +5,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { newId } from '../domain/ids.ts';
 import { registerCatalogRoutes } from '../modules/catalog/catalog.routes.ts';
+import { registerCommerceRoutes } from '../modules/commerce/commerce.routes.ts';
 import { registerCreditsRoutes } from '../modules/credits/credits.routes.ts';
 import { registerCustomerSessionRoutes } from '../modules/customer-sessions/customer-sessions.routes.ts';
 import { registerCustomerRoutes } from '../modules/customers/customers.routes.ts';
@@ -12,9 +13,11 @@ import { registerDashboard } from '../modules/dashboard/dashboard.routes.ts';
 import { registerKeyRoutes } from '../modules/keys/keys.routes.ts';
 import { registerPaymentRoutes } from '../modules/payments/payments.routes.ts';
 import { registerProjectRoutes } from '../modules/projects/projects.routes.ts';
+import { registerRefundRoutes } from '../modules/payments/refunds.routes.ts';
 import { registerProviderRoutes } from '../modules/providers/providers.routes.ts';
 import { registerTestHelperRoutes } from '../modules/test-helpers/test-helpers.routes.ts';
 import { registerInboxRoutes } from '../modules/webhooks-in/inbox.routes.ts';
+import { registerPaypalRoutes } from '../providers/paypal/paypal.routes.ts';
 import { registerCheckoutPages } from '../web/checkout.page.ts';
 import { registerHostedPages } from '../web/hosted.pages.ts';
 import { registerAuth } from './auth.ts';
@@ -77,6 +80,8 @@ export async function buildApp(ctx: AppContext, opts: { logger?: boolean | objec
   registerCustomerRoutes(app, ctx);
   registerCreditsRoutes(app, ctx);
   registerPaymentRoutes(app, ctx);
+  registerRefundRoutes(app, ctx);
+  registerCommerceRoutes(app, ctx);
   registerInboxRoutes(app, ctx);
   registerKeyRoutes(app, ctx);
   registerProviderRoutes(app, ctx);
@@ -86,6 +91,7 @@ export async function buildApp(ctx: AppContext, opts: { logger?: boolean | objec
   registerProjectRoutes(app, ctx);
   registerHostedPages(app, ctx);
   registerDashboard(app, ctx);
+  registerPaypalRoutes(app, ctx);
 
   // The sandbox delivers its webhooks through the public route, in process.
   ctx.deliverWebhook = async ({ provider, projectId, headers, body }) => {

@@ -1,3 +1,4 @@
+import { expireOrders } from '../modules/commerce/commerce.service.ts';
 import { expireDue } from '../modules/credits/credits.service.ts';
 import { sweepCustomerSessions } from '../modules/customer-sessions/customer-sessions.service.ts';
 import { sweepOperatorSessions } from '../modules/dashboard/operators.service.ts';
@@ -14,6 +15,7 @@ export function registerJobs(): void {
     return r.holds + r.grants;
   });
   registerJob('checkout.expire', (ctx) => expireCheckoutSessions(ctx));
+  registerJob('orders.expire', (ctx) => expireOrders(ctx));
   registerJob('inbox.retry', (ctx) => retryDueEvents(ctx));
   registerJob('customer_sessions.sweep', (ctx) => sweepCustomerSessions(ctx));
   registerJob('operator_sessions.sweep', (ctx) => sweepOperatorSessions(ctx));
