@@ -172,7 +172,15 @@ describe('dashboard in Chromium', () => {
     await page.waitForSelector('[data-testid=ledger] >> text=Goodwill for the outage');
     expect(await page.textContent('[data-testid=customer-balance]')).toContain('245');
     expect((await p.call('GET', '/v1/customers/bob/credits')).body.balance).toBe(245);
+    await page.waitForSelector('[data-testid=orders] >> text=No orders.');
     await page.screenshot({ path: `${SCREENSHOT_DIR}/dashboard-customer.png`, fullPage: true });
+
+    // Refund the Pro pack from the customer page: its 60 credits are taken back.
+    page.once('dialog', (d) => void d.accept());
+    await page.locator('tr', { hasText: 'credit_pack pro' }).locator('text=Refund').click();
+    await page.waitForSelector('text=/Refunded pay_/');
+    expect((await p.call('GET', '/v1/customers/bob/credits')).body.balance).toBe(185);
+    await page.waitForSelector('[data-testid=customer-balance] >> text=185');
 
     // Provider events: open a payload, replay it; effects stay applied once.
     await page.click('nav >> text=Provider events');
@@ -184,7 +192,7 @@ describe('dashboard in Chromium', () => {
     await row.locator('text=Replay').click();
     await page.waitForSelector('text=/Replayed evt_/');
     await page.screenshot({ path: `${SCREENSHOT_DIR}/dashboard-events.png`, fullPage: true });
-    expect((await p.call('GET', '/v1/customers/bob/credits')).body.balance).toBe(245);
+    expect((await p.call('GET', '/v1/customers/bob/credits')).body.balance).toBe(185);
 
     // Catalog, keys and settings render.
     await page.click('nav >> text=Catalog');

@@ -56,6 +56,17 @@ export function CustomerPage(props: { project: string; id: string }) {
     }
   }
 
+  async function refund(p: any) {
+    if (!window.confirm(`Refund ${money({ amount: p.amount - p.amount_refunded, currency: p.currency })} of ${p.id}? Credits bought with it are taken back.`)) return;
+    try {
+      await v1(project, 'POST', `payments/${encodeURIComponent(p.id)}/refund`, {});
+      setMsg({ kind: 'success', text: `Refunded ${p.id}.` });
+      await Promise.all([customer.reload(), ledger.reload(), payments.reload()]);
+    } catch (err) {
+      setMsg({ kind: 'error', text: (err as Error).message });
+    }
+  }
+
   async function openCreditsPage() {
     const s = await v1(project, 'POST', 'customer_sessions', { customer_id: id });
     window.open(s.urls.credits, '_blank', 'noopener');
@@ -178,6 +189,13 @@ export function CustomerPage(props: { project: string; id: string }) {
                         <td>
                           <Status value={p.status} />
                         </td>
+                        <td>
+                          {(p.status === 'succeeded' || p.status === 'partially_refunded') && (
+                            <button type="button" className="small-button danger" onClick={() => refund(p)}>
+                              Refund
+                            </button>
+                          )}
+                        </td>
                       </tr>
                     ))}
                   </tbody>
@@ -186,8 +204,29 @@ export function CustomerPage(props: { project: string; id: string }) {
             )}
           </Card>
           {extras.data?.orders && (
-            <Card title="Orders">
-              <Json value={extras.data.orders.data ?? extras.data.orders} />
+            <Card title="Orders" testId="orders">
+              {(extras.data.orders.data ?? []).length === 0 && <p className="muted">No orders.</p>}
+              <div className="table-wrap">
+                <table>
+                  <tbody>
+                    {(extras.data.orders.data ?? []).map((o: any) => (
+                      <tr key={o.id}>
+                        <td>{when(o.created_at)}</td>
+                        <td className="hide-sm">
+                          <code>{o.id}</code>
+                        </td>
+                        <td>
+                          {o.count} item{o.count === 1 ? '' : 's'}
+                        </td>
+                        <td className="num">{money(o.total)}</td>
+                        <td>
+                          <Status value={String(o.status)} />
+                        </td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
             </Card>
           )}
           {extras.data?.secrets && (
