@@ -4,6 +4,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { newId } from '../domain/ids.ts';
+import { registerAuditRoutes } from '../modules/audit/audit.routes.ts';
 import { registerCatalogRoutes } from '../modules/catalog/catalog.routes.ts';
 import { registerCommerceRoutes } from '../modules/commerce/commerce.routes.ts';
 import { registerCreditsRoutes } from '../modules/credits/credits.routes.ts';
@@ -14,8 +15,11 @@ import { registerKeyRoutes } from '../modules/keys/keys.routes.ts';
 import { registerPaymentRoutes } from '../modules/payments/payments.routes.ts';
 import { registerProjectRoutes } from '../modules/projects/projects.routes.ts';
 import { registerRefundRoutes } from '../modules/payments/refunds.routes.ts';
+import { registerProfileRoutes } from '../modules/profile/profile.routes.ts';
 import { registerProviderRoutes } from '../modules/providers/providers.routes.ts';
+import { registerRateLimit } from '../modules/rate-limit/rate-limit.service.ts';
 import { registerTestHelperRoutes } from '../modules/test-helpers/test-helpers.routes.ts';
+import { registerVaultRoutes } from '../modules/vault/vault.routes.ts';
 import { registerInboxRoutes } from '../modules/webhooks-in/inbox.routes.ts';
 import { registerPaypalRoutes } from '../providers/paypal/paypal.routes.ts';
 import { registerCheckoutPages } from '../web/checkout.page.ts';
@@ -62,6 +66,7 @@ export async function buildApp(ctx: AppContext, opts: { logger?: boolean | objec
     if (req.method !== 'GET' && req.method !== 'HEAD' && (req.body === undefined || req.body === null)) req.body = {};
   });
   registerAuth(app, ctx);
+  registerRateLimit(app, ctx);
   app.addHook('onSend', async (req, reply) => {
     reply.header('request-id', req.id);
   });
@@ -85,6 +90,9 @@ export async function buildApp(ctx: AppContext, opts: { logger?: boolean | objec
   registerInboxRoutes(app, ctx);
   registerKeyRoutes(app, ctx);
   registerProviderRoutes(app, ctx);
+  registerProfileRoutes(app, ctx);
+  registerVaultRoutes(app, ctx);
+  registerAuditRoutes(app, ctx);
   registerTestHelperRoutes(app, ctx);
   registerCheckoutPages(app, ctx);
   registerCustomerSessionRoutes(app, ctx);
