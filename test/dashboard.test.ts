@@ -194,6 +194,14 @@ describe('dashboard in Chromium', () => {
     await page.screenshot({ path: `${SCREENSHOT_DIR}/dashboard-events.png`, fullPage: true });
     expect((await p.call('GET', '/v1/customers/bob/credits')).body.balance).toBe(185);
 
+    // The audit log names the operator for the manual grant.
+    await page.click('nav >> text=Audit log');
+    await page.waitForSelector('[data-testid=audit-table]');
+    const grantRow = page.locator('[data-testid=audit-table] tr', { hasText: 'credits.granted' }).first();
+    expect(await grantRow.textContent()).toContain(`dashboard:${email}`);
+    expect(await grantRow.textContent()).toContain('Goodwill for the outage');
+    await page.screenshot({ path: `${SCREENSHOT_DIR}/dashboard-audit.png`, fullPage: true });
+
     // Catalog, keys and settings render.
     await page.click('nav >> text=Catalog');
     await page.waitForSelector('text=Credit packs');

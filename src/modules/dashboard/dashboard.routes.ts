@@ -138,6 +138,8 @@ export function registerDashboard(root: FastifyInstance, ctx: AppContext): void 
       const hasBody = req.body !== undefined && req.body !== null;
       if (hasBody) headers['content-type'] = 'application/json';
       const res = await root.inject({
+        // The audit log records where the operator really was.
+        remoteAddress: req.ip,
         method: req.method as HTTPMethods,
         url: `/v1/${rest}${qs}`,
         headers,

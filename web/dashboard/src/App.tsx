@@ -1,6 +1,7 @@
 import { type FormEvent, useEffect, useState } from 'react';
 import { dash } from './api.ts';
 import { useLoad } from './hooks.ts';
+import { AuditPage } from './pages/Audit.tsx';
 import { CatalogPage } from './pages/Catalog.tsx';
 import { CustomerPage } from './pages/Customer.tsx';
 import { CustomersPage } from './pages/Customers.tsx';
@@ -28,6 +29,7 @@ const NAV: [string, string][] = [
   ['events', 'Provider events'],
   ['webhooks', 'Webhooks'],
   ['keys', 'API keys'],
+  ['audit', 'Audit log'],
   ['settings', 'Settings'],
 ];
 
@@ -141,6 +143,8 @@ function Shell(props: { me: Me; route: string[]; onSignOut: () => void }) {
         <WebhooksPage key={project} project={project} />
       ) : section === 'keys' ? (
         <KeysPage key={project} project={project} />
+      ) : section === 'audit' ? (
+        <AuditPage key={project} project={project} />
       ) : section === 'settings' ? (
         <SettingsPage key={project} project={project} />
       ) : (
