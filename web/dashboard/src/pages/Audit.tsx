@@ -45,7 +45,6 @@ export function AuditPage(props: { project: string }) {
                     <th>Who</th>
                     <th>Action</th>
                     <th>Customer</th>
-                    <th className="hide-sm">Details</th>
                     <th className="hide-sm">From</th>
                   </tr>
                 </thead>
@@ -53,12 +52,16 @@ export function AuditPage(props: { project: string }) {
                   {list.data.data.map((r: any) => (
                     <tr key={r.id}>
                       <td>{when(r.created_at)}</td>
-                      <td className="small">{r.actor}</td>
-                      <td>
+                      <td className="small details">{r.actor}</td>
+                      <td className="details">
                         <code>{r.action}</code> {r.target && <span className="muted small">{r.target}</span>}
+                        <div className="small muted">
+                          {Object.entries(r.details ?? {})
+                            .map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+                            .join(' · ')}
+                        </div>
                       </td>
                       <td>{r.customer_id ? <a href={href('p', props.project, 'customers', r.customer_id)}>{r.customer_id}</a> : '—'}</td>
-                      <td className="small muted hide-sm details">{Object.keys(r.details ?? {}).length ? JSON.stringify(r.details) : ''}</td>
                       <td className="small muted hide-sm">{r.ip ?? ''}</td>
                     </tr>
                   ))}
