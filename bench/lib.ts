@@ -42,7 +42,16 @@ export async function closedLoop(name: string, clients: number, ms: number, op: 
 /** HTTP load with autocannon; `path` is chosen per request. */
 export async function httpLoad(
   name: string,
-  opts: { url: string; clients: number; ms: number; key: string; path: () => string; body: string; method?: 'POST' | 'GET' },
+  opts: {
+    url: string;
+    clients: number;
+    ms: number;
+    key: string;
+    path: () => string;
+    body: string;
+    bodyFor?: () => string;
+    method?: 'POST' | 'GET';
+  },
 ): Promise<Figures> {
   const result = await autocannon({
     url: opts.url,
@@ -54,7 +63,7 @@ export async function httpLoad(
         method: opts.method ?? 'POST',
         headers: { authorization: `Bearer ${opts.key}`, 'content-type': 'application/json' },
         body: opts.body,
-        setupRequest: (req: autocannon.Request) => ({ ...req, path: opts.path() }),
+        setupRequest: (req: autocannon.Request) => ({ ...req, path: opts.path(), ...(opts.bodyFor ? { body: opts.bodyFor() } : {}) }),
       },
     ],
   });

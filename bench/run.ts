@@ -45,7 +45,14 @@ async function seed(url: string): Promise<string> {
   const config = { ...loadConfig({ TOLLGATE_ENCRYPTION_KEY: ENC, DATABASE_URL: url ?? 'x' } as NodeJS.ProcessEnv), databaseUrl: url };
   const ctx = { db, config, clock: systemClock, log: pino({ level: 'silent' }) };
   const { secretKey } = await createProject(ctx, { id: PROJECT, name: 'Bench' });
-  await pushCatalog(ctx, PROJECT, DEMO_CATALOGS.aurisvoice!.catalog);
+  // AurisVoice's credits plus a free plan with a metered feature, for check and track.
+  const auris = DEMO_CATALOGS.aurisvoice!.catalog;
+  await pushCatalog(ctx, PROJECT, {
+    ...auris,
+    features: [...(auris.features ?? []), { id: 'api_calls', type: 'metered' }],
+    plans: [{ id: 'free', name: 'Free', price: { amount: 0, currency: 'eur' }, features: { api_calls: { limit: 1_000_000_000 } } }],
+    free_plan: 'free',
+  });
   await db.exec(`
     INSERT INTO customers (project_id, id, created_at, updated_at)
       SELECT '${PROJECT}', 'c' || g, now(), now() FROM generate_series(0, ${CUSTOMERS - 1}) g;
@@ -107,6 +114,26 @@ async function main(): Promise<void> {
         out(line);
         ratios.push(line);
       }
+    }
+    // check and track at 32 clients, as a ratio to the deduct ceiling at 32 clients spread.
+    out('');
+    out('PostgreSQL — usage: POST /v1/check and POST /v1/track (metered feature), spread');
+    const base = await ceiling(pool, 32, false);
+    out(fmt(base));
+    for (const path of ['/v1/check', '/v1/track']) {
+      const f = await httpLoad(`POST ${path}`, {
+        url,
+        clients: 32,
+        ms: MS,
+        key,
+        body: '',
+        path: () => path,
+        bodyFor: () => JSON.stringify({ customer_id: spread(), feature: 'api_calls', quantity: 1 }),
+      });
+      out(fmt(f));
+      const line = `  ratio ${path} / ceiling at 32 clients spread: ${(f.opsPerSec / base.opsPerSec).toFixed(2)}   (HTTP p99 ${f.p99.toFixed(1)} ms)`;
+      out(line);
+      ratios.push(line);
     }
   } finally {
     await pool.end();
