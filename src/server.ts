@@ -10,6 +10,7 @@ import { registerJobs } from './jobs/jobs.ts';
 import { type Runner, startRunner } from './jobs/runner.ts';
 import { registerProvider } from './providers/provider.ts';
 import { sandboxProvider } from './providers/sandbox/sandbox.provider.ts';
+import { stripeProvider } from './providers/stripe/stripe.provider.ts';
 
 export interface Tollgate {
   app: FastifyInstance;
@@ -28,6 +29,7 @@ export interface CreateOptions {
 
 export function registerProviders(): void {
   registerProvider(sandboxProvider);
+  registerProvider(stripeProvider);
 }
 
 /** Opens the database, migrates, assembles the app; the caller listens or injects. */

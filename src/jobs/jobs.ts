@@ -1,6 +1,8 @@
 import { expireDue } from '../modules/credits/credits.service.ts';
 import { expireCheckoutSessions } from '../modules/payments/payments.service.ts';
 import { retryDueEvents } from '../modules/webhooks-in/inbox.service.ts';
+import { runDueCatalogSync } from '../providers/stripe/stripe.catalog.ts';
+import { runDueReconcile } from '../providers/stripe/stripe.reconcile.ts';
 import { registerJob } from './runner.ts';
 
 const IDEMPOTENCY_TTL_MS = 48 * 3600 * 1000; // kept at least 24 h, as promised
@@ -13,6 +15,8 @@ export function registerJobs(): void {
   });
   registerJob('checkout.expire', (ctx) => expireCheckoutSessions(ctx));
   registerJob('inbox.retry', (ctx) => retryDueEvents(ctx));
+  registerJob('stripe.catalog_sync', (ctx) => runDueCatalogSync(ctx));
+  registerJob('stripe.reconcile', (ctx) => runDueReconcile(ctx));
   registerJob('idempotency.purge', async (ctx) => {
     const r = await ctx.db.query(
       `DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM idempotency_keys WHERE created_at < $1 LIMIT 1000)`,

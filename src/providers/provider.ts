@@ -61,6 +61,16 @@ export interface PortalInput {
   idempotencyKey: string;
 }
 
+/** Cancel, resume or change a provider-managed subscription (the provider's events then update ours). */
+export interface SubscriptionUpdateInput {
+  project: ProjectRow;
+  subscriptionRef: string;
+  cancelAtPeriodEnd?: boolean;
+  cancelNow?: boolean;
+  change?: { planId: string; quantity?: number; prorate: boolean };
+  idempotencyKey: string;
+}
+
 export interface VerifyWebhookInput {
   project: ProjectRow;
   rawBody: Buffer;
@@ -135,6 +145,7 @@ export interface PaymentProvider {
   toEvents(payload: unknown): ProviderEvent[];
   refund(ctx: AppContext, input: RefundInput): Promise<RefundResult>;
   createPortal?(ctx: AppContext, input: PortalInput): Promise<{ url: string }>;
+  updateSubscription?(ctx: AppContext, input: SubscriptionUpdateInput): Promise<void>;
 }
 
 const registry = new Map<ProviderName, PaymentProvider>();
