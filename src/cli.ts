@@ -5,6 +5,7 @@ import { migrate } from './db/migrate.ts';
 import { seedDemo } from './demo/seed.ts';
 import { pushCatalog, validateCatalog } from './modules/catalog/catalog.service.ts';
 import { createKey, createProject } from './modules/projects/projects.service.ts';
+import { stripeCommand, syncStripeAfterPush } from './providers/stripe/stripe.cli.ts';
 import { createTollgate } from './server.ts';
 
 const HELP = `tollgate — self-hosted monetization server
@@ -16,7 +17,11 @@ Usage:
                                           create a project; prints its keys (shown once)
   tollgate keys create --project <id> [--publishable] [--scopes full,read,secrets:reveal]
   tollgate push <catalog.json> --project <id> [--dry-run]
-                                          validate and push a catalog file
+                                          validate and push a catalog file (and sync it to Stripe
+                                          when the project has Stripe; --dry-run shows that plan)
+  tollgate import stripe --project <id>   bring a Stripe account's customers, prices and subscriptions in
+  tollgate reconcile stripe --project <id>
+                                          re-read Stripe for events and sessions webhooks may have missed
 
 Environment: PORT, DATABASE_URL, TOLLGATE_DATA_DIR, TOLLGATE_DEMO_KEY, TOLLGATE_ENCRYPTION_KEY, ...
 `;
@@ -119,13 +124,19 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(
           `Catalog is valid: ${catalog.features.length} features, ${catalog.plans.length} plans, ${catalog.credit_packs.length} credit packs, ${catalog.products.length} products (dry run, nothing pushed).\n`,
         );
-        return 0;
+        return withCtx(async (ctx) => syncStripeAfterPush(ctx, project, { dryRun: true, catalog }));
       }
       return withCtx(async (ctx) => {
         const r = await pushCatalog(ctx, project, doc as never, 'cli');
         process.stdout.write(`Pushed catalog version ${r.version} to ${project}.\n`);
-        return 0;
+        return syncStripeAfterPush(ctx, project, { dryRun: false });
       });
+    }
+    case 'import':
+    case 'reconcile': {
+      const project = flag(args, 'project');
+      if (sub !== 'stripe' || !project) throw new ConfigError(`usage: tollgate ${cmd} stripe --project <id>`);
+      return withCtx((ctx) => stripeCommand(ctx, cmd, project));
     }
     default:
       process.stderr.write(`Unknown command '${cmd}'.\n\n${HELP}`);
