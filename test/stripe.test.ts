@@ -159,6 +159,21 @@ describe('credit pack through Stripe Checkout', () => {
     }
   });
 
+  it('answers 400 without Stripe settings and 502 provider_error when Stripe refuses, storing no session either way', async () => {
+    const plain = await h.project({ catalog: DEMO_CATALOGS.aurisvoice!.catalog });
+    const none = await plain.call('POST', '/v1/checkout', { customer_id: 'x', credit_pack: 'pro', provider: 'stripe', ...URLS });
+    expect(none.status).toBe(400);
+    expect(none.body.error.code).toBe('invalid_request');
+    const p = await stripeProject();
+    await p.call('POST', '/v1/customers', { id: 'gone' });
+    await h.db.query(`INSERT INTO provider_customers (project_id, customer_id, provider, ref, created_at) VALUES ($1, 'gone', 'stripe', 'cus_deleted', now())`, [p.id]);
+    const refused = await p.call('POST', '/v1/checkout', { customer_id: 'gone', credit_pack: 'pro', ...URLS });
+    expect(refused.status).toBe(502);
+    expect(refused.body.error).toMatchObject({ code: 'provider_error', provider: 'stripe', stripe_code: 'resource_missing' });
+    const rows = await h.db.query('SELECT 1 FROM checkout_sessions WHERE project_id = ANY($1)', [[plain.id, p.id]]);
+    expect(rows.rowCount).toBe(0);
+  });
+
   it('a session Tollgate did not create is acknowledged and grants nothing (spoofed metadata ignored)', async () => {
     const p = await stripeProject();
     await p.call('POST', '/v1/customers', { id: 'eve' });
