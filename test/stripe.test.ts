@@ -261,6 +261,17 @@ describe('Stripe webhook verification', () => {
     expect(res.status).toBe(400);
   });
 
+  it('the same event delivered twice at once has one effect; a body over 1 MB is 413', async () => {
+    const p = await stripeProject();
+    await p.call('POST', '/v1/checkout', { customer_id: 'twin', credit_pack: 'pro', ...URLS });
+    const [completed] = stripe.completeCheckout(p.sk, stripe.list(p.sk, 'checkout.session').at(-1)!.id);
+    const both = await Promise.all([deliver(p, completed!), deliver(p, completed!)]);
+    expect(both.map((r) => r.status)).toEqual([200, 200]);
+    expect(await balance(p, 'twin')).toBe(70);
+    const huge = { ...completed!, id: 'evt_huge', data: { object: { pad: 'x'.repeat(1_100_000) } } };
+    expect((await deliver(p, huge)).status).toBe(413);
+  });
+
   it('acknowledges a validly signed event of an unknown type', async () => {
     const p = await stripeProject();
     const ev = stripe.event(p.sk, 'radar.early_fraud_warning.created', { id: 'issfr_1', object: 'radar.early_fraud_warning', extra: { a: 1 } });
