@@ -312,6 +312,18 @@ describe('crash between the Stripe call and our commit', () => {
     expect(await balance(p, 'bob')).toBe(70);
   });
 
+  it('a connection cut after Stripe acted is retried by the SDK with our key, and Stripe replays the same session', async () => {
+    const p = await stripeProject();
+    stripe.fault('/v1/checkout/sessions', 'drop');
+    const r = await p.call('POST', '/v1/checkout', { customer_id: 'cut', credit_pack: 'pro', ...URLS });
+    expect(r.status).toBe(201);
+    const creates = stripe.writes(p.sk, '/v1/checkout/sessions');
+    expect(creates.length).toBe(2);
+    expect(creates[1]!.idempotencyKey).toBe(creates[0]!.idempotencyKey);
+    expect(creates[1]!.replayed).toBe(true);
+    expect(stripe.list(p.sk, 'checkout.session')).toHaveLength(1);
+  });
+
   it('the local Stripe refuses a reused idempotency key with other parameters, as Stripe does', async () => {
     const p = await stripeProject();
     await p.sdk.customers.create({ email: 'a@example.com' }, { idempotencyKey: 'k1' });
@@ -373,6 +385,22 @@ describe('catalog sync', () => {
     expect(newPro.product).toBe(oldPro.product);
     expect(stripe.get(p.sk, oldPro.id)!.active).toBe(false);
     expect(stripe.list(p.sk, 'price').find((x) => x.metadata.tollgate_plan === 'business')!.active).toBe(false);
+  });
+
+  it('a failed sync leaves the push committed, records the error and retries with backoff', async () => {
+    const p = await stripeProject(ark);
+    stripe.fault('/v1/prices', 'error', 400);
+    expect((await p.call('PUT', '/v1/catalog', ark)).status).toBe(200);
+    await runDueJobs(h.tg.ctx);
+    let status = await p.call('GET', '/v1/providers/stripe/sync');
+    expect(status.body.status).toBe('failed');
+    expect(status.body.last_error).toMatch(/prices.list failed/);
+    expect(stripe.list(p.sk, 'price')).toHaveLength(0);
+    h.clock.advance(61_000);
+    await runDueJobs(h.tg.ctx);
+    status = await p.call('GET', '/v1/providers/stripe/sync');
+    expect(status.body).toMatchObject({ status: 'idle', last_error: null });
+    expect(stripe.list(p.sk, 'price')).toHaveLength(3);
   });
 
   it('adopts an existing Stripe price found by lookup key instead of duplicating it', async () => {

@@ -80,6 +80,7 @@ function fail(status: number, message: string, extra: Obj = {}): never {
 export class LocalStripe {
   readonly accounts = new Map<string, Account>();
   readonly requests: RecordedRequest[] = [];
+  private faults: { path: string; kind: 'drop' | 'error'; status?: number }[] = [];
   private server!: Server;
   url = '';
   now: () => number = () => Math.floor(Date.now() / 1000);
@@ -102,6 +103,15 @@ export class LocalStripe {
       this.accounts.set(key, a);
     }
     return a;
+  }
+
+  /**
+   * Faults for the next request to a path: `drop` acts, saves the idempotent result, then closes the
+   * connection without answering (a crash or network cut after Stripe acted); `error` answers an
+   * error without acting (nothing saved, as Stripe does for requests that never started).
+   */
+  fault(path: string, kind: 'drop' | 'error', status = 500): void {
+    this.faults.push({ path, kind, status });
   }
 
   /** Requests that changed something (POST/DELETE), optionally for one path prefix. */
@@ -160,6 +170,12 @@ export class LocalStripe {
         return;
       }
     }
+    const fi = this.faults.findIndex((f) => url.pathname.startsWith(f.path));
+    const fault = fi >= 0 ? this.faults.splice(fi, 1)[0] : undefined;
+    if (fault?.kind === 'error') {
+      send(fault.status ?? 500, JSON.stringify({ error: { type: 'api_error', message: 'Simulated failure' } }), { 'stripe-should-retry': 'false' });
+      return;
+    }
     let status = 200;
     let body: string;
     try {
@@ -178,6 +194,10 @@ export class LocalStripe {
         status,
         body,
       });
+    }
+    if (fault?.kind === 'drop') {
+      req.socket.destroy();
+      return;
     }
     send(status, body);
   }
