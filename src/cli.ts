@@ -1,10 +1,14 @@
 import { readFileSync } from 'node:fs';
+import cliProgress from 'cli-progress';
 import { ConfigError, loadConfig } from './config.ts';
+import { AppError } from './domain/errors.ts';
 import { openDb } from './db/db.ts';
 import { migrate } from './db/migrate.ts';
 import { seedDemo } from './demo/seed.ts';
 import { pushCatalog, validateCatalog } from './modules/catalog/catalog.service.ts';
+import { firstRunToken } from './modules/dashboard/operators.service.ts';
 import { createKey, createProject } from './modules/projects/projects.service.ts';
+import { rotateSecrets } from './modules/vault/vault.service.ts';
 import { stripeCommand, syncStripeAfterPush } from './providers/stripe/stripe.cli.ts';
 import { createTollgate } from './server.ts';
 
@@ -16,12 +20,15 @@ Usage:
   tollgate projects create <name> [--id <slug>]
                                           create a project; prints its keys (shown once)
   tollgate keys create --project <id> [--publishable] [--scopes full,read,secrets:reveal]
+  tollgate operators link                 print a one-time link that creates a dashboard operator
   tollgate push <catalog.json> --project <id> [--dry-run]
                                           validate and push a catalog file (and sync it to Stripe
                                           when the project has Stripe; --dry-run shows that plan)
   tollgate import stripe --project <id>   bring a Stripe account's customers, prices and subscriptions in
   tollgate reconcile stripe --project <id>
                                           re-read Stripe for events and sessions webhooks may have missed
+  tollgate vault rotate [--batch <n>]     re-encrypt every secret under the newest key of
+                                          TOLLGATE_ENCRYPTION_KEY (resumable: run it again)
 
 Environment: PORT, DATABASE_URL, TOLLGATE_DATA_DIR, TOLLGATE_DEMO_KEY, TOLLGATE_ENCRYPTION_KEY, ...
 `;
@@ -43,18 +50,25 @@ async function withCtx<T>(fn: (ctx: Awaited<ReturnType<typeof createTollgate>>['
 
 async function start(): Promise<void> {
   const config = loadConfig();
+  // The dashboard's static build (npm start builds it too); without vite installed it stays unbuilt.
+  await import('../web/dashboard/build.mjs').then((m) => m.buildDashboard()).catch(() => undefined);
   const started = Date.now();
   const tg = await createTollgate({
     config,
     logger: { level: config.logLevel, transport: undefined },
   });
   const demo = config.demo ? await seedDemo(tg.ctx) : [];
+  const setup = await firstRunToken(tg.ctx);
   await tg.app.listen({ port: config.port, host: config.host });
   const lines = [
     '',
     `  Tollgate is running on ${config.publicUrl}  (${tg.ctx.db.kind === 'pglite' ? `embedded database in ${config.dataDir}` : 'PostgreSQL'}, ${Date.now() - started} ms)`,
+    `  Dashboard: ${config.publicUrl}/dashboard/`,
     `  API reference: ${config.publicUrl}/docs   OpenAPI: ${config.publicUrl}/openapi.json`,
   ];
+  if (setup) {
+    lines.push(`  First run: create the first operator account with this one-time link (valid 24 h):`, `    ${config.publicUrl}/dashboard/#/setup/${setup}`);
+  }
   if (tg.ctx.db.kind === 'pglite') lines.push('  The embedded database is for development: production wants PostgreSQL (DATABASE_URL).');
   if (demo.length) {
     lines.push('', '  Demo projects (sandbox provider):');
@@ -114,6 +128,14 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       });
     }
+    case 'operators': {
+      if (sub !== 'link') throw new ConfigError('usage: tollgate operators link');
+      return withCtx(async (ctx) => {
+        const token = await firstRunToken(ctx, { evenWithOperators: true });
+        process.stdout.write(`Open this one-time link (valid 24 h) to create an operator:\n  ${ctx.config.publicUrl}/dashboard/#/setup/${token}\n`);
+        return 0;
+      });
+    }
     case 'push': {
       const file = sub;
       const project = flag(args, 'project');
@@ -138,6 +160,27 @@ export async function main(argv: string[]): Promise<number> {
       if (sub !== 'stripe' || !project) throw new ConfigError(`usage: tollgate ${cmd} stripe --project <id>`);
       return withCtx((ctx) => stripeCommand(ctx, cmd, project));
     }
+    case 'vault': {
+      if (sub !== 'rotate') throw new ConfigError('usage: tollgate vault rotate [--batch <n>]');
+      const batchSize = Number(flag(args, 'batch') ?? 500);
+      if (!Number.isInteger(batchSize) || batchSize < 1) throw new ConfigError('--batch must be a positive integer');
+      return withCtx(async (ctx) => {
+        const newest = ctx.config.encryptionKeys[0]?.id;
+        const bar = new cliProgress.SingleBar(
+          { format: `  re-encrypting under '${newest}' [{bar}] {value}/{total}`, hideCursor: true },
+          cliProgress.Presets.shades_classic,
+        );
+        const r = await rotateSecrets(ctx, {
+          batchSize,
+          onStart: (total) => bar.start(total, 0),
+          onProgress: (done) => bar.update(done),
+        });
+        bar.stop();
+        process.stdout.write(`Re-encrypted ${r.rotated} of ${r.total} secret(s) under key '${newest}'.\n`);
+        for (const f of r.failed) process.stderr.write(`  could not re-encrypt ${f.id}: ${f.error}\n`);
+        return r.failed.length ? 1 : 0;
+      });
+    }
     default:
       process.stderr.write(`Unknown command '${cmd}'.\n\n${HELP}`);
       return 2;
@@ -151,7 +194,9 @@ if (isEntry) {
       if (code >= 0) process.exit(code);
     },
     (err) => {
-      process.stderr.write(`${err instanceof ConfigError ? err.message : ((err as Error).stack ?? String(err))}\n`);
+      process.stderr.write(
+        `${err instanceof ConfigError || err instanceof AppError ? err.message : ((err as Error).stack ?? String(err))}\n`,
+      );
       process.exit(1);
     },
   );

@@ -50,8 +50,11 @@ export function registerAuth(app: FastifyInstance, ctx: AppContext): void {
       if (auth) caller = { ...auth.caller, ip: req.ip };
     } else {
       for (const fn of sessionAuthenticators) {
-        caller = await fn(ctx, token);
-        if (caller) break;
+        const found = await fn(ctx, token);
+        if (found) {
+          caller = { ...found, ip: req.ip };
+          break;
+        }
       }
     }
     if (!caller) throw new AppError('unauthorized', 'Invalid or revoked API key');
@@ -64,7 +67,9 @@ export function registerAuth(app: FastifyInstance, ctx: AppContext): void {
     if (caller.kind === 'customer_session') {
       const params = req.params as Record<string, string> | undefined;
       const body = req.body as Record<string, unknown> | undefined;
-      const named = params?.id ?? (typeof body?.customer_id === 'string' ? body.customer_id : undefined);
+      // `:id` names a customer only under /v1/customers/:id (elsewhere it is a session, hold, ...).
+      const fromPath = req.routeOptions.url?.startsWith('/v1/customers/:id') ? params?.id : undefined;
+      const named = fromPath ?? (typeof body?.customer_id === 'string' ? body.customer_id : undefined);
       if (named !== undefined && named !== caller.customerId) {
         throw new ForbiddenError('This customer session belongs to another customer');
       }
@@ -72,10 +77,16 @@ export function registerAuth(app: FastifyInstance, ctx: AppContext): void {
     if (caller.kind === 'secret') {
       const write = req.method !== 'GET' && req.method !== 'HEAD';
       const has = (s: string) => caller.scopes.includes(s);
-      if (write && !has('full')) throw new ForbiddenError('This key is read-only');
-      if (!write && !has('full') && !has('read')) throw new ForbiddenError('This key cannot read');
       const extra = req.routeOptions.config?.scope;
-      if (extra && !has(extra)) throw new ForbiddenError(`This key lacks the "${extra}" scope`);
+      // A route guarded by its own scope (reveal, resolve) needs exactly that scope: a read-only
+      // backend key holding `secrets:reveal` may fetch secrets without being able to change anything.
+      if (extra) {
+        if (!has(extra)) throw new ForbiddenError(`This key lacks the "${extra}" scope`);
+      } else if (write && !has('full')) {
+        throw new ForbiddenError('This key is read-only');
+      } else if (!write && !has('full') && !has('read')) {
+        throw new ForbiddenError('This key cannot read');
+      }
     }
     req.caller = caller;
   });

@@ -1,5 +1,9 @@
+import { expireOrders } from '../modules/commerce/commerce.service.ts';
 import { expireDue } from '../modules/credits/credits.service.ts';
+import { sweepCustomerSessions } from '../modules/customer-sessions/customer-sessions.service.ts';
+import { sweepOperatorSessions } from '../modules/dashboard/operators.service.ts';
 import { expireCheckoutSessions } from '../modules/payments/payments.service.ts';
+import { advanceDueSubscriptions } from '../modules/subscriptions/subscriptions.service.ts';
 import { retryDueEvents } from '../modules/webhooks-in/inbox.service.ts';
 import { runDueCatalogSync } from '../providers/stripe/stripe.catalog.ts';
 import { runDueReconcile } from '../providers/stripe/stripe.reconcile.ts';
@@ -14,7 +18,11 @@ export function registerJobs(): void {
     return r.holds + r.grants;
   });
   registerJob('checkout.expire', (ctx) => expireCheckoutSessions(ctx));
+  registerJob('orders.expire', (ctx) => expireOrders(ctx));
   registerJob('inbox.retry', (ctx) => retryDueEvents(ctx));
+  registerJob('subscriptions.advance', (ctx) => advanceDueSubscriptions(ctx));
+  registerJob('customer_sessions.sweep', (ctx) => sweepCustomerSessions(ctx));
+  registerJob('operator_sessions.sweep', (ctx) => sweepOperatorSessions(ctx));
   registerJob('stripe.catalog_sync', (ctx) => runDueCatalogSync(ctx));
   registerJob('stripe.reconcile', (ctx) => runDueReconcile(ctx));
   registerJob('idempotency.purge', async (ctx) => {

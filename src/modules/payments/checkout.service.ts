@@ -46,6 +46,8 @@ export interface CheckoutItem {
   trialDays?: number | null;
   trialWithoutCard?: boolean;
   discount?: { percentOff?: number; amountOff?: number; duration: string; durationInMonths?: number } | null;
+  /** When the session must close (an order's stock reservation); default 24 h. */
+  expiresAt?: Date;
   details: Record<string, unknown>;
 }
 
@@ -142,7 +144,7 @@ export async function createCheckout(
   const id = opts.requestKey ? derivedId('checkout', `${projectId}:${opts.requestKey}`) : newId('checkout');
   const prior = opts.requestKey ? await repo.findSession(q, id, projectId) : undefined;
   if (prior) return { status: 201, body: sessionView(prior) };
-  const expiresAt = new Date(at.getTime() + SESSION_TTL_MS);
+  const expiresAt = item.expiresAt ?? new Date(at.getTime() + SESSION_TTL_MS);
   const session = await repo.insertSession(q, {
     id,
     project_id: projectId,

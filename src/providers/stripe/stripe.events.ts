@@ -29,7 +29,8 @@ export function planOfPrice(price: unknown): string | null {
   return m && m[2] === 'plan' ? (m[3] ?? null) : null;
 }
 
-function subscriptionEvent(s: O, deleted: boolean): ProviderEvent {
+/** A Stripe subscription object as Tollgate's `subscription.changed`. */
+export function subscriptionEvent(s: O, deleted: boolean): Extract<ProviderEvent, { kind: 'subscription.changed' }> {
   const item = list(s.items)[0] ?? {};
   const metadata = strings(s.metadata);
   return {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type Stripe from 'stripe';
+import { AppError } from '../../domain/errors.ts';
 import type { AppContext } from '../../http/context.ts';
 import { findSession } from '../../modules/payments/payments.repository.ts';
 import { projectNow } from '../../modules/projects/projects.service.ts';
@@ -11,10 +12,11 @@ import type {
   PortalInput,
   RefundInput,
   RefundResult,
-  SubscriptionUpdateInput,
+  ProviderEvent,
+  UpdateSubscriptionInput,
 } from '../provider.ts';
 import { callStripe, stripeFor } from './stripe.client.ts';
-import { stripeToEvents } from './stripe.events.ts';
+import { stripeToEvents, subscriptionEvent } from './stripe.events.ts';
 import * as repo from './stripe.repository.ts';
 import { verifyStripeWebhook } from './stripe.webhooks.ts';
 
@@ -162,25 +164,30 @@ export const stripeProvider: PaymentProvider = {
     return { url: s.url };
   },
 
-  async updateSubscription(ctx: AppContext, input: SubscriptionUpdateInput): Promise<void> {
+  /** Cancel, resume or change plan at Stripe; Stripe's answer is applied at once (its webhook follows). */
+  async updateSubscription(ctx: AppContext, input: UpdateSubscriptionInput): Promise<Extract<ProviderEvent, { kind: 'subscription.changed' }>> {
     const { stripe } = await stripeFor(ctx, input.project.id);
+    const opts = { idempotencyKey: input.idempotencyKey };
+    let sub: Stripe.Subscription;
+    if (input.action === 'cancel_now') {
+      sub = await callStripe('subscriptions.cancel', () => stripe.subscriptions.cancel(input.subscriptionRef, {}, opts));
+      return subscriptionEvent(sub as unknown as Record<string, unknown>, true);
+    }
     const params: Stripe.SubscriptionUpdateParams = {};
-    if (input.cancelAtPeriodEnd !== undefined) params.cancel_at_period_end = input.cancelAtPeriodEnd;
-    if (input.change) {
-      const sub = await callStripe('subscriptions.retrieve', () => stripe.subscriptions.retrieve(input.subscriptionRef));
-      const item = sub.items.data[0];
-      const row = await repo.findPrice(ctx.db, input.project.id, 'plan', input.change.planId);
-      if (!row?.active) throw new Error(`plan ${input.change.planId} has no Stripe price yet (catalog sync pending)`);
-      params.items = [{ ...(item ? { id: item.id } : {}), price: row.price_ref, ...(input.change.quantity ? { quantity: input.change.quantity } : {}) }];
-      params.proration_behavior = input.change.prorate ? 'create_prorations' : 'none';
-      params.metadata = { tollgate_plan: input.change.planId };
+    if (input.action === 'cancel_at_period_end') params.cancel_at_period_end = true;
+    if (input.action === 'resume') params.cancel_at_period_end = false;
+    if (input.action === 'change_plan') {
+      if (!input.planRef) throw new Error('change_plan needs a plan');
+      const row = await repo.findPrice(ctx.db, input.project.id, 'plan', input.planRef);
+      if (!row?.active) {
+        throw new AppError('conflict', `Plan '${input.planRef}' has no Stripe price yet (the catalog sync has not run)`, { plan: input.planRef });
+      }
+      const current = await callStripe('subscriptions.retrieve', () => stripe.subscriptions.retrieve(input.subscriptionRef));
+      const item = current.items.data[0];
+      params.items = [{ ...(item ? { id: item.id } : {}), price: row.price_ref, ...(input.quantity ? { quantity: input.quantity } : {}) }];
+      params.metadata = { tollgate_plan: input.planRef };
     }
-    if (input.cancelNow) {
-      await callStripe('subscriptions.cancel', () => stripe.subscriptions.cancel(input.subscriptionRef, {}, { idempotencyKey: input.idempotencyKey }));
-      return;
-    }
-    await callStripe('subscriptions.update', () =>
-      stripe.subscriptions.update(input.subscriptionRef, params, { idempotencyKey: input.idempotencyKey }),
-    );
+    sub = await callStripe('subscriptions.update', () => stripe.subscriptions.update(input.subscriptionRef, params, opts));
+    return subscriptionEvent(sub as unknown as Record<string, unknown>, false);
   },
 };
