@@ -518,6 +518,30 @@ describe('subscriptions through Stripe', () => {
     ]);
   });
 
+  it('a refund through Tollgate goes to Stripe once; its charge.refunded echo and a dashboard refund reverse credits once each', async () => {
+    const p = await stripeProject();
+    await p.call('POST', '/v1/checkout', { customer_id: 'ref', credit_pack: 'premium', ...URLS });
+    const [completed] = stripe.completeCheckout(p.sk, stripe.list(p.sk, 'checkout.session').at(-1)!.id);
+    await deliver(p, completed!);
+    expect(await balance(p, 'ref')).toBe(160);
+    const payment = (await p.call('GET', '/v1/payments?customer_id=ref')).body.data[0];
+    const r = await p.call('POST', `/v1/payments/${payment.id}/refund`, { amount: 1500 }, { 'idempotency-key': 'refund-half' });
+    expect(r.status).toBe(200);
+    expect(stripe.writes(p.sk, '/v1/refunds')).toHaveLength(1);
+    expect(stripe.writes(p.sk, '/v1/refunds')[0]!.idempotencyKey).toBe(`tollgate-refund-${payment.id}-0-1500`);
+    expect(await balance(p, 'ref')).toBe(160 - 75);
+    // Stripe's echo of our refund changes nothing more.
+    expect((await deliver(p, stripe.lastEvent(p.sk, 'charge.refunded'))).status).toBe(200);
+    expect(await balance(p, 'ref')).toBe(85);
+    // The rest refunded in Stripe's dashboard arrives as an event only.
+    await p.sdk.refunds.create({ payment_intent: completed!.data.object.payment_intent });
+    const dashboard = stripe.lastEvent(p.sk, 'charge.refunded');
+    expect((await deliver(p, dashboard)).status).toBe(200);
+    expect((await deliver(p, dashboard)).body.duplicate).toBe(true);
+    expect(await balance(p, 'ref')).toBe(10);
+    expect((await p.call('GET', `/v1/payments/${payment.id}`)).body).toMatchObject({ status: 'refunded', amount_refunded: 3000 });
+  });
+
   it('opens a Billing Portal session for the linked Stripe customer', async () => {
     const p = await stripeProject(ark);
     await subscriptionCheckout(p, 'pat');
@@ -581,3 +605,148 @@ function permutations<T>(xs: T[]): T[][] {
   if (xs.length <= 1) return [xs];
   return xs.flatMap((x, i) => permutations([...xs.slice(0, i), ...xs.slice(i + 1)]).map((rest) => [x, ...rest]));
 }
+
+describe('ArkWatch through Stripe (with the subscriptions module)', () => {
+  const ark = structuredClone(DEMO_CATALOGS.arkwatch!.catalog);
+  // A trial that takes the card at Stripe's Checkout: the whole subscription lives at Stripe.
+  for (const plan of ark.plans ?? []) plan.trial_requires_card = true;
+
+  /** A subscription's life at Stripe for one customer: created (trialing), first invoice, cancel at period end, deleted. */
+  async function lifeAtStripe(p: StripeProject, customer: string) {
+    const pro = stripe.list(p.sk, 'price').find((x) => x.metadata.tollgate_plan === 'pro')!;
+    const cs = await p.sdk.checkout.sessions.create({
+      mode: 'subscription',
+      line_items: [{ price: pro.id, quantity: 1 }],
+      success_url: URLS.success_url,
+      subscription_data: { trial_period_days: 14, metadata: { tollgate_customer: customer } },
+    });
+    const [created, invoice] = stripe.completeCheckout(p.sk, cs.id, { email: `${customer}@example.com` });
+    h.clock.advance(60_000);
+    await p.sdk.subscriptions.update(created!.data.object.id, { cancel_at_period_end: true });
+    const updated = stripe.lastEvent(p.sk, 'customer.subscription.updated');
+    h.clock.advance(60_000);
+    stripe.cancelSubscription(p.sk, created!.data.object.id);
+    const deleted = stripe.lastEvent(p.sk, 'customer.subscription.deleted');
+    return [created!, invoice!, updated, deleted];
+  }
+
+  it('every ordering of a subscription’s events ends in the newest state: deleted stays canceled, the customer is back on free', async () => {
+    const p = await stripeProject(ark);
+    await p.call('POST', '/v1/providers/stripe/sync', {});
+    const orders = permutations([0, 1, 2, 3]);
+    for (const [n, order] of orders.entries()) {
+      const customer = `order-${n}`;
+      const events = await lifeAtStripe(p, customer);
+      for (const i of order) expect((await deliver(p, events[i]!)).status).toBe(200);
+      // An invoice that arrived before its subscription is retried by the inbox.
+      h.clock.advance(31_000);
+      await runDueJobs(h.tg.ctx);
+      const sub = await p.call('GET', `/v1/customers/${customer}/subscription`);
+      expect(sub.body, `order ${order}`).toMatchObject({ status: 'canceled', plan: 'free', previous_plan: 'pro' });
+      const failed = await p.call('GET', '/v1/events?status=failed');
+      expect(failed.body.data).toHaveLength(0);
+    }
+  });
+
+  it('cancel, resume and change of plan through Tollgate go to Stripe (subscriptions.update) and the answer from Stripe updates the row', async () => {
+    const p = await stripeProject(ark);
+    await p.call('POST', '/v1/providers/stripe/sync', {});
+    const prices = stripe.list(p.sk, 'price');
+    const pro = prices.find((x) => x.metadata.tollgate_plan === 'pro')!;
+    const business = prices.find((x) => x.metadata.tollgate_plan === 'business')!;
+    const cs = await p.sdk.checkout.sessions.create({
+      mode: 'subscription',
+      line_items: [{ price: pro.id, quantity: 1 }],
+      success_url: URLS.success_url,
+      subscription_data: { metadata: { tollgate_customer: 'cora' } },
+    });
+    const [created] = stripe.completeCheckout(p.sk, cs.id);
+    await deliver(p, created!);
+    const subId = created!.data.object.id;
+    const updates = () => stripe.writes(p.sk, `/v1/subscriptions/${subId}`);
+
+    h.clock.advance(60_000);
+    const cancel = await p.call('POST', '/v1/customers/cora/subscription/cancel', {});
+    expect(cancel.status).toBe(200);
+    expect(cancel.body.cancel_at_period_end).toBe(true);
+    expect(updates().at(-1)!.params).toEqual({ cancel_at_period_end: 'true' });
+    expect(updates().at(-1)!.idempotencyKey).toMatch(/^tollgate-sub_.+-cancel_at_period_end-.*\d+$/);
+    // Stripe's answer is applied at once; its webhook arriving after changes nothing more.
+    expect((await p.call('GET', '/v1/customers/cora/subscription')).body).toMatchObject({ plan: 'pro', cancel_at_period_end: true });
+    await deliver(p, stripe.lastEvent(p.sk, 'customer.subscription.updated'));
+
+    h.clock.advance(60_000);
+    const resume = await p.call('POST', '/v1/customers/cora/subscription/resume', {});
+    expect(resume.status).toBe(200);
+    expect(updates().at(-1)!.params).toEqual({ cancel_at_period_end: 'false' });
+    await deliver(p, stripe.lastEvent(p.sk, 'customer.subscription.updated'));
+    expect((await p.call('GET', '/v1/customers/cora/subscription')).body).toMatchObject({ plan: 'pro', cancel_at_period_end: false });
+
+    h.clock.advance(60_000);
+    const change = await p.call('POST', '/v1/customers/cora/subscription/change', { plan: 'business' });
+    expect(change.status).toBe(200);
+    expect(updates().at(-1)!.params).toMatchObject({ items: [{ price: business.id }], metadata: { tollgate_plan: 'business' } });
+    await deliver(p, stripe.lastEvent(p.sk, 'customer.subscription.updated'));
+    expect((await p.call('GET', '/v1/customers/cora/subscription')).body).toMatchObject({ plan: 'business', status: 'active' });
+  });
+
+  it('checkout with a trial → trialing → paid → cancel at period end in the portal → deleted → free', async () => {
+    const p = await stripeProject(ark);
+    await p.call('PUT', '/v1/catalog', ark);
+    await runDueJobs(h.tg.ctx);
+    const pro = stripe.list(p.sk, 'price').find((x) => x.metadata.tollgate_plan === 'pro')!;
+
+    const r = await p.call('POST', '/v1/checkout', { customer_id: 'site-owner', customer_email: 'owner@example.com', plan: 'pro', promotion_code: 'EARLY2024', ...URLS });
+    expect(r.status).toBe(201);
+    const params = stripe.writes(p.sk, '/v1/checkout/sessions').at(-1)!.params;
+    expect(params).toMatchObject({
+      mode: 'subscription',
+      line_items: [{ price: pro.id, quantity: '1' }],
+      subscription_data: { trial_period_days: '14', metadata: { tollgate_plan: 'pro', tollgate_customer: 'site-owner' } },
+      client_reference_id: r.body.session_id,
+    });
+    expect(stripe.get(p.sk, params.discounts[0].coupon)).toMatchObject({ percent_off: 20, duration: 'repeating', duration_in_months: 3 });
+
+    const cs = stripe.list(p.sk, 'checkout.session').at(-1)!;
+    const events = stripe.completeCheckout(p.sk, cs.id);
+    // Stripe does not promise an order: the session completes before the subscription is announced.
+    for (const e of [events[2]!, events[1]!, events[0]!]) expect((await deliver(p, e)).status).toBe(200);
+    h.clock.advance(31_000);
+    await runDueJobs(h.tg.ctx);
+    let sub = await p.call('GET', '/v1/customers/site-owner/subscription');
+    expect(sub.body).toMatchObject({ plan: 'pro', status: 'trialing', days_remaining: 14, cancel_at_period_end: false });
+    const subId = events[0]!.data.object.id;
+
+    // The trial ends and Stripe charges the card.
+    h.clock.advance(14 * 86400_000);
+    for (const e of stripe.renew(p.sk, subId)) expect((await deliver(p, e)).status).toBe(200);
+    sub = await p.call('GET', '/v1/customers/site-owner/subscription');
+    expect(sub.body).toMatchObject({ plan: 'pro', status: 'active', cancel_at_period_end: false });
+    const periodEnd = stripe.get(p.sk, subId)!.items.data[0].current_period_end;
+    expect(new Date(sub.body.current_period_end).getTime()).toBe(periodEnd * 1000);
+    const payments = await p.call('GET', '/v1/payments?customer_id=site-owner');
+    expect(payments.body.data.map((x: { amount: number }) => x.amount)).toContain(2900);
+
+    // The customer cancels at the end of the period in Stripe's Billing Portal.
+    const portal = await p.call('POST', '/v1/portal', { customer_id: 'site-owner', return_url: 'https://app.example.com/account' });
+    expect(portal.status).toBe(200);
+    expect(portal.body.url).toMatch(/\/p\/session\/bps_/);
+    h.clock.advance(3600_000);
+    await p.sdk.subscriptions.update(subId, { cancel_at_period_end: true });
+    expect((await deliver(p, stripe.lastEvent(p.sk, 'customer.subscription.updated'))).status).toBe(200);
+    sub = await p.call('GET', '/v1/customers/site-owner/subscription');
+    expect(sub.body).toMatchObject({ plan: 'pro', status: 'active', cancel_at_period_end: true });
+
+    // The period ends: Stripe deletes the subscription and the customer is back on the free plan.
+    h.clock.set(new Date(periodEnd * 1000 + 1000));
+    stripe.cancelSubscription(p.sk, subId);
+    const deleted = stripe.lastEvent(p.sk, 'customer.subscription.deleted');
+    expect((await deliver(p, deleted)).status).toBe(200);
+    sub = await p.call('GET', '/v1/customers/site-owner/subscription');
+    expect(sub.body).toMatchObject({ plan: 'free', status: 'canceled' });
+    // A stale "active" arriving late changes nothing.
+    const stale = { ...stripe.lastEvent(p.sk, 'customer.subscription.updated'), id: `evt_stale_${randomToken(10)}` };
+    expect((await deliver(p, stale)).status).toBe(200);
+    expect((await p.call('GET', '/v1/customers/site-owner/subscription')).body).toMatchObject({ plan: 'free', status: 'canceled' });
+  });
+});
