@@ -9,6 +9,7 @@ import { pushCatalog, validateCatalog } from './modules/catalog/catalog.service.
 import { firstRunToken } from './modules/dashboard/operators.service.ts';
 import { createKey, createProject } from './modules/projects/projects.service.ts';
 import { rotateSecrets } from './modules/vault/vault.service.ts';
+import { stripeCommand, syncStripeAfterPush } from './providers/stripe/stripe.cli.ts';
 import { createTollgate } from './server.ts';
 
 const HELP = `tollgate — self-hosted monetization server
@@ -21,7 +22,11 @@ Usage:
   tollgate keys create --project <id> [--publishable] [--scopes full,read,secrets:reveal]
   tollgate operators link                 print a one-time link that creates a dashboard operator
   tollgate push <catalog.json> --project <id> [--dry-run]
-                                          validate and push a catalog file
+                                          validate and push a catalog file (and sync it to Stripe
+                                          when the project has Stripe; --dry-run shows that plan)
+  tollgate import stripe --project <id>   bring a Stripe account's customers, prices and subscriptions in
+  tollgate reconcile stripe --project <id>
+                                          re-read Stripe for events and sessions webhooks may have missed
   tollgate vault rotate [--batch <n>]     re-encrypt every secret under the newest key of
                                           TOLLGATE_ENCRYPTION_KEY (resumable: run it again)
 
@@ -141,13 +146,19 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(
           `Catalog is valid: ${catalog.features.length} features, ${catalog.plans.length} plans, ${catalog.credit_packs.length} credit packs, ${catalog.products.length} products (dry run, nothing pushed).\n`,
         );
-        return 0;
+        return withCtx(async (ctx) => syncStripeAfterPush(ctx, project, { dryRun: true, catalog }));
       }
       return withCtx(async (ctx) => {
         const r = await pushCatalog(ctx, project, doc as never, 'cli');
         process.stdout.write(`Pushed catalog version ${r.version} to ${project}.\n`);
-        return 0;
+        return syncStripeAfterPush(ctx, project, { dryRun: false });
       });
+    }
+    case 'import':
+    case 'reconcile': {
+      const project = flag(args, 'project');
+      if (sub !== 'stripe' || !project) throw new ConfigError(`usage: tollgate ${cmd} stripe --project <id>`);
+      return withCtx((ctx) => stripeCommand(ctx, cmd, project));
     }
     case 'vault': {
       if (sub !== 'rotate') throw new ConfigError('usage: tollgate vault rotate [--batch <n>]');

@@ -12,6 +12,7 @@ import { type Runner, startRunner } from './jobs/runner.ts';
 import { paypalProvider } from './providers/paypal/paypal.provider.ts';
 import { registerProvider } from './providers/provider.ts';
 import { sandboxProvider } from './providers/sandbox/sandbox.provider.ts';
+import { stripeProvider } from './providers/stripe/stripe.provider.ts';
 
 export interface Tollgate {
   app: FastifyInstance;
@@ -30,6 +31,7 @@ export interface CreateOptions {
 
 export function registerProviders(): void {
   registerProvider(sandboxProvider);
+  registerProvider(stripeProvider);
   registerProvider(paypalProvider);
 }
 

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 /** Every id Tollgate makes carries a prefix from this map. */
 export const ID_PREFIX = {
@@ -40,4 +40,15 @@ export function randomToken(length: number): string {
 
 export function newId(kind: IdKind): string {
   return `${ID_PREFIX[kind]}_${randomToken(20)}`;
+}
+
+/**
+ * An id derived from a seed (e.g. a project and the client's Idempotency-Key): a retry after a
+ * crash names the same record, so the provider call it makes carries the same idempotency key.
+ */
+export function derivedId(kind: IdKind, seed: string): string {
+  const bytes = createHash('sha256').update(`${kind}:${seed}`).digest();
+  let out = '';
+  for (let i = 0; i < 20; i++) out += ALPHABET[(bytes[i] ?? 0) % 62];
+  return `${ID_PREFIX[kind]}_${out}`;
 }

@@ -23,6 +23,7 @@ import { registerTestHelperRoutes } from '../modules/test-helpers/test-helpers.r
 import { registerUsageRoutes } from '../modules/usage/usage.routes.ts';
 import { registerVaultRoutes } from '../modules/vault/vault.routes.ts';
 import { registerInboxRoutes } from '../modules/webhooks-in/inbox.routes.ts';
+import { registerStripeRoutes } from '../providers/stripe/stripe.routes.ts';
 import { registerPaypalRoutes } from '../providers/paypal/paypal.routes.ts';
 import { registerCheckoutPages } from '../web/checkout.page.ts';
 import { registerPortalPages } from '../web/portal.page.ts';
@@ -93,6 +94,7 @@ export async function buildApp(ctx: AppContext, opts: { logger?: boolean | objec
   registerInboxRoutes(app, ctx);
   registerKeyRoutes(app, ctx);
   registerProviderRoutes(app, ctx);
+  registerStripeRoutes(app, ctx);
   registerProfileRoutes(app, ctx);
   registerVaultRoutes(app, ctx);
   registerAuditRoutes(app, ctx);

@@ -5,6 +5,8 @@ import { sweepOperatorSessions } from '../modules/dashboard/operators.service.ts
 import { expireCheckoutSessions } from '../modules/payments/payments.service.ts';
 import { advanceDueSubscriptions } from '../modules/subscriptions/subscriptions.service.ts';
 import { retryDueEvents } from '../modules/webhooks-in/inbox.service.ts';
+import { runDueCatalogSync } from '../providers/stripe/stripe.catalog.ts';
+import { runDueReconcile } from '../providers/stripe/stripe.reconcile.ts';
 import { registerJob } from './runner.ts';
 
 const IDEMPOTENCY_TTL_MS = 48 * 3600 * 1000; // kept at least 24 h, as promised
@@ -21,6 +23,8 @@ export function registerJobs(): void {
   registerJob('subscriptions.advance', (ctx) => advanceDueSubscriptions(ctx));
   registerJob('customer_sessions.sweep', (ctx) => sweepCustomerSessions(ctx));
   registerJob('operator_sessions.sweep', (ctx) => sweepOperatorSessions(ctx));
+  registerJob('stripe.catalog_sync', (ctx) => runDueCatalogSync(ctx));
+  registerJob('stripe.reconcile', (ctx) => runDueReconcile(ctx));
   registerJob('idempotency.purge', async (ctx) => {
     const r = await ctx.db.query(
       `DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM idempotency_keys WHERE created_at < $1 LIMIT 1000)`,

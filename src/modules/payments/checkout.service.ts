@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Queryable } from '../../db/db.ts';
 import { findPack } from '../../domain/catalog.ts';
 import { InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
-import { newId } from '../../domain/ids.ts';
+import { derivedId, newId } from '../../domain/ids.ts';
 import type { AppContext, Caller } from '../../http/context.ts';
 import { getProvider, type LineItem, type ProviderName } from '../../providers/provider.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
@@ -121,7 +121,7 @@ export async function createCheckout(
   q: Queryable,
   caller: Caller,
   body: CheckoutBody,
-  opts: { paymentLinkId?: string } = {},
+  opts: { paymentLinkId?: string; requestKey?: string } = {},
 ): Promise<{ status: number; body: Record<string, unknown> }> {
   const projectId = caller.projectId;
   const project = await getProject(ctx, projectId);
@@ -139,7 +139,11 @@ export async function createCheckout(
   const item = await resolver(ctx, q, { projectId, customerId: customer?.id ?? null, body, at });
   if ('complete' in item) return { status: 201, body: item.complete };
 
-  const id = newId('checkout');
+  // With an Idempotency-Key the session id is derived from it: a retry after our commit failed
+  // (the provider call having succeeded) makes the same provider call again, which the provider replays.
+  const id = opts.requestKey ? derivedId('checkout', `${projectId}:${opts.requestKey}`) : newId('checkout');
+  const prior = opts.requestKey ? await repo.findSession(q, id, projectId) : undefined;
+  if (prior) return { status: 201, body: sessionView(prior) };
   const expiresAt = item.expiresAt ?? new Date(at.getTime() + SESSION_TTL_MS);
   const session = await repo.insertSession(q, {
     id,

@@ -12,7 +12,9 @@ export function registerPaymentRoutes(root: FastifyInstance, ctx: AppContext): v
   const app = root.withTypeProvider<ZodTypeProvider>();
 
   app.post('/v1/checkout', { schema: { body: CheckoutBodySchema }, config: { auth: 'customer' } }, async (req, reply) =>
-    idempotent(ctx, req, reply, async (q) => createCheckout(ctx, q, callerOf(req), req.body)),
+    idempotent(ctx, req, reply, async (q) =>
+      createCheckout(ctx, q, callerOf(req), req.body, { requestKey: req.headers['idempotency-key'] as string | undefined }),
+    ),
   );
 
   app.get('/v1/checkout/:id', { schema: { params: IdParams }, config: { auth: 'customer' } }, async (req) => {

@@ -1,0 +1,102 @@
+import { createHash } from 'node:crypto';
+import type Stripe from 'stripe';
+import type { AppContext } from '../../http/context.ts';
+import { ensureCustomer } from '../../modules/customers/customers.service.ts';
+import { projectNow } from '../../modules/projects/projects.service.ts';
+import { findCustomerByProviderRef, linkProviderCustomer } from '../../modules/providers/providers.repository.ts';
+import { callStripe, stripeFor } from './stripe.client.ts';
+import { LOOKUP_KEY } from './stripe.events.ts';
+import { ingestStripeEvent } from './stripe.reconcile.ts';
+import * as repo from './stripe.repository.ts';
+
+export type ImportPhase = 'customers' | 'prices' | 'subscriptions';
+
+export interface ImportResult {
+  object: 'stripe_import';
+  customers: { seen: number; imported: number };
+  products: { seen: number };
+  prices: { seen: number; mapped: number };
+  subscriptions: { seen: number; applied: number };
+}
+
+/**
+ * Brings an existing Stripe account into a project: customers (linked by Stripe id), the prices
+ * that belong to this project's catalog (by lookup key), and subscriptions (applied as events whose
+ * ids are derived from their state, so a second run changes nothing). Paged through the SDK.
+ */
+export async function importStripe(
+  ctx: AppContext,
+  projectId: string,
+  onProgress: (phase: ImportPhase, seen: number) => void = () => {},
+): Promise<ImportResult> {
+  const { stripe } = await stripeFor(ctx, projectId);
+  const r: ImportResult = {
+    object: 'stripe_import',
+    customers: { seen: 0, imported: 0 },
+    products: { seen: 0 },
+    prices: { seen: 0, mapped: 0 },
+    subscriptions: { seen: 0, applied: 0 },
+  };
+
+  await callStripe('customers.list', async () => {
+    for await (const c of stripe.customers.list({ limit: 100 })) {
+      r.customers.seen++;
+      onProgress('customers', r.customers.seen);
+      if ('deleted' in c && c.deleted) continue;
+      if (await findCustomerByProviderRef(ctx.db, projectId, 'stripe', c.id)) continue;
+      const id = c.metadata?.tollgate_customer || c.email?.toLowerCase() || c.id;
+      await ctx.db.tx(async (q) => {
+        await ensureCustomer(ctx, q, projectId, id, { email: c.email ?? null, name: c.name ?? null });
+        await linkProviderCustomer(q, { projectId, customerId: id, provider: 'stripe', ref: c.id, at: await projectNow(ctx, projectId) });
+      });
+      r.customers.imported++;
+    }
+  });
+
+  const products = new Set<string>();
+  await callStripe('prices.list', async () => {
+    for await (const p of stripe.prices.list({ limit: 100, active: true, expand: ['data.product'] })) {
+      r.prices.seen++;
+      onProgress('prices', r.prices.seen);
+      const product = p.product as Stripe.Product;
+      products.add(typeof p.product === 'string' ? p.product : product.id);
+      const m = p.lookup_key?.match(LOOKUP_KEY);
+      if (!m || m[1] !== projectId || p.unit_amount === null) continue;
+      const kind = m[2] as repo.CatalogKind;
+      const existing = await repo.findPrice(ctx.db, projectId, kind, m[3] as string);
+      if (existing?.price_ref === p.id) continue;
+      await repo.upsertPrice(ctx.db, {
+        project_id: projectId,
+        kind,
+        item_id: m[3] as string,
+        lookup_key: p.lookup_key as string,
+        product_ref: typeof p.product === 'string' ? p.product : product.id,
+        price_ref: p.id,
+        name: typeof p.product === 'string' ? (p.nickname ?? p.id) : product.name,
+        amount: p.unit_amount,
+        currency: p.currency,
+        interval: p.recurring?.interval ?? null,
+        active: true,
+        synced_at: ctx.clock.now(),
+      });
+      r.prices.mapped++;
+    }
+  });
+  r.products.seen = products.size;
+
+  await callStripe('subscriptions.list', async () => {
+    for await (const s of stripe.subscriptions.list({ status: 'all', limit: 100 })) {
+      r.subscriptions.seen++;
+      onProgress('subscriptions', r.subscriptions.seen);
+      const type = s.status === 'canceled' ? 'customer.subscription.deleted' : 'customer.subscription.updated';
+      const state = createHash('sha256')
+        .update(JSON.stringify([s.status, s.cancel_at_period_end, s.cancel_at, s.items.data.map((i) => [i.price.id, i.quantity, i.current_period_end])]))
+        .digest('hex')
+        .slice(0, 16);
+      const created = Math.floor(ctx.clock.now().getTime() / 1000);
+      const event = { id: `import_${s.id}_${state}`, object: 'event', type, created, livemode: s.livemode, data: { object: s } };
+      if ((await ingestStripeEvent(ctx, projectId, { id: event.id, type, created, payload: event })) === 'new') r.subscriptions.applied++;
+    }
+  });
+  return r;
+}

@@ -1,0 +1,193 @@
+import { createHash } from 'node:crypto';
+import type Stripe from 'stripe';
+import { AppError } from '../../domain/errors.ts';
+import type { AppContext } from '../../http/context.ts';
+import { findSession } from '../../modules/payments/payments.repository.ts';
+import { projectNow } from '../../modules/projects/projects.service.ts';
+import { findProviderCustomerRef, linkProviderCustomer } from '../../modules/providers/providers.repository.ts';
+import type {
+  CreateCheckoutInput,
+  CreateCheckoutResult,
+  PaymentProvider,
+  PortalInput,
+  RefundInput,
+  RefundResult,
+  ProviderEvent,
+  UpdateSubscriptionInput,
+} from '../provider.ts';
+import { callStripe, stripeFor } from './stripe.client.ts';
+import { stripeToEvents, subscriptionEvent } from './stripe.events.ts';
+import * as repo from './stripe.repository.ts';
+import { verifyStripeWebhook } from './stripe.webhooks.ts';
+
+/**
+ * The Stripe customer for a Tollgate customer: the stored link, or a new Stripe customer created
+ * under a key derived from (project, customer) and linked in the caller's transaction.
+ */
+export async function ensureStripeCustomer(
+  ctx: AppContext,
+  stripe: Stripe,
+  projectId: string,
+  customer: { id: string; email: string | null },
+): Promise<string> {
+  const known = await findProviderCustomerRef(ctx.db, projectId, customer.id, 'stripe');
+  if (known) return known;
+  const created = await callStripe('customers.create', () =>
+    stripe.customers.create(
+      { ...(customer.email ? { email: customer.email } : {}), metadata: { tollgate_project: projectId, tollgate_customer: customer.id } },
+      { idempotencyKey: `tollgate-customer-${projectId}-${digest(customer.id)}` },
+    ),
+  );
+  await linkProviderCustomer(ctx.db, { projectId, customerId: customer.id, provider: 'stripe', ref: created.id, at: await projectNow(ctx, projectId) });
+  return created.id;
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest('base64url').slice(0, 32);
+
+/** A catalog-synced Price for the session's item, used only when it still says what our catalog says. */
+async function mappedPrice(ctx: AppContext, input: CreateCheckoutInput): Promise<string | undefined> {
+  if (input.lineItems.length !== 1) return undefined;
+  const line = input.lineItems[0];
+  if (!line) return undefined;
+  if (line.providerPriceId) return line.providerPriceId;
+  const session = await findSession(ctx.db, input.sessionId, input.project.id);
+  if (!session) return undefined;
+  const kind = session.item_type === 'credit_pack' ? 'pack' : session.item_type === 'plan' ? 'plan' : null;
+  if (!kind) return undefined;
+  const row = await repo.findPrice(ctx.db, input.project.id, kind, session.item_id);
+  if (!row?.active || row.amount !== line.amount || row.currency !== line.currency) return undefined;
+  if ((row.interval ?? undefined) !== (input.mode === 'subscription' ? (line.interval ?? 'month') : undefined)) return undefined;
+  return row.price_ref;
+}
+
+/** A Stripe coupon for a catalog discount; its id is derived from the discount so it is created once. */
+async function couponFor(stripe: Stripe, projectId: string, d: NonNullable<CreateCheckoutInput['discount']>, currency: string): Promise<string> {
+  const id = `tollgate_${digest(JSON.stringify([projectId, d.percentOff ?? null, d.amountOff ?? null, currency, d.duration, d.durationInMonths ?? null])).slice(0, 24)}`;
+  try {
+    await stripe.coupons.create(
+      {
+        id,
+        ...(d.percentOff ? { percent_off: d.percentOff } : { amount_off: d.amountOff ?? 0, currency }),
+        duration: d.duration as 'once' | 'repeating' | 'forever',
+        ...(d.duration === 'repeating' ? { duration_in_months: d.durationInMonths ?? 1 } : {}),
+        metadata: { tollgate_project: projectId },
+      },
+      { idempotencyKey: `tollgate-coupon-${id}` },
+    );
+  } catch (err) {
+    // Created by an earlier checkout whose idempotency key has since been pruned.
+    if ((err as { code?: string }).code !== 'resource_already_exists') throw err;
+  }
+  return id;
+}
+
+export const stripeProvider: PaymentProvider = {
+  name: 'stripe',
+
+  async createCheckout(ctx: AppContext, input: CreateCheckoutInput): Promise<CreateCheckoutResult> {
+    const { stripe } = await stripeFor(ctx, input.project.id);
+    const projectId = input.project.id;
+    const customerRef =
+      input.customer.providerRef ?? (input.customer.id ? await ensureStripeCustomer(ctx, stripe, projectId, input.customer) : null);
+    const priceRef = await mappedPrice(ctx, input);
+    const line_items: Stripe.Checkout.SessionCreateParams.LineItem[] = input.lineItems.map((l) =>
+      priceRef
+        ? { price: priceRef, quantity: l.quantity }
+        : {
+            quantity: l.quantity,
+            price_data: {
+              currency: l.currency,
+              unit_amount: l.amount,
+              product_data: { name: l.name, ...(l.description ? { description: l.description } : {}) },
+              ...(input.mode === 'subscription' ? { recurring: { interval: l.interval ?? 'month' } } : {}),
+            },
+          },
+    );
+    const session = await findSession(ctx.db, input.sessionId, projectId);
+    const metadata: Record<string, string> = {
+      ...input.metadata,
+      ...(session ? { tollgate_item_type: session.item_type, tollgate_item: session.item_id } : {}),
+    };
+    const params: Stripe.Checkout.SessionCreateParams = {
+      mode: input.mode,
+      line_items,
+      success_url: input.successUrl,
+      cancel_url: input.cancelUrl,
+      client_reference_id: input.sessionId,
+      metadata,
+      ...(customerRef ? { customer: customerRef } : input.customer.email ? { customer_email: input.customer.email } : {}),
+    };
+    // Stripe's own 24 h expiry matches our session's; sending a time here would break replay after a crash.
+    if (input.mode === 'payment') {
+      params.payment_intent_data = { metadata };
+    } else {
+      const planMeta: Record<string, string> = session?.item_type === 'plan' ? { tollgate_plan: session.item_id } : {};
+      params.subscription_data = {
+        metadata: { ...metadata, ...planMeta },
+        ...(input.trialDays ? { trial_period_days: input.trialDays } : {}),
+        ...(input.trialDays && input.trialWithoutCard ? { trial_settings: { end_behavior: { missing_payment_method: 'cancel' } } } : {}),
+      };
+      if (input.trialDays && input.trialWithoutCard) params.payment_method_collection = 'if_required';
+    }
+    if (input.discount) {
+      params.discounts = [{ coupon: await couponFor(stripe, projectId, input.discount, input.lineItems[0]?.currency ?? 'eur') }];
+    } else if (input.mode === 'subscription') {
+      params.allow_promotion_codes = true;
+    }
+    const created = await callStripe('checkout.sessions.create', () =>
+      stripe.checkout.sessions.create(params, { idempotencyKey: input.idempotencyKey }),
+    );
+    if (!created.url) throw new Error(`Stripe returned checkout session ${created.id} without a URL`);
+    return { providerRef: created.id, url: created.url };
+  },
+
+  verifyWebhook: verifyStripeWebhook,
+
+  toEvents: stripeToEvents,
+
+  async refund(ctx: AppContext, input: RefundInput): Promise<RefundResult> {
+    const { stripe } = await stripeFor(ctx, input.project.id);
+    const target = input.paymentRef.startsWith('ch_') ? { charge: input.paymentRef } : { payment_intent: input.paymentRef };
+    const r = await callStripe('refunds.create', () =>
+      stripe.refunds.create({ ...target, amount: input.amount, metadata: { tollgate_project: input.project.id } }, { idempotencyKey: input.idempotencyKey }),
+    );
+    const status = r.status === 'succeeded' ? 'succeeded' : r.status === 'failed' || r.status === 'canceled' ? 'failed' : 'pending';
+    return { refundRef: r.id, status };
+  },
+
+  async createPortal(ctx: AppContext, input: PortalInput): Promise<{ url: string }> {
+    const { stripe } = await stripeFor(ctx, input.project.id);
+    const customer = input.customerRef ?? (await ensureStripeCustomer(ctx, stripe, input.project.id, { id: input.customerId, email: null }));
+    const s = await callStripe('billingPortal.sessions.create', () =>
+      stripe.billingPortal.sessions.create({ customer, return_url: input.returnUrl }, { idempotencyKey: input.idempotencyKey }),
+    );
+    return { url: s.url };
+  },
+
+  /** Cancel, resume or change plan at Stripe; Stripe's answer is applied at once (its webhook follows). */
+  async updateSubscription(ctx: AppContext, input: UpdateSubscriptionInput): Promise<Extract<ProviderEvent, { kind: 'subscription.changed' }>> {
+    const { stripe } = await stripeFor(ctx, input.project.id);
+    const opts = { idempotencyKey: input.idempotencyKey };
+    let sub: Stripe.Subscription;
+    if (input.action === 'cancel_now') {
+      sub = await callStripe('subscriptions.cancel', () => stripe.subscriptions.cancel(input.subscriptionRef, {}, opts));
+      return subscriptionEvent(sub as unknown as Record<string, unknown>, true);
+    }
+    const params: Stripe.SubscriptionUpdateParams = {};
+    if (input.action === 'cancel_at_period_end') params.cancel_at_period_end = true;
+    if (input.action === 'resume') params.cancel_at_period_end = false;
+    if (input.action === 'change_plan') {
+      if (!input.planRef) throw new Error('change_plan needs a plan');
+      const row = await repo.findPrice(ctx.db, input.project.id, 'plan', input.planRef);
+      if (!row?.active) {
+        throw new AppError('conflict', `Plan '${input.planRef}' has no Stripe price yet (the catalog sync has not run)`, { plan: input.planRef });
+      }
+      const current = await callStripe('subscriptions.retrieve', () => stripe.subscriptions.retrieve(input.subscriptionRef));
+      const item = current.items.data[0];
+      params.items = [{ ...(item ? { id: item.id } : {}), price: row.price_ref, ...(input.quantity ? { quantity: input.quantity } : {}) }];
+      params.metadata = { tollgate_plan: input.planRef };
+    }
+    sub = await callStripe('subscriptions.update', () => stripe.subscriptions.update(input.subscriptionRef, params, opts));
+    return subscriptionEvent(sub as unknown as Record<string, unknown>, false);
+  },
+};
