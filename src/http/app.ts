@@ -12,6 +12,7 @@ import { registerPaymentRoutes } from '../modules/payments/payments.routes.ts';
 import { registerProviderRoutes } from '../modules/providers/providers.routes.ts';
 import { registerTestHelperRoutes } from '../modules/test-helpers/test-helpers.routes.ts';
 import { registerInboxRoutes } from '../modules/webhooks-in/inbox.routes.ts';
+import { registerWebhookEndpointRoutes } from '../modules/webhooks-out/webhooks.routes.ts';
 import { registerCheckoutPages } from '../web/checkout.page.ts';
 import { registerAuth } from './auth.ts';
 import type { AppContext } from './context.ts';
@@ -72,6 +73,7 @@ export async function buildApp(ctx: AppContext, opts: { logger?: boolean | objec
   registerInboxRoutes(app, ctx);
   registerKeyRoutes(app, ctx);
   registerProviderRoutes(app, ctx);
+  registerWebhookEndpointRoutes(app, ctx);
   registerTestHelperRoutes(app, ctx);
   registerCheckoutPages(app, ctx);
 

@@ -1,0 +1,66 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { callerOf } from '../../http/auth.ts';
+import type { AppContext } from '../../http/context.ts';
+import { idempotent } from '../../http/idempotency.ts';
+import { IdParams, ListQuery } from '../../http/schemas.ts';
+import {
+  afterEndpointChange,
+  CreateEndpointSchema,
+  createEndpoint,
+  DeliveriesQuery,
+  deleteEndpoint,
+  getDelivery,
+  getEndpoint,
+  listDeliveries,
+  listEndpoints,
+  redeliver,
+  UpdateEndpointSchema,
+  updateEndpoint,
+} from './webhooks.service.ts';
+
+/** The app's own webhook endpoints and their deliveries (Standard Webhooks). */
+export function registerWebhookEndpointRoutes(root: FastifyInstance, ctx: AppContext): void {
+  const app = root.withTypeProvider<ZodTypeProvider>();
+
+  app.post('/v1/webhook-endpoints', { schema: { body: CreateEndpointSchema } }, async (req, reply) => {
+    const caller = callerOf(req);
+    const out = await idempotent(ctx, req, reply, async (q) => ({ status: 201, body: await createEndpoint(ctx, q, caller, req.body) }));
+    afterEndpointChange(caller.projectId);
+    return out;
+  });
+
+  app.get('/v1/webhook-endpoints', { schema: { querystring: ListQuery } }, async (req) =>
+    listEndpoints(ctx.db, callerOf(req).projectId, req.query),
+  );
+
+  app.get('/v1/webhook-endpoints/:id', { schema: { params: IdParams } }, async (req) =>
+    getEndpoint(ctx.db, callerOf(req).projectId, req.params.id),
+  );
+
+  app.patch('/v1/webhook-endpoints/:id', { schema: { params: IdParams, body: UpdateEndpointSchema } }, async (req, reply) => {
+    const caller = callerOf(req);
+    const out = await idempotent(ctx, req, reply, async (q) => ({ body: await updateEndpoint(ctx, q, caller, req.params.id, req.body) }));
+    afterEndpointChange(caller.projectId);
+    return out;
+  });
+
+  app.delete('/v1/webhook-endpoints/:id', { schema: { params: IdParams } }, async (req, reply) => {
+    const caller = callerOf(req);
+    const out = await idempotent(ctx, req, reply, async (q) => ({ body: await deleteEndpoint(ctx, q, caller, req.params.id) }));
+    afterEndpointChange(caller.projectId);
+    return out;
+  });
+
+  app.get('/v1/webhook-endpoints/:id/deliveries', { schema: { params: IdParams, querystring: DeliveriesQuery } }, async (req) =>
+    listDeliveries(ctx.db, callerOf(req).projectId, req.params.id, req.query),
+  );
+
+  app.get('/v1/webhook-deliveries/:id', { schema: { params: IdParams } }, async (req) =>
+    getDelivery(ctx.db, callerOf(req).projectId, req.params.id),
+  );
+
+  app.post('/v1/webhook-deliveries/:id/redeliver', { schema: { params: IdParams } }, async (req, reply) =>
+    idempotent(ctx, req, reply, async (q) => ({ body: await redeliver(ctx, q, callerOf(req).projectId, req.params.id) })),
+  );
+}
