@@ -2,7 +2,9 @@ import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 
 // Addresses an outgoing webhook must never reach unless the operator allows private targets.
+// Two lists: a BlockList checks IPv4 addresses against IPv6 rules through their mapped form.
 const blocked = new BlockList();
+const blocked6 = new BlockList();
 for (const [net, bits] of [
   ['0.0.0.0', 8], // "this network": 0.0.0.0 reaches the local host on Linux
   ['10.0.0.0', 8],
@@ -22,7 +24,6 @@ for (const [net, bits] of [
   ['::', 128],
   ['::1', 128],
   ['::', 96], // IPv4-compatible
-  ['::ffff:0:0', 96], // IPv4-mapped: checked again as IPv4 below
   ['64:ff9b::', 96], // NAT64
   ['64:ff9b:1::', 48],
   ['2002::', 16], // 6to4 embeds an IPv4 address
@@ -31,7 +32,7 @@ for (const [net, bits] of [
   ['fec0::', 10], // site-local (deprecated)
   ['ff00::', 8], // multicast
 ] as const) {
-  blocked.addSubnet(net, bits, 'ipv6');
+  blocked6.addSubnet(net, bits, 'ipv6');
 }
 
 /** The IPv4 address inside an IPv4-mapped IPv6 address (`::ffff:7f00:1` → `127.0.0.1`). */
@@ -54,8 +55,8 @@ export function isPrivateAddress(address: string): boolean {
   if (family === 4) return blocked.check(bare, 'ipv4');
   if (family === 6) {
     const v4 = mappedIPv4(bare);
-    if (v4 && blocked.check(v4, 'ipv4')) return true;
-    return blocked.check(bare, 'ipv6');
+    if (v4) return blocked.check(v4, 'ipv4');
+    return blocked6.check(bare, 'ipv6');
   }
   return true; // not an address: refuse
 }

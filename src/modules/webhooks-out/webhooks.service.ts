@@ -191,7 +191,7 @@ export async function deleteEndpoint(ctx: AppContext, q: Queryable, caller: Call
 
 export async function listDeliveries(q: Queryable, projectId: string, endpointId: string, f: z.infer<typeof DeliveriesQuery>) {
   if (!(await repo.findEndpoint(q, projectId, endpointId))) throw new NotFoundError('webhook endpoint', endpointId);
-  const rows = (await repo.listDeliveries(q, projectId, endpointId, { limit: f.limit, startingAfter: f.starting_after, status: f.status }))
+  const rows = (await repo.listDeliveries(q, projectId, endpointId, { limit: f.limit, startingAfter: f.starting_after, status: f.status }));
   const shown = rows.slice(0, f.limit);
   const attempts = await repo.attemptsOf(
     q,
