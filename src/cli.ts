@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError, loadConfig } from './config.ts';
+import { AppError } from './domain/errors.ts';
 import { openDb } from './db/db.ts';
 import { migrate } from './db/migrate.ts';
 import { seedDemo } from './demo/seed.ts';
@@ -140,7 +141,9 @@ if (isEntry) {
       if (code >= 0) process.exit(code);
     },
     (err) => {
-      process.stderr.write(`${err instanceof ConfigError ? err.message : ((err as Error).stack ?? String(err))}\n`);
+      process.stderr.write(
+        `${err instanceof ConfigError || err instanceof AppError ? err.message : ((err as Error).stack ?? String(err))}\n`,
+      );
       process.exit(1);
     },
   );

@@ -140,3 +140,15 @@ describe('keys and tenants', () => {
     expect(r.body.error.code).toBe('customer_not_found');
   });
 });
+
+describe('operations endpoints', () => {
+  it('GET /health reports the database; /metrics exposes Prometheus process metrics', async () => {
+    const health = await h.inject({ method: 'GET', url: '/health' });
+    expect(health.status).toBe(200);
+    expect(health.body.status).toBe('ok');
+    const m = await h.inject({ method: 'GET', url: '/metrics' });
+    expect(m.status).toBe(200);
+    expect(m.raw).toMatch(/^process_resident_memory_bytes \d+$/m);
+    expect(m.raw).toMatch(/^http_requests_total\{status="2xx"\} \d+$/m);
+  });
+});

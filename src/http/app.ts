@@ -17,6 +17,7 @@ import { registerCheckoutPages } from '../web/checkout.page.ts';
 import { registerAuth } from './auth.ts';
 import type { AppContext } from './context.ts';
 import { registerErrorHandling } from './errors.ts';
+import { registerPrometheus } from './prometheus.ts';
 
 export const BODY_LIMIT = 1024 * 1024;
 
@@ -66,6 +67,7 @@ export async function buildApp(ctx: AppContext, opts: { logger?: boolean | objec
     }
   });
 
+  registerPrometheus(app);
   registerCatalogRoutes(app, ctx);
   registerCustomerRoutes(app, ctx);
   registerCreditsRoutes(app, ctx);

@@ -1,0 +1,152 @@
+/**
+ * `npm run bench`: Tollgate's deduct over HTTP against PostgreSQL, as a ratio to the database
+ * ceiling measured in the same run (the same balance update + ledger insert sent straight through
+ * `pg` as one prepared statement, at the same concurrency). Then the embedded database likewise.
+ * The machine is shared and noisy: compare ratios, not absolute numbers across runs.
+ */
+import pg from 'pg';
+import { loadConfig } from '../src/config.ts';
+import { openDb } from '../src/db/db.ts';
+import { migrate } from '../src/db/migrate.ts';
+import { systemClock } from '../src/clock.ts';
+import { createProject } from '../src/modules/projects/projects.service.ts';
+import { pushCatalog } from '../src/modules/catalog/catalog.service.ts';
+import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
+import pino from 'pino';
+import { closedLoop, type Figures, fmt, httpLoad, startServer, stopServer } from './lib.ts';
+
+const ADMIN_URL = process.env.BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const DB_NAME = 'tollgate_bench';
+const DB_URL = process.env.BENCH_DATABASE_URL ?? `postgres://postgres@127.0.0.1:5432/${DB_NAME}`;
+const CUSTOMERS = 10_000;
+const MS = Number(process.env.BENCH_MS ?? 4000);
+const CLIENTS = (process.env.BENCH_CLIENTS ?? '1,8,32').split(',').map(Number);
+const PORT = 4391;
+const ENC = `k1:${Buffer.alloc(32, 3).toString('base64')}`;
+const PROJECT = 'bench';
+
+const CEILING_SQL = `WITH d AS (
+  UPDATE credit_accounts SET balance = balance - $3, updated_at = now()
+  WHERE project_id = $1 AND customer_id = $2 AND balance - held >= $3 RETURNING balance)
+INSERT INTO ledger_entries (id, project_id, customer_id, amount, balance_after, kind, created_at)
+SELECT $4, $1, $2, -$3::bigint, d.balance, 'deduct', now() FROM d RETURNING balance_after`;
+
+async function resetDatabase(): Promise<void> {
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${DB_NAME} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${DB_NAME}`);
+  await admin.end();
+}
+
+async function seed(url: string): Promise<string> {
+  const db = await openDb({ databaseUrl: url });
+  await migrate(db);
+  const config = { ...loadConfig({ TOLLGATE_ENCRYPTION_KEY: ENC, DATABASE_URL: url ?? 'x' } as NodeJS.ProcessEnv), databaseUrl: url };
+  const ctx = { db, config, clock: systemClock, log: pino({ level: 'silent' }) };
+  const { secretKey } = await createProject(ctx, { id: PROJECT, name: 'Bench' });
+  await pushCatalog(ctx, PROJECT, DEMO_CATALOGS.aurisvoice!.catalog);
+  await db.exec(`
+    INSERT INTO customers (project_id, id, created_at, updated_at)
+      SELECT '${PROJECT}', 'c' || g, now(), now() FROM generate_series(0, ${CUSTOMERS - 1}) g;
+    INSERT INTO credit_accounts (project_id, customer_id, balance)
+      SELECT '${PROJECT}', 'c' || g, 1000000000 FROM generate_series(0, ${CUSTOMERS - 1}) g;
+    ANALYZE;`);
+  await db.close();
+  return secretKey.key;
+}
+
+
+let seq = 0;
+const entryId = () => `led_bench_${process.pid}_${seq++}`;
+const spread = () => `c${Math.floor(Math.random() * CUSTOMERS)}`;
+
+async function ceiling(pool: pg.Pool, clients: number, hot: boolean): Promise<Figures> {
+  return closedLoop(`db ceiling (pg, prepared) ${hot ? 'hot customer' : 'spread'}`, clients, MS, async () => {
+    await pool.query({ name: 'ceiling_deduct', text: CEILING_SQL, values: [PROJECT, hot ? 'c0' : spread(), 1, entryId()] });
+  });
+}
+
+async function main(): Promise<void> {
+  const lines: string[] = [];
+  const out = (s: string) => {
+    lines.push(s);
+    process.stdout.write(`${s}\n`);
+  };
+  out(`Tollgate bench — ${new Date().toISOString()} — ${CUSTOMERS} customers, ${MS / 1000} s per run, node ${process.version}`);
+
+  // PostgreSQL server -------------------------------------------------------------------
+  await resetDatabase();
+  const key = await seed(DB_URL);
+  const server = await startServer({ DATABASE_URL: DB_URL, TOLLGATE_ENCRYPTION_KEY: ENC, TOLLGATE_DEMO: '0' }, PORT);
+  const pool = new pg.Pool({ connectionString: DB_URL, max: 8 });
+  const url = `http://127.0.0.1:${PORT}`;
+  const ratios: string[] = [];
+  try {
+    // warm-up
+    await httpLoad('warm-up', { url, clients: 8, ms: 1500, key, body: '{"amount":1}', path: () => `/v1/customers/${spread()}/credits/deduct` });
+    await ceiling(pool, 8, false);
+    for (const hot of [false, true]) {
+      out('');
+      out(`PostgreSQL — deduct, ${hot ? 'one hot customer' : `spread over ${CUSTOMERS} customers`}`);
+      for (const c of CLIENTS) {
+        const base = await ceiling(pool, c, hot);
+        const http = await httpLoad(`POST .../credits/deduct (HTTP) ${hot ? 'hot' : 'spread'}`, {
+          url,
+          clients: c,
+          ms: MS,
+          key,
+          body: '{"amount":1}',
+          path: () => `/v1/customers/${hot ? 'c0' : spread()}/credits/deduct`,
+        });
+        out(fmt(base));
+        out(fmt(http));
+        const ratio = http.opsPerSec / base.opsPerSec;
+        const line = `  ratio HTTP / ceiling at ${c} clients ${hot ? 'hot' : 'spread'}: ${ratio.toFixed(2)}   (HTTP p99 ${http.p99.toFixed(1)} ms)`;
+        out(line);
+        ratios.push(line);
+      }
+    }
+  } finally {
+    await pool.end();
+    await stopServer(server);
+  }
+
+  // Embedded database (PGlite) -------------------------------------------------------------
+  out('');
+  out('Embedded database (PGlite, in memory) — deduct through the same repository statement');
+  {
+    const db = await openDb({ dataDir: 'memory://' });
+    await migrate(db);
+    const config = { ...loadConfig({ TOLLGATE_ENCRYPTION_KEY: ENC, DATABASE_URL: 'x' } as NodeJS.ProcessEnv), databaseUrl: undefined };
+    const ctx = { db, config, clock: systemClock, log: pino({ level: 'silent' }) };
+    await createProject(ctx, { id: PROJECT, name: 'Bench' });
+    await db.exec(`
+      INSERT INTO customers (project_id, id, created_at, updated_at) SELECT '${PROJECT}', 'c' || g, now(), now() FROM generate_series(0, ${CUSTOMERS - 1}) g;
+      INSERT INTO credit_accounts (project_id, customer_id, balance) SELECT '${PROJECT}', 'c' || g, 1000000000 FROM generate_series(0, ${CUSTOMERS - 1}) g;`);
+    const { deduct } = await import('../src/modules/credits/credits.service.ts');
+    for (const c of [1, 8]) {
+      const raw = await closedLoop('PGlite ceiling (one statement)', c, MS, async () => {
+        await db.query(CEILING_SQL, [PROJECT, spread(), 1, entryId()]);
+      });
+      const svc = await closedLoop('PGlite deduct service (no HTTP)', c, MS, async () => {
+        await deduct(ctx, db, PROJECT, spread(), { amount: 1 });
+      });
+      out(fmt(raw));
+      out(fmt(svc));
+      out(`  ratio service / PGlite ceiling at ${c} clients: ${(svc.opsPerSec / raw.opsPerSec).toFixed(2)}`);
+    }
+    await db.close();
+  }
+  out('');
+  out('Summary');
+  for (const r of ratios) out(r);
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,47 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Tollgate, TollgateError } from '../sdk/index.ts';
+import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
+import { createHarness, type Harness, type TestProject } from './support/harness.ts';
+
+let h: Harness;
+let p: TestProject;
+let client: Tollgate;
+beforeAll(async () => {
+  h = await createHarness();
+  const base = await h.listen();
+  p = await h.project({ catalog: DEMO_CATALOGS.aurisvoice!.catalog });
+  client = new Tollgate({ apiKey: p.key, baseUrl: base });
+});
+afterAll(async () => h?.close());
+
+describe('the TypeScript SDK against a running server', () => {
+  it('buys a pack, charges a job through a hold and surfaces 402 as a typed error', async () => {
+    await client.customers.upsert({ id: 'sdk-1' });
+    const s = await client.checkout.create({ customer_id: 'sdk-1', credit_pack: 'pro', success_url: 'https://a.example/ok', cancel_url: 'https://a.example/no' });
+    await client.request('POST', `/v1/test_helpers/checkout/${s.session_id}/pay`, { card: '4242424242424242' });
+    expect((await client.credits.balance('sdk-1')).balance).toBe(70);
+    const hold = await client.credits.hold('sdk-1', { usage: { feature: 'dubbing_seconds', quantity: 100 } });
+    await client.credits.capture(hold.id, 7);
+    expect((await client.credits.balance('sdk-1')).available).toBe(63);
+    const err = await client.credits.deduct('sdk-1', { amount: 1000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TollgateError);
+    expect((err as TollgateError).status).toBe(402);
+    expect((err as TollgateError).body).toMatchObject({ code: 'insufficient_credits', balance: 63, required: 1000 });
+  });
+
+  it('reuses one Idempotency-Key across its retries', async () => {
+    let calls = 0;
+    const flaky = new Tollgate({
+      apiKey: p.key,
+      baseUrl: h.tg.ctx.config.publicUrl,
+      fetch: async (input, init) => {
+        calls++;
+        const res = await fetch(input, init);
+        return calls === 1 ? new Response('{"error":{"code":"internal_error","message":"lost"}}', { status: 503 }) : res;
+      },
+    });
+    const r = await flaky.credits.deduct('sdk-2', { amount: 2 });
+    expect(calls).toBe(2);
+    expect(r.balance).toBe(8); // the first attempt did reach the server; the retry replayed it
+  });
+});
