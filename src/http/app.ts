@@ -8,6 +8,7 @@ import { registerCatalogRoutes } from '../modules/catalog/catalog.routes.ts';
 import { registerCreditsRoutes } from '../modules/credits/credits.routes.ts';
 import { registerCustomerRoutes } from '../modules/customers/customers.routes.ts';
 import { registerKeyRoutes } from '../modules/keys/keys.routes.ts';
+import { registerMetricsRoutes } from '../modules/metrics/metrics.routes.ts';
 import { registerPaymentRoutes } from '../modules/payments/payments.routes.ts';
 import { registerProviderRoutes } from '../modules/providers/providers.routes.ts';
 import { registerTestHelperRoutes } from '../modules/test-helpers/test-helpers.routes.ts';
@@ -76,6 +77,7 @@ export async function buildApp(ctx: AppContext, opts: { logger?: boolean | objec
   registerKeyRoutes(app, ctx);
   registerProviderRoutes(app, ctx);
   registerWebhookEndpointRoutes(app, ctx);
+  registerMetricsRoutes(app, ctx);
   registerTestHelperRoutes(app, ctx);
   registerCheckoutPages(app, ctx);
 

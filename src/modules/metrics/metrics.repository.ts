@@ -1,0 +1,113 @@
+import type { Queryable } from '../../db/db.ts';
+
+// Money that counts as revenue: payments that succeeded, net of what was refunded.
+const REVENUE = `status IN ('succeeded', 'refunded', 'partially_refunded')`;
+
+export interface MonthRevenueRow {
+  month: string;
+  currency: string;
+  gross: number;
+  refunded: number;
+  payments: number;
+}
+
+export async function revenueByMonth(q: Queryable, projectId: string, from: Date, to: Date): Promise<MonthRevenueRow[]> {
+  return (
+    await q.query<MonthRevenueRow>(
+      `SELECT to_char(date_trunc('month', created_at AT TIME ZONE 'UTC'), 'YYYY-MM') AS month, currency,
+         SUM(amount)::bigint AS gross, SUM(amount_refunded)::bigint AS refunded, count(*)::int AS payments
+       FROM payments WHERE project_id = $1 AND ${REVENUE} AND created_at >= $2 AND created_at < $3
+       GROUP BY 1, 2 ORDER BY 1, 2`,
+      [projectId, from, to],
+    )
+  ).rows;
+}
+
+export interface ProductRevenueRow {
+  kind: string;
+  item_id: string | null;
+  currency: string;
+  amount: number;
+  payments: number;
+}
+
+export async function revenueByProduct(q: Queryable, projectId: string, from: Date, to: Date): Promise<ProductRevenueRow[]> {
+  return (
+    await q.query<ProductRevenueRow>(
+      `SELECT kind, item_id, currency, SUM(amount - amount_refunded)::bigint AS amount, count(*)::int AS payments
+       FROM payments WHERE project_id = $1 AND ${REVENUE} AND created_at >= $2 AND created_at < $3
+       GROUP BY kind, item_id, currency ORDER BY amount DESC, kind, item_id, currency`,
+      [projectId, from, to],
+    )
+  ).rows;
+}
+
+/** Net revenue from credit packs in the period, per currency. */
+export async function creditPackRevenue(q: Queryable, projectId: string, from: Date, to: Date): Promise<{ currency: string; amount: number }[]> {
+  return (
+    await q.query<{ currency: string; amount: number }>(
+      `SELECT currency, SUM(amount - amount_refunded)::bigint AS amount
+       FROM payments WHERE project_id = $1 AND kind = 'credit_pack' AND ${REVENUE} AND created_at >= $2 AND created_at < $3
+       GROUP BY currency ORDER BY currency`,
+      [projectId, from, to],
+    )
+  ).rows;
+}
+
+/** Credits bought (ledger `purchase`) and spent (`deduct`, `capture`) in the period. */
+export async function creditFlows(q: Queryable, projectId: string, from: Date, to: Date): Promise<{ sold: number; consumed: number }> {
+  const r = await q.query<{ sold: number; consumed: number }>(
+    `SELECT COALESCE(SUM(amount) FILTER (WHERE kind = 'purchase'), 0)::bigint AS sold,
+       COALESCE(-SUM(amount) FILTER (WHERE kind IN ('deduct', 'capture')), 0)::bigint AS consumed
+     FROM ledger_entries WHERE project_id = $1 AND created_at >= $2 AND created_at < $3`,
+    [projectId, from, to],
+  );
+  return r.rows[0] ?? { sold: 0, consumed: 0 };
+}
+
+export async function hasSubscriptions(q: Queryable): Promise<boolean> {
+  const r = await q.query<{ t: string | null }>(`SELECT to_regclass('subscriptions')::text AS t`);
+  return Boolean(r.rows[0]?.t);
+}
+
+export interface SubscriptionFiguresRow {
+  active: number;
+  trialing: number;
+  active_at_start: number;
+  churned: number;
+  trials_ended: number;
+  trials_converted: number;
+}
+
+// A subscription's life as seen at a past instant: it started at created_at and ended at ended_at
+// (or when it was canceled/expired if no end was recorded); it was trialing while inside its trial.
+const SUB_ENDED = `COALESCE(ended_at, CASE WHEN status IN ('canceled', 'expired') THEN COALESCE(canceled_at, updated_at) END)`;
+const LIVE_AT = (t: string) => `(created_at <= ${t} AND (${SUB_ENDED} IS NULL OR ${SUB_ENDED} > ${t}))`;
+const TRIAL_AT = (t: string) => `(trial_end IS NOT NULL AND COALESCE(trial_start, created_at) <= ${t} AND trial_end > ${t})`;
+
+export async function subscriptionFigures(q: Queryable, projectId: string, from: Date, to: Date): Promise<SubscriptionFiguresRow> {
+  const r = await q.query<SubscriptionFiguresRow>(
+    `SELECT
+       count(*) FILTER (WHERE ${LIVE_AT('$3')} AND NOT ${TRIAL_AT('$3')})::int AS active,
+       count(*) FILTER (WHERE ${LIVE_AT('$3')} AND ${TRIAL_AT('$3')})::int AS trialing,
+       count(*) FILTER (WHERE ${LIVE_AT('$2')} AND NOT ${TRIAL_AT('$2')})::int AS active_at_start,
+       count(*) FILTER (WHERE ${SUB_ENDED} >= $2 AND ${SUB_ENDED} < $3 AND (trial_end IS NULL OR ${SUB_ENDED} > trial_end))::int AS churned,
+       count(*) FILTER (WHERE trial_end >= $2 AND trial_end < $3)::int AS trials_ended,
+       count(*) FILTER (WHERE trial_end >= $2 AND trial_end < $3 AND (${SUB_ENDED} IS NULL OR ${SUB_ENDED} > trial_end))::int AS trials_converted
+     FROM subscriptions WHERE project_id = $1`,
+    [projectId, from, to],
+  );
+  return r.rows[0] as SubscriptionFiguresRow;
+}
+
+/** Monthly recurring revenue of the subscriptions paying at `at`: yearly prices count for a twelfth. */
+export async function mrrAt(q: Queryable, projectId: string, at: Date): Promise<{ currency: string; amount: number }[]> {
+  return (
+    await q.query<{ currency: string; amount: number }>(
+      `SELECT currency, ROUND(SUM(CASE WHEN interval = 'year' THEN price_amount * quantity / 12.0 ELSE price_amount * quantity END))::bigint AS amount
+       FROM subscriptions WHERE project_id = $1 AND ${LIVE_AT('$2')} AND NOT ${TRIAL_AT('$2')}
+       GROUP BY currency ORDER BY currency`,
+      [projectId, at],
+    )
+  ).rows;
+}
