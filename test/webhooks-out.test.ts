@@ -1,6 +1,6 @@
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { HOUR, MINUTE, SECOND } from '../src/clock.ts';
+import { HOUR, ManualClock, MINUTE, SECOND } from '../src/clock.ts';
 import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
 import { RETRY_DELAYS_MS } from '../src/domain/webhook-retry.ts';
 import { runDueJobs } from '../src/jobs/runner.ts';
@@ -9,7 +9,7 @@ import { emit } from '../src/modules/webhooks-out/outbox.ts';
 import { sendWebhook } from '../src/modules/webhooks-out/sender.ts';
 import { isPrivateAddress } from '../src/modules/webhooks-out/ssrf.ts';
 import { claimDueDeliveries } from '../src/modules/webhooks-out/webhooks.repository.ts';
-import { dispatchOutbox } from '../src/modules/webhooks-out/webhooks.service.ts';
+import { deliverDue, dispatchOutbox } from '../src/modules/webhooks-out/webhooks.service.ts';
 import { createTollgate } from '../src/server.ts';
 import { createHarness, type Harness, type TestProject } from './support/harness.ts';
 import { type Received, type Receiver, startReceiver } from './support/receiver.ts';
@@ -17,7 +17,9 @@ import { type Received, type Receiver, startReceiver } from './support/receiver.
 let h: Harness;
 let rx: Receiver;
 beforeAll(async () => {
-  h = await createHarness({ config: { webhookAllowPrivate: true, webhookTimeoutMs: 400 } });
+  // A clock of its own, years ahead: harnesses of other files sharing a PostgreSQL database run
+  // jobs at their own "now", and never reach deliveries that fall due at this one's.
+  h = await createHarness({ clock: new ManualClock('2031-03-01T10:00:00Z'), config: { webhookAllowPrivate: true, webhookTimeoutMs: 400 } });
   rx = await startReceiver();
 });
 afterAll(async () => {
@@ -26,7 +28,10 @@ afterAll(async () => {
 });
 
 const auris = () => h.project({ catalog: DEMO_CATALOGS.aurisvoice!.catalog });
-const run = () => runDueJobs(h.tg.ctx);
+/** The two webhook jobs until they are idle (the other jobs would act on other files' rows at this clock). */
+async function run(ctx = h.tg.ctx) {
+  for (let i = 0; i < 50; i++) if ((await dispatchOutbox(ctx)) + (await deliverDue(ctx)) === 0) return;
+}
 let pathSeq = 0;
 const newPath = () => `/hook-${++pathSeq}`;
 
@@ -323,7 +328,7 @@ describe('delivery', () => {
     // Another instance (a restart) picks the outbox up.
     const later = await createTollgate({ config: h.config, db: h.db, clock: h.clock, runner: false });
     try {
-      await runDueJobs(later.ctx);
+      await run(later.ctx);
     } finally {
       await later.close();
     }
@@ -342,6 +347,20 @@ describe('delivery', () => {
     expect(all[1]?.headers['webhook-id']).toBe(claimed[0]?.event_id);
     const c2 = (await deliveries(p, ep.id)).find((d) => d.event_id === claimed[0]?.event_id);
     expect(c2).toMatchObject({ status: 'succeeded', attempts: 2 });
+  });
+});
+
+describe('the background runner', () => {
+  // Only on the private in-memory database: every job runs, at this file's far-off clock.
+  it.skipIf(Boolean(process.env.DATABASE_URL))('runs the dispatcher and the delivery job', async () => {
+    const p = await h.project();
+    const path = newPath();
+    await endpoint(p, path);
+    await p.call('POST', '/v1/customers', { id: 'c' });
+    const ran = await runDueJobs(h.tg.ctx);
+    expect(ran['webhooks.dispatch']).toBeGreaterThanOrEqual(1);
+    expect(ran['webhooks.deliver']).toBe(1);
+    expect(rx.received(path)).toHaveLength(1);
   });
 });
 

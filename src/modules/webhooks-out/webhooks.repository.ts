@@ -151,7 +151,9 @@ export async function someEndpointNames(q: Queryable, projectId: string, type: s
 /**
  * Fans a batch of undispatched outbox events out to the matching enabled endpoints (those that
  * existed when the event happened) and marks the events dispatched, in one statement. Delivery
- * ids derive from (endpoint, event), so a repeat cannot create a second delivery.
+ * ids derive from (endpoint, event), so a repeat cannot create a second delivery. The first
+ * attempt is due at the server time the event was written (its project time less the project's
+ * test-clock offset), i.e. at once.
  */
 export async function dispatchBatch(
   q: Queryable,
@@ -165,8 +167,9 @@ export async function dispatchBatch(
        WHERE dispatched_at IS NULL ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED
      ), ins AS (
        INSERT INTO webhook_deliveries (id, project_id, endpoint_id, event_id, event_type, status, next_attempt_at, created_at, updated_at)
-       SELECT 'dlv_' || substr(md5(ep.id || ':' || ev.id), 1, 24), ev.project_id, ep.id, ev.id, ev.type, 'pending', $1, $1, $1
-       FROM ev JOIN webhook_endpoints ep ON ep.project_id = ev.project_id
+       SELECT 'dlv_' || substr(md5(ep.id || ':' || ev.id), 1, 24), ev.project_id, ep.id, ev.id, ev.type, 'pending',
+         ev.created_at - (p.clock_offset_ms * interval '1 millisecond'), $1, $1
+       FROM ev JOIN webhook_endpoints ep ON ep.project_id = ev.project_id JOIN projects p ON p.id = ev.project_id
        WHERE ep.enabled AND ep.deleted_at IS NULL AND ep.created_at <= ev.created_at
          AND (ev.type = ANY(ep.events) OR ('*' = ANY(ep.events) AND NOT ev.type = ANY($3::text[])))
        ON CONFLICT (endpoint_id, event_id) DO NOTHING
