@@ -162,3 +162,61 @@ describe('GET /v1/metrics', () => {
     expect(doc.body.paths).toHaveProperty('/v1/webhook-deliveries/{id}/redeliver');
   });
 });
+
+// Until the subscriptions module is merged, a temporary table of the same shape stands in for it
+// (PGlite only: one connection, so the session's temporary table is the one every query sees).
+describe.skipIf(Boolean(process.env.DATABASE_URL))('subscription figures', () => {
+  it('MRR normalises yearly prices, counts active and trialing, trial conversion and churn as of a date', async () => {
+    const q = await h.project();
+    const exists = (await h.db.query<{ t: string | null }>(`SELECT to_regclass('subscriptions')::text AS t`)).rows[0]?.t;
+    if (!exists) {
+      await h.db.exec(`CREATE TEMP TABLE subscriptions (
+        id text PRIMARY KEY, project_id text NOT NULL, customer_id text NOT NULL, plan_id text NOT NULL, status text NOT NULL,
+        provider text NOT NULL, quantity integer NOT NULL DEFAULT 1, price_amount bigint NOT NULL, currency text NOT NULL,
+        interval text NOT NULL, billing_anchor timestamptz NOT NULL, current_period_start timestamptz NOT NULL,
+        current_period_end timestamptz NOT NULL, trial_start timestamptz, trial_end timestamptz, canceled_at timestamptz,
+        ended_at timestamptz, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL)`);
+    }
+    const sub = async (
+      id: string,
+      s: { status: string; price: number; currency?: string; interval?: string; quantity?: number; created: string; trial?: [string, string]; canceled?: string; ended?: string },
+    ) =>
+      h.db.query(
+        `INSERT INTO subscriptions (id, project_id, customer_id, plan_id, status, provider, quantity, price_amount, currency, interval,
+           billing_anchor, current_period_start, current_period_end, trial_start, trial_end, canceled_at, ended_at, created_at, updated_at)
+         VALUES ($1, $2, $1, 'plan', $3, 'sandbox', $4, $5, $6, $7, $8, $8, $8, $9, $10, $11, $12, $8, $8)`,
+        [id, q.id, s.status, s.quantity ?? 1, s.price, s.currency ?? 'eur', s.interval ?? 'month', s.created, s.trial?.[0] ?? null, s.trial?.[1] ?? null, s.canceled ?? null, s.ended ?? null],
+      );
+    await sub('monthly', { status: 'active', price: 900, created: '2026-01-01' });
+    await sub('yearly', { status: 'active', price: 12000, interval: 'year', created: '2026-02-01' });
+    await sub('trialing', { status: 'trialing', price: 2900, created: '2026-03-05', trial: ['2026-03-05', '2026-03-19'] });
+    await sub('converted', { status: 'active', price: 2900, quantity: 2, created: '2026-02-20', trial: ['2026-02-20', '2026-03-06'] });
+    await sub('lapsed', { status: 'expired', price: 2900, created: '2026-02-22', trial: ['2026-02-22', '2026-03-08'], ended: '2026-03-08' });
+    await sub('churned', { status: 'canceled', price: 900, currency: 'usd', created: '2026-01-10', canceled: '2026-03-02', ended: '2026-03-03' });
+    await sub('past-due', { status: 'past_due', price: 1000, currency: 'usd', created: '2026-02-01' });
+
+    const march = await q.call('GET', '/v1/metrics?as_of=2026-03-10T09:00:00Z');
+    expect(march.status).toBe(200);
+    expect(march.body).toMatchObject({
+      mrr: [
+        { currency: 'eur', amount: 900 + 1000 + 5800 },
+        { currency: 'usd', amount: 1000 },
+      ],
+      active_subscriptions: 4,
+      trialing_subscriptions: 1,
+      trial_conversion: { trials_ended: 2, converted: 1, rate: 0.5 },
+      churn: { active_at_start: 4, churned: 1, rate: 0.25 },
+    });
+    const feb = await q.call('GET', '/v1/metrics?as_of=2026-02-28');
+    expect(feb.body).toMatchObject({
+      mrr: [
+        { currency: 'eur', amount: 1900 },
+        { currency: 'usd', amount: 1900 },
+      ],
+      active_subscriptions: 4,
+      trialing_subscriptions: 2,
+      trial_conversion: { trials_ended: 0, converted: 0, rate: null },
+      churn: { active_at_start: 4, churned: 0, rate: 0 },
+    });
+  });
+});
