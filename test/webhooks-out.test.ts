@@ -117,6 +117,11 @@ describe('webhook endpoints', () => {
     expect((await b.call('GET', `/v1/webhook-endpoints/${ep.id}/deliveries`)).status).toBe(404);
     expect((await b.call('POST', `/v1/webhook-deliveries/${d?.id}/redeliver`)).status).toBe(404);
     expect((await a.call('GET', `/v1/webhook-endpoints/${ep.id}`)).body.enabled).toBe(true);
+    expect((await a.call('GET', '/v1/webhook-deliveries')).body.data.map((x: { id: string }) => x.id)).toEqual([d?.id]);
+    expect((await a.call('GET', '/v1/webhook-deliveries?status=failed')).body.data).toEqual([]);
+    expect((await b.call('GET', '/v1/webhook-deliveries')).body.data).toEqual([]);
+    expect((await b.call('GET', `/v1/webhook-deliveries?endpoint_id=${ep.id}`)).status).toBe(404);
+    expect((await b.call('GET', `/v1/webhook-deliveries/${d?.id}`)).status).toBe(404);
   });
 
   it('PATCH changes events and enabled; DELETE removes the endpoint', async () => {

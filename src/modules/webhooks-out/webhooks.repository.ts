@@ -250,15 +250,16 @@ export async function settleDelivery(
   );
 }
 
+/** Deliveries of one endpoint, or of the whole project when `endpointId` is null; newest first. */
 export async function listDeliveries(
   q: Queryable,
   projectId: string,
-  endpointId: string,
+  endpointId: string | null,
   f: { limit: number; startingAfter?: string; status?: string },
 ): Promise<DeliveryRow[]> {
   return (
     await q.query<DeliveryRow>(
-      `SELECT * FROM webhook_deliveries WHERE project_id = $1 AND endpoint_id = $2
+      `SELECT * FROM webhook_deliveries WHERE project_id = $1 AND ($2::text IS NULL OR endpoint_id = $2)
          AND ($3::text IS NULL OR status = $3)
          AND ($4::text IS NULL OR (created_at, id) < (SELECT created_at, id FROM webhook_deliveries WHERE project_id = $1 AND id = $4))
        ORDER BY created_at DESC, id DESC LIMIT $5`,

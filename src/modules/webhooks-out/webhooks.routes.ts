@@ -56,6 +56,10 @@ export function registerWebhookEndpointRoutes(root: FastifyInstance, ctx: AppCon
     listDeliveries(ctx.db, callerOf(req).projectId, req.params.id, req.query),
   );
 
+  app.get('/v1/webhook-deliveries', { schema: { querystring: DeliveriesQuery } }, async (req) =>
+    listDeliveries(ctx.db, callerOf(req).projectId, req.query.endpoint_id ?? null, req.query),
+  );
+
   app.get('/v1/webhook-deliveries/:id', { schema: { params: IdParams } }, async (req) =>
     getDelivery(ctx.db, callerOf(req).projectId, req.params.id),
   );

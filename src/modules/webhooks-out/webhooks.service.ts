@@ -43,12 +43,6 @@ export const UpdateEndpointSchema = z
   })
   .strict();
 
-export const DeliveriesQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  starting_after: z.string().max(255).optional(),
-  status: z.enum(['pending', 'succeeded', 'failed']).optional(),
-});
-
 /** http(s) only, no credentials in the URL, and (unless allowed) no literal private address. */
 export function validateEndpointUrl(ctx: AppContext, raw: string): string {
   let url: URL;
@@ -189,9 +183,17 @@ export async function deleteEndpoint(ctx: AppContext, q: Queryable, caller: Call
   return { id, object: 'webhook_endpoint', deleted: true };
 }
 
-export async function listDeliveries(q: Queryable, projectId: string, endpointId: string, f: z.infer<typeof DeliveriesQuery>) {
-  if (!(await repo.findEndpoint(q, projectId, endpointId))) throw new NotFoundError('webhook endpoint', endpointId);
-  const rows = (await repo.listDeliveries(q, projectId, endpointId, { limit: f.limit, startingAfter: f.starting_after, status: f.status }));
+export const DeliveriesQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  starting_after: z.string().max(255).optional(),
+  status: z.enum(['pending', 'succeeded', 'failed']).optional(),
+  endpoint_id: z.string().max(255).optional(),
+});
+
+/** Deliveries with their attempt logs, newest first: of one endpoint, or of the whole project. */
+export async function listDeliveries(q: Queryable, projectId: string, endpointId: string | null, f: z.infer<typeof DeliveriesQuery>) {
+  if (endpointId !== null && !(await repo.findEndpoint(q, projectId, endpointId))) throw new NotFoundError('webhook endpoint', endpointId);
+  const rows = await repo.listDeliveries(q, projectId, endpointId, { limit: f.limit, startingAfter: f.starting_after, status: f.status });
   const shown = rows.slice(0, f.limit);
   const attempts = await repo.attemptsOf(
     q,
