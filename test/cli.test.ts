@@ -14,7 +14,7 @@ const env = {
   TOLLGATE_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
   LOG_LEVEL: 'silent',
 };
-const cli = (...args: string[]) => run(process.execPath, ['bin/tollgate.js', ...args], { env, timeout: 60_000 });
+const cli = (...args: string[]) => run(process.execPath, ['bin/tollgate.js', ...args], { env, timeout: 90_000 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('tollgate CLI', () => {
@@ -42,5 +42,5 @@ describe('tollgate CLI', () => {
     const bad = await cli('push', file, '--project', id).catch((e: { stderr: string; code: number }) => e);
     expect((bad as { code: number }).code).toBe(1);
     expect((bad as { stderr: string }).stderr).toContain('credit_packs.0.credits');
-  });
+  }, 180_000); // each command starts its own process and opens the embedded database (~4 s)
 });
