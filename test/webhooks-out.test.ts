@@ -399,6 +399,22 @@ describe('credits.deducted is opt-in', () => {
   });
 });
 
+describe('credits.deducted setting under concurrent endpoint changes', () => {
+  it('ends true while one enabled endpoint names it, whatever the order of concurrent changes', async () => {
+    const p = await h.project();
+    const first = await endpoint(p, newPath(), ['credits.deducted']);
+    const [, created] = await Promise.all([
+      p.call('DELETE', `/v1/webhook-endpoints/${first.id}`),
+      p.call('POST', '/v1/webhook-endpoints', { url: rx.url(newPath()), events: ['credits.deducted'] }),
+      p.call('POST', '/v1/webhook-endpoints', { url: rx.url(newPath()), events: ['*'] }),
+    ]);
+    expect(created.status).toBe(201);
+    expect((await findProject(h.db, p.id))?.settings.emit_credits_deducted).toBe(true);
+    await p.call('PATCH', `/v1/webhook-endpoints/${created.body.id}`, { enabled: false });
+    expect((await findProject(h.db, p.id))?.settings.emit_credits_deducted).toBe(false);
+  });
+});
+
 describe('SSRF guard (private addresses refused unless allowed)', () => {
   it('classifies private, loopback, link-local, CGNAT and mapped addresses', () => {
     for (const a of ['127.0.0.1', '10.0.0.1', '172.16.5.4', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', '::', 'fd00::1', 'fe80::1', '::ffff:127.0.0.1', '::ffff:7f00:1', '::ffff:a9fe:a9fe']) {

@@ -139,6 +139,11 @@ export async function disableEndpoint(q: Queryable, id: string, reason: string, 
   await q.query('UPDATE webhook_endpoints SET enabled = false, disabled_reason = $2, updated_at = $3 WHERE id = $1', [id, reason, at]);
 }
 
+/** Serialises endpoint changes of one project, so the settings derived from its endpoints stay right. */
+export async function lockProjectEndpoints(q: Queryable, projectId: string): Promise<void> {
+  await q.query('SELECT 1 FROM projects WHERE id = $1 FOR NO KEY UPDATE', [projectId]);
+}
+
 /** Whether any live, enabled endpoint of the project names this event type explicitly. */
 export async function someEndpointNames(q: Queryable, projectId: string, type: string): Promise<boolean> {
   const r = await q.query<{ yes: boolean }>(

@@ -114,6 +114,7 @@ function deliveryView(d: repo.DeliveryRow, attempts?: repo.AttemptRow[]) {
  * hot path writes `credits.deducted` events only while an enabled endpoint asks for them.
  */
 async function syncOptInSettings(q: Queryable, projectId: string): Promise<void> {
+  await repo.lockProjectEndpoints(q, projectId);
   const wanted = await repo.someEndpointNames(q, projectId, 'credits.deducted');
   await projectsRepository.updateProjectSettings(q, projectId, { settings: { emit_credits_deducted: wanted } });
 }
@@ -286,6 +287,9 @@ async function deliverOne(ctx: AppContext, d: repo.DueDelivery): Promise<void> {
       : { statusCode: null, durationMs: 0, error: 'endpoint secret cannot be decrypted', excerpt: null, retryAfterMs: null };
   const at = ctx.clock.now();
   const outcome = classifyResponse(res.statusCode);
+  if (outcome !== 'succeeded') {
+    ctx.log.warn({ delivery: d.id, endpoint: d.endpoint_id, status: res.statusCode, error: res.error }, 'webhook delivery attempt failed');
+  }
   await ctx.db.tx(async (trx) => {
     await repo.insertAttempt(trx, {
       deliveryId: d.id,
