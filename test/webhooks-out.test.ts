@@ -9,7 +9,7 @@ import { emit } from '../src/modules/webhooks-out/outbox.ts';
 import { sendWebhook } from '../src/modules/webhooks-out/sender.ts';
 import { isPrivateAddress } from '../src/modules/webhooks-out/ssrf.ts';
 import { claimDueDeliveries } from '../src/modules/webhooks-out/webhooks.repository.ts';
-import { deliverDue, dispatchOutbox } from '../src/modules/webhooks-out/webhooks.service.ts';
+import { deliverDue, dispatchOutbox, purgeWebhookHistory } from '../src/modules/webhooks-out/webhooks.service.ts';
 import { createTollgate } from '../src/server.ts';
 import { createHarness, type Harness, type TestProject } from './support/harness.ts';
 import { type Received, type Receiver, startReceiver } from './support/receiver.ts';
@@ -355,6 +355,32 @@ describe('delivery', () => {
   });
 });
 
+describe('history', () => {
+  it('finished deliveries, their attempts and dispatched events are deleted after 30 days; pending ones stay', async () => {
+    const p = await h.project();
+    const ok = newPath();
+    const down = newPath();
+    rx.reply(down, { status: 500 });
+    const a = await endpoint(p, ok, ['customer.created']);
+    const b = await endpoint(p, down, ['customer.updated']);
+    await p.call('POST', '/v1/customers', { id: 'c', name: 'C' });
+    await p.call('POST', '/v1/customers', { id: 'c', name: 'C2' });
+    await emit(h.db, { projectId: p.id, type: 'credits.reversed', customerId: 'c', data: {}, at: h.clock.now() });
+    await run();
+    expect(await deliveries(p, a.id)).toHaveLength(1);
+    h.clock.advance(29 * 24 * HOUR);
+    await purgeWebhookHistory(h.tg.ctx);
+    expect(await deliveries(p, a.id)).toHaveLength(1);
+    h.clock.advance(2 * 24 * HOUR);
+    await purgeWebhookHistory(h.tg.ctx);
+    expect(await deliveries(p, a.id)).toHaveLength(0);
+    const pending = await deliveries(p, b.id);
+    expect(pending).toHaveLength(1); // its retries are spread over days: still pending, kept
+    const left = await h.db.query<{ type: string }>('SELECT type FROM outbox_events WHERE project_id = $1 ORDER BY seq', [p.id]);
+    expect(left.rows.map((r) => r.type)).toEqual(['customer.updated']);
+  });
+});
+
 describe('the background runner', () => {
   // Only on the private in-memory database: every job runs, at this file's far-off clock.
   it.skipIf(Boolean(process.env.DATABASE_URL))('runs the dispatcher and the delivery job', async () => {
@@ -364,7 +390,7 @@ describe('the background runner', () => {
     await p.call('POST', '/v1/customers', { id: 'c' });
     const ran = await runDueJobs(h.tg.ctx);
     expect(ran['webhooks.dispatch']).toBeGreaterThanOrEqual(1);
-    expect(ran['webhooks.deliver']).toBe(1);
+    expect(ran['webhooks.deliver']).toBeGreaterThanOrEqual(1);
     expect(rx.received(path)).toHaveLength(1);
   });
 });

@@ -1,7 +1,7 @@
 import { expireDue } from '../modules/credits/credits.service.ts';
 import { expireCheckoutSessions } from '../modules/payments/payments.service.ts';
 import { retryDueEvents } from '../modules/webhooks-in/inbox.service.ts';
-import { deliverDue, dispatchOutbox } from '../modules/webhooks-out/webhooks.service.ts';
+import { deliverDue, dispatchOutbox, purgeWebhookHistory } from '../modules/webhooks-out/webhooks.service.ts';
 import { registerJob } from './runner.ts';
 
 const IDEMPOTENCY_TTL_MS = 48 * 3600 * 1000; // kept at least 24 h, as promised
@@ -16,6 +16,7 @@ export function registerJobs(): void {
   registerJob('inbox.retry', (ctx) => retryDueEvents(ctx));
   registerJob('webhooks.dispatch', (ctx) => dispatchOutbox(ctx));
   registerJob('webhooks.deliver', (ctx) => deliverDue(ctx));
+  registerJob('webhooks.purge', (ctx) => purgeWebhookHistory(ctx));
   registerJob('idempotency.purge', async (ctx) => {
     const r = await ctx.db.query(
       `DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM idempotency_keys WHERE created_at < $1 LIMIT 1000)`,

@@ -295,3 +295,27 @@ export async function resetDelivery(q: Queryable, id: string, now: Date): Promis
   );
   return r.rows[0] as DeliveryRow;
 }
+
+/**
+ * Forgets what is older than `before`: finished deliveries with their attempts, then dispatched
+ * outbox events no delivery refers to. One bounded batch per call.
+ */
+export async function purgeBefore(q: Queryable, before: Date, limit: number): Promise<number> {
+  const deliveries = await q.query<{ id: string }>(
+    `WITH old AS (
+       SELECT id FROM webhook_deliveries WHERE status <> 'pending' AND completed_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED
+     ), attempts AS (
+       DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT id FROM old)
+     )
+     DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM old) RETURNING id`,
+    [before, limit],
+  );
+  const events = await q.query(
+    `DELETE FROM outbox_events WHERE seq IN (
+       SELECT e.seq FROM outbox_events e
+       WHERE e.dispatched_at < $1 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id)
+       LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+    [before, limit],
+  );
+  return deliveries.rowCount + events.rowCount;
+}

@@ -322,3 +322,13 @@ async function deliverOne(ctx: AppContext, d: repo.DueDelivery): Promise<void> {
   });
   if (outcome === 'disable') afterEndpointChange(d.project_id);
 }
+
+/** Delivered history and dispatched events are kept this long. */
+export const WEBHOOK_RETENTION_MS = 30 * 24 * 3_600_000;
+
+/** Background: bounded batches of old deliveries, attempts and dispatched events are deleted. */
+export async function purgeWebhookHistory(ctx: AppContext, batch = 1000): Promise<number> {
+  const before = new Date(ctx.clock.now().getTime() - WEBHOOK_RETENTION_MS);
+  const n = await ctx.db.tx((trx) => repo.purgeBefore(trx, before, batch));
+  return n >= batch ? 1 : 0;
+}
