@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/clock.ts';
 import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
@@ -179,13 +180,13 @@ describe.skipIf(Boolean(process.env.DATABASE_URL))('subscription figures', () =>
     }
     const sub = async (
       id: string,
-      s: { status: string; price: number; currency?: string; interval?: string; quantity?: number; created: string; trial?: [string, string]; canceled?: string; ended?: string },
+      s: { status: string; price: number; currency?: string; interval?: string; quantity?: number; created: string; trial?: [string, string]; canceled?: string; ended?: string; customer?: string },
     ) =>
       h.db.query(
         `INSERT INTO subscriptions (id, project_id, customer_id, plan_id, status, provider, quantity, price_amount, currency, interval,
            billing_anchor, current_period_start, current_period_end, trial_start, trial_end, canceled_at, ended_at, created_at, updated_at)
-         VALUES ($1, $2, $1, 'plan', $3, 'sandbox', $4, $5, $6, $7, $8, $8, $8, $9, $10, $11, $12, $8, $8)`,
-        [id, q.id, s.status, s.quantity ?? 1, s.price, s.currency ?? 'eur', s.interval ?? 'month', s.created, s.trial?.[0] ?? null, s.trial?.[1] ?? null, s.canceled ?? null, s.ended ?? null],
+         VALUES ($1, $2, $13, 'plan', $3, 'sandbox', $4, $5, $6, $7, $8, $8, $8, $9, $10, $11, $12, $8, $8)`,
+        [id, q.id, s.status, s.quantity ?? 1, s.price, s.currency ?? 'eur', s.interval ?? 'month', s.created, s.trial?.[0] ?? null, s.trial?.[1] ?? null, s.canceled ?? null, s.ended ?? null, s.customer ?? id],
       );
     await sub('monthly', { status: 'active', price: 900, created: '2026-01-01' });
     await sub('yearly', { status: 'active', price: 12000, interval: 'year', created: '2026-02-01' });
@@ -194,17 +195,20 @@ describe.skipIf(Boolean(process.env.DATABASE_URL))('subscription figures', () =>
     await sub('lapsed', { status: 'expired', price: 2900, created: '2026-02-22', trial: ['2026-02-22', '2026-03-08'], ended: '2026-03-08' });
     await sub('churned', { status: 'canceled', price: 900, currency: 'usd', created: '2026-01-10', canceled: '2026-03-02', ended: '2026-03-03' });
     await sub('past-due', { status: 'past_due', price: 1000, currency: 'usd', created: '2026-02-01' });
+    // Paying during a trial replaces the trial subscription with a paid one: a conversion, not churn.
+    await sub('replaced-trial', { customer: 'r', status: 'canceled', price: 900, created: '2026-03-02', trial: ['2026-03-02', '2026-03-16'], canceled: '2026-03-04', ended: '2026-03-04' });
+    await sub('replacing-paid', { customer: 'r', status: 'active', price: 900, created: '2026-03-04' });
 
     const march = await q.call('GET', '/v1/metrics?as_of=2026-03-10T09:00:00Z');
     expect(march.status).toBe(200);
     expect(march.body).toMatchObject({
       mrr: [
-        { currency: 'eur', amount: 900 + 1000 + 5800 },
+        { currency: 'eur', amount: 900 + 1000 + 5800 + 900 },
         { currency: 'usd', amount: 1000 },
       ],
-      active_subscriptions: 4,
+      active_subscriptions: 5,
       trialing_subscriptions: 1,
-      trial_conversion: { trials_ended: 2, converted: 1, rate: 0.5 },
+      trial_conversion: { trials_ended: 3, converted: 2, rate: 0.6667 },
       churn: { active_at_start: 4, churned: 1, rate: 0.25 },
     });
     const feb = await q.call('GET', '/v1/metrics?as_of=2026-02-28');
@@ -218,5 +222,41 @@ describe.skipIf(Boolean(process.env.DATABASE_URL))('subscription figures', () =>
       trial_conversion: { trials_ended: 0, converted: 0, rate: null },
       churn: { active_at_start: 4, churned: 0, rate: 0 },
     });
+  });
+});
+
+// Through the subscriptions API itself, once that module is part of the build.
+const subscriptionsModule = existsSync(new URL('../src/modules/subscriptions/subscriptions.service.ts', import.meta.url));
+describe.skipIf(!subscriptionsModule)('subscription figures through the API (ArkWatch)', () => {
+  it('a trial paid early, a lapsed trial, a cancellation and a paid plan give MRR, conversion and churn', async () => {
+    const ark = await h.project({ catalog: DEMO_CATALOGS.arkwatch!.catalog });
+    const checkout = (b: Record<string, unknown>) =>
+      ark.call('POST', '/v1/checkout', { success_url: 'https://app.example/ok', cancel_url: 'https://app.example/no', ...b });
+    const pay = async (b: Record<string, unknown>) => {
+      const cs = await checkout(b);
+      expect(cs.status).toBe(201);
+      expect((await ark.call('POST', `/v1/test_helpers/checkout/${cs.body.session_id}/pay`, { card: '4242424242424242' })).status).toBe(200);
+    };
+    expect((await checkout({ customer_id: 'alice', plan: 'starter' })).body.status).toBe('complete'); // no-card trial
+    await pay({ customer_id: 'alice', plan: 'starter' }); // pays during the trial
+    expect((await checkout({ customer_id: 'bob', plan: 'pro' })).body.status).toBe('complete'); // trial, never pays
+    await pay({ customer_id: 'carol', plan: 'business', trial_days: 0 });
+    await pay({ customer_id: 'dave', plan: 'pro', trial_days: 0 });
+    const during = await ark.call('GET', '/v1/metrics');
+    expect(during.body).toMatchObject({ active_subscriptions: 3, trialing_subscriptions: 1, mrr: [{ amount: 900 + 9900 + 2900, currency: 'eur' }] });
+
+    expect((await ark.call('POST', '/v1/test_helpers/clock/advance', { seconds: 20 * 86_400 })).status).toBe(200);
+    expect((await ark.call('POST', '/v1/customers/carol/subscription/cancel', { at_period_end: false })).status).toBe(200);
+    const r = await ark.call('GET', '/v1/metrics');
+    expect(r.body.period.from).toBe('2026-03-01T00:00:00.000Z');
+    expect(r.body).toMatchObject({
+      mrr: [{ amount: 900 + 2900, currency: 'eur' }],
+      active_subscriptions: 2,
+      trialing_subscriptions: 0,
+      trial_conversion: { trials_ended: 2, converted: 1, rate: 0.5 },
+      churn: { active_at_start: 0, churned: 1, rate: null },
+      revenue: [{ amount: 900 + 9900 + 2900, currency: 'eur' }],
+    });
+    expect(r.body.revenue_by_product).toContainEqual({ kind: 'subscription', item_id: 'business', currency: 'eur', amount: 9900, payments: 1 });
   });
 });

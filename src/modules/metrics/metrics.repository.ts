@@ -84,6 +84,13 @@ export interface SubscriptionFiguresRow {
 const SUB_ENDED = `COALESCE(ended_at, CASE WHEN status IN ('canceled', 'expired') THEN COALESCE(canceled_at, updated_at) END)`;
 const LIVE_AT = (t: string) => `(created_at <= ${t} AND (${SUB_ENDED} IS NULL OR ${SUB_ENDED} > ${t}))`;
 const TRIAL_AT = (t: string) => `(trial_end IS NOT NULL AND COALESCE(trial_start, created_at) <= ${t} AND trial_end > ${t})`;
+// A trial is decided when it reaches its end or the subscription ends first. It converted when the
+// subscription went on past the trial, or when the customer started a paid subscription meanwhile
+// (paying during a trial replaces the trial subscription).
+const TRIAL_DECIDED = `LEAST(trial_end, COALESCE(${SUB_ENDED}, trial_end))`;
+const TRIAL_CONVERTED = `((${SUB_ENDED} IS NULL OR ${SUB_ENDED} > trial_end) OR EXISTS (
+    SELECT 1 FROM subscriptions paid WHERE paid.project_id = s.project_id AND paid.customer_id = s.customer_id
+      AND paid.id <> s.id AND paid.trial_end IS NULL AND paid.created_at >= s.created_at AND paid.created_at < $3))`;
 
 export async function subscriptionFigures(q: Queryable, projectId: string, from: Date, to: Date): Promise<SubscriptionFiguresRow> {
   const r = await q.query<SubscriptionFiguresRow>(
@@ -92,9 +99,9 @@ export async function subscriptionFigures(q: Queryable, projectId: string, from:
        count(*) FILTER (WHERE ${LIVE_AT('$3')} AND ${TRIAL_AT('$3')})::int AS trialing,
        count(*) FILTER (WHERE ${LIVE_AT('$2')} AND NOT ${TRIAL_AT('$2')})::int AS active_at_start,
        count(*) FILTER (WHERE ${SUB_ENDED} >= $2 AND ${SUB_ENDED} < $3 AND (trial_end IS NULL OR ${SUB_ENDED} > trial_end))::int AS churned,
-       count(*) FILTER (WHERE trial_end >= $2 AND trial_end < $3)::int AS trials_ended,
-       count(*) FILTER (WHERE trial_end >= $2 AND trial_end < $3 AND (${SUB_ENDED} IS NULL OR ${SUB_ENDED} > trial_end))::int AS trials_converted
-     FROM subscriptions WHERE project_id = $1`,
+       count(*) FILTER (WHERE trial_end IS NOT NULL AND ${TRIAL_DECIDED} >= $2 AND ${TRIAL_DECIDED} < $3)::int AS trials_ended,
+       count(*) FILTER (WHERE trial_end IS NOT NULL AND ${TRIAL_DECIDED} >= $2 AND ${TRIAL_DECIDED} < $3 AND ${TRIAL_CONVERTED})::int AS trials_converted
+     FROM subscriptions s WHERE project_id = $1`,
     [projectId, from, to],
   );
   return r.rows[0] as SubscriptionFiguresRow;

@@ -9,7 +9,7 @@ const DateOrDateTime = z.union([z.iso.date(), z.iso.datetime({ offset: true })])
 
 export const MetricsQuery = z.object({
   as_of: DateOrDateTime.optional().describe(
-    'The instant the figures are taken at (a date means the end of that day, UTC); default: now',
+    'The instant the figures are taken at, included (a date means the whole of that day, UTC); default: now',
   ),
   from: DateOrDateTime.optional().describe('Start of the period flows are counted over (a date means its start, UTC); default: the first of as_of\'s month'),
   months: z.coerce.number().int().min(1).max(36).default(12).describe('How many calendar months revenue_by_month covers, ending with as_of\'s month'),
@@ -84,20 +84,22 @@ async function subscriptionFigures(q: Queryable, projectId: string, from: Date, 
 /** Revenue and usage figures of one project as of an instant, money per currency. */
 export async function metrics(ctx: AppContext, q: Queryable, projectId: string, query: z.infer<typeof MetricsQuery>): Promise<Metrics> {
   const now = await projectNow(ctx, projectId);
-  // A date names a whole day: "as of 2026-03-31" includes all of the 31st.
-  const asOf = query.as_of ? new Date(isDateOnly(query.as_of) ? Date.parse(query.as_of) + DAY_MS : Date.parse(query.as_of)) : now;
-  // The month the figures belong to is the one holding the last instant counted.
-  const lastInstant = new Date(asOf.getTime() - 1);
-  const from = query.from ? new Date(Date.parse(query.from)) : monthStart(lastInstant);
-  if (from.getTime() >= asOf.getTime()) throw new InvalidRequestError('from must be before as_of', 'from');
-  const windowStart = monthStart(lastInstant, query.months - 1);
+  // as_of is inclusive: flows count over [from, end) where end is just after it. A date names the
+  // whole day: "as of 2026-03-31" includes all of the 31st.
+  const end = query.as_of
+    ? new Date(isDateOnly(query.as_of) ? Date.parse(query.as_of) + DAY_MS : Date.parse(query.as_of) + 1)
+    : new Date(now.getTime() + 1);
+  const asOf = new Date(end.getTime() - 1);
+  const from = query.from ? new Date(Date.parse(query.from)) : monthStart(asOf);
+  if (from.getTime() > asOf.getTime()) throw new InvalidRequestError('from must not be after as_of', 'from');
+  const windowStart = monthStart(asOf, query.months - 1);
 
   const [byMonth, byProduct, packRevenue, credits, subs] = await Promise.all([
-    repo.revenueByMonth(q, projectId, windowStart, asOf),
-    repo.revenueByProduct(q, projectId, from, asOf),
-    repo.creditPackRevenue(q, projectId, from, asOf),
-    repo.creditFlows(q, projectId, from, asOf),
-    subscriptionFigures(q, projectId, from, asOf),
+    repo.revenueByMonth(q, projectId, windowStart, end),
+    repo.revenueByProduct(q, projectId, from, end),
+    repo.creditPackRevenue(q, projectId, from, end),
+    repo.creditFlows(q, projectId, from, end),
+    subscriptionFigures(q, projectId, from, end),
   ]);
 
   const currencies = [...new Set(byMonth.map((r) => r.currency))].sort();
@@ -116,7 +118,7 @@ export async function metrics(ctx: AppContext, q: Queryable, projectId: string, 
   return {
     object: 'metrics',
     as_of: asOf.toISOString(),
-    period: { from: from.toISOString(), to: asOf.toISOString() },
+    period: { from: from.toISOString(), to: end.toISOString() },
     mrr: subs.mrr,
     revenue: [...revenue].sort(([a], [b]) => a.localeCompare(b)).map(([currency, amount]) => ({ amount, currency })),
     revenue_by_month,
