@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { HOUR, ManualClock, MINUTE, SECOND } from '../src/clock.ts';
@@ -392,6 +393,23 @@ describe('the background runner', () => {
     expect(ran['webhooks.dispatch']).toBeGreaterThanOrEqual(1);
     expect(ran['webhooks.deliver']).toBeGreaterThanOrEqual(1);
     expect(rx.received(path)).toHaveLength(1);
+  });
+});
+
+// Subscription events come from the subscriptions module; this runs once it is part of the build.
+const subscriptionsModule = existsSync(new URL('../src/modules/subscriptions/subscriptions.service.ts', import.meta.url));
+describe.skipIf(!subscriptionsModule)('subscription events', () => {
+  it('a sign-up trial and its cancellation reach the endpoint, each naming its type and customer', async () => {
+    const p = await h.project({ catalog: DEMO_CATALOGS.iacompagnon!.catalog });
+    const path = newPath();
+    const ep = await endpoint(p, path);
+    await p.call('POST', '/v1/customers', { id: 'marie' });
+    expect((await p.call('POST', '/v1/customers/marie/subscription/cancel', { at_period_end: false })).status).toBe(200);
+    await run();
+    const got = rx.received(path).map((r) => verify(ep.secret, r));
+    const types = got.map((m) => m.type);
+    expect(types).toEqual(expect.arrayContaining(['customer.created', 'subscription.created', 'subscription.canceled']));
+    for (const m of got) expect(m.customer_id).toBe('marie');
   });
 });
 
