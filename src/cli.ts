@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import cliProgress from 'cli-progress';
 import { ConfigError, loadConfig } from './config.ts';
 import { AppError } from './domain/errors.ts';
 import { openDb } from './db/db.ts';
@@ -6,6 +7,7 @@ import { migrate } from './db/migrate.ts';
 import { seedDemo } from './demo/seed.ts';
 import { pushCatalog, validateCatalog } from './modules/catalog/catalog.service.ts';
 import { createKey, createProject } from './modules/projects/projects.service.ts';
+import { rotateSecrets } from './modules/vault/vault.service.ts';
 import { createTollgate } from './server.ts';
 
 const HELP = `tollgate — self-hosted monetization server
@@ -18,6 +20,8 @@ Usage:
   tollgate keys create --project <id> [--publishable] [--scopes full,read,secrets:reveal]
   tollgate push <catalog.json> --project <id> [--dry-run]
                                           validate and push a catalog file
+  tollgate vault rotate [--batch <n>]     re-encrypt every secret under the newest key of
+                                          TOLLGATE_ENCRYPTION_KEY (resumable: run it again)
 
 Environment: PORT, DATABASE_URL, TOLLGATE_DATA_DIR, TOLLGATE_DEMO_KEY, TOLLGATE_ENCRYPTION_KEY, ...
 `;
@@ -126,6 +130,27 @@ export async function main(argv: string[]): Promise<number> {
         const r = await pushCatalog(ctx, project, doc as never, 'cli');
         process.stdout.write(`Pushed catalog version ${r.version} to ${project}.\n`);
         return 0;
+      });
+    }
+    case 'vault': {
+      if (sub !== 'rotate') throw new ConfigError('usage: tollgate vault rotate [--batch <n>]');
+      const batchSize = Number(flag(args, 'batch') ?? 500);
+      if (!Number.isInteger(batchSize) || batchSize < 1) throw new ConfigError('--batch must be a positive integer');
+      return withCtx(async (ctx) => {
+        const newest = ctx.config.encryptionKeys[0]?.id;
+        const bar = new cliProgress.SingleBar(
+          { format: `  re-encrypting under '${newest}' [{bar}] {value}/{total}`, hideCursor: true },
+          cliProgress.Presets.shades_classic,
+        );
+        const r = await rotateSecrets(ctx, {
+          batchSize,
+          onStart: (total) => bar.start(total, 0),
+          onProgress: (done) => bar.update(done),
+        });
+        bar.stop();
+        process.stdout.write(`Re-encrypted ${r.rotated} of ${r.total} secret(s) under key '${newest}'.\n`);
+        for (const f of r.failed) process.stderr.write(`  could not re-encrypt ${f.id}: ${f.error}\n`);
+        return r.failed.length ? 1 : 0;
       });
     }
     default:

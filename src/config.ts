@@ -27,6 +27,8 @@ const EnvSchema = z.object({
   TOLLGATE_RUNNER_INTERVAL_MS: z.coerce.number().int().min(0).default(2000),
   TOLLGATE_DB_POOL: z.coerce.number().int().min(1).max(200).default(8),
   REDIS_URL: z.string().optional(),
+  TOLLGATE_RATE_LIMIT_PER_KEY: z.coerce.number().int().min(0).default(0),
+  TOLLGATE_RATE_LIMIT_PER_CUSTOMER: z.coerce.number().int().min(0).default(0),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -47,6 +49,8 @@ export interface Config {
   runnerIntervalMs: number;
   dbPool: number;
   redisUrl: string | undefined;
+  /** Default requests per second per API key / per customer (0 = unlimited); projects may override. */
+  rateLimit: { perKeyPerSecond: number; perCustomerPerSecond: number };
   logLevel: string;
 }
 
@@ -112,6 +116,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     runnerIntervalMs: e.TOLLGATE_RUNNER_INTERVAL_MS,
     dbPool: e.TOLLGATE_DB_POOL,
     redisUrl: e.REDIS_URL,
+    rateLimit: { perKeyPerSecond: e.TOLLGATE_RATE_LIMIT_PER_KEY, perCustomerPerSecond: e.TOLLGATE_RATE_LIMIT_PER_CUSTOMER },
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -7,7 +7,9 @@ import { migrate } from './db/migrate.ts';
 import { buildApp } from './http/app.ts';
 import type { AppContext } from './http/context.ts';
 import { registerJobs } from './jobs/jobs.ts';
+import { checkEncryptionKeys } from './modules/vault/vault.service.ts';
 import { type Runner, startRunner } from './jobs/runner.ts';
+import { paypalProvider } from './providers/paypal/paypal.provider.ts';
 import { registerProvider } from './providers/provider.ts';
 import { sandboxProvider } from './providers/sandbox/sandbox.provider.ts';
 
@@ -28,6 +30,7 @@ export interface CreateOptions {
 
 export function registerProviders(): void {
   registerProvider(sandboxProvider);
+  registerProvider(paypalProvider);
 }
 
 /** Opens the database, migrates, assembles the app; the caller listens or injects. */
@@ -48,6 +51,12 @@ export async function createTollgate(opts: CreateOptions): Promise<Tollgate> {
     clock: opts.clock ?? systemClock,
     log: pino({ level: 'silent' }),
   };
+  try {
+    await checkEncryptionKeys(ctx);
+  } catch (err) {
+    if (!opts.db) await db.close();
+    throw err;
+  }
   const app = await buildApp(ctx, { logger: opts.logger });
   await app.ready();
   const runOn = opts.runner ?? opts.config.runnerIntervalMs > 0;

@@ -11,6 +11,7 @@ export const ERROR_STATUS = {
   customer_not_found: 404,
   idempotency_conflict: 409,
   conflict: 409,
+  insufficient_stock: 409,
   payload_too_large: 413,
   rate_limited: 429,
   provider_error: 502,
@@ -86,5 +87,15 @@ export class SignatureError extends AppError {
 export class ProviderError extends AppError {
   constructor(provider: string, message: string, details: Record<string, unknown> = {}) {
     super('provider_error', `${provider}: ${message}`, { provider, ...details });
+  }
+}
+
+export class InsufficientStockError extends AppError {
+  constructor(productId: string, available: number, requested: number) {
+    super('insufficient_stock', `Only ${available} of '${productId}' left; ${requested} requested`, {
+      product_id: productId,
+      available,
+      requested,
+    });
   }
 }

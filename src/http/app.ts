@@ -4,16 +4,23 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { newId } from '../domain/ids.ts';
+import { registerAuditRoutes } from '../modules/audit/audit.routes.ts';
 import { registerCatalogRoutes } from '../modules/catalog/catalog.routes.ts';
+import { registerCommerceRoutes } from '../modules/commerce/commerce.routes.ts';
 import { registerCreditsRoutes } from '../modules/credits/credits.routes.ts';
 import { registerCustomerRoutes } from '../modules/customers/customers.routes.ts';
 import { registerKeyRoutes } from '../modules/keys/keys.routes.ts';
 import { registerMetricsRoutes } from '../modules/metrics/metrics.routes.ts';
 import { registerPaymentRoutes } from '../modules/payments/payments.routes.ts';
+import { registerRefundRoutes } from '../modules/payments/refunds.routes.ts';
+import { registerProfileRoutes } from '../modules/profile/profile.routes.ts';
 import { registerProviderRoutes } from '../modules/providers/providers.routes.ts';
+import { registerRateLimit } from '../modules/rate-limit/rate-limit.service.ts';
 import { registerTestHelperRoutes } from '../modules/test-helpers/test-helpers.routes.ts';
+import { registerVaultRoutes } from '../modules/vault/vault.routes.ts';
 import { registerInboxRoutes } from '../modules/webhooks-in/inbox.routes.ts';
 import { registerWebhookEndpointRoutes } from '../modules/webhooks-out/webhooks.routes.ts';
+import { registerPaypalRoutes } from '../providers/paypal/paypal.routes.ts';
 import { registerCheckoutPages } from '../web/checkout.page.ts';
 import { registerAuth } from './auth.ts';
 import type { AppContext } from './context.ts';
@@ -55,6 +62,7 @@ export async function buildApp(ctx: AppContext, opts: { logger?: boolean | objec
     if (req.method !== 'GET' && req.method !== 'HEAD' && (req.body === undefined || req.body === null)) req.body = {};
   });
   registerAuth(app, ctx);
+  registerRateLimit(app, ctx);
   app.addHook('onSend', async (req, reply) => {
     reply.header('request-id', req.id);
   });
@@ -73,13 +81,19 @@ export async function buildApp(ctx: AppContext, opts: { logger?: boolean | objec
   registerCustomerRoutes(app, ctx);
   registerCreditsRoutes(app, ctx);
   registerPaymentRoutes(app, ctx);
+  registerRefundRoutes(app, ctx);
+  registerCommerceRoutes(app, ctx);
   registerInboxRoutes(app, ctx);
   registerKeyRoutes(app, ctx);
   registerProviderRoutes(app, ctx);
   registerWebhookEndpointRoutes(app, ctx);
   registerMetricsRoutes(app, ctx);
+  registerProfileRoutes(app, ctx);
+  registerVaultRoutes(app, ctx);
+  registerAuditRoutes(app, ctx);
   registerTestHelperRoutes(app, ctx);
   registerCheckoutPages(app, ctx);
+  registerPaypalRoutes(app, ctx);
 
   // The sandbox delivers its webhooks through the public route, in process.
   ctx.deliverWebhook = async ({ provider, projectId, headers, body }) => {

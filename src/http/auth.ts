@@ -50,8 +50,11 @@ export function registerAuth(app: FastifyInstance, ctx: AppContext): void {
       if (auth) caller = { ...auth.caller, ip: req.ip };
     } else {
       for (const fn of sessionAuthenticators) {
-        caller = await fn(ctx, token);
-        if (caller) break;
+        const found = await fn(ctx, token);
+        if (found) {
+          caller = { ...found, ip: req.ip };
+          break;
+        }
       }
     }
     if (!caller) throw new AppError('unauthorized', 'Invalid or revoked API key');
@@ -72,10 +75,16 @@ export function registerAuth(app: FastifyInstance, ctx: AppContext): void {
     if (caller.kind === 'secret') {
       const write = req.method !== 'GET' && req.method !== 'HEAD';
       const has = (s: string) => caller.scopes.includes(s);
-      if (write && !has('full')) throw new ForbiddenError('This key is read-only');
-      if (!write && !has('full') && !has('read')) throw new ForbiddenError('This key cannot read');
       const extra = req.routeOptions.config?.scope;
-      if (extra && !has(extra)) throw new ForbiddenError(`This key lacks the "${extra}" scope`);
+      // A route guarded by its own scope (reveal, resolve) needs exactly that scope: a read-only
+      // backend key holding `secrets:reveal` may fetch secrets without being able to change anything.
+      if (extra) {
+        if (!has(extra)) throw new ForbiddenError(`This key lacks the "${extra}" scope`);
+      } else if (write && !has('full')) {
+        throw new ForbiddenError('This key is read-only');
+      } else if (!write && !has('full') && !has('read')) {
+        throw new ForbiddenError('This key cannot read');
+      }
     }
     req.caller = caller;
   });

@@ -1,3 +1,4 @@
+import { expireOrders } from '../modules/commerce/commerce.service.ts';
 import { expireDue } from '../modules/credits/credits.service.ts';
 import { expireCheckoutSessions } from '../modules/payments/payments.service.ts';
 import { retryDueEvents } from '../modules/webhooks-in/inbox.service.ts';
@@ -13,6 +14,7 @@ export function registerJobs(): void {
     return r.holds + r.grants;
   });
   registerJob('checkout.expire', (ctx) => expireCheckoutSessions(ctx));
+  registerJob('orders.expire', (ctx) => expireOrders(ctx));
   registerJob('inbox.retry', (ctx) => retryDueEvents(ctx));
   registerJob('webhooks.dispatch', (ctx) => dispatchOutbox(ctx));
   registerJob('webhooks.deliver', (ctx) => deliverDue(ctx));

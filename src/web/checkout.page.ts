@@ -21,7 +21,8 @@ function describe(s: paymentsRepo.CheckoutSessionRow): string {
   const name = String(s.details.name ?? s.item_id);
   if (s.item_type === 'credit_pack') return `${name} pack — ${String(s.details.credits)} credits`;
   if (s.item_type === 'plan') return `${name} plan`;
-  return `Order ${s.item_id}`;
+  const count = Number(s.details.count);
+  return Number.isInteger(count) && count > 0 ? `Order of ${count} item${count === 1 ? '' : 's'}` : `Order ${s.item_id}`;
 }
 
 async function render(ctx: AppContext, s: paymentsRepo.CheckoutSessionRow, error?: string, values: Record<string, string> = {}) {

@@ -46,6 +46,8 @@ export interface CheckoutItem {
   trialDays?: number | null;
   trialWithoutCard?: boolean;
   discount?: { percentOff?: number; amountOff?: number; duration: string; durationInMonths?: number } | null;
+  /** When the session must close (an order's stock reservation); default 24 h. */
+  expiresAt?: Date;
   details: Record<string, unknown>;
 }
 
@@ -138,7 +140,7 @@ export async function createCheckout(
   if ('complete' in item) return { status: 201, body: item.complete };
 
   const id = newId('checkout');
-  const expiresAt = new Date(at.getTime() + SESSION_TTL_MS);
+  const expiresAt = item.expiresAt ?? new Date(at.getTime() + SESSION_TTL_MS);
   const session = await repo.insertSession(q, {
     id,
     project_id: projectId,

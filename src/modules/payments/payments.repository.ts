@@ -247,3 +247,14 @@ export async function defaultPaymentMethod(
     )
   ).rows[0];
 }
+
+/** Closes the open sessions selling one item (an order paid elsewhere, canceled, or checked out again). */
+export async function expireOpenSessionsFor(q: Queryable, projectId: string, itemType: string, itemId: string): Promise<number> {
+  return (
+    await q.query(
+      `UPDATE checkout_sessions SET status = 'expired'
+       WHERE project_id = $1 AND item_type = $2 AND item_id = $3 AND status = 'open'`,
+      [projectId, itemType, itemId],
+    )
+  ).rowCount;
+}

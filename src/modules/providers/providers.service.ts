@@ -28,7 +28,8 @@ export function registerProviderSettings<S extends z.ZodType>(spec: ProviderSett
   specs.set(spec.provider, spec as unknown as ProviderSettingsSpec);
 }
 
-const aad = (projectId: string, provider: string) => `provider_settings:${projectId}:${provider}`;
+export const providerSettingsAad = (projectId: string, provider: string) => `provider_settings:${projectId}:${provider}`;
+const aad = providerSettingsAad;
 const cache = new TtlCache<unknown>(2000);
 
 /** The decrypted settings of a provider for a project, or undefined when not configured. */

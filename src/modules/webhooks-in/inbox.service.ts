@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { AppError, NotFoundError } from '../../domain/errors.ts';
 import { newId } from '../../domain/ids.ts';
 import type { AppContext } from '../../http/context.ts';
-import { getProvider } from '../../providers/provider.ts';
+import { getProvider, type VerifiedWebhook } from '../../providers/provider.ts';
 import { applyProviderEvent, type HandlerOutcome } from '../payments/payments.service.ts';
 import { findProject } from '../projects/projects.repository.ts';
 import * as repo from './inbox.repository.ts';
@@ -35,6 +35,20 @@ export async function receiveWebhook(
   const project = await findProject(ctx.db, projectId);
   if (!project) throw new NotFoundError('project', projectId);
   const verified = await provider.verifyWebhook(ctx, { project, rawBody, headers });
+  return recordProviderEvent(ctx, providerName, projectId, verified);
+}
+
+/**
+ * Stores a verified provider event once and processes it. Besides webhooks, a provider may record
+ * what it learnt from its own API (PayPal's capture on the buyer's return), so both paths share
+ * the inbox and whichever arrives first takes effect.
+ */
+export async function recordProviderEvent(
+  ctx: AppContext,
+  providerName: string,
+  projectId: string,
+  verified: VerifiedWebhook,
+): Promise<ReceiveResult> {
   const now = ctx.clock.now();
   const stored = await repo.insertEvent(ctx.db, {
     id: newId('event'),

@@ -1,0 +1,43 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { callerOf } from '../../http/auth.ts';
+import type { AppContext } from '../../http/context.ts';
+import { ListQuery, page } from '../../http/schemas.ts';
+import { listAudit } from './audit.repository.ts';
+
+const AuditQuery = ListQuery.extend({
+  customer_id: z.string().min(1).max(255).optional(),
+  actor: z.string().min(1).max(255).optional(),
+  /** An exact action (`secret.revealed`) or a family (`secret`). */
+  action: z.string().min(1).max(100).optional(),
+}).strict();
+
+export function registerAuditRoutes(root: FastifyInstance, ctx: AppContext): void {
+  const app = root.withTypeProvider<ZodTypeProvider>();
+
+  app.get('/v1/audit', { schema: { querystring: AuditQuery } }, async (req) => {
+    const rows = await listAudit(ctx.db, callerOf(req).projectId, {
+      customerId: req.query.customer_id,
+      actor: req.query.actor,
+      action: req.query.action,
+      startingAfter: req.query.starting_after,
+      limit: req.query.limit,
+    });
+    const p = page(rows, req.query.limit);
+    return {
+      ...p,
+      data: p.data.map((r) => ({
+        id: r.id,
+        object: 'audit_entry',
+        actor: r.actor,
+        action: r.action,
+        customer_id: r.customer_id,
+        target: r.target,
+        details: r.details,
+        ip: r.ip,
+        created_at: r.created_at,
+      })),
+    };
+  });
+}

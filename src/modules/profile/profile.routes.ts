@@ -1,0 +1,24 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { callerOf } from '../../http/auth.ts';
+import type { AppContext } from '../../http/context.ts';
+import { idempotent } from '../../http/idempotency.ts';
+import { CustomerParams } from '../../http/schemas.ts';
+import { completeOnboarding, PatchCustomerBody, patchCustomer } from './profile.service.ts';
+
+export function registerProfileRoutes(root: FastifyInstance, ctx: AppContext): void {
+  const app = root.withTypeProvider<ZodTypeProvider>();
+
+  app.patch(
+    '/v1/customers/:id',
+    { schema: { params: CustomerParams, body: PatchCustomerBody }, config: { auth: 'customer' } },
+    async (req, reply) =>
+      idempotent(ctx, req, reply, async (q) => ({ body: await patchCustomer(ctx, q, callerOf(req), req.params.id, req.body) })),
+  );
+
+  app.post(
+    '/v1/customers/:id/onboarding/complete',
+    { schema: { params: CustomerParams }, config: { auth: 'customer' } },
+    async (req, reply) => idempotent(ctx, req, reply, async (q) => ({ body: await completeOnboarding(ctx, q, callerOf(req), req.params.id) })),
+  );
+}

@@ -1,0 +1,229 @@
+import { z } from 'zod';
+import type { Queryable } from '../../db/db.ts';
+import type { Catalog } from '../../domain/catalog.ts';
+import { ConflictError, ForbiddenError, InvalidRequestError } from '../../domain/errors.ts';
+import type { AppContext, Caller } from '../../http/context.ts';
+import { getCatalog, onCatalogPush } from '../catalog/catalog.service.ts';
+import { customersRepository, customerView, ensureCustomer, extendCustomerView } from '../customers/customers.service.ts';
+import { projectNow } from '../projects/projects.service.ts';
+import { emit } from '../webhooks-out/outbox.ts';
+import * as repo from './profile.repository.ts';
+import { assertValidSchema, settingsError, settingsValidator } from './settings-schema.ts';
+
+const Timezone = z
+  .string()
+  .max(64)
+  .refine((tz) => {
+    if (!/^[A-Za-z_]+(\/[A-Za-z0-9_+-]+)*$/.test(tz)) return false;
+    try {
+      new Intl.DateTimeFormat('en', { timeZone: tz });
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'must be an IANA time zone such as "Europe/Paris"');
+
+const Locale = z
+  .string()
+  .max(35)
+  .refine((l) => {
+    try {
+      return Intl.getCanonicalLocales(l).length === 1;
+    } catch {
+      return false;
+    }
+  }, 'must be a BCP 47 locale such as "fr-FR"');
+
+export const PatchCustomerBody = z
+  .object({
+    email: z.email().max(320).nullable().optional(),
+    name: z.string().max(200).nullable().optional(),
+    metadata: z.record(z.string(), z.unknown()).optional(),
+    organization: z.string().max(200).nullable().optional(),
+    industry: z.string().max(200).nullable().optional(),
+    timezone: Timezone.nullable().optional(),
+    locale: Locale.nullable().optional(),
+    marketing_opt_in: z.boolean().nullable().optional(),
+    terms_accepted_at: z.iso.datetime({ offset: true }).nullable().optional(),
+    /** Settings objects by key; each replaces the stored one whole (null removes it). */
+    settings: z.record(z.string().min(1).max(64), z.unknown()).optional(),
+    onboarding: z.object({ steps: z.record(z.string().min(1).max(64), z.enum(['completed', 'skipped'])) }).strict().optional(),
+  })
+  .strict();
+export type PatchCustomer = z.infer<typeof PatchCustomerBody>;
+
+const PROFILE_FIELDS = ['organization', 'industry', 'timezone', 'locale', 'marketing_opt_in', 'terms_accepted_at'] as const;
+
+function emptyProfile(projectId: string, customerId: string, at: Date): repo.ProfileRow {
+  return {
+    project_id: projectId,
+    customer_id: customerId,
+    organization: null,
+    industry: null,
+    timezone: null,
+    locale: null,
+    marketing_opt_in: null,
+    terms_accepted_at: null,
+    settings: {},
+    onboarding_steps: {},
+    onboarding_completed_at: null,
+    updated_at: at,
+  };
+}
+
+export function onboardingView(catalog: Catalog, p: repo.ProfileRow) {
+  const steps = (catalog.onboarding?.steps ?? []).map((s) => {
+    const st = p.onboarding_steps[s.id];
+    return { id: s.id, name: s.name, optional: s.optional, status: st?.status ?? 'pending', at: st?.at ?? null };
+  });
+  const started = steps.some((s) => s.status !== 'pending');
+  return {
+    status: p.onboarding_completed_at ? 'completed' : started ? 'in_progress' : 'not_started',
+    completed_at: p.onboarding_completed_at,
+    steps,
+  };
+}
+
+function profileView(catalog: Catalog, p: repo.ProfileRow) {
+  return {
+    organization: p.organization,
+    industry: p.industry,
+    timezone: p.timezone,
+    locale: p.locale,
+    marketing_opt_in: p.marketing_opt_in,
+    terms_accepted_at: p.terms_accepted_at,
+    settings: p.settings,
+    onboarding: onboardingView(catalog, p),
+  };
+}
+
+extendCustomerView(async (ctx, q, c) => {
+  const { catalog } = await getCatalog(ctx, c.project_id);
+  const p = (await repo.findProfile(q, c.project_id, c.id)) ?? emptyProfile(c.project_id, c.id, c.updated_at);
+  return profileView(catalog, p);
+});
+
+// A settings schema must compile before the catalog holding it is accepted.
+onCatalogPush(async (_ctx, _q, e) => {
+  for (const [key, schema] of Object.entries(e.next.settings_schema ?? {})) assertValidSchema(key, schema);
+});
+
+function validateSettings(projectId: string, version: number, catalog: Catalog, settings: Record<string, unknown>): void {
+  const schemas = catalog.settings_schema;
+  for (const [key, value] of Object.entries(settings)) {
+    if (value === null) continue;
+    if (!schemas) continue; // no schemas declared: settings are free-form
+    const schema = schemas[key];
+    if (!schema) {
+      throw new InvalidRequestError(
+        `Invalid parameter 'settings.${key}': unknown settings key (the catalog declares ${Object.keys(schemas).join(', ') || 'none'})`,
+        `settings.${key}`,
+      );
+    }
+    const validate = settingsValidator(`${projectId}:${version}:${key}`, schema);
+    if (!validate(value)) throw settingsError(key, validate.errors?.[0]);
+  }
+}
+
+/** PATCH /v1/customers/:id: profile fields, settings and onboarding steps, in one transaction. */
+export async function patchCustomer(ctx: AppContext, q: Queryable, caller: Caller, customerId: string, body: PatchCustomer) {
+  const projectId = caller.projectId;
+  // The app's own metadata is not the browser's to change.
+  if (caller.kind === 'customer_session' && body.metadata !== undefined) {
+    throw new ForbiddenError('A customer session cannot change metadata; use a secret key');
+  }
+  const { version, catalog } = await getCatalog(ctx, projectId, q);
+  const stepIds = new Set((catalog.onboarding?.steps ?? []).map((s) => s.id));
+  for (const step of Object.keys(body.onboarding?.steps ?? {})) {
+    if (!stepIds.has(step)) {
+      throw new InvalidRequestError(
+        `Invalid parameter 'onboarding.steps.${step}': unknown onboarding step (the catalog declares ${[...stepIds].join(', ') || 'none'})`,
+        `onboarding.steps.${step}`,
+      );
+    }
+  }
+  if (body.settings) validateSettings(projectId, version, catalog, body.settings);
+
+  let { customer } = await ensureCustomer(ctx, q, projectId, customerId);
+  const at = await projectNow(ctx, projectId);
+  const changed: string[] = [];
+
+  const core = { email: body.email, name: body.name, metadata: body.metadata };
+  const coreChanged =
+    (core.email !== undefined && core.email !== customer.email) ||
+    (core.name !== undefined && core.name !== customer.name) ||
+    (core.metadata !== undefined && Object.keys(core.metadata).length > 0);
+  if (coreChanged) {
+    customer = (await customersRepository.updateCustomer(q, projectId, customerId, core, at)) ?? customer;
+    for (const f of ['email', 'name', 'metadata'] as const) if (core[f] !== undefined) changed.push(f);
+  }
+
+  const before = await repo.lockProfile(q, projectId, customerId, at);
+  const next: repo.ProfileRow = { ...before, settings: { ...before.settings }, onboarding_steps: { ...before.onboarding_steps } };
+  for (const f of PROFILE_FIELDS) {
+    const v = body[f];
+    if (v === undefined) continue;
+    const value = f === 'terms_accepted_at' && typeof v === 'string' ? new Date(v) : v;
+    const old = before[f];
+    const same = old instanceof Date && value instanceof Date ? old.getTime() === value.getTime() : old === value;
+    if (!same) {
+      (next as unknown as Record<string, unknown>)[f] = value;
+      changed.push(f);
+    }
+  }
+  for (const [key, value] of Object.entries(body.settings ?? {})) {
+    if (JSON.stringify(before.settings[key] ?? null) === JSON.stringify(value ?? null)) continue;
+    if (value === null) delete next.settings[key];
+    else next.settings[key] = value;
+    changed.push(`settings.${key}`);
+  }
+  const stepEvents: { step: string; status: repo.StepStatus }[] = [];
+  for (const [step, status] of Object.entries(body.onboarding?.steps ?? {})) {
+    if (before.onboarding_steps[step]?.status === status) continue;
+    next.onboarding_steps[step] = { status, at: at.toISOString() };
+    stepEvents.push({ step, status });
+    changed.push(`onboarding.steps.${step}`);
+  }
+
+  if (changed.length > 0) {
+    next.updated_at = at;
+    const saved = await repo.saveProfile(q, next);
+    for (const e of stepEvents) {
+      await emit(q, {
+        projectId,
+        type: 'onboarding.step_completed',
+        customerId,
+        data: { customer_id: customerId, step: e.step, status: e.status, at },
+        at,
+      });
+    }
+    await emit(q, {
+      projectId,
+      type: 'customer.updated',
+      customerId,
+      data: { id: customerId, email: customer.email, name: customer.name, metadata: customer.metadata, changed, ...profileView(catalog, saved) },
+      at,
+    });
+  }
+  return customerView(ctx, q, customer);
+}
+
+/** Completes onboarding once every required step is completed or skipped; repeating it changes nothing. */
+export async function completeOnboarding(ctx: AppContext, q: Queryable, caller: Caller, customerId: string) {
+  const projectId = caller.projectId;
+  const { catalog } = await getCatalog(ctx, projectId, q);
+  await ensureCustomer(ctx, q, projectId, customerId);
+  const at = await projectNow(ctx, projectId);
+  const p = await repo.lockProfile(q, projectId, customerId, at);
+  if (p.onboarding_completed_at) return { object: 'onboarding', customer_id: customerId, ...onboardingView(catalog, p) };
+  const pending = (catalog.onboarding?.steps ?? []).filter((s) => !s.optional && !p.onboarding_steps[s.id]).map((s) => s.id);
+  if (pending.length > 0) {
+    throw new ConflictError(`Onboarding cannot complete: required step(s) ${pending.join(', ')} are neither completed nor skipped`, {
+      pending_steps: pending,
+    });
+  }
+  const saved = await repo.saveProfile(q, { ...p, onboarding_completed_at: at, updated_at: at });
+  const view = onboardingView(catalog, saved);
+  await emit(q, { projectId, type: 'onboarding.completed', customerId, data: { customer_id: customerId, completed_at: at, steps: view.steps }, at });
+  return { object: 'onboarding', customer_id: customerId, ...view };
+}

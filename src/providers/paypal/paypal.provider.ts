@@ -1,0 +1,182 @@
+import {
+  CheckoutPaymentIntent,
+  PaypalExperienceUserAction,
+  PaypalWalletContextShippingPreference,
+} from '@paypal/paypal-server-sdk';
+import { InvalidRequestError } from '../../domain/errors.ts';
+import { currencyExponent } from '../../domain/money.ts';
+import type { AppContext } from '../../http/context.ts';
+import type {
+  CreateCheckoutInput,
+  CreateCheckoutResult,
+  PaymentProvider,
+  ProviderEvent,
+  RefundInput,
+  RefundResult,
+  VerifiedWebhook,
+  VerifyWebhookInput,
+} from '../provider.ts';
+import { paypalApi, paypalError, rawJson } from './paypal.client.ts';
+import './paypal.settings.ts';
+import { verifyPaypalWebhook } from './paypal.webhook.ts';
+
+/** 1999 eur → "19.99"; 500 jpy → "500". */
+export function toPaypalValue(amount: number, currency: string): string {
+  const exp = currencyExponent(currency);
+  if (exp === 0) return String(amount);
+  const s = String(amount).padStart(exp + 1, '0');
+  return `${s.slice(0, -exp)}.${s.slice(-exp)}`;
+}
+
+/** "19.99" eur → 1999; null when it is not a plain decimal of that currency. */
+export function fromPaypalValue(value: unknown, currency: string): number | null {
+  if (typeof value !== 'string') return null;
+  const exp = currencyExponent(currency.toLowerCase());
+  const m = /^(\d{1,15})(?:\.(\d+))?$/.exec(value);
+  if (!m || (m[2] ?? '').length > exp) return null;
+  return Number(m[1]) * 10 ** exp + Number((m[2] ?? '').padEnd(exp, '0') || 0);
+}
+
+type Json = Record<string, any>;
+
+function money(m: Json | undefined): { amount: number | null; currency: string | null } {
+  const currency = typeof m?.currency_code === 'string' ? m.currency_code.toLowerCase() : null;
+  return { amount: currency ? fromPaypalValue(m?.value, currency) : null, currency };
+}
+
+/** The capture of a PayPal order (after capture, or as the webhook sends it). */
+export function captureOf(order: Json): Json | undefined {
+  return order?.purchase_units?.[0]?.payments?.captures?.[0];
+}
+
+/** Tollgate's events for a capture resource: paid, pending (unpaid for now) or denied. */
+export function captureEvents(capture: Json, fallbackSessionRef?: string): ProviderEvent[] {
+  const sessionRef = capture.custom_id ?? capture.invoice_id ?? capture.supplementary_data?.related_ids?.order_id ?? fallbackSessionRef;
+  if (typeof sessionRef !== 'string') return [{ kind: 'unsupported', type: 'capture without a session' }];
+  const { amount, currency } = money(capture.amount);
+  if (capture.status === 'COMPLETED' || capture.status === 'PENDING') {
+    return [
+      {
+        kind: 'checkout.completed',
+        sessionRef,
+        paymentRef: String(capture.id),
+        paymentStatus: capture.status === 'COMPLETED' ? 'paid' : 'unpaid',
+        amount,
+        currency,
+      },
+    ];
+  }
+  if (capture.status === 'DECLINED' || capture.status === 'FAILED') {
+    return [{ kind: 'checkout.async_payment_failed', sessionRef, reason: capture.status_details?.reason ?? capture.status }];
+  }
+  return [{ kind: 'unsupported', type: `capture ${capture.status}` }];
+}
+
+function captureIdOfRefund(refund: Json): string | null {
+  const up = (refund.links as Json[] | undefined)?.find((l) => l.rel === 'up' && typeof l.href === 'string');
+  const m = up ? /\/captures\/([^/?#]+)/.exec(up.href) : null;
+  return m?.[1] ?? null;
+}
+
+export const paypalProvider: PaymentProvider = {
+  name: 'paypal',
+
+  async createCheckout(ctx: AppContext, input: CreateCheckoutInput): Promise<CreateCheckoutResult> {
+    if (input.mode !== 'payment') {
+      throw new InvalidRequestError('PayPal takes one-time payments here (credit packs, orders); subscriptions need another provider', 'provider');
+    }
+    const first = input.lineItems[0];
+    if (!first) throw new InvalidRequestError('Nothing to pay', 'provider');
+    const currency = first.currency;
+    const code = currency.toUpperCase();
+    const total = input.lineItems.reduce((s, i) => s + i.amount * i.quantity, 0);
+    const api = await paypalApi(ctx, input.project.id);
+    try {
+      const res = await api.orders.createOrder({
+        paypalRequestId: input.idempotencyKey,
+        prefer: 'return=representation',
+        body: {
+          intent: CheckoutPaymentIntent.Capture,
+          purchaseUnits: [
+            {
+              referenceId: input.sessionId,
+              customId: input.sessionId,
+              invoiceId: input.sessionId,
+              description: input.lineItems.map((i) => i.name).join(', ').slice(0, 127),
+              amount: {
+                currencyCode: code,
+                value: toPaypalValue(total, currency),
+                breakdown: { itemTotal: { currencyCode: code, value: toPaypalValue(total, currency) } },
+              },
+              items: input.lineItems.map((i) => ({
+                name: i.name.slice(0, 127),
+                unitAmount: { currencyCode: code, value: toPaypalValue(i.amount, currency) },
+                quantity: String(i.quantity),
+              })),
+            },
+          ],
+          paymentSource: {
+            paypal: {
+              experienceContext: {
+                returnUrl: `${ctx.config.publicUrl}/paypal/return/${input.sessionId}`,
+                cancelUrl: input.cancelUrl,
+                userAction: PaypalExperienceUserAction.PayNow,
+                shippingPreference: PaypalWalletContextShippingPreference.NoShipping,
+              },
+            },
+          },
+        },
+      });
+      const order = rawJson(res);
+      const link = (order.links as Json[] | undefined)?.find((l) => l.rel === 'payer-action' || l.rel === 'approve');
+      if (typeof order.id !== 'string' || !link) throw new Error('PayPal order has no approval link');
+      return { providerRef: order.id, url: String(link.href) };
+    } catch (err) {
+      throw paypalError(err, 'creating the PayPal order');
+    }
+  },
+
+  verifyWebhook(ctx: AppContext, input: VerifyWebhookInput): Promise<VerifiedWebhook> {
+    return verifyPaypalWebhook(ctx, input);
+  },
+
+  toEvents(payload: unknown): ProviderEvent[] {
+    const e = payload as Json;
+    const r = (e?.resource ?? {}) as Json;
+    switch (e?.event_type) {
+      case 'CHECKOUT.ORDER.APPROVED':
+        return typeof r.id === 'string' ? [{ kind: 'order.approved', orderRef: r.id }] : [{ kind: 'unsupported', type: e.event_type }];
+      case 'PAYMENT.CAPTURE.COMPLETED':
+      case 'PAYMENT.CAPTURE.PENDING':
+      case 'PAYMENT.CAPTURE.DENIED':
+        return captureEvents(r);
+      case 'PAYMENT.CAPTURE.REFUNDED': {
+        const captureId = captureIdOfRefund(r);
+        const total = money(r.seller_payable_breakdown?.total_refunded_amount ?? r.amount);
+        if (!captureId || total.amount === null || !total.currency) return [{ kind: 'unsupported', type: 'refund without a capture' }];
+        return [
+          { kind: 'payment.refunded', paymentRef: captureId, amountRefunded: total.amount, currency: total.currency, refundRef: String(r.id) },
+        ];
+      }
+      default:
+        return [{ kind: 'unsupported', type: String(e?.event_type) }];
+    }
+  },
+
+  async refund(ctx: AppContext, input: RefundInput): Promise<RefundResult> {
+    const api = await paypalApi(ctx, input.project.id);
+    try {
+      const res = await api.payments.refundCapturedPayment({
+        captureId: input.paymentRef,
+        paypalRequestId: input.idempotencyKey,
+        prefer: 'return=representation',
+        body: { amount: { currencyCode: input.currency.toUpperCase(), value: toPaypalValue(input.amount, input.currency) } },
+      });
+      const refund = rawJson(res);
+      const status = refund.status === 'COMPLETED' ? 'succeeded' : refund.status === 'PENDING' ? 'pending' : 'failed';
+      return { refundRef: String(refund.id), status };
+    } catch (err) {
+      throw paypalError(err, 'refunding the PayPal capture');
+    }
+  },
+};
