@@ -396,6 +396,20 @@ describe('the background runner', () => {
   });
 });
 
+describe('onboarding events', () => {
+  it('a completed step and onboarding completion reach an endpoint that asked for them', async () => {
+    const p = await h.project({ catalog: DEMO_CATALOGS.ava!.catalog });
+    const path = newPath();
+    const ep = await endpoint(p, path, ['onboarding.step_completed', 'onboarding.completed']);
+    expect((await p.call('PATCH', '/v1/customers/clinic', { onboarding: { steps: { vapi: 'completed', twilio: 'skipped', assistant: 'completed' } } })).status).toBe(200);
+    expect((await p.call('POST', '/v1/customers/clinic/onboarding/complete')).status).toBe(200);
+    await run();
+    const got = rx.received(path).map((r) => verify(ep.secret, r));
+    expect(got.map((m) => m.type).sort()).toEqual(['onboarding.completed', 'onboarding.step_completed', 'onboarding.step_completed', 'onboarding.step_completed']);
+    for (const m of got) expect(m.customer_id).toBe('clinic');
+  });
+});
+
 // Subscription events come from the subscriptions module; this runs once it is part of the build.
 const subscriptionsModule = existsSync(new URL('../src/modules/subscriptions/subscriptions.service.ts', import.meta.url));
 describe.skipIf(!subscriptionsModule)('subscription events', () => {
