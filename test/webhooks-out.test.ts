@@ -88,6 +88,20 @@ describe('webhook endpoints', () => {
     expect(list.body.data[0].secret).toBeUndefined();
   });
 
+  it('a creation retried with its Idempotency-Key replays the same endpoint and secret, not kept in plaintext', async () => {
+    const p = await h.project();
+    const body = { url: 'https://app.example/hooks', events: ['*'] };
+    const a = await p.call('POST', '/v1/webhook-endpoints', body, { 'idempotency-key': 'ep-1' });
+    const b = await p.call('POST', '/v1/webhook-endpoints', body, { 'idempotency-key': 'ep-1' });
+    expect(a.status).toBe(201);
+    expect(b.status).toBe(201);
+    expect(b.headers['idempotent-replayed']).toBe('true');
+    expect(b.body).toEqual(a.body);
+    const stored = await h.db.query<{ response: unknown }>('SELECT response FROM idempotency_keys WHERE project_id = $1 AND key = $2', [p.id, 'ep-1']);
+    expect(JSON.stringify(stored.rows[0]?.response)).not.toContain(a.body.secret);
+    expect((await p.call('GET', '/v1/webhook-endpoints')).body.data).toHaveLength(1);
+  });
+
   it('rejects bad urls and unknown event types with 400 and creates nothing', async () => {
     const p = await h.project();
     const bad = [

@@ -15,6 +15,7 @@ import {
   listDeliveries,
   listEndpoints,
   redeliver,
+  secretForReplay,
   UpdateEndpointSchema,
   updateEndpoint,
 } from './webhooks.service.ts';
@@ -25,9 +26,15 @@ export function registerWebhookEndpointRoutes(root: FastifyInstance, ctx: AppCon
 
   app.post('/v1/webhook-endpoints', { schema: { body: CreateEndpointSchema } }, async (req, reply) => {
     const caller = callerOf(req);
-    const out = await idempotent(ctx, req, reply, async (q) => ({ status: 201, body: await createEndpoint(ctx, q, caller, req.body) }));
+    let secret: string | null = null;
+    const out = (await idempotent(ctx, req, reply, async (q) => {
+      const created = await createEndpoint(ctx, q, caller, req.body);
+      secret = created.secret;
+      return { status: 201, body: created.endpoint };
+    })) as { id: string };
     afterEndpointChange(caller.projectId);
-    return out;
+    // The secret is shown with the creation only, and never stored with the idempotent reply.
+    return { ...out, secret: secret ?? (await secretForReplay(ctx, caller.projectId, out.id)) };
   });
 
   app.get('/v1/webhook-endpoints', { schema: { querystring: ListQuery } }, async (req) =>

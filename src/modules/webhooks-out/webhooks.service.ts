@@ -141,7 +141,16 @@ export async function createEndpoint(ctx: AppContext, q: Queryable, caller: Call
   });
   await syncOptInSettings(q, caller.projectId);
   await audit(q, caller, { action: 'webhook_endpoint.created', target: id, details: { url, events: body.events } }, ctx.clock.now());
-  return { ...endpointView(row), secret };
+  return { endpoint: endpointView(row), secret };
+}
+
+/**
+ * The signing secret of an endpoint, for the reply to a creation replayed under its
+ * Idempotency-Key: the stored reply leaves the secret out, so it never sits in plaintext there.
+ */
+export async function secretForReplay(ctx: AppContext, projectId: string, id: string): Promise<string | null> {
+  const row = await repo.findEndpoint(ctx.db, projectId, id);
+  return row ? decrypt(ctx.config.encryptionKeys, row.secret_encrypted, aad(projectId, id)) : null;
 }
 
 export async function listEndpoints(q: Queryable, projectId: string, f: { limit: number; starting_after?: string }) {
