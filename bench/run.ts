@@ -82,6 +82,7 @@ async function main(): Promise<void> {
   const pool = new pg.Pool({ connectionString: DB_URL, max: 8 });
   const url = `http://127.0.0.1:${PORT}`;
   const ratios: string[] = [];
+  const rateLimited: { label: string; f: Figures }[] = [];
   try {
     // warm-up
     await httpLoad('warm-up', { url, clients: 8, ms: 1500, key, body: '{"amount":1}', path: () => `/v1/customers/${spread()}/credits/deduct` });
@@ -110,6 +111,39 @@ async function main(): Promise<void> {
   } finally {
     await pool.end();
     await stopServer(server);
+  }
+
+  // Rate limits on: the same deduct at 32 clients with per-key and per-customer limits set high
+  // enough never to refuse, counted in PostgreSQL and then in Redis.
+  out('');
+  out('Rate limits on (limits never reached): deduct spread, 32 clients');
+  const limits = { TOLLGATE_RATE_LIMIT_PER_KEY: '1000000', TOLLGATE_RATE_LIMIT_PER_CUSTOMER: '1000000' };
+  for (const [label, extra] of [
+    ['no limits', {}],
+    ['limits counted in PostgreSQL', limits],
+    ['limits counted in Redis', { ...limits, REDIS_URL: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379' }],
+  ] as const) {
+    const srv = await startServer({ DATABASE_URL: DB_URL, TOLLGATE_ENCRYPTION_KEY: ENC, TOLLGATE_DEMO: '0', ...extra }, PORT);
+    try {
+      const f = await httpLoad(`deduct, ${label}`, {
+        url,
+        clients: 32,
+        ms: MS,
+        key,
+        body: '{"amount":1}',
+        path: () => `/v1/customers/${spread()}/credits/deduct`,
+      });
+      out(fmt(f));
+      rateLimited.push({ label, f });
+    } finally {
+      await stopServer(srv);
+    }
+  }
+  const unlimited = rateLimited[0]?.f.opsPerSec ?? 1;
+  for (const r of rateLimited.slice(1)) {
+    const line = `  ratio ${r.label} / no limits: ${(r.f.opsPerSec / unlimited).toFixed(2)}   (p99 ${r.f.p99.toFixed(1)} ms)`;
+    out(line);
+    ratios.push(line);
   }
 
   // Embedded database (PGlite) -------------------------------------------------------------

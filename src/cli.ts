@@ -6,6 +6,7 @@ import { openDb } from './db/db.ts';
 import { migrate } from './db/migrate.ts';
 import { seedDemo } from './demo/seed.ts';
 import { pushCatalog, validateCatalog } from './modules/catalog/catalog.service.ts';
+import { firstRunToken } from './modules/dashboard/operators.service.ts';
 import { createKey, createProject } from './modules/projects/projects.service.ts';
 import { rotateSecrets } from './modules/vault/vault.service.ts';
 import { createTollgate } from './server.ts';
@@ -18,6 +19,7 @@ Usage:
   tollgate projects create <name> [--id <slug>]
                                           create a project; prints its keys (shown once)
   tollgate keys create --project <id> [--publishable] [--scopes full,read,secrets:reveal]
+  tollgate operators link                 print a one-time link that creates a dashboard operator
   tollgate push <catalog.json> --project <id> [--dry-run]
                                           validate and push a catalog file
   tollgate vault rotate [--batch <n>]     re-encrypt every secret under the newest key of
@@ -43,18 +45,25 @@ async function withCtx<T>(fn: (ctx: Awaited<ReturnType<typeof createTollgate>>['
 
 async function start(): Promise<void> {
   const config = loadConfig();
+  // The dashboard's static build (npm start builds it too); without vite installed it stays unbuilt.
+  await import('../web/dashboard/build.mjs').then((m) => m.buildDashboard()).catch(() => undefined);
   const started = Date.now();
   const tg = await createTollgate({
     config,
     logger: { level: config.logLevel, transport: undefined },
   });
   const demo = config.demo ? await seedDemo(tg.ctx) : [];
+  const setup = await firstRunToken(tg.ctx);
   await tg.app.listen({ port: config.port, host: config.host });
   const lines = [
     '',
     `  Tollgate is running on ${config.publicUrl}  (${tg.ctx.db.kind === 'pglite' ? `embedded database in ${config.dataDir}` : 'PostgreSQL'}, ${Date.now() - started} ms)`,
+    `  Dashboard: ${config.publicUrl}/dashboard/`,
     `  API reference: ${config.publicUrl}/docs   OpenAPI: ${config.publicUrl}/openapi.json`,
   ];
+  if (setup) {
+    lines.push(`  First run: create the first operator account with this one-time link (valid 24 h):`, `    ${config.publicUrl}/dashboard/#/setup/${setup}`);
+  }
   if (tg.ctx.db.kind === 'pglite') lines.push('  The embedded database is for development: production wants PostgreSQL (DATABASE_URL).');
   if (demo.length) {
     lines.push('', '  Demo projects (sandbox provider):');
@@ -111,6 +120,14 @@ export async function main(argv: string[]): Promise<number> {
         const scopes = flag(args, 'scopes')?.split(',') ?? ['full'];
         const k = await createKey(ctx.db, project, { kind: publishable ? 'publishable' : 'secret', scopes, name: 'cli' });
         process.stdout.write(`${k.key}\n`);
+        return 0;
+      });
+    }
+    case 'operators': {
+      if (sub !== 'link') throw new ConfigError('usage: tollgate operators link');
+      return withCtx(async (ctx) => {
+        const token = await firstRunToken(ctx, { evenWithOperators: true });
+        process.stdout.write(`Open this one-time link (valid 24 h) to create an operator:\n  ${ctx.config.publicUrl}/dashboard/#/setup/${token}\n`);
         return 0;
       });
     }

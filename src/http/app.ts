@@ -8,21 +8,29 @@ import { registerAuditRoutes } from '../modules/audit/audit.routes.ts';
 import { registerCatalogRoutes } from '../modules/catalog/catalog.routes.ts';
 import { registerCommerceRoutes } from '../modules/commerce/commerce.routes.ts';
 import { registerCreditsRoutes } from '../modules/credits/credits.routes.ts';
+import { registerCustomerSessionRoutes } from '../modules/customer-sessions/customer-sessions.routes.ts';
 import { registerCustomerRoutes } from '../modules/customers/customers.routes.ts';
+import { registerDashboard } from '../modules/dashboard/dashboard.routes.ts';
 import { registerKeyRoutes } from '../modules/keys/keys.routes.ts';
 import { registerMetricsRoutes } from '../modules/metrics/metrics.routes.ts';
 import { registerPaymentRoutes } from '../modules/payments/payments.routes.ts';
+import { registerProjectRoutes } from '../modules/projects/projects.routes.ts';
 import { registerRefundRoutes } from '../modules/payments/refunds.routes.ts';
 import { registerProfileRoutes } from '../modules/profile/profile.routes.ts';
 import { registerProviderRoutes } from '../modules/providers/providers.routes.ts';
 import { registerRateLimit } from '../modules/rate-limit/rate-limit.service.ts';
+import { registerSubscriptionRoutes } from '../modules/subscriptions/subscriptions.routes.ts';
 import { registerTestHelperRoutes } from '../modules/test-helpers/test-helpers.routes.ts';
+import { registerUsageRoutes } from '../modules/usage/usage.routes.ts';
 import { registerVaultRoutes } from '../modules/vault/vault.routes.ts';
 import { registerInboxRoutes } from '../modules/webhooks-in/inbox.routes.ts';
 import { registerWebhookEndpointRoutes } from '../modules/webhooks-out/webhooks.routes.ts';
 import { registerPaypalRoutes } from '../providers/paypal/paypal.routes.ts';
 import { registerCheckoutPages } from '../web/checkout.page.ts';
+import { registerPortalPages } from '../web/portal.page.ts';
+import { registerHostedPages } from '../web/hosted.pages.ts';
 import { registerAuth } from './auth.ts';
+import { registerCors } from './cors.ts';
 import type { AppContext } from './context.ts';
 import { registerErrorHandling } from './errors.ts';
 import { registerPrometheus } from './prometheus.ts';
@@ -57,6 +65,7 @@ export async function buildApp(ctx: AppContext, opts: { logger?: boolean | objec
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   registerErrorHandling(app);
+  await registerCors(app, ctx);
   // A POST/PUT/PATCH/DELETE sent without a body means "no parameters": validate it as {}.
   app.addHook('preValidation', async (req) => {
     if (req.method !== 'GET' && req.method !== 'HEAD' && (req.body === undefined || req.body === null)) req.body = {};
@@ -93,7 +102,14 @@ export async function buildApp(ctx: AppContext, opts: { logger?: boolean | objec
   registerAuditRoutes(app, ctx);
   registerTestHelperRoutes(app, ctx);
   registerCheckoutPages(app, ctx);
+  registerCustomerSessionRoutes(app, ctx);
+  registerProjectRoutes(app, ctx);
+  registerHostedPages(app, ctx);
+  registerDashboard(app, ctx);
   registerPaypalRoutes(app, ctx);
+  registerSubscriptionRoutes(app, ctx);
+  registerUsageRoutes(app, ctx);
+  registerPortalPages(app, ctx);
 
   // The sandbox delivers its webhooks through the public route, in process.
   ctx.deliverWebhook = async ({ provider, projectId, headers, body }) => {

@@ -67,7 +67,9 @@ export function registerAuth(app: FastifyInstance, ctx: AppContext): void {
     if (caller.kind === 'customer_session') {
       const params = req.params as Record<string, string> | undefined;
       const body = req.body as Record<string, unknown> | undefined;
-      const named = params?.id ?? (typeof body?.customer_id === 'string' ? body.customer_id : undefined);
+      // `:id` names a customer only under /v1/customers/:id (elsewhere it is a session, hold, ...).
+      const fromPath = req.routeOptions.url?.startsWith('/v1/customers/:id') ? params?.id : undefined;
+      const named = fromPath ?? (typeof body?.customer_id === 'string' ? body.customer_id : undefined);
       if (named !== undefined && named !== caller.customerId) {
         throw new ForbiddenError('This customer session belongs to another customer');
       }

@@ -1,6 +1,9 @@
 import { expireOrders } from '../modules/commerce/commerce.service.ts';
 import { expireDue } from '../modules/credits/credits.service.ts';
+import { sweepCustomerSessions } from '../modules/customer-sessions/customer-sessions.service.ts';
+import { sweepOperatorSessions } from '../modules/dashboard/operators.service.ts';
 import { expireCheckoutSessions } from '../modules/payments/payments.service.ts';
+import { advanceDueSubscriptions } from '../modules/subscriptions/subscriptions.service.ts';
 import { retryDueEvents } from '../modules/webhooks-in/inbox.service.ts';
 import { deliverDue, dispatchOutbox, purgeWebhookHistory } from '../modules/webhooks-out/webhooks.service.ts';
 import { registerJob } from './runner.ts';
@@ -19,6 +22,9 @@ export function registerJobs(): void {
   registerJob('webhooks.dispatch', (ctx) => dispatchOutbox(ctx));
   registerJob('webhooks.deliver', (ctx) => deliverDue(ctx));
   registerJob('webhooks.purge', (ctx) => purgeWebhookHistory(ctx));
+  registerJob('subscriptions.advance', (ctx) => advanceDueSubscriptions(ctx));
+  registerJob('customer_sessions.sweep', (ctx) => sweepCustomerSessions(ctx));
+  registerJob('operator_sessions.sweep', (ctx) => sweepOperatorSessions(ctx));
   registerJob('idempotency.purge', async (ctx) => {
     const r = await ctx.db.query(
       `DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM idempotency_keys WHERE created_at < $1 LIMIT 1000)`,

@@ -108,22 +108,25 @@ export type ProviderEvent =
       metadata: Record<string, string>;
     }
   | { kind: 'subscription.trial_will_end'; subscriptionRef: string; trialEnd: Date | null }
-  | {
-      kind: 'invoice.paid' | 'invoice.payment_failed';
-      invoiceRef: string;
-      subscriptionRef: string | null;
-      customerRef: string | null;
-      paymentRef: string | null;
-      amount: number;
-      currency: string;
-      periodStart: Date | null;
-      periodEnd: Date | null;
-      billingReason: string | null;
-      failureReason?: string | null;
-    }
+  | ({ kind: 'invoice.paid' } & InvoiceEventFields)
+  | ({ kind: 'invoice.payment_failed' } & InvoiceEventFields)
   | { kind: 'payment.refunded'; paymentRef: string; amountRefunded: number; currency: string; refundRef: string | null }
   | { kind: 'order.approved'; orderRef: string }
   | { kind: 'unsupported'; type: string };
+
+/** The fields of `invoice.paid` and `invoice.payment_failed` (separate members so handlers can narrow on kind). */
+export interface InvoiceEventFields {
+  invoiceRef: string;
+  subscriptionRef: string | null;
+  customerRef: string | null;
+  paymentRef: string | null;
+  amount: number;
+  currency: string;
+  periodStart: Date | null;
+  periodEnd: Date | null;
+  billingReason: string | null;
+  failureReason?: string | null;
+}
 
 /** One door for every payment provider. */
 export interface PaymentProvider {
@@ -135,6 +138,21 @@ export interface PaymentProvider {
   toEvents(payload: unknown): ProviderEvent[];
   refund(ctx: AppContext, input: RefundInput): Promise<RefundResult>;
   createPortal?(ctx: AppContext, input: PortalInput): Promise<{ url: string }>;
+  /**
+   * Changes a subscription the provider bills (cancel, resume, switch plan) and returns its new
+   * state, which Tollgate applies through the same `subscription.changed` handler as a webhook.
+   */
+  updateSubscription?(ctx: AppContext, input: UpdateSubscriptionInput): Promise<Extract<ProviderEvent, { kind: 'subscription.changed' }>>;
+}
+
+export interface UpdateSubscriptionInput {
+  project: ProjectRow;
+  subscriptionRef: string;
+  action: 'cancel_now' | 'cancel_at_period_end' | 'resume' | 'change_plan';
+  /** Tollgate's plan id (change_plan). */
+  planRef?: string;
+  quantity?: number;
+  idempotencyKey: string;
 }
 
 const registry = new Map<ProviderName, PaymentProvider>();

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { NotFoundError } from '../../domain/errors.ts';
 import { callerOf } from '../../http/auth.ts';
 import type { AppContext } from '../../http/context.ts';
 import { idempotent } from '../../http/idempotency.ts';
@@ -14,9 +15,13 @@ export function registerPaymentRoutes(root: FastifyInstance, ctx: AppContext): v
     idempotent(ctx, req, reply, async (q) => createCheckout(ctx, q, callerOf(req), req.body)),
   );
 
-  app.get('/v1/checkout/:id', { schema: { params: IdParams }, config: { auth: 'customer' } }, async (req) =>
-    getSession(ctx.db, callerOf(req).projectId, req.params.id),
-  );
+  app.get('/v1/checkout/:id', { schema: { params: IdParams }, config: { auth: 'customer' } }, async (req) => {
+    const caller = callerOf(req);
+    const s = await getSession(ctx.db, caller.projectId, req.params.id);
+    // A customer session sees its own customer's checkout sessions only.
+    if (caller.customerId !== undefined && s.customer_id !== caller.customerId) throw new NotFoundError('checkout session', req.params.id);
+    return s;
+  });
 
   app.get('/v1/payments', { schema: { querystring: PaymentsQuery } }, async (req) =>
     listPayments(ctx.db, callerOf(req).projectId, req.query),

@@ -47,14 +47,15 @@ export async function listProjects(q: Queryable): Promise<ProjectRow[]> {
 export async function updateProjectSettings(
   q: Queryable,
   id: string,
-  patch: { cors_origins?: string[]; default_provider?: string; settings?: Record<string, unknown> },
+  patch: { cors_origins?: string[]; default_provider?: string; settings?: Record<string, unknown>; name?: string },
 ): Promise<ProjectRow | undefined> {
   const r = await q.query<ProjectRow>(
     `UPDATE projects SET cors_origins = COALESCE($2, cors_origins),
        default_provider = COALESCE($3, default_provider),
-       settings = settings || COALESCE($4::jsonb, '{}'::jsonb)
+       settings = settings || COALESCE($4::jsonb, '{}'::jsonb),
+       name = COALESCE($5, name)
      WHERE id = $1 RETURNING *`,
-    [id, patch.cors_origins ?? null, patch.default_provider ?? null, patch.settings ? JSON.stringify(patch.settings) : null],
+    [id, patch.cors_origins ?? null, patch.default_provider ?? null, patch.settings ? JSON.stringify(patch.settings) : null, patch.name ?? null],
   );
   return r.rows[0];
 }

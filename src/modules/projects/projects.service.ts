@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
+import { z } from 'zod';
 import type { Queryable } from '../../db/db.ts';
 import { InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
 import { newId, randomToken } from '../../domain/ids.ts';
 import type { AppContext, Caller } from '../../http/context.ts';
+import { audit } from '../audit/audit.service.ts';
 import { TtlCache } from '../../lib/ttl-cache.ts';
 import * as repo from './projects.repository.ts';
 
@@ -145,6 +147,54 @@ export async function revokeKey(ctx: AppContext, q: Queryable, projectId: string
   keyCache.clear();
   const { key_hash: _h, ...rest } = row;
   return rest;
+}
+
+/** An origin as browsers send it: scheme, host and optional port, nothing else. */
+const Origin = z
+  .string()
+  .max(200)
+  .refine((v) => {
+    try {
+      const u = new URL(v);
+      return (u.protocol === 'http:' || u.protocol === 'https:') && u.origin === v;
+    } catch {
+      return false;
+    }
+  }, 'must be an origin such as "https://app.example.com" (scheme, host, optional port; no path or trailing slash)');
+
+export const ProjectPatchBody = z
+  .object({
+    name: z.string().min(1).max(200).optional(),
+    cors_origins: z.array(Origin).max(50).optional(),
+  })
+  .strict();
+
+function projectView(p: repo.ProjectRow) {
+  return {
+    id: p.id,
+    object: 'project',
+    name: p.name,
+    default_provider: p.default_provider,
+    cors_origins: p.cors_origins,
+    catalog_version: p.catalog_version,
+    created_at: p.created_at,
+  };
+}
+
+export async function getProjectView(ctx: AppContext, projectId: string) {
+  return projectView(await getProject(ctx, projectId));
+}
+
+/** Project settings an operator may change: its display name and the browser origins allowed by CORS. */
+export async function updateProject(ctx: AppContext, q: Queryable, caller: Caller, body: z.infer<typeof ProjectPatchBody>) {
+  const row = await repo.updateProjectSettings(q, caller.projectId, {
+    name: body.name,
+    cors_origins: body.cors_origins ? [...new Set(body.cors_origins)] : undefined,
+  });
+  if (!row) throw new NotFoundError('project', caller.projectId);
+  await audit(q, caller, { action: 'project.updated', target: caller.projectId, details: body }, ctx.clock.now());
+  invalidateProject(caller.projectId);
+  return projectView(row);
 }
 
 export { repo as projectsRepository };

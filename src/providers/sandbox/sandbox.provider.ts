@@ -142,6 +142,29 @@ export const sandboxProvider: PaymentProvider = {
             failureReason: str(o.failure_reason),
           },
         ];
+      case 'customer.subscription.created':
+      case 'customer.subscription.updated':
+      case 'customer.subscription.deleted': {
+        const meta = o.metadata && typeof o.metadata === 'object' ? (o.metadata as Record<string, unknown>) : {};
+        return [
+          {
+            kind: 'subscription.changed',
+            subscriptionRef: String(o.id),
+            customerRef: str(o.customer),
+            status: str(o.status) ?? 'active',
+            planRef: str(o.plan),
+            currentPeriodStart: date(o.current_period_start),
+            currentPeriodEnd: date(o.current_period_end),
+            trialEnd: date(o.trial_end),
+            cancelAtPeriodEnd: o.cancel_at_period_end === true,
+            canceledAt: date(o.canceled_at),
+            deleted: e.type === 'customer.subscription.deleted',
+            metadata: Object.fromEntries(Object.entries(meta).filter(([, v]) => typeof v === 'string')) as Record<string, string>,
+          },
+        ];
+      }
+      case 'customer.subscription.trial_will_end':
+        return [{ kind: 'subscription.trial_will_end', subscriptionRef: String(o.id), trialEnd: date(o.trial_end) }];
       case 'charge.refunded':
         return [
           {

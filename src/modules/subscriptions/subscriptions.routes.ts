@@ -1,0 +1,78 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { callerOf } from '../../http/auth.ts';
+import type { AppContext } from '../../http/context.ts';
+import { idempotent } from '../../http/idempotency.ts';
+import { CustomerParams, IdParams } from '../../http/schemas.ts';
+import { createPaymentLink, createPortal, getPaymentLink, PaymentLinkBody, PortalBody } from './portal.service.ts';
+import './subscriptions.events.ts';
+import {
+  applyCoupon,
+  CancelBody,
+  ChangeBody,
+  CouponBody,
+  cancelSubscription,
+  changePlan,
+  getCustomerSubscription,
+  ListSubscriptionsQuery,
+  listSubscriptions,
+  resumeSubscription,
+  SubscribeBody,
+  subscribeWithoutPayment,
+} from './subscriptions.service.ts';
+
+export function registerSubscriptionRoutes(root: FastifyInstance, ctx: AppContext): void {
+  const app = root.withTypeProvider<ZodTypeProvider>();
+
+  app.get('/v1/customers/:id/subscription', { schema: { params: CustomerParams }, config: { auth: 'customer' } }, async (req) =>
+    ctx.db.tx((q) => getCustomerSubscription(ctx, q, callerOf(req).projectId, req.params.id)),
+  );
+
+  app.post('/v1/customers/:id/subscription', { schema: { params: CustomerParams, body: SubscribeBody } }, async (req, reply) =>
+    idempotent(ctx, req, reply, async (q) => ({
+      status: 201,
+      body: await subscribeWithoutPayment(ctx, q, callerOf(req), req.params.id, req.body),
+    })),
+  );
+
+  app.post(
+    '/v1/customers/:id/subscription/cancel',
+    { schema: { params: CustomerParams, body: CancelBody.optional() }, config: { auth: 'customer' } },
+    async (req, reply) =>
+      idempotent(ctx, req, reply, async (q) => ({
+        body: await cancelSubscription(ctx, q, callerOf(req), req.params.id, req.body?.at_period_end ?? true),
+      })),
+  );
+
+  app.post(
+    '/v1/customers/:id/subscription/resume',
+    { schema: { params: CustomerParams }, config: { auth: 'customer' } },
+    async (req, reply) => idempotent(ctx, req, reply, async (q) => ({ body: await resumeSubscription(ctx, q, callerOf(req), req.params.id) })),
+  );
+
+  app.post(
+    '/v1/customers/:id/subscription/change',
+    { schema: { params: CustomerParams, body: ChangeBody }, config: { auth: 'customer' } },
+    async (req, reply) => idempotent(ctx, req, reply, async (q) => ({ body: await changePlan(ctx, q, callerOf(req), req.params.id, req.body) })),
+  );
+
+  app.post('/v1/customers/:id/subscription/coupon', { schema: { params: CustomerParams, body: CouponBody } }, async (req, reply) =>
+    idempotent(ctx, req, reply, async (q) => ({
+      body: await applyCoupon(ctx, q, callerOf(req), req.params.id, req.body.promotion_code),
+    })),
+  );
+
+  app.get('/v1/subscriptions', { schema: { querystring: ListSubscriptionsQuery } }, async (req) =>
+    listSubscriptions(ctx, callerOf(req).projectId, req.query),
+  );
+
+  app.post('/v1/portal', { schema: { body: PortalBody }, config: { auth: 'customer' } }, async (req, reply) =>
+    idempotent(ctx, req, reply, async (q) => ({ body: await createPortal(ctx, q, callerOf(req), req.body) })),
+  );
+
+  app.post('/v1/payment-links', { schema: { body: PaymentLinkBody } }, async (req, reply) =>
+    idempotent(ctx, req, reply, async (q) => ({ status: 201, body: await createPaymentLink(ctx, q, callerOf(req), req.body) })),
+  );
+
+  app.get('/v1/payment-links/:id', { schema: { params: IdParams } }, async (req) => getPaymentLink(ctx, callerOf(req).projectId, req.params.id));
+}

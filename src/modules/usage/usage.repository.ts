@@ -1,0 +1,102 @@
+import type { Queryable } from '../../db/db.ts';
+
+export interface UsageRead {
+  known: boolean;
+  plan_id: string | null;
+  current_period_start: Date | null;
+  used: number | null;
+  period_start: Date | null;
+}
+
+/** One round trip: does the customer exist, its live plan and period, and its count for one feature. */
+export async function readUsage(q: Queryable, projectId: string, customerId: string, feature: string): Promise<UsageRead> {
+  const r = await q.query<UsageRead>(
+    `SELECT EXISTS (SELECT 1 FROM customers WHERE project_id = $1 AND id = $2) AS known,
+            s.plan_id, s.current_period_start, u.used, u.period_start
+     FROM (SELECT 1) one
+     LEFT JOIN LATERAL (
+       SELECT plan_id, current_period_start FROM subscriptions
+       WHERE project_id = $1 AND customer_id = $2 AND status IN ('trialing', 'active', 'past_due') LIMIT 1
+     ) s ON true
+     LEFT JOIN usage_counters u ON u.project_id = $1 AND u.customer_id = $2 AND u.feature = $3`,
+    [projectId, customerId, feature],
+  );
+  return r.rows[0] as UsageRead;
+}
+
+export interface TrackInput {
+  projectId: string;
+  customerId: string;
+  feature: string;
+  quantity: number;
+  /** Plan used when the customer has no live subscription. */
+  freePlan: string | null;
+  /** Metered counts belong to a period: the subscription's, else this one (null: never resets). */
+  metered: boolean;
+  fallbackPeriod: Date | null;
+  /** Limits of this feature per plan; -1 = unlimited; a plan not listed does not include it. */
+  plans: string[];
+  limits: number[];
+  at: Date;
+}
+
+export interface TrackResult {
+  known: boolean;
+  plan_id: string | null;
+  lim: number | null;
+  granted: boolean;
+  used_after: number | null;
+  used_before: number | null;
+}
+
+/**
+ * The hot path of `POST /v1/track`, one statement: find the customer's plan and its limit, then
+ * add to the count only if it stays within the limit. The upsert takes the counter's row lock and
+ * re-checks the condition on the newest row, so parallel tracks can never pass the last unit
+ * twice. A release (negative quantity) always applies and never goes below 0.
+ */
+export async function trackCounter(q: Queryable, t: TrackInput): Promise<TrackResult> {
+  const r = await q.query<TrackResult>(
+    `WITH cust AS (
+       SELECT EXISTS (SELECT 1 FROM customers WHERE project_id = $1 AND id = $2) AS known
+     ), sub AS (
+       SELECT plan_id, current_period_start FROM subscriptions
+       WHERE project_id = $1 AND customer_id = $2 AND status IN ('trialing', 'active', 'past_due') LIMIT 1
+     ), ent AS (
+       SELECT COALESCE((SELECT plan_id FROM sub), $5::text) AS plan_id,
+              CASE WHEN $6::boolean THEN COALESCE((SELECT current_period_start FROM sub), $7::timestamptz) END AS ps
+     ), pl AS (
+       SELECT t.lim FROM ent JOIN unnest($8::text[], $9::bigint[]) AS t(plan, lim) ON t.plan = ent.plan_id
+     ), up AS (
+       INSERT INTO usage_counters AS u (project_id, customer_id, feature, used, period_start, lim, updated_at)
+       SELECT $1, $2, $3, GREATEST($4::bigint, 0), ent.ps, NULLIF(pl.lim, -1), $10
+       FROM cust, ent, pl
+       WHERE cust.known AND ($4::bigint <= 0 OR pl.lim = -1 OR $4::bigint <= pl.lim)
+       ON CONFLICT (project_id, customer_id, feature) DO UPDATE SET
+         used = GREATEST(0, (CASE WHEN u.period_start IS NOT DISTINCT FROM EXCLUDED.period_start THEN u.used ELSE 0 END) + $4::bigint),
+         period_start = EXCLUDED.period_start, lim = EXCLUDED.lim, updated_at = EXCLUDED.updated_at
+       WHERE $4::bigint <= 0 OR EXCLUDED.lim IS NULL
+          OR (CASE WHEN u.period_start IS NOT DISTINCT FROM EXCLUDED.period_start THEN u.used ELSE 0 END) + $4::bigint <= EXCLUDED.lim
+       RETURNING u.used
+     )
+     SELECT (SELECT known FROM cust) AS known, (SELECT plan_id FROM ent) AS plan_id, (SELECT lim FROM pl) AS lim,
+            EXISTS (SELECT 1 FROM pl) AS granted, (SELECT used FROM up) AS used_after,
+            (SELECT CASE WHEN c.period_start IS NOT DISTINCT FROM ent.ps THEN c.used ELSE 0 END
+               FROM usage_counters c, ent WHERE c.project_id = $1 AND c.customer_id = $2 AND c.feature = $3) AS used_before`,
+    [t.projectId, t.customerId, t.feature, t.quantity, t.freePlan, t.metered, t.fallbackPeriod, t.plans, t.limits, t.at],
+  );
+  return r.rows[0] as TrackResult;
+}
+
+export async function listCounters(
+  q: Queryable,
+  projectId: string,
+  customerId: string,
+): Promise<{ feature: string; used: number; period_start: Date | null }[]> {
+  return (
+    await q.query<{ feature: string; used: number; period_start: Date | null }>(
+      'SELECT feature, used, period_start FROM usage_counters WHERE project_id = $1 AND customer_id = $2',
+      [projectId, customerId],
+    )
+  ).rows;
+}

@@ -1,0 +1,1 @@
+export function buildDashboard(opts?: { force?: boolean }): Promise<boolean>;

@@ -1,0 +1,76 @@
+import { useState } from 'react';
+import { ApiError, v1, when } from '../api.ts';
+import { useLoad } from '../hooks.ts';
+import { href } from '../router.ts';
+import { Alert, Card, Loading } from '../ui.tsx';
+
+async function audit(project: string, action: string) {
+  try {
+    return await v1(project, 'GET', `audit?limit=100${action ? `&action=${encodeURIComponent(action)}` : ''}`);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) return null;
+    throw e;
+  }
+}
+
+export function AuditPage(props: { project: string }) {
+  const [action, setAction] = useState('');
+  const [q, setQ] = useState('');
+  const list = useLoad(() => audit(props.project, q), [props.project, q]);
+  return (
+    <>
+      <h1>Audit log</h1>
+      <p className="muted">Administrative changes: keys, catalog, providers, vault, manual grants — who, what, when, from where.</p>
+      <form
+        className="search"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setQ(action.trim());
+        }}
+      >
+        <input aria-label="Action" placeholder="Action or family, e.g. credits or key.created" value={action} onChange={(e) => setAction(e.target.value)} />
+        <button type="submit">Filter</button>
+      </form>
+      <Loading error={list.error} loading={list.loading && list.data === undefined} />
+      {list.data === null && <Alert kind="info">The audit log is not available on this Tollgate version.</Alert>}
+      {list.data && (
+        <Card>
+          {list.data.data.length === 0 && <p className="muted">Nothing recorded.</p>}
+          {list.data.data.length > 0 && (
+            <div className="table-wrap">
+              <table data-testid="audit-table">
+                <thead>
+                  <tr>
+                    <th>When</th>
+                    <th>Who</th>
+                    <th>Action</th>
+                    <th>Customer</th>
+                    <th className="hide-sm">From</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {list.data.data.map((r: any) => (
+                    <tr key={r.id}>
+                      <td>{when(r.created_at)}</td>
+                      <td className="small details">{r.actor}</td>
+                      <td className="details">
+                        <code>{r.action}</code> {r.target && <span className="muted small">{r.target}</span>}
+                        <div className="small muted">
+                          {Object.entries(r.details ?? {})
+                            .map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+                            .join(' · ')}
+                        </div>
+                      </td>
+                      <td>{r.customer_id ? <a href={href('p', props.project, 'customers', r.customer_id)}>{r.customer_id}</a> : '—'}</td>
+                      <td className="small muted hide-sm">{r.ip ?? ''}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )}
+        </Card>
+      )}
+    </>
+  );
+}

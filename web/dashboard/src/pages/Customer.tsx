@@ -1,0 +1,247 @@
+import { type FormEvent, useState } from 'react';
+import { ApiError, dash, money, v1, when } from '../api.ts';
+import { useLoad } from '../hooks.ts';
+import { href } from '../router.ts';
+import { Alert, Card, Json, Loading, Stat, Status } from '../ui.tsx';
+
+/** A module's read that may not exist on this instance (subscriptions, orders, vault): null when absent. */
+async function optional(project: string, path: string): Promise<any | null> {
+  try {
+    return await v1(project, 'GET', path);
+  } catch (e) {
+    if (e instanceof ApiError && (e.status === 404 || e.status === 403)) return null;
+    throw e;
+  }
+}
+
+export function CustomerPage(props: { project: string; id: string }) {
+  const { project, id } = props;
+  const cid = encodeURIComponent(id);
+  const customer = useLoad(() => v1(project, 'GET', `customers/${cid}`), [project, id]);
+  const ledger = useLoad(() => v1(project, 'GET', `customers/${cid}/credits/transactions?limit=20`), [project, id]);
+  const payments = useLoad(() => v1(project, 'GET', `payments?limit=10&customer_id=${cid}`), [project, id]);
+  const extras = useLoad(
+    async () => {
+      const [subscription, orders, secrets] = await Promise.all([
+        optional(project, `customers/${cid}/subscription`),
+        optional(project, `customers/${cid}/orders?limit=5`),
+        optional(project, `customers/${cid}/secrets`),
+      ]);
+      return { subscription, orders, secrets };
+    },
+    [project, id],
+  );
+  const [msg, setMsg] = useState<{ kind: 'success' | 'error'; text: string }>();
+  const [busy, setBusy] = useState(false);
+
+  async function adjust(e: FormEvent<HTMLFormElement>) {
+    e.preventDefault();
+    const form = e.currentTarget;
+    const f = new FormData(form);
+    const direction = String(f.get('direction'));
+    setBusy(true);
+    try {
+      const r = await dash<any>('POST', `p/${encodeURIComponent(project)}/customers/${cid}/credits/adjust`, {
+        direction,
+        amount: Number(f.get('amount')),
+        reason: String(f.get('reason') ?? ''),
+      });
+      setMsg({ kind: 'success', text: `${direction === 'grant' ? 'Granted' : 'Deducted'} ${f.get('amount')} credits. New balance: ${r.balance}.` });
+      form.reset();
+      await Promise.all([customer.reload(), ledger.reload()]);
+    } catch (err) {
+      setMsg({ kind: 'error', text: (err as Error).message });
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  async function refund(p: any) {
+    if (!window.confirm(`Refund ${money({ amount: p.amount - p.amount_refunded, currency: p.currency })} of ${p.id}? Credits bought with it are taken back.`)) return;
+    try {
+      await v1(project, 'POST', `payments/${encodeURIComponent(p.id)}/refund`, {});
+      setMsg({ kind: 'success', text: `Refunded ${p.id}.` });
+      await Promise.all([customer.reload(), ledger.reload(), payments.reload()]);
+    } catch (err) {
+      setMsg({ kind: 'error', text: (err as Error).message });
+    }
+  }
+
+  async function openCreditsPage() {
+    const s = await v1(project, 'POST', 'customer_sessions', { customer_id: id });
+    window.open(s.urls.credits, '_blank', 'noopener');
+  }
+
+  const c = customer.data;
+  const notFound = customer.error?.startsWith('No such customer');
+  return (
+    <>
+      <p className="crumbs">
+        <a href={href('p', project, 'customers')}>Customers</a> / {id}
+      </p>
+      <h1>{c?.name || c?.email || id}</h1>
+      {notFound ? <Alert kind="info">This project has no customer “{id}”.</Alert> : <Loading error={customer.error} loading={customer.loading && !c} />}
+      {c && (
+        <>
+          <div className="stats">
+            <Stat testId="customer-balance" label="Credit balance" value={c.credits?.balance ?? c.balance ?? 0} hint={c.credits?.held ? `${c.credits.held} held` : undefined} />
+            <Stat label="E-mail" value={<span className="small">{c.email ?? '—'}</span>} />
+            <Stat label="Customer since" value={<span className="small">{when(c.created_at)}</span>} />
+          </div>
+          <div className="grid2">
+            <Card title="Grant or deduct credits">
+              {msg && <Alert kind={msg.kind}>{msg.text}</Alert>}
+              <form onSubmit={adjust} className="stack" data-testid="adjust-form">
+                <div className="row">
+                  <label>
+                    <input type="radio" name="direction" value="grant" defaultChecked /> Grant
+                  </label>
+                  <label>
+                    <input type="radio" name="direction" value="deduct" /> Deduct
+                  </label>
+                </div>
+                <label htmlFor="amount">Credits</label>
+                <input id="amount" name="amount" type="number" min={1} step={1} required />
+                <label htmlFor="reason">Reason (kept in the ledger and the audit log)</label>
+                <input id="reason" name="reason" maxLength={500} required />
+                <button type="submit" disabled={busy}>
+                  Apply
+                </button>
+              </form>
+            </Card>
+            <Card title="Subscription and access">
+              {extras.data?.subscription ? (
+                <dl className="kv">
+                  <dt>Plan</dt>
+                  <dd>{extras.data.subscription.plan?.name ?? extras.data.subscription.plan?.id ?? extras.data.subscription.plan ?? '—'}</dd>
+                  <dt>Status</dt>
+                  <dd>
+                    <Status value={String(extras.data.subscription.status)} />
+                  </dd>
+                  {extras.data.subscription.current_period_end && (
+                    <>
+                      <dt>Renews</dt>
+                      <dd>{when(extras.data.subscription.current_period_end)}</dd>
+                    </>
+                  )}
+                </dl>
+              ) : (
+                <p className="muted">No subscription module on this instance, or no subscription.</p>
+              )}
+              {c.entitlements && (
+                <details>
+                  <summary>Usage and entitlements</summary>
+                  <Json value={c.entitlements} />
+                </details>
+              )}
+              <button type="button" className="secondary" onClick={openCreditsPage}>
+                Open the customer's credits page
+              </button>
+            </Card>
+          </div>
+        </>
+      )}
+      {!notFound && (
+        <>
+          <Card title="Credit ledger" testId="ledger">
+            <Loading error={ledger.error} loading={ledger.loading && !ledger.data} />
+            {ledger.data && (
+              <div className="table-wrap">
+                <table>
+                  <thead>
+                    <tr>
+                      <th>Date</th>
+                      <th className="hide-sm">Kind</th>
+                      <th>Reason</th>
+                      <th className="num">Amount</th>
+                      <th className="num">Balance</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {ledger.data.data.map((e: any) => (
+                      <tr key={e.id}>
+                        <td>{when(e.created_at)}</td>
+                        <td className="hide-sm">{e.kind}</td>
+                        <td>{e.reason}</td>
+                        <td className={`num ${e.amount > 0 ? 'pos' : 'neg'}`}>{e.amount > 0 ? `+${e.amount}` : e.amount}</td>
+                        <td className="num">{e.balance_after}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+            )}
+          </Card>
+          <Card title="Payments">
+            <Loading error={payments.error} loading={payments.loading && !payments.data} />
+            {payments.data && payments.data.data.length === 0 && <p className="muted">No payments.</p>}
+            {payments.data && payments.data.data.length > 0 && (
+              <div className="table-wrap">
+                <table>
+                  <tbody>
+                    {payments.data.data.map((p: any) => (
+                      <tr key={p.id}>
+                        <td>{when(p.created_at)}</td>
+                        <td>
+                          {p.kind} {p.item_id}
+                        </td>
+                        <td className="num">{money(p)}</td>
+                        <td>
+                          <Status value={p.status} />
+                        </td>
+                        <td>
+                          {(p.status === 'succeeded' || p.status === 'partially_refunded') && (
+                            <button type="button" className="small-button danger" onClick={() => refund(p)}>
+                              Refund
+                            </button>
+                          )}
+                        </td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+            )}
+          </Card>
+          {extras.data?.orders && (
+            <Card title="Orders" testId="orders">
+              {(extras.data.orders.data ?? []).length === 0 && <p className="muted">No orders.</p>}
+              <div className="table-wrap">
+                <table>
+                  <tbody>
+                    {(extras.data.orders.data ?? []).map((o: any) => (
+                      <tr key={o.id}>
+                        <td>{when(o.created_at)}</td>
+                        <td className="hide-sm">
+                          <code>{o.id}</code>
+                        </td>
+                        <td>
+                          {o.count} item{o.count === 1 ? '' : 's'}
+                        </td>
+                        <td className="num">{money(o.total)}</td>
+                        <td>
+                          <Status value={String(o.status)} />
+                        </td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+            </Card>
+          )}
+          {extras.data?.secrets && (
+            <Card title="Vault">
+              <ul>
+                {(extras.data.secrets.data ?? []).map((s: any) => (
+                  <li key={s.name}>
+                    <code>{s.name}</code> <span className="muted">{s.preview}</span>
+                  </li>
+                ))}
+              </ul>
+            </Card>
+          )}
+        </>
+      )}
+    </>
+  );
+}
