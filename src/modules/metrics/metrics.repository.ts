@@ -65,11 +65,6 @@ export async function creditFlows(q: Queryable, projectId: string, from: Date, t
   return r.rows[0] ?? { sold: 0, consumed: 0 };
 }
 
-export async function hasSubscriptions(q: Queryable): Promise<boolean> {
-  const r = await q.query<{ t: string | null }>(`SELECT to_regclass('subscriptions')::text AS t`);
-  return Boolean(r.rows[0]?.t);
-}
-
 export interface SubscriptionFiguresRow {
   active: number;
   trialing: number;
@@ -107,11 +102,25 @@ export async function subscriptionFigures(q: Queryable, projectId: string, from:
   return r.rows[0] as SubscriptionFiguresRow;
 }
 
-/** Monthly recurring revenue of the subscriptions paying at `at`: yearly prices count for a twelfth. */
+// The discount a subscription's coupon gives on the cycle it is in (cycle = cycles billed - 1), as
+// domain/subscription.ts couponApplies/discountFor compute it for a charge.
+const CYCLE = `GREATEST(cycles_billed - 1, 0)`;
+const GROSS = `(price_amount * quantity)`;
+const COUPON_APPLIES = `(coupon_duration IS NOT NULL AND ${CYCLE} >= coupon_start_cycle AND (
+    coupon_duration = 'forever'
+    OR (coupon_duration = 'once' AND ${CYCLE} = coupon_start_cycle)
+    OR (coupon_duration = 'repeating' AND (${CYCLE} - coupon_start_cycle) * (CASE WHEN interval = 'year' THEN 12 ELSE 1 END) < COALESCE(coupon_months, 0))))`;
+const DISCOUNT = `CASE WHEN ${COUPON_APPLIES} THEN LEAST(${GROSS}, GREATEST(0,
+    CASE WHEN coupon_percent_off IS NOT NULL THEN floor((${GROSS} * coupon_percent_off + 50) / 100.0) ELSE COALESCE(coupon_amount_off, 0) END)) ELSE 0 END`;
+
+/**
+ * Monthly recurring revenue of the subscriptions paying at `at`: price × quantity less a coupon in
+ * effect (as of the subscription's current cycle); yearly amounts count for a twelfth.
+ */
 export async function mrrAt(q: Queryable, projectId: string, at: Date): Promise<{ currency: string; amount: number }[]> {
   return (
     await q.query<{ currency: string; amount: number }>(
-      `SELECT currency, ROUND(SUM(CASE WHEN interval = 'year' THEN price_amount * quantity / 12.0 ELSE price_amount * quantity END))::bigint AS amount
+      `SELECT currency, ROUND(SUM(CASE WHEN interval = 'year' THEN (${GROSS} - ${DISCOUNT}) / 12.0 ELSE ${GROSS} - ${DISCOUNT} END))::bigint AS amount
        FROM subscriptions WHERE project_id = $1 AND ${LIVE_AT('$2')} AND NOT ${TRIAL_AT('$2')}
        GROUP BY currency ORDER BY currency`,
       [projectId, at],

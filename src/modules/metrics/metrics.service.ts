@@ -23,7 +23,7 @@ export const MetricsResponse = z.object({
   object: z.literal('metrics'),
   as_of: z.string().describe('The instant stock figures (MRR, active, trialing) are taken at'),
   period: z.object({ from: z.string(), to: z.string() }).describe('Flows (revenue, credits, churn, trial conversion) count over [from, to)'),
-  mrr: z.array(Money).describe('Monthly recurring revenue of paying subscriptions at as_of (yearly prices / 12), per currency'),
+  mrr: z.array(Money).describe('Monthly recurring revenue of paying subscriptions at as_of (price less a coupon in effect; yearly / 12), per currency'),
   revenue: z.array(Money).describe('Net revenue (paid minus refunded) in the period, per currency'),
   revenue_by_month: z
     .array(
@@ -72,11 +72,7 @@ function monthsBetween(first: Date, count: number): string[] {
 
 const ratio = (n: number, d: number) => (d > 0 ? Math.round((n / d) * 10_000) / 10_000 : null);
 
-/** Subscription figures, when the subscriptions module is installed; zeros otherwise. */
 async function subscriptionFigures(q: Queryable, projectId: string, from: Date, to: Date) {
-  if (!(await repo.hasSubscriptions(q))) {
-    return { mrr: [], active: 0, trialing: 0, active_at_start: 0, churned: 0, trials_ended: 0, trials_converted: 0 };
-  }
   const [f, mrr] = await Promise.all([repo.subscriptionFigures(q, projectId, from, to), repo.mrrAt(q, projectId, to)]);
   return { mrr, ...f };
 }
