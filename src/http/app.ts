@@ -12,6 +12,7 @@ import { registerCustomerSessionRoutes } from '../modules/customer-sessions/cust
 import { registerCustomerRoutes } from '../modules/customers/customers.routes.ts';
 import { registerDashboard } from '../modules/dashboard/dashboard.routes.ts';
 import { registerKeyRoutes } from '../modules/keys/keys.routes.ts';
+import { registerMetricsRoutes } from '../modules/metrics/metrics.routes.ts';
 import { registerPaymentRoutes } from '../modules/payments/payments.routes.ts';
 import { registerProjectRoutes } from '../modules/projects/projects.routes.ts';
 import { registerRefundRoutes } from '../modules/payments/refunds.routes.ts';
@@ -24,6 +25,7 @@ import { registerUsageRoutes } from '../modules/usage/usage.routes.ts';
 import { registerVaultRoutes } from '../modules/vault/vault.routes.ts';
 import { registerInboxRoutes } from '../modules/webhooks-in/inbox.routes.ts';
 import { registerStripeRoutes } from '../providers/stripe/stripe.routes.ts';
+import { registerWebhookEndpointRoutes } from '../modules/webhooks-out/webhooks.routes.ts';
 import { registerPaypalRoutes } from '../providers/paypal/paypal.routes.ts';
 import { registerCheckoutPages } from '../web/checkout.page.ts';
 import { registerPortalPages } from '../web/portal.page.ts';
@@ -95,6 +97,8 @@ export async function buildApp(ctx: AppContext, opts: { logger?: boolean | objec
   registerKeyRoutes(app, ctx);
   registerProviderRoutes(app, ctx);
   registerStripeRoutes(app, ctx);
+  registerWebhookEndpointRoutes(app, ctx);
+  registerMetricsRoutes(app, ctx);
   registerProfileRoutes(app, ctx);
   registerVaultRoutes(app, ctx);
   registerAuditRoutes(app, ctx);

@@ -7,6 +7,7 @@ import { advanceDueSubscriptions } from '../modules/subscriptions/subscriptions.
 import { retryDueEvents } from '../modules/webhooks-in/inbox.service.ts';
 import { runDueCatalogSync } from '../providers/stripe/stripe.catalog.ts';
 import { runDueReconcile } from '../providers/stripe/stripe.reconcile.ts';
+import { deliverDue, dispatchOutbox, purgeWebhookHistory } from '../modules/webhooks-out/webhooks.service.ts';
 import { registerJob } from './runner.ts';
 
 const IDEMPOTENCY_TTL_MS = 48 * 3600 * 1000; // kept at least 24 h, as promised
@@ -20,6 +21,9 @@ export function registerJobs(): void {
   registerJob('checkout.expire', (ctx) => expireCheckoutSessions(ctx));
   registerJob('orders.expire', (ctx) => expireOrders(ctx));
   registerJob('inbox.retry', (ctx) => retryDueEvents(ctx));
+  registerJob('webhooks.dispatch', (ctx) => dispatchOutbox(ctx));
+  registerJob('webhooks.deliver', (ctx) => deliverDue(ctx));
+  registerJob('webhooks.purge', (ctx) => purgeWebhookHistory(ctx));
   registerJob('subscriptions.advance', (ctx) => advanceDueSubscriptions(ctx));
   registerJob('customer_sessions.sweep', (ctx) => sweepCustomerSessions(ctx));
   registerJob('operator_sessions.sweep', (ctx) => sweepOperatorSessions(ctx));

@@ -1,27 +1,34 @@
 import type { Queryable } from '../../db/db.ts';
 import { newId } from '../../domain/ids.ts';
 
-export type OutboxEventType =
-  | 'customer.created'
-  | 'customer.updated'
-  | 'onboarding.step_completed'
-  | 'onboarding.completed'
-  | 'subscription.created'
-  | 'subscription.updated'
-  | 'subscription.canceled'
-  | 'subscription.trial_will_end'
-  | 'entitlements.updated'
-  | 'credits.granted'
-  | 'credits.deducted'
-  | 'credits.low_balance'
-  | 'credits.reversed'
-  | 'checkout.completed'
-  | 'payment.succeeded'
-  | 'payment.failed'
-  | 'payment.refunded'
-  | 'order.paid'
-  | 'order.canceled'
-  | 'order.refunded';
+/** Every event type an endpoint can subscribe to. */
+export const OUTBOX_EVENT_TYPES = [
+  'customer.created',
+  'customer.updated',
+  'onboarding.step_completed',
+  'onboarding.completed',
+  'subscription.created',
+  'subscription.updated',
+  'subscription.canceled',
+  'subscription.trial_will_end',
+  'entitlements.updated',
+  'credits.granted',
+  'credits.deducted',
+  'credits.low_balance',
+  'credits.reversed',
+  'checkout.completed',
+  'payment.succeeded',
+  'payment.failed',
+  'payment.refunded',
+  'order.paid',
+  'order.canceled',
+  'order.refunded',
+] as const;
+
+export type OutboxEventType = (typeof OUTBOX_EVENT_TYPES)[number];
+
+/** High-volume events an endpoint receives only when it names them (never through `*`). */
+export const OPT_IN_EVENT_TYPES: readonly OutboxEventType[] = ['credits.deducted'];
 
 /**
  * Records an event for the app's webhook endpoints in the caller's transaction, so the change

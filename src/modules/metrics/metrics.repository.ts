@@ -1,0 +1,129 @@
+import type { Queryable } from '../../db/db.ts';
+
+// Money that counts as revenue: payments that succeeded, net of what was refunded.
+const REVENUE = `status IN ('succeeded', 'refunded', 'partially_refunded')`;
+
+export interface MonthRevenueRow {
+  month: string;
+  currency: string;
+  gross: number;
+  refunded: number;
+  payments: number;
+}
+
+export async function revenueByMonth(q: Queryable, projectId: string, from: Date, to: Date): Promise<MonthRevenueRow[]> {
+  return (
+    await q.query<MonthRevenueRow>(
+      `SELECT to_char(date_trunc('month', created_at AT TIME ZONE 'UTC'), 'YYYY-MM') AS month, currency,
+         SUM(amount)::bigint AS gross, SUM(amount_refunded)::bigint AS refunded, count(*)::int AS payments
+       FROM payments WHERE project_id = $1 AND ${REVENUE} AND created_at >= $2 AND created_at < $3
+       GROUP BY 1, 2 ORDER BY 1, 2`,
+      [projectId, from, to],
+    )
+  ).rows;
+}
+
+export interface ProductRevenueRow {
+  kind: string;
+  item_id: string | null;
+  currency: string;
+  amount: number;
+  payments: number;
+}
+
+export async function revenueByProduct(q: Queryable, projectId: string, from: Date, to: Date): Promise<ProductRevenueRow[]> {
+  return (
+    await q.query<ProductRevenueRow>(
+      `SELECT kind, item_id, currency, SUM(amount - amount_refunded)::bigint AS amount, count(*)::int AS payments
+       FROM payments WHERE project_id = $1 AND ${REVENUE} AND created_at >= $2 AND created_at < $3
+       GROUP BY kind, item_id, currency ORDER BY amount DESC, kind, item_id, currency`,
+      [projectId, from, to],
+    )
+  ).rows;
+}
+
+/** Net revenue from credit packs in the period, per currency. */
+export async function creditPackRevenue(q: Queryable, projectId: string, from: Date, to: Date): Promise<{ currency: string; amount: number }[]> {
+  return (
+    await q.query<{ currency: string; amount: number }>(
+      `SELECT currency, SUM(amount - amount_refunded)::bigint AS amount
+       FROM payments WHERE project_id = $1 AND kind = 'credit_pack' AND ${REVENUE} AND created_at >= $2 AND created_at < $3
+       GROUP BY currency ORDER BY currency`,
+      [projectId, from, to],
+    )
+  ).rows;
+}
+
+/** Credits bought (ledger `purchase`) and spent (`deduct`, `capture`) in the period. */
+export async function creditFlows(q: Queryable, projectId: string, from: Date, to: Date): Promise<{ sold: number; consumed: number }> {
+  const r = await q.query<{ sold: number; consumed: number }>(
+    `SELECT COALESCE(SUM(amount) FILTER (WHERE kind = 'purchase'), 0)::bigint AS sold,
+       COALESCE(-SUM(amount) FILTER (WHERE kind IN ('deduct', 'capture')), 0)::bigint AS consumed
+     FROM ledger_entries WHERE project_id = $1 AND created_at >= $2 AND created_at < $3`,
+    [projectId, from, to],
+  );
+  return r.rows[0] ?? { sold: 0, consumed: 0 };
+}
+
+export interface SubscriptionFiguresRow {
+  active: number;
+  trialing: number;
+  active_at_start: number;
+  churned: number;
+  trials_ended: number;
+  trials_converted: number;
+}
+
+// A subscription's life as seen at a past instant: it started at created_at and ended at ended_at
+// (or when it was canceled/expired if no end was recorded); it was trialing while inside its trial.
+const SUB_ENDED = `COALESCE(ended_at, CASE WHEN status IN ('canceled', 'expired') THEN COALESCE(canceled_at, updated_at) END)`;
+const LIVE_AT = (t: string) => `(created_at <= ${t} AND (${SUB_ENDED} IS NULL OR ${SUB_ENDED} > ${t}))`;
+const TRIAL_AT = (t: string) => `(trial_end IS NOT NULL AND COALESCE(trial_start, created_at) <= ${t} AND trial_end > ${t})`;
+// A trial is decided when it reaches its end or the subscription ends first. It converted when the
+// subscription went on past the trial, or when the customer started a paid subscription meanwhile
+// (paying during a trial replaces the trial subscription).
+const TRIAL_DECIDED = `LEAST(trial_end, COALESCE(${SUB_ENDED}, trial_end))`;
+const TRIAL_CONVERTED = `((${SUB_ENDED} IS NULL OR ${SUB_ENDED} > trial_end) OR EXISTS (
+    SELECT 1 FROM subscriptions paid WHERE paid.project_id = s.project_id AND paid.customer_id = s.customer_id
+      AND paid.id <> s.id AND paid.trial_end IS NULL AND paid.created_at >= s.created_at AND paid.created_at < $3))`;
+
+export async function subscriptionFigures(q: Queryable, projectId: string, from: Date, to: Date): Promise<SubscriptionFiguresRow> {
+  const r = await q.query<SubscriptionFiguresRow>(
+    `SELECT
+       count(*) FILTER (WHERE ${LIVE_AT('$3')} AND NOT ${TRIAL_AT('$3')})::int AS active,
+       count(*) FILTER (WHERE ${LIVE_AT('$3')} AND ${TRIAL_AT('$3')})::int AS trialing,
+       count(*) FILTER (WHERE ${LIVE_AT('$2')} AND NOT ${TRIAL_AT('$2')})::int AS active_at_start,
+       count(*) FILTER (WHERE ${SUB_ENDED} >= $2 AND ${SUB_ENDED} < $3 AND (trial_end IS NULL OR ${SUB_ENDED} > trial_end))::int AS churned,
+       count(*) FILTER (WHERE trial_end IS NOT NULL AND ${TRIAL_DECIDED} >= $2 AND ${TRIAL_DECIDED} < $3)::int AS trials_ended,
+       count(*) FILTER (WHERE trial_end IS NOT NULL AND ${TRIAL_DECIDED} >= $2 AND ${TRIAL_DECIDED} < $3 AND ${TRIAL_CONVERTED})::int AS trials_converted
+     FROM subscriptions s WHERE project_id = $1`,
+    [projectId, from, to],
+  );
+  return r.rows[0] as SubscriptionFiguresRow;
+}
+
+// The discount a subscription's coupon gives on the cycle it is in (cycle = cycles billed - 1), as
+// domain/subscription.ts couponApplies/discountFor compute it for a charge.
+const CYCLE = `GREATEST(cycles_billed - 1, 0)`;
+const GROSS = `(price_amount * quantity)`;
+const COUPON_APPLIES = `(coupon_duration IS NOT NULL AND ${CYCLE} >= coupon_start_cycle AND (
+    coupon_duration = 'forever'
+    OR (coupon_duration = 'once' AND ${CYCLE} = coupon_start_cycle)
+    OR (coupon_duration = 'repeating' AND (${CYCLE} - coupon_start_cycle) * (CASE WHEN interval = 'year' THEN 12 ELSE 1 END) < COALESCE(coupon_months, 0))))`;
+const DISCOUNT = `CASE WHEN ${COUPON_APPLIES} THEN LEAST(${GROSS}, GREATEST(0,
+    CASE WHEN coupon_percent_off IS NOT NULL THEN floor((${GROSS} * coupon_percent_off + 50) / 100.0) ELSE COALESCE(coupon_amount_off, 0) END)) ELSE 0 END`;
+
+/**
+ * Monthly recurring revenue of the subscriptions paying at `at`: price × quantity less a coupon in
+ * effect (as of the subscription's current cycle); yearly amounts count for a twelfth.
+ */
+export async function mrrAt(q: Queryable, projectId: string, at: Date): Promise<{ currency: string; amount: number }[]> {
+  return (
+    await q.query<{ currency: string; amount: number }>(
+      `SELECT currency, ROUND(SUM(CASE WHEN interval = 'year' THEN (${GROSS} - ${DISCOUNT}) / 12.0 ELSE ${GROSS} - ${DISCOUNT} END))::bigint AS amount
+       FROM subscriptions WHERE project_id = $1 AND ${LIVE_AT('$2')} AND NOT ${TRIAL_AT('$2')}
+       GROUP BY currency ORDER BY currency`,
+      [projectId, at],
+    )
+  ).rows;
+}

@@ -1,0 +1,129 @@
+import { z } from 'zod';
+import type { Queryable } from '../../db/db.ts';
+import { InvalidRequestError } from '../../domain/errors.ts';
+import type { AppContext } from '../../http/context.ts';
+import { projectNow } from '../projects/projects.service.ts';
+import * as repo from './metrics.repository.ts';
+
+const DateOrDateTime = z.union([z.iso.date(), z.iso.datetime({ offset: true })]);
+
+export const MetricsQuery = z.object({
+  as_of: DateOrDateTime.optional().describe(
+    'The instant the figures are taken at, included (a date means the whole of that day, UTC); default: now',
+  ),
+  from: DateOrDateTime.optional().describe('Start of the period flows are counted over (a date means its start, UTC); default: the first of as_of\'s month'),
+  months: z.coerce.number().int().min(1).max(36).default(12).describe('How many calendar months revenue_by_month covers, ending with as_of\'s month'),
+});
+
+const Money = z.object({ amount: z.number().int(), currency: z.string() });
+const Rate = z.number().nullable().describe('A fraction between 0 and 1; null when there was nothing to count');
+
+/** The reply of `GET /v1/metrics`: money is always a list of `{amount, currency}`, one per currency. */
+export const MetricsResponse = z.object({
+  object: z.literal('metrics'),
+  as_of: z.string().describe('The instant stock figures (MRR, active, trialing) are taken at'),
+  period: z.object({ from: z.string(), to: z.string() }).describe('Flows (revenue, credits, churn, trial conversion) count over [from, to)'),
+  mrr: z.array(Money).describe('Monthly recurring revenue of paying subscriptions at as_of (price less a coupon in effect; yearly / 12), per currency'),
+  revenue: z.array(Money).describe('Net revenue (paid minus refunded) in the period, per currency'),
+  revenue_by_month: z
+    .array(
+      z.object({
+        month: z.string().describe('YYYY-MM, UTC'),
+        currency: z.string(),
+        amount: z.number().int().describe('Net: gross minus refunded'),
+        gross: z.number().int(),
+        refunded: z.number().int(),
+        payments: z.number().int(),
+      }),
+    )
+    .describe('Every month of the window for every currency seen in it (zero-filled), oldest first'),
+  revenue_by_product: z
+    .array(
+      z.object({
+        kind: z.string().describe('credit_pack, plan/subscription, order...'),
+        item_id: z.string().nullable(),
+        currency: z.string(),
+        amount: z.number().int(),
+        payments: z.number().int(),
+      }),
+    )
+    .describe('Net revenue in the period by what was sold'),
+  active_subscriptions: z.number().int(),
+  trialing_subscriptions: z.number().int(),
+  trial_conversion: z.object({ trials_ended: z.number().int(), converted: z.number().int(), rate: Rate }),
+  churn: z.object({ active_at_start: z.number().int(), churned: z.number().int(), rate: Rate }),
+  credits_sold: z.object({ credits: z.number().int(), revenue: z.array(Money) }),
+  credits_consumed: z.object({ credits: z.number().int() }),
+});
+export type Metrics = z.infer<typeof MetricsResponse>;
+
+const DAY_MS = 86_400_000;
+const isDateOnly = (s: string) => /^\d{4}-\d{2}-\d{2}$/.test(s);
+
+function monthStart(d: Date, back = 0): Date {
+  return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() - back, 1));
+}
+
+function monthsBetween(first: Date, count: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < count; i++) out.push(monthStart(first, -i).toISOString().slice(0, 7));
+  return out;
+}
+
+const ratio = (n: number, d: number) => (d > 0 ? Math.round((n / d) * 10_000) / 10_000 : null);
+
+async function subscriptionFigures(q: Queryable, projectId: string, from: Date, to: Date) {
+  const [f, mrr] = await Promise.all([repo.subscriptionFigures(q, projectId, from, to), repo.mrrAt(q, projectId, to)]);
+  return { mrr, ...f };
+}
+
+/** Revenue and usage figures of one project as of an instant, money per currency. */
+export async function metrics(ctx: AppContext, q: Queryable, projectId: string, query: z.infer<typeof MetricsQuery>): Promise<Metrics> {
+  const now = await projectNow(ctx, projectId);
+  // as_of is inclusive: flows count over [from, end) where end is just after it. A date names the
+  // whole day: "as of 2026-03-31" includes all of the 31st.
+  const end = query.as_of
+    ? new Date(isDateOnly(query.as_of) ? Date.parse(query.as_of) + DAY_MS : Date.parse(query.as_of) + 1)
+    : new Date(now.getTime() + 1);
+  const asOf = new Date(end.getTime() - 1);
+  const from = query.from ? new Date(Date.parse(query.from)) : monthStart(asOf);
+  if (from.getTime() > asOf.getTime()) throw new InvalidRequestError('from must not be after as_of', 'from');
+  const windowStart = monthStart(asOf, query.months - 1);
+
+  const [byMonth, byProduct, packRevenue, credits, subs] = await Promise.all([
+    repo.revenueByMonth(q, projectId, windowStart, end),
+    repo.revenueByProduct(q, projectId, from, end),
+    repo.creditPackRevenue(q, projectId, from, end),
+    repo.creditFlows(q, projectId, from, end),
+    subscriptionFigures(q, projectId, from, end),
+  ]);
+
+  const currencies = [...new Set(byMonth.map((r) => r.currency))].sort();
+  const months = monthsBetween(windowStart, query.months);
+  const revenue_by_month = months.flatMap((month) =>
+    currencies.map((currency) => {
+      const r = byMonth.find((x) => x.month === month && x.currency === currency);
+      const gross = r?.gross ?? 0;
+      const refunded = r?.refunded ?? 0;
+      return { month, currency, amount: gross - refunded, gross, refunded, payments: r?.payments ?? 0 };
+    }),
+  );
+  const revenue = new Map<string, number>();
+  for (const p of byProduct) revenue.set(p.currency, (revenue.get(p.currency) ?? 0) + p.amount);
+
+  return {
+    object: 'metrics',
+    as_of: asOf.toISOString(),
+    period: { from: from.toISOString(), to: end.toISOString() },
+    mrr: subs.mrr,
+    revenue: [...revenue].sort(([a], [b]) => a.localeCompare(b)).map(([currency, amount]) => ({ amount, currency })),
+    revenue_by_month,
+    revenue_by_product: byProduct,
+    active_subscriptions: subs.active,
+    trialing_subscriptions: subs.trialing,
+    trial_conversion: { trials_ended: subs.trials_ended, converted: subs.trials_converted, rate: ratio(subs.trials_converted, subs.trials_ended) },
+    churn: { active_at_start: subs.active_at_start, churned: subs.churned, rate: ratio(subs.churned, subs.active_at_start) },
+    credits_sold: { credits: credits.sold, revenue: packRevenue },
+    credits_consumed: { credits: credits.consumed },
+  };
+}
