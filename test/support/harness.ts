@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import pg from 'pg';
 import { ManualClock } from '../../src/clock.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
 import { type Db, openDb } from '../../src/db/db.ts';
@@ -51,9 +52,22 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
   return { ...base, demo: false, publicUrl: 'http://localhost:4242', ...overrides };
 }
 
-/** Opens the engine under test: PostgreSQL when DATABASE_URL is set, else an in-memory PGlite. */
+/**
+ * Opens the engine under test: an in-memory PGlite, or with DATABASE_URL a fresh schema of that
+ * server, so each test file is as isolated as with PGlite (its background jobs and clock see its
+ * own rows only).
+ */
 export async function openTestDb(): Promise<Db> {
-  return openDb({ databaseUrl: process.env.DATABASE_URL, dataDir: 'memory://', poolSize: 8 });
+  const url = process.env.DATABASE_URL;
+  if (!url) return openDb({ dataDir: 'memory://', poolSize: 8 });
+  const schema = `t_${randomToken(12).toLowerCase()}`;
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  await admin.query(`CREATE SCHEMA ${schema}`);
+  await admin.end();
+  const scoped = new URL(url);
+  scoped.searchParams.set('options', `-c search_path=${schema}`);
+  return openDb({ databaseUrl: scoped.toString(), poolSize: 8 });
 }
 
 function wrap(r: LightMyRequestResponse): Res {
