@@ -71,17 +71,24 @@ async function render(ctx: AppContext, s: paymentsRepo.CheckoutSessionRow, error
   return page({ title: `Checkout — ${theme.name ?? 'Tollgate'}`, theme, lang: catalog.locale ?? 'en', body });
 }
 
+const NOT_FOUND = page({ title: 'Not found', body: '<div class="card"><h1>Checkout session not found</h1></div>' });
+
 /** The sandbox's hosted checkout page; the unguessable session id is the capability. */
 export function registerCheckoutPages(app: FastifyInstance, ctx: AppContext): void {
+  const sandboxSession = async (id: string) => {
+    const s = await paymentsRepo.findSession(ctx.db, id);
+    return s?.provider === 'sandbox' ? s : undefined;
+  };
+
   app.get<{ Params: { id: string } }>('/checkout/:id', async (req, reply) => {
-    const s = await paymentsRepo.findSession(ctx.db, req.params.id);
-    if (!s || s.provider !== 'sandbox') return reply.code(404).type('text/html').send(page({ title: 'Not found', body: '<div class="card"><h1>Checkout session not found</h1></div>' }));
+    const s = await sandboxSession(req.params.id);
+    if (!s) return reply.code(404).type('text/html').send(NOT_FOUND);
     return reply.type('text/html; charset=utf-8').send(await render(ctx, s));
   });
 
   app.post<{ Params: { id: string } }>('/checkout/:id/pay', async (req, reply) => {
-    const s = await paymentsRepo.findSession(ctx.db, req.params.id);
-    if (!s || s.provider !== 'sandbox') return reply.code(404).type('text/html').send(page({ title: 'Not found', body: '<div class="card"><h1>Checkout session not found</h1></div>' }));
+    const s = await sandboxSession(req.params.id);
+    if (!s) return reply.code(404).type('text/html').send(NOT_FOUND);
     const form = PayForm.safeParse(req.body ?? {});
     const values = form.success ? (form.data as Record<string, string>) : {};
     try {
@@ -98,7 +105,7 @@ export function registerCheckoutPages(app: FastifyInstance, ctx: AppContext): vo
 
   app.get<{ Params: { id: string } }>('/checkout/:id/cancel', async (req, reply) => {
     const s = await paymentsRepo.findSession(ctx.db, req.params.id);
-    if (!s) return reply.code(404).type('text/html').send(page({ title: 'Not found', body: '<div class="card"><h1>Checkout session not found</h1></div>' }));
+    if (!s) return reply.code(404).type('text/html').send(NOT_FOUND);
     return reply.redirect(s.cancel_url, 303);
   });
 }

@@ -7,7 +7,7 @@ import type { AppContext, Caller } from '../../http/context.ts';
 import { audit } from '../audit/audit.service.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
 import { ensureCustomer } from '../customers/customers.service.ts';
-import { getProject, projectNow } from '../projects/projects.service.ts';
+import { getProject, projectNow, projectTime } from '../projects/projects.service.ts';
 import { emit } from '../webhooks-out/outbox.ts';
 import * as repo from './credits.repository.ts';
 
@@ -100,11 +100,8 @@ export async function deduct(
   input: SpendInput,
 ): Promise<DeductResult> {
   const { amount, usage } = await creditsRequired(ctx, projectId, input);
-  const [{ catalog }, project, at] = await Promise.all([
-    getCatalog(ctx, projectId),
-    getProject(ctx, projectId),
-    projectNow(ctx, projectId),
-  ]);
+  const [{ catalog }, project] = await Promise.all([getCatalog(ctx, projectId), getProject(ctx, projectId)]);
+  const at = projectTime(ctx, project);
   const metadata = usage || input.metadata ? { ...(input.metadata ?? {}), ...(usage ? { usage } : {}) } : null;
   const reason = input.reason ?? (usage ? `${usage.feature}: ${usage.quantity}` : 'Deduct');
   const threshold = catalog.low_balance_threshold ?? null;

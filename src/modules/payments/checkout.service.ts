@@ -69,7 +69,7 @@ export function registerCheckoutItem(type: 'credit_pack' | 'plan' | 'order', fn:
 registerCheckoutItem('credit_pack', async (ctx, _q, { projectId, body }) => {
   const { catalog } = await getCatalog(ctx, projectId);
   const pack = findPack(catalog, body.credit_pack as string);
-  if (!pack || !pack.active) throw new InvalidRequestError(`Unknown credit pack '${body.credit_pack}'`, 'credit_pack');
+  if (!pack?.active) throw new InvalidRequestError(`Unknown credit pack '${body.credit_pack}'`, 'credit_pack');
   return {
     itemType: 'credit_pack',
     itemId: pack.id,

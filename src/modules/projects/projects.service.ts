@@ -133,7 +133,11 @@ export function invalidateProject(id: string): void {
 
 /** The project's "now": the server clock plus the project's test-clock offset. */
 export async function projectNow(ctx: AppContext, projectId: string): Promise<Date> {
-  const p = await getProject(ctx, projectId);
+  return projectTime(ctx, await getProject(ctx, projectId));
+}
+
+/** The same, for a project row already in hand. */
+export function projectTime(ctx: AppContext, p: Pick<repo.ProjectRow, 'clock_offset_ms'>): Date {
   return new Date(ctx.clock.now().getTime() + Number(p.clock_offset_ms));
 }
 

@@ -1,8 +1,6 @@
-import type { Queryable } from '../../db/db.ts';
 import { findPlan } from '../../domain/catalog.ts';
 import { ConflictError, InvalidRequestError } from '../../domain/errors.ts';
 import { amountDue, isLive, mapProviderStatus } from '../../domain/subscription.ts';
-import type { AppContext } from '../../http/context.ts';
 import { getCatalog, onCatalogPush } from '../catalog/catalog.service.ts';
 import { ensureCustomer, extendCustomerView, onCustomerCreated } from '../customers/customers.service.ts';
 import { registerCheckoutItem } from '../payments/checkout.service.ts';
@@ -13,6 +11,7 @@ import { emit } from '../webhooks-out/outbox.ts';
 import * as repo from './subscriptions.repository.ts';
 import {
   currentView,
+  endReplaced,
   managedProvider,
   oneLiveSubscription,
   recordInvoiceFailed,
@@ -20,6 +19,7 @@ import {
   requirePlan,
   reschedule,
   resolveCoupon,
+  saveAndAnnounce,
   startSubscription,
   subscriptionView,
 } from './subscriptions.service.ts';
@@ -286,17 +286,6 @@ function isManagedRow(row: { provider: string }) {
   return row.provider === 'sandbox' || row.provider === 'tollgate';
 }
 
-async function endReplaced(ctx: AppContext, q: Queryable, live: repo.SubscriptionRow, at: Date) {
-  live.status = 'canceled';
-  live.canceled_at = live.canceled_at ?? at;
-  live.ended_at = at;
-  live.metadata = { ...live.metadata, ended_reason: 'replaced' };
-  live.updated_at = at;
-  const saved = await repo.saveSubscription(q, reschedule(live));
-  const { catalog } = await getCatalog(ctx, saved.project_id);
-  await emit(q, { projectId: saved.project_id, type: 'subscription.updated', customerId: saved.customer_id, data: subscriptionView(saved, catalog, at), at });
-}
-
 onProviderEvent('invoice.paid', async (ctx, q, ev, e) => {
   if (!e.subscriptionRef) return { ignored: 'not a subscription invoice' };
   const sub = await repo.lockByProviderRef(q, ev.projectId, ev.provider, e.subscriptionRef);
@@ -321,9 +310,7 @@ onProviderEvent('invoice.paid', async (ctx, q, ev, e) => {
     sub.next_retry_at = null;
     sub.provider_updated_at = at;
     sub.updated_at = at;
-    const saved = await repo.saveSubscription(q, reschedule(sub));
-    const { catalog } = await getCatalog(ctx, ev.projectId);
-    await emit(q, { projectId: ev.projectId, type: 'subscription.updated', customerId: saved.customer_id, data: subscriptionView(saved, catalog, at), at });
+    await saveAndAnnounce(ctx, q, sub, at);
   }
   return 'applied';
 });
@@ -350,9 +337,7 @@ onProviderEvent('invoice.payment_failed', async (ctx, q, ev, e) => {
     sub.open_invoice_ref = e.invoiceRef;
     sub.provider_updated_at = at;
     sub.updated_at = at;
-    const saved = await repo.saveSubscription(q, reschedule(sub));
-    const { catalog } = await getCatalog(ctx, ev.projectId);
-    await emit(q, { projectId: ev.projectId, type: 'subscription.updated', customerId: saved.customer_id, data: subscriptionView(saved, catalog, at), at });
+    await saveAndAnnounce(ctx, q, sub, at);
   }
   return 'applied';
 });

@@ -220,19 +220,34 @@ export async function oneLiveSubscription<T>(customerId: string, fn: () => Promi
   }
 }
 
-/** Ends whatever live subscription the customer has (a trial replaced by a purchase). */
-async function endLiveSubscription(ctx: AppContext, q: Queryable, projectId: string, customerId: string, at: Date, reason: string) {
-  const live = await repo.lockLiveSubscription(q, projectId, customerId);
-  if (!live) return;
+/** Saves a changed subscription (rescheduling its next due step) and tells the app's endpoints. */
+export async function saveAndAnnounce(ctx: AppContext, q: Queryable, sub: repo.SubscriptionRow, at: Date): Promise<repo.SubscriptionRow> {
+  const saved = await repo.saveSubscription(q, reschedule(sub));
+  const { catalog } = await getCatalog(ctx, saved.project_id);
+  await emit(q, {
+    projectId: saved.project_id,
+    type: 'subscription.updated',
+    customerId: saved.customer_id,
+    data: subscriptionView(saved, catalog, at),
+    at,
+  });
+  return saved;
+}
+
+/** Ends a live subscription that another one replaces (a trial replaced by a purchase). */
+export async function endReplaced(ctx: AppContext, q: Queryable, live: repo.SubscriptionRow, at: Date, reason = 'replaced') {
   live.status = 'canceled';
   live.canceled_at = live.canceled_at ?? at;
   live.ended_at = at;
   live.metadata = { ...live.metadata, ended_reason: reason };
   live.updated_at = at;
-  reschedule(live);
-  const saved = await repo.saveSubscription(q, live);
-  const { catalog } = await getCatalog(ctx, projectId);
-  await emit(q, { projectId, type: 'subscription.updated', customerId, data: subscriptionView(saved, catalog, at), at });
+  await saveAndAnnounce(ctx, q, live, at);
+}
+
+/** Ends whatever live subscription the customer has. */
+async function endLiveSubscription(ctx: AppContext, q: Queryable, projectId: string, customerId: string, at: Date, reason: string) {
+  const live = await repo.lockLiveSubscription(q, projectId, customerId);
+  if (live) await endReplaced(ctx, q, live, at, reason);
 }
 
 /**
