@@ -13,6 +13,7 @@ import { createProject } from '../src/modules/projects/projects.service.ts';
 import { pushCatalog } from '../src/modules/catalog/catalog.service.ts';
 import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
 import pino from 'pino';
+import { defaultRegistry } from '../src/app/capabilities.ts';
 import { closedLoop, type Figures, fmt, httpLoad, startServer, stopServer } from './lib.ts';
 
 const ADMIN_URL = process.env.BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -43,7 +44,7 @@ async function seed(url: string): Promise<string> {
   const db = await openDb({ databaseUrl: url });
   await migrate(db);
   const config = { ...loadConfig({ TOLLGATE_ENCRYPTION_KEY: ENC, DATABASE_URL: url ?? 'x' } as NodeJS.ProcessEnv), databaseUrl: url };
-  const ctx = { db, config, clock: systemClock, log: pino({ level: 'silent' }) };
+  const ctx = { db, config, clock: systemClock, log: pino({ level: 'silent' }), registry: defaultRegistry() };
   const { secretKey } = await createProject(ctx, { id: PROJECT, name: 'Bench' });
   // AurisVoice's credits plus a free plan with a metered feature, for check and track.
   const auris = DEMO_CATALOGS.aurisvoice!.catalog;
@@ -180,7 +181,7 @@ async function main(): Promise<void> {
     const db = await openDb({ dataDir: 'memory://' });
     await migrate(db);
     const config = { ...loadConfig({ TOLLGATE_ENCRYPTION_KEY: ENC, DATABASE_URL: 'x' } as NodeJS.ProcessEnv), databaseUrl: undefined };
-    const ctx = { db, config, clock: systemClock, log: pino({ level: 'silent' }) };
+    const ctx = { db, config, clock: systemClock, log: pino({ level: 'silent' }), registry: defaultRegistry() };
     await createProject(ctx, { id: PROJECT, name: 'Bench' });
     await db.exec(`
       INSERT INTO customers (project_id, id, created_at, updated_at) SELECT '${PROJECT}', 'c' || g, now(), now() FROM generate_series(0, ${CUSTOMERS - 1}) g;

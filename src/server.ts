@@ -5,14 +5,11 @@ import type { Config } from './config.ts';
 import { type Db, openDb } from './db/db.ts';
 import { migrate } from './db/migrate.ts';
 import { buildApp } from './http/app.ts';
-import type { AppContext } from './http/context.ts';
-import { registerJobs } from './jobs/jobs.ts';
+import { defaultRegistry } from './app/capabilities.ts';
+import type { AppContext } from './app/context.ts';
+import type { Registry } from './app/registry.ts';
 import { checkEncryptionKeys } from './modules/vault/vault.service.ts';
 import { type Runner, startRunner } from './jobs/runner.ts';
-import { paypalProvider } from './providers/paypal/paypal.provider.ts';
-import { registerProvider } from './providers/provider.ts';
-import { sandboxProvider } from './providers/sandbox/sandbox.provider.ts';
-import { stripeProvider } from './providers/stripe/stripe.provider.ts';
 
 export interface Tollgate {
   app: FastifyInstance;
@@ -25,14 +22,10 @@ export interface CreateOptions {
   db?: Db;
   clock?: Clock;
   logger?: boolean | object;
+  /** The capabilities to run (default: all of them, from `app/capabilities.ts`). */
+  registry?: Registry;
   /** Start the background runner (default: yes when config.runnerIntervalMs > 0). */
   runner?: boolean;
-}
-
-export function registerProviders(): void {
-  registerProvider(sandboxProvider);
-  registerProvider(stripeProvider);
-  registerProvider(paypalProvider);
 }
 
 /** Opens the database, migrates, assembles the app; the caller listens or injects. */
@@ -45,13 +38,12 @@ export async function createTollgate(opts: CreateOptions): Promise<Tollgate> {
       poolSize: opts.config.dbPool,
     }));
   await migrate(db);
-  registerProviders();
-  registerJobs();
   const ctx: AppContext = {
     db,
     config: opts.config,
     clock: opts.clock ?? systemClock,
     log: pino({ level: 'silent' }),
+    registry: opts.registry ?? defaultRegistry(),
   };
   try {
     await checkEncryptionKeys(ctx);

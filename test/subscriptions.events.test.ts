@@ -1,11 +1,11 @@
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
 import { randomToken } from '../src/domain/ids.ts';
 import { applyProviderEvent } from '../src/modules/payments/payments.service.ts';
 import { findProject } from '../src/modules/projects/projects.repository.ts';
 import { linkProviderCustomer } from '../src/modules/providers/providers.repository.ts';
-import { type ProviderEvent, registerProvider, type UpdateSubscriptionInput } from '../src/providers/provider.ts';
+import type { PaymentProvider, ProviderEvent, UpdateSubscriptionInput } from '../src/providers/provider.ts';
 import { sandboxProvider, signSandboxEvent } from '../src/providers/sandbox/sandbox.provider.ts';
 import { createHarness, type Harness, type TestProject } from './support/harness.ts';
 
@@ -187,7 +187,7 @@ describe('provider subscription events', () => {
   it('cancel, resume and change of a subscription an outside provider bills go through the provider and apply its answer', async () => {
     const calls: UpdateSubscriptionInput[] = [];
     const remote: SubState = { status: 'active', plan: 'starter', cancelAtPeriodEnd: false, deleted: false };
-    registerProvider({
+    const fake: PaymentProvider = {
       ...sandboxProvider,
       name: 'paypal',
       async updateSubscription(_ctx, input) {
@@ -197,6 +197,11 @@ describe('provider subscription events', () => {
         if (input.action === 'change_plan') remote.plan = input.planRef ?? remote.plan;
         return changed(input.subscriptionRef, 'u8', remote);
       },
+    };
+    const registry = h.tg.ctx.registry;
+    h.tg.ctx.registry = { ...registry, providers: new Map([...registry.providers, ['paypal', fake]]) };
+    onTestFinished(() => {
+      h.tg.ctx.registry = registry;
     });
     const p = await ark();
     await feed(p, 'paypal', changed('I-SUB8', 'u8', remote), at(1));
@@ -213,7 +218,7 @@ describe('provider subscription events', () => {
     const audit = await h.db.query<{ action: string }>('SELECT action FROM audit_log WHERE project_id = $1 ORDER BY seq', [p.id]);
     expect(audit.rows.map((r) => r.action).filter((a) => a.startsWith('subscription.'))).toEqual(['subscription.cancel_at_period_end', 'subscription.resume', 'subscription.change_plan']);
     // A provider that cannot change subscriptions: 409, nothing changes.
-    registerProvider({ ...sandboxProvider, name: 'stripe' });
+    h.tg.ctx.registry = { ...registry, providers: new Map([...registry.providers, ['stripe', { ...sandboxProvider, name: 'stripe' }]]) };
     await feed(p, 'stripe', changed('sub_s9', 'u9', { status: 'active', plan: 'pro', cancelAtPeriodEnd: false, deleted: false }), at(1));
     const refused = await p.call('POST', '/v1/customers/u9/subscription/cancel', {});
     expect(refused.status).toBe(409);

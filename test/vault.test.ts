@@ -1,7 +1,8 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
-import { addSessionAuthenticator } from '../src/http/auth.ts';
+import { capabilities } from '../src/app/capabilities.ts';
+import { buildRegistry, type SessionAuthenticator } from '../src/app/registry.ts';
 import { createKey } from '../src/modules/projects/projects.service.ts';
 import { createTollgate, type Tollgate } from '../src/server.ts';
 import { createHarness, type Harness, type TestProject } from './support/harness.ts';
@@ -16,17 +17,24 @@ const logStream = new Writable({
 });
 
 // A stand-in for customer session tokens: `sess:<project>:<customer>`.
-addSessionAuthenticator(async (_ctx, token) => {
+const testSessions: SessionAuthenticator = async (_ctx, token) => {
   const [kind, projectId, customerId] = token.split(':');
   if (kind !== 'sess' || !projectId || !customerId) return undefined;
   return { projectId, keyId: `sess_${customerId}`, kind: 'customer_session', scopes: [], customerId, actor: `customer:${customerId}` };
-});
+};
 
 let h: Harness;
 let tg: Tollgate; // a second instance on the same database, logging at debug level
 beforeAll(async () => {
   h = await createHarness();
-  tg = await createTollgate({ config: h.config, db: h.db, clock: h.clock, runner: false, logger: { level: 'debug', stream: logStream } });
+  tg = await createTollgate({
+    config: h.config,
+    db: h.db,
+    clock: h.clock,
+    runner: false,
+    logger: { level: 'debug', stream: logStream },
+    registry: buildRegistry([...capabilities, { name: 'test-sessions', sessionAuthenticators: [testSessions] }]),
+  });
 });
 afterAll(async () => {
   await tg?.close();

@@ -1,4 +1,4 @@
-import type { AppContext } from '../http/context.ts';
+import type { AppContext } from '../app/context.ts';
 import { getCatalog, pushCatalog } from '../modules/catalog/catalog.service.ts';
 import { createKey, createProject } from '../modules/projects/projects.service.ts';
 import { DEMO_CATALOGS } from './catalogs.ts';

@@ -4,35 +4,10 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { newId } from '../domain/ids.ts';
-import { registerAuditRoutes } from '../modules/audit/audit.routes.ts';
-import { registerCatalogRoutes } from '../modules/catalog/catalog.routes.ts';
-import { registerCommerceRoutes } from '../modules/commerce/commerce.routes.ts';
-import { registerCreditsRoutes } from '../modules/credits/credits.routes.ts';
-import { registerCustomerSessionRoutes } from '../modules/customer-sessions/customer-sessions.routes.ts';
-import { registerCustomerRoutes } from '../modules/customers/customers.routes.ts';
-import { registerDashboard } from '../modules/dashboard/dashboard.routes.ts';
-import { registerKeyRoutes } from '../modules/keys/keys.routes.ts';
-import { registerMetricsRoutes } from '../modules/metrics/metrics.routes.ts';
-import { registerPaymentRoutes } from '../modules/payments/payments.routes.ts';
-import { registerProjectRoutes } from '../modules/projects/projects.routes.ts';
-import { registerRefundRoutes } from '../modules/payments/refunds.routes.ts';
-import { registerProfileRoutes } from '../modules/profile/profile.routes.ts';
-import { registerProviderRoutes } from '../modules/providers/providers.routes.ts';
 import { registerRateLimit } from '../modules/rate-limit/rate-limit.service.ts';
-import { registerSubscriptionRoutes } from '../modules/subscriptions/subscriptions.routes.ts';
-import { registerTestHelperRoutes } from '../modules/test-helpers/test-helpers.routes.ts';
-import { registerUsageRoutes } from '../modules/usage/usage.routes.ts';
-import { registerVaultRoutes } from '../modules/vault/vault.routes.ts';
-import { registerInboxRoutes } from '../modules/webhooks-in/inbox.routes.ts';
-import { registerStripeRoutes } from '../providers/stripe/stripe.routes.ts';
-import { registerWebhookEndpointRoutes } from '../modules/webhooks-out/webhooks.routes.ts';
-import { registerPaypalRoutes } from '../providers/paypal/paypal.routes.ts';
-import { registerCheckoutPages } from '../web/checkout.page.ts';
-import { registerPortalPages } from '../web/portal.page.ts';
-import { registerHostedPages } from '../web/hosted.pages.ts';
 import { registerAuth } from './auth.ts';
 import { registerCors } from './cors.ts';
-import type { AppContext } from './context.ts';
+import type { AppContext } from '../app/context.ts';
 import { registerErrorHandling } from './errors.ts';
 import { registerPrometheus } from './prometheus.ts';
 
@@ -87,31 +62,9 @@ export async function buildApp(ctx: AppContext, opts: { logger?: boolean | objec
   });
 
   registerPrometheus(app);
-  registerCatalogRoutes(app, ctx);
-  registerCustomerRoutes(app, ctx);
-  registerCreditsRoutes(app, ctx);
-  registerPaymentRoutes(app, ctx);
-  registerRefundRoutes(app, ctx);
-  registerCommerceRoutes(app, ctx);
-  registerInboxRoutes(app, ctx);
-  registerKeyRoutes(app, ctx);
-  registerProviderRoutes(app, ctx);
-  registerStripeRoutes(app, ctx);
-  registerWebhookEndpointRoutes(app, ctx);
-  registerMetricsRoutes(app, ctx);
-  registerProfileRoutes(app, ctx);
-  registerVaultRoutes(app, ctx);
-  registerAuditRoutes(app, ctx);
-  registerTestHelperRoutes(app, ctx);
-  registerCheckoutPages(app, ctx);
-  registerCustomerSessionRoutes(app, ctx);
-  registerProjectRoutes(app, ctx);
-  registerHostedPages(app, ctx);
-  registerDashboard(app, ctx);
-  registerPaypalRoutes(app, ctx);
-  registerSubscriptionRoutes(app, ctx);
-  registerUsageRoutes(app, ctx);
-  registerPortalPages(app, ctx);
+  for (const capability of ctx.registry.capabilities) {
+    for (const register of capability.routes ?? []) register(app, ctx);
+  }
 
   // The sandbox delivers its webhooks through the public route, in process.
   ctx.deliverWebhook = async ({ provider, projectId, headers, body }) => {

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError, ForbiddenError } from '../domain/errors.ts';
 import { authenticateKey } from '../modules/projects/projects.service.ts';
-import type { AppContext, Caller } from './context.ts';
+import type { AppContext, Caller } from '../app/context.ts';
 
 /**
  * What a route accepts:
@@ -23,13 +23,6 @@ declare module 'fastify' {
   }
 }
 
-/** Authenticates customer-session tokens; installed by the customer-sessions module. */
-export type SessionAuthenticator = (ctx: AppContext, token: string) => Promise<Caller | undefined>;
-const sessionAuthenticators: SessionAuthenticator[] = [];
-export function addSessionAuthenticator(fn: SessionAuthenticator): void {
-  sessionAuthenticators.push(fn);
-}
-
 function bearer(req: FastifyRequest): string | undefined {
   const h = req.headers.authorization;
   if (!h) return undefined;
@@ -49,7 +42,7 @@ export function registerAuth(app: FastifyInstance, ctx: AppContext): void {
       const auth = await authenticateKey(ctx, token);
       if (auth) caller = { ...auth.caller, ip: req.ip };
     } else {
-      for (const fn of sessionAuthenticators) {
+      for (const fn of ctx.registry.sessionAuthenticators) {
         const found = await fn(ctx, token);
         if (found) {
           caller = { ...found, ip: req.ip };

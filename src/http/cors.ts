@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { TtlCache } from '../lib/ttl-cache.ts';
 import { customerSessionsRepository, resolveCustomerSession } from '../modules/customer-sessions/customer-sessions.service.ts';
 import { authenticateKey, getProject } from '../modules/projects/projects.service.ts';
-import type { AppContext } from './context.ts';
+import type { AppContext } from '../app/context.ts';
 
 const DENY: FastifyCorsOptions = { origin: false };
 const ALLOW: FastifyCorsOptions = {

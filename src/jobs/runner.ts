@@ -1,13 +1,5 @@
-import type { AppContext } from '../http/context.ts';
+import type { AppContext } from '../app/context.ts';
 
-/** A unit of background work; claims its rows with FOR UPDATE SKIP LOCKED and returns how many it handled. */
-export type Job = (ctx: AppContext) => Promise<number>;
-
-const jobs: { name: string; run: Job }[] = [];
-
-export function registerJob(name: string, run: Job): void {
-  if (!jobs.some((j) => j.name === name)) jobs.push({ name, run });
-}
 
 /**
  * Runs every job until none has anything left to do (bounded), so a clock advanced by a month
@@ -17,7 +9,7 @@ export async function runDueJobs(ctx: AppContext, maxRounds = 100): Promise<Reco
   const totals: Record<string, number> = {};
   for (let round = 0; round < maxRounds; round++) {
     let did = 0;
-    for (const job of jobs) {
+    for (const job of ctx.registry.jobs) {
       try {
         const n = await job.run(ctx);
         if (n > 0) totals[job.name] = (totals[job.name] ?? 0) + n;

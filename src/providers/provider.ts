@@ -1,4 +1,4 @@
-import type { AppContext } from '../http/context.ts';
+import type { AppContext } from '../app/context.ts';
 import type { ProjectRow } from '../modules/projects/projects.repository.ts';
 
 export type ProviderName = 'sandbox' | 'stripe' | 'paypal';
@@ -153,14 +153,4 @@ export interface UpdateSubscriptionInput {
   planRef?: string;
   quantity?: number;
   idempotencyKey: string;
-}
-
-const registry = new Map<ProviderName, PaymentProvider>();
-
-export function registerProvider(p: PaymentProvider): void {
-  registry.set(p.name, p);
-}
-
-export function getProvider(name: string): PaymentProvider | undefined {
-  return registry.get(name as ProviderName);
 }

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { AppError } from '../domain/errors.ts';
 import { formatMoney } from '../domain/money.ts';
-import type { AppContext } from '../http/context.ts';
+import type { AppContext } from '../app/context.ts';
 import { getCatalog } from '../modules/catalog/catalog.service.ts';
 import * as paymentsRepo from '../modules/payments/payments.repository.ts';
 import { projectNow } from '../modules/projects/projects.service.ts';

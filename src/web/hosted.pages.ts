@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Catalog } from '../domain/catalog.ts';
 import { formatMoney, type Money } from '../domain/money.ts';
-import type { AppContext } from '../http/context.ts';
+import type { AppContext } from '../app/context.ts';
 import { getCatalog, publicPlans } from '../modules/catalog/catalog.service.ts';
 import { balanceOf, history } from '../modules/credits/credits.service.ts';
 import { resolveCustomerSession } from '../modules/customer-sessions/customer-sessions.service.ts';

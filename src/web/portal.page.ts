@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { AppError } from '../domain/errors.ts';
 import { formatMoney } from '../domain/money.ts';
-import type { AppContext } from '../http/context.ts';
+import type { AppContext } from '../app/context.ts';
 import { checkoutFromLink, describeLink, openPortal, portalState } from '../modules/subscriptions/portal.service.ts';
 import * as subsRepo from '../modules/subscriptions/subscriptions.repository.ts';
 import { cancelSubscription, changePlan, replaceCard, resumeSubscription } from '../modules/subscriptions/subscriptions.service.ts';

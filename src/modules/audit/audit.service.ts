@@ -1,6 +1,6 @@
 import type { Queryable } from '../../db/db.ts';
 import { newId } from '../../domain/ids.ts';
-import type { Caller } from '../../http/context.ts';
+import type { Caller } from '../../app/context.ts';
 
 export interface AuditEntry {
   action: string;

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { CatalogSchema } from '../../domain/catalog.ts';
 import { callerOf } from '../../http/auth.ts';
-import type { AppContext } from '../../http/context.ts';
+import type { AppContext } from '../../app/context.ts';
 import { idempotent } from '../../http/idempotency.ts';
 import { getCatalog, publicPlans, putCatalog } from './catalog.service.ts';
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Queryable } from '../../db/db.ts';
 import { type Catalog, type CatalogInput, CatalogSchema, EMPTY_CATALOG } from '../../domain/catalog.ts';
-import type { AppContext, Caller } from '../../http/context.ts';
+import type { AppContext, Caller } from '../../app/context.ts';
 import { TtlCache } from '../../lib/ttl-cache.ts';
 import { parseOrThrow } from '../../lib/validation.ts';
 import { audit } from '../audit/audit.service.ts';

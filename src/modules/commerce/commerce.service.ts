@@ -4,13 +4,13 @@ import { type Catalog, findProduct, type Product } from '../../domain/catalog.ts
 import { ConflictError, InsufficientStockError, InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
 import { newId } from '../../domain/ids.ts';
 import type { Money } from '../../domain/money.ts';
-import type { AppContext, Caller } from '../../http/context.ts';
+import type { AppContext, Caller } from '../../app/context.ts';
 import { audit } from '../audit/audit.service.ts';
 import { getCatalog, onCatalogPush } from '../catalog/catalog.service.ts';
 import { ensureCustomer } from '../customers/customers.service.ts';
 import { registerCheckoutItem } from '../payments/checkout.service.ts';
 import { expireOpenSessionsFor } from '../payments/payments.repository.ts';
-import { registerFulfillment } from '../payments/payments.service.ts';
+import type { Fulfillment } from '../../app/registry.ts';
 import { registerRefundEffect } from '../payments/refunds.service.ts';
 import { projectNow } from '../projects/projects.service.ts';
 import { emit } from '../webhooks-out/outbox.ts';
@@ -445,7 +445,7 @@ registerCheckoutItem('order', async (_ctx, q, { projectId, customerId, body }) =
   };
 });
 
-registerFulfillment('order', async (ctx, q, { session, payment }) => {
+export const fulfillOrderPayment: Fulfillment = async (ctx, q, { session, payment }) => {
   const o = await repo.lockOrder(q, session.project_id, session.item_id);
   if (!o) throw new Error(`order ${session.item_id} of session ${session.id} not found`);
   const at = await projectNow(ctx, o.project_id);
@@ -468,7 +468,7 @@ registerFulfillment('order', async (ctx, q, { session, payment }) => {
   }
   const done = await repo.updateOrder(q, o.id, { status: 'paid', paymentId: payment?.id ?? null, checkoutSessionId: session.id, at });
   await emit(q, { projectId: o.project_id, type: 'order.paid', customerId: o.customer_id, data: await viewOf(q, done), at });
-});
+};
 
 registerRefundEffect('order', async (_ctx, q, { payment, full, at }) => {
   if (!payment.order_id) return {};

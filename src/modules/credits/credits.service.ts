@@ -3,7 +3,7 @@ import type { Queryable } from '../../db/db.ts';
 import { creditsForUsage, findFeature } from '../../domain/catalog.ts';
 import { ConflictError, InsufficientCreditsError, InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
 import { newId } from '../../domain/ids.ts';
-import type { AppContext, Caller } from '../../http/context.ts';
+import type { AppContext, Caller } from '../../app/context.ts';
 import { audit } from '../audit/audit.service.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
 import { ensureCustomer } from '../customers/customers.service.ts';

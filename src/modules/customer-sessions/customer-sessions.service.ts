@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import type { Queryable } from '../../db/db.ts';
 import { newId, randomToken } from '../../domain/ids.ts';
-import { addSessionAuthenticator } from '../../http/auth.ts';
-import type { AppContext, Caller } from '../../http/context.ts';
+import type { SessionAuthenticator } from '../../app/registry.ts';
+import type { AppContext, Caller } from '../../app/context.ts';
 import { TtlCache } from '../../lib/ttl-cache.ts';
 import { CustomerIdSchema, ensureCustomer } from '../customers/customers.service.ts';
 import { hashKey, projectNow } from '../projects/projects.service.ts';
@@ -70,10 +70,10 @@ export function sessionCaller(row: repo.CustomerSessionRow): Caller {
   };
 }
 
-addSessionAuthenticator(async (ctx, token) => {
+export const authenticateCustomerSession: SessionAuthenticator = async (ctx, token) => {
   const row = await resolveCustomerSession(ctx, token);
   return row ? sessionCaller(row) : undefined;
-});
+};
 
 /** Background: forgets sessions expired for a day. */
 export async function sweepCustomerSessions(ctx: AppContext, batch = 500): Promise<number> {

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Queryable } from '../../db/db.ts';
 import { CustomerNotFoundError } from '../../domain/errors.ts';
 import { newId } from '../../domain/ids.ts';
-import type { AppContext } from '../../http/context.ts';
+import type { AppContext } from '../../app/context.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
 import * as creditsRepo from '../credits/credits.repository.ts';
 import { projectNow } from '../projects/projects.service.ts';

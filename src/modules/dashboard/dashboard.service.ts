@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Queryable } from '../../db/db.ts';
-import type { AppContext, Caller } from '../../http/context.ts';
+import type { AppContext, Caller } from '../../app/context.ts';
 import { audit } from '../audit/audit.service.ts';
 import { deduct, manualGrant } from '../credits/credits.service.ts';
 import { requireCustomer } from '../customers/customers.service.ts';

@@ -2,8 +2,8 @@ import { hash, verify } from '@node-rs/argon2';
 import { z } from 'zod';
 import { AppError, ConflictError, InvalidRequestError } from '../../domain/errors.ts';
 import { newId, randomToken } from '../../domain/ids.ts';
-import { addSessionAuthenticator } from '../../http/auth.ts';
-import type { AppContext, Caller } from '../../http/context.ts';
+import type { SessionAuthenticator } from '../../app/registry.ts';
+import type { AppContext, Caller } from '../../app/context.ts';
 import { getProject, hashKey } from '../projects/projects.service.ts';
 import * as repo from './operators.repository.ts';
 
@@ -106,7 +106,7 @@ export function operatorCaller(op: { id: string; email: string }, projectId: str
 }
 
 /** `tgop_<session>.<project>`: how the dashboard's API calls name the operator and the project. */
-addSessionAuthenticator(async (ctx, token) => {
+export const authenticateOperatorSession: SessionAuthenticator = async (ctx, token) => {
   if (!token.startsWith(OPERATOR_SESSION_PREFIX)) return undefined;
   const dot = token.lastIndexOf('.');
   if (dot < 0) return undefined;
@@ -119,7 +119,7 @@ addSessionAuthenticator(async (ctx, token) => {
     return undefined;
   }
   return operatorCaller(op, projectId);
-});
+};
 
 export async function sweepOperatorSessions(ctx: AppContext): Promise<number> {
   return repo.deleteExpiredOperatorSessions(ctx.db, ctx.clock.now());

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { callerOf } from '../../http/auth.ts';
-import type { AppContext } from '../../http/context.ts';
+import type { AppContext } from '../../app/context.ts';
 import { idempotent } from '../../http/idempotency.ts';
 import { IdParams } from '../../http/schemas.ts';
 import { audit } from '../audit/audit.service.ts';

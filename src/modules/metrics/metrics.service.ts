@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Queryable } from '../../db/db.ts';
 import { InvalidRequestError } from '../../domain/errors.ts';
-import type { AppContext } from '../../http/context.ts';
+import type { AppContext } from '../../app/context.ts';
 import { projectNow } from '../projects/projects.service.ts';
 import * as repo from './metrics.repository.ts';
 

@@ -3,8 +3,9 @@ import type { Queryable } from '../../db/db.ts';
 import { findPack } from '../../domain/catalog.ts';
 import { InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
 import { derivedId, newId } from '../../domain/ids.ts';
-import type { AppContext, Caller } from '../../http/context.ts';
-import { getProvider, type LineItem, type ProviderName } from '../../providers/provider.ts';
+import type { AppContext, Caller } from '../../app/context.ts';
+import { getProvider } from '../../app/registry.ts';
+import type { LineItem, ProviderName } from '../../providers/provider.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
 import { CustomerIdSchema, ensureCustomer } from '../customers/customers.service.ts';
 import { getProject, projectNow } from '../projects/projects.service.ts';
@@ -126,7 +127,7 @@ export async function createCheckout(
   const projectId = caller.projectId;
   const project = await getProject(ctx, projectId);
   const providerName = (body.provider ?? project.default_provider) as ProviderName;
-  const provider = getProvider(providerName);
+  const provider = getProvider(ctx, providerName);
   if (!provider) throw new InvalidRequestError(`Provider '${providerName}' is not available`, 'provider');
   if (!body.customer_id && !opts.paymentLinkId) throw new InvalidRequestError('customer_id is required', 'customer_id');
   const customer = body.customer_id

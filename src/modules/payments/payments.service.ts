@@ -2,7 +2,8 @@ import { z } from 'zod';
 import type { Queryable } from '../../db/db.ts';
 import { NotFoundError } from '../../domain/errors.ts';
 import { newId } from '../../domain/ids.ts';
-import type { AppContext } from '../../http/context.ts';
+import type { AppContext } from '../../app/context.ts';
+import type { EventContext, Fulfillment, HandlerOutcome, ProviderEventHandler } from '../../app/registry.ts';
 import type { ProviderEvent } from '../../providers/provider.ts';
 import { grant } from '../credits/credits.service.ts';
 import { ensureCustomer } from '../customers/customers.service.ts';
@@ -12,29 +13,7 @@ import * as repo from './payments.repository.ts';
 
 export type { CheckoutSessionRow, PaymentRow } from './payments.repository.ts';
 
-export interface EventContext {
-  projectId: string;
-  provider: string;
-  inboxId: string;
-  occurredAt: Date | null;
-}
-
-/** What happened to one provider event: applied, or deliberately ignored (with why). */
-export type HandlerOutcome = 'applied' | { ignored: string };
-
-export type ProviderEventHandler<K extends ProviderEvent['kind']> = (
-  ctx: AppContext,
-  q: Queryable,
-  e: EventContext,
-  event: Extract<ProviderEvent, { kind: K }>,
-) => Promise<HandlerOutcome>;
-
-const handlers = new Map<string, ProviderEventHandler<never>>();
-
-/** Modules declare which provider events they act on (subscriptions, orders, refunds, ...). */
-export function onProviderEvent<K extends ProviderEvent['kind']>(kind: K, handler: ProviderEventHandler<K>): void {
-  handlers.set(kind, handler as unknown as ProviderEventHandler<never>);
-}
+export type { EventContext, HandlerOutcome } from '../../app/registry.ts';
 
 export async function applyProviderEvent(
   ctx: AppContext,
@@ -42,35 +21,13 @@ export async function applyProviderEvent(
   e: EventContext,
   event: ProviderEvent,
 ): Promise<HandlerOutcome> {
-  const handler = handlers.get(event.kind) as ProviderEventHandler<typeof event.kind> | undefined;
+  const handler = ctx.registry.providerEvents.get(event.kind) as ProviderEventHandler<typeof event.kind> | undefined;
   if (!handler) return { ignored: `no handler for ${event.kind === 'unsupported' ? event.type : event.kind}` };
   return handler(ctx, q, e, event as never);
 }
 
-/** Delivers what a completed checkout sold, once, from Tollgate's own record of the session. */
-export type Fulfillment = (
-  ctx: AppContext,
-  q: Queryable,
-  e: { session: repo.CheckoutSessionRow; payment: repo.PaymentRow | null; event: Extract<ProviderEvent, { kind: 'checkout.completed' }>; ev: EventContext },
-) => Promise<void>;
-const fulfillments = new Map<string, Fulfillment>();
-export function registerFulfillment(itemType: 'credit_pack' | 'plan' | 'order', fn: Fulfillment): void {
-  fulfillments.set(itemType, fn);
-}
-
-/** Finds the session a provider event names; a Payment Link session may be created by its module. */
-export type SessionAdopter = (
-  ctx: AppContext,
-  q: Queryable,
-  e: EventContext,
-  event: Extract<ProviderEvent, { kind: 'checkout.completed' }>,
-) => Promise<repo.CheckoutSessionRow | undefined>;
-const adopters: SessionAdopter[] = [];
-export function addSessionAdopter(fn: SessionAdopter): void {
-  adopters.push(fn);
-}
-
-registerFulfillment('credit_pack', async (ctx, q, { session }) => {
+/** A paid credit pack grants its credits. */
+export const fulfillCreditPack: Fulfillment = async (ctx, q, { session }) => {
   const credits = Number(session.details.credits);
   if (!session.customer_id || !Number.isInteger(credits) || credits <= 0) throw new Error(`session ${session.id} has no credits to grant`);
   await grant(ctx, q, session.project_id, session.customer_id, {
@@ -80,9 +37,9 @@ registerFulfillment('credit_pack', async (ctx, q, { session }) => {
     reason: `Purchased ${String(session.details.name ?? session.item_id)} pack`,
     metadata: { checkout_session_id: session.id, credit_pack: session.item_id },
   });
-});
+};
 
-async function fulfil(
+async function fulfill(
   ctx: AppContext,
   q: Queryable,
   ev: EventContext,
@@ -141,7 +98,7 @@ async function fulfil(
       await emit(q, { projectId: session.project_id, type: 'payment.succeeded', customerId, data: paymentView(payment), at });
     }
   }
-  const fulfillment = fulfillments.get(session.item_type);
+  const fulfillment = ctx.registry.fulfillments.get(session.item_type);
   if (fulfillment) await fulfillment(ctx, q, { session: done, payment, event, ev });
   await emit(q, {
     projectId: session.project_id,
@@ -152,9 +109,9 @@ async function fulfil(
   });
 }
 
-onProviderEvent('checkout.completed', async (ctx, q, ev, event) => {
+export const onCheckoutCompleted: ProviderEventHandler<'checkout.completed'> = async (ctx, q, ev, event) => {
   let session = await repo.lockSessionByRef(q, ev.projectId, ev.provider, event.sessionRef);
-  for (const adopt of adopters) {
+  for (const adopt of ctx.registry.sessionAdopters) {
     if (session) break;
     session = await adopt(ctx, q, ev, event);
   }
@@ -165,15 +122,15 @@ onProviderEvent('checkout.completed', async (ctx, q, ev, event) => {
     await repo.setSessionPaymentStatus(q, session.id, 'unpaid');
     return 'applied';
   }
-  await fulfil(ctx, q, ev, session, event, event.paymentRef ?? `${session.provider}_${session.id}`);
+  await fulfill(ctx, q, ev, session, event, event.paymentRef ?? `${session.provider}_${session.id}`);
   return 'applied';
-});
+};
 
-onProviderEvent('checkout.async_payment_succeeded', async (ctx, q, ev, event) => {
+export const onAsyncPaymentSucceeded: ProviderEventHandler<'checkout.async_payment_succeeded'> = async (ctx, q, ev, event) => {
   const session = await repo.lockSessionByRef(q, ev.projectId, ev.provider, event.sessionRef);
   if (!session) return { ignored: `unknown checkout session ${event.sessionRef}` };
   if (session.status === 'complete' && session.payment_status === 'paid') return { ignored: 'session already paid' };
-  await fulfil(
+  await fulfill(
     ctx,
     q,
     ev,
@@ -189,9 +146,9 @@ onProviderEvent('checkout.async_payment_succeeded', async (ctx, q, ev, event) =>
     event.paymentRef ?? `${session.provider}_${session.id}`,
   );
   return 'applied';
-});
+};
 
-onProviderEvent('checkout.async_payment_failed', async (ctx, q, ev, event) => {
+export const onAsyncPaymentFailed: ProviderEventHandler<'checkout.async_payment_failed'> = async (ctx, q, ev, event) => {
   const session = await repo.lockSessionByRef(q, ev.projectId, ev.provider, event.sessionRef);
   if (!session) return { ignored: `unknown checkout session ${event.sessionRef}` };
   if (session.payment_status === 'paid') return { ignored: 'session already paid' };
@@ -204,7 +161,7 @@ onProviderEvent('checkout.async_payment_failed', async (ctx, q, ev, event) => {
     at: await projectNow(ctx, session.project_id),
   });
   return 'applied';
-});
+};
 
 export function paymentView(p: repo.PaymentRow) {
   return {

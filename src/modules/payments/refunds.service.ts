@@ -3,14 +3,15 @@ import type { Queryable } from '../../db/db.ts';
 import { AppError, ConflictError, InvalidRequestError, NotFoundError, ProviderError } from '../../domain/errors.ts';
 import { newId } from '../../domain/ids.ts';
 import { MAX_AMOUNT } from '../../domain/money.ts';
-import type { AppContext, Caller } from '../../http/context.ts';
-import { getProvider } from '../../providers/provider.ts';
+import type { AppContext, Caller } from '../../app/context.ts';
+import { getProvider } from '../../app/registry.ts';
 import { audit } from '../audit/audit.service.ts';
 import { reverse } from '../credits/credits.service.ts';
 import { getProject, projectNow } from '../projects/projects.service.ts';
 import { emit } from '../webhooks-out/outbox.ts';
 import * as paymentsRepo from './payments.repository.ts';
-import { onProviderEvent, paymentView } from './payments.service.ts';
+import type { ProviderEventHandler } from '../../app/registry.ts';
+import { paymentView } from './payments.service.ts';
 import * as repo from './refunds.repository.ts';
 
 export const RefundBodySchema = z
@@ -103,7 +104,7 @@ export async function refundPayment(ctx: AppContext, q: Queryable, caller: Calle
   if (amount > refundable) {
     throw new InvalidRequestError(`At most ${refundable} can still be refunded`, 'amount', { refundable, requested: amount });
   }
-  const provider = getProvider(payment.provider);
+  const provider = getProvider(ctx, payment.provider);
   if (!provider) throw new ProviderError(payment.provider, 'provider is not available');
   const project = await getProject(ctx, caller.projectId);
   let result: Awaited<ReturnType<typeof provider.refund>>;
@@ -145,7 +146,7 @@ export async function listPaymentRefunds(q: Queryable, projectId: string, paymen
 }
 
 // A refund made in the provider's dashboard (or the echo of ours) is reflected once.
-onProviderEvent('payment.refunded', async (ctx, q, ev, event) => {
+export const onPaymentRefunded: ProviderEventHandler<'payment.refunded'> = async (ctx, q, ev, event) => {
   const payment = await paymentsRepo.lockPaymentByRef(q, ev.projectId, ev.provider, event.paymentRef);
   if (!payment) return { ignored: `unknown payment ${event.paymentRef}` };
   if (event.refundRef && (await repo.findRefundByRef(q, ev.projectId, ev.provider, event.refundRef))) {
@@ -161,7 +162,7 @@ onProviderEvent('payment.refunded', async (ctx, q, ev, event) => {
     origin: 'provider',
   });
   return 'applied';
-});
+};
 
 // A credit pack's refund takes back the credits it bought, in proportion; what was already spent
 // is reported as the shortfall, never clawed into debt.

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Queryable } from '../../db/db.ts';
 import type { Catalog } from '../../domain/catalog.ts';
 import { ConflictError, ForbiddenError, InvalidRequestError } from '../../domain/errors.ts';
-import type { AppContext, Caller } from '../../http/context.ts';
+import type { AppContext, Caller } from '../../app/context.ts';
 import { getCatalog, onCatalogPush } from '../catalog/catalog.service.ts';
 import { customersRepository, customerView, ensureCustomer, extendCustomerView } from '../customers/customers.service.ts';
 import { projectNow } from '../projects/projects.service.ts';

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Queryable } from '../../db/db.ts';
 import { InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
 import { newId, randomToken } from '../../domain/ids.ts';
-import type { AppContext, Caller } from '../../http/context.ts';
+import type { AppContext, Caller } from '../../app/context.ts';
 import { audit } from '../audit/audit.service.ts';
 import { TtlCache } from '../../lib/ttl-cache.ts';
 import * as repo from './projects.repository.ts';

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import type { Queryable } from '../../db/db.ts';
 import { InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
-import type { AppContext, Caller } from '../../http/context.ts';
+import type { AppContext, Caller } from '../../app/context.ts';
 import { decrypt, encrypt } from '../../lib/crypto.ts';
 import { TtlCache } from '../../lib/ttl-cache.ts';
 import { parseOrThrow } from '../../lib/validation.ts';

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Redis } from 'ioredis';
 import { AppError } from '../../domain/errors.ts';
-import type { AppContext, Caller } from '../../http/context.ts';
+import type { AppContext, Caller } from '../../app/context.ts';
 import { getProject } from '../projects/projects.service.ts';
 import { type CountStore, WindowCounter } from './counter.ts';
 import * as repo from './rate-limit.repository.ts';

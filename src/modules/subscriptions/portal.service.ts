@@ -3,8 +3,8 @@ import type { Queryable } from '../../db/db.ts';
 import { findPack, findPlan } from '../../domain/catalog.ts';
 import { ForbiddenError, InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
 import { newId, randomToken } from '../../domain/ids.ts';
-import type { AppContext, Caller } from '../../http/context.ts';
-import { getProvider } from '../../providers/provider.ts';
+import type { AppContext, Caller } from '../../app/context.ts';
+import { getProvider } from '../../app/registry.ts';
 import { audit } from '../audit/audit.service.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
 import { CustomerIdSchema, ensureCustomer } from '../customers/customers.service.ts';
@@ -26,7 +26,7 @@ export async function createPortal(ctx: AppContext, q: Queryable, caller: Caller
   await ensureCustomer(ctx, q, projectId, body.customer_id);
   const project = await getProject(ctx, projectId);
   const at = await projectNow(ctx, projectId);
-  const provider = getProvider(project.default_provider);
+  const provider = getProvider(ctx, project.default_provider);
   if (project.default_provider !== 'sandbox' && provider?.createPortal) {
     const customerRef = await findProviderCustomerRef(q, projectId, body.customer_id, project.default_provider);
     const r = await provider.createPortal(ctx, {

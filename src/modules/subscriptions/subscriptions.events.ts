@@ -4,7 +4,7 @@ import { amountDue, isLive, mapProviderStatus } from '../../domain/subscription.
 import { getCatalog, onCatalogPush } from '../catalog/catalog.service.ts';
 import { ensureCustomer, extendCustomerView, onCustomerCreated } from '../customers/customers.service.ts';
 import { registerCheckoutItem } from '../payments/checkout.service.ts';
-import { onProviderEvent, registerFulfillment } from '../payments/payments.service.ts';
+import type { Fulfillment, ProviderEventHandler } from '../../app/registry.ts';
 import { projectNow } from '../projects/projects.service.ts';
 import { findCustomerByProviderRef } from '../providers/providers.repository.ts';
 import { emit } from '../webhooks-out/outbox.ts';
@@ -137,7 +137,7 @@ function couponView(c: NonNullable<ReturnType<typeof resolveCoupon>>) {
 }
 
 /** A completed plan checkout: the subscription starts (trialing or paid for its first period). */
-registerFulfillment('plan', async (ctx, q, { session, event }) => {
+export const fulfillPlan: Fulfillment = async (ctx, q, { session, event }) => {
   const customerId = session.customer_id;
   if (!customerId) throw new Error(`session ${session.id} has no customer`);
   const at = await projectNow(ctx, session.project_id);
@@ -179,7 +179,7 @@ registerFulfillment('plan', async (ctx, q, { session, event }) => {
     paid: Number(d.trial_days ?? 0) > 0 ? null : { paymentRef: event.paymentRef ?? `pi_${session.id}`, amount: event.amount ?? session.amount, sessionId: session.id },
     metadata: { checkout_session_id: session.id, ...(session.payment_link_id ? { payment_link_id: session.payment_link_id } : {}) },
   });
-});
+};
 
 // Provider events (provider-agnostic) -------------------------------------------------------------
 
@@ -188,7 +188,7 @@ registerFulfillment('plan', async (ctx, q, { session, event }) => {
  * subscription stays canceled whatever arrives after; an `updated` before its `created` creates
  * the row and the late `created` is then ignored as older.
  */
-onProviderEvent('subscription.changed', async (ctx, q, ev, e) => {
+export const onSubscriptionChanged: ProviderEventHandler<'subscription.changed'> = async (ctx, q, ev, e) => {
   const at = ev.occurredAt ?? (await projectNow(ctx, ev.projectId));
   const existing = await repo.lockByProviderRef(q, ev.projectId, ev.provider, e.subscriptionRef);
   if (existing?.provider_deleted) return { ignored: 'subscription already deleted' };
@@ -250,7 +250,7 @@ onProviderEvent('subscription.changed', async (ctx, q, ev, e) => {
     });
   }
   return 'applied';
-});
+};
 
 function applyProviderState(
   row: repo.SubscriptionRow,
@@ -286,7 +286,7 @@ function isManagedRow(row: { provider: string }) {
   return row.provider === 'sandbox' || row.provider === 'tollgate';
 }
 
-onProviderEvent('invoice.paid', async (ctx, q, ev, e) => {
+export const onInvoicePaid: ProviderEventHandler<'invoice.paid'> = async (ctx, q, ev, e) => {
   if (!e.subscriptionRef) return { ignored: 'not a subscription invoice' };
   const sub = await repo.lockByProviderRef(q, ev.projectId, ev.provider, e.subscriptionRef);
   // Retried by the inbox until the subscription it pays for is known (an invoice before its subscription).
@@ -313,9 +313,9 @@ onProviderEvent('invoice.paid', async (ctx, q, ev, e) => {
     await saveAndAnnounce(ctx, q, sub, at);
   }
   return 'applied';
-});
+};
 
-onProviderEvent('invoice.payment_failed', async (ctx, q, ev, e) => {
+export const onInvoicePaymentFailed: ProviderEventHandler<'invoice.payment_failed'> = async (ctx, q, ev, e) => {
   if (!e.subscriptionRef) return { ignored: 'not a subscription invoice' };
   const sub = await repo.lockByProviderRef(q, ev.projectId, ev.provider, e.subscriptionRef);
   if (!sub) throw new Error(`invoice ${e.invoiceRef} names unknown subscription ${e.subscriptionRef}`);
@@ -340,9 +340,9 @@ onProviderEvent('invoice.payment_failed', async (ctx, q, ev, e) => {
     await saveAndAnnounce(ctx, q, sub, at);
   }
   return 'applied';
-});
+};
 
-onProviderEvent('subscription.trial_will_end', async (ctx, q, ev, e) => {
+export const onTrialWillEnd: ProviderEventHandler<'subscription.trial_will_end'> = async (ctx, q, ev, e) => {
   const sub = await repo.lockByProviderRef(q, ev.projectId, ev.provider, e.subscriptionRef);
   if (!sub) return { ignored: `unknown subscription ${e.subscriptionRef}` };
   if (sub.status !== 'trialing') return { ignored: `subscription is ${sub.status}` };
@@ -353,5 +353,5 @@ onProviderEvent('subscription.trial_will_end', async (ctx, q, ev, e) => {
   const { catalog } = await getCatalog(ctx, ev.projectId);
   await emit(q, { projectId: ev.projectId, type: 'subscription.trial_will_end', customerId: saved.customer_id, data: subscriptionView(saved, catalog, at), at });
   return 'applied';
-});
+};
 

@@ -17,8 +17,9 @@ import {
   RETRY_SCHEDULE_DAYS,
   type ScheduleState,
 } from '../../domain/subscription.ts';
-import type { AppContext, Caller } from '../../http/context.ts';
-import { getProvider, type UpdateSubscriptionInput } from '../../providers/provider.ts';
+import type { AppContext, Caller } from '../../app/context.ts';
+import { getProvider } from '../../app/registry.ts';
+import type { UpdateSubscriptionInput } from '../../providers/provider.ts';
 import { firstCharge, laterCharge } from '../../providers/sandbox/cards.ts';
 import { audit } from '../audit/audit.service.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
@@ -733,7 +734,7 @@ async function viaProvider(
   extra: { planRef?: string; quantity?: number } = {},
 ): Promise<SubscriptionView | null> {
   if (isManaged(row)) return null;
-  const provider = getProvider(row.provider);
+  const provider = getProvider(ctx, row.provider);
   if (!provider?.updateSubscription || !row.provider_ref) {
     throw new ConflictError(`This subscription is billed by ${row.provider}; change it through the provider's portal`, {
       provider: row.provider,

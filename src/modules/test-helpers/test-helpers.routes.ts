@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ForbiddenError, InvalidRequestError } from '../../domain/errors.ts';
 import { callerOf } from '../../http/auth.ts';
-import type { AppContext } from '../../http/context.ts';
+import type { AppContext } from '../../app/context.ts';
 import { runDueJobs } from '../../jobs/runner.ts';
 import { payCheckoutSession } from '../../providers/sandbox/sandbox.checkout.ts';
 import { sessionView } from '../payments/checkout.service.ts';

@@ -3,7 +3,7 @@ import type { Queryable } from '../../db/db.ts';
 import { type Catalog, creditsForUsage, type Feature, findFeature, findPlan, type Plan } from '../../domain/catalog.ts';
 import { AppError, InvalidRequestError } from '../../domain/errors.ts';
 import { monthStart } from '../../domain/subscription.ts';
-import type { AppContext } from '../../http/context.ts';
+import type { AppContext } from '../../app/context.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
 import * as creditsRepo from '../credits/credits.repository.ts';
 import { deduct } from '../credits/credits.service.ts';

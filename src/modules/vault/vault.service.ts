@@ -3,7 +3,7 @@ import { ConfigError } from '../../config.ts';
 import type { Queryable } from '../../db/db.ts';
 import { AppError, NotFoundError } from '../../domain/errors.ts';
 import { newId } from '../../domain/ids.ts';
-import type { AppContext, Caller } from '../../http/context.ts';
+import type { AppContext, Caller } from '../../app/context.ts';
 import { DecryptError, decrypt, encrypt, keyIdOf, preview } from '../../lib/crypto.ts';
 import { audit } from '../audit/audit.service.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';

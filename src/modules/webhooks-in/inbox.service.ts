@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { AppError, NotFoundError } from '../../domain/errors.ts';
 import { newId } from '../../domain/ids.ts';
-import type { AppContext } from '../../http/context.ts';
-import { getProvider, type VerifiedWebhook } from '../../providers/provider.ts';
+import type { AppContext } from '../../app/context.ts';
+import { getProvider } from '../../app/registry.ts';
+import type { VerifiedWebhook } from '../../providers/provider.ts';
 import { applyProviderEvent, type HandlerOutcome } from '../payments/payments.service.ts';
 import { findProject } from '../projects/projects.repository.ts';
 import * as repo from './inbox.repository.ts';
@@ -30,7 +31,7 @@ export async function receiveWebhook(
   rawBody: Buffer,
   headers: Record<string, string | string[] | undefined>,
 ): Promise<ReceiveResult> {
-  const provider = getProvider(providerName);
+  const provider = getProvider(ctx, providerName);
   if (!provider) throw new NotFoundError('provider', providerName);
   const project = await findProject(ctx.db, projectId);
   if (!project) throw new NotFoundError('project', projectId);
@@ -72,7 +73,7 @@ export async function processEvent(ctx: AppContext, id: string, opts: { force?: 
       const row = await repo.lockEvent(trx, id);
       if (!row) throw new Error(`inbox event ${id} not found`);
       if (!opts.force && (row.status === 'processed' || row.status === 'ignored')) return row.status;
-      const provider = getProvider(row.provider);
+      const provider = getProvider(ctx, row.provider);
       if (!provider) throw new Error(`provider ${row.provider} is not available`);
       const outcomes: HandlerOutcome[] = [];
       for (const event of provider.toEvents(row.payload)) {

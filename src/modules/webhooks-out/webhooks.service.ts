@@ -6,7 +6,7 @@ import type { Queryable } from '../../db/db.ts';
 import { ConflictError, InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
 import { newId } from '../../domain/ids.ts';
 import { classifyResponse, nextRetryDelay } from '../../domain/webhook-retry.ts';
-import type { AppContext, Caller } from '../../http/context.ts';
+import type { AppContext, Caller } from '../../app/context.ts';
 import { decrypt, encrypt } from '../../lib/crypto.ts';
 import { audit } from '../audit/audit.service.ts';
 import { invalidateProject, projectNow, projectsRepository } from '../projects/projects.service.ts';

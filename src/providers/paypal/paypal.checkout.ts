@@ -1,6 +1,7 @@
-import type { AppContext } from '../../http/context.ts';
+import type { AppContext } from '../../app/context.ts';
 import * as paymentsRepo from '../../modules/payments/payments.repository.ts';
-import { applyProviderEvent, onProviderEvent } from '../../modules/payments/payments.service.ts';
+import type { ProviderEventHandler } from '../../app/registry.ts';
+import { applyProviderEvent } from '../../modules/payments/payments.service.ts';
 import { projectNow } from '../../modules/projects/projects.service.ts';
 import { recordProviderEvent } from '../../modules/webhooks-in/inbox.service.ts';
 import { errorBody, paypalApi, paypalError, rawJson } from './paypal.client.ts';
@@ -75,7 +76,7 @@ export async function completePaypalReturn(ctx: AppContext, sessionId: string): 
 }
 
 // The buyer approved but may never come back: capture from the webhook instead.
-onProviderEvent('order.approved', async (ctx, q, ev, event) => {
+export const onPaypalOrderApproved: ProviderEventHandler<'order.approved'> = async (ctx, q, ev, event) => {
   if (ev.provider !== 'paypal') return { ignored: 'order approval from another provider' };
   const session = await paymentsRepo.lockSessionByRef(q, ev.projectId, 'paypal', event.orderRef);
   if (!session) return { ignored: `unknown PayPal order ${event.orderRef}` };
@@ -86,4 +87,4 @@ onProviderEvent('order.approved', async (ctx, q, ev, event) => {
   if (!capture) throw new Error(`PayPal order ${event.orderRef} has no capture`);
   for (const e of captureEvents(capture, session.id)) await applyProviderEvent(ctx, q, ev, e);
   return 'applied';
-});
+};

@@ -1,6 +1,6 @@
 import { type ApiResponse, Client, Environment, LogLevel, OrdersController, PaymentsController } from '@paypal/paypal-server-sdk';
 import { InvalidRequestError, ProviderError } from '../../domain/errors.ts';
-import type { AppContext } from '../../http/context.ts';
+import type { AppContext } from '../../app/context.ts';
 import { getProviderConfig } from '../../modules/providers/providers.service.ts';
 import type { PaypalSettings } from './paypal.settings.ts';
 

@@ -5,7 +5,7 @@ import {
 } from '@paypal/paypal-server-sdk';
 import { InvalidRequestError } from '../../domain/errors.ts';
 import { currencyExponent } from '../../domain/money.ts';
-import type { AppContext } from '../../http/context.ts';
+import type { AppContext } from '../../app/context.ts';
 import type {
   CreateCheckoutInput,
   CreateCheckoutResult,

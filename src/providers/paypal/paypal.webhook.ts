@@ -1,7 +1,7 @@
 import { verify as verifySignature, X509Certificate } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { SignatureError } from '../../domain/errors.ts';
-import type { AppContext } from '../../http/context.ts';
+import type { AppContext } from '../../app/context.ts';
 import { getProviderConfig } from '../../modules/providers/providers.service.ts';
 import type { VerifiedWebhook, VerifyWebhookInput } from '../provider.ts';
 import type { PaypalSettings } from './paypal.settings.ts';

@@ -1,5 +1,5 @@
 import { AppError, ConflictError, InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
-import type { AppContext } from '../../http/context.ts';
+import type { AppContext } from '../../app/context.ts';
 import * as paymentsRepo from '../../modules/payments/payments.repository.ts';
 import { getProject, projectNow } from '../../modules/projects/projects.service.ts';
 import { firstCharge, normaliseCard } from './cards.ts';

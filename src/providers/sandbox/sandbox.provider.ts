@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { SignatureError } from '../../domain/errors.ts';
 import { randomToken } from '../../domain/ids.ts';
-import type { AppContext } from '../../http/context.ts';
+import type { AppContext } from '../../app/context.ts';
 import type { ProjectRow } from '../../modules/projects/projects.repository.ts';
 import type {
   CreateCheckoutInput,

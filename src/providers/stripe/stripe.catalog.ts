@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type Stripe from 'stripe';
 import type { Catalog } from '../../domain/catalog.ts';
-import type { AppContext } from '../../http/context.ts';
+import type { AppContext } from '../../app/context.ts';
 import { getCatalog, onCatalogPush } from '../../modules/catalog/catalog.service.ts';
 import { callStripe, stripeFor } from './stripe.client.ts';
 import { lookupKey } from './stripe.events.ts';

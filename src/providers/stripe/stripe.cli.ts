@@ -1,6 +1,6 @@
 import cliProgress from 'cli-progress';
 import type { Catalog } from '../../domain/catalog.ts';
-import type { AppContext } from '../../http/context.ts';
+import type { AppContext } from '../../app/context.ts';
 import { describeAction, syncCatalog } from './stripe.catalog.ts';
 import { type ImportPhase, importStripe } from './stripe.import.ts';
 import { reconcileStripe } from './stripe.reconcile.ts';

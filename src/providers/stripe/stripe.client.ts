@@ -1,6 +1,6 @@
 import Stripe from 'stripe';
 import { AppError, ProviderError } from '../../domain/errors.ts';
-import type { AppContext } from '../../http/context.ts';
+import type { AppContext } from '../../app/context.ts';
 import { getProviderConfig } from '../../modules/providers/providers.service.ts';
 import type { StripeSettings } from './stripe.settings.ts';
 

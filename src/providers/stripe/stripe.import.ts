@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type Stripe from 'stripe';
-import type { AppContext } from '../../http/context.ts';
+import type { AppContext } from '../../app/context.ts';
 import { ensureCustomer } from '../../modules/customers/customers.service.ts';
 import { projectNow } from '../../modules/projects/projects.service.ts';
 import { findCustomerByProviderRef, linkProviderCustomer } from '../../modules/providers/providers.repository.ts';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type Stripe from 'stripe';
 import { AppError } from '../../domain/errors.ts';
-import type { AppContext } from '../../http/context.ts';
+import type { AppContext } from '../../app/context.ts';
 import { findSession } from '../../modules/payments/payments.repository.ts';
 import { projectNow } from '../../modules/projects/projects.service.ts';
 import { findProviderCustomerRef, linkProviderCustomer } from '../../modules/providers/providers.repository.ts';

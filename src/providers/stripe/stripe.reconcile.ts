@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type Stripe from 'stripe';
 import { newId } from '../../domain/ids.ts';
-import type { AppContext } from '../../http/context.ts';
+import type { AppContext } from '../../app/context.ts';
 import { projectNow } from '../../modules/projects/projects.service.ts';
 import { getProviderMode } from '../../modules/providers/providers.service.ts';
 import { insertEvent } from '../../modules/webhooks-in/inbox.repository.ts';

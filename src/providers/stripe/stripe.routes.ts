@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { callerOf } from '../../http/auth.ts';
-import type { AppContext } from '../../http/context.ts';
+import type { AppContext } from '../../app/context.ts';
 import { catalogSyncStatus } from './stripe.service.ts';
 import { syncCatalog } from './stripe.catalog.ts';
 import { reconcileStripe } from './stripe.reconcile.ts';

@@ -1,4 +1,4 @@
-import type { AppContext } from '../../http/context.ts';
+import type { AppContext } from '../../app/context.ts';
 import * as repo from './stripe.repository.ts';
 
 /** The catalog's state at Stripe: the last sync and each item's Product and Price. */

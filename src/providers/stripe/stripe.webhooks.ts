@@ -1,5 +1,5 @@
 import { SignatureError } from '../../domain/errors.ts';
-import type { AppContext } from '../../http/context.ts';
+import type { AppContext } from '../../app/context.ts';
 import { getProviderMode } from '../../modules/providers/providers.service.ts';
 import type { VerifiedWebhook, VerifyWebhookInput } from '../provider.ts';
 import { Stripe, stripeSettings } from './stripe.client.ts';

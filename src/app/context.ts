@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/db.ts';
+import type { Registry } from './registry.ts';
 
 /** What every service needs: the database, configuration, time and a logger. No request state. */
 export interface AppContext {
@@ -9,6 +10,8 @@ export interface AppContext {
   config: Config;
   clock: Clock;
   log: FastifyBaseLogger;
+  /** What the capabilities plug in: providers, event handlers, jobs (see `capabilities.ts`). */
+  registry: Registry;
   /**
    * Delivers a provider webhook through the same HTTP route a provider would call
    * (the sandbox uses it so its events take production's path). Set by the HTTP app.

@@ -1,0 +1,138 @@
+/**
+ * Every capability of Tollgate and what it plugs in — routes, provider-event handlers, checkout
+ * fulfillments, session authenticators, background jobs and the webhook events it emits.
+ * Open this file first: nothing registers itself by being imported.
+ */
+import { registerAuditRoutes } from '../modules/audit/audit.routes.ts';
+import { registerCatalogRoutes } from '../modules/catalog/catalog.routes.ts';
+import { registerCommerceRoutes } from '../modules/commerce/commerce.routes.ts';
+import { expireOrders, fulfillOrderPayment } from '../modules/commerce/commerce.service.ts';
+import { registerCreditsRoutes } from '../modules/credits/credits.routes.ts';
+import { expireDue } from '../modules/credits/credits.service.ts';
+import { registerCustomerSessionRoutes } from '../modules/customer-sessions/customer-sessions.routes.ts';
+import { authenticateCustomerSession, sweepCustomerSessions } from '../modules/customer-sessions/customer-sessions.service.ts';
+import { registerCustomerRoutes } from '../modules/customers/customers.routes.ts';
+import { registerDashboard } from '../modules/dashboard/dashboard.routes.ts';
+import { authenticateOperatorSession, sweepOperatorSessions } from '../modules/dashboard/operators.service.ts';
+import { purgeIdempotencyKeys } from '../modules/idempotency/idempotency.service.ts';
+import { registerKeyRoutes } from '../modules/keys/keys.routes.ts';
+import { registerMetricsRoutes } from '../modules/metrics/metrics.routes.ts';
+import { registerPaymentRoutes } from '../modules/payments/payments.routes.ts';
+import {
+  expireCheckoutSessions,
+  fulfillCreditPack,
+  onAsyncPaymentFailed,
+  onAsyncPaymentSucceeded,
+  onCheckoutCompleted,
+} from '../modules/payments/payments.service.ts';
+import { registerRefundRoutes } from '../modules/payments/refunds.routes.ts';
+import { onPaymentRefunded } from '../modules/payments/refunds.service.ts';
+import { registerProfileRoutes } from '../modules/profile/profile.routes.ts';
+import { registerProjectRoutes } from '../modules/projects/projects.routes.ts';
+import { registerProviderRoutes } from '../modules/providers/providers.routes.ts';
+import { registerSubscriptionRoutes } from '../modules/subscriptions/subscriptions.routes.ts';
+import {
+  fulfillPlan,
+  onInvoicePaid,
+  onInvoicePaymentFailed,
+  onSubscriptionChanged,
+  onTrialWillEnd,
+} from '../modules/subscriptions/subscriptions.events.ts';
+import { advanceDueSubscriptions } from '../modules/subscriptions/subscriptions.service.ts';
+import { registerTestHelperRoutes } from '../modules/test-helpers/test-helpers.routes.ts';
+import { registerUsageRoutes } from '../modules/usage/usage.routes.ts';
+import { registerVaultRoutes } from '../modules/vault/vault.routes.ts';
+import { registerInboxRoutes } from '../modules/webhooks-in/inbox.routes.ts';
+import { retryDueEvents } from '../modules/webhooks-in/inbox.service.ts';
+import { registerWebhookEndpointRoutes } from '../modules/webhooks-out/webhooks.routes.ts';
+import { deliverDue, dispatchOutbox, purgeWebhookHistory } from '../modules/webhooks-out/webhooks.service.ts';
+import { onPaypalOrderApproved } from '../providers/paypal/paypal.checkout.ts';
+import { paypalProvider } from '../providers/paypal/paypal.provider.ts';
+import { registerPaypalRoutes } from '../providers/paypal/paypal.routes.ts';
+import { sandboxProvider } from '../providers/sandbox/sandbox.provider.ts';
+import { runDueCatalogSync } from '../providers/stripe/stripe.catalog.ts';
+import { stripeProvider } from '../providers/stripe/stripe.provider.ts';
+import { runDueReconcile } from '../providers/stripe/stripe.reconcile.ts';
+import { registerStripeRoutes } from '../providers/stripe/stripe.routes.ts';
+import { registerCheckoutPages } from '../web/checkout.page.ts';
+import { registerHostedPages } from '../web/hosted.pages.ts';
+import { registerPortalPages } from '../web/portal.page.ts';
+import { buildRegistry, type Capability, type Registry } from './registry.ts';
+
+export const capabilities: readonly Capability[] = [
+  { name: 'projects', routes: [registerProjectRoutes, registerKeyRoutes], jobs: { 'idempotency.purge': purgeIdempotencyKeys } },
+  { name: 'catalog', routes: [registerCatalogRoutes] },
+  { name: 'customers', routes: [registerCustomerRoutes, registerProfileRoutes], emits: ['customer.created', 'customer.updated', 'onboarding.step_completed', 'onboarding.completed'] },
+  {
+    name: 'customer-sessions',
+    routes: [registerCustomerSessionRoutes],
+    sessionAuthenticators: [authenticateCustomerSession],
+    jobs: { 'customer_sessions.sweep': sweepCustomerSessions },
+  },
+  {
+    name: 'credits',
+    routes: [registerCreditsRoutes],
+    jobs: { 'credits.expire': async (ctx) => { const r = await expireDue(ctx); return r.holds + r.grants; } },
+    emits: ['credits.granted', 'credits.deducted', 'credits.low_balance', 'credits.reversed'],
+  },
+  { name: 'usage', routes: [registerUsageRoutes] },
+  {
+    name: 'payments',
+    routes: [registerPaymentRoutes, registerRefundRoutes, registerCheckoutPages],
+    providers: [sandboxProvider, stripeProvider, paypalProvider],
+    providerEvents: {
+      'checkout.completed': onCheckoutCompleted,
+      'checkout.async_payment_succeeded': onAsyncPaymentSucceeded,
+      'checkout.async_payment_failed': onAsyncPaymentFailed,
+      'payment.refunded': onPaymentRefunded,
+    },
+    fulfillments: { credit_pack: fulfillCreditPack },
+    jobs: { 'checkout.expire': expireCheckoutSessions },
+    emits: ['checkout.completed', 'payment.succeeded', 'payment.failed', 'payment.refunded'],
+  },
+  {
+    name: 'subscriptions',
+    routes: [registerSubscriptionRoutes, registerPortalPages],
+    providerEvents: {
+      'subscription.changed': onSubscriptionChanged,
+      'invoice.paid': onInvoicePaid,
+      'invoice.payment_failed': onInvoicePaymentFailed,
+      'subscription.trial_will_end': onTrialWillEnd,
+    },
+    fulfillments: { plan: fulfillPlan },
+    jobs: { 'subscriptions.advance': advanceDueSubscriptions },
+    emits: ['subscription.created', 'subscription.updated', 'subscription.canceled', 'subscription.trial_will_end', 'entitlements.updated'],
+  },
+  {
+    name: 'commerce',
+    routes: [registerCommerceRoutes],
+    fulfillments: { order: fulfillOrderPayment },
+    jobs: { 'orders.expire': expireOrders },
+    emits: ['order.paid', 'order.canceled', 'order.refunded'],
+  },
+  { name: 'stripe', routes: [registerStripeRoutes], jobs: { 'stripe.catalog_sync': runDueCatalogSync, 'stripe.reconcile': runDueReconcile } },
+  { name: 'paypal', routes: [registerPaypalRoutes], providerEvents: { 'order.approved': onPaypalOrderApproved } },
+  { name: 'webhooks-in', routes: [registerInboxRoutes], jobs: { 'inbox.retry': retryDueEvents } },
+  {
+    name: 'webhooks-out',
+    routes: [registerWebhookEndpointRoutes],
+    jobs: { 'webhooks.dispatch': dispatchOutbox, 'webhooks.deliver': deliverDue, 'webhooks.purge': purgeWebhookHistory },
+  },
+  { name: 'providers', routes: [registerProviderRoutes] },
+  { name: 'metrics', routes: [registerMetricsRoutes] },
+  { name: 'vault', routes: [registerVaultRoutes] },
+  { name: 'audit', routes: [registerAuditRoutes] },
+  { name: 'test-helpers', routes: [registerTestHelperRoutes] },
+  { name: 'hosted-pages', routes: [registerHostedPages] },
+  {
+    name: 'dashboard',
+    routes: [registerDashboard],
+    sessionAuthenticators: [authenticateOperatorSession],
+    jobs: { 'operator_sessions.sweep': sweepOperatorSessions },
+  },
+];
+
+/** The registry every AppContext carries. */
+export function defaultRegistry(): Registry {
+  return buildRegistry(capabilities);
+}
