@@ -9,20 +9,9 @@ import { projectNow } from '../projects/projects.service.ts';
 import { findCustomerByProviderRef } from '../providers/providers.repository.ts';
 import { emit } from '../webhooks-out/outbox.ts';
 import * as repo from './subscriptions.repository.ts';
-import {
-  currentView,
-  endReplaced,
-  managedProvider,
-  oneLiveSubscription,
-  recordInvoiceFailed,
-  recordInvoicePaid,
-  requirePlan,
-  reschedule,
-  resolveCoupon,
-  saveAndAnnounce,
-  startSubscription,
-  subscriptionView,
-} from './subscriptions.service.ts';
+import { recordInvoiceFailed, recordInvoicePaid } from './subscriptions.renewal.ts';
+import { startSubscription } from './subscriptions.start.ts';
+import { currentView, endReplaced, managedProvider, oneLiveSubscription, requirePlan, reschedule, resolveCoupon, saveAndAnnounce, subscriptionView } from './subscriptions.view.ts';
 
 // Every new customer starts the catalog's default trial (once). ------------------------------------
 
