@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Queryable } from '../../db/db.ts';
 import { ConflictError } from '../../domain/errors.ts';
-import { assertAction } from '../../domain/subscription.ts';
+import { assertAction, transition } from '../../domain/subscription.ts';
 import type { AppContext, Caller } from '../../app/context.ts';
 import { audit } from '../audit/audit.service.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
@@ -23,7 +23,7 @@ export async function cancelSubscription(ctx: AppContext, q: Queryable, caller: 
     row.cancel_at_period_end = true;
     row.canceled_at = at;
   } else {
-    row.status = 'canceled';
+    row.status = transition(row.status, 'cancel');
     row.canceled_at = at;
     row.ended_at = at;
   }

@@ -1,6 +1,6 @@
 import { findPlan } from '../../domain/catalog.ts';
 import { ConflictError, InvalidRequestError } from '../../domain/errors.ts';
-import { amountDue, isLive, mapProviderStatus } from '../../domain/subscription.ts';
+import { amountDue, isLive, mapProviderStatus, syncFromProvider, transition } from '../../domain/subscription.ts';
 import { getCatalog, onCatalogPush } from '../catalog/catalog.service.ts';
 import { ensureCustomer, extendCustomerView, onCustomerCreated } from '../customers/customers.service.ts';
 import { registerCheckoutItem } from '../payments/checkout.service.ts';
@@ -254,7 +254,7 @@ function applyProviderState(
   status: repo.SubscriptionRow['status'],
   at: Date,
 ) {
-  row.status = status;
+  row.status = syncFromProvider(row.status, status);
   if (e.currentPeriodStart) row.current_period_start = e.currentPeriodStart;
   if (e.currentPeriodEnd) row.current_period_end = e.currentPeriodEnd;
   if (e.currentPeriodStart && e.currentPeriodEnd && !isManagedRow(row)) row.billing_anchor = e.currentPeriodStart;
@@ -292,7 +292,7 @@ export const onInvoicePaid: ProviderEventHandler<'invoice.paid'> = async (ctx, q
   });
   const newer = !sub.provider_updated_at || at.getTime() >= sub.provider_updated_at.getTime();
   if (sub.status === 'past_due' && newer && !sub.provider_deleted) {
-    sub.status = 'active';
+    sub.status = transition(sub.status, 'pay');
     sub.open_invoice_amount = null;
     sub.open_invoice_ref = null;
     sub.retry_count = 0;
@@ -321,7 +321,7 @@ export const onInvoicePaymentFailed: ProviderEventHandler<'invoice.payment_faile
   });
   const newer = !sub.provider_updated_at || at.getTime() >= sub.provider_updated_at.getTime();
   if ((sub.status === 'active' || sub.status === 'trialing') && newer && !sub.provider_deleted) {
-    sub.status = 'past_due';
+    sub.status = transition(sub.status, 'payment_failed');
     sub.open_invoice_amount = e.amount;
     sub.open_invoice_ref = e.invoiceRef;
     sub.provider_updated_at = at;

@@ -1,7 +1,7 @@
 import type { Queryable } from '../../db/db.ts';
 import { findPlan } from '../../domain/catalog.ts';
 import { newId } from '../../domain/ids.ts';
-import { addDays, addInterval, amountDue, isLive, nextStep, periodAt, RETRY_SCHEDULE_DAYS } from '../../domain/subscription.ts';
+import { addDays, addInterval, amountDue, isLive, nextStep, periodAt, RETRY_SCHEDULE_DAYS, transition } from '../../domain/subscription.ts';
 import type { AppContext } from '../../app/context.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
 import { grant } from '../credits/credits.service.ts';
@@ -124,14 +124,14 @@ export async function billCurrentPeriod(
   };
   const { catalog } = await getCatalog(ctx, row.project_id);
   if (amount === 0) {
-    row.status = 'active';
+    row.status = transition(row.status, 'pay');
     row.cycles_billed += 1;
     await startPeriod(ctx, q, row, catalog);
     return true;
   }
   const charge = await chargeSavedCard(q, row, opts);
   if (charge.ok) {
-    row.status = 'active';
+    row.status = transition(row.status, 'pay');
     row.cycles_billed += 1;
     row.open_invoice_amount = null;
     row.open_invoice_ref = null;
@@ -146,7 +146,7 @@ export async function billCurrentPeriod(
 
 /** A failed charge of the current period: past_due, with the first retry scheduled. */
 export function markPastDue(row: repo.SubscriptionRow, at: Date) {
-  row.status = 'past_due';
+  row.status = transition(row.status, 'payment_failed');
   row.open_invoice_amount = amountDue(row.price_amount, row.quantity, couponOf(row), row.cycles_billed, row.interval);
   row.open_invoice_ref = invoiceRef(row);
   row.retry_count = 0;
@@ -185,14 +185,14 @@ export async function runStep(ctx: AppContext, q: Queryable, row: repo.Subscript
       const hasCard = row.provider === 'sandbox' && (await paymentsRepo.defaultPaymentMethod(q, row.project_id, row.customer_id));
       const paid = hasCard ? await billCurrentPeriod(ctx, q, row, at) : false;
       if (!paid) {
-        row.status = 'expired';
+        row.status = transition(row.status, 'expire');
         row.ended_at = at;
         row.metadata = { ...row.metadata, ended_reason: hasCard ? 'trial_payment_failed' : 'trial_ended_without_payment' };
       }
       break;
     }
     case 'cancel': {
-      row.status = 'canceled';
+      row.status = transition(row.status, 'cancel');
       row.canceled_at = row.canceled_at ?? at;
       row.ended_at = at;
       break;
@@ -228,7 +228,7 @@ export async function runStep(ctx: AppContext, q: Queryable, row: repo.Subscript
       if (!paid) {
         const next = RETRY_SCHEDULE_DAYS[row.retry_count];
         if (next === undefined) {
-          row.status = 'canceled';
+          row.status = transition(row.status, 'cancel');
           row.canceled_at = at;
           row.ended_at = at;
           row.next_retry_at = null;

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Queryable } from '../../db/db.ts';
 import { type Catalog, type Coupon, findCouponByCode, findPlan, type Plan } from '../../domain/catalog.ts';
 import { ConflictError, InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
-import { type AppliedCoupon, amountDue, daysRemaining, isLive, nextStep, type ScheduleState } from '../../domain/subscription.ts';
+import { type AppliedCoupon, amountDue, daysRemaining, isLive, nextStep, type ScheduleState, transition } from '../../domain/subscription.ts';
 import type { AppContext, Caller } from '../../app/context.ts';
 import { getProvider } from '../../app/registry.ts';
 import type { UpdateSubscriptionInput } from '../../providers/provider.ts';
@@ -200,7 +200,7 @@ export async function saveAndAnnounce(ctx: AppContext, q: Queryable, sub: repo.S
 
 /** Ends a live subscription that another one replaces (a trial replaced by a purchase). */
 export async function endReplaced(ctx: AppContext, q: Queryable, live: repo.SubscriptionRow, at: Date, reason = 'replaced') {
-  live.status = 'canceled';
+  live.status = transition(live.status, 'cancel');
   live.canceled_at = live.canceled_at ?? at;
   live.ended_at = at;
   live.metadata = { ...live.metadata, ended_reason: reason };
