@@ -16,7 +16,8 @@ export async function cancelSubscription(ctx: AppContext, q: Queryable, caller: 
   const projectId = caller.projectId;
   const row = await lockForAction(q, projectId, customerId);
   assertAction(row.status, atPeriodEnd ? 'cancel_at_period_end' : 'cancel_now');
-  const delegated = await viaProvider(ctx, q, caller, row, atPeriodEnd ? 'cancel_at_period_end' : 'cancel_now');
+  const { catalog } = await getCatalog(ctx, projectId);
+  const delegated = await viaProvider(ctx, q, caller, row, atPeriodEnd ? 'cancel_at_period_end' : 'cancel_now', {}, catalog);
   if (delegated) return delegated;
   const at = await projectNow(ctx, projectId);
   if (atPeriodEnd) {
@@ -30,9 +31,8 @@ export async function cancelSubscription(ctx: AppContext, q: Queryable, caller: 
   row.updated_at = at;
   reschedule(row);
   const saved = await repo.saveSubscription(q, row);
-  await emitUpdated(ctx, q, saved, at, !atPeriodEnd);
+  await emitUpdated(ctx, q, saved, at, !atPeriodEnd, catalog);
   await audit(q, caller, { action: 'subscription.canceled', customerId, target: row.id, details: { at_period_end: atPeriodEnd } }, at);
-  const { catalog } = await getCatalog(ctx, projectId);
   return subscriptionView(saved, catalog, at);
 }
 
@@ -41,7 +41,8 @@ export async function resumeSubscription(ctx: AppContext, q: Queryable, caller: 
   const row = await lockForAction(q, projectId, customerId);
   assertAction(row.status, 'resume');
   if (!row.cancel_at_period_end) throw new ConflictError('This subscription is not scheduled to cancel', { status: row.status });
-  const delegated = await viaProvider(ctx, q, caller, row, 'resume');
+  const { catalog } = await getCatalog(ctx, projectId);
+  const delegated = await viaProvider(ctx, q, caller, row, 'resume', {}, catalog);
   if (delegated) return delegated;
   const at = await projectNow(ctx, projectId);
   row.cancel_at_period_end = false;
@@ -49,8 +50,7 @@ export async function resumeSubscription(ctx: AppContext, q: Queryable, caller: 
   row.updated_at = at;
   reschedule(row);
   const saved = await repo.saveSubscription(q, row);
-  await emitUpdated(ctx, q, saved, at, false);
+  await emitUpdated(ctx, q, saved, at, false, catalog);
   await audit(q, caller, { action: 'subscription.resumed', customerId, target: row.id }, at);
-  const { catalog } = await getCatalog(ctx, projectId);
   return subscriptionView(saved, catalog, at);
 }

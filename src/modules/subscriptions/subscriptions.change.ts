@@ -35,7 +35,8 @@ export async function changePlan(
   const plan = requirePlan(catalog, body.plan);
   const row = await lockForAction(q, projectId, customerId);
   assertAction(row.status, 'change_plan');
-  const delegated = await viaProvider(ctx, q, caller, row, 'change_plan', { planRef: plan.id, ...(body.quantity ? { quantity: body.quantity } : {}) });
+  const extra = { planRef: plan.id, ...(body.quantity ? { quantity: body.quantity } : {}) };
+  const delegated = await viaProvider(ctx, q, caller, row, 'change_plan', extra, catalog);
   if (delegated) return { ...delegated, change: 'provider' as const, proration: null };
   if (plan.interval !== row.interval) {
     throw new InvalidRequestError(`Plan '${plan.id}' is billed per ${plan.interval}; this subscription per ${row.interval}`, 'plan');
@@ -100,7 +101,7 @@ export async function changePlan(
   row.updated_at = at;
   reschedule(row);
   const saved = await repo.saveSubscription(q, row);
-  await emitUpdated(ctx, q, saved, at, planBefore !== saved.plan_id);
+  await emitUpdated(ctx, q, saved, at, planBefore !== saved.plan_id, catalog);
   await audit(q, caller, { action: 'subscription.plan_changed', customerId, target: row.id, details: { from: planBefore, to: plan.id, kind } }, at);
   return {
     ...subscriptionView(saved, catalog, at),
@@ -124,7 +125,7 @@ export async function applyCoupon(ctx: AppContext, q: Queryable, caller: Caller,
   Object.assign(row, couponFields(coupon, row.cycles_billed));
   row.updated_at = at;
   const saved = await repo.saveSubscription(q, row);
-  await emitUpdated(ctx, q, saved, at, false);
+  await emitUpdated(ctx, q, saved, at, false, catalog);
   await audit(q, caller, { action: 'subscription.coupon_applied', customerId, target: row.id, details: { coupon: coupon?.id } }, at);
   return subscriptionView(saved, catalog, at);
 }

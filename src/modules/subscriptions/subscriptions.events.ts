@@ -11,7 +11,7 @@ import { emit } from '../webhooks-out/outbox.ts';
 import * as repo from './subscriptions.repository.ts';
 import { recordInvoiceFailed, recordInvoicePaid } from './subscriptions.renewal.ts';
 import { startSubscription } from './subscriptions.start.ts';
-import { currentView, endReplaced, managedProvider, oneLiveSubscription, requirePlan, reschedule, resolveCoupon, saveAndAnnounce, subscriptionView } from './subscriptions.view.ts';
+import { currentView, endReplaced, isManaged, managedProvider, oneLiveSubscription, requirePlan, reschedule, resolveCoupon, saveAndAnnounce, subscriptionView } from './subscriptions.view.ts';
 
 // Every new customer starts the catalog's default trial (once). ------------------------------------
 
@@ -257,7 +257,7 @@ function applyProviderState(
   row.status = syncFromProvider(row.status, status);
   if (e.currentPeriodStart) row.current_period_start = e.currentPeriodStart;
   if (e.currentPeriodEnd) row.current_period_end = e.currentPeriodEnd;
-  if (e.currentPeriodStart && e.currentPeriodEnd && !isManagedRow(row)) row.billing_anchor = e.currentPeriodStart;
+  if (e.currentPeriodStart && e.currentPeriodEnd && !isManaged(row)) row.billing_anchor = e.currentPeriodStart;
   if (e.trialEnd) {
     row.trial_end = e.trialEnd;
     row.trial_start = row.trial_start ?? e.currentPeriodStart ?? at;
@@ -271,9 +271,6 @@ function applyProviderState(
   row.updated_at = at;
 }
 
-function isManagedRow(row: { provider: string }) {
-  return row.provider === 'sandbox' || row.provider === 'tollgate';
-}
 
 export const onInvoicePaid: ProviderEventHandler<'invoice.paid'> = async (ctx, q, ev, e) => {
   if (!e.subscriptionRef) return { ignored: 'not a subscription invoice' };

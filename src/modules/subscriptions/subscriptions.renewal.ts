@@ -244,7 +244,7 @@ export async function runStep(ctx: AppContext, q: Queryable, row: repo.Subscript
   reschedule(row);
   const saved = await repo.saveSubscription(q, row);
   if (step.kind !== 'trial_will_end') {
-    await emitUpdated(ctx, q, saved, at, planBefore !== saved.plan_id || liveBefore !== isLive(saved.status));
+    await emitUpdated(ctx, q, saved, at, planBefore !== saved.plan_id || liveBefore !== isLive(saved.status), catalog);
   }
 }
 

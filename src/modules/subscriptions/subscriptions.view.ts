@@ -233,8 +233,16 @@ export async function chargeSavedCard(q: Queryable, sub: repo.SubscriptionRow, o
 
 // The runner -------------------------------------------------------------------------------------
 
-export async function emitUpdated(ctx: AppContext, q: Queryable, row: repo.SubscriptionRow, at: Date, entitlementsChanged: boolean) {
-  const { catalog } = await getCatalog(ctx, row.project_id);
+/** Announces a changed subscription (and its entitlements when they changed); pass the catalog the use case already loaded. */
+export async function emitUpdated(
+  ctx: AppContext,
+  q: Queryable,
+  row: repo.SubscriptionRow,
+  at: Date,
+  entitlementsChanged: boolean,
+  loaded?: Catalog,
+) {
+  const catalog = loaded ?? (await getCatalog(ctx, row.project_id)).catalog;
   const view = subscriptionView(row, catalog, at);
   const type = row.status === 'canceled' || row.status === 'expired' ? 'subscription.canceled' : 'subscription.updated';
   await emit(q, { projectId: row.project_id, type, customerId: row.customer_id, data: view, at });
@@ -279,8 +287,22 @@ export async function viaProvider(
   row: repo.SubscriptionRow,
   action: UpdateSubscriptionInput['action'],
   extra: { planRef?: string; quantity?: number } = {},
+  loaded?: Catalog,
 ): Promise<SubscriptionView | null> {
   if (isManaged(row)) return null;
+  const at = await projectNow(ctx, row.project_id);
+  const state = await callProvider(ctx, row, action, extra);
+  // The provider's answer to our own request is the newest state we know of.
+  const occurredAt = new Date(Math.max(at.getTime(), row.provider_updated_at?.getTime() ?? 0));
+  await applyProviderEvent(ctx, q, { projectId: row.project_id, provider: row.provider, inboxId: `api:${caller.actor}`, occurredAt }, state);
+  await audit(q, caller, { action: `subscription.${action}`, customerId: row.customer_id, target: row.id, details: { provider: row.provider, ...extra } }, at);
+  const fresh = await repo.findSubscription(q, row.project_id, row.id);
+  const catalog = loaded ?? (await getCatalog(ctx, row.project_id)).catalog;
+  return subscriptionView(fresh ?? row, catalog, at);
+}
+
+/** The one call to the provider port that changes a subscription it bills. */
+async function callProvider(ctx: AppContext, row: repo.SubscriptionRow, action: UpdateSubscriptionInput['action'], extra: { planRef?: string; quantity?: number }) {
   const provider = getProvider(ctx, row.provider);
   if (!provider?.updateSubscription || !row.provider_ref) {
     throw new ConflictError(`This subscription is billed by ${row.provider}; change it through the provider's portal`, {
@@ -288,21 +310,13 @@ export async function viaProvider(
     });
   }
   const project = await getProject(ctx, row.project_id);
-  const at = await projectNow(ctx, row.project_id);
-  const state = await provider.updateSubscription(ctx, {
+  return provider.updateSubscription(ctx, {
     project,
     subscriptionRef: row.provider_ref,
     action,
     ...extra,
     idempotencyKey: `tollgate-${row.id}-${action}-${extra.planRef ?? ''}-${row.updated_at.getTime()}`,
   });
-  // The provider's answer to our own request is the newest state we know of.
-  const occurredAt = new Date(Math.max(at.getTime(), row.provider_updated_at?.getTime() ?? 0));
-  await applyProviderEvent(ctx, q, { projectId: row.project_id, provider: row.provider, inboxId: `api:${caller.actor}`, occurredAt }, state);
-  await audit(q, caller, { action: `subscription.${action}`, customerId: row.customer_id, target: row.id, details: { provider: row.provider, ...extra } }, at);
-  const fresh = await repo.findSubscription(q, row.project_id, row.id);
-  const { catalog } = await getCatalog(ctx, row.project_id);
-  return subscriptionView(fresh ?? row, catalog, at);
 }
 
 export const ListSubscriptionsQuery = z.object({
