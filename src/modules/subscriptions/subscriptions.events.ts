@@ -4,12 +4,15 @@ import { amountDue, isLive, mapProviderStatus, syncFromProvider, transition } fr
 import { getCatalog, onCatalogPush } from '../catalog/catalog.service.ts';
 import { ensureCustomer, extendCustomerView, onCustomerCreated } from '../customers/customers.service.ts';
 import { registerCheckoutItem } from '../payments/checkout.service.ts';
+import type { AppContext } from '../../app/context.ts';
 import type { Fulfillment, ProviderEventHandler } from '../../app/registry.ts';
+import type { Queryable } from '../../db/db.ts';
+import type { ProviderEvent } from '../../providers/provider.ts';
 import { projectNow } from '../projects/projects.service.ts';
 import { findCustomerByProviderRef } from '../providers/providers.repository.ts';
 import { emit } from '../webhooks-out/outbox.ts';
 import * as repo from './subscriptions.repository.ts';
-import { recordInvoiceFailed, recordInvoicePaid } from './subscriptions.renewal.ts';
+import { type InvoiceInput, recordInvoiceFailed, recordInvoicePaid } from './subscriptions.renewal.ts';
 import { startSubscription } from './subscriptions.start.ts';
 import { currentView, endReplaced, isManaged, managedProvider, oneLiveSubscription, requirePlan, reschedule, resolveCoupon, saveAndAnnounce, subscriptionView } from './subscriptions.view.ts';
 
@@ -272,13 +275,17 @@ function applyProviderState(
 }
 
 
-export const onInvoicePaid: ProviderEventHandler<'invoice.paid'> = async (ctx, q, ev, e) => {
-  if (!e.subscriptionRef) return { ignored: 'not a subscription invoice' };
+type InvoiceEvent = Extract<ProviderEvent, { kind: 'invoice.paid' | 'invoice.payment_failed' }>;
+type EventMeta = Parameters<ProviderEventHandler<'invoice.paid'>>[2];
+
+/** The subscription an invoice event pays for (locked), its time, and the invoice to record. */
+async function invoiceContext(ctx: AppContext, q: Queryable, ev: EventMeta, e: InvoiceEvent) {
+  if (!e.subscriptionRef) return null;
   const sub = await repo.lockByProviderRef(q, ev.projectId, ev.provider, e.subscriptionRef);
   // Retried by the inbox until the subscription it pays for is known (an invoice before its subscription).
   if (!sub) throw new Error(`invoice ${e.invoiceRef} names unknown subscription ${e.subscriptionRef}`);
   const at = ev.occurredAt ?? (await projectNow(ctx, ev.projectId));
-  await recordInvoicePaid(ctx, q, sub, {
+  const invoice: InvoiceInput = {
     invoiceRef: e.invoiceRef,
     paymentRef: e.paymentRef,
     amount: e.amount,
@@ -286,9 +293,22 @@ export const onInvoicePaid: ProviderEventHandler<'invoice.paid'> = async (ctx, q
     periodStart: e.periodStart,
     periodEnd: e.periodEnd,
     at,
-  });
+  };
+  return { sub, at, invoice };
+}
+
+/** Whether an invoice event may still move the subscription (not older than its state, not deleted). */
+function mayMove(sub: repo.SubscriptionRow, at: Date): boolean {
   const newer = !sub.provider_updated_at || at.getTime() >= sub.provider_updated_at.getTime();
-  if (sub.status === 'past_due' && newer && !sub.provider_deleted) {
+  return newer && !sub.provider_deleted;
+}
+
+export const onInvoicePaid: ProviderEventHandler<'invoice.paid'> = async (ctx, q, ev, e) => {
+  const found = await invoiceContext(ctx, q, ev, e);
+  if (!found) return { ignored: 'not a subscription invoice' };
+  const { sub, at, invoice } = found;
+  await recordInvoicePaid(ctx, q, sub, invoice);
+  if (sub.status === 'past_due' && mayMove(sub, at)) {
     sub.status = transition(sub.status, 'pay');
     sub.open_invoice_amount = null;
     sub.open_invoice_ref = null;
@@ -302,22 +322,11 @@ export const onInvoicePaid: ProviderEventHandler<'invoice.paid'> = async (ctx, q
 };
 
 export const onInvoicePaymentFailed: ProviderEventHandler<'invoice.payment_failed'> = async (ctx, q, ev, e) => {
-  if (!e.subscriptionRef) return { ignored: 'not a subscription invoice' };
-  const sub = await repo.lockByProviderRef(q, ev.projectId, ev.provider, e.subscriptionRef);
-  if (!sub) throw new Error(`invoice ${e.invoiceRef} names unknown subscription ${e.subscriptionRef}`);
-  const at = ev.occurredAt ?? (await projectNow(ctx, ev.projectId));
-  await recordInvoiceFailed(ctx, q, sub, {
-    invoiceRef: e.invoiceRef,
-    paymentRef: e.paymentRef,
-    amount: e.amount,
-    currency: e.currency,
-    periodStart: e.periodStart,
-    periodEnd: e.periodEnd,
-    at,
-    failureReason: e.failureReason ?? null,
-  });
-  const newer = !sub.provider_updated_at || at.getTime() >= sub.provider_updated_at.getTime();
-  if ((sub.status === 'active' || sub.status === 'trialing') && newer && !sub.provider_deleted) {
+  const found = await invoiceContext(ctx, q, ev, e);
+  if (!found) return { ignored: 'not a subscription invoice' };
+  const { sub, at, invoice } = found;
+  await recordInvoiceFailed(ctx, q, sub, { ...invoice, failureReason: e.failureReason ?? null });
+  if ((sub.status === 'active' || sub.status === 'trialing') && mayMove(sub, at)) {
     sub.status = transition(sub.status, 'payment_failed');
     sub.open_invoice_amount = e.amount;
     sub.open_invoice_ref = e.invoiceRef;
