@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Queryable } from '../../db/db.ts';
-import { findPlan, } from '../../domain/catalog.ts';
+import { type Catalog, findPlan, type Plan } from '../../domain/catalog.ts';
 import { AppError, InvalidRequestError, PaymentRequiredError } from '../../domain/errors.ts';
 import { newId } from '../../domain/ids.ts';
 import { assertAction, prorate } from '../../domain/subscription.ts';
@@ -38,57 +38,16 @@ export async function changePlan(
   const extra = { planRef: plan.id, ...(body.quantity ? { quantity: body.quantity } : {}) };
   const delegated = await viaProvider(ctx, q, caller, row, 'change_plan', extra, catalog);
   if (delegated) return { ...delegated, change: 'provider' as const, proration: null };
-  if (plan.interval !== row.interval) {
-    throw new InvalidRequestError(`Plan '${plan.id}' is billed per ${plan.interval}; this subscription per ${row.interval}`, 'plan');
-  }
-  if (plan.price.currency !== row.currency) throw new InvalidRequestError(`Plan '${plan.id}' is priced in ${plan.price.currency}`, 'plan');
+  requireCompatible(plan, row);
   const quantity = plan.per_seat ? (body.quantity ?? row.quantity) : 1;
-  const oldAmount = row.price_amount * row.quantity;
-  const newAmount = plan.price.amount * quantity;
-  const current = findPlan(catalog, row.plan_id);
-  const sameTier = plan.id === row.plan_id && quantity === row.quantity;
-  let kind: 'unchanged' | 'upgrade' | 'downgrade';
-  if (sameTier) kind = 'unchanged';
-  else if (newAmount > oldAmount || (newAmount === oldAmount && (plan.rank ?? 0) > (current?.rank ?? 0))) kind = 'upgrade';
-  else kind = 'downgrade';
-  let payment: paymentsRepo.PaymentRow | null = null;
+  const kind = classifyChange(row, plan, quantity, catalog);
   const planBefore = row.plan_id;
+  let payment: paymentsRepo.PaymentRow | null = null;
   if (kind === 'unchanged') {
     row.pending_plan_id = null;
     row.pending_price_amount = null;
   } else if (row.status === 'trialing' || kind === 'upgrade') {
-    if (row.status === 'active') {
-      const p = prorate({ oldAmount, newAmount, periodStart: row.current_period_start, periodEnd: row.current_period_end, at });
-      if (p.due > 0) {
-        const charge = await chargeSavedCard(q, row);
-        if (!charge.ok) {
-          if (charge.reason === 'no_payment_method') throw new PaymentRequiredError('Add a card before upgrading', { reason: charge.reason });
-          throw new AppError('card_declined', charge.message, { decline_code: charge.reason });
-        }
-        payment =
-          (await paymentsRepo.insertPayment(q, {
-            id: newId('payment'),
-            project_id: projectId,
-            customer_id: customerId,
-            amount: p.due,
-            currency: row.currency,
-            status: 'succeeded',
-            provider: row.provider,
-            provider_ref: `pi_${row.id.slice(4)}_prorate_${at.getTime()}`,
-            kind: 'subscription',
-            item_id: plan.id,
-            checkout_session_id: null,
-            subscription_id: row.id,
-            order_id: null,
-            period_start: at,
-            period_end: row.current_period_end,
-            failure_reason: null,
-            details: { proration: { from: row.plan_id, to: plan.id, credit: p.credit, charge: p.charge } },
-            created_at: at,
-          })) ?? null;
-        if (payment) await emit(q, { projectId, type: 'payment.succeeded', customerId, data: paymentView(payment), at });
-      }
-    }
+    if (row.status === 'active') payment = await chargeProration(q, row, plan, quantity, at);
     row.plan_id = plan.id;
     row.price_amount = plan.price.amount;
     row.quantity = quantity;
@@ -108,6 +67,65 @@ export async function changePlan(
     change: kind,
     proration: payment ? { amount: payment.amount, currency: payment.currency, payment_id: payment.id } : null,
   };
+}
+
+type ChangeKind = 'unchanged' | 'upgrade' | 'downgrade';
+
+function requireCompatible(plan: Plan, row: repo.SubscriptionRow) {
+  if (plan.interval !== row.interval) {
+    throw new InvalidRequestError(`Plan '${plan.id}' is billed per ${plan.interval}; this subscription per ${row.interval}`, 'plan');
+  }
+  if (plan.price.currency !== row.currency) throw new InvalidRequestError(`Plan '${plan.id}' is priced in ${plan.price.currency}`, 'plan');
+}
+
+/** An upgrade costs more per period (or the same at a higher rank); anything else but the same plan and quantity is a downgrade. */
+function classifyChange(row: repo.SubscriptionRow, plan: Plan, quantity: number, catalog: Catalog): ChangeKind {
+  if (plan.id === row.plan_id && quantity === row.quantity) return 'unchanged';
+  const oldAmount = row.price_amount * row.quantity;
+  const newAmount = plan.price.amount * quantity;
+  const current = findPlan(catalog, row.plan_id);
+  if (newAmount > oldAmount || (newAmount === oldAmount && (plan.rank ?? 0) > (current?.rank ?? 0))) return 'upgrade';
+  return 'downgrade';
+}
+
+/** Charges the prorated difference of an upgrade now, on the saved card; null when nothing is due. */
+async function chargeProration(q: Queryable, row: repo.SubscriptionRow, plan: Plan, quantity: number, at: Date) {
+  const p = prorate({
+    oldAmount: row.price_amount * row.quantity,
+    newAmount: plan.price.amount * quantity,
+    periodStart: row.current_period_start,
+    periodEnd: row.current_period_end,
+    at,
+  });
+  if (p.due <= 0) return null;
+  const charge = await chargeSavedCard(q, row);
+  if (!charge.ok) {
+    if (charge.reason === 'no_payment_method') throw new PaymentRequiredError('Add a card before upgrading', { reason: charge.reason });
+    throw new AppError('card_declined', charge.message, { decline_code: charge.reason });
+  }
+  const payment =
+    (await paymentsRepo.insertPayment(q, {
+      id: newId('payment'),
+      project_id: row.project_id,
+      customer_id: row.customer_id,
+      amount: p.due,
+      currency: row.currency,
+      status: 'succeeded',
+      provider: row.provider,
+      provider_ref: `pi_${row.id.slice(4)}_prorate_${at.getTime()}`,
+      kind: 'subscription',
+      item_id: plan.id,
+      checkout_session_id: null,
+      subscription_id: row.id,
+      order_id: null,
+      period_start: at,
+      period_end: row.current_period_end,
+      failure_reason: null,
+      details: { proration: { from: row.plan_id, to: plan.id, credit: p.credit, charge: p.charge } },
+      created_at: at,
+    })) ?? null;
+  if (payment) await emit(q, { projectId: row.project_id, type: 'payment.succeeded', customerId: row.customer_id, data: paymentView(payment), at });
+  return payment;
 }
 
 export const CouponBody = z.object({ promotion_code: z.string().min(1).max(64) }).strict();
