@@ -1,7 +1,7 @@
 import type { Queryable } from '../../db/db.ts';
-import { findPlan } from '../../domain/catalog.ts';
+import { type Catalog, findPlan } from '../../domain/catalog.ts';
 import { newId } from '../../domain/ids.ts';
-import { addDays, addInterval, amountDue, isLive, nextStep, periodAt, RETRY_SCHEDULE_DAYS, transition } from '../../domain/subscription.ts';
+import { addDays, addInterval, amountDue, isLive, nextStep, periodAt, RETRY_SCHEDULE_DAYS, type Step, transition } from '../../domain/subscription.ts';
 import type { AppContext } from '../../app/context.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
 import { grant } from '../credits/credits.service.ts';
@@ -153,6 +153,93 @@ export function markPastDue(row: repo.SubscriptionRow, at: Date) {
   row.next_retry_at = addDays(at, RETRY_SCHEDULE_DAYS[0]);
 }
 
+/** The trial ends in a few days: tell the app once. */
+async function remindTrialEnd(_ctx: AppContext, q: Queryable, row: repo.SubscriptionRow, at: Date, catalog: Catalog) {
+  row.trial_will_end_sent = true;
+  await emit(q, {
+    projectId: row.project_id,
+    type: 'subscription.trial_will_end',
+    customerId: row.customer_id,
+    data: subscriptionView(row, catalog, at),
+    at,
+  });
+}
+
+/** The trial ended: its first period starts and is billed; unpaid, the subscription expires. */
+async function endTrial(ctx: AppContext, q: Queryable, row: repo.SubscriptionRow, at: Date, _catalog: Catalog) {
+  row.period_index = 0;
+  row.billing_anchor = at;
+  row.current_period_start = at;
+  row.current_period_end = addInterval(at, row.interval, 1);
+  const hasCard = row.provider === 'sandbox' && (await paymentsRepo.defaultPaymentMethod(q, row.project_id, row.customer_id));
+  const paid = hasCard ? await billCurrentPeriod(ctx, q, row, at) : false;
+  if (!paid) {
+    row.status = transition(row.status, 'expire');
+    row.ended_at = at;
+    row.metadata = { ...row.metadata, ended_reason: hasCard ? 'trial_payment_failed' : 'trial_ended_without_payment' };
+  }
+}
+
+/** Canceled at the end of the period it was scheduled to end with. */
+async function cancelAtPeriodEnd(_ctx: AppContext, _q: Queryable, row: repo.SubscriptionRow, at: Date, _catalog: Catalog) {
+  row.status = transition(row.status, 'cancel');
+  row.canceled_at = row.canceled_at ?? at;
+  row.ended_at = at;
+}
+
+/** The next period starts (with a pending downgrade applied) and is billed; unpaid, it goes past_due and its metered usage starts over. */
+async function renew(ctx: AppContext, q: Queryable, row: repo.SubscriptionRow, at: Date, catalog: Catalog) {
+  if (row.pending_plan_id) {
+    row.plan_id = row.pending_plan_id;
+    row.price_amount = row.pending_price_amount ?? row.price_amount;
+    row.pending_plan_id = null;
+    row.pending_price_amount = null;
+  }
+  row.period_index += 1;
+  const p = periodAt(row.billing_anchor, row.interval, row.period_index);
+  row.current_period_start = p.start;
+  row.current_period_end = p.end;
+  const paid = await billCurrentPeriod(ctx, q, row, at);
+  if (!paid) {
+    markPastDue(row, at);
+    // A new period started: its metered usage starts over even while payment is retried.
+    await repo.resetMeteredUsage(
+      q,
+      row.project_id,
+      row.customer_id,
+      catalog.features.filter((f) => f.type === 'metered').map((f) => f.id),
+      row.current_period_start,
+    );
+  }
+}
+
+/** A past_due retry: paid, it is active again; after the last failed retry it is canceled. */
+async function retry(ctx: AppContext, q: Queryable, row: repo.SubscriptionRow, at: Date, _catalog: Catalog) {
+  row.retry_count += 1;
+  const paid = await billCurrentPeriod(ctx, q, row, at);
+  if (!paid) {
+    const next = RETRY_SCHEDULE_DAYS[row.retry_count];
+    if (next === undefined) {
+      row.status = transition(row.status, 'cancel');
+      row.canceled_at = at;
+      row.ended_at = at;
+      row.next_retry_at = null;
+      row.metadata = { ...row.metadata, ended_reason: 'payment_failed' };
+    } else {
+      row.next_retry_at = addDays(row.current_period_start, next);
+    }
+  }
+}
+
+type StepFn = (ctx: AppContext, q: Queryable, row: repo.SubscriptionRow, at: Date, catalog: Catalog) => Promise<void>;
+const STEPS: Record<Step['kind'], StepFn> = {
+  trial_will_end: remindTrialEnd,
+  trial_end: endTrial,
+  cancel: cancelAtPeriodEnd,
+  renew,
+  retry,
+};
+
 /** Applies the one step that is due for a claimed subscription, at the time it was due. */
 export async function runStep(ctx: AppContext, q: Queryable, row: repo.SubscriptionRow): Promise<void> {
   const step = nextStep(scheduleOf(row));
@@ -165,81 +252,7 @@ export async function runStep(ctx: AppContext, q: Queryable, row: repo.Subscript
   const planBefore = row.plan_id;
   const liveBefore = isLive(row.status);
   const { catalog } = await getCatalog(ctx, row.project_id);
-  switch (step.kind) {
-    case 'trial_will_end': {
-      row.trial_will_end_sent = true;
-      await emit(q, {
-        projectId: row.project_id,
-        type: 'subscription.trial_will_end',
-        customerId: row.customer_id,
-        data: subscriptionView(row, catalog, at),
-        at,
-      });
-      break;
-    }
-    case 'trial_end': {
-      row.period_index = 0;
-      row.billing_anchor = at;
-      row.current_period_start = at;
-      row.current_period_end = addInterval(at, row.interval, 1);
-      const hasCard = row.provider === 'sandbox' && (await paymentsRepo.defaultPaymentMethod(q, row.project_id, row.customer_id));
-      const paid = hasCard ? await billCurrentPeriod(ctx, q, row, at) : false;
-      if (!paid) {
-        row.status = transition(row.status, 'expire');
-        row.ended_at = at;
-        row.metadata = { ...row.metadata, ended_reason: hasCard ? 'trial_payment_failed' : 'trial_ended_without_payment' };
-      }
-      break;
-    }
-    case 'cancel': {
-      row.status = transition(row.status, 'cancel');
-      row.canceled_at = row.canceled_at ?? at;
-      row.ended_at = at;
-      break;
-    }
-    case 'renew': {
-      if (row.pending_plan_id) {
-        row.plan_id = row.pending_plan_id;
-        row.price_amount = row.pending_price_amount ?? row.price_amount;
-        row.pending_plan_id = null;
-        row.pending_price_amount = null;
-      }
-      row.period_index += 1;
-      const p = periodAt(row.billing_anchor, row.interval, row.period_index);
-      row.current_period_start = p.start;
-      row.current_period_end = p.end;
-      const paid = await billCurrentPeriod(ctx, q, row, at);
-      if (!paid) {
-        markPastDue(row, at);
-        // A new period started: its metered usage starts over even while payment is retried.
-        await repo.resetMeteredUsage(
-          q,
-          row.project_id,
-          row.customer_id,
-          catalog.features.filter((f) => f.type === 'metered').map((f) => f.id),
-          row.current_period_start,
-        );
-      }
-      break;
-    }
-    case 'retry': {
-      row.retry_count += 1;
-      const paid = await billCurrentPeriod(ctx, q, row, at);
-      if (!paid) {
-        const next = RETRY_SCHEDULE_DAYS[row.retry_count];
-        if (next === undefined) {
-          row.status = transition(row.status, 'cancel');
-          row.canceled_at = at;
-          row.ended_at = at;
-          row.next_retry_at = null;
-          row.metadata = { ...row.metadata, ended_reason: 'payment_failed' };
-        } else {
-          row.next_retry_at = addDays(row.current_period_start, next);
-        }
-      }
-      break;
-    }
-  }
+  await STEPS[step.kind](ctx, q, row, at, catalog);
   row.updated_at = at;
   reschedule(row);
   const saved = await repo.saveSubscription(q, row);
