@@ -41,6 +41,20 @@ export interface StartInput {
 /** Two subscriptions started at once for one customer: the loser of the live-subscription index gets a 409. */
 export async function startSubscription(ctx: AppContext, q: Queryable, s: StartInput): Promise<repo.SubscriptionRow> {
   const id = newId('subscription');
+  const { trialDays, trialDenied } = await claimTrial(q, s, id);
+  const row = newSubscriptionRow(s, id, trialDays > 0 ? addDays(s.at, trialDays) : null);
+  s.apply?.(row);
+  if (isLive(row.status)) await endLiveSubscription(ctx, q, s.projectId, s.customerId, s.at, 'replaced');
+  reschedule(row);
+  const inserted = await repo.insertSubscription(q, row);
+  const { catalog } = await getCatalog(ctx, s.projectId);
+  const saved = await billFirstPeriod(ctx, q, inserted, s, trialDenied, catalog);
+  await announceCreated(q, saved, s, catalog);
+  return saved;
+}
+
+/** A trial is granted once per customer; a second one is refused (402) or, for a paid-for checkout, turned into a charge now. */
+async function claimTrial(q: Queryable, s: StartInput, id: string) {
   let trialDays = s.trialDays;
   let trialDenied = false;
   if (trialDays > 0) {
@@ -53,7 +67,11 @@ export async function startSubscription(ctx: AppContext, q: Queryable, s: StartI
       trialDenied = true;
     }
   }
-  const trialEnd = trialDays > 0 ? addDays(s.at, trialDays) : null;
+  return { trialDays, trialDenied };
+}
+
+/** The new subscription: trialing until its trial ends, else active for its first period. */
+function newSubscriptionRow(s: StartInput, id: string, trialEnd: Date | null): repo.SubscriptionRow {
   const anchor = trialEnd ?? s.at;
   const row: repo.SubscriptionRow = {
     id,
@@ -98,11 +116,12 @@ export async function startSubscription(ctx: AppContext, q: Queryable, s: StartI
   } else if (s.paid) {
     row.cycles_billed = 1;
   }
-  s.apply?.(row);
-  if (isLive(row.status)) await endLiveSubscription(ctx, q, s.projectId, s.customerId, s.at, 'replaced');
-  reschedule(row);
-  let saved = await repo.insertSubscription(q, row);
-  const { catalog } = await getCatalog(ctx, s.projectId);
+  return row;
+}
+
+/** Bills (or records the payment of) the first period of a subscription just stored. */
+async function billFirstPeriod(ctx: AppContext, q: Queryable, inserted: repo.SubscriptionRow, s: StartInput, trialDenied: boolean, catalog: Catalog) {
+  let saved = inserted;
   if (trialDenied && !s.paid) {
     // The customer already had their one trial (a race between two trial checkouts): the first period is due now.
     if (!(await billCurrentPeriod(ctx, q, saved, s.at))) markPastDue(saved, s.at);
@@ -121,6 +140,10 @@ export async function startSubscription(ctx: AppContext, q: Queryable, s: StartI
   } else if (isLive(saved.status)) {
     await startPeriod(ctx, q, saved, catalog);
   }
+  return saved;
+}
+
+async function announceCreated(q: Queryable, saved: repo.SubscriptionRow, s: StartInput, catalog: Catalog) {
   const view = subscriptionView(saved, catalog, s.at);
   await emit(q, { projectId: s.projectId, type: 'subscription.created', customerId: s.customerId, data: view, at: s.at });
   await emit(q, {
@@ -130,7 +153,6 @@ export async function startSubscription(ctx: AppContext, q: Queryable, s: StartI
     data: { plan: saved.plan_id, status: saved.status, subscription_id: saved.id },
     at: s.at,
   });
-  return saved;
 }
 
 /** Grants the plan's included credits for the subscription's current period, once. */
