@@ -1,4 +1,4 @@
-import { findPlan } from '../../domain/catalog.ts';
+import { findPlan, type Plan } from '../../domain/catalog.ts';
 import { ConflictError, InvalidRequestError } from '../../domain/errors.ts';
 import { amountDue, isLive, mapProviderStatus, syncFromProvider, transition } from '../../domain/subscription.ts';
 import { getCatalog, onCatalogPush } from '../catalog/catalog.service.ts';
@@ -195,29 +195,7 @@ export const onSubscriptionChanged: ProviderEventHandler<'subscription.changed'>
   const planId = plan?.id ?? existing?.plan_id;
   if (!planId) return { ignored: `unknown plan ${e.planRef}` };
   const planOf = plan ?? findPlan(catalog, planId);
-  if (!existing) {
-    await ensureCustomer(ctx, q, ev.projectId, customerId);
-    if (!planOf) return { ignored: `unknown plan ${planId}` };
-    const start = e.currentPeriodStart ?? at;
-    const row = await startSubscription(ctx, q, {
-      projectId: ev.projectId,
-      customerId,
-      plan: planOf,
-      quantity: 1,
-      trialDays: 0,
-      coupon: null,
-      provider: ev.provider,
-      providerRef: e.subscriptionRef,
-      at: start,
-      providerUpdatedAt: at,
-      metadata: { source: 'provider' },
-      apply: (r) => applyProviderState(r, e, status, at),
-    });
-    if (row.status === 'trialing') {
-      await repo.recordTrial(q, { projectId: ev.projectId, customerId, planId: row.plan_id, subscriptionId: row.id, at });
-    }
-    return 'applied';
-  }
+  if (!existing) return adoptProviderSubscription(ctx, q, ev, e, { customerId, planId, planOf, status, at });
   const before = { plan: existing.plan_id, live: isLive(existing.status), status: existing.status };
   if (isLive(status) && !before.live) {
     const live = await repo.lockLiveSubscription(q, ev.projectId, existing.customer_id);
@@ -243,6 +221,38 @@ export const onSubscriptionChanged: ProviderEventHandler<'subscription.changed'>
   }
   return 'applied';
 };
+
+/** A provider's subscription Tollgate does not hold yet: stored as the provider reports it. */
+async function adoptProviderSubscription(
+  ctx: AppContext,
+  q: Queryable,
+  ev: EventMeta,
+  e: Extract<ProviderEvent, { kind: 'subscription.changed' }>,
+  k: { customerId: string; planId: string; planOf: Plan | undefined; status: repo.SubscriptionRow['status']; at: Date },
+): Promise<'applied' | { ignored: string }> {
+  const { customerId, planId, planOf, status, at } = k;
+  await ensureCustomer(ctx, q, ev.projectId, customerId);
+  if (!planOf) return { ignored: `unknown plan ${planId}` };
+  const start = e.currentPeriodStart ?? at;
+  const row = await startSubscription(ctx, q, {
+    projectId: ev.projectId,
+    customerId,
+    plan: planOf,
+    quantity: 1,
+    trialDays: 0,
+    coupon: null,
+    provider: ev.provider,
+    providerRef: e.subscriptionRef,
+    at: start,
+    providerUpdatedAt: at,
+    metadata: { source: 'provider' },
+    apply: (r) => applyProviderState(r, e, status, at),
+  });
+  if (row.status === 'trialing') {
+    await repo.recordTrial(q, { projectId: ev.projectId, customerId, planId: row.plan_id, subscriptionId: row.id, at });
+  }
+  return 'applied';
+}
 
 function applyProviderState(
   row: repo.SubscriptionRow,
