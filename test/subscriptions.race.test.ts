@@ -3,7 +3,7 @@ import type { CatalogInput } from '../src/domain/catalog.ts';
 import { runDueJobs } from '../src/jobs/runner.ts';
 import { addClockOffset } from '../src/modules/projects/projects.repository.ts';
 import { invalidateProject } from '../src/modules/projects/projects.service.ts';
-import { advanceDueSubscriptions } from '../src/modules/subscriptions/subscriptions.service.ts';
+import { advanceDueSubscriptions } from '../src/modules/subscriptions/subscriptions.renewal.ts';
 import { createHarness, type Harness } from './support/harness.ts';
 
 let h: Harness;

@@ -38,7 +38,7 @@ import {
   onSubscriptionChanged,
   onTrialWillEnd,
 } from '../modules/subscriptions/subscriptions.events.ts';
-import { advanceDueSubscriptions } from '../modules/subscriptions/subscriptions.service.ts';
+import { advanceDueSubscriptions } from '../modules/subscriptions/subscriptions.renewal.ts';
 import { registerTestHelperRoutes } from '../modules/test-helpers/test-helpers.routes.ts';
 import { registerUsageRoutes } from '../modules/usage/usage.routes.ts';
 import { registerVaultRoutes } from '../modules/vault/vault.routes.ts';

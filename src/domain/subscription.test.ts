@@ -10,6 +10,8 @@ import {
   daysRemaining,
   discountFor,
   InvalidTransitionError,
+  syncFromProvider,
+  transition,
   mapProviderStatus,
   nextStep,
   periodAt,
@@ -45,6 +47,42 @@ describe('subscription state machine', () => {
       });
     }
   }
+
+  it('each event leads to its status wherever the machine allows it, and is refused elsewhere with a 409 naming from and to', () => {
+    const target = { pay: 'active', payment_failed: 'past_due', cancel: 'canceled', expire: 'expired' } as const;
+    for (const from of SUBSCRIPTION_STATUSES) {
+      for (const [event, to] of Object.entries(target) as [keyof typeof target, SubscriptionStatus][]) {
+        if (isLegal(from, to)) {
+          expect(transition(from, event)).toBe(to);
+          continue;
+        }
+        try {
+          transition(from, event);
+          expect.unreachable();
+        } catch (err) {
+          expect(err).toBeInstanceOf(InvalidTransitionError);
+          expect((err as InvalidTransitionError).code).toBe('conflict');
+          expect((err as InvalidTransitionError).details).toMatchObject({ from, to });
+          expect((err as Error).message).toBe(`A ${from} subscription cannot become ${to}`);
+        }
+      }
+    }
+  });
+
+  it('the runner and the services meet only legal moves: a trial converts or expires, renewals fail into past_due, retries recover or cancel', () => {
+    expect(transition('trialing', 'pay')).toBe('active');
+    expect(transition('trialing', 'expire')).toBe('expired');
+    expect(transition('active', 'payment_failed')).toBe('past_due');
+    expect(transition('past_due', 'pay')).toBe('active');
+    expect(transition('past_due', 'cancel')).toBe('canceled');
+    expect(() => transition('active', 'expire')).toThrow('A active subscription cannot become expired');
+    expect(() => transition('canceled', 'pay')).toThrow('A canceled subscription cannot become active');
+    expect(() => transition('expired', 'cancel')).toThrow('A expired subscription cannot become canceled');
+  });
+
+  it('a provider-billed subscription takes the status its provider reports', () => {
+    for (const from of SUBSCRIPTION_STATUSES) for (const to of SUBSCRIPTION_STATUSES) expect(syncFromProvider(from, to)).toBe(to);
+  });
 
   it('terminal statuses refuse every action with a conflict naming the status', () => {
     for (const s of ['canceled', 'expired'] as const) {

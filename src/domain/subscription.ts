@@ -29,12 +29,44 @@ export function canTransition(from: SubscriptionStatus, to: SubscriptionStatus):
 
 export class InvalidTransitionError extends AppError {
   constructor(from: SubscriptionStatus, to: SubscriptionStatus, action?: string) {
-    super('conflict', `A ${from} subscription cannot ${action ?? `become ${to}`}`, { status: from, requested: action ?? to });
+    super('conflict', `A ${from} subscription cannot ${action ?? `become ${to}`}`, { status: from, requested: action ?? to, from, to });
   }
 }
 
 export function assertTransition(from: SubscriptionStatus, to: SubscriptionStatus, action?: string): void {
   if (!canTransition(from, to)) throw new InvalidTransitionError(from, to, action);
+}
+
+/**
+ * What moves a subscription Tollgate bills from one status to another. Every status change of a
+ * stored subscription goes through `transition` (or `syncFromProvider`), never a direct assignment.
+ * - `pay`: a period is paid (or costs nothing) → active (a trial converts, past_due recovers, a renewal).
+ * - `payment_failed`: a charge failed → past_due.
+ * - `cancel`: canceled now, at a period end, after the last retry, or replaced → canceled.
+ * - `expire`: a trial ended without payment → expired.
+ */
+export type SubscriptionEvent = 'pay' | 'payment_failed' | 'cancel' | 'expire';
+const EVENT_TARGET: Record<SubscriptionEvent, SubscriptionStatus> = {
+  pay: 'active',
+  payment_failed: 'past_due',
+  cancel: 'canceled',
+  expire: 'expired',
+};
+
+/** The status `event` leads to from `from`; throws InvalidTransitionError (409 conflict) when the machine forbids it. */
+export function transition(from: SubscriptionStatus, event: SubscriptionEvent): SubscriptionStatus {
+  const to = EVENT_TARGET[event];
+  if (!canTransition(from, to)) throw new InvalidTransitionError(from, to);
+  return to;
+}
+
+/**
+ * A subscription billed by an outside provider takes the status the provider reports: the provider is
+ * the source of truth for its own subscriptions (a reactivated or paused Stripe subscription included),
+ * so every move is accepted here. Older or deleted-subscription events are filtered before this point.
+ */
+export function syncFromProvider(_from: SubscriptionStatus, reported: SubscriptionStatus): SubscriptionStatus {
+  return reported;
 }
 
 /** What an operator or customer may do, by status; anything else is rejected with a clear error. */

@@ -5,7 +5,8 @@ import { formatMoney } from '../domain/money.ts';
 import type { AppContext } from '../app/context.ts';
 import { checkoutFromLink, describeLink, openPortal, portalState } from '../modules/subscriptions/portal.service.ts';
 import * as subsRepo from '../modules/subscriptions/subscriptions.repository.ts';
-import { cancelSubscription, changePlan, replaceCard, resumeSubscription } from '../modules/subscriptions/subscriptions.service.ts';
+import { cancelSubscription, resumeSubscription } from '../modules/subscriptions/subscriptions.cancel.ts';
+import { changePlan, replaceCard } from '../modules/subscriptions/subscriptions.change.ts';
 import { esc, page } from './html.ts';
 
 const fmtDate = (d: Date | string | null | undefined) =>

@@ -13,7 +13,7 @@ import * as paymentsRepo from '../payments/payments.repository.ts';
 import { getProject, projectNow } from '../projects/projects.service.ts';
 import { findProviderCustomerRef } from '../providers/providers.repository.ts';
 import * as repo from './subscriptions.repository.ts';
-import { currentView, requirePlan } from './subscriptions.service.ts';
+import { currentView, requirePlan } from './subscriptions.view.ts';
 
 const Url = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2000);
 export const PORTAL_TTL_MS = 60 * 60 * 1000;

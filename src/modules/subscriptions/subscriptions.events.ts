@@ -1,28 +1,20 @@
-import { findPlan } from '../../domain/catalog.ts';
+import { findPlan, type Plan } from '../../domain/catalog.ts';
 import { ConflictError, InvalidRequestError } from '../../domain/errors.ts';
-import { amountDue, isLive, mapProviderStatus } from '../../domain/subscription.ts';
+import { amountDue, isLive, mapProviderStatus, syncFromProvider, transition } from '../../domain/subscription.ts';
 import { getCatalog, onCatalogPush } from '../catalog/catalog.service.ts';
 import { ensureCustomer, extendCustomerView, onCustomerCreated } from '../customers/customers.service.ts';
 import { registerCheckoutItem } from '../payments/checkout.service.ts';
+import type { AppContext } from '../../app/context.ts';
 import type { Fulfillment, ProviderEventHandler } from '../../app/registry.ts';
+import type { Queryable } from '../../db/db.ts';
+import type { ProviderEvent } from '../../providers/provider.ts';
 import { projectNow } from '../projects/projects.service.ts';
 import { findCustomerByProviderRef } from '../providers/providers.repository.ts';
 import { emit } from '../webhooks-out/outbox.ts';
 import * as repo from './subscriptions.repository.ts';
-import {
-  currentView,
-  endReplaced,
-  managedProvider,
-  oneLiveSubscription,
-  recordInvoiceFailed,
-  recordInvoicePaid,
-  requirePlan,
-  reschedule,
-  resolveCoupon,
-  saveAndAnnounce,
-  startSubscription,
-  subscriptionView,
-} from './subscriptions.service.ts';
+import { type InvoiceInput, recordInvoiceFailed, recordInvoicePaid } from './subscriptions.renewal.ts';
+import { startSubscription } from './subscriptions.start.ts';
+import { currentView, endReplaced, isManaged, managedProvider, oneLiveSubscription, requirePlan, reschedule, resolveCoupon, saveAndAnnounce, subscriptionView } from './subscriptions.view.ts';
 
 // Every new customer starts the catalog's default trial (once). ------------------------------------
 
@@ -203,29 +195,7 @@ export const onSubscriptionChanged: ProviderEventHandler<'subscription.changed'>
   const planId = plan?.id ?? existing?.plan_id;
   if (!planId) return { ignored: `unknown plan ${e.planRef}` };
   const planOf = plan ?? findPlan(catalog, planId);
-  if (!existing) {
-    await ensureCustomer(ctx, q, ev.projectId, customerId);
-    if (!planOf) return { ignored: `unknown plan ${planId}` };
-    const start = e.currentPeriodStart ?? at;
-    const row = await startSubscription(ctx, q, {
-      projectId: ev.projectId,
-      customerId,
-      plan: planOf,
-      quantity: 1,
-      trialDays: 0,
-      coupon: null,
-      provider: ev.provider,
-      providerRef: e.subscriptionRef,
-      at: start,
-      providerUpdatedAt: at,
-      metadata: { source: 'provider' },
-      apply: (r) => applyProviderState(r, e, status, at),
-    });
-    if (row.status === 'trialing') {
-      await repo.recordTrial(q, { projectId: ev.projectId, customerId, planId: row.plan_id, subscriptionId: row.id, at });
-    }
-    return 'applied';
-  }
+  if (!existing) return adoptProviderSubscription(ctx, q, ev, e, { customerId, planId, planOf, status, at });
   const before = { plan: existing.plan_id, live: isLive(existing.status), status: existing.status };
   if (isLive(status) && !before.live) {
     const live = await repo.lockLiveSubscription(q, ev.projectId, existing.customer_id);
@@ -252,6 +222,38 @@ export const onSubscriptionChanged: ProviderEventHandler<'subscription.changed'>
   return 'applied';
 };
 
+/** A provider's subscription Tollgate does not hold yet: stored as the provider reports it. */
+async function adoptProviderSubscription(
+  ctx: AppContext,
+  q: Queryable,
+  ev: EventMeta,
+  e: Extract<ProviderEvent, { kind: 'subscription.changed' }>,
+  k: { customerId: string; planId: string; planOf: Plan | undefined; status: repo.SubscriptionRow['status']; at: Date },
+): Promise<'applied' | { ignored: string }> {
+  const { customerId, planId, planOf, status, at } = k;
+  await ensureCustomer(ctx, q, ev.projectId, customerId);
+  if (!planOf) return { ignored: `unknown plan ${planId}` };
+  const start = e.currentPeriodStart ?? at;
+  const row = await startSubscription(ctx, q, {
+    projectId: ev.projectId,
+    customerId,
+    plan: planOf,
+    quantity: 1,
+    trialDays: 0,
+    coupon: null,
+    provider: ev.provider,
+    providerRef: e.subscriptionRef,
+    at: start,
+    providerUpdatedAt: at,
+    metadata: { source: 'provider' },
+    apply: (r) => applyProviderState(r, e, status, at),
+  });
+  if (row.status === 'trialing') {
+    await repo.recordTrial(q, { projectId: ev.projectId, customerId, planId: row.plan_id, subscriptionId: row.id, at });
+  }
+  return 'applied';
+}
+
 function applyProviderState(
   row: repo.SubscriptionRow,
   e: {
@@ -265,10 +267,10 @@ function applyProviderState(
   status: repo.SubscriptionRow['status'],
   at: Date,
 ) {
-  row.status = status;
+  row.status = syncFromProvider(row.status, status);
   if (e.currentPeriodStart) row.current_period_start = e.currentPeriodStart;
   if (e.currentPeriodEnd) row.current_period_end = e.currentPeriodEnd;
-  if (e.currentPeriodStart && e.currentPeriodEnd && !isManagedRow(row)) row.billing_anchor = e.currentPeriodStart;
+  if (e.currentPeriodStart && e.currentPeriodEnd && !isManaged(row)) row.billing_anchor = e.currentPeriodStart;
   if (e.trialEnd) {
     row.trial_end = e.trialEnd;
     row.trial_start = row.trial_start ?? e.currentPeriodStart ?? at;
@@ -282,17 +284,18 @@ function applyProviderState(
   row.updated_at = at;
 }
 
-function isManagedRow(row: { provider: string }) {
-  return row.provider === 'sandbox' || row.provider === 'tollgate';
-}
 
-export const onInvoicePaid: ProviderEventHandler<'invoice.paid'> = async (ctx, q, ev, e) => {
-  if (!e.subscriptionRef) return { ignored: 'not a subscription invoice' };
+type InvoiceEvent = Extract<ProviderEvent, { kind: 'invoice.paid' | 'invoice.payment_failed' }>;
+type EventMeta = Parameters<ProviderEventHandler<'invoice.paid'>>[2];
+
+/** The subscription an invoice event pays for (locked), its time, and the invoice to record. */
+async function invoiceContext(ctx: AppContext, q: Queryable, ev: EventMeta, e: InvoiceEvent) {
+  if (!e.subscriptionRef) return null;
   const sub = await repo.lockByProviderRef(q, ev.projectId, ev.provider, e.subscriptionRef);
   // Retried by the inbox until the subscription it pays for is known (an invoice before its subscription).
   if (!sub) throw new Error(`invoice ${e.invoiceRef} names unknown subscription ${e.subscriptionRef}`);
   const at = ev.occurredAt ?? (await projectNow(ctx, ev.projectId));
-  await recordInvoicePaid(ctx, q, sub, {
+  const invoice: InvoiceInput = {
     invoiceRef: e.invoiceRef,
     paymentRef: e.paymentRef,
     amount: e.amount,
@@ -300,10 +303,23 @@ export const onInvoicePaid: ProviderEventHandler<'invoice.paid'> = async (ctx, q
     periodStart: e.periodStart,
     periodEnd: e.periodEnd,
     at,
-  });
+  };
+  return { sub, at, invoice };
+}
+
+/** Whether an invoice event may still move the subscription (not older than its state, not deleted). */
+function mayMove(sub: repo.SubscriptionRow, at: Date): boolean {
   const newer = !sub.provider_updated_at || at.getTime() >= sub.provider_updated_at.getTime();
-  if (sub.status === 'past_due' && newer && !sub.provider_deleted) {
-    sub.status = 'active';
+  return newer && !sub.provider_deleted;
+}
+
+export const onInvoicePaid: ProviderEventHandler<'invoice.paid'> = async (ctx, q, ev, e) => {
+  const found = await invoiceContext(ctx, q, ev, e);
+  if (!found) return { ignored: 'not a subscription invoice' };
+  const { sub, at, invoice } = found;
+  await recordInvoicePaid(ctx, q, sub, invoice);
+  if (sub.status === 'past_due' && mayMove(sub, at)) {
+    sub.status = transition(sub.status, 'pay');
     sub.open_invoice_amount = null;
     sub.open_invoice_ref = null;
     sub.retry_count = 0;
@@ -316,23 +332,12 @@ export const onInvoicePaid: ProviderEventHandler<'invoice.paid'> = async (ctx, q
 };
 
 export const onInvoicePaymentFailed: ProviderEventHandler<'invoice.payment_failed'> = async (ctx, q, ev, e) => {
-  if (!e.subscriptionRef) return { ignored: 'not a subscription invoice' };
-  const sub = await repo.lockByProviderRef(q, ev.projectId, ev.provider, e.subscriptionRef);
-  if (!sub) throw new Error(`invoice ${e.invoiceRef} names unknown subscription ${e.subscriptionRef}`);
-  const at = ev.occurredAt ?? (await projectNow(ctx, ev.projectId));
-  await recordInvoiceFailed(ctx, q, sub, {
-    invoiceRef: e.invoiceRef,
-    paymentRef: e.paymentRef,
-    amount: e.amount,
-    currency: e.currency,
-    periodStart: e.periodStart,
-    periodEnd: e.periodEnd,
-    at,
-    failureReason: e.failureReason ?? null,
-  });
-  const newer = !sub.provider_updated_at || at.getTime() >= sub.provider_updated_at.getTime();
-  if ((sub.status === 'active' || sub.status === 'trialing') && newer && !sub.provider_deleted) {
-    sub.status = 'past_due';
+  const found = await invoiceContext(ctx, q, ev, e);
+  if (!found) return { ignored: 'not a subscription invoice' };
+  const { sub, at, invoice } = found;
+  await recordInvoiceFailed(ctx, q, sub, { ...invoice, failureReason: e.failureReason ?? null });
+  if ((sub.status === 'active' || sub.status === 'trialing') && mayMove(sub, at)) {
+    sub.status = transition(sub.status, 'payment_failed');
     sub.open_invoice_amount = e.amount;
     sub.open_invoice_ref = e.invoiceRef;
     sub.provider_updated_at = at;

@@ -5,20 +5,10 @@ import type { AppContext } from '../../app/context.ts';
 import { idempotent } from '../../http/idempotency.ts';
 import { CustomerParams, IdParams } from '../../http/schemas.ts';
 import { createPaymentLink, createPortal, getPaymentLink, PaymentLinkBody, PortalBody } from './portal.service.ts';
-import {
-  applyCoupon,
-  CancelBody,
-  ChangeBody,
-  CouponBody,
-  cancelSubscription,
-  changePlan,
-  getCustomerSubscription,
-  ListSubscriptionsQuery,
-  listSubscriptions,
-  resumeSubscription,
-  SubscribeBody,
-  subscribeWithoutPayment,
-} from './subscriptions.service.ts';
+import { CancelBody, cancelSubscription, resumeSubscription } from './subscriptions.cancel.ts';
+import { applyCoupon, ChangeBody, CouponBody, changePlan } from './subscriptions.change.ts';
+import { SubscribeBody, subscribeWithoutPayment } from './subscriptions.start.ts';
+import { getCustomerSubscription, ListSubscriptionsQuery, listSubscriptions } from './subscriptions.view.ts';
 
 export function registerSubscriptionRoutes(root: FastifyInstance, ctx: AppContext): void {
   const app = root.withTypeProvider<ZodTypeProvider>();

@@ -1,0 +1,184 @@
+import { z } from 'zod';
+import type { Queryable } from '../../db/db.ts';
+import { type Catalog, findPlan, type Plan } from '../../domain/catalog.ts';
+import { AppError, InvalidRequestError, PaymentRequiredError } from '../../domain/errors.ts';
+import { newId } from '../../domain/ids.ts';
+import { assertAction, prorate } from '../../domain/subscription.ts';
+import type { AppContext, Caller } from '../../app/context.ts';
+import { firstCharge } from '../../providers/sandbox/cards.ts';
+import { audit } from '../audit/audit.service.ts';
+import { getCatalog } from '../catalog/catalog.service.ts';
+import * as paymentsRepo from '../payments/payments.repository.ts';
+import { paymentView } from '../payments/payments.service.ts';
+import { projectNow } from '../projects/projects.service.ts';
+import { emit } from '../webhooks-out/outbox.ts';
+import * as repo from './subscriptions.repository.ts';
+import { billCurrentPeriod } from './subscriptions.renewal.ts';
+import { chargeSavedCard, couponFields, emitUpdated, isManaged, lockForAction, requireManaged, requirePlan, reschedule, resolveCoupon, subscriptionView, viaProvider } from './subscriptions.view.ts';
+
+/** Plan changes with proration, coupons and card replacement. */
+export const ChangeBody = z
+  .object({ plan: z.string().min(1).max(64), quantity: z.number().int().min(1).max(10_000).optional() })
+  .strict();
+
+/** Upgrade now with a prorated charge on the saved card; downgrade at the end of the period. */
+export async function changePlan(
+  ctx: AppContext,
+  q: Queryable,
+  caller: Caller,
+  customerId: string,
+  body: z.infer<typeof ChangeBody>,
+) {
+  const projectId = caller.projectId;
+  const { catalog } = await getCatalog(ctx, projectId);
+  const at = await projectNow(ctx, projectId);
+  const plan = requirePlan(catalog, body.plan);
+  const row = await lockForAction(q, projectId, customerId);
+  assertAction(row.status, 'change_plan');
+  const extra = { planRef: plan.id, ...(body.quantity ? { quantity: body.quantity } : {}) };
+  const delegated = await viaProvider(ctx, q, caller, row, 'change_plan', extra, catalog);
+  if (delegated) return { ...delegated, change: 'provider' as const, proration: null };
+  requireCompatible(plan, row);
+  const quantity = plan.per_seat ? (body.quantity ?? row.quantity) : 1;
+  const kind = classifyChange(row, plan, quantity, catalog);
+  const planBefore = row.plan_id;
+  let payment: paymentsRepo.PaymentRow | null = null;
+  if (kind === 'unchanged') {
+    row.pending_plan_id = null;
+    row.pending_price_amount = null;
+  } else if (row.status === 'trialing' || kind === 'upgrade') {
+    if (row.status === 'active') payment = await chargeProration(q, row, plan, quantity, at);
+    row.plan_id = plan.id;
+    row.price_amount = plan.price.amount;
+    row.quantity = quantity;
+    row.pending_plan_id = null;
+    row.pending_price_amount = null;
+  } else {
+    row.pending_plan_id = plan.id;
+    row.pending_price_amount = plan.price.amount;
+  }
+  row.updated_at = at;
+  reschedule(row);
+  const saved = await repo.saveSubscription(q, row);
+  await emitUpdated(ctx, q, saved, at, planBefore !== saved.plan_id, catalog);
+  await audit(q, caller, { action: 'subscription.plan_changed', customerId, target: row.id, details: { from: planBefore, to: plan.id, kind } }, at);
+  return {
+    ...subscriptionView(saved, catalog, at),
+    change: kind,
+    proration: payment ? { amount: payment.amount, currency: payment.currency, payment_id: payment.id } : null,
+  };
+}
+
+type ChangeKind = 'unchanged' | 'upgrade' | 'downgrade';
+
+function requireCompatible(plan: Plan, row: repo.SubscriptionRow) {
+  if (plan.interval !== row.interval) {
+    throw new InvalidRequestError(`Plan '${plan.id}' is billed per ${plan.interval}; this subscription per ${row.interval}`, 'plan');
+  }
+  if (plan.price.currency !== row.currency) throw new InvalidRequestError(`Plan '${plan.id}' is priced in ${plan.price.currency}`, 'plan');
+}
+
+/** An upgrade costs more per period (or the same at a higher rank); anything else but the same plan and quantity is a downgrade. */
+function classifyChange(row: repo.SubscriptionRow, plan: Plan, quantity: number, catalog: Catalog): ChangeKind {
+  if (plan.id === row.plan_id && quantity === row.quantity) return 'unchanged';
+  const oldAmount = row.price_amount * row.quantity;
+  const newAmount = plan.price.amount * quantity;
+  const current = findPlan(catalog, row.plan_id);
+  if (newAmount > oldAmount || (newAmount === oldAmount && (plan.rank ?? 0) > (current?.rank ?? 0))) return 'upgrade';
+  return 'downgrade';
+}
+
+/** Charges the prorated difference of an upgrade now, on the saved card; null when nothing is due. */
+async function chargeProration(q: Queryable, row: repo.SubscriptionRow, plan: Plan, quantity: number, at: Date) {
+  const p = prorate({
+    oldAmount: row.price_amount * row.quantity,
+    newAmount: plan.price.amount * quantity,
+    periodStart: row.current_period_start,
+    periodEnd: row.current_period_end,
+    at,
+  });
+  if (p.due <= 0) return null;
+  const charge = await chargeSavedCard(q, row);
+  if (!charge.ok) {
+    if (charge.reason === 'no_payment_method') throw new PaymentRequiredError('Add a card before upgrading', { reason: charge.reason });
+    throw new AppError('card_declined', charge.message, { decline_code: charge.reason });
+  }
+  const payment =
+    (await paymentsRepo.insertPayment(q, {
+      id: newId('payment'),
+      project_id: row.project_id,
+      customer_id: row.customer_id,
+      amount: p.due,
+      currency: row.currency,
+      status: 'succeeded',
+      provider: row.provider,
+      provider_ref: `pi_${row.id.slice(4)}_prorate_${at.getTime()}`,
+      kind: 'subscription',
+      item_id: plan.id,
+      checkout_session_id: null,
+      subscription_id: row.id,
+      order_id: null,
+      period_start: at,
+      period_end: row.current_period_end,
+      failure_reason: null,
+      details: { proration: { from: row.plan_id, to: plan.id, credit: p.credit, charge: p.charge } },
+      created_at: at,
+    })) ?? null;
+  if (payment) await emit(q, { projectId: row.project_id, type: 'payment.succeeded', customerId: row.customer_id, data: paymentView(payment), at });
+  return payment;
+}
+
+export const CouponBody = z.object({ promotion_code: z.string().min(1).max(64) }).strict();
+
+/** Applies a promotion code to the live subscription, from its next charge on. */
+export async function applyCoupon(ctx: AppContext, q: Queryable, caller: Caller, customerId: string, code: string) {
+  const projectId = caller.projectId;
+  const { catalog } = await getCatalog(ctx, projectId);
+  const at = await projectNow(ctx, projectId);
+  const row = await lockForAction(q, projectId, customerId);
+  assertAction(row.status, 'change_plan');
+  requireManaged(row);
+  const plan = requirePlan(catalog, row.plan_id, 'promotion_code');
+  const coupon = resolveCoupon(catalog, code, plan);
+  Object.assign(row, couponFields(coupon, row.cycles_billed));
+  row.updated_at = at;
+  const saved = await repo.saveSubscription(q, row);
+  await emitUpdated(ctx, q, saved, at, false, catalog);
+  await audit(q, caller, { action: 'subscription.coupon_applied', customerId, target: row.id, details: { coupon: coupon?.id } }, at);
+  return subscriptionView(saved, catalog, at);
+}
+
+/**
+ * A card added or replaced (the portal): saved as the default, and a past_due subscription's
+ * open invoice is retried with it at once.
+ */
+export async function replaceCard(ctx: AppContext, q: Queryable, caller: Caller, customerId: string, cardNumber: string) {
+  const projectId = caller.projectId;
+  const outcome = firstCharge(cardNumber);
+  if (!outcome.ok) throw new AppError('card_declined', outcome.message, { decline_code: outcome.code });
+  const at = await projectNow(ctx, projectId);
+  await paymentsRepo.upsertPaymentMethod(q, {
+    id: newId('paymentMethod'),
+    projectId,
+    customerId,
+    provider: 'sandbox',
+    brand: outcome.brand,
+    last4: outcome.last4,
+    token: cardNumber.replace(/[\s-]/g, ''),
+    at,
+  });
+  await audit(q, caller, { action: 'payment_method.updated', customerId, details: { brand: outcome.brand, last4: outcome.last4 } }, at);
+  const row = await repo.lockLiveSubscription(q, projectId, customerId);
+  if (row && row.status === 'past_due' && isManaged(row)) {
+    const paid = await billCurrentPeriod(ctx, q, row, at, { onSession: true, paymentRef: `pi_${row.id.slice(4)}_${row.period_index}_card_${at.getTime()}` });
+    if (paid) {
+      row.updated_at = at;
+      reschedule(row);
+      const saved = await repo.saveSubscription(q, row);
+      await emitUpdated(ctx, q, saved, at, false);
+      return { recovered: true as const, subscription: saved };
+    }
+    return { recovered: false as const, subscription: row };
+  }
+  return { recovered: null, subscription: row ?? null };
+}

@@ -1,0 +1,273 @@
+import type { Queryable } from '../../db/db.ts';
+import { type Catalog, findPlan } from '../../domain/catalog.ts';
+import { newId } from '../../domain/ids.ts';
+import { addDays, addInterval, amountDue, isLive, nextStep, periodAt, RETRY_SCHEDULE_DAYS, type Step, transition } from '../../domain/subscription.ts';
+import type { AppContext } from '../../app/context.ts';
+import { getCatalog } from '../catalog/catalog.service.ts';
+import { grant } from '../credits/credits.service.ts';
+import * as paymentsRepo from '../payments/payments.repository.ts';
+import { paymentView } from '../payments/payments.service.ts';
+import { emit } from '../webhooks-out/outbox.ts';
+import * as repo from './subscriptions.repository.ts';
+import { startPeriod } from './subscriptions.start.ts';
+import { attemptRef, chargeSavedCard, couponOf, emitUpdated, invoiceRef, reschedule, scheduleOf, subscriptionView } from './subscriptions.view.ts';
+
+/** Renewals and dunning: the runner's steps, recorded invoices, retries. */
+export interface InvoiceInput {
+  invoiceRef: string;
+  paymentRef: string | null;
+  amount: number;
+  currency: string;
+  periodStart: Date | null;
+  periodEnd: Date | null;
+  at: Date;
+  sessionId?: string | null;
+  failureReason?: string | null;
+}
+
+/**
+ * A paid invoice: recorded as a payment once per invoice, included credits granted once per
+ * period. The provider handlers and the runner's renewals both come through here.
+ */
+export async function recordInvoicePaid(ctx: AppContext, q: Queryable, sub: repo.SubscriptionRow, i: InvoiceInput) {
+  const existing = await q.query(
+    `SELECT 1 FROM payments WHERE project_id = $1 AND provider = $2 AND details->>'invoice_ref' = $3 AND status <> 'failed'`,
+    [sub.project_id, sub.provider, i.invoiceRef],
+  );
+  if (existing.rowCount > 0) return null;
+  const payment = await paymentsRepo.insertPayment(q, {
+    id: newId('payment'),
+    project_id: sub.project_id,
+    customer_id: sub.customer_id,
+    amount: i.amount,
+    currency: i.currency,
+    status: 'succeeded',
+    provider: sub.provider,
+    provider_ref: i.paymentRef ?? i.invoiceRef,
+    kind: 'subscription',
+    item_id: sub.plan_id,
+    checkout_session_id: i.sessionId ?? null,
+    subscription_id: sub.id,
+    order_id: null,
+    period_start: i.periodStart,
+    period_end: i.periodEnd,
+    failure_reason: null,
+    details: { invoice_ref: i.invoiceRef },
+    created_at: i.at,
+  });
+  if (payment) {
+    await emit(q, { projectId: sub.project_id, type: 'payment.succeeded', customerId: sub.customer_id, data: paymentView(payment), at: i.at });
+  }
+  const { catalog } = await getCatalog(ctx, sub.project_id);
+  const plan = findPlan(catalog, sub.plan_id);
+  if (plan && plan.included_credits > 0 && i.periodStart) {
+    await grant(ctx, q, sub.project_id, sub.customer_id, {
+      amount: plan.included_credits * (plan.per_seat ? sub.quantity : 1),
+      kind: 'subscription_credits',
+      sourceId: `${sub.id}:${i.periodStart.toISOString()}`,
+      reason: `${plan.name} plan: credits included this period`,
+      metadata: { subscription_id: sub.id, period_start: i.periodStart },
+    });
+  }
+  if (i.periodStart) {
+    const metered = catalog.features.filter((f) => f.type === 'metered').map((f) => f.id);
+    await repo.resetMeteredUsage(q, sub.project_id, sub.customer_id, metered, i.periodStart);
+  }
+  return payment ?? null;
+}
+
+/** A failed charge: recorded once per attempt reference, announced as payment.failed. */
+export async function recordInvoiceFailed(_ctx: AppContext, q: Queryable, sub: repo.SubscriptionRow, i: InvoiceInput) {
+  const payment = await paymentsRepo.insertPayment(q, {
+    id: newId('payment'),
+    project_id: sub.project_id,
+    customer_id: sub.customer_id,
+    amount: i.amount,
+    currency: i.currency,
+    status: 'failed',
+    provider: sub.provider,
+    provider_ref: `${i.paymentRef ?? i.invoiceRef}:failed`,
+    kind: 'subscription',
+    item_id: sub.plan_id,
+    checkout_session_id: null,
+    subscription_id: sub.id,
+    order_id: null,
+    period_start: i.periodStart,
+    period_end: i.periodEnd,
+    failure_reason: i.failureReason ?? 'card_declined',
+    details: { invoice_ref: i.invoiceRef },
+    created_at: i.at,
+  });
+  if (payment) {
+    await emit(q, { projectId: sub.project_id, type: 'payment.failed', customerId: sub.customer_id, data: paymentView(payment), at: i.at });
+  }
+  return payment ?? null;
+}
+
+/** Bills the current period; on failure the subscription goes past_due with its retries scheduled. */
+export async function billCurrentPeriod(
+  ctx: AppContext,
+  q: Queryable,
+  row: repo.SubscriptionRow,
+  at: Date,
+  opts: { onSession?: boolean; paymentRef?: string } = {},
+) {
+  const amount = amountDue(row.price_amount, row.quantity, couponOf(row), row.cycles_billed, row.interval);
+  const invoice: InvoiceInput = {
+    invoiceRef: invoiceRef(row),
+    paymentRef: opts.paymentRef ?? attemptRef(row),
+    amount,
+    currency: row.currency,
+    periodStart: row.current_period_start,
+    periodEnd: row.current_period_end,
+    at,
+  };
+  const { catalog } = await getCatalog(ctx, row.project_id);
+  if (amount === 0) {
+    row.status = transition(row.status, 'pay');
+    row.cycles_billed += 1;
+    await startPeriod(ctx, q, row, catalog);
+    return true;
+  }
+  const charge = await chargeSavedCard(q, row, opts);
+  if (charge.ok) {
+    row.status = transition(row.status, 'pay');
+    row.cycles_billed += 1;
+    row.open_invoice_amount = null;
+    row.open_invoice_ref = null;
+    row.retry_count = 0;
+    row.next_retry_at = null;
+    await recordInvoicePaid(ctx, q, row, invoice);
+    return true;
+  }
+  await recordInvoiceFailed(ctx, q, row, { ...invoice, failureReason: charge.reason });
+  return false;
+}
+
+/** A failed charge of the current period: past_due, with the first retry scheduled. */
+export function markPastDue(row: repo.SubscriptionRow, at: Date) {
+  row.status = transition(row.status, 'payment_failed');
+  row.open_invoice_amount = amountDue(row.price_amount, row.quantity, couponOf(row), row.cycles_billed, row.interval);
+  row.open_invoice_ref = invoiceRef(row);
+  row.retry_count = 0;
+  row.next_retry_at = addDays(at, RETRY_SCHEDULE_DAYS[0]);
+}
+
+/** The trial ends in a few days: tell the app once. */
+async function remindTrialEnd(_ctx: AppContext, q: Queryable, row: repo.SubscriptionRow, at: Date, catalog: Catalog) {
+  row.trial_will_end_sent = true;
+  await emit(q, {
+    projectId: row.project_id,
+    type: 'subscription.trial_will_end',
+    customerId: row.customer_id,
+    data: subscriptionView(row, catalog, at),
+    at,
+  });
+}
+
+/** The trial ended: its first period starts and is billed; unpaid, the subscription expires. */
+async function endTrial(ctx: AppContext, q: Queryable, row: repo.SubscriptionRow, at: Date, _catalog: Catalog) {
+  row.period_index = 0;
+  row.billing_anchor = at;
+  row.current_period_start = at;
+  row.current_period_end = addInterval(at, row.interval, 1);
+  const hasCard = row.provider === 'sandbox' && (await paymentsRepo.defaultPaymentMethod(q, row.project_id, row.customer_id));
+  const paid = hasCard ? await billCurrentPeriod(ctx, q, row, at) : false;
+  if (!paid) {
+    row.status = transition(row.status, 'expire');
+    row.ended_at = at;
+    row.metadata = { ...row.metadata, ended_reason: hasCard ? 'trial_payment_failed' : 'trial_ended_without_payment' };
+  }
+}
+
+/** Canceled at the end of the period it was scheduled to end with. */
+async function cancelAtPeriodEnd(_ctx: AppContext, _q: Queryable, row: repo.SubscriptionRow, at: Date, _catalog: Catalog) {
+  row.status = transition(row.status, 'cancel');
+  row.canceled_at = row.canceled_at ?? at;
+  row.ended_at = at;
+}
+
+/** The next period starts (with a pending downgrade applied) and is billed; unpaid, it goes past_due and its metered usage starts over. */
+async function renew(ctx: AppContext, q: Queryable, row: repo.SubscriptionRow, at: Date, catalog: Catalog) {
+  if (row.pending_plan_id) {
+    row.plan_id = row.pending_plan_id;
+    row.price_amount = row.pending_price_amount ?? row.price_amount;
+    row.pending_plan_id = null;
+    row.pending_price_amount = null;
+  }
+  row.period_index += 1;
+  const p = periodAt(row.billing_anchor, row.interval, row.period_index);
+  row.current_period_start = p.start;
+  row.current_period_end = p.end;
+  const paid = await billCurrentPeriod(ctx, q, row, at);
+  if (!paid) {
+    markPastDue(row, at);
+    // A new period started: its metered usage starts over even while payment is retried.
+    await repo.resetMeteredUsage(
+      q,
+      row.project_id,
+      row.customer_id,
+      catalog.features.filter((f) => f.type === 'metered').map((f) => f.id),
+      row.current_period_start,
+    );
+  }
+}
+
+/** A past_due retry: paid, it is active again; after the last failed retry it is canceled. */
+async function retry(ctx: AppContext, q: Queryable, row: repo.SubscriptionRow, at: Date, _catalog: Catalog) {
+  row.retry_count += 1;
+  const paid = await billCurrentPeriod(ctx, q, row, at);
+  if (!paid) {
+    const next = RETRY_SCHEDULE_DAYS[row.retry_count];
+    if (next === undefined) {
+      row.status = transition(row.status, 'cancel');
+      row.canceled_at = at;
+      row.ended_at = at;
+      row.next_retry_at = null;
+      row.metadata = { ...row.metadata, ended_reason: 'payment_failed' };
+    } else {
+      row.next_retry_at = addDays(row.current_period_start, next);
+    }
+  }
+}
+
+type StepFn = (ctx: AppContext, q: Queryable, row: repo.SubscriptionRow, at: Date, catalog: Catalog) => Promise<void>;
+const STEPS: Record<Step['kind'], StepFn> = {
+  trial_will_end: remindTrialEnd,
+  trial_end: endTrial,
+  cancel: cancelAtPeriodEnd,
+  renew,
+  retry,
+};
+
+/** Applies the one step that is due for a claimed subscription, at the time it was due. */
+export async function runStep(ctx: AppContext, q: Queryable, row: repo.SubscriptionRow): Promise<void> {
+  const step = nextStep(scheduleOf(row));
+  if (!step) {
+    row.next_action_at = null;
+    await repo.saveSubscription(q, row);
+    return;
+  }
+  const at = step.at;
+  const planBefore = row.plan_id;
+  const liveBefore = isLive(row.status);
+  const { catalog } = await getCatalog(ctx, row.project_id);
+  await STEPS[step.kind](ctx, q, row, at, catalog);
+  row.updated_at = at;
+  reschedule(row);
+  const saved = await repo.saveSubscription(q, row);
+  if (step.kind !== 'trial_will_end') {
+    await emitUpdated(ctx, q, saved, at, planBefore !== saved.plan_id || liveBefore !== isLive(saved.status), catalog);
+  }
+}
+
+/** Background: claims due subscriptions (SKIP LOCKED) and applies one step to each, in one transaction. */
+export async function advanceDueSubscriptions(ctx: AppContext, batch = 50): Promise<number> {
+  return ctx.db.tx(async (trx) => {
+    const rows = await repo.claimDueSubscriptions(trx, ctx.clock.now(), batch);
+    for (const row of rows) await runStep(ctx, trx, row);
+    return rows.length;
+  });
+}
+
+// Operations --------------------------------------------------------------------------------------
