@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import type { Queryable } from '../../db/db.ts';
 import { type Catalog, type CatalogInput, CatalogSchema, EMPTY_CATALOG } from '../../domain/catalog.ts';
 import type { AppContext, Caller } from '../../app/context.ts';
@@ -65,8 +64,6 @@ export async function pushCatalog(ctx: AppContext, projectId: string, input: Cat
     putCatalog(ctx, trx, { projectId, keyId: 'cli', kind: 'operator', scopes: ['full'], actor }, input),
   );
 }
-
-export const CatalogBodySchema = z.record(z.string(), z.unknown());
 
 /** The public view for a pricing page: plans and packs with display fields. */
 export function publicPlans(c: Catalog) {

@@ -134,20 +134,6 @@ export async function findCartItem(q: Queryable, projectId: string, customerId: 
   ).rows[0];
 }
 
-export async function findCartLine(
-  q: Queryable,
-  projectId: string,
-  customerId: string,
-  productId: string,
-): Promise<CartItemRow | undefined> {
-  return (
-    await q.query<CartItemRow>(
-      'SELECT * FROM cart_items WHERE project_id = $1 AND customer_id = $2 AND product_id = $3 FOR UPDATE',
-      [projectId, customerId, productId],
-    )
-  ).rows[0];
-}
-
 export async function insertCartItem(
   q: Queryable,
   c: { id: string; projectId: string; customerId: string; productId: string; quantity: number; at: Date },

@@ -206,14 +206,6 @@ export async function listEntries(
   ).rows;
 }
 
-export async function sumEntries(q: Queryable, projectId: string, customerId: string): Promise<number> {
-  const r = await q.query<{ s: number }>(
-    'SELECT COALESCE(SUM(amount), 0)::bigint AS s FROM ledger_entries WHERE project_id = $1 AND customer_id = $2',
-    [projectId, customerId],
-  );
-  return Number(r.rows[0]?.s ?? 0);
-}
-
 // Expiring grants -------------------------------------------------------------------------
 
 export async function insertGrant(

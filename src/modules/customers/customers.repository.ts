@@ -26,15 +26,6 @@ export async function findCustomer(q: Queryable, projectId: string, id: string):
   return (await q.query<CustomerRow>('SELECT * FROM customers WHERE project_id = $1 AND id = $2', [projectId, id])).rows[0];
 }
 
-export async function findCustomerByEmail(q: Queryable, projectId: string, email: string): Promise<CustomerRow | undefined> {
-  return (
-    await q.query<CustomerRow>(
-      'SELECT * FROM customers WHERE project_id = $1 AND lower(email) = lower($2) ORDER BY created_at LIMIT 1',
-      [projectId, email],
-    )
-  ).rows[0];
-}
-
 export async function updateCustomer(
   q: Queryable,
   projectId: string,

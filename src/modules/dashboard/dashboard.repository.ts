@@ -43,12 +43,7 @@ export async function counts(q: Queryable, projectId: string, monthStart: Date) 
   };
 }
 
-export async function tableExists(q: Queryable, name: string): Promise<boolean> {
-  const r = await q.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [`public.${name}`]);
-  return Boolean(r.rows[0]?.t);
-}
-
-/** Subscription counts by status, once the subscriptions module's table exists. */
+/** Subscription counts by status. */
 export async function subscriptionCounts(q: Queryable, projectId: string): Promise<Record<string, number>> {
   const r = await q.query<{ status: string; n: number }>(
     'SELECT status, count(*)::int AS n FROM subscriptions WHERE project_id = $1 GROUP BY status',

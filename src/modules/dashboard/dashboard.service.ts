@@ -21,13 +21,11 @@ function monthStart(d: Date, back = 0): Date {
 export async function overview(ctx: AppContext, projectId: string) {
   const now = await projectNow(ctx, projectId);
   const thisMonth = monthStart(now);
-  const [revenue, totals, hasSubs] = await Promise.all([
+  const [revenue, totals, subscriptions] = await Promise.all([
     repo.revenueByMonth(ctx.db, projectId, monthStart(now, 11)),
     repo.counts(ctx.db, projectId, thisMonth),
-    repo.tableExists(ctx.db, 'subscriptions'),
+    repo.subscriptionCounts(ctx.db, projectId),
   ]);
-  let subscriptions: Record<string, number> | null = null;
-  if (hasSubs) subscriptions = await repo.subscriptionCounts(ctx.db, projectId).catch(() => null);
   const months: string[] = [];
   for (let i = 11; i >= 0; i--) months.push(monthStart(now, i).toISOString().slice(0, 7));
   const currencies = [...new Set(revenue.map((r) => r.currency))];
@@ -47,7 +45,7 @@ export async function overview(ctx: AppContext, projectId: string) {
       amount: revenue.filter((r) => r.currency === currency).reduce((s, r) => s + r.net, 0),
     })),
     ...totals,
-    subscriptions: subscriptions && {
+    subscriptions: {
       active: subscriptions.active ?? 0,
       trialing: subscriptions.trialing ?? 0,
       past_due: subscriptions.past_due ?? 0,
