@@ -2,7 +2,6 @@ import type { AppContext } from '../app/context.ts';
 import type { ProjectRow } from '../modules/projects/projects.repository.ts';
 
 export type ProviderName = 'sandbox' | 'stripe' | 'paypal';
-export const PROVIDER_NAMES: ProviderName[] = ['sandbox', 'stripe', 'paypal'];
 
 export interface LineItem {
   name: string;
