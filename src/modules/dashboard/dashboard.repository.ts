@@ -1,28 +1,5 @@
 import type { Queryable } from '../../db/db.ts';
 
-export interface MonthRevenue {
-  month: string;
-  currency: string;
-  gross: number;
-  refunded: number;
-  net: number;
-  payments: number;
-}
-
-/** Collected revenue per calendar month (UTC) and currency: gross, refunded, net. */
-export async function revenueByMonth(q: Queryable, projectId: string, since: Date): Promise<MonthRevenue[]> {
-  const r = await q.query<MonthRevenue>(
-    `SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM') AS month, currency,
-            SUM(amount)::bigint AS gross, SUM(amount_refunded)::bigint AS refunded,
-            SUM(amount - amount_refunded)::bigint AS net, count(*)::int AS payments
-       FROM payments
-      WHERE project_id = $1 AND status <> 'failed' AND created_at >= $2
-      GROUP BY 1, 2 ORDER BY 1, 2`,
-    [projectId, since],
-  );
-  return r.rows.map((x) => ({ ...x, gross: Number(x.gross), refunded: Number(x.refunded), net: Number(x.net) }));
-}
-
 export async function counts(q: Queryable, projectId: string, monthStart: Date) {
   const r = await q.query<{ customers: number; new_customers: number; failed_payments: number; credits_sold: number; credits_consumed: number }>(
     `SELECT

@@ -6,6 +6,7 @@ import { deduct, manualGrant } from '../credits/credits.service.ts';
 import { requireCustomer } from '../customers/customers.service.ts';
 import { listProjects } from '../projects/projects.repository.ts';
 import { projectNow } from '../projects/projects.service.ts';
+import { monthlyRevenue } from '../metrics/metrics.service.ts';
 import * as repo from './dashboard.repository.ts';
 
 /** Every project of this instance: an operator manages them all. */
@@ -17,12 +18,12 @@ function monthStart(d: Date, back = 0): Date {
   return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() - back, 1));
 }
 
-/** The overview's figures, from the project's own records (revenue by month over the last year). */
+/** The overview's figures (revenue by month over the last year, by the metrics module's one revenue rule). */
 export async function overview(ctx: AppContext, projectId: string) {
   const now = await projectNow(ctx, projectId);
   const thisMonth = monthStart(now);
   const [revenue, totals, subscriptions] = await Promise.all([
-    repo.revenueByMonth(ctx.db, projectId, monthStart(now, 11)),
+    monthlyRevenue(ctx.db, projectId, monthStart(now, 11), monthStart(now, -1)),
     repo.counts(ctx.db, projectId, thisMonth),
     repo.subscriptionCounts(ctx.db, projectId),
   ]);

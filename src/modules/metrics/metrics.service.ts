@@ -127,3 +127,12 @@ export async function metrics(ctx: AppContext, q: Queryable, projectId: string, 
     credits_consumed: { credits: credits.consumed },
   };
 }
+
+/** Revenue per calendar month (UTC) and currency — the one revenue rule, also used by the dashboard. */
+export async function monthlyRevenue(q: Queryable, projectId: string, from: Date, to: Date) {
+  return (await repo.revenueByMonth(q, projectId, from, to)).map((r) => {
+    const gross = Number(r.gross);
+    const refunded = Number(r.refunded);
+    return { month: r.month, currency: r.currency, gross, refunded, net: gross - refunded, payments: r.payments };
+  });
+}
