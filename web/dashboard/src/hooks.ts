@@ -5,7 +5,6 @@ export function useLoad<T>(fn: () => Promise<T>, deps: unknown[]) {
   const [data, setData] = useState<T | undefined>();
   const [error, setError] = useState<string | undefined>();
   const [loading, setLoading] = useState(true);
-  // biome-ignore lint/correctness/useExhaustiveDependencies: callers list their own dependencies
   const load = useCallback(async () => {
     setLoading(true);
     try {
@@ -16,6 +15,7 @@ export function useLoad<T>(fn: () => Promise<T>, deps: unknown[]) {
     } finally {
       setLoading(false);
     }
+    // biome-ignore lint/correctness/useExhaustiveDependencies: callers list their own dependencies
   }, deps);
   useEffect(() => {
     void load();

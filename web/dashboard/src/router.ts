@@ -1,8 +1,9 @@
 import { useEffect, useState } from 'react';
 
 /** Hash routes (`#/p/aurisvoice/customers/u1`): the server serves one index.html for all. */
+const read = () => window.location.hash.replace(/^#\/?/, '').split('?')[0]!.split('/').filter(Boolean).map(decodeURIComponent);
+
 export function useRoute(): string[] {
-  const read = () => window.location.hash.replace(/^#\/?/, '').split('?')[0]!.split('/').filter(Boolean).map(decodeURIComponent);
   const [parts, setParts] = useState(read);
   useEffect(() => {
     const on = () => setParts(read());

@@ -75,7 +75,7 @@ export function OverviewPage(props: { project: string }) {
             />
             <Stat label="Churn (this month)" value={pct(d.metrics.churn.rate)} hint={`${d.metrics.churn.churned} of ${d.metrics.churn.active_at_start} subscriptions`} />
           </div>
-          {history.data && history.data.some((x) => x.mrr.length > 0) && (
+          {history.data?.some((x) => x.mrr.length > 0) && (
             <Card title="MRR, end of month">
               <BarChart
                 testId="mrr-chart"
