@@ -41,22 +41,14 @@ export async function insertAccount(q: Queryable, projectId: string, customerId:
   );
 }
 
+const ACCOUNT = 'SELECT balance, held, expiring_grants FROM credit_accounts WHERE project_id = $1 AND customer_id = $2';
+
 export async function findAccount(q: Queryable, projectId: string, customerId: string): Promise<AccountRow | undefined> {
-  return (
-    await q.query<AccountRow>(
-      'SELECT balance, held, expiring_grants FROM credit_accounts WHERE project_id = $1 AND customer_id = $2',
-      [projectId, customerId],
-    )
-  ).rows[0];
+  return (await q.query<AccountRow>(ACCOUNT, [projectId, customerId])).rows[0];
 }
 
 export async function lockAccount(q: Queryable, projectId: string, customerId: string): Promise<AccountRow | undefined> {
-  return (
-    await q.query<AccountRow>(
-      'SELECT balance, held, expiring_grants FROM credit_accounts WHERE project_id = $1 AND customer_id = $2 FOR UPDATE',
-      [projectId, customerId],
-    )
-  ).rows[0];
+  return (await q.query<AccountRow>(`${ACCOUNT} FOR UPDATE`, [projectId, customerId])).rows[0];
 }
 
 export interface FastDeductInput {

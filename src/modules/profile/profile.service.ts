@@ -4,7 +4,7 @@ import type { Catalog } from '../../domain/catalog.ts';
 import { ConflictError, ForbiddenError, InvalidRequestError } from '../../domain/errors.ts';
 import type { AppContext, Caller } from '../../app/context.ts';
 import { getCatalog, onCatalogPush } from '../catalog/catalog.service.ts';
-import { customersRepository, customerView, ensureCustomer, extendCustomerView } from '../customers/customers.service.ts';
+import { coreFieldsChange, customersRepository, customerView, ensureCustomer, extendCustomerView } from '../customers/customers.service.ts';
 import { projectNow } from '../projects/projects.service.ts';
 import { emit } from '../webhooks-out/outbox.ts';
 import * as repo from './profile.repository.ts';
@@ -154,11 +154,7 @@ type Customer = Awaited<ReturnType<typeof ensureCustomer>>['customer'];
 /** Email, name and metadata live on the customer row; updated only when one of them changes. */
 async function patchCore(q: Queryable, customer: Customer, body: PatchCustomer, at: Date, changed: string[]): Promise<Customer> {
   const core = { email: body.email, name: body.name, metadata: body.metadata };
-  const differs =
-    (core.email !== undefined && core.email !== customer.email) ||
-    (core.name !== undefined && core.name !== customer.name) ||
-    (core.metadata !== undefined && Object.keys(core.metadata).length > 0);
-  if (!differs) return customer;
+  if (!coreFieldsChange(customer, core)) return customer;
   for (const f of ['email', 'name', 'metadata'] as const) if (core[f] !== undefined) changed.push(f);
   return (await customersRepository.updateCustomer(q, customer.project_id, customer.id, core, at)) ?? customer;
 }
