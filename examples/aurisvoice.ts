@@ -28,7 +28,7 @@ const session = await tollgate.checkout.create({
   cancel_url: 'http://localhost:3000/credits',
 });
 console.log('send the customer to', session.url);
-await tollgate.request('POST', `/v1/test_helpers/checkout/${session.session_id}/pay`, { card: '4242424242424242' });
+await tollgate.request('POST', `/v1/test-helpers/checkout/${session.session_id}/pay`, { card: '4242424242424242' });
 console.log('balance after paying', await tollgate.credits.balance(user));
 await dub(user, 25);
 try {

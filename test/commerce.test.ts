@@ -215,7 +215,7 @@ describe('shop: orders', () => {
     expect(co.status).toBe(409);
   });
 
-  it('cancel releases a pending order; fulfil needs a paid order; illegal moves are 409', async () => {
+  it('cancel releases a pending order; fulfill needs a paid order; illegal moves are 409', async () => {
     const p = await webox();
     await p.call('POST', '/v1/customers/t1/cart/items', { product_id: 'voice-clone-kit', quantity: 2 });
     const o = await p.call('POST', '/v1/customers/t1/orders');

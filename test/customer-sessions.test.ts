@@ -36,6 +36,29 @@ describe('customer sessions', () => {
     expect(c.body.balance).toBe(10);
   });
 
+  it('/v1/customer-sessions is the primary path; /v1/customer_sessions answers identically, same idempotency key', async () => {
+    const p = await auris();
+    const key = { 'idempotency-key': 'cs-alias-1' };
+    const primary = await p.call('POST', '/v1/customer-sessions', { customer_id: 'carol' }, key);
+    expect(primary.status).toBe(201);
+    expect(primary.body.token).toMatch(/^tgcs_/);
+    // A retry under the older spelling is the same request: it replays the first reply.
+    const alias = await p.call('POST', '/v1/customer_sessions', { customer_id: 'carol' }, key);
+    expect(alias.status).toBe(201);
+    expect(alias.headers['idempotent-replayed']).toBe('true');
+    expect(alias.body).toEqual(primary.body);
+    // Without a key each spelling creates its own session, with the same shape and rules.
+    const other = await p.call('POST', '/v1/customer_sessions', { customer_id: 'carol' });
+    expect(other.status).toBe(201);
+    expect(Object.keys(other.body).sort()).toEqual(Object.keys(primary.body).sort());
+    expect(other.body.token).not.toBe(primary.body.token);
+    for (const url of ['/v1/customer-sessions', '/v1/customer_sessions']) {
+      const bad = await p.call('POST', url, { customer_id: '' });
+      expect(bad.status).toBe(400);
+      expect(bad.body.error.code).toBe('invalid_request');
+    }
+  });
+
   it('lets the browser read its own customer and start its checkout, and nothing else', async () => {
     const p = await auris();
     await p.call('POST', '/v1/customers', { id: 'bob' });

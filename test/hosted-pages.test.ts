@@ -149,5 +149,13 @@ describe('hosted pricing page', () => {
     const portal = await h.inject({ method: 'GET', url: new URL(s.urls.portal).pathname + new URL(s.urls.portal).search });
     expect(portal.status).toBe(200);
     expect(portal.raw).toContain('Your account');
+    // The account page's primary path is /p/:project/account; /p/:project/portal is its alias.
+    const account = await h.inject({ method: 'GET', url: `/p/${p.id}/account?session=${s.token}` });
+    expect(account.status).toBe(200);
+    expect(account.raw).toBe(portal.raw);
+    expect(account.headers['cache-control']).toBe(portal.headers['cache-control']);
+    expect((await h.inject({ method: 'GET', url: `/p/${p.id}/account?session=tgcs_nope` })).status).toBe(
+      (await h.inject({ method: 'GET', url: `/p/${p.id}/portal?session=tgcs_nope` })).status,
+    );
   });
 });

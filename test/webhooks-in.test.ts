@@ -209,4 +209,30 @@ describe('test helpers', () => {
     const r = await p.call('POST', '/v1/test_helpers/clock/advance', { to: '2020-01-01T00:00:00Z' });
     expect(r.status).toBe(400);
   });
+
+  it('/v1/test-helpers/... is the primary path; /v1/test_helpers/... answers identically', async () => {
+    const s = await openSession('t4');
+    const paid = await p.call('POST', `/v1/test-helpers/checkout/${s}/pay`, { card: '4242424242424242' });
+    expect(paid.status).toBe(200);
+    expect(paid.body.status).toBe('complete');
+    // Paying again without a key is refused the same way under both spellings.
+    const old = await p.call('POST', `/v1/test_helpers/checkout/${s}/pay`, { card: '4242424242424242' });
+    const kebab = await p.call('POST', `/v1/test-helpers/checkout/${s}/pay`, { card: '4242424242424242' });
+    expect(old.status).toBe(409);
+    expect(kebab.status).toBe(409);
+    expect({ ...kebab.body.error, request_id: null }).toEqual({ ...old.body.error, request_id: null });
+    for (const url of ['/v1/test-helpers/clock/advance', '/v1/test_helpers/clock/advance']) {
+      const back = await p.call('POST', url, { to: '2020-01-01T00:00:00Z' });
+      expect(back.status).toBe(400);
+      expect(back.body.error.message).toBe('The clock only moves forward');
+      const both = await p.call('POST', url, { seconds: 1, to: '2030-01-01T00:00:00Z' });
+      expect(both.status).toBe(400);
+    }
+    const a = await p.call('POST', '/v1/test-helpers/clock/advance', { seconds: 60 });
+    const b = await p.call('POST', '/v1/test_helpers/clock/advance', { seconds: 60 });
+    expect(a.status).toBe(200);
+    expect(b.status).toBe(200);
+    expect(Object.keys(b.body).sort()).toEqual(Object.keys(a.body).sort());
+    expect(new Date(b.body.now).getTime() - new Date(a.body.now).getTime()).toBe(60_000);
+  });
 });

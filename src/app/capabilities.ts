@@ -56,7 +56,7 @@ import { runDueReconcile } from '../providers/stripe/stripe.reconcile.ts';
 import { registerStripeRoutes } from '../providers/stripe/stripe.routes.ts';
 import { registerCheckoutPages } from '../web/checkout.page.ts';
 import { registerHostedPages } from '../web/hosted.pages.ts';
-import { registerPortalPages } from '../web/portal.page.ts';
+import { registerBillingPortalPages } from '../web/billing-portal.page.ts';
 import { buildRegistry, type Capability, type Registry } from './registry.ts';
 
 export const capabilities: readonly Capability[] = [
@@ -92,7 +92,7 @@ export const capabilities: readonly Capability[] = [
   },
   {
     name: 'subscriptions',
-    routes: [registerSubscriptionRoutes, registerPortalPages],
+    routes: [registerSubscriptionRoutes, registerBillingPortalPages],
     providerEvents: {
       'subscription.changed': onSubscriptionChanged,
       'invoice.paid': onInvoicePaid,

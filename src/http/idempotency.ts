@@ -17,7 +17,7 @@ interface StoredKey {
 
 function requestHash(req: FastifyRequest): string {
   return createHash('sha256')
-    .update(`${req.method} ${req.routeOptions.url ?? req.url}\n${JSON.stringify(req.params ?? {})}\n${JSON.stringify(req.body ?? null)}`)
+    .update(`${req.method} ${req.routeOptions.config?.canonicalUrl ?? req.routeOptions.url ?? req.url}\n${JSON.stringify(req.params ?? {})}\n${JSON.stringify(req.body ?? null)}`)
     .digest('hex');
 }
 

@@ -264,15 +264,16 @@ async function pricingPage(ctx: AppContext, o: Opened, q: HostedQuery): Promise<
   return page({ title: `${o.t('pricing_title')} — ${themeOf(o.catalog).name}`, theme: themeOf(o.catalog), lang: o.locale, body });
 }
 
-async function portalPage(ctx: AppContext, o: Opened): Promise<string> {
+/** The customer's account page: balance, links to the credits page and the pricing table. */
+async function accountPage(ctx: AppContext, o: Opened): Promise<string> {
   const bal = await balanceOf(ctx, ctx.db, o.projectId, o.customerId);
   const link = (path: string) => `/p/${encodeURIComponent(o.projectId)}/${path}?session=${encodeURIComponent(o.token)}`;
-  const body = `${EXTRA_CSS}<section class="card"><h1>${esc(o.t('portal_title'))}</h1>
+  const body = `${EXTRA_CSS}<section class="card"><h1>${esc(o.t('account_title'))}</h1>
     <div class="muted">${esc(o.t('balance'))}</div>
     <div><span class="balance" data-testid="balance">${esc(bal.balance)}</span> ${esc(o.t('credits'))}</div>
     <div class="row"><div><a class="button" href="${esc(link('credits'))}">${esc(o.t('manage_credits'))}</a></div>
     <div><a class="button secondary" href="${esc(link('pricing'))}">${esc(o.t('see_plans'))}</a></div></div></section>`;
-  return page({ title: `${o.t('portal_title')} — ${themeOf(o.catalog).name}`, theme: themeOf(o.catalog), lang: o.locale, body });
+  return page({ title: `${o.t('account_title')} — ${themeOf(o.catalog).name}`, theme: themeOf(o.catalog), lang: o.locale, body });
 }
 
 /** Hosted pages the apps link to, opened with a customer session: pricing table, credits, account. */
@@ -287,8 +288,11 @@ export function registerHostedPages(app: FastifyInstance, ctx: AppContext): void
     const o = await open(ctx, req, reply);
     if (o) return send(reply, 200, await pricingPage(ctx, o, req.query));
   });
-  app.get('/p/:project/portal', opts, async (req: Req, reply) => {
-    const o = await open(ctx, req, reply);
-    if (o) return send(reply, 200, await portalPage(ctx, o));
-  });
+  // `/p/:project/portal` is the older name of the account page, kept as an alias (the billing portal is `/portal/:token`).
+  for (const url of ['/p/:project/account', '/p/:project/portal']) {
+    app.get(url, opts, async (req: Req, reply) => {
+      const o = await open(ctx, req, reply);
+      if (o) return send(reply, 200, await accountPage(ctx, o));
+    });
+  }
 }

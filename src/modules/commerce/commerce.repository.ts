@@ -1,3 +1,4 @@
+import { claimDue, } from '../../db/claim.ts';
 import type { Queryable } from '../../db/db.ts';
 
 export interface StockRow {
@@ -244,14 +245,7 @@ export async function updateOrder(
 
 /** Claims pending orders past their expiry on the project's clock; other instances skip them. */
 export async function claimExpiredOrders(q: Queryable, now: Date, limit: number): Promise<OrderRow[]> {
-  return (
-    await q.query<OrderRow>(
-      `SELECT o.* FROM orders o JOIN projects p ON p.id = o.project_id
-       WHERE o.status = 'pending' AND o.expires_at <= $1::timestamptz + (p.clock_offset_ms * interval '1 millisecond')
-       ORDER BY o.expires_at LIMIT $2 FOR UPDATE OF o SKIP LOCKED`,
-      [now, limit],
-    )
-  ).rows;
+  return claimDue<OrderRow>(q, { table: 'orders', alias: 'o', where: "o.status = 'pending'", dueAt: 'expires_at', projectClock: true }, now, limit);
 }
 
 /** Serialises one customer's cart and order operations (two tabs adding at once). */

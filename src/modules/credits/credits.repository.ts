@@ -1,3 +1,4 @@
+import { claimDue, } from '../../db/claim.ts';
 import type { Queryable } from '../../db/db.ts';
 
 export interface AccountRow {
@@ -40,22 +41,14 @@ export async function insertAccount(q: Queryable, projectId: string, customerId:
   );
 }
 
+const ACCOUNT = 'SELECT balance, held, expiring_grants FROM credit_accounts WHERE project_id = $1 AND customer_id = $2';
+
 export async function findAccount(q: Queryable, projectId: string, customerId: string): Promise<AccountRow | undefined> {
-  return (
-    await q.query<AccountRow>(
-      'SELECT balance, held, expiring_grants FROM credit_accounts WHERE project_id = $1 AND customer_id = $2',
-      [projectId, customerId],
-    )
-  ).rows[0];
+  return (await q.query<AccountRow>(ACCOUNT, [projectId, customerId])).rows[0];
 }
 
 export async function lockAccount(q: Queryable, projectId: string, customerId: string): Promise<AccountRow | undefined> {
-  return (
-    await q.query<AccountRow>(
-      'SELECT balance, held, expiring_grants FROM credit_accounts WHERE project_id = $1 AND customer_id = $2 FOR UPDATE',
-      [projectId, customerId],
-    )
-  ).rows[0];
+  return (await q.query<AccountRow>(`${ACCOUNT} FOR UPDATE`, [projectId, customerId])).rows[0];
 }
 
 export interface FastDeductInput {
@@ -237,15 +230,19 @@ export async function claimDueGrants(
   now: Date,
   limit: number,
 ): Promise<{ id: string; project_id: string; customer_id: string; remaining: number; expires_at: Date }[]> {
-  return (
-    await q.query<{ id: string; project_id: string; customer_id: string; remaining: number; expires_at: Date }>(
-      `SELECT g.id, g.project_id, g.customer_id, g.remaining, g.expires_at FROM credit_grants g
-       JOIN projects p ON p.id = g.project_id
-       WHERE g.expired_at IS NULL AND g.expires_at <= $1::timestamptz + (p.clock_offset_ms * interval '1 millisecond')
-       ORDER BY g.expires_at LIMIT $2 FOR UPDATE OF g SKIP LOCKED`,
-      [now, limit],
-    )
-  ).rows;
+  return claimDue(
+    q,
+    {
+      table: 'credit_grants',
+      alias: 'g',
+      select: 'g.id, g.project_id, g.customer_id, g.remaining, g.expires_at',
+      where: 'g.expired_at IS NULL',
+      dueAt: 'expires_at',
+      projectClock: true,
+    },
+    now,
+    limit,
+  );
 }
 
 export async function markGrantExpired(q: Queryable, id: string, at: Date): Promise<void> {
@@ -306,12 +303,5 @@ export async function closeHold(
 }
 
 export async function claimDueHolds(q: Queryable, now: Date, limit: number): Promise<HoldRow[]> {
-  return (
-    await q.query<HoldRow>(
-      `SELECT h.* FROM credit_holds h JOIN projects p ON p.id = h.project_id
-       WHERE h.status = 'held' AND h.expires_at <= $1::timestamptz + (p.clock_offset_ms * interval '1 millisecond')
-       ORDER BY h.expires_at LIMIT $2 FOR UPDATE OF h SKIP LOCKED`,
-      [now, limit],
-    )
-  ).rows;
+  return claimDue<HoldRow>(q, { table: 'credit_holds', alias: 'h', where: "h.status = 'held'", dueAt: 'expires_at', projectClock: true }, now, limit);
 }

@@ -26,19 +26,17 @@ export const UsageSchema = z
   })
   .strict();
 
-/** `{amount}` or `{usage: {feature, quantity}}`, never both. */
+/** What a deduct or a hold spends: `{amount}` or `{usage: {feature, quantity}}`, never both. */
+const Spending = { amount: CreditAmount.optional(), usage: UsageSchema.optional(), reason: z.string().max(500).optional() };
+const exactlyOneSpending: [(b: { amount?: number; usage?: unknown }) => boolean, { message: string; path: string[] }] = [
+  (b) => (b.amount === undefined) !== (b.usage === undefined),
+  { message: 'send exactly one of "amount" or "usage"', path: ['amount'] },
+];
+
 export const SpendSchema = z
-  .object({
-    amount: CreditAmount.optional(),
-    usage: UsageSchema.optional(),
-    reason: z.string().max(500).optional(),
-    metadata: z.record(z.string(), z.unknown()).optional(),
-  })
+  .object({ ...Spending, metadata: z.record(z.string(), z.unknown()).optional() })
   .strict()
-  .refine((b) => (b.amount === undefined) !== (b.usage === undefined), {
-    message: 'send exactly one of "amount" or "usage"',
-    path: ['amount'],
-  });
+  .refine(...exactlyOneSpending);
 export type SpendInput = z.infer<typeof SpendSchema>;
 
 export const GrantSchema = z
@@ -51,17 +49,9 @@ export const GrantSchema = z
   .strict();
 
 export const HoldSchema = z
-  .object({
-    amount: CreditAmount.optional(),
-    usage: UsageSchema.optional(),
-    reason: z.string().max(500).optional(),
-    expires_in: z.number().int().min(1).max(7 * 24 * 3600).default(3600),
-  })
+  .object({ ...Spending, expires_in: z.number().int().min(1).max(7 * 24 * 3600).default(3600) })
   .strict()
-  .refine((b) => (b.amount === undefined) !== (b.usage === undefined), {
-    message: 'send exactly one of "amount" or "usage"',
-    path: ['amount'],
-  });
+  .refine(...exactlyOneSpending);
 
 export const CaptureSchema = z.object({ amount: z.number().int().min(0).max(MAX_CREDITS).optional() }).strict();
 

@@ -1,3 +1,4 @@
+import { claimDueSql } from '../../db/claim.ts';
 import type { Queryable } from '../../db/db.ts';
 
 export interface CustomerSessionRow {
@@ -29,8 +30,7 @@ export async function findSessionByHash(q: Queryable, tokenHash: string): Promis
 /** Sessions live an hour; old rows are swept by the background runner. */
 export async function deleteExpired(q: Queryable, before: Date, limit: number): Promise<number> {
   const r = await q.query(
-    `DELETE FROM customer_sessions WHERE id IN (
-       SELECT id FROM customer_sessions WHERE expires_at < $1 ORDER BY expires_at LIMIT $2)`,
+    `DELETE FROM customer_sessions WHERE id IN (${claimDueSql({ table: 'customer_sessions', alias: 'cs', select: 'cs.id', where: 'cs.expires_at < $1', orderBy: 'cs.expires_at' })})`,
     [before, limit],
   );
   return r.rowCount ?? 0;

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { routeUrls } from '../../http/aliases.ts';
 import { callerOf } from '../../http/auth.ts';
 import type { AppContext } from '../../app/context.ts';
 import { idempotent } from '../../http/idempotency.ts';
@@ -7,10 +8,13 @@ import { CreateSessionBody, createCustomerSession } from './customer-sessions.se
 
 export function registerCustomerSessionRoutes(root: FastifyInstance, ctx: AppContext): void {
   const app = root.withTypeProvider<ZodTypeProvider>();
-  app.post('/v1/customer_sessions', { schema: { body: CreateSessionBody } }, async (req, reply) =>
-    idempotent(ctx, req, reply, async (q) => ({
-      status: 201,
-      body: await createCustomerSession(ctx, q, callerOf(req), req.body.customer_id),
-    })),
-  );
+  // `/v1/customer_sessions` is the older spelling, kept as an alias (and as the idempotency fingerprint's URL).
+  for (const { url, config, deprecated } of routeUrls('/v1/customer-sessions', ['/v1/customer_sessions'], '/v1/customer_sessions')) {
+    app.post(url, { schema: { body: CreateSessionBody, deprecated }, config }, async (req, reply) =>
+      idempotent(ctx, req, reply, async (q) => ({
+        status: 201,
+        body: await createCustomerSession(ctx, q, callerOf(req), req.body.customer_id),
+      })),
+    );
+  }
 }

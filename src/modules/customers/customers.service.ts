@@ -41,6 +41,19 @@ export interface EnsureInput {
  * The customer named by the app's id, created on first use with its sign-up credits and the
  * catalog's default trial. Safe under concurrency: one creator wins, the others read its row.
  */
+/** Whether a patch of email, name or metadata changes the customer (any metadata keys count: they merge). */
+export function coreFieldsChange(c: repo.CustomerRow, input: EnsureInput): boolean {
+  return (
+    (input.email !== undefined && input.email !== c.email) ||
+    (input.name !== undefined && input.name !== c.name) ||
+    (input.metadata !== undefined && Object.keys(input.metadata).length > 0)
+  );
+}
+
+async function announce(q: Queryable, type: 'customer.created' | 'customer.updated', c: repo.CustomerRow, at: Date): Promise<void> {
+  await emit(q, { projectId: c.project_id, type, customerId: c.id, data: { id: c.id, email: c.email, name: c.name, metadata: c.metadata }, at });
+}
+
 export async function ensureCustomer(
   ctx: AppContext,
   q: Queryable,
@@ -72,13 +85,7 @@ export async function ensureCustomer(
         at,
       });
     }
-    await emit(trx, {
-      projectId,
-      type: 'customer.created',
-      customerId: id,
-      data: { id, email: inserted.email, name: inserted.name, metadata: inserted.metadata },
-      at,
-    });
+    await announce(trx, 'customer.created', inserted, at);
     for (const hook of createdHooks) await hook(ctx, trx, inserted, at);
     return { customer: inserted, created: true };
   });
@@ -99,21 +106,11 @@ export async function upsertCustomer(
   const { id, ...rest } = input;
   const res = await ensureCustomer(ctx, q, projectId, id, rest);
   if (res.created) return res;
-  const changed =
-    (rest.email !== undefined && rest.email !== res.customer.email) ||
-    (rest.name !== undefined && rest.name !== res.customer.name) ||
-    (rest.metadata !== undefined && Object.keys(rest.metadata).length > 0);
-  if (!changed) return res;
+  if (!coreFieldsChange(res.customer, rest)) return res;
   const at = await projectNow(ctx, projectId);
   const updated = await repo.updateCustomer(q, projectId, id, rest, at);
   if (!updated) throw new CustomerNotFoundError(id);
-  await emit(q, {
-    projectId,
-    type: 'customer.updated',
-    customerId: id,
-    data: { id, email: updated.email, name: updated.name, metadata: updated.metadata },
-    at,
-  });
+  await announce(q, 'customer.updated', updated, at);
   return { customer: updated, created: false };
 }
 

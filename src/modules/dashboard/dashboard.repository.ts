@@ -1,13 +1,12 @@
 import type { Queryable } from '../../db/db.ts';
 
+/** Customers and failed payments; revenue, MRR and credit figures come from the metrics module. */
 export async function counts(q: Queryable, projectId: string, monthStart: Date) {
-  const r = await q.query<{ customers: number; new_customers: number; failed_payments: number; credits_sold: number; credits_consumed: number }>(
+  const r = await q.query<{ customers: number; new_customers: number; failed_payments: number }>(
     `SELECT
        (SELECT count(*)::int FROM customers WHERE project_id = $1) AS customers,
        (SELECT count(*)::int FROM customers WHERE project_id = $1 AND created_at >= $2) AS new_customers,
-       (SELECT count(*)::int FROM payments WHERE project_id = $1 AND status = 'failed' AND created_at >= $2) AS failed_payments,
-       (SELECT COALESCE(SUM(amount), 0)::bigint FROM ledger_entries WHERE project_id = $1 AND kind = 'purchase') AS credits_sold,
-       (SELECT COALESCE(-SUM(amount), 0)::bigint FROM ledger_entries WHERE project_id = $1 AND kind IN ('deduct', 'capture')) AS credits_consumed`,
+       (SELECT count(*)::int FROM payments WHERE project_id = $1 AND status = 'failed' AND created_at >= $2) AS failed_payments`,
     [projectId, monthStart],
   );
   const row = r.rows[0];
@@ -15,8 +14,6 @@ export async function counts(q: Queryable, projectId: string, monthStart: Date) 
     customers: Number(row?.customers ?? 0),
     new_customers_this_month: Number(row?.new_customers ?? 0),
     failed_payments_this_month: Number(row?.failed_payments ?? 0),
-    credits_sold: Number(row?.credits_sold ?? 0),
-    credits_consumed: Number(row?.credits_consumed ?? 0),
   };
 }
 

@@ -4,9 +4,9 @@ import type { AppContext, Caller } from '../../app/context.ts';
 import { audit } from '../audit/audit.service.ts';
 import { deduct, manualGrant } from '../credits/credits.service.ts';
 import { requireCustomer } from '../customers/customers.service.ts';
+import { creditTotals, type Metrics, metrics, monthWindow } from '../metrics/metrics.service.ts';
 import { listProjects } from '../projects/projects.repository.ts';
 import { projectNow } from '../projects/projects.service.ts';
-import { monthlyRevenue } from '../metrics/metrics.service.ts';
 import * as repo from './dashboard.repository.ts';
 
 /** Every project of this instance: an operator manages them all. */
@@ -14,44 +14,47 @@ export async function projectsForOperator(ctx: AppContext) {
   return (await listProjects(ctx.db)).map((p) => ({ id: p.id, name: p.name, default_provider: p.default_provider, created_at: p.created_at }));
 }
 
-function monthStart(d: Date, back = 0): Date {
-  return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() - back, 1));
+/** Sums the metrics' zero-filled revenue rows per currency, optionally for one month only. */
+function netByCurrency(rows: Metrics['revenue_by_month'], currencies: string[], month?: string) {
+  return currencies.map((currency) => ({
+    currency,
+    amount: rows.filter((r) => r.currency === currency && (month === undefined || r.month === month)).reduce((s, r) => s + r.amount, 0),
+  }));
 }
 
-/** The overview's figures (revenue by month over the last year, by the metrics module's one revenue rule). */
+/**
+ * The overview's figures. Revenue, MRR, churn and trial conversion are the metrics module's (the rule of
+ * `GET /v1/metrics`, over the last 12 months as of the project's now); customers, failed payments and the
+ * subscription status breakdown are the dashboard's own counts.
+ */
 export async function overview(ctx: AppContext, projectId: string) {
   const now = await projectNow(ctx, projectId);
-  const thisMonth = monthStart(now);
-  const [revenue, totals, subscriptions] = await Promise.all([
-    monthlyRevenue(ctx.db, projectId, monthStart(now, 11), monthStart(now, -1)),
-    repo.counts(ctx.db, projectId, thisMonth),
+  const m = await metrics(ctx, ctx.db, projectId, { as_of: now.toISOString(), months: 12 });
+  const [totals, credits, subscriptions] = await Promise.all([
+    repo.counts(ctx.db, projectId, new Date(m.period.from)),
+    creditTotals(ctx.db, projectId, new Date(m.period.to)),
     repo.subscriptionCounts(ctx.db, projectId),
   ]);
-  const months: string[] = [];
-  for (let i = 11; i >= 0; i--) months.push(monthStart(now, i).toISOString().slice(0, 7));
-  const currencies = [...new Set(revenue.map((r) => r.currency))];
-  const key = months.at(-1) as string;
+  const months = monthWindow(new Date(m.as_of), 12);
+  const currencies = [...new Set(m.revenue_by_month.map((r) => r.currency))];
   return {
     object: 'dashboard_overview',
     as_of: now,
     months,
     currencies,
-    revenue_by_month: revenue,
-    revenue_this_month: currencies.map((currency) => ({
-      currency,
-      amount: revenue.filter((r) => r.month === key && r.currency === currency).reduce((s, r) => s + r.net, 0),
-    })),
-    revenue_total: currencies.map((currency) => ({
-      currency,
-      amount: revenue.filter((r) => r.currency === currency).reduce((s, r) => s + r.net, 0),
-    })),
+    revenue_by_month: m.revenue_by_month.map((r) => ({ ...r, net: r.amount })),
+    revenue_this_month: netByCurrency(m.revenue_by_month, currencies, months.at(-1)),
+    revenue_total: netByCurrency(m.revenue_by_month, currencies),
     ...totals,
+    credits_sold: credits.sold,
+    credits_consumed: credits.consumed,
     subscriptions: {
       active: subscriptions.active ?? 0,
       trialing: subscriptions.trialing ?? 0,
       past_due: subscriptions.past_due ?? 0,
       canceled: subscriptions.canceled ?? 0,
     },
+    metrics: m,
   };
 }
 

@@ -1,3 +1,4 @@
+import { claimDueSql } from '../../db/claim.ts';
 import type { Queryable } from '../../db/db.ts';
 
 export interface OperatorRow {
@@ -55,8 +56,10 @@ export async function deleteOperatorSession(q: Queryable, tokenHash: string): Pr
   await q.query('DELETE FROM operator_sessions WHERE token_hash = $1', [tokenHash]);
 }
 
-export async function deleteExpiredOperatorSessions(q: Queryable, now: Date): Promise<number> {
-  return (await q.query('DELETE FROM operator_sessions WHERE expires_at < $1', [now])).rowCount;
+/** Deletes one batch of expired operator sessions; the runner calls again while there are more. */
+export async function deleteExpiredOperatorSessions(q: Queryable, now: Date, limit: number): Promise<number> {
+  const due = claimDueSql({ table: 'operator_sessions', alias: 'os', select: 'os.token_hash', where: 'os.expires_at < $1', orderBy: 'os.expires_at' });
+  return (await q.query(`DELETE FROM operator_sessions WHERE token_hash IN (${due})`, [now, limit])).rowCount;
 }
 
 export async function insertSetupToken(q: Queryable, t: { tokenHash: string; at: Date; expiresAt: Date }): Promise<void> {

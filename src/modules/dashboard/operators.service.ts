@@ -121,6 +121,6 @@ export const authenticateOperatorSession: SessionAuthenticator = async (ctx, tok
   return operatorCaller(op, projectId);
 };
 
-export async function sweepOperatorSessions(ctx: AppContext): Promise<number> {
-  return repo.deleteExpiredOperatorSessions(ctx.db, ctx.clock.now());
+export async function sweepOperatorSessions(ctx: AppContext, batch = 500): Promise<number> {
+  return repo.deleteExpiredOperatorSessions(ctx.db, ctx.clock.now(), batch);
 }

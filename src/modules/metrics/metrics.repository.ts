@@ -2,13 +2,19 @@ import type { Queryable } from '../../db/db.ts';
 
 // Money that counts as revenue: payments that succeeded, net of what was refunded.
 const REVENUE = `status IN ('succeeded', 'refunded', 'partially_refunded')`;
+/** Revenue payments of project $1 made in [$2, $3). */
+const REVENUE_IN_PERIOD = `project_id = $1 AND ${REVENUE} AND created_at >= $2 AND created_at < $3`;
 
-export interface MonthRevenueRow {
-  month: string;
+/** What every revenue breakdown carries: the currency and how many payments it counts. */
+interface Counted {
   currency: string;
+  payments: number;
+}
+
+export interface MonthRevenueRow extends Counted {
+  month: string;
   gross: number;
   refunded: number;
-  payments: number;
 }
 
 export async function revenueByMonth(q: Queryable, projectId: string, from: Date, to: Date): Promise<MonthRevenueRow[]> {
@@ -16,26 +22,24 @@ export async function revenueByMonth(q: Queryable, projectId: string, from: Date
     await q.query<MonthRevenueRow>(
       `SELECT to_char(date_trunc('month', created_at AT TIME ZONE 'UTC'), 'YYYY-MM') AS month, currency,
          SUM(amount)::bigint AS gross, SUM(amount_refunded)::bigint AS refunded, count(*)::int AS payments
-       FROM payments WHERE project_id = $1 AND ${REVENUE} AND created_at >= $2 AND created_at < $3
+       FROM payments WHERE ${REVENUE_IN_PERIOD}
        GROUP BY 1, 2 ORDER BY 1, 2`,
       [projectId, from, to],
     )
   ).rows;
 }
 
-export interface ProductRevenueRow {
+export interface ProductRevenueRow extends Counted {
   kind: string;
   item_id: string | null;
-  currency: string;
   amount: number;
-  payments: number;
 }
 
 export async function revenueByProduct(q: Queryable, projectId: string, from: Date, to: Date): Promise<ProductRevenueRow[]> {
   return (
     await q.query<ProductRevenueRow>(
       `SELECT kind, item_id, currency, SUM(amount - amount_refunded)::bigint AS amount, count(*)::int AS payments
-       FROM payments WHERE project_id = $1 AND ${REVENUE} AND created_at >= $2 AND created_at < $3
+       FROM payments WHERE ${REVENUE_IN_PERIOD}
        GROUP BY kind, item_id, currency ORDER BY amount DESC, kind, item_id, currency`,
       [projectId, from, to],
     )
@@ -47,7 +51,7 @@ export async function creditPackRevenue(q: Queryable, projectId: string, from: D
   return (
     await q.query<{ currency: string; amount: number }>(
       `SELECT currency, SUM(amount - amount_refunded)::bigint AS amount
-       FROM payments WHERE project_id = $1 AND kind = 'credit_pack' AND ${REVENUE} AND created_at >= $2 AND created_at < $3
+       FROM payments WHERE ${REVENUE_IN_PERIOD} AND kind = 'credit_pack'
        GROUP BY currency ORDER BY currency`,
       [projectId, from, to],
     )

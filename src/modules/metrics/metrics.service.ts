@@ -64,6 +64,11 @@ function monthStart(d: Date, back = 0): Date {
   return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() - back, 1));
 }
 
+/** The `count` calendar months (YYYY-MM, UTC) ending with `asOf`'s month, oldest first. */
+export function monthWindow(asOf: Date, count: number): string[] {
+  return monthsBetween(monthStart(asOf, count - 1), count);
+}
+
 function monthsBetween(first: Date, count: number): string[] {
   const out: string[] = [];
   for (let i = 0; i < count; i++) out.push(monthStart(first, -i).toISOString().slice(0, 7));
@@ -77,7 +82,19 @@ async function subscriptionFigures(q: Queryable, projectId: string, from: Date, 
   return { mrr, ...f };
 }
 
-/** Revenue and usage figures of one project as of an instant, money per currency. */
+/**
+ * Credits bought and spent over the project's whole life up to `to` — the same rule as the period's
+ * `credits_sold` / `credits_consumed` of `GET /v1/metrics`, over all time (the dashboard's totals).
+ */
+export async function creditTotals(q: Queryable, projectId: string, to: Date): Promise<{ sold: number; consumed: number }> {
+  const r = await repo.creditFlows(q, projectId, new Date(0), to);
+  return { sold: Number(r.sold), consumed: Number(r.consumed) };
+}
+
+/**
+ * Revenue and usage figures of one project as of an instant, money per currency. The one definition of
+ * revenue, MRR, churn and trial conversion: `GET /v1/metrics` and the dashboard both read it.
+ */
 export async function metrics(ctx: AppContext, q: Queryable, projectId: string, query: z.infer<typeof MetricsQuery>): Promise<Metrics> {
   const now = await projectNow(ctx, projectId);
   // as_of is inclusive: flows count over [from, end) where end is just after it. A date names the
@@ -126,13 +143,4 @@ export async function metrics(ctx: AppContext, q: Queryable, projectId: string, 
     credits_sold: { credits: credits.sold, revenue: packRevenue },
     credits_consumed: { credits: credits.consumed },
   };
-}
-
-/** Revenue per calendar month (UTC) and currency — the one revenue rule, also used by the dashboard. */
-export async function monthlyRevenue(q: Queryable, projectId: string, from: Date, to: Date) {
-  return (await repo.revenueByMonth(q, projectId, from, to)).map((r) => {
-    const gross = Number(r.gross);
-    const refunded = Number(r.refunded);
-    return { month: r.month, currency: r.currency, gross, refunded, net: gross - refunded, payments: r.payments };
-  });
 }

@@ -1,3 +1,4 @@
+import { claimDueSql } from '../../db/claim.ts';
 import type { Queryable } from '../../db/db.ts';
 
 export interface CheckoutSessionRow {
@@ -134,14 +135,20 @@ export async function setSessionPaymentStatus(q: Queryable, id: string, paymentS
   await q.query('UPDATE checkout_sessions SET payment_status = $2 WHERE id = $1', [id, paymentStatus]);
 }
 
+const OPEN_SESSIONS_DUE = claimDueSql({
+  table: 'checkout_sessions',
+  alias: 's',
+  select: 's.id',
+  where: "s.status = 'open'",
+  dueAt: 'expires_at',
+  projectClock: true,
+});
+
+/** Expires open checkout sessions past their expiry on the project's clock, one batch. */
 export async function expireSessions(q: Queryable, now: Date, limit: number): Promise<CheckoutSessionRow[]> {
   return (
     await q.query<CheckoutSessionRow>(
-      `UPDATE checkout_sessions SET status = 'expired' WHERE id IN (
-         SELECT s.id FROM checkout_sessions s JOIN projects p ON p.id = s.project_id
-         WHERE s.status = 'open' AND s.expires_at <= $1::timestamptz + (p.clock_offset_ms * interval '1 millisecond')
-         LIMIT $2 FOR UPDATE OF s SKIP LOCKED)
-       RETURNING *`,
+      `UPDATE checkout_sessions SET status = 'expired' WHERE id IN (${OPEN_SESSIONS_DUE}) RETURNING *`,
       [now, limit],
     )
   ).rows;

@@ -4,7 +4,7 @@ import type { Catalog } from '../../domain/catalog.ts';
 import { ConflictError, ForbiddenError, InvalidRequestError } from '../../domain/errors.ts';
 import type { AppContext, Caller } from '../../app/context.ts';
 import { getCatalog, onCatalogPush } from '../catalog/catalog.service.ts';
-import { customersRepository, customerView, ensureCustomer, extendCustomerView } from '../customers/customers.service.ts';
+import { coreFieldsChange, customersRepository, customerView, ensureCustomer, extendCustomerView } from '../customers/customers.service.ts';
 import { projectNow } from '../projects/projects.service.ts';
 import { emit } from '../webhooks-out/outbox.ts';
 import * as repo from './profile.repository.ts';
@@ -125,86 +125,123 @@ function validateSettings(projectId: string, version: number, catalog: Catalog, 
   }
 }
 
-/** PATCH /v1/customers/:id: profile fields, settings and onboarding steps, in one transaction. */
-export async function patchCustomer(ctx: AppContext, q: Queryable, caller: Caller, customerId: string, body: PatchCustomer) {
-  const projectId = caller.projectId;
-  // The app's own metadata is not the browser's to change.
+function validateSteps(catalog: Catalog, steps: Record<string, unknown>): void {
+  const stepIds = new Set((catalog.onboarding?.steps ?? []).map((s) => s.id));
+  for (const step of Object.keys(steps)) {
+    if (stepIds.has(step)) continue;
+    throw new InvalidRequestError(
+      `Invalid parameter 'onboarding.steps.${step}': unknown onboarding step (the catalog declares ${[...stepIds].join(', ') || 'none'})`,
+      `onboarding.steps.${step}`,
+    );
+  }
+}
+
+/** The app's own metadata is not the browser's to change. */
+function assertCallerMayPatch(caller: Caller, body: PatchCustomer): void {
   if (caller.kind === 'customer_session' && body.metadata !== undefined) {
     throw new ForbiddenError('A customer session cannot change metadata; use a secret key');
   }
-  const { version, catalog } = await getCatalog(ctx, projectId, q);
-  const stepIds = new Set((catalog.onboarding?.steps ?? []).map((s) => s.id));
-  for (const step of Object.keys(body.onboarding?.steps ?? {})) {
-    if (!stepIds.has(step)) {
-      throw new InvalidRequestError(
-        `Invalid parameter 'onboarding.steps.${step}': unknown onboarding step (the catalog declares ${[...stepIds].join(', ') || 'none'})`,
-        `onboarding.steps.${step}`,
-      );
-    }
-  }
-  if (body.settings) validateSettings(projectId, version, catalog, body.settings);
+}
 
-  let { customer } = await ensureCustomer(ctx, q, projectId, customerId);
-  const at = await projectNow(ctx, projectId);
-  const changed: string[] = [];
+/** Refuses steps and settings the catalog does not declare, before anything is written. */
+function validatePatch(caller: Caller, version: number, catalog: Catalog, body: PatchCustomer): void {
+  validateSteps(catalog, body.onboarding?.steps ?? {});
+  if (body.settings) validateSettings(caller.projectId, version, catalog, body.settings);
+}
 
+type Customer = Awaited<ReturnType<typeof ensureCustomer>>['customer'];
+
+/** Email, name and metadata live on the customer row; updated only when one of them changes. */
+async function patchCore(q: Queryable, customer: Customer, body: PatchCustomer, at: Date, changed: string[]): Promise<Customer> {
   const core = { email: body.email, name: body.name, metadata: body.metadata };
-  const coreChanged =
-    (core.email !== undefined && core.email !== customer.email) ||
-    (core.name !== undefined && core.name !== customer.name) ||
-    (core.metadata !== undefined && Object.keys(core.metadata).length > 0);
-  if (coreChanged) {
-    customer = (await customersRepository.updateCustomer(q, projectId, customerId, core, at)) ?? customer;
-    for (const f of ['email', 'name', 'metadata'] as const) if (core[f] !== undefined) changed.push(f);
-  }
+  if (!coreFieldsChange(customer, core)) return customer;
+  for (const f of ['email', 'name', 'metadata'] as const) if (core[f] !== undefined) changed.push(f);
+  return (await customersRepository.updateCustomer(q, customer.project_id, customer.id, core, at)) ?? customer;
+}
 
-  const before = await repo.lockProfile(q, projectId, customerId, at);
-  const next: repo.ProfileRow = { ...before, settings: { ...before.settings }, onboarding_steps: { ...before.onboarding_steps } };
+function sameValue(a: unknown, b: unknown): boolean {
+  return a instanceof Date && b instanceof Date ? a.getTime() === b.getTime() : a === b;
+}
+
+function patchProfileFields(before: repo.ProfileRow, next: repo.ProfileRow, body: PatchCustomer, changed: string[]): void {
   for (const f of PROFILE_FIELDS) {
     const v = body[f];
     if (v === undefined) continue;
     const value = f === 'terms_accepted_at' && typeof v === 'string' ? new Date(v) : v;
-    const old = before[f];
-    const same = old instanceof Date && value instanceof Date ? old.getTime() === value.getTime() : old === value;
-    if (!same) {
-      (next as unknown as Record<string, unknown>)[f] = value;
-      changed.push(f);
-    }
+    if (sameValue(before[f], value)) continue;
+    (next as unknown as Record<string, unknown>)[f] = value;
+    changed.push(f);
   }
-  for (const [key, value] of Object.entries(body.settings ?? {})) {
+}
+
+/** Each settings object replaces the stored one whole; null removes it. */
+function patchSettings(before: repo.ProfileRow, next: repo.ProfileRow, settings: Record<string, unknown>, changed: string[]): void {
+  for (const [key, value] of Object.entries(settings)) {
     if (JSON.stringify(before.settings[key] ?? null) === JSON.stringify(value ?? null)) continue;
     if (value === null) delete next.settings[key];
     else next.settings[key] = value;
     changed.push(`settings.${key}`);
   }
-  const stepEvents: { step: string; status: repo.StepStatus }[] = [];
-  for (const [step, status] of Object.entries(body.onboarding?.steps ?? {})) {
+}
+
+type StepEvent = { step: string; status: repo.StepStatus };
+
+function patchSteps(before: repo.ProfileRow, next: repo.ProfileRow, steps: Record<string, repo.StepStatus>, at: Date, changed: string[]): StepEvent[] {
+  const events: StepEvent[] = [];
+  for (const [step, status] of Object.entries(steps)) {
     if (before.onboarding_steps[step]?.status === status) continue;
     next.onboarding_steps[step] = { status, at: at.toISOString() };
-    stepEvents.push({ step, status });
+    events.push({ step, status });
     changed.push(`onboarding.steps.${step}`);
   }
+  return events;
+}
 
-  if (changed.length > 0) {
-    next.updated_at = at;
-    const saved = await repo.saveProfile(q, next);
-    for (const e of stepEvents) {
-      await emit(q, {
-        projectId,
-        type: 'onboarding.step_completed',
-        customerId,
-        data: { customer_id: customerId, step: e.step, status: e.status, at },
-        at,
-      });
-    }
+/** Saves the profile and emits `onboarding.step_completed` per changed step, then `customer.updated`. */
+async function saveAndAnnounce(
+  q: Queryable,
+  catalog: Catalog,
+  customer: Customer,
+  next: repo.ProfileRow,
+  e: { changed: string[]; steps: StepEvent[]; at: Date },
+): Promise<void> {
+  const { project_id: projectId, id: customerId } = customer;
+  const saved = await repo.saveProfile(q, { ...next, updated_at: e.at });
+  for (const s of e.steps) {
     await emit(q, {
       projectId,
-      type: 'customer.updated',
+      type: 'onboarding.step_completed',
       customerId,
-      data: { id: customerId, email: customer.email, name: customer.name, metadata: customer.metadata, changed, ...profileView(catalog, saved) },
-      at,
+      data: { customer_id: customerId, step: s.step, status: s.status, at: e.at },
+      at: e.at,
     });
   }
+  await emit(q, {
+    projectId,
+    type: 'customer.updated',
+    customerId,
+    data: { id: customerId, email: customer.email, name: customer.name, metadata: customer.metadata, changed: e.changed, ...profileView(catalog, saved) },
+    at: e.at,
+  });
+}
+
+/** PATCH /v1/customers/:id: profile fields, settings and onboarding steps, in one transaction. */
+export async function patchCustomer(ctx: AppContext, q: Queryable, caller: Caller, customerId: string, body: PatchCustomer) {
+  const projectId = caller.projectId;
+  assertCallerMayPatch(caller, body);
+  const { version, catalog } = await getCatalog(ctx, projectId, q);
+  validatePatch(caller, version, catalog, body);
+  const { customer: found } = await ensureCustomer(ctx, q, projectId, customerId);
+  const at = await projectNow(ctx, projectId);
+  const changed: string[] = [];
+  const customer = await patchCore(q, found, body, at, changed);
+
+  const before = await repo.lockProfile(q, projectId, customerId, at);
+  const next: repo.ProfileRow = { ...before, settings: { ...before.settings }, onboarding_steps: { ...before.onboarding_steps } };
+  patchProfileFields(before, next, body, changed);
+  patchSettings(before, next, body.settings ?? {}, changed);
+  const steps = patchSteps(before, next, body.onboarding?.steps ?? {}, at, changed);
+  if (changed.length > 0) await saveAndAnnounce(q, catalog, customer, next, { changed, steps, at });
   return customerView(ctx, q, customer);
 }
 

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ForbiddenError, InvalidRequestError } from '../../domain/errors.ts';
+import { routeUrls } from '../../http/aliases.ts';
 import { callerOf } from '../../http/auth.ts';
 import type { AppContext } from '../../app/context.ts';
 import { runDueJobs } from '../../jobs/runner.ts';
@@ -28,41 +29,50 @@ async function requireSandbox(ctx: AppContext, projectId: string) {
   return project;
 }
 
+/** `/v1/test-helpers/<path>`, and the older `/v1/test_helpers/<path>` kept as an alias. */
+const helperUrls = (path: string) => routeUrls(`/v1/test-helpers${path}`, [`/v1/test_helpers${path}`], `/v1/test_helpers${path}`);
+
 /** Like Stripe's test helpers: drive sandbox payments and time without a browser or waiting. */
 export function registerTestHelperRoutes(root: FastifyInstance, ctx: AppContext): void {
   const app = root.withTypeProvider<ZodTypeProvider>();
 
-  app.post(
-    '/v1/test_helpers/checkout/:session_id/pay',
-    {
-      schema: {
-        params: z.object({ session_id: z.string().min(1).max(64) }),
-        body: z.object({ card: z.string().min(1).max(40).default('4242424242424242'), email: z.email().optional() }).strict(),
+  for (const { url, config, deprecated } of helperUrls('/checkout/:session_id/pay')) {
+    app.post(
+      url,
+      {
+        config,
+        schema: {
+          deprecated,
+          params: z.object({ session_id: z.string().min(1).max(64) }),
+          body: z.object({ card: z.string().min(1).max(40).default('4242424242424242'), email: z.email().optional() }).strict(),
+        },
       },
-    },
-    async (req) => {
+      async (req) => {
+        const caller = callerOf(req);
+        await requireSandbox(ctx, caller.projectId);
+        const s = await payCheckoutSession(ctx, req.params.session_id, {
+          card: req.body?.card ?? '4242424242424242',
+          email: req.body?.email ?? null,
+          projectId: caller.projectId,
+        });
+        return sessionView(s);
+      },
+    );
+  }
+
+  for (const { url, config, deprecated } of helperUrls('/clock/advance')) {
+    app.post(url, { schema: { body: AdvanceBody, deprecated }, config }, async (req) => {
       const caller = callerOf(req);
       await requireSandbox(ctx, caller.projectId);
-      const s = await payCheckoutSession(ctx, req.params.session_id, {
-        card: req.body?.card ?? '4242424242424242',
-        email: req.body?.email ?? null,
-        projectId: caller.projectId,
-      });
-      return sessionView(s);
-    },
-  );
-
-  app.post('/v1/test_helpers/clock/advance', { schema: { body: AdvanceBody } }, async (req) => {
-    const caller = callerOf(req);
-    await requireSandbox(ctx, caller.projectId);
-    const before = await projectNow(ctx, caller.projectId);
-    const ms = req.body.seconds !== undefined ? req.body.seconds * 1000 : new Date(req.body.to as string).getTime() - before.getTime();
-    if (ms <= 0) throw new InvalidRequestError('The clock only moves forward', req.body.to ? 'to' : 'seconds');
-    if (ms > MAX_ADVANCE_S * 1000) throw new InvalidRequestError('Advance at most five years at a time', 'to');
-    await addClockOffset(ctx.db, caller.projectId, ms);
-    invalidateProject(caller.projectId);
-    const ran = await runDueJobs(ctx);
-    const now = await projectNow(ctx, caller.projectId);
-    return { object: 'test_clock', now, advanced_seconds: Math.round(ms / 1000), ran };
-  });
+      const before = await projectNow(ctx, caller.projectId);
+      const ms = req.body.seconds !== undefined ? req.body.seconds * 1000 : new Date(req.body.to as string).getTime() - before.getTime();
+      if (ms <= 0) throw new InvalidRequestError('The clock only moves forward', req.body.to ? 'to' : 'seconds');
+      if (ms > MAX_ADVANCE_S * 1000) throw new InvalidRequestError('Advance at most five years at a time', 'to');
+      await addClockOffset(ctx.db, caller.projectId, ms);
+      invalidateProject(caller.projectId);
+      const ran = await runDueJobs(ctx);
+      const now = await projectNow(ctx, caller.projectId);
+      return { object: 'test_clock', now, advanced_seconds: Math.round(ms / 1000), ran };
+    });
+  }
 }

@@ -1,3 +1,4 @@
+import { claimDue, } from '../../db/claim.ts';
 import type { Queryable } from '../../db/db.ts';
 
 export interface InboxRow {
@@ -56,13 +57,13 @@ export async function markEvent(
 }
 
 export async function claimRetries(q: Queryable, now: Date, limit: number): Promise<string[]> {
-  return (
-    await q.query<{ id: string }>(
-      `SELECT id FROM provider_events WHERE status IN ('pending', 'failed') AND next_attempt_at <= $1
-       ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
-      [now, limit],
-    )
-  ).rows.map((r) => r.id);
+  const due = await claimDue<{ id: string }>(
+    q,
+    { table: 'provider_events', alias: 'e', select: 'e.id', where: "e.status IN ('pending', 'failed')", dueAt: 'next_attempt_at' },
+    now,
+    limit,
+  );
+  return due.map((r) => r.id);
 }
 
 export async function findEvent(q: Queryable, projectId: string, id: string): Promise<InboxRow | undefined> {

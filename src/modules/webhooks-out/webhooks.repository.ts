@@ -1,3 +1,4 @@
+import { claimDueSql } from '../../db/claim.ts';
 import type { Queryable } from '../../db/db.ts';
 
 export interface EndpointRow {
@@ -160,6 +161,14 @@ export async function someEndpointNames(q: Queryable, projectId: string, type: s
  * attempt is due at the server time the event was written (its project time less the project's
  * test-clock offset), i.e. at once.
  */
+const UNDISPATCHED = claimDueSql({
+  table: 'outbox_events',
+  alias: 'e',
+  select: 'e.seq, e.id, e.project_id, e.type, e.created_at',
+  where: 'e.dispatched_at IS NULL',
+  orderBy: 'e.seq',
+});
+
 export async function dispatchBatch(
   q: Queryable,
   now: Date,
@@ -167,10 +176,7 @@ export async function dispatchBatch(
   optIn: readonly string[],
 ): Promise<{ events: number; deliveries: number }> {
   const r = await q.query<{ events: number; deliveries: number }>(
-    `WITH ev AS (
-       SELECT seq, id, project_id, type, created_at FROM outbox_events
-       WHERE dispatched_at IS NULL ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED
-     ), ins AS (
+    `WITH ev AS (${UNDISPATCHED}), ins AS (
        INSERT INTO webhook_deliveries (id, project_id, endpoint_id, event_id, event_type, status, next_attempt_at, created_at, updated_at)
        SELECT 'dlv_' || substr(md5(ep.id || ':' || ev.id), 1, 24), ev.project_id, ep.id, ev.id, ev.type, 'pending',
          ev.created_at - (p.clock_offset_ms * interval '1 millisecond'), $1, $1
@@ -188,6 +194,15 @@ export async function dispatchBatch(
   return r.rows[0] ?? { events: 0, deliveries: 0 };
 }
 
+const DELIVERIES_DUE = claimDueSql({
+  table: 'webhook_deliveries',
+  alias: 'd2',
+  select: 'd2.id',
+  join: 'JOIN webhook_endpoints ep ON ep.id = d2.endpoint_id',
+  where: "d2.status = 'pending' AND ep.enabled AND ep.deleted_at IS NULL",
+  dueAt: 'next_attempt_at',
+});
+
 /**
  * Claims due deliveries of enabled endpoints: the attempt is counted and the row leased until
  * `leaseUntil`, so a crash while sending leaves it to be retried (at least once) after the lease.
@@ -195,11 +210,7 @@ export async function dispatchBatch(
 export async function claimDueDeliveries(q: Queryable, now: Date, limit: number, leaseUntil: Date): Promise<DueDelivery[]> {
   const claimed = await q.query<{ id: string }>(
     `UPDATE webhook_deliveries d SET attempts = d.attempts + 1, next_attempt_at = $3, updated_at = $1
-     FROM (
-       SELECT d2.id FROM webhook_deliveries d2 JOIN webhook_endpoints ep ON ep.id = d2.endpoint_id
-       WHERE d2.status = 'pending' AND d2.next_attempt_at <= $1 AND ep.enabled AND ep.deleted_at IS NULL
-       ORDER BY d2.next_attempt_at LIMIT $2 FOR UPDATE OF d2 SKIP LOCKED
-     ) c
+     FROM (${DELIVERIES_DUE}) c
      WHERE d.id = c.id RETURNING d.id`,
     [now, limit, leaseUntil],
   );
@@ -296,25 +307,33 @@ export async function resetDelivery(q: Queryable, id: string, now: Date): Promis
   return r.rows[0] as DeliveryRow;
 }
 
+const FINISHED_DELIVERIES = claimDueSql({
+  table: 'webhook_deliveries',
+  alias: 'd',
+  select: 'd.id',
+  where: "d.status <> 'pending' AND d.completed_at < $1",
+});
+const UNREFERENCED_EVENTS = claimDueSql({
+  table: 'outbox_events',
+  alias: 'e',
+  select: 'e.seq',
+  where: 'e.dispatched_at < $1 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id)',
+});
+
 /**
  * Forgets what is older than `before`: finished deliveries with their attempts, then dispatched
  * outbox events no delivery refers to. One bounded batch per call.
  */
 export async function purgeBefore(q: Queryable, before: Date, limit: number): Promise<number> {
   const deliveries = await q.query<{ id: string }>(
-    `WITH old AS (
-       SELECT id FROM webhook_deliveries WHERE status <> 'pending' AND completed_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED
-     ), attempts AS (
+    `WITH old AS (${FINISHED_DELIVERIES}), attempts AS (
        DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT id FROM old)
      )
      DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM old) RETURNING id`,
     [before, limit],
   );
   const events = await q.query(
-    `DELETE FROM outbox_events WHERE seq IN (
-       SELECT e.seq FROM outbox_events e
-       WHERE e.dispatched_at < $1 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id)
-       LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+    `DELETE FROM outbox_events WHERE seq IN (${UNREFERENCED_EVENTS})`,
     [before, limit],
   );
   return deliveries.rowCount + events.rowCount;

@@ -122,7 +122,7 @@ function Shell(props: { me: Me; route: string[]; onSignOut: () => void }) {
   useEffect(() => {
     if (!project && list.length) go('p', list[0]!.id);
   }, [project, list]);
-  // biome-ignore lint/correctness/useExhaustiveDependencies: the menu closes whenever the route changes
+  // biome-ignore lint/correctness/useExhaustiveDependencies: the menu closes whenever the page changes
   useEffect(() => setMenu(false), [project, section]);
   async function signOut() {
     await dash('POST', 'logout').catch(() => undefined);

@@ -14,7 +14,7 @@ async function request<T>(method: string, url: string, body?: unknown): Promise<
   if (method !== 'GET') headers['idempotency-key'] = crypto.randomUUID();
   const res = await fetch(url, { method, headers, credentials: 'same-origin', body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await res.text();
-  let data: any ;
+  let data: any;
   try {
     data = text ? JSON.parse(text) : undefined;
   } catch {

@@ -1,16 +1,11 @@
 import { useState } from 'react';
-import { ApiError, v1, when } from '../api.ts';
+import { v1, when } from '../api.ts';
 import { useLoad } from '../hooks.ts';
 import { href } from '../router.ts';
-import { Alert, Card, Loading } from '../ui.tsx';
+import { Card, Loading } from '../ui.tsx';
 
 async function audit(project: string, action: string) {
-  try {
-    return await v1(project, 'GET', `audit?limit=100${action ? `&action=${encodeURIComponent(action)}` : ''}`);
-  } catch (e) {
-    if (e instanceof ApiError && e.status === 404) return null;
-    throw e;
-  }
+  return v1(project, 'GET', `audit?limit=100${action ? `&action=${encodeURIComponent(action)}` : ''}`);
 }
 
 export function AuditPage(props: { project: string }) {
@@ -32,7 +27,6 @@ export function AuditPage(props: { project: string }) {
         <button type="submit">Filter</button>
       </form>
       <Loading error={list.error} loading={list.loading && list.data === undefined} />
-      {list.data === null && <Alert kind="info">The audit log is not available on this Tollgate version.</Alert>}
       {list.data && (
         <Card>
           {list.data.data.length === 0 && <p className="muted">Nothing recorded.</p>}

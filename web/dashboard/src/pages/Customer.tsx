@@ -68,7 +68,7 @@ export function CustomerPage(props: { project: string; id: string }) {
   }
 
   async function openCreditsPage() {
-    const s = await v1(project, 'POST', 'customer_sessions', { customer_id: id });
+    const s = await v1(project, 'POST', 'customer-sessions', { customer_id: id });
     window.open(s.urls.credits, '_blank', 'noopener');
   }
 

@@ -3,39 +3,45 @@ import { useLoad } from '../hooks.ts';
 import { href } from '../router.ts';
 import { BarChart, Card, Loading, Stat, Status } from '../ui.tsx';
 
+interface Money {
+  amount: number;
+  currency: string;
+}
+
+/** The figures of GET /v1/metrics the overview shows (the dashboard reads them, it does not recount). */
+interface Metrics {
+  mrr: Money[];
+  active_subscriptions: number;
+  trialing_subscriptions: number;
+  trial_conversion: { trials_ended: number; converted: number; rate: number | null };
+  churn: { active_at_start: number; churned: number; rate: number | null };
+}
+
 interface Overview {
   months: string[];
   currencies: string[];
   revenue_by_month: { month: string; currency: string; net: number; payments: number }[];
-  revenue_this_month: { currency: string; amount: number }[];
-  revenue_total: { currency: string; amount: number }[];
+  revenue_this_month: Money[];
+  revenue_total: Money[];
   customers: number;
   new_customers_this_month: number;
   failed_payments_this_month: number;
   credits_sold: number;
   credits_consumed: number;
-  subscriptions: { active: number; trialing: number; past_due: number; canceled: number } | null;
-  metrics: any;
+  subscriptions: { active: number; trialing: number; past_due: number; canceled: number };
+  metrics: Metrics;
 }
 
-function mrrOf(metrics: any): { amount: number; currency: string }[] {
-  const m = metrics?.mrr;
-  if (!m) return [];
-  if (Array.isArray(m)) return m;
-  if (typeof m.amount === 'number') return [m];
-  return Object.entries(m).map(([currency, amount]) => ({ currency, amount: Number((amount as any)?.amount ?? amount) }));
-}
-
-/** MRR at the end of each of the last six months, from GET /v1/metrics?as_of= (when that module exists). */
-async function mrrHistory(project: string, months: string[]): Promise<{ month: string; mrr: { amount: number; currency: string }[] }[]> {
+/** MRR at the end of each of the last six months, from GET /v1/metrics?as_of=. */
+async function mrrHistory(project: string, months: string[]): Promise<{ month: string; mrr: Money[] }[]> {
   const last = months.slice(-6);
   return Promise.all(
     last.map(async (month) => {
       const [y, m] = month.split('-').map(Number) as [number, number];
       const end = new Date(Date.UTC(y, m, 1));
       const asOf = end.getTime() > Date.now() ? new Date().toISOString() : end.toISOString();
-      const r = await v1(project, 'GET', `metrics?months=1&as_of=${encodeURIComponent(asOf)}`);
-      return { month, mrr: mrrOf(r) };
+      const r = await v1<Metrics>(project, 'GET', `metrics?months=1&as_of=${encodeURIComponent(asOf)}`);
+      return { month, mrr: r.mrr };
     }),
   );
 }
@@ -44,12 +50,10 @@ export function OverviewPage(props: { project: string }) {
   const o = useLoad(() => dash<Overview>('GET', `p/${encodeURIComponent(props.project)}/overview`), [props.project]);
   const pays = useLoad(() => v1(props.project, 'GET', 'payments?limit=10'), [props.project]);
   const d = o.data;
-  const hasMetrics = Boolean(d?.metrics);
-  const history = useLoad(async () => (d?.metrics ? mrrHistory(props.project, d.months) : null), [props.project, hasMetrics]);
+  const months = d?.months.join(',');
+  const history = useLoad(async () => (d ? mrrHistory(props.project, d.months) : null), [props.project, months]);
   const cur = d?.currencies[0] ?? 'eur';
   const fmt = (v: number) => money({ amount: v, currency: cur });
-  const mrr = mrrOf(d?.metrics);
-  const subs = d?.metrics ? { active: d.metrics.active_subscriptions, trialing: d.metrics.trialing_subscriptions } : (d?.subscriptions ?? null);
   const pct = (r: number | null | undefined) => (r === null || r === undefined ? '—' : `${Math.round(r * 1000) / 10} %`);
   return (
     <>
@@ -60,20 +64,16 @@ export function OverviewPage(props: { project: string }) {
           <div className="stats">
             <Stat testId="stat-revenue-month" label="Revenue this month" value={d.revenue_this_month.map((m) => money(m)).join(' · ') || fmt(0)} />
             <Stat testId="stat-revenue-total" label="Revenue, last 12 months" value={d.revenue_total.map((m) => money(m)).join(' · ') || fmt(0)} />
-            {d.metrics && <Stat testId="stat-mrr" label="MRR" value={mrr.map((m) => money(m)).join(' · ') || fmt(0)} />}
-            {subs && <Stat testId="stat-active" label="Active subscriptions" value={subs.active ?? 0} hint={`${subs.trialing ?? 0} trialing`} />}
+            <Stat testId="stat-mrr" label="MRR" value={d.metrics.mrr.map((m) => money(m)).join(' · ') || fmt(0)} />
+            <Stat testId="stat-active" label="Active subscriptions" value={d.metrics.active_subscriptions} hint={`${d.metrics.trialing_subscriptions} trialing`} />
             <Stat testId="stat-customers" label="Customers" value={d.customers} hint={`${d.new_customers_this_month} new this month`} />
             <Stat testId="stat-credits" label="Credits sold" value={d.credits_sold.toLocaleString()} hint={`${d.credits_consumed.toLocaleString()} consumed`} />
-            {d.metrics?.trial_conversion && (
-              <Stat
-                label="Trial conversion (this month)"
-                value={pct(d.metrics.trial_conversion.rate)}
-                hint={`${d.metrics.trial_conversion.converted} of ${d.metrics.trial_conversion.trials_ended} trials`}
-              />
-            )}
-            {d.metrics?.churn && (
-              <Stat label="Churn (this month)" value={pct(d.metrics.churn.rate)} hint={`${d.metrics.churn.churned} of ${d.metrics.churn.active_at_start} subscriptions`} />
-            )}
+            <Stat
+              label="Trial conversion (this month)"
+              value={pct(d.metrics.trial_conversion.rate)}
+              hint={`${d.metrics.trial_conversion.converted} of ${d.metrics.trial_conversion.trials_ended} trials`}
+            />
+            <Stat label="Churn (this month)" value={pct(d.metrics.churn.rate)} hint={`${d.metrics.churn.churned} of ${d.metrics.churn.active_at_start} subscriptions`} />
           </div>
           {history.data?.some((x) => x.mrr.length > 0) && (
             <Card title="MRR, end of month">

@@ -1,15 +1,10 @@
 import { useState } from 'react';
-import { ApiError, v1, when } from '../api.ts';
+import { v1, when } from '../api.ts';
 import { useLoad } from '../hooks.ts';
 import { Alert, Card, Json, Loading, Status } from '../ui.tsx';
 
 async function endpoints(project: string) {
-  try {
-    return await v1(project, 'GET', 'webhook-endpoints');
-  } catch (e) {
-    if (e instanceof ApiError && e.status === 404) return null;
-    throw e;
-  }
+  return v1(project, 'GET', 'webhook-endpoints');
 }
 
 function Deliveries(props: { project: string; endpoint: string }) {
@@ -76,7 +71,6 @@ export function WebhooksPage(props: { project: string }) {
     <>
       <h1>Outgoing webhooks</h1>
       <Loading error={list.error} loading={list.loading && list.data === undefined} />
-      {list.data === null && <Alert kind="info">Outgoing webhooks are not available on this Tollgate version.</Alert>}
       {list.data && list.data.data.length === 0 && (
         <Card>
           <p className="muted">No endpoints. Create one with POST /v1/webhook-endpoints.</p>

@@ -107,8 +107,8 @@ function notFound(reply: FastifyReply, what: string) {
   return reply.code(404).type('text/html; charset=utf-8').send(page({ title: 'Not found', body: `<div class="card"><h1>${esc(what)} not found</h1></div>` }));
 }
 
-/** Tollgate's own billing portal (sandbox projects) and payment-link pages. */
-export function registerPortalPages(app: FastifyInstance, ctx: AppContext): void {
+/** Tollgate's own billing portal (`/portal/:token`, sandbox projects) and payment-link pages (`/pay/:id`). Not the hosted account page (`/p/:project/account`, src/web/hosted.pages.ts). */
+export function registerBillingPortalPages(app: FastifyInstance, ctx: AppContext): void {
   const open = async (token: string, reply: FastifyReply) => {
     try {
       return await openPortal(ctx, token);
