@@ -22,6 +22,7 @@ const payments = async (p: TestProject, c: string) => (await p.call('GET', `/v1/
 describe('ArkWatch', () => {
   it('scenario: trial without card → pay → upgrade → cancel at period end → free', async () => {
     const p = await ark();
+    await p.call('POST', '/v1/customers', { id: 'alice' });
     expect(await sub(p, 'alice')).toMatchObject({ plan: 'free', status: 'free' });
 
     const trial = await checkout(p, { customer_id: 'alice', plan: 'starter' });
@@ -71,6 +72,7 @@ describe('ArkWatch', () => {
 describe('IAcompagnon', () => {
   it('scenario: sign-up trial → days_remaining counts down → expires → pays → active', async () => {
     const p = await iac();
+    await p.call('POST', '/v1/customers', { id: 'marie' });
     const s0 = await sub(p, 'marie');
     expect(s0).toMatchObject({ plan: 'premium', status: 'trialing', days_remaining: 14 });
     await advance(p, 1);
@@ -241,7 +243,7 @@ describe('renewals', () => {
 
   it('sends subscription.trial_will_end 3 days before a trial ends, once', async () => {
     const p = await iac();
-    await sub(p, 'hana');
+    await p.call('POST', '/v1/customers', { id: 'hana' });
     await advance(p, 10);
     const rows = await h.db.query<{ type: string }>('SELECT type FROM outbox_events WHERE project_id = $1 AND customer_id = $2 ORDER BY seq', [p.id, 'hana']);
     expect(rows.rows.filter((r) => r.type === 'subscription.trial_will_end')).toHaveLength(0);
@@ -301,6 +303,7 @@ describe('changes and hostile input', () => {
     expect((await checkout(p, { customer_id: 'kim', plan: 'gold' })).body.error).toMatchObject({ param: 'plan' });
     expect((await checkout(p, { customer_id: 'kim', plan: 'pro', trial_days: -1 })).status).toBe(400);
     expect((await checkout(p, { customer_id: 'kim', plan: 'pro', quantity: 2 })).body.error).toMatchObject({ param: 'quantity' });
+    await p.call('POST', '/v1/customers', { id: 'kim' });
     expect(await sub(p, 'kim')).toMatchObject({ status: 'free' });
     const noTrial = await checkout(p, { customer_id: 'kim', plan: 'pro', trial_days: 0, promotion_code: 'early2024' });
     expect(noTrial.body).toMatchObject({ status: 'open', amount_total: { amount: 2320 } });

@@ -7,7 +7,7 @@ import type { Money } from '../../domain/money.ts';
 import type { AppContext, Caller } from '../../app/context.ts';
 import { audit } from '../audit/audit.service.ts';
 import { getCatalog, onCatalogPush } from '../catalog/catalog.service.ts';
-import { ensureCustomer } from '../customers/customers.service.ts';
+import { ensureCustomer, requireCustomer } from '../customers/customers.service.ts';
 import { registerCheckoutItem } from '../payments/checkout.service.ts';
 import { expireOpenSessionsFor } from '../payments/payments.repository.ts';
 import type { Fulfillment } from '../../app/registry.ts';
@@ -156,7 +156,7 @@ async function cartView(ctx: AppContext, q: Queryable, projectId: string, custom
 }
 
 export async function getCart(ctx: AppContext, q: Queryable, projectId: string, customerId: string) {
-  await ensureCustomer(ctx, q, projectId, customerId);
+  await requireCustomer(q, projectId, customerId);
   return cartView(ctx, q, projectId, customerId);
 }
 

@@ -6,7 +6,7 @@ import { newId } from '../../domain/ids.ts';
 import type { AppContext, Caller } from '../../app/context.ts';
 import { audit } from '../audit/audit.service.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
-import { ensureCustomer } from '../customers/customers.service.ts';
+import { ensureCustomer, requireCustomer } from '../customers/customers.service.ts';
 import { getProject, projectNow, projectTime } from '../projects/projects.service.ts';
 import { emit } from '../webhooks-out/outbox.ts';
 import * as repo from './credits.repository.ts';
@@ -321,7 +321,7 @@ export async function reverse(
 }
 
 export async function balanceOf(ctx: AppContext, q: Queryable, projectId: string, customerId: string) {
-  await ensureCustomer(ctx, q, projectId, customerId);
+  await requireCustomer(q, projectId, customerId);
   const acct = await repo.findAccount(q, projectId, customerId);
   const balance = acct?.balance ?? 0;
   const held = acct?.held ?? 0;
@@ -335,7 +335,7 @@ export async function history(
   customerId: string,
   opts: { limit: number; startingAfter?: string },
 ) {
-  await ensureCustomer(ctx, q, projectId, customerId);
+  await requireCustomer(q, projectId, customerId);
   const rows = await repo.listEntries(q, projectId, customerId, opts);
   const has_more = rows.length > opts.limit;
   return {

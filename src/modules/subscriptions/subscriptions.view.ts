@@ -9,7 +9,7 @@ import type { UpdateSubscriptionInput } from '../../providers/provider.ts';
 import { firstCharge, laterCharge } from '../../providers/sandbox/cards.ts';
 import { audit } from '../audit/audit.service.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
-import { ensureCustomer } from '../customers/customers.service.ts';
+import { ensureCustomer, requireCustomer } from '../customers/customers.service.ts';
 import * as paymentsRepo from '../payments/payments.repository.ts';
 import { applyProviderEvent } from '../payments/payments.service.ts';
 import { getProject, projectNow } from '../projects/projects.service.ts';
@@ -111,7 +111,7 @@ export type SubscriptionView = ReturnType<typeof subscriptionView>;
 
 /** `GET /v1/customers/:id/subscription`: the live subscription, else the last one, else "free". */
 export async function getCustomerSubscription(ctx: AppContext, q: Queryable, projectId: string, customerId: string) {
-  await ensureCustomer(ctx, q, projectId, customerId);
+  await requireCustomer(q, projectId, customerId);
   // Sequential: inside a transaction every query shares one connection.
   const row = await repo.findCurrentSubscription(q, projectId, customerId);
   const { catalog } = await getCatalog(ctx, projectId);
