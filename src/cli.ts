@@ -237,7 +237,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     default:
       process.stderr.write(`Unknown command '${cmd}'.\n\n${HELP}`);
-      return 2;
+      return 1;
   }
 }
 
