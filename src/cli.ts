@@ -155,7 +155,11 @@ export async function main(argv: string[]): Promise<number> {
       if (sub !== 'create' || positionals.length !== 1) throw new UsageError(usage);
       const name = positionals[0] as string;
       return withCtx(async (ctx) => {
-        const r = await createProject(ctx, { name, id: values.id as string | undefined });
+        const id = (values.id as string | undefined) ?? undefined;
+        // Checked first: createProject on an existing project would mint a key pair nobody sees.
+        const exists = id ? await getProject(ctx, id).then(() => true, () => false) : false;
+        if (exists) throw new InputError(`project '${id}' already exists; use "tollgate keys create --project ${id}"`);
+        const r = await createProject(ctx, { name, id });
         if (!r.created) throw new InputError(`project '${r.project.id}' already exists; use "tollgate keys create --project ${r.project.id}"`);
         process.stdout.write(
           `Project ${r.project.id} created.\n  secret key:      ${r.secretKey.key}\n  publishable key: ${r.publishableKey.key}\nKeys are stored hashed and shown only once.\n`,
