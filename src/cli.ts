@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { ConfigError, loadConfig } from './config.ts';
 import { AppError } from './domain/errors.ts';
@@ -7,7 +8,7 @@ import { migrate } from './db/migrate.ts';
 import { seedDemo } from './demo/seed.ts';
 import { pushCatalog, validateCatalog } from './modules/catalog/catalog.service.ts';
 import { firstRunToken } from './modules/dashboard/operators.service.ts';
-import { createKey, createProject } from './modules/projects/projects.service.ts';
+import { createKey, createProject, getProject, KEY_SCOPES } from './modules/projects/projects.service.ts';
 import { rotateSecrets } from './modules/vault/vault.service.ts';
 import { stripeCommand, syncStripeAfterPush } from './providers/stripe/stripe.cli.ts';
 import { createTollgate } from './server.ts';
@@ -33,9 +34,53 @@ Usage:
 Environment: PORT, DATABASE_URL, TOLLGATE_DATA_DIR, TOLLGATE_DEMO_KEY, TOLLGATE_ENCRYPTION_KEY, ...
 `;
 
-function flag(args: string[], name: string): string | undefined {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : undefined;
+/** A mistake in how the command was called (exit code 1). */
+export class UsageError extends Error {}
+/** Input that names something missing or is invalid: unknown project, bad scope, unreadable catalog (exit code 2). */
+export class InputError extends Error {}
+
+type FlagSpec = Record<string, { type: 'string' | 'boolean' }>;
+
+/** Strict flag parsing: an unknown flag or a flag without its value is a usage error, never ignored. */
+function parse(args: string[], options: FlagSpec, usage: string): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+  try {
+    const r = parseArgs({ args, options, strict: true, allowPositionals: true });
+    return { values: r.values as Record<string, string | boolean | undefined>, positionals: r.positionals };
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message.split('\n')[0]}\n${usage}`);
+  }
+}
+
+function parseScopes(value: string | undefined): string[] {
+  if (value === undefined) return ['full'];
+  const scopes = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = scopes.filter((s) => !(KEY_SCOPES as readonly string[]).includes(s));
+  if (!scopes.length || unknown.length) {
+    throw new InputError(`unknown scope(s) ${unknown.map((s) => `'${s}'`).join(', ') || "''"}; valid scopes: ${KEY_SCOPES.join(', ')}`);
+  }
+  return [...new Set(scopes)];
+}
+
+function readCatalogFile(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new InputError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new InputError(`${file} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+async function requireProject(ctx: Awaited<ReturnType<typeof createTollgate>>['ctx'], id: string): Promise<void> {
+  try {
+    await getProject(ctx, id);
+  } catch {
+    throw new InputError(`project '${id}' not found`);
+  }
 }
 
 async function withCtx<T>(fn: (ctx: Awaited<ReturnType<typeof createTollgate>>['ctx']) => Promise<T>): Promise<T> {
@@ -86,7 +131,6 @@ async function start(): Promise<void> {
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, sub, ...rest] = argv;
-  const args = [sub ?? '', ...rest];
   switch (cmd) {
     case undefined:
     case 'help':
@@ -106,11 +150,17 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'projects': {
-      if (sub !== 'create' || !rest[0]) throw new ConfigError('usage: tollgate projects create <name> [--id <slug>]');
-      const name = rest[0];
+      const usage = 'usage: tollgate projects create <name> [--id <slug>]';
+      const { values, positionals } = parse(rest, { id: { type: 'string' } }, usage);
+      if (sub !== 'create' || positionals.length !== 1) throw new UsageError(usage);
+      const name = positionals[0] as string;
       return withCtx(async (ctx) => {
-        const r = await createProject(ctx, { name, id: flag(rest, 'id') });
-        if (!r.created) throw new ConfigError(`project '${r.project.id}' already exists; use "tollgate keys create --project ${r.project.id}"`);
+        const id = (values.id as string | undefined) ?? undefined;
+        // Checked first: createProject on an existing project would mint a key pair nobody sees.
+        const exists = id ? await getProject(ctx, id).then(() => true, () => false) : false;
+        if (exists) throw new InputError(`project '${id}' already exists; use "tollgate keys create --project ${id}"`);
+        const r = await createProject(ctx, { name, id });
+        if (!r.created) throw new InputError(`project '${r.project.id}' already exists; use "tollgate keys create --project ${r.project.id}"`);
         process.stdout.write(
           `Project ${r.project.id} created.\n  secret key:      ${r.secretKey.key}\n  publishable key: ${r.publishableKey.key}\nKeys are stored hashed and shown only once.\n`,
         );
@@ -118,12 +168,14 @@ export async function main(argv: string[]): Promise<number> {
       });
     }
     case 'keys': {
-      const project = flag(args, 'project');
-      if (sub !== 'create' || !project) throw new ConfigError('usage: tollgate keys create --project <id> [--publishable] [--scopes full,read]');
+      const usage = 'usage: tollgate keys create --project <id> [--publishable] [--scopes full,read,secrets:reveal]';
+      const { values, positionals } = parse(rest, { project: { type: 'string' }, publishable: { type: 'boolean' }, scopes: { type: 'string' } }, usage);
+      const project = values.project as string | undefined;
+      if (sub !== 'create' || !project || positionals.length) throw new UsageError(usage);
+      const scopes = parseScopes(values.scopes as string | undefined);
       return withCtx(async (ctx) => {
-        const publishable = args.includes('--publishable');
-        const scopes = flag(args, 'scopes')?.split(',') ?? ['full'];
-        const k = await createKey(ctx.db, project, { kind: publishable ? 'publishable' : 'secret', scopes, name: 'cli' });
+        await requireProject(ctx, project);
+        const k = await createKey(ctx.db, project, { kind: values.publishable ? 'publishable' : 'secret', scopes, name: 'cli' });
         process.stdout.write(`${k.key}\n`);
         return 0;
       });
@@ -137,12 +189,14 @@ export async function main(argv: string[]): Promise<number> {
       });
     }
     case 'push': {
+      const usage = 'usage: tollgate push <catalog.json> --project <id> [--dry-run]';
+      const { values, positionals } = parse(rest, { project: { type: 'string' }, 'dry-run': { type: 'boolean' } }, usage);
       const file = sub;
-      const project = flag(args, 'project');
-      if (!file || !project) throw new ConfigError('usage: tollgate push <catalog.json> --project <id> [--dry-run]');
-      const doc = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+      const project = values.project as string | undefined;
+      if (!file || file.startsWith('--') || !project || positionals.length) throw new UsageError(usage);
+      const doc = readCatalogFile(file);
       const catalog = validateCatalog(doc);
-      if (args.includes('--dry-run')) {
+      if (values['dry-run']) {
         process.stdout.write(
           `Catalog is valid: ${catalog.features.length} features, ${catalog.plans.length} plans, ${catalog.credit_packs.length} credit packs, ${catalog.products.length} products (dry run, nothing pushed).\n`,
         );
@@ -156,13 +210,17 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'import':
     case 'reconcile': {
-      const project = flag(args, 'project');
-      if (sub !== 'stripe' || !project) throw new ConfigError(`usage: tollgate ${cmd} stripe --project <id>`);
+      const usage = `usage: tollgate ${cmd} stripe --project <id>`;
+      const { values } = parse(rest, { project: { type: 'string' } }, usage);
+      const project = values.project as string | undefined;
+      if (sub !== 'stripe' || !project) throw new UsageError(usage);
       return withCtx((ctx) => stripeCommand(ctx, cmd, project));
     }
     case 'vault': {
-      if (sub !== 'rotate') throw new ConfigError('usage: tollgate vault rotate [--batch <n>]');
-      const batchSize = Number(flag(args, 'batch') ?? 500);
+      const usage = 'usage: tollgate vault rotate [--batch <n>]';
+      const { values } = parse(rest, { batch: { type: 'string' } }, usage);
+      if (sub !== 'rotate') throw new UsageError(usage);
+      const batchSize = Number(values.batch ?? 500);
       if (!Number.isInteger(batchSize) || batchSize < 1) throw new ConfigError('--batch must be a positive integer');
       return withCtx(async (ctx) => {
         const newest = ctx.config.encryptionKeys[0]?.id;
@@ -183,8 +241,21 @@ export async function main(argv: string[]): Promise<number> {
     }
     default:
       process.stderr.write(`Unknown command '${cmd}'.\n\n${HELP}`);
-      return 2;
+      return 1;
   }
+}
+
+/** The message a user sees for an error: never a stack trace for a mistake of theirs. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof UsageError || err instanceof InputError || err instanceof ConfigError || err instanceof AppError) return err.message;
+  return (err as Error).stack ?? String(err);
+}
+
+/** Exit codes: 0 ok, 1 usage error, 2 not found / validation, 3 unexpected failure. */
+export function exitCode(err: unknown): number {
+  if (err instanceof UsageError || err instanceof ConfigError) return 1;
+  if (err instanceof InputError || err instanceof AppError) return 2;
+  return 3;
 }
 
 const isEntry = process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/').split('/').pop() ?? '');
@@ -194,10 +265,8 @@ if (isEntry) {
       if (code >= 0) process.exit(code);
     },
     (err) => {
-      process.stderr.write(
-        `${err instanceof ConfigError || err instanceof AppError ? err.message : ((err as Error).stack ?? String(err))}\n`,
-      );
-      process.exit(1);
+      process.stderr.write(`${errorMessage(err)}\n`);
+      process.exit(exitCode(err));
     },
   );
 }

@@ -24,8 +24,12 @@ describe('tollgate CLI', () => {
     expect(created.stdout).toContain(`Project ${id} created.`);
     expect(created.stdout).toMatch(/secret key:\s+sk_test_[A-Za-z0-9]{32}/);
     const again = await cli('projects', 'create', 'CLI Shop', '--id', id).catch((e: { stderr: string; code: number }) => e);
-    expect((again as { code: number }).code).toBe(1);
+    expect((again as { code: number }).code).toBe(2);
     expect((again as { stderr: string }).stderr).toContain('already exists');
+
+    const nope = await cli('keys', 'create', '--project', 'nope').catch((e: { stderr: string; code: number }) => e);
+    expect((nope as { code: number }).code).toBe(2);
+    expect((nope as { stderr: string }).stderr.trim()).toBe("project 'nope' not found");
 
     const key = await cli('keys', 'create', '--project', id, '--scopes', 'read');
     expect(key.stdout.trim()).toMatch(/^sk_test_/);
@@ -40,7 +44,7 @@ describe('tollgate CLI', () => {
 
     writeFileSync(file, JSON.stringify({ credit_packs: [{ id: 'small', name: 'Small', credits: -5, price: { amount: 300, currency: 'eur' } }] }));
     const bad = await cli('push', file, '--project', id).catch((e: { stderr: string; code: number }) => e);
-    expect((bad as { code: number }).code).toBe(1);
+    expect((bad as { code: number }).code).toBe(2);
     expect((bad as { stderr: string }).stderr).toContain('credit_packs.0.credits');
   }, 180_000); // each command starts its own process and opens the embedded database (~4 s)
 });
