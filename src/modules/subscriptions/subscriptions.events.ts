@@ -76,7 +76,8 @@ registerCheckoutItem('plan', async (ctx, q, { projectId, customerId, body, at })
     });
   }
   // A customer still in a trial (the default one) keeps its end date: the first charge is taken then.
-  const runningTrialEnd = live?.trial_end && live.trial_end.getTime() > at.getTime() ? live.trial_end : null;
+  const runningTrialEnd =
+    live?.metadata.source === 'default_trial' && live.trial_end && live.trial_end.getTime() > at.getTime() ? live.trial_end : null;
   const usedTrial = customerId ? await repo.hadTrial(q, projectId, customerId) : false;
   const trialDays = runningTrialEnd
     ? Math.ceil((runningTrialEnd.getTime() - at.getTime()) / 86_400_000)
