@@ -3,6 +3,7 @@ import type { Queryable } from '../../db/db.ts';
 import { findPack } from '../../domain/catalog.ts';
 import { InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
 import { derivedId, newId } from '../../domain/ids.ts';
+import { type PriceSummary, priceSummary } from '../../domain/pricing.ts';
 import type { AppContext, Caller } from '../../app/context.ts';
 import { getProvider } from '../../app/registry.ts';
 import type { LineItem, ProviderName } from '../../providers/provider.ts';
@@ -47,6 +48,8 @@ export interface CheckoutItem {
   trialDays?: number | null;
   trialWithoutCard?: boolean;
   discount?: { percentOff?: number; amountOff?: number; duration: string; durationInMonths?: number } | null;
+  /** What the customer is shown and charged (priceSummary); derived from lineItems when absent. */
+  summary?: PriceSummary;
   /** When the session must close (an order's stock reservation); default 24 h. */
   expiresAt?: Date;
   details: Record<string, unknown>;
@@ -87,7 +90,16 @@ registerCheckoutItem('credit_pack', async (ctx, _q, { projectId, body }) => {
 
 export const SESSION_TTL_MS = 24 * 3600 * 1000;
 
+/** The session's price summary; sessions stored before summaries existed get one from their amount. */
+export function sessionSummary(s: repo.CheckoutSessionRow): PriceSummary {
+  const stored = s.details.summary as PriceSummary | undefined;
+  if (stored && typeof stored.amount_due_today === 'number') return stored;
+  const name = String(s.details.name ?? s.item_id);
+  return priceSummary({ currency: s.currency, lines: [{ name, unitAmount: s.amount, quantity: 1 }], at: s.created_at });
+}
+
 export function sessionView(s: repo.CheckoutSessionRow) {
+  const summary = sessionSummary(s);
   return {
     id: s.id,
     session_id: s.id,
@@ -98,7 +110,23 @@ export function sessionView(s: repo.CheckoutSessionRow) {
     item_type: s.item_type,
     [s.item_type]: s.item_id,
     quantity: s.quantity,
+    /** What is charged today (0 during a trial); the same figure as amount_due_today. */
     amount_total: { amount: s.amount, currency: s.currency },
+    amount_due_today: { amount: summary.amount_due_today, currency: s.currency },
+    lines: summary.lines.map((l) => ({
+      name: l.name,
+      quantity: l.quantity,
+      unit_amount: { amount: l.unit_amount, currency: s.currency },
+      amount: { amount: l.amount, currency: s.currency },
+    })),
+    subtotal: { amount: summary.subtotal, currency: s.currency },
+    discount: summary.discount
+      ? { ...summary.discount, amount: { amount: summary.discount.amount, currency: s.currency } }
+      : null,
+    trial: summary.trial,
+    recurring: summary.recurring
+      ? { amount: { amount: summary.recurring.amount, currency: s.currency }, interval: summary.recurring.interval, starts_at: summary.recurring.starts_at }
+      : null,
     status: s.status,
     payment_status: s.payment_status,
     url: s.status === 'open' ? s.provider_url : null,
@@ -146,6 +174,12 @@ export async function createCheckout(
   const prior = opts.requestKey ? await repo.findSession(q, id, projectId) : undefined;
   if (prior) return { status: 201, body: sessionView(prior) };
   const expiresAt = item.expiresAt ?? new Date(at.getTime() + SESSION_TTL_MS);
+  const summary =
+    item.summary ??
+    priceSummary({ currency: item.currency, lines: item.lineItems.map((l) => ({ name: l.name, unitAmount: l.amount, quantity: l.quantity })), at });
+  if (summary.amount_due_today !== item.amount) {
+    throw new Error(`checkout ${itemType} ${item.itemId}: summary says ${summary.amount_due_today} due today, item ${item.amount}`);
+  }
   const session = await repo.insertSession(q, {
     id,
     project_id: projectId,
@@ -163,7 +197,7 @@ export async function createCheckout(
     promotion_code: body.promotion_code ?? null,
     payment_link_id: opts.paymentLinkId ?? null,
     customer_email: customer?.email ?? body.customer_email ?? null,
-    details: { ...item.details, metadata: body.metadata ?? {} },
+    details: { ...item.details, summary, metadata: body.metadata ?? {} },
     created_at: at,
     expires_at: expiresAt,
   });

@@ -1,6 +1,7 @@
 import { findPlan, type Plan } from '../../domain/catalog.ts';
+import { priceSummary } from '../../domain/pricing.ts';
 import { ConflictError, InvalidRequestError } from '../../domain/errors.ts';
-import { amountDue, isLive, mapProviderStatus, syncFromProvider, transition } from '../../domain/subscription.ts';
+import { isLive, mapProviderStatus, syncFromProvider, transition } from '../../domain/subscription.ts';
 import { getCatalog, onCatalogPush } from '../catalog/catalog.service.ts';
 import { ensureCustomer, extendCustomerView, onCustomerCreated } from '../customers/customers.service.ts';
 import { registerCheckoutItem } from '../payments/checkout.service.ts';
@@ -67,18 +68,23 @@ registerCheckoutItem('plan', async (ctx, q, { projectId, customerId, body, at })
   const coupon = resolveCoupon(catalog, body.promotion_code, plan);
   const quantity = plan.per_seat ? body.quantity : 1;
   if (!plan.per_seat && body.quantity !== 1) throw new InvalidRequestError(`Plan '${plan.id}' is not sold per seat`, 'quantity');
-  if (customerId) {
-    const live = await repo.lockLiveSubscription(q, projectId, customerId);
-    if (live && live.status !== 'trialing') {
-      throw new ConflictError(`Customer '${customerId}' already has a ${live.status} subscription; change its plan instead`, {
-        subscription_id: live.id,
-        status: live.status,
-      });
-    }
+  const live = customerId ? await repo.lockLiveSubscription(q, projectId, customerId) : undefined;
+  if (live && live.status !== 'trialing') {
+    throw new ConflictError(`Customer '${customerId}' already has a ${live.status} subscription; change its plan instead`, {
+      subscription_id: live.id,
+      status: live.status,
+    });
   }
+  // A customer still in a trial (the default one) keeps its end date: the first charge is taken then.
+  const runningTrialEnd =
+    live?.metadata.source === 'default_trial' && live.trial_end && live.trial_end.getTime() > at.getTime() ? live.trial_end : null;
   const usedTrial = customerId ? await repo.hadTrial(q, projectId, customerId) : false;
-  const trialDays = usedTrial ? 0 : (body.trial_days ?? plan.trial_days);
-  if (customerId && (trialDays > 0 && !plan.trial_requires_card)) {
+  const trialDays = runningTrialEnd
+    ? Math.ceil((runningTrialEnd.getTime() - at.getTime()) / 86_400_000)
+    : usedTrial
+      ? 0
+      : (body.trial_days ?? plan.trial_days);
+  if (customerId && !runningTrialEnd && trialDays > 0 && !plan.trial_requires_card) {
     const provider = await managedProvider(ctx, projectId);
     const row = await oneLiveSubscription(customerId, () =>
       startSubscription(ctx, q, { projectId, customerId, plan, quantity, trialDays, coupon, provider, at, metadata: { ...(body.metadata ?? {}), source: 'checkout' } }),
@@ -86,17 +92,24 @@ registerCheckoutItem('plan', async (ctx, q, { projectId, customerId, body, at })
     return { complete: { session_id: null, url: null, status: 'complete', subscription: subscriptionView(row, catalog, at) } };
   }
   const gross = plan.price.amount * quantity;
-  const dueNow = trialDays > 0 ? 0 : amountDue(plan.price.amount, quantity, coupon ? { ...couponView(coupon) } : null, 0, plan.interval);
+  const summary = priceSummary({
+    currency: plan.price.currency,
+    lines: [{ name: plan.name, unitAmount: plan.price.amount, quantity }],
+    subscription: { interval: plan.interval, trialDays, trialEnd: runningTrialEnd },
+    coupon: coupon ? { ...couponView(coupon), id: coupon.id, name: coupon.code } : null,
+    at,
+  });
   return {
     itemType: 'plan',
     itemId: plan.id,
     mode: 'subscription',
-    amount: dueNow,
+    amount: summary.amount_due_today,
     currency: plan.price.currency,
     quantity,
     lineItems: [{ name: plan.name, amount: plan.price.amount, currency: plan.price.currency, quantity, interval: plan.interval }],
     trialDays: trialDays > 0 ? trialDays : null,
     trialWithoutCard: false,
+    summary,
     discount: coupon
       ? {
           percentOff: coupon.percent_off,
@@ -113,6 +126,7 @@ registerCheckoutItem('plan', async (ctx, q, { projectId, customerId, body, at })
       gross_amount: gross,
       quantity,
       trial_days: trialDays,
+      trial_end: summary.trial?.ends_at ?? null,
       coupon_id: coupon?.id ?? null,
     },
   };
@@ -136,7 +150,9 @@ export const fulfillPlan: Fulfillment = async (ctx, q, { session, event }) => {
   const { catalog } = await getCatalog(ctx, session.project_id);
   const plan = findPlan(catalog, session.item_id);
   if (!plan) throw new Error(`plan ${session.item_id} of session ${session.id} is no longer in the catalog`);
-  const d = session.details as { unit_amount?: number; quantity?: number; trial_days?: number; coupon_id?: string | null };
+  const d = session.details as { unit_amount?: number; quantity?: number; trial_days?: number; trial_end?: string | null; coupon_id?: string | null };
+  // The trial the page showed is the trial given (never more charged than shown), even if the customer's one trial was claimed meanwhile.
+  const promisedTrialEnd = d.trial_end ? new Date(d.trial_end) : null;
   const coupon = d.coupon_id ? (catalog.coupons.find((c) => c.id === d.coupon_id) ?? null) : null;
   const frozen = { ...plan, price: { amount: Number(d.unit_amount ?? plan.price.amount), currency: session.currency } };
   if (session.provider !== 'sandbox') {
@@ -167,8 +183,9 @@ export const fulfillPlan: Fulfillment = async (ctx, q, { session, event }) => {
     coupon,
     provider: 'sandbox',
     at,
+    trialEnd: promisedTrialEnd,
     onTrialDenied: 'charge',
-    paid: Number(d.trial_days ?? 0) > 0 ? null : { paymentRef: event.paymentRef ?? `pi_${session.id}`, amount: event.amount ?? session.amount, sessionId: session.id },
+    paid: promisedTrialEnd || Number(d.trial_days ?? 0) > 0 ? null : { paymentRef: event.paymentRef ?? `pi_${session.id}`, amount: event.amount ?? session.amount, sessionId: session.id },
     metadata: { checkout_session_id: session.id, ...(session.payment_link_id ? { payment_link_id: session.payment_link_id } : {}) },
   });
 };

@@ -24,6 +24,8 @@ export interface StartInput {
   /** Price per unit frozen into the subscription (the catalog's unless granted). */
   unitAmount?: number;
   trialDays: number;
+  /** A trial end the customer was already shown (a running trial kept, a checkout's promise): used as is instead of trialDays. */
+  trialEnd?: Date | null;
   coupon: Coupon | null;
   provider: string;
   providerRef?: string | null;
@@ -41,8 +43,18 @@ export interface StartInput {
 /** Two subscriptions started at once for one customer: the loser of the live-subscription index gets a 409. */
 export async function startSubscription(ctx: AppContext, q: Queryable, s: StartInput): Promise<repo.SubscriptionRow> {
   const id = newId('subscription');
-  const { trialDays, trialDenied } = await claimTrial(q, s, id);
-  const row = newSubscriptionRow(s, id, trialDays > 0 ? addDays(s.at, trialDays) : null);
+  let trialEnd: Date | null;
+  let trialDenied = false;
+  if (s.trialEnd) {
+    // Recorded as this customer's trial if it is the first; a trial already had is continued, not charged early.
+    await repo.recordTrial(q, { projectId: s.projectId, customerId: s.customerId, planId: s.plan.id, subscriptionId: id, at: s.at });
+    trialEnd = s.trialEnd;
+  } else {
+    const claimed = await claimTrial(q, s, id);
+    trialDenied = claimed.trialDenied;
+    trialEnd = claimed.trialDays > 0 ? addDays(s.at, claimed.trialDays) : null;
+  }
+  const row = newSubscriptionRow(s, id, trialEnd);
   s.apply?.(row);
   if (isLive(row.status)) await endLiveSubscription(ctx, q, s.projectId, s.customerId, s.at, 'replaced');
   reschedule(row);
