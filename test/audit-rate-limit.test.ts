@@ -80,7 +80,7 @@ describe('audit log', () => {
 describe('rate limits (PostgreSQL counters)', () => {
   it('are off unless configured', async () => {
     const p = await ava();
-    for (let i = 0; i < 20; i++) expect((await p.call('GET', '/v1/customers/x/credits')).status).toBe(200);
+    for (let i = 0; i < 20; i++) expect((await p.call('GET', '/v1/catalog')).status).toBe(200);
     const n = await h.db.query<{ n: number }>("SELECT count(*)::int AS n FROM rate_limit_counters WHERE bucket LIKE 'c:' || $1 || ':%'", [p.id]);
     expect(n.rows[0]?.n).toBe(0);
   });
@@ -89,7 +89,7 @@ describe('rate limits (PostgreSQL counters)', () => {
     const p = await ava();
     await setLimits(p, { per_key_per_second: 3 });
     const statuses = [];
-    for (let i = 0; i < 5; i++) statuses.push((await p.call('GET', `/v1/customers/k${i}/credits`)).status);
+    for (let i = 0; i < 5; i++) statuses.push((await p.call('GET', `/v1/catalog`)).status);
     expect(statuses).toEqual([200, 200, 200, 429, 429]);
     const r = await p.call('POST', '/v1/customers/k1/credits/deduct', { amount: 1 });
     expect(r.status).toBe(429);
@@ -99,10 +99,10 @@ describe('rate limits (PostgreSQL counters)', () => {
     expect((await h.db.query('SELECT 1 FROM ledger_entries WHERE project_id = $1 AND amount < 0', [p.id])).rowCount).toBe(0);
     // Another key of the same project has its own budget.
     const other = await createKey(h.db, p.id, { kind: 'secret', scopes: ['full'] });
-    const o = await h.inject({ method: 'GET', url: '/v1/customers/k1/credits', headers: { authorization: `Bearer ${other.key}` } });
+    const o = await h.inject({ method: 'GET', url: '/v1/catalog', headers: { authorization: `Bearer ${other.key}` } });
     expect(o.status).toBe(200);
     h.clock.advance(1000);
-    expect((await p.call('GET', '/v1/customers/k1/credits')).status).toBe(200);
+    expect((await p.call('GET', '/v1/catalog')).status).toBe(200);
   });
 
   it('per customer: one busy customer is limited, the others are not', async () => {
@@ -130,11 +130,11 @@ describe('rate limits (PostgreSQL counters)', () => {
     });
     try {
       const get = (url: string) => tg2.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${p.key}` } });
-      expect([(await get('/v1/customers/d/credits')).statusCode, (await get('/v1/customers/d/credits')).statusCode]).toEqual([200, 200]);
-      expect((await get('/v1/customers/d/credits')).statusCode).toBe(429);
+      expect([(await get('/v1/catalog')).statusCode, (await get('/v1/catalog')).statusCode]).toEqual([200, 200]);
+      expect((await get('/v1/catalog')).statusCode).toBe(429);
       h.clock.advance(1000);
       await setLimits(p, { per_key_per_second: 0 });
-      for (let i = 0; i < 4; i++) expect((await get('/v1/customers/d/credits')).statusCode).toBe(200);
+      for (let i = 0; i < 4; i++) expect((await get('/v1/catalog')).statusCode).toBe(200);
     } finally {
       await tg2.close();
     }
@@ -146,11 +146,11 @@ describe('rate limits (PostgreSQL counters)', () => {
     const tg2 = await createTollgate({ config: h.config, db: h.db, clock: h.clock, runner: false });
     try {
       const via2 = async () =>
-        (await tg2.app.inject({ method: 'GET', url: '/v1/customers/s/credits', headers: { authorization: `Bearer ${p.key}` } })).statusCode;
-      const seq = [(await p.call('GET', '/v1/customers/s/credits')).status, await via2(), (await p.call('GET', '/v1/customers/s/credits')).status, await via2()];
+        (await tg2.app.inject({ method: 'GET', url: '/v1/catalog', headers: { authorization: `Bearer ${p.key}` } })).statusCode;
+      const seq = [(await p.call('GET', '/v1/catalog')).status, await via2(), (await p.call('GET', '/v1/catalog')).status, await via2()];
       expect(seq).toEqual([200, 200, 200, 200]);
       expect(await via2()).toBe(429);
-      expect((await p.call('GET', '/v1/customers/s/credits')).status).toBe(429);
+      expect((await p.call('GET', '/v1/catalog')).status).toBe(429);
     } finally {
       await tg2.close();
     }
@@ -163,7 +163,7 @@ describe('rate limits with larger limits (batched writes)', () => {
     await setLimits(p, { per_key_per_second: 50 });
     h.clock.advance(1000);
     let ok = 0;
-    for (let i = 0; i < 60; i++) if ((await p.call('GET', '/v1/customers/b/credits')).status === 200) ok++;
+    for (let i = 0; i < 60; i++) if ((await p.call('GET', '/v1/catalog')).status === 200) ok++;
     expect(ok).toBe(50);
   });
 
@@ -175,8 +175,8 @@ describe('rate limits with larger limits (batched writes)', () => {
       h.clock.advance(1000);
       let ok = 0;
       for (let i = 0; i < 40; i++) {
-        if ((await p.call('GET', '/v1/customers/b/credits')).status === 200) ok++;
-        const r = await tg2.app.inject({ method: 'GET', url: '/v1/customers/b/credits', headers: { authorization: `Bearer ${p.key}` } });
+        if ((await p.call('GET', '/v1/catalog')).status === 200) ok++;
+        const r = await tg2.app.inject({ method: 'GET', url: '/v1/catalog', headers: { authorization: `Bearer ${p.key}` } });
         if (r.statusCode === 200) ok++;
       }
       expect(ok).toBeGreaterThanOrEqual(50);
@@ -197,7 +197,7 @@ describe('rate limits (Redis counters)', () => {
     try {
       h.clock.advance(1000);
       const get = async (tg: Tollgate) =>
-        (await tg.app.inject({ method: 'GET', url: '/v1/customers/r/credits', headers: { authorization: `Bearer ${p.key}` } })).statusCode;
+        (await tg.app.inject({ method: 'GET', url: '/v1/catalog', headers: { authorization: `Bearer ${p.key}` } })).statusCode;
       expect([await get(a), await get(b), await get(a)]).toEqual([200, 200, 200]);
       expect(await get(b)).toBe(429);
       expect(await get(a)).toBe(429);
@@ -217,7 +217,7 @@ describe('rate limits (Redis counters)', () => {
     const down = await createTollgate({ config: { ...h.config, redisUrl: 'redis://127.0.0.1:1' }, db: h.db, clock: h.clock, runner: false });
     try {
       for (let i = 0; i < 3; i++) {
-        const r = await down.app.inject({ method: 'GET', url: '/v1/customers/z/credits', headers: { authorization: `Bearer ${p.key}` } });
+        const r = await down.app.inject({ method: 'GET', url: '/v1/catalog', headers: { authorization: `Bearer ${p.key}` } });
         expect(r.statusCode).toBe(200);
       }
     } finally {

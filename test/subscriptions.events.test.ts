@@ -18,7 +18,11 @@ afterAll(async () => h?.close());
 const T0 = Date.parse('2026-03-01T10:00:00Z');
 const at = (minutes: number) => new Date(T0 + minutes * 60_000);
 const ark = () => h.project({ catalog: DEMO_CATALOGS.arkwatch!.catalog });
-const sub = async (p: TestProject, c: string) => (await p.call('GET', `/v1/customers/${c}/subscription`)).body;
+// Reads never create customers: the first look at a customer signs it up (default trial included), as the app would.
+const sub = async (p: TestProject, c: string) => {
+  await p.call('POST', '/v1/customers', { id: c });
+  return (await p.call('GET', `/v1/customers/${c}/subscription`)).body;
+};
 
 type SubState = { status: string; plan: string; cancelAtPeriodEnd: boolean; deleted: boolean };
 function changed(ref: string, customer: string, s: SubState): Extract<ProviderEvent, { kind: 'subscription.changed' }> {
