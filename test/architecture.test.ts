@@ -66,27 +66,13 @@ const show = (list: Import[]) => list.map((i) => `${i.file} → ${i.spec}`);
  * entry that no longer occurs (remove it when the import goes).
  */
 const PROVIDER_DEBT = [
-  'src/providers/paypal/paypal.checkout.ts → ../../app/context.ts',
-  'src/providers/paypal/paypal.checkout.ts → ../../app/registry.ts',
-  'src/providers/paypal/paypal.checkout.ts → ../../modules/payments/payments.repository.ts',
-  'src/providers/paypal/paypal.checkout.ts → ../../modules/payments/payments.service.ts',
-  'src/providers/paypal/paypal.checkout.ts → ../../modules/projects/projects.service.ts',
-  'src/providers/paypal/paypal.checkout.ts → ../../modules/webhooks-in/inbox.service.ts',
   'src/providers/paypal/paypal.client.ts → ../../app/context.ts',
   'src/providers/paypal/paypal.client.ts → ../../modules/providers/providers.service.ts',
   'src/providers/paypal/paypal.provider.ts → ../../app/context.ts',
-  'src/providers/paypal/paypal.routes.ts → ../../app/context.ts',
-  'src/providers/paypal/paypal.routes.ts → ../../web/html.ts',
-  'src/providers/paypal/paypal.settings.ts → ../../modules/providers/providers.service.ts',
   'src/providers/paypal/paypal.webhook.ts → ../../app/context.ts',
   'src/providers/paypal/paypal.webhook.ts → ../../modules/providers/providers.service.ts',
   'src/providers/provider.ts → ../app/context.ts',
-  'src/providers/provider.ts → ../modules/projects/projects.repository.ts',
-  'src/providers/sandbox/sandbox.checkout.ts → ../../app/context.ts',
-  'src/providers/sandbox/sandbox.checkout.ts → ../../modules/payments/payments.repository.ts',
-  'src/providers/sandbox/sandbox.checkout.ts → ../../modules/projects/projects.service.ts',
   'src/providers/sandbox/sandbox.provider.ts → ../../app/context.ts',
-  'src/providers/sandbox/sandbox.provider.ts → ../../modules/projects/projects.repository.ts',
   'src/providers/stripe/stripe.catalog.ts → ../../app/context.ts',
   'src/providers/stripe/stripe.catalog.ts → ../../modules/catalog/catalog.service.ts',
   'src/providers/stripe/stripe.cli.ts → ../../app/context.ts',
@@ -109,11 +95,9 @@ const PROVIDER_DEBT = [
   'src/providers/stripe/stripe.routes.ts → ../../app/context.ts',
   'src/providers/stripe/stripe.routes.ts → ../../http/auth.ts',
   'src/providers/stripe/stripe.service.ts → ../../app/context.ts',
-  'src/providers/stripe/stripe.settings.ts → ../../modules/providers/providers.service.ts',
   'src/providers/stripe/stripe.webhooks.ts → ../../app/context.ts',
   'src/providers/stripe/stripe.webhooks.ts → ../../modules/providers/providers.service.ts',
 ];
-const SIDE_EFFECT_DEBT = ['src/providers/paypal/paypal.provider.ts → ./paypal.settings.ts', 'src/providers/stripe/stripe.routes.ts → ./stripe.settings.ts'];
 
 
 describe('architecture: import rules over src/', () => {
@@ -153,7 +137,7 @@ describe('architecture: import rules over src/', () => {
         under(t, dirname(i.file))
       );
     });
-    expect(show(bad).filter((b) => !SIDE_EFFECT_DEBT.includes(b)).sort()).toEqual([...PROVIDER_DEBT].sort());
+    expect(show(bad).sort()).toEqual([...PROVIDER_DEBT].sort());
   });
 
   it('src/domain/** imports only src/domain/** and packages', () => {
@@ -171,8 +155,8 @@ describe('architecture: import rules over src/', () => {
     expect(show(bad)).toEqual([]);
   });
 
-  it('no file imports project code only for its side effects (apart from the two listed provider settings) (registration is explicit, in src/app/capabilities.ts)', () => {
+  it('no file imports project code only for its side effects (registration is explicit, in src/app/capabilities.ts)', () => {
     const bad = projectImports.filter((i) => i.sideEffectOnly);
-    expect(show(bad).sort()).toEqual([...SIDE_EFFECT_DEBT].sort());
+    expect(show(bad)).toEqual([]);
   });
 });

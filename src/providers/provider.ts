@@ -1,7 +1,14 @@
+import type { z } from 'zod';
 import type { AppContext } from '../app/context.ts';
-import type { ProjectRow } from '../modules/projects/projects.repository.ts';
 
 export type ProviderName = 'sandbox' | 'stripe' | 'paypal';
+
+/** What a provider needs to know of the project it acts for (a project row satisfies it). */
+export interface ProviderProject {
+  id: string;
+  /** Signs the sandbox provider's own webhooks. */
+  sandbox_webhook_secret: string;
+}
 
 export interface LineItem {
   name: string;
@@ -15,7 +22,7 @@ export interface LineItem {
 }
 
 export interface CreateCheckoutInput {
-  project: ProjectRow;
+  project: ProviderProject;
   /** Tollgate's checkout session id: ties the provider's session to our record. */
   sessionId: string;
   mode: 'payment' | 'subscription';
@@ -40,7 +47,7 @@ export interface CreateCheckoutResult {
 }
 
 export interface RefundInput {
-  project: ProjectRow;
+  project: ProviderProject;
   paymentRef: string;
   amount: number;
   currency: string;
@@ -53,7 +60,7 @@ export interface RefundResult {
 }
 
 export interface PortalInput {
-  project: ProjectRow;
+  project: ProviderProject;
   customerId: string;
   customerRef?: string | null;
   returnUrl: string;
@@ -61,7 +68,7 @@ export interface PortalInput {
 }
 
 export interface VerifyWebhookInput {
-  project: ProjectRow;
+  project: ProviderProject;
   rawBody: Buffer;
   headers: Record<string, string | string[] | undefined>;
 }
@@ -128,8 +135,18 @@ export interface InvoiceEventFields {
 }
 
 /** One door for every payment provider. */
+/** How a provider's settings are validated, previewed and given a mode (the sandbox needs none). */
+export interface ProviderSettingsSpec<S extends z.ZodType = z.ZodType> {
+  schema: S;
+  /** What may be shown back: previews of secrets, never the secrets. */
+  preview(config: z.infer<S>): Record<string, unknown>;
+  mode(config: z.infer<S>): 'test' | 'live';
+}
+
 export interface PaymentProvider {
   readonly name: ProviderName;
+  /** The settings an operator gives this provider (`PUT /v1/providers/:provider`). */
+  readonly settings?: ProviderSettingsSpec;
   createCheckout(ctx: AppContext, input: CreateCheckoutInput): Promise<CreateCheckoutResult>;
   /** Verifies the raw body and headers; throws SignatureError on anything wrong. */
   verifyWebhook(ctx: AppContext, input: VerifyWebhookInput): Promise<VerifiedWebhook>;
@@ -145,7 +162,7 @@ export interface PaymentProvider {
 }
 
 export interface UpdateSubscriptionInput {
-  project: ProjectRow;
+  project: ProviderProject;
   subscriptionRef: string;
   action: 'cancel_now' | 'cancel_at_period_end' | 'resume' | 'change_plan';
   /** Tollgate's plan id (change_plan). */

@@ -6,7 +6,7 @@ import type { AppContext } from '../app/context.ts';
 import { getCatalog } from '../modules/catalog/catalog.service.ts';
 import * as paymentsRepo from '../modules/payments/payments.repository.ts';
 import { projectNow } from '../modules/projects/projects.service.ts';
-import { payCheckoutSession } from '../providers/sandbox/sandbox.checkout.ts';
+import { payCheckoutSession } from '../modules/payments/sandbox-checkout.service.ts';
 import { esc, page } from './html.ts';
 
 const PayForm = z.object({

@@ -1,32 +1,13 @@
-import type { z } from 'zod';
 import type { Queryable } from '../../db/db.ts';
 import { InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
 import type { AppContext, Caller } from '../../app/context.ts';
+import { getProvider } from '../../app/registry.ts';
 import { decrypt, encrypt } from '../../lib/crypto.ts';
 import { TtlCache } from '../../lib/ttl-cache.ts';
 import { parseOrThrow } from '../../lib/validation.ts';
 import { audit } from '../audit/audit.service.ts';
 import { getProject, invalidateProject, projectsRepository } from '../projects/projects.service.ts';
 import * as repo from './providers.repository.ts';
-
-/**
- * How a provider's settings are validated, previewed and given a mode. Registered by each
- * provider module (stripe, paypal); the sandbox needs none.
- */
-export interface ProviderSettingsSpec<S extends z.ZodType = z.ZodType> {
-  provider: string;
-  schema: S;
-  /** What may be shown back: previews of secrets, never the secrets. */
-  preview(config: z.infer<S>): Record<string, unknown>;
-  mode(config: z.infer<S>): 'test' | 'live';
-  /** Optional live check (e.g. an API call) before saving. */
-  check?(ctx: AppContext, config: z.infer<S>): Promise<void>;
-}
-
-const specs = new Map<string, ProviderSettingsSpec>();
-export function registerProviderSettings<S extends z.ZodType>(spec: ProviderSettingsSpec<S>): void {
-  specs.set(spec.provider, spec as unknown as ProviderSettingsSpec);
-}
 
 export const providerSettingsAad = (projectId: string, provider: string) => `provider_settings:${projectId}:${provider}`;
 const aad = providerSettingsAad;
@@ -66,13 +47,12 @@ export async function putProviderSettings(
   provider: string,
   body: unknown,
 ) {
-  const spec = specs.get(provider);
+  const spec = getProvider(ctx, provider)?.settings;
   if (!spec) throw new NotFoundError('provider', provider);
   const input = (body ?? {}) as Record<string, unknown>;
   const { default: makeDefault, ...rest } = input;
   if (makeDefault !== undefined && typeof makeDefault !== 'boolean') throw new InvalidRequestError('default must be a boolean', 'default');
   const config = parseOrThrow(spec.schema, rest);
-  if (spec.check) await spec.check(ctx, config);
   const at = ctx.clock.now();
   const row = await repo.upsertSettings(q, {
     projectId: caller.projectId,

@@ -6,7 +6,7 @@ import { routeUrls } from '../../http/aliases.ts';
 import { callerOf } from '../../http/auth.ts';
 import type { AppContext } from '../../app/context.ts';
 import { runDueJobs } from '../../jobs/runner.ts';
-import { payCheckoutSession } from '../../providers/sandbox/sandbox.checkout.ts';
+import { payCheckoutSession } from '../payments/sandbox-checkout.service.ts';
 import { sessionView } from '../payments/checkout.service.ts';
 import { addClockOffset } from '../projects/projects.repository.ts';
 import { getProject, invalidateProject, projectNow } from '../projects/projects.service.ts';

@@ -7,6 +7,7 @@ import { InvalidRequestError } from '../../domain/errors.ts';
 import { currencyExponent } from '../../domain/money.ts';
 import type { AppContext } from '../../app/context.ts';
 import type {
+  ProviderSettingsSpec,
   CreateCheckoutInput,
   CreateCheckoutResult,
   PaymentProvider,
@@ -17,7 +18,7 @@ import type {
   VerifyWebhookInput,
 } from '../provider.ts';
 import { paypalApi, paypalError, rawJson } from './paypal.client.ts';
-import './paypal.settings.ts';
+import { paypalSettingsSpec } from './paypal.settings.ts';
 import { verifyPaypalWebhook } from './paypal.webhook.ts';
 
 /** 1999 eur → "19.99"; 500 jpy → "500". */
@@ -80,6 +81,7 @@ function captureIdOfRefund(refund: Json): string | null {
 
 export const paypalProvider: PaymentProvider = {
   name: 'paypal',
+  settings: paypalSettingsSpec as ProviderSettingsSpec,
 
   async createCheckout(ctx: AppContext, input: CreateCheckoutInput): Promise<CreateCheckoutResult> {
     if (input.mode !== 'payment') {

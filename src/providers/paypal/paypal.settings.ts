@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { preview } from '../../lib/crypto.ts';
-import { registerProviderSettings } from '../../modules/providers/providers.service.ts';
+import type { ProviderSettingsSpec } from '../provider.ts';
 
 export const PaypalSettingsSchema = z
   .object({
@@ -13,9 +13,8 @@ export const PaypalSettingsSchema = z
   .strict();
 export type PaypalSettings = z.infer<typeof PaypalSettingsSchema>;
 
-registerProviderSettings({
-  provider: 'paypal',
+export const paypalSettingsSpec: ProviderSettingsSpec<typeof PaypalSettingsSchema> = {
   schema: PaypalSettingsSchema,
   preview: (c) => ({ client_id: preview(c.client_id, 8), client_secret: preview(c.client_secret, 4), webhook_id: c.webhook_id, paypal_mode: c.mode }),
   mode: (c) => (c.mode === 'live' ? 'live' : 'test'),
-});
+};

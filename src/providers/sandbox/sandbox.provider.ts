@@ -3,8 +3,8 @@ import { Webhook } from 'standardwebhooks';
 import { SignatureError } from '../../domain/errors.ts';
 import { randomToken } from '../../domain/ids.ts';
 import type { AppContext } from '../../app/context.ts';
-import type { ProjectRow } from '../../modules/projects/projects.repository.ts';
 import type {
+  ProviderProject,
   CreateCheckoutInput,
   CreateCheckoutResult,
   PaymentProvider,
@@ -32,7 +32,7 @@ function header(h: VerifyWebhookInput['headers'], name: string): string {
 }
 
 /** Signs a sandbox event with the project's secret (Standard Webhooks: webhook-id/-timestamp/-signature). */
-export function signSandboxEvent(project: ProjectRow, body: string, eventId: string, at: Date): Record<string, string> {
+export function signSandboxEvent(project: ProviderProject, body: string, eventId: string, at: Date): Record<string, string> {
   const wh = new Webhook(project.sandbox_webhook_secret);
   return {
     'content-type': 'application/json',
@@ -48,7 +48,7 @@ export function signSandboxEvent(project: ProjectRow, body: string, eventId: str
  */
 export async function sendSandboxEvent(
   ctx: AppContext,
-  project: ProjectRow,
+  project: ProviderProject,
   type: string,
   object: Record<string, unknown>,
   eventId = `evt_sbx_${randomToken(20)}`,

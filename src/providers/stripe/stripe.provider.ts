@@ -6,6 +6,7 @@ import { findSession } from '../../modules/payments/payments.repository.ts';
 import { projectNow } from '../../modules/projects/projects.service.ts';
 import { findProviderCustomerRef, linkProviderCustomer } from '../../modules/providers/providers.repository.ts';
 import type {
+  ProviderSettingsSpec,
   CreateCheckoutInput,
   CreateCheckoutResult,
   PaymentProvider,
@@ -15,6 +16,7 @@ import type {
   ProviderEvent,
   UpdateSubscriptionInput,
 } from '../provider.ts';
+import { stripeSettingsSpec } from './stripe.settings.ts';
 import { callStripe, stripeFor } from './stripe.client.ts';
 import { stripeToEvents, subscriptionEvent } from './stripe.events.ts';
 import * as repo from './stripe.repository.ts';
@@ -83,6 +85,7 @@ async function couponFor(stripe: Stripe, projectId: string, d: NonNullable<Creat
 
 export const stripeProvider: PaymentProvider = {
   name: 'stripe',
+  settings: stripeSettingsSpec as ProviderSettingsSpec,
 
   async createCheckout(ctx: AppContext, input: CreateCheckoutInput): Promise<CreateCheckoutResult> {
     const { stripe } = await stripeFor(ctx, input.project.id);

@@ -6,7 +6,6 @@ import type { AppContext } from '../../app/context.ts';
 import { catalogSyncStatus } from './stripe.service.ts';
 import { syncCatalog } from './stripe.catalog.ts';
 import { reconcileStripe } from './stripe.reconcile.ts';
-import './stripe.settings.ts';
 
 /**
  * Stripe operations. Both POSTs call Stripe, so they run outside any database transaction; they

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { registerProviderSettings } from '../../modules/providers/providers.service.ts';
+import type { ProviderSettingsSpec } from '../provider.ts';
 
 const tail = (s: string) => `${s.slice(0, s.indexOf('_', s.indexOf('_') + 1) + 1)}…${s.slice(-4)}`;
 
@@ -28,8 +28,7 @@ export function stripeMode(s: Pick<StripeSettings, 'secret_key'>): 'test' | 'liv
   return /^(sk|rk)_live_/.test(s.secret_key) ? 'live' : 'test';
 }
 
-registerProviderSettings({
-  provider: 'stripe',
+export const stripeSettingsSpec: ProviderSettingsSpec<typeof StripeSettingsSchema> = {
   schema: StripeSettingsSchema,
   mode: stripeMode,
   preview: (s) => ({
@@ -37,4 +36,4 @@ registerProviderSettings({
     webhook_secrets: s.webhook_secrets.map((w) => `whsec_…${w.slice(-4)}`),
     publishable_key: s.publishable_key ?? null,
   }),
-});
+};

@@ -1,9 +1,9 @@
 import { AppError, ConflictError, InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
 import type { AppContext } from '../../app/context.ts';
-import * as paymentsRepo from '../../modules/payments/payments.repository.ts';
-import { getProject, projectNow } from '../../modules/projects/projects.service.ts';
-import { firstCharge, normaliseCard } from './cards.ts';
-import { sendSandboxEvent } from './sandbox.provider.ts';
+import * as paymentsRepo from './payments.repository.ts';
+import { getProject, projectNow } from '../projects/projects.service.ts';
+import { firstCharge, normaliseCard } from '../../providers/sandbox/cards.ts';
+import { sendSandboxEvent } from '../../providers/sandbox/sandbox.provider.ts';
 
 export class CardDeclinedError extends AppError {
   constructor(declineCode: string, message: string) {

@@ -1,11 +1,11 @@
 import type { AppContext } from '../../app/context.ts';
-import * as paymentsRepo from '../../modules/payments/payments.repository.ts';
+import * as paymentsRepo from './payments.repository.ts';
 import type { ProviderEventHandler } from '../../app/registry.ts';
-import { applyProviderEvent } from '../../modules/payments/payments.service.ts';
-import { projectNow } from '../../modules/projects/projects.service.ts';
-import { recordProviderEvent } from '../../modules/webhooks-in/inbox.service.ts';
-import { errorBody, paypalApi, paypalError, rawJson } from './paypal.client.ts';
-import { captureEvents, captureOf } from './paypal.provider.ts';
+import { applyProviderEvent } from './payments.service.ts';
+import { projectNow } from '../projects/projects.service.ts';
+import { recordProviderEvent } from '../webhooks-in/inbox.service.ts';
+import { errorBody, paypalApi, paypalError, rawJson } from '../../providers/paypal/paypal.client.ts';
+import { captureEvents, captureOf } from '../../providers/paypal/paypal.provider.ts';
 
 type Json = Record<string, any>;
 

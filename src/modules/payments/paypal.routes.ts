@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppContext } from '../../app/context.ts';
 import { esc, page } from '../../web/html.ts';
-import { completePaypalReturn } from './paypal.checkout.ts';
+import { completePaypalReturn } from './paypal-orders.service.ts';
 
 /** Where PayPal sends the buyer after approval; the unguessable session id is the capability. */
 export function registerPaypalRoutes(root: FastifyInstance, ctx: AppContext): void {
