@@ -15,7 +15,7 @@ import { emit } from '../webhooks-out/outbox.ts';
 import * as repo from './subscriptions.repository.ts';
 import { type InvoiceInput, recordInvoiceFailed, recordInvoicePaid } from './subscriptions.renewal.ts';
 import { startSubscription } from './subscriptions.start.ts';
-import { currentView, endReplaced, isManaged, managedProvider, oneLiveSubscription, requirePlan, reschedule, resolveCoupon, saveAndAnnounce, subscriptionView } from './subscriptions.view.ts';
+import { currentView, emitUpdated, endReplaced, isManaged, managedProvider, oneLiveSubscription, requirePlan, reschedule, resolveCoupon, saveAndAnnounce, subscriptionView } from './subscriptions.view.ts';
 
 // Every new customer starts the catalog's default trial (once). ------------------------------------
 
@@ -224,18 +224,7 @@ export const onSubscriptionChanged: ProviderEventHandler<'subscription.changed'>
   }
   applyProviderState(existing, e, status, at);
   const saved = await repo.saveSubscription(q, reschedule(existing));
-  const view = subscriptionView(saved, catalog, at);
-  const type = saved.status === 'canceled' || saved.status === 'expired' ? 'subscription.canceled' : 'subscription.updated';
-  await emit(q, { projectId: ev.projectId, type, customerId: saved.customer_id, data: view, at });
-  if (before.plan !== saved.plan_id || before.live !== isLive(saved.status)) {
-    await emit(q, {
-      projectId: ev.projectId,
-      type: 'entitlements.updated',
-      customerId: saved.customer_id,
-      data: { plan: view.plan, status: saved.status, subscription_id: saved.id },
-      at,
-    });
-  }
+  await emitUpdated(ctx, q, saved, at, before.plan !== saved.plan_id || before.live !== isLive(saved.status), catalog);
   return 'applied';
 };
 

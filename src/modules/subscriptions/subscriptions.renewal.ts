@@ -1,10 +1,9 @@
 import type { Queryable } from '../../db/db.ts';
-import { type Catalog, findPlan } from '../../domain/catalog.ts';
+import type { Catalog, } from '../../domain/catalog.ts';
 import { newId } from '../../domain/ids.ts';
 import { addDays, addInterval, amountDue, isLive, nextStep, periodAt, RETRY_SCHEDULE_DAYS, type Step, transition } from '../../domain/subscription.ts';
 import type { AppContext } from '../../app/context.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
-import { grant } from '../credits/credits.service.ts';
 import * as paymentsRepo from '../payments/payments.repository.ts';
 import { paymentView } from '../payments/payments.service.ts';
 import { emit } from '../webhooks-out/outbox.ts';
@@ -35,71 +34,56 @@ export async function recordInvoicePaid(ctx: AppContext, q: Queryable, sub: repo
     [sub.project_id, sub.provider, i.invoiceRef],
   );
   if (existing.rowCount > 0) return null;
-  const payment = await paymentsRepo.insertPayment(q, {
-    id: newId('payment'),
-    project_id: sub.project_id,
-    customer_id: sub.customer_id,
-    amount: i.amount,
-    currency: i.currency,
+  const payment = await recordInvoicePayment(q, sub, i, {
     status: 'succeeded',
-    provider: sub.provider,
-    provider_ref: i.paymentRef ?? i.invoiceRef,
-    kind: 'subscription',
-    item_id: sub.plan_id,
-    checkout_session_id: i.sessionId ?? null,
-    subscription_id: sub.id,
-    order_id: null,
-    period_start: i.periodStart,
-    period_end: i.periodEnd,
-    failure_reason: null,
-    details: { invoice_ref: i.invoiceRef },
-    created_at: i.at,
+    providerRef: i.paymentRef ?? i.invoiceRef,
+    sessionId: i.sessionId ?? null,
+    failureReason: null,
   });
-  if (payment) {
-    await emit(q, { projectId: sub.project_id, type: 'payment.succeeded', customerId: sub.customer_id, data: paymentView(payment), at: i.at });
-  }
-  const { catalog } = await getCatalog(ctx, sub.project_id);
-  const plan = findPlan(catalog, sub.plan_id);
-  if (plan && plan.included_credits > 0 && i.periodStart) {
-    await grant(ctx, q, sub.project_id, sub.customer_id, {
-      amount: plan.included_credits * (plan.per_seat ? sub.quantity : 1),
-      kind: 'subscription_credits',
-      sourceId: `${sub.id}:${i.periodStart.toISOString()}`,
-      reason: `${plan.name} plan: credits included this period`,
-      metadata: { subscription_id: sub.id, period_start: i.periodStart },
-    });
-  }
-  if (i.periodStart) {
-    const metered = catalog.features.filter((f) => f.type === 'metered').map((f) => f.id);
-    await repo.resetMeteredUsage(q, sub.project_id, sub.customer_id, metered, i.periodStart);
-  }
+  if (i.periodStart) await startPeriod(ctx, q, sub, (await getCatalog(ctx, sub.project_id)).catalog, i.periodStart);
   return payment ?? null;
 }
 
 /** A failed charge: recorded once per attempt reference, announced as payment.failed. */
 export async function recordInvoiceFailed(_ctx: AppContext, q: Queryable, sub: repo.SubscriptionRow, i: InvoiceInput) {
+  return recordInvoicePayment(q, sub, i, {
+    status: 'failed',
+    providerRef: `${i.paymentRef ?? i.invoiceRef}:failed`,
+    sessionId: null,
+    failureReason: i.failureReason ?? 'card_declined',
+  });
+}
+
+/** One payment row for an invoice attempt, announced as payment.succeeded or payment.failed (once per reference). */
+async function recordInvoicePayment(
+  q: Queryable,
+  sub: repo.SubscriptionRow,
+  i: InvoiceInput,
+  o: { status: 'succeeded' | 'failed'; providerRef: string; sessionId: string | null; failureReason: string | null },
+) {
   const payment = await paymentsRepo.insertPayment(q, {
     id: newId('payment'),
     project_id: sub.project_id,
     customer_id: sub.customer_id,
     amount: i.amount,
     currency: i.currency,
-    status: 'failed',
+    status: o.status,
     provider: sub.provider,
-    provider_ref: `${i.paymentRef ?? i.invoiceRef}:failed`,
+    provider_ref: o.providerRef,
     kind: 'subscription',
     item_id: sub.plan_id,
-    checkout_session_id: null,
+    checkout_session_id: o.sessionId,
     subscription_id: sub.id,
     order_id: null,
     period_start: i.periodStart,
     period_end: i.periodEnd,
-    failure_reason: i.failureReason ?? 'card_declined',
+    failure_reason: o.failureReason,
     details: { invoice_ref: i.invoiceRef },
     created_at: i.at,
   });
   if (payment) {
-    await emit(q, { projectId: sub.project_id, type: 'payment.failed', customerId: sub.customer_id, data: paymentView(payment), at: i.at });
+    const type = o.status === 'succeeded' ? 'payment.succeeded' : 'payment.failed';
+    await emit(q, { projectId: sub.project_id, type, customerId: sub.customer_id, data: paymentView(payment), at: i.at });
   }
   return payment ?? null;
 }

@@ -167,21 +167,26 @@ async function announceCreated(q: Queryable, saved: repo.SubscriptionRow, s: Sta
   });
 }
 
-/** Grants the plan's included credits for the subscription's current period, once. */
-export async function startPeriod(ctx: AppContext, q: Queryable, row: repo.SubscriptionRow, catalog: Catalog) {
+/** A new period: the plan's included credits granted once for it, metered usage counted from it. */
+export async function startPeriod(
+  ctx: AppContext,
+  q: Queryable,
+  row: repo.SubscriptionRow,
+  catalog: Catalog,
+  periodStart: Date = row.current_period_start,
+) {
   const plan = findPlan(catalog, row.plan_id);
-  if (!plan) return;
-  if (plan.included_credits > 0) {
+  if (plan && plan.included_credits > 0) {
     await grant(ctx, q, row.project_id, row.customer_id, {
       amount: plan.included_credits * (plan.per_seat ? row.quantity : 1),
       kind: 'subscription_credits',
-      sourceId: `${row.id}:${row.current_period_start.toISOString()}`,
+      sourceId: `${row.id}:${periodStart.toISOString()}`,
       reason: `${plan.name} plan: credits included this period`,
-      metadata: { subscription_id: row.id, period_start: row.current_period_start },
+      metadata: { subscription_id: row.id, period_start: periodStart },
     });
   }
   const metered = catalog.features.filter((f) => f.type === 'metered').map((f) => f.id);
-  await repo.resetMeteredUsage(q, row.project_id, row.customer_id, metered, row.current_period_start);
+  await repo.resetMeteredUsage(q, row.project_id, row.customer_id, metered, periodStart);
 }
 
 // Invoices -------------------------------------------------------------------------------------
