@@ -150,5 +150,7 @@ describe('operations endpoints', () => {
     expect(m.status).toBe(200);
     expect(m.raw).toMatch(/^process_resident_memory_bytes \d+$/m);
     expect(m.raw).toMatch(/^http_requests_total\{status="2xx"\} \d+$/m);
+    expect(m.raw).toMatch(/^http_request_duration_seconds_count\{method="GET",route="\/health",status_code="200"\} [1-9]\d*$/m);
+    expect(m.raw).toMatch(/^nodejs_eventloop_lag_seconds \d/m);
   });
 });
