@@ -57,20 +57,16 @@ export interface CheckoutItem {
 
 /**
  * Turns a checkout request into an item, or completes it at once (a trial that needs no card).
- * Registered per item type by the module that owns it (credit packs here, plans, orders).
+ * Listed per item type as `checkoutItems` of the capability that owns it (credit packs, plans, orders).
  */
-export type CheckoutItemResolver = (
+export type CheckoutItemBuilder = (
   ctx: AppContext,
   q: Queryable,
   e: { projectId: string; customerId: string | null; body: CheckoutBody; at: Date },
 ) => Promise<CheckoutItem | { complete: Record<string, unknown> }>;
 
-const resolvers = new Map<string, CheckoutItemResolver>();
-export function registerCheckoutItem(type: 'credit_pack' | 'plan' | 'order', fn: CheckoutItemResolver): void {
-  resolvers.set(type, fn);
-}
-
-registerCheckoutItem('credit_pack', async (ctx, _q, { projectId, body }) => {
+/** A checkout for a credit pack: the pack's price times the quantity. */
+export const creditPackCheckoutItem: CheckoutItemBuilder = async (ctx, _q, { projectId, body }) => {
   const { catalog } = await getCatalog(ctx, projectId);
   const pack = findPack(catalog, body.credit_pack as string);
   if (!pack?.active) throw new InvalidRequestError(`Unknown credit pack '${body.credit_pack}'`, 'credit_pack');
@@ -86,7 +82,7 @@ registerCheckoutItem('credit_pack', async (ctx, _q, { projectId, body }) => {
     ],
     details: { credits: pack.credits * body.quantity, name: pack.name },
   };
-});
+};
 
 export const SESSION_TTL_MS = 24 * 3600 * 1000;
 
@@ -163,7 +159,7 @@ export async function createCheckout(
     : null;
   const at = await projectNow(ctx, projectId);
   const itemType = body.credit_pack ? 'credit_pack' : body.plan ? 'plan' : 'order';
-  const resolver = resolvers.get(itemType);
+  const resolver = ctx.registry.checkoutItems.get(itemType);
   if (!resolver) throw new InvalidRequestError(`Checkout for ${itemType} is not available`, itemType === 'order' ? 'order_id' : itemType);
   const item = await resolver(ctx, q, { projectId, customerId: customer?.id ?? null, body, at });
   if ('complete' in item) return { status: 201, body: item.complete };
