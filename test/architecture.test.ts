@@ -5,6 +5,9 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
+import { capabilities } from '../src/app/capabilities.ts';
+import { buildRegistry } from '../src/app/registry.ts';
+import type { CheckoutItemBuilder } from '../src/modules/payments/checkout.service.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SRC = join(ROOT, 'src');
@@ -150,6 +153,32 @@ describe('architecture: nothing registers itself at module load', () => {
   });
 });
 
+describe('architecture: the registry built from src/app/capabilities.ts', () => {
+  it('indexes every checkout item, refund effect and hook, in the order of the list', () => {
+    const r = buildRegistry(capabilities);
+    expect([...r.checkoutItems.keys()].sort()).toEqual(['credit_pack', 'order', 'plan']);
+    expect([...r.refundEffects.keys()].sort()).toEqual(['credit_pack', 'order']);
+    expect(r.customerView.map((f) => f.name)).toEqual(['profileCustomerView', 'entitlementsCustomerView', 'subscriptionCustomerView']);
+    expect(r.onCustomerCreated.map((f) => f.name)).toEqual(['startDefaultTrial']);
+    expect(r.onCatalogPush.map((f) => f.name)).toEqual(['validateSettingsSchemasOnPush', 'keepPlansInUseOnPush', 'syncStockOnCatalogPush']);
+  });
+
+  it('refuses a checkout item or refund effect claimed by two capabilities, and a hook listed twice', () => {
+    const item: CheckoutItemBuilder = async () => ({ complete: {} });
+    expect(() => buildRegistry([...capabilities, { name: 'other', checkoutItems: { plan: item } }])).toThrow(
+      'checkout item "plan" is registered twice (again by other)',
+    );
+    const effect = buildRegistry(capabilities).refundEffects.get('order')!;
+    expect(() => buildRegistry([...capabilities, { name: 'other', refundEffects: { order: effect } }])).toThrow(
+      'refund effect "order" is registered twice (again by other)',
+    );
+    const view = buildRegistry(capabilities).customerView[0]!;
+    expect(() => buildRegistry([...capabilities, { name: 'other', customerView: [view] }])).toThrow(
+      'customer view hook is registered twice (again by other)',
+    );
+  });
+});
+
 describe('architecture: import rules over src/', () => {
   it('the parser sees the imports of every form', () => {
     const sample = [
@@ -203,6 +232,16 @@ describe('architecture: import rules over src/', () => {
       /^src\/web\/[^/]+\.pages?\.ts$/.test(file);
     const bad = projectImports.filter((i) => under(i.target!, 'src/http') && !mayImportHttp(i.file));
     expect(show(bad)).toEqual([]);
+  });
+
+  it('route files under src/modules/ call services, not repositories (apart from the listed debt, which may only shrink)', () => {
+    const bad = projectImports.filter((i) => under(i.file, 'src/modules') && i.file.endsWith('.routes.ts') && i.target!.endsWith('.repository.ts'));
+    expect(show(bad).sort()).toEqual(
+      [
+        'src/modules/audit/audit.routes.ts → ./audit.repository.ts',
+        'src/modules/test-helpers/test-helpers.routes.ts → ../projects/projects.repository.ts',
+      ].sort(),
+    );
   });
 
   it('no file imports project code only for its side effects (registration is explicit, in src/app/capabilities.ts)', () => {

@@ -84,6 +84,15 @@ export async function ensureCustomer(
   });
 }
 
+/** A page of the project's customers by id, optionally matching id, email or name. */
+export function listCustomers(
+  q: Queryable,
+  projectId: string,
+  opts: { limit: number; startingAfter?: string; search?: string },
+): Promise<repo.CustomerRow[]> {
+  return repo.listCustomers(q, projectId, opts);
+}
+
 export async function requireCustomer(q: Queryable, projectId: string, id: string): Promise<repo.CustomerRow> {
   const row = await repo.findCustomer(q, projectId, id);
   if (!row) throw new CustomerNotFoundError(id);
