@@ -1,9 +1,10 @@
-import { findPlan } from '../../domain/catalog.ts';
+import type { Queryable } from '../../db/db.ts';
+import { findPlan, type Plan } from '../../domain/catalog.ts';
 import { priceSummary } from '../../domain/pricing.ts';
 import { ConflictError, InvalidRequestError } from '../../domain/errors.ts';
 import type { Fulfillment } from '../../app/registry.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
-import type { CheckoutItemBuilder } from '../payments/checkout.service.ts';
+import type { CheckoutBody, CheckoutItem, CheckoutItemBuilder } from '../payments/checkout.service.ts';
 import { projectNow } from '../projects/projects.service.ts';
 import * as repo from './subscriptions.repository.ts';
 import { startSubscription } from './subscriptions.start.ts';
@@ -12,13 +13,10 @@ import { managedProvider, oneLiveSubscription, requirePlan, resolveCoupon, subsc
 // Checkout for a plan: priced from the catalog (or started at once for a trial without a card),
 // and the subscription a completed checkout starts. -----------------------------------------------
 
-/** A checkout for a plan; listed as the subscriptions capability's `checkoutItems.plan`. */
-export const planCheckoutItem: CheckoutItemBuilder = async (ctx, q, { projectId, customerId, body, at }) => {
-  const { catalog } = await getCatalog(ctx, projectId);
-  const plan = requirePlan(catalog, body.plan as string);
-  const coupon = resolveCoupon(catalog, body.promotion_code, plan);
-  const quantity = plan.per_seat ? body.quantity : 1;
-  if (!plan.per_seat && body.quantity !== 1) throw new InvalidRequestError(`Plan '${plan.id}' is not sold per seat`, 'quantity');
+type Coupon = NonNullable<ReturnType<typeof resolveCoupon>>;
+
+/** The customer's live subscription, which a plan checkout may only replace while it is a trial. */
+async function trialToReplace(q: Queryable, projectId: string, customerId: string | null) {
   const live = customerId ? await repo.lockLiveSubscription(q, projectId, customerId) : undefined;
   if (live && live.status !== 'trialing') {
     throw new ConflictError(`Customer '${customerId}' already has a ${live.status} subscription; change its plan instead`, {
@@ -26,22 +24,31 @@ export const planCheckoutItem: CheckoutItemBuilder = async (ctx, q, { projectId,
       status: live.status,
     });
   }
-  // A customer still in a trial (the default one) keeps its end date: the first charge is taken then.
+  return live;
+}
+
+/**
+ * The trial a plan checkout gives: a running default trial keeps its end date (the first charge is
+ * taken then); a customer who already had a trial gets none; otherwise the body's or the plan's.
+ */
+async function checkoutTrial(
+  q: Queryable,
+  e: { projectId: string; customerId: string | null; plan: Plan; body: CheckoutBody; at: Date },
+): Promise<{ trialDays: number; runningTrialEnd: Date | null }> {
+  const live = await trialToReplace(q, e.projectId, e.customerId);
   const runningTrialEnd =
-    live?.metadata.source === 'default_trial' && live.trial_end && live.trial_end.getTime() > at.getTime() ? live.trial_end : null;
-  const usedTrial = customerId ? await repo.hadTrial(q, projectId, customerId) : false;
-  const trialDays = runningTrialEnd
-    ? Math.ceil((runningTrialEnd.getTime() - at.getTime()) / 86_400_000)
-    : usedTrial
-      ? 0
-      : (body.trial_days ?? plan.trial_days);
-  if (customerId && !runningTrialEnd && trialDays > 0 && !plan.trial_requires_card) {
-    const provider = await managedProvider(ctx, projectId);
-    const row = await oneLiveSubscription(customerId, () =>
-      startSubscription(ctx, q, { projectId, customerId, plan, quantity, trialDays, coupon, provider, at, metadata: { ...(body.metadata ?? {}), source: 'checkout' } }),
-    );
-    return { complete: { session_id: null, url: null, status: 'complete', subscription: subscriptionView(row, catalog, at) } };
-  }
+    live?.metadata.source === 'default_trial' && live.trial_end && live.trial_end.getTime() > e.at.getTime() ? live.trial_end : null;
+  if (runningTrialEnd) return { trialDays: Math.ceil((runningTrialEnd.getTime() - e.at.getTime()) / 86_400_000), runningTrialEnd };
+  const usedTrial = e.customerId ? await repo.hadTrial(q, e.projectId, e.customerId) : false;
+  return { trialDays: usedTrial ? 0 : (e.body.trial_days ?? e.plan.trial_days), runningTrialEnd: null };
+}
+
+/** The checkout item of a plan: what is due today after trial and coupon, and the recurring line. */
+function planItem(
+  plan: Plan,
+  e: { quantity: number; coupon: Coupon | null; trialDays: number; runningTrialEnd: Date | null; at: Date },
+): CheckoutItem {
+  const { quantity, coupon, trialDays, runningTrialEnd, at } = e;
   const gross = plan.price.amount * quantity;
   const summary = priceSummary({
     currency: plan.price.currency,
@@ -81,9 +88,28 @@ export const planCheckoutItem: CheckoutItemBuilder = async (ctx, q, { projectId,
       coupon_id: coupon?.id ?? null,
     },
   };
+}
+
+/** A checkout for a plan; listed as the subscriptions capability's `checkoutItems.plan`. */
+export const planCheckoutItem: CheckoutItemBuilder = async (ctx, q, { projectId, customerId, body, at }) => {
+  const { catalog } = await getCatalog(ctx, projectId);
+  const plan = requirePlan(catalog, body.plan as string);
+  const coupon = resolveCoupon(catalog, body.promotion_code, plan);
+  const quantity = plan.per_seat ? body.quantity : 1;
+  if (!plan.per_seat && body.quantity !== 1) throw new InvalidRequestError(`Plan '${plan.id}' is not sold per seat`, 'quantity');
+  const { trialDays, runningTrialEnd } = await checkoutTrial(q, { projectId, customerId, plan, body, at });
+  if (customerId && !runningTrialEnd && trialDays > 0 && !plan.trial_requires_card) {
+    // A trial that needs no card starts at once: no session, nothing to pay.
+    const provider = await managedProvider(ctx, projectId);
+    const row = await oneLiveSubscription(customerId, () =>
+      startSubscription(ctx, q, { projectId, customerId, plan, quantity, trialDays, coupon, provider, at, metadata: { ...(body.metadata ?? {}), source: 'checkout' } }),
+    );
+    return { complete: { session_id: null, url: null, status: 'complete', subscription: subscriptionView(row, catalog, at) } };
+  }
+  return planItem(plan, { quantity, coupon, trialDays, runningTrialEnd, at });
 };
 
-function couponView(c: NonNullable<ReturnType<typeof resolveCoupon>>) {
+function couponView(c: Coupon) {
   return {
     percentOff: c.percent_off ?? null,
     amountOff: c.amount_off?.amount ?? null,
