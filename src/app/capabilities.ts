@@ -1,12 +1,14 @@
 /**
  * Every capability of Tollgate and what it plugs in — routes, provider-event handlers, checkout
- * fulfillments, session authenticators, background jobs and the webhook events it emits.
- * Open this file first: nothing registers itself by being imported.
+ * items, fulfillments and refund effects, customer-view fields, customer-created and catalog-push
+ * hooks, session authenticators, background jobs and the webhook events it emits.
+ * Open this file first: nothing registers itself by being imported. Hooks of one kind run in the
+ * order of this list.
  */
 import { registerAuditRoutes } from '../modules/audit/audit.routes.ts';
 import { registerCatalogRoutes } from '../modules/catalog/catalog.routes.ts';
 import { registerCommerceRoutes } from '../modules/commerce/commerce.routes.ts';
-import { expireOrders, fulfillOrderPayment } from '../modules/commerce/commerce.service.ts';
+import { expireOrders, fulfillOrderPayment, orderCheckoutItem, orderRefundEffect, syncStockOnCatalogPush } from '../modules/commerce/commerce.service.ts';
 import { registerCreditsRoutes } from '../modules/credits/credits.routes.ts';
 import { expireDue } from '../modules/credits/credits.service.ts';
 import { registerCustomerSessionRoutes } from '../modules/customer-sessions/customer-sessions.routes.ts';
@@ -17,6 +19,7 @@ import { authenticateOperatorSession, sweepOperatorSessions } from '../modules/d
 import { purgeIdempotencyKeys } from '../modules/idempotency/idempotency.service.ts';
 import { registerKeyRoutes } from '../modules/keys/keys.routes.ts';
 import { registerMetricsRoutes } from '../modules/metrics/metrics.routes.ts';
+import { creditPackCheckoutItem } from '../modules/payments/checkout.service.ts';
 import { registerPaymentRoutes } from '../modules/payments/payments.routes.ts';
 import {
   expireCheckoutSessions,
@@ -26,21 +29,20 @@ import {
   onCheckoutCompleted,
 } from '../modules/payments/payments.service.ts';
 import { registerRefundRoutes } from '../modules/payments/refunds.routes.ts';
-import { onPaymentRefunded } from '../modules/payments/refunds.service.ts';
+import { creditPackRefundEffect, onPaymentRefunded } from '../modules/payments/refunds.service.ts';
 import { registerProfileRoutes } from '../modules/profile/profile.routes.ts';
+import { profileCustomerView, validateSettingsSchemasOnPush } from '../modules/profile/profile.service.ts';
 import { registerProjectRoutes } from '../modules/projects/projects.routes.ts';
 import { registerProviderRoutes } from '../modules/providers/providers.routes.ts';
 import { registerSubscriptionRoutes } from '../modules/subscriptions/subscriptions.routes.ts';
-import {
-  fulfillPlan,
-  onInvoicePaid,
-  onInvoicePaymentFailed,
-  onSubscriptionChanged,
-  onTrialWillEnd,
-} from '../modules/subscriptions/subscriptions.events.ts';
+import { keepPlansInUseOnPush, subscriptionCustomerView } from '../modules/subscriptions/subscriptions.catalog.ts';
+import { fulfillPlan, planCheckoutItem } from '../modules/subscriptions/subscriptions.checkout.ts';
+import { onInvoicePaid, onInvoicePaymentFailed, onSubscriptionChanged, onTrialWillEnd } from '../modules/subscriptions/subscriptions.events.ts';
 import { advanceDueSubscriptions } from '../modules/subscriptions/subscriptions.renewal.ts';
+import { startDefaultTrial } from '../modules/subscriptions/subscriptions.start.ts';
 import { registerTestHelperRoutes } from '../modules/test-helpers/test-helpers.routes.ts';
 import { registerUsageRoutes } from '../modules/usage/usage.routes.ts';
+import { entitlementsCustomerView } from '../modules/usage/usage.service.ts';
 import { registerVaultRoutes } from '../modules/vault/vault.routes.ts';
 import { registerInboxRoutes } from '../modules/webhooks-in/inbox.routes.ts';
 import { retryDueEvents } from '../modules/webhooks-in/inbox.service.ts';
@@ -62,7 +64,13 @@ import { buildRegistry, type Capability, type Registry } from './registry.ts';
 export const capabilities: readonly Capability[] = [
   { name: 'projects', routes: [registerProjectRoutes, registerKeyRoutes], jobs: { 'idempotency.purge': purgeIdempotencyKeys } },
   { name: 'catalog', routes: [registerCatalogRoutes] },
-  { name: 'customers', routes: [registerCustomerRoutes, registerProfileRoutes], emits: ['customer.created', 'customer.updated', 'onboarding.step_completed', 'onboarding.completed'] },
+  {
+    name: 'customers',
+    routes: [registerCustomerRoutes, registerProfileRoutes],
+    customerView: [profileCustomerView],
+    onCatalogPush: [validateSettingsSchemasOnPush],
+    emits: ['customer.created', 'customer.updated', 'onboarding.step_completed', 'onboarding.completed'],
+  },
   {
     name: 'customer-sessions',
     routes: [registerCustomerSessionRoutes],
@@ -75,7 +83,7 @@ export const capabilities: readonly Capability[] = [
     jobs: { 'credits.expire': async (ctx) => { const r = await expireDue(ctx); return r.holds + r.grants; } },
     emits: ['credits.granted', 'credits.deducted', 'credits.low_balance', 'credits.reversed'],
   },
-  { name: 'usage', routes: [registerUsageRoutes] },
+  { name: 'usage', routes: [registerUsageRoutes], customerView: [entitlementsCustomerView] },
   {
     name: 'payments',
     routes: [registerPaymentRoutes, registerRefundRoutes, registerCheckoutPages],
@@ -86,7 +94,9 @@ export const capabilities: readonly Capability[] = [
       'checkout.async_payment_failed': onAsyncPaymentFailed,
       'payment.refunded': onPaymentRefunded,
     },
+    checkoutItems: { credit_pack: creditPackCheckoutItem },
     fulfillments: { credit_pack: fulfillCreditPack },
+    refundEffects: { credit_pack: creditPackRefundEffect },
     jobs: { 'checkout.expire': expireCheckoutSessions },
     emits: ['checkout.completed', 'payment.succeeded', 'payment.failed', 'payment.refunded'],
   },
@@ -99,6 +109,10 @@ export const capabilities: readonly Capability[] = [
       'invoice.payment_failed': onInvoicePaymentFailed,
       'subscription.trial_will_end': onTrialWillEnd,
     },
+    customerView: [subscriptionCustomerView],
+    onCustomerCreated: [startDefaultTrial],
+    onCatalogPush: [keepPlansInUseOnPush],
+    checkoutItems: { plan: planCheckoutItem },
     fulfillments: { plan: fulfillPlan },
     jobs: { 'subscriptions.advance': advanceDueSubscriptions },
     emits: ['subscription.created', 'subscription.updated', 'subscription.canceled', 'subscription.trial_will_end', 'entitlements.updated'],
@@ -106,7 +120,10 @@ export const capabilities: readonly Capability[] = [
   {
     name: 'commerce',
     routes: [registerCommerceRoutes],
+    onCatalogPush: [syncStockOnCatalogPush],
+    checkoutItems: { order: orderCheckoutItem },
     fulfillments: { order: fulfillOrderPayment },
+    refundEffects: { order: orderRefundEffect },
     jobs: { 'orders.expire': expireOrders },
     emits: ['order.paid', 'order.canceled', 'order.refunded'],
   },

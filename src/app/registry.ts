@@ -1,6 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { Queryable } from '../db/db.ts';
+import type { CatalogPushHook } from '../modules/catalog/catalog.service.ts';
+import type { CustomerCreatedHook, CustomerViewExtension } from '../modules/customers/customers.service.ts';
+import type { CheckoutItemBuilder } from '../modules/payments/checkout.service.ts';
 import type { CheckoutSessionRow, PaymentRow } from '../modules/payments/payments.repository.ts';
+import type { RefundEffect } from '../modules/payments/refunds.service.ts';
 import type { OutboxEventType } from '../modules/webhooks-out/outbox.ts';
 import type { PaymentProvider, ProviderEvent, ProviderName } from '../providers/provider.ts';
 import type { AppContext, Caller } from './context.ts';
@@ -61,6 +65,16 @@ export interface Capability {
   sessionAdopters?: SessionAdopter[];
   sessionAuthenticators?: SessionAuthenticator[];
   jobs?: Record<string, Job>;
+  /** Fields this capability adds to the customer view (run in capability order, merged left to right). */
+  customerView?: CustomerViewExtension[];
+  /** Runs in the transaction that creates a customer (e.g. the catalog's default trial). */
+  onCustomerCreated?: CustomerCreatedHook[];
+  /** Runs in the catalog push transaction: validates the new catalog or records what it changes. */
+  onCatalogPush?: CatalogPushHook[];
+  /** How a checkout for each item type is priced (or completed at once); one capability per type. */
+  checkoutItems?: Partial<Record<ItemType, CheckoutItemBuilder>>;
+  /** What a refund undoes for the thing a payment bought, by item type; one capability per type. */
+  refundEffects?: Partial<Record<ItemType, RefundEffect>>;
   /** The outgoing webhook events this capability emits. */
   emits?: readonly OutboxEventType[];
 }
@@ -74,6 +88,11 @@ export interface Registry {
   sessionAdopters: readonly SessionAdopter[];
   sessionAuthenticators: readonly SessionAuthenticator[];
   jobs: readonly { name: string; run: Job }[];
+  customerView: readonly CustomerViewExtension[];
+  onCustomerCreated: readonly CustomerCreatedHook[];
+  onCatalogPush: readonly CatalogPushHook[];
+  checkoutItems: ReadonlyMap<string, CheckoutItemBuilder>;
+  refundEffects: ReadonlyMap<string, RefundEffect>;
 }
 
 function putOnce<V>(map: Map<string, V>, key: string, value: V, what: string, owner: string): void {
@@ -81,12 +100,29 @@ function putOnce<V>(map: Map<string, V>, key: string, value: V, what: string, ow
   map.set(key, value);
 }
 
-/** Indexes the capabilities; two capabilities claiming the same event, job or provider is a start-up error. */
+/** The hooks of one kind in capability order; the same function listed twice is a start-up error. */
+function hooksOnce<H>(capabilities: readonly Capability[], pick: (c: Capability) => H[] | undefined, what: string): H[] {
+  const out: H[] = [];
+  for (const c of capabilities) {
+    for (const h of pick(c) ?? []) {
+      if (out.includes(h)) throw new Error(`${what} hook is registered twice (again by ${c.name})`);
+      out.push(h);
+    }
+  }
+  return out;
+}
+
+/**
+ * Indexes the capabilities; two capabilities claiming the same event, job, provider, checkout item
+ * or refund effect is a start-up error.
+ */
 export function buildRegistry(capabilities: readonly Capability[]): Registry {
   const providers = new Map<string, PaymentProvider>();
   const providerEvents = new Map<string, ProviderEventHandler<never>>();
   const fulfillments = new Map<string, Fulfillment>();
   const jobs = new Map<string, Job>();
+  const checkoutItems = new Map<string, CheckoutItemBuilder>();
+  const refundEffects = new Map<string, RefundEffect>();
   for (const c of capabilities) {
     for (const p of c.providers ?? []) putOnce(providers, p.name, p, 'provider', c.name);
     for (const [kind, h] of Object.entries(c.providerEvents ?? {})) {
@@ -94,6 +130,8 @@ export function buildRegistry(capabilities: readonly Capability[]): Registry {
     }
     for (const [type, f] of Object.entries(c.fulfillments ?? {})) putOnce(fulfillments, type, f, 'fulfillment', c.name);
     for (const [name, j] of Object.entries(c.jobs ?? {})) putOnce(jobs, name, j, 'job', c.name);
+    for (const [type, b] of Object.entries(c.checkoutItems ?? {})) putOnce(checkoutItems, type, b, 'checkout item', c.name);
+    for (const [type, r] of Object.entries(c.refundEffects ?? {})) putOnce(refundEffects, type, r, 'refund effect', c.name);
   }
   return {
     capabilities,
@@ -103,6 +141,11 @@ export function buildRegistry(capabilities: readonly Capability[]): Registry {
     sessionAdopters: capabilities.flatMap((c) => c.sessionAdopters ?? []),
     sessionAuthenticators: capabilities.flatMap((c) => c.sessionAuthenticators ?? []),
     jobs: [...jobs].map(([name, run]) => ({ name, run })),
+    customerView: hooksOnce(capabilities, (c) => c.customerView, 'customer view'),
+    onCustomerCreated: hooksOnce(capabilities, (c) => c.onCustomerCreated, 'customer created'),
+    onCatalogPush: hooksOnce(capabilities, (c) => c.onCatalogPush, 'catalog push'),
+    checkoutItems,
+    refundEffects,
   };
 }
 

@@ -30,15 +30,21 @@ export function validateCatalog(input: unknown): Catalog {
   return parseOrThrow(CatalogSchema, input);
 }
 
-/** Hooks run inside the push transaction (e.g. provider price sync plans, stock rows). */
+/**
+ * Runs inside the push transaction (e.g. provider price sync plans, stock rows); listed as
+ * `onCatalogPush` of a capability in src/app/capabilities.ts.
+ */
 export type CatalogPushHook = (
   ctx: AppContext,
   q: Queryable,
   e: { projectId: string; previous: Catalog; next: Catalog; version: number },
 ) => Promise<void>;
-const pushHooks: CatalogPushHook[] = [];
+
+// Kept only until the Stripe catalog sync is listed in src/app/capabilities.ts like the others.
+const legacyPushHooks: CatalogPushHook[] = [];
+/** @deprecated List the hook as `onCatalogPush` of its capability in src/app/capabilities.ts. */
 export function onCatalogPush(hook: CatalogPushHook): void {
-  pushHooks.push(hook);
+  legacyPushHooks.push(hook);
 }
 
 export async function putCatalog(
@@ -51,7 +57,9 @@ export async function putCatalog(
   const previous = (await getCatalog(ctx, caller.projectId, q)).catalog;
   const at = ctx.clock.now();
   const version = await repo.insertCatalogVersion(q, caller.projectId, catalog, caller.actor, at);
-  for (const hook of pushHooks) await hook(ctx, q, { projectId: caller.projectId, previous, next: catalog, version });
+  for (const hook of [...ctx.registry.onCatalogPush, ...legacyPushHooks]) {
+    await hook(ctx, q, { projectId: caller.projectId, previous, next: catalog, version });
+  }
   await audit(q, caller, { action: 'catalog.pushed', target: `catalog:v${version}`, details: { version } }, at);
   cache.delete(caller.projectId);
   invalidateProject(caller.projectId);

@@ -6,12 +6,12 @@ import { newId } from '../../domain/ids.ts';
 import type { Money } from '../../domain/money.ts';
 import type { AppContext, Caller } from '../../app/context.ts';
 import { audit } from '../audit/audit.service.ts';
-import { getCatalog, onCatalogPush } from '../catalog/catalog.service.ts';
+import { type CatalogPushHook, getCatalog } from '../catalog/catalog.service.ts';
 import { ensureCustomer, requireCustomer } from '../customers/customers.service.ts';
-import { registerCheckoutItem } from '../payments/checkout.service.ts';
+import type { CheckoutItemBuilder } from '../payments/checkout.service.ts';
 import { expireOpenSessionsFor } from '../payments/payments.repository.ts';
 import type { Fulfillment } from '../../app/registry.ts';
-import { registerRefundEffect } from '../payments/refunds.service.ts';
+import type { RefundEffect } from '../payments/refunds.service.ts';
 import { projectNow } from '../projects/projects.service.ts';
 import { emit } from '../webhooks-out/outbox.ts';
 import * as repo from './commerce.repository.ts';
@@ -54,7 +54,7 @@ const money = (amount: number, currency: string): Money => ({ amount, currency }
  *   already promised to unpaid orders are not sold twice; paid units are gone and not counted.
  * Products dropped from the catalog keep their row (their orders may still be refunded).
  */
-onCatalogPush(async (ctx, q, { projectId, next }) => {
+export const syncStockOnCatalogPush: CatalogPushHook = async (ctx, q, { projectId, next }) => {
   if (next.products.length === 0) return;
   const at = await projectNow(ctx, projectId);
   const existing = new Map((await repo.listStock(q, projectId)).map((s) => [s.product_id, s]));
@@ -69,7 +69,7 @@ onCatalogPush(async (ctx, q, { projectId, next }) => {
     }
     await repo.upsertStock(q, { projectId, productId: p.id, catalogStock: p.stock, available, at });
   }
-});
+};
 
 function productView(p: Product, stock: number | null) {
   return {
@@ -423,7 +423,8 @@ export async function expireOrders(ctx: AppContext, batch = 100): Promise<number
 
 // Checkout, payment and refund of an order ----------------------------------------------------
 
-registerCheckoutItem('order', async (_ctx, q, { projectId, customerId, body }) => {
+/** A checkout for a pending order of this customer (one open session per order). */
+export const orderCheckoutItem: CheckoutItemBuilder = async (_ctx, q, { projectId, customerId, body }) => {
   const id = body.order_id as string;
   const o = await repo.findOrder(q, projectId, id);
   if (!o || o.customer_id !== customerId) throw new NotFoundError('order', id);
@@ -443,7 +444,7 @@ registerCheckoutItem('order', async (_ctx, q, { projectId, customerId, body }) =
     expiresAt: o.expires_at,
     details: { name: `Order ${o.id}`, order_id: o.id, count: items.reduce((n, i) => n + i.quantity, 0) },
   };
-});
+};
 
 export const fulfillOrderPayment: Fulfillment = async (ctx, q, { session, payment }) => {
   const o = await repo.lockOrder(q, session.project_id, session.item_id);
@@ -470,7 +471,8 @@ export const fulfillOrderPayment: Fulfillment = async (ctx, q, { session, paymen
   await emit(q, { projectId: o.project_id, type: 'order.paid', customerId: o.customer_id, data: await viewOf(q, done), at });
 };
 
-registerRefundEffect('order', async (_ctx, q, { payment, full, at }) => {
+/** A full refund of an order's payment releases its stock and marks it refunded. */
+export const orderRefundEffect: RefundEffect = async (_ctx, q, { payment, full, at }) => {
   if (!payment.order_id) return {};
   const o = await repo.lockOrder(q, payment.project_id, payment.order_id);
   if (!o) return {};
@@ -479,4 +481,4 @@ registerRefundEffect('order', async (_ctx, q, { payment, full, at }) => {
   const done = await repo.updateOrder(q, o.id, { status: 'refunded', stockReserved: false, at });
   await emit(q, { projectId: o.project_id, type: 'order.refunded', customerId: o.customer_id, data: await viewOf(q, done), at });
   return { order: { id: o.id, status: done.status } };
-});
+};

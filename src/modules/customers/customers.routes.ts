@@ -5,7 +5,7 @@ import { callerOf } from '../../http/auth.ts';
 import type { AppContext } from '../../app/context.ts';
 import { idempotent } from '../../http/idempotency.ts';
 import { CustomerParams, ListQuery, page } from '../../http/schemas.ts';
-import { CustomerIdSchema, customersRepository, customerView, requireCustomer, upsertCustomer } from './customers.service.ts';
+import { CustomerIdSchema, customerView, listCustomers, requireCustomer, upsertCustomer } from './customers.service.ts';
 
 const UpsertBody = z
   .object({
@@ -35,7 +35,7 @@ export function registerCustomerRoutes(root: FastifyInstance, ctx: AppContext): 
     '/v1/customers',
     { schema: { querystring: ListQuery.extend({ search: z.string().max(200).optional() }) } },
     async (req) => {
-      const rows = await customersRepository.listCustomers(ctx.db, callerOf(req).projectId, {
+      const rows = await listCustomers(ctx.db, callerOf(req).projectId, {
         limit: req.query.limit,
         startingAfter: req.query.starting_after,
         search: req.query.search,

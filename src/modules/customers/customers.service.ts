@@ -14,22 +14,15 @@ export type { CustomerRow } from './customers.repository.ts';
 export const CustomerIdSchema = z.string().min(1, 'must not be empty').max(255, 'must be at most 255 characters');
 
 /** Runs when a customer is first seen, in the creating transaction (sign-up credits, default trial, ...). */
+/** Listed as `onCustomerCreated` of a capability in src/app/capabilities.ts. */
 export type CustomerCreatedHook = (ctx: AppContext, q: Queryable, c: repo.CustomerRow, at: Date) => Promise<void>;
-const createdHooks: CustomerCreatedHook[] = [];
-export function onCustomerCreated(hook: CustomerCreatedHook): void {
-  createdHooks.push(hook);
-}
 
-/** Adds fields to the customer view (subscription, entitlements, ...). */
-export type CustomerViewExtender = (
+/** Adds fields to the customer view (subscription, entitlements, ...); listed as `customerView` of a capability. */
+export type CustomerViewExtension = (
   ctx: AppContext,
   q: Queryable,
   c: repo.CustomerRow,
 ) => Promise<Record<string, unknown>>;
-const viewExtenders: CustomerViewExtender[] = [];
-export function extendCustomerView(fn: CustomerViewExtender): void {
-  viewExtenders.push(fn);
-}
 
 export interface EnsureInput {
   email?: string | null;
@@ -86,9 +79,18 @@ export async function ensureCustomer(
       });
     }
     await announce(trx, 'customer.created', inserted, at);
-    for (const hook of createdHooks) await hook(ctx, trx, inserted, at);
+    for (const hook of ctx.registry.onCustomerCreated) await hook(ctx, trx, inserted, at);
     return { customer: inserted, created: true };
   });
+}
+
+/** A page of the project's customers by id, optionally matching id, email or name. */
+export function listCustomers(
+  q: Queryable,
+  projectId: string,
+  opts: { limit: number; startingAfter?: string; search?: string },
+): Promise<repo.CustomerRow[]> {
+  return repo.listCustomers(q, projectId, opts);
 }
 
 export async function requireCustomer(q: Queryable, projectId: string, id: string): Promise<repo.CustomerRow> {
@@ -129,7 +131,7 @@ export async function customerView(ctx: AppContext, q: Queryable, c: repo.Custom
     balance,
     credits: { balance, held, available: balance - held },
   };
-  for (const ext of viewExtenders) Object.assign(view, await ext(ctx, q, c));
+  for (const ext of ctx.registry.customerView) Object.assign(view, await ext(ctx, q, c));
   return view;
 }
 

@@ -58,15 +58,12 @@ async function requireOperator(ctx: AppContext, req: FastifyRequest) {
 
 const PROXY_HEADERS = ['content-type', 'idempotent-replayed', 'retry-after', 'request-id'];
 
-/**
- * The dashboard: its static app under /dashboard/ and its JSON API under /dashboard/api/.
- * Operators sign in with a password (argon2) or the first-run link; the session cookie then lets
- * the app call the public API as the operator on any project, through /dashboard/api/p/:project/v1/*.
- */
-export function registerDashboard(root: FastifyInstance, ctx: AppContext): void {
-  const app = root.withTypeProvider<ZodTypeProvider>();
-  const open = { schema: { hide: true }, config: { auth: 'none' as const } };
+type DashboardApp = ReturnType<typeof withZod>;
+const withZod = (root: FastifyInstance) => root.withTypeProvider<ZodTypeProvider>();
+const open = { schema: { hide: true }, config: { auth: 'none' as const } };
 
+/** Signing in and out, and what the signed-in operator may see. */
+function registerOperatorRoutes(app: DashboardApp, ctx: AppContext): void {
   app.post('/dashboard/api/login', { ...open, schema: { hide: true, body: Credentials } }, async (req, reply) => {
     refuseCrossSite(req);
     return signedIn(ctx, reply, await signIn(ctx, req.body));
@@ -94,7 +91,10 @@ export function registerDashboard(root: FastifyInstance, ctx: AppContext): void 
     await requireOperator(ctx, req);
     return { object: 'list', data: await projectsForOperator(ctx), has_more: false };
   });
+}
 
+/** Dashboard-only views and actions on one project. */
+function registerProjectViews(app: DashboardApp, ctx: AppContext): void {
   app.get('/dashboard/api/p/:project/overview', { ...open, schema: { hide: true, params: ProjectParams } }, async (req) => {
     await requireOperator(ctx, req);
     await getProject(ctx, req.params.project);
@@ -112,39 +112,53 @@ export function registerDashboard(root: FastifyInstance, ctx: AppContext): void 
       return idempotent(ctx, req, reply, async (q) => ({ body: await adjustCredits(ctx, q, caller, req.params.id, req.body) }));
     },
   );
+}
 
-  // The public API, called as the operator on the chosen project (actor "dashboard:<email>").
+/** The public API, called as the operator on the chosen project (actor "dashboard:<email>"). */
+function proxyAsOperator(root: FastifyInstance, ctx: AppContext) {
+  return async (req: FastifyRequest, reply: FastifyReply) => {
+  const { token } = await requireOperator(ctx, req);
+  const params = req.params as { project: string; '*': string };
+  const rest = params['*'];
+  if (rest.split('/').some((s) => s === '..' || s === '.') || rest.startsWith('/')) throw new NotFoundError('route', rest);
+  await getProject(ctx, params.project);
+  const qs = req.url.includes('?') ? req.url.slice(req.url.indexOf('?')) : '';
+  const headers: Record<string, string> = { authorization: `Bearer ${token}.${params.project}` };
+  const idem = req.headers['idempotency-key'];
+  if (typeof idem === 'string') headers['idempotency-key'] = idem;
+  const hasBody = req.body !== undefined && req.body !== null;
+  if (hasBody) headers['content-type'] = 'application/json';
+  const res = await root.inject({
+    // The audit log records where the operator really was.
+    remoteAddress: req.ip,
+    method: req.method as HTTPMethods,
+    url: `/v1/${rest}${qs}`,
+    headers,
+    ...(hasBody ? { payload: JSON.stringify(req.body) } : {}),
+  });
+  reply.code(res.statusCode);
+  for (const h of PROXY_HEADERS) {
+    const v = res.headers[h];
+    if (v !== undefined) reply.header(h, v);
+  }
+  return reply.send(res.rawPayload);
+  };
+}
+
+/**
+ * The dashboard: its static app under /dashboard/ and its JSON API under /dashboard/api/.
+ * Operators sign in with a password (argon2) or the first-run link; the session cookie then lets
+ * the app call the public API as the operator on any project, through /dashboard/api/p/:project/v1/*.
+ */
+export function registerDashboard(root: FastifyInstance, ctx: AppContext): void {
+  const app = withZod(root);
+  registerOperatorRoutes(app, ctx);
+  registerProjectViews(app, ctx);
   app.route({
     method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as HTTPMethods[],
     url: '/dashboard/api/p/:project/v1/*',
     ...open,
-    handler: async (req, reply) => {
-      const { token } = await requireOperator(ctx, req);
-      const params = req.params as { project: string; '*': string };
-      const rest = params['*'];
-      if (rest.split('/').some((s) => s === '..' || s === '.') || rest.startsWith('/')) throw new NotFoundError('route', rest);
-      await getProject(ctx, params.project);
-      const qs = req.url.includes('?') ? req.url.slice(req.url.indexOf('?')) : '';
-      const headers: Record<string, string> = { authorization: `Bearer ${token}.${params.project}` };
-      const idem = req.headers['idempotency-key'];
-      if (typeof idem === 'string') headers['idempotency-key'] = idem;
-      const hasBody = req.body !== undefined && req.body !== null;
-      if (hasBody) headers['content-type'] = 'application/json';
-      const res = await root.inject({
-        // The audit log records where the operator really was.
-        remoteAddress: req.ip,
-        method: req.method as HTTPMethods,
-        url: `/v1/${rest}${qs}`,
-        headers,
-        ...(hasBody ? { payload: JSON.stringify(req.body) } : {}),
-      });
-      reply.code(res.statusCode);
-      for (const h of PROXY_HEADERS) {
-        const v = res.headers[h];
-        if (v !== undefined) reply.header(h, v);
-      }
-      return reply.send(res.rawPayload);
-    },
+    handler: proxyAsOperator(root, ctx),
   });
 
   app.get('/dashboard', open, async (_req, reply) => reply.redirect('/dashboard/', 302));

@@ -57,20 +57,16 @@ export interface CheckoutItem {
 
 /**
  * Turns a checkout request into an item, or completes it at once (a trial that needs no card).
- * Registered per item type by the module that owns it (credit packs here, plans, orders).
+ * Listed per item type as `checkoutItems` of the capability that owns it (credit packs, plans, orders).
  */
-export type CheckoutItemResolver = (
+export type CheckoutItemBuilder = (
   ctx: AppContext,
   q: Queryable,
   e: { projectId: string; customerId: string | null; body: CheckoutBody; at: Date },
 ) => Promise<CheckoutItem | { complete: Record<string, unknown> }>;
 
-const resolvers = new Map<string, CheckoutItemResolver>();
-export function registerCheckoutItem(type: 'credit_pack' | 'plan' | 'order', fn: CheckoutItemResolver): void {
-  resolvers.set(type, fn);
-}
-
-registerCheckoutItem('credit_pack', async (ctx, _q, { projectId, body }) => {
+/** A checkout for a credit pack: the pack's price times the quantity. */
+export const creditPackCheckoutItem: CheckoutItemBuilder = async (ctx, _q, { projectId, body }) => {
   const { catalog } = await getCatalog(ctx, projectId);
   const pack = findPack(catalog, body.credit_pack as string);
   if (!pack?.active) throw new InvalidRequestError(`Unknown credit pack '${body.credit_pack}'`, 'credit_pack');
@@ -86,7 +82,7 @@ registerCheckoutItem('credit_pack', async (ctx, _q, { projectId, body }) => {
     ],
     details: { credits: pack.credits * body.quantity, name: pack.name },
   };
-});
+};
 
 export const SESSION_TTL_MS = 24 * 3600 * 1000;
 
@@ -145,46 +141,52 @@ export function fillSessionId(url: string, sessionId: string): string {
   return url.replaceAll('{CHECKOUT_SESSION_ID}', sessionId);
 }
 
-export async function createCheckout(
+type CheckoutOpts = { paymentLinkId?: string; requestKey?: string };
+type CheckoutReply = { status: number; body: Record<string, unknown> };
+type CheckoutCustomer = { id: string; email: string | null } | null;
+
+/** The provider a checkout goes to: the one asked for, else the project's default. */
+function checkoutProvider(ctx: AppContext, body: CheckoutBody, defaultProvider: string) {
+  const name = (body.provider ?? defaultProvider) as ProviderName;
+  const provider = getProvider(ctx, name);
+  if (!provider) throw new InvalidRequestError(`Provider '${name}' is not available`, 'provider');
+  return { name, provider };
+}
+
+/** The item the body names, priced by the capability that sells it (or completed at once). */
+async function resolveItem(
   ctx: AppContext,
   q: Queryable,
-  caller: Caller,
-  body: CheckoutBody,
-  opts: { paymentLinkId?: string; requestKey?: string } = {},
-): Promise<{ status: number; body: Record<string, unknown> }> {
-  const projectId = caller.projectId;
-  const project = await getProject(ctx, projectId);
-  const providerName = (body.provider ?? project.default_provider) as ProviderName;
-  const provider = getProvider(ctx, providerName);
-  if (!provider) throw new InvalidRequestError(`Provider '${providerName}' is not available`, 'provider');
-  if (!body.customer_id && !opts.paymentLinkId) throw new InvalidRequestError('customer_id is required', 'customer_id');
-  const customer = body.customer_id
-    ? (await ensureCustomer(ctx, q, projectId, body.customer_id, { email: body.customer_email ?? null })).customer
-    : null;
-  const at = await projectNow(ctx, projectId);
-  const itemType = body.credit_pack ? 'credit_pack' : body.plan ? 'plan' : 'order';
-  const resolver = resolvers.get(itemType);
-  if (!resolver) throw new InvalidRequestError(`Checkout for ${itemType} is not available`, itemType === 'order' ? 'order_id' : itemType);
-  const item = await resolver(ctx, q, { projectId, customerId: customer?.id ?? null, body, at });
-  if ('complete' in item) return { status: 201, body: item.complete };
+  e: { projectId: string; customerId: string | null; body: CheckoutBody; at: Date },
+): Promise<CheckoutItem | { complete: Record<string, unknown> }> {
+  const itemType = e.body.credit_pack ? 'credit_pack' : e.body.plan ? 'plan' : 'order';
+  const builder = ctx.registry.checkoutItems.get(itemType);
+  if (!builder) throw new InvalidRequestError(`Checkout for ${itemType} is not available`, itemType === 'order' ? 'order_id' : itemType);
+  return builder(ctx, q, e);
+}
 
-  // With an Idempotency-Key the session id is derived from it: a retry after our commit failed
-  // (the provider call having succeeded) makes the same provider call again, which the provider replays.
-  const id = opts.requestKey ? derivedId('checkout', `${projectId}:${opts.requestKey}`) : newId('checkout');
-  const prior = opts.requestKey ? await repo.findSession(q, id, projectId) : undefined;
-  if (prior) return { status: 201, body: sessionView(prior) };
-  const expiresAt = item.expiresAt ?? new Date(at.getTime() + SESSION_TTL_MS);
+/** What the customer is shown; it must say the same amount due today as the item charges. */
+function checkedSummary(item: CheckoutItem, at: Date): PriceSummary {
   const summary =
     item.summary ??
     priceSummary({ currency: item.currency, lines: item.lineItems.map((l) => ({ name: l.name, unitAmount: l.amount, quantity: l.quantity })), at });
   if (summary.amount_due_today !== item.amount) {
-    throw new Error(`checkout ${itemType} ${item.itemId}: summary says ${summary.amount_due_today} due today, item ${item.amount}`);
+    throw new Error(`checkout ${item.itemType} ${item.itemId}: summary says ${summary.amount_due_today} due today, item ${item.amount}`);
   }
-  const session = await repo.insertSession(q, {
+  return summary;
+}
+
+/** Stores the open session Tollgate will fulfil when the provider reports it paid. */
+function insertOpenSession(
+  q: Queryable,
+  e: { id: string; projectId: string; providerName: string; customer: CheckoutCustomer; body: CheckoutBody; item: CheckoutItem; opts: CheckoutOpts; at: Date; expiresAt: Date },
+) {
+  const { id, body, item, customer } = e;
+  return repo.insertSession(q, {
     id,
-    project_id: projectId,
+    project_id: e.projectId,
     customer_id: customer?.id ?? null,
-    provider: providerName,
+    provider: e.providerName,
     mode: item.mode,
     item_type: item.itemType,
     item_id: item.itemId,
@@ -195,12 +197,39 @@ export async function createCheckout(
     cancel_url: fillSessionId(body.cancel_url, id),
     trial_days: item.trialDays ?? null,
     promotion_code: body.promotion_code ?? null,
-    payment_link_id: opts.paymentLinkId ?? null,
+    payment_link_id: e.opts.paymentLinkId ?? null,
     customer_email: customer?.email ?? body.customer_email ?? null,
-    details: { ...item.details, summary, metadata: body.metadata ?? {} },
-    created_at: at,
-    expires_at: expiresAt,
+    details: { ...item.details, summary: checkedSummary(item, e.at), metadata: body.metadata ?? {} },
+    created_at: e.at,
+    expires_at: e.expiresAt,
   });
+}
+
+export async function createCheckout(
+  ctx: AppContext,
+  q: Queryable,
+  caller: Caller,
+  body: CheckoutBody,
+  opts: CheckoutOpts = {},
+): Promise<CheckoutReply> {
+  const projectId = caller.projectId;
+  const project = await getProject(ctx, projectId);
+  const { name: providerName, provider } = checkoutProvider(ctx, body, project.default_provider);
+  if (!body.customer_id && !opts.paymentLinkId) throw new InvalidRequestError('customer_id is required', 'customer_id');
+  const customer = body.customer_id
+    ? (await ensureCustomer(ctx, q, projectId, body.customer_id, { email: body.customer_email ?? null })).customer
+    : null;
+  const at = await projectNow(ctx, projectId);
+  const item = await resolveItem(ctx, q, { projectId, customerId: customer?.id ?? null, body, at });
+  if ('complete' in item) return { status: 201, body: item.complete };
+
+  // With an Idempotency-Key the session id is derived from it: a retry after our commit failed
+  // (the provider call having succeeded) makes the same provider call again, which the provider replays.
+  const id = opts.requestKey ? derivedId('checkout', `${projectId}:${opts.requestKey}`) : newId('checkout');
+  const prior = opts.requestKey ? await repo.findSession(q, id, projectId) : undefined;
+  if (prior) return { status: 201, body: sessionView(prior) };
+  const expiresAt = item.expiresAt ?? new Date(at.getTime() + SESSION_TTL_MS);
+  const session = await insertOpenSession(q, { id, projectId, providerName, customer, body, item, opts, at, expiresAt });
   const created = await provider.createCheckout(ctx, {
     project,
     sessionId: id,

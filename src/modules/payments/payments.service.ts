@@ -39,22 +39,60 @@ export const fulfillCreditPack: Fulfillment = async (ctx, q, { session }) => {
   });
 };
 
+type CompletedEvent = Extract<ProviderEvent, { kind: 'checkout.completed' }>;
+
+/** The customer a completed session belongs to; a Payment Link's buyer is created from the e-mail. */
+async function sessionCustomer(ctx: AppContext, q: Queryable, session: repo.CheckoutSessionRow, event: CompletedEvent): Promise<string> {
+  if (session.customer_id) return session.customer_id;
+  const email = event.customerEmail ?? session.customer_email;
+  if (!email) throw new Error(`session ${session.id} has neither a customer nor an e-mail`);
+  const customerId = email.toLowerCase();
+  await ensureCustomer(ctx, q, session.project_id, customerId, { email });
+  return customerId;
+}
+
+/** The payment a one-off checkout took (once per provider reference), announced as payment.succeeded. */
+async function recordCheckoutPayment(
+  q: Queryable,
+  session: repo.CheckoutSessionRow,
+  e: { customerId: string; amount: number; currency: string; paymentRef: string; at: Date },
+): Promise<repo.PaymentRow | null> {
+  const payment =
+    (await repo.insertPayment(q, {
+      id: newId('payment'),
+      project_id: session.project_id,
+      customer_id: e.customerId,
+      amount: e.amount,
+      currency: e.currency,
+      status: 'succeeded',
+      provider: session.provider,
+      provider_ref: e.paymentRef,
+      kind: session.item_type,
+      item_id: session.item_id,
+      checkout_session_id: session.id,
+      subscription_id: null,
+      order_id: session.item_type === 'order' ? session.item_id : null,
+      period_start: null,
+      period_end: null,
+      failure_reason: null,
+      created_at: e.at,
+    })) ?? null;
+  if (payment) {
+    await emit(q, { projectId: session.project_id, type: 'payment.succeeded', customerId: e.customerId, data: paymentView(payment), at: e.at });
+  }
+  return payment;
+}
+
 async function fulfill(
   ctx: AppContext,
   q: Queryable,
   ev: EventContext,
   session: repo.CheckoutSessionRow,
-  event: Extract<ProviderEvent, { kind: 'checkout.completed' }>,
+  event: CompletedEvent,
   paymentRef: string | null,
 ): Promise<void> {
   const at = await projectNow(ctx, session.project_id);
-  let customerId = session.customer_id;
-  if (!customerId) {
-    const email = event.customerEmail ?? session.customer_email;
-    if (!email) throw new Error(`session ${session.id} has neither a customer nor an e-mail`);
-    customerId = email.toLowerCase();
-    await ensureCustomer(ctx, q, session.project_id, customerId, { email });
-  }
+  const customerId = await sessionCustomer(ctx, q, session, event);
   const done = await repo.completeSession(q, session.id, {
     paymentStatus: event.paymentStatus === 'unpaid' ? 'paid' : event.paymentStatus,
     customerId,
@@ -72,32 +110,10 @@ async function fulfill(
     });
   }
   const amount = event.amount ?? session.amount;
-  let payment: repo.PaymentRow | null = null;
-  if (amount > 0 && paymentRef && session.mode === 'payment') {
-    payment =
-      (await repo.insertPayment(q, {
-        id: newId('payment'),
-        project_id: session.project_id,
-        customer_id: customerId,
-        amount,
-        currency: event.currency ?? session.currency,
-        status: 'succeeded',
-        provider: session.provider,
-        provider_ref: paymentRef,
-        kind: session.item_type,
-        item_id: session.item_id,
-        checkout_session_id: session.id,
-        subscription_id: null,
-        order_id: session.item_type === 'order' ? session.item_id : null,
-        period_start: null,
-        period_end: null,
-        failure_reason: null,
-        created_at: at,
-      })) ?? null;
-    if (payment) {
-      await emit(q, { projectId: session.project_id, type: 'payment.succeeded', customerId, data: paymentView(payment), at });
-    }
-  }
+  const payment =
+    amount > 0 && paymentRef && session.mode === 'payment'
+      ? await recordCheckoutPayment(q, session, { customerId, amount, currency: event.currency ?? session.currency, paymentRef, at })
+      : null;
   const fulfillment = ctx.registry.fulfillments.get(session.item_type);
   if (fulfillment) await fulfillment(ctx, q, { session: done, payment, event, ev });
   await emit(q, {

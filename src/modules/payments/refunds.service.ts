@@ -23,18 +23,15 @@ export const RefundBodySchema = z
 export type RefundBody = z.infer<typeof RefundBodySchema>;
 
 /**
- * What a refund undoes for the thing the payment bought (an order, a credit pack), registered by
- * the module that owns it. Runs in the refund's transaction; its result is merged into the reply.
+ * What a refund undoes for the thing the payment bought (an order, a credit pack), listed as
+ * `refundEffects` of the capability that owns it. Runs in the refund's transaction; its result is
+ * merged into the reply.
  */
 export type RefundEffect = (
   ctx: AppContext,
   q: Queryable,
   e: { payment: paymentsRepo.PaymentRow; previouslyRefunded: number; refund: repo.RefundRow; full: boolean; at: Date },
 ) => Promise<Record<string, unknown>>;
-const effects = new Map<string, RefundEffect>();
-export function registerRefundEffect(kind: string, fn: RefundEffect): void {
-  effects.set(kind, fn);
-}
 
 export function refundView(r: repo.RefundRow) {
   return {
@@ -82,7 +79,7 @@ async function applyRefund(
   if (!refund) return undefined;
   const payment = await repo.addRefunded(q, e.payment.id, e.amount);
   const full = payment.amount_refunded >= payment.amount;
-  const effect = effects.get(payment.kind);
+  const effect = ctx.registry.refundEffects.get(payment.kind);
   const result = effect ? await effect(ctx, q, { payment, previouslyRefunded: e.payment.amount_refunded, refund, full, at }) : {};
   const body = { ...refundView(refund), payment: paymentView(payment), ...result };
   await emit(q, { projectId: payment.project_id, type: 'payment.refunded', customerId: payment.customer_id, data: body, at });
@@ -166,7 +163,7 @@ export const onPaymentRefunded: ProviderEventHandler<'payment.refunded'> = async
 
 // A credit pack's refund takes back the credits it bought, in proportion; what was already spent
 // is reported as the shortfall, never clawed into debt.
-registerRefundEffect('credit_pack', async (ctx, q, { payment, previouslyRefunded, refund }) => {
+export const creditPackRefundEffect: RefundEffect = async (ctx, q, { payment, previouslyRefunded, refund }) => {
   const session = payment.checkout_session_id ? await paymentsRepo.findSession(q, payment.checkout_session_id) : undefined;
   const credits = Number(session?.details.credits ?? 0);
   if (!payment.customer_id || !Number.isInteger(credits) || credits <= 0 || payment.amount <= 0) return {};
@@ -179,4 +176,4 @@ registerRefundEffect('credit_pack', async (ctx, q, { payment, previouslyRefunded
     sourceId: refund.id,
   });
   return { credits: { requested, reversed: r.reversed, shortfall: r.shortfall, balance: r.balance, transaction_id: r.transaction_id } };
-});
+};

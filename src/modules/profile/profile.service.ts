@@ -3,8 +3,8 @@ import type { Queryable } from '../../db/db.ts';
 import type { Catalog } from '../../domain/catalog.ts';
 import { ConflictError, ForbiddenError, InvalidRequestError } from '../../domain/errors.ts';
 import type { AppContext, Caller } from '../../app/context.ts';
-import { getCatalog, onCatalogPush } from '../catalog/catalog.service.ts';
-import { coreFieldsChange, customersRepository, customerView, ensureCustomer, extendCustomerView } from '../customers/customers.service.ts';
+import { type CatalogPushHook, getCatalog } from '../catalog/catalog.service.ts';
+import { coreFieldsChange, type CustomerViewExtension, customersRepository, customerView, ensureCustomer } from '../customers/customers.service.ts';
 import { projectNow } from '../projects/projects.service.ts';
 import { emit } from '../webhooks-out/outbox.ts';
 import * as repo from './profile.repository.ts';
@@ -97,16 +97,17 @@ function profileView(catalog: Catalog, p: repo.ProfileRow) {
   };
 }
 
-extendCustomerView(async (ctx, q, c) => {
+/** The customer's profile fields and onboarding progress in the customer view. */
+export const profileCustomerView: CustomerViewExtension = async (ctx, q, c) => {
   const { catalog } = await getCatalog(ctx, c.project_id);
   const p = (await repo.findProfile(q, c.project_id, c.id)) ?? emptyProfile(c.project_id, c.id, c.updated_at);
   return profileView(catalog, p);
-});
+};
 
 // A settings schema must compile before the catalog holding it is accepted.
-onCatalogPush(async (_ctx, _q, e) => {
+export const validateSettingsSchemasOnPush: CatalogPushHook = async (_ctx, _q, e) => {
   for (const [key, schema] of Object.entries(e.next.settings_schema ?? {})) assertValidSchema(key, schema);
-});
+};
 
 function validateSettings(projectId: string, version: number, catalog: Catalog, settings: Record<string, unknown>): void {
   const schemas = catalog.settings_schema;

@@ -5,8 +5,8 @@ import { InvalidRequestError } from '../../domain/errors.ts';
 type FormatsPlugin = (ajv: Ajv) => Ajv;
 const addFormats = ((formatsModule as unknown as { default?: FormatsPlugin }).default ?? formatsModule) as unknown as FormatsPlugin;
 
-const ajv = new Ajv({ allErrors: false, strict: false });
-addFormats(ajv);
+// One validator instance for this file, with the standard formats (email, date-time, uri ...).
+const ajv = addFormats(new Ajv({ allErrors: false, strict: false }));
 
 const compiled = new Map<string, ValidateFunction>();
 

@@ -29,11 +29,7 @@ export interface InvoiceInput {
  * period. The provider handlers and the runner's renewals both come through here.
  */
 export async function recordInvoicePaid(ctx: AppContext, q: Queryable, sub: repo.SubscriptionRow, i: InvoiceInput) {
-  const existing = await q.query(
-    `SELECT 1 FROM payments WHERE project_id = $1 AND provider = $2 AND details->>'invoice_ref' = $3 AND status <> 'failed'`,
-    [sub.project_id, sub.provider, i.invoiceRef],
-  );
-  if (existing.rowCount > 0) return null;
+  if (await repo.hasPaidInvoice(q, sub.project_id, sub.provider, i.invoiceRef)) return null;
   const payment = await recordInvoicePayment(q, sub, i, {
     status: 'succeeded',
     providerRef: i.paymentRef ?? i.invoiceRef,

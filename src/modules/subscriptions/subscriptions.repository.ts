@@ -306,3 +306,12 @@ export async function listCustomerPayments(
     )
   ).rows;
 }
+
+/** Whether an invoice already has a payment that did not fail (an invoice is recorded as paid once). */
+export async function hasPaidInvoice(q: Queryable, projectId: string, provider: string, invoiceRef: string): Promise<boolean> {
+  const r = await q.query(
+    `SELECT 1 FROM payments WHERE project_id = $1 AND provider = $2 AND details->>'invoice_ref' = $3 AND status <> 'failed'`,
+    [projectId, provider, invoiceRef],
+  );
+  return r.rowCount > 0;
+}

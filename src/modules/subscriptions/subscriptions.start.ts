@@ -8,7 +8,7 @@ import type { AppContext, Caller } from '../../app/context.ts';
 import { audit } from '../audit/audit.service.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
 import { grant } from '../credits/credits.service.ts';
-import { ensureCustomer } from '../customers/customers.service.ts';
+import { type CustomerCreatedHook, ensureCustomer } from '../customers/customers.service.ts';
 import { projectNow } from '../projects/projects.service.ts';
 import { emit } from '../webhooks-out/outbox.ts';
 import * as repo from './subscriptions.repository.ts';
@@ -247,3 +247,23 @@ export async function subscribeWithoutPayment(
   await audit(q, caller, { action: 'subscription.created', customerId, target: row.id, details: { plan: plan.id, grant: body.grant ?? false } }, at);
   return subscriptionView(row, catalog, at);
 }
+
+/** Every new customer starts the catalog's default trial (once); listed as the subscriptions capability's `onCustomerCreated`. */
+export const startDefaultTrial: CustomerCreatedHook = async (ctx, q, c, at) => {
+  const { catalog } = await getCatalog(ctx, c.project_id);
+  const trial = catalog.default_trial;
+  if (!trial) return;
+  const plan = findPlan(catalog, trial.plan);
+  if (!plan) return;
+  await startSubscription(ctx, q, {
+    projectId: c.project_id,
+    customerId: c.id,
+    plan,
+    quantity: 1,
+    trialDays: trial.days,
+    coupon: null,
+    provider: await managedProvider(ctx, c.project_id),
+    at,
+    metadata: { source: 'default_trial' },
+  });
+};

@@ -7,7 +7,7 @@ import type { AppContext } from '../../app/context.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
 import * as creditsRepo from '../credits/credits.repository.ts';
 import { deduct } from '../credits/credits.service.ts';
-import { CustomerIdSchema, ensureCustomer, extendCustomerView } from '../customers/customers.service.ts';
+import { CustomerIdSchema, type CustomerViewExtension, ensureCustomer } from '../customers/customers.service.ts';
 import { projectNow } from '../projects/projects.service.ts';
 import * as repo from './usage.repository.ts';
 
@@ -258,4 +258,7 @@ export async function entitlementsOf(ctx: AppContext, q: Queryable, projectId: s
   return { plan: planId, features: out };
 }
 
-extendCustomerView(async (ctx, q, c) => ({ entitlements: await entitlementsOf(ctx, q, c.project_id, c.id) }));
+/** The customer's entitlements in the customer view. */
+export const entitlementsCustomerView: CustomerViewExtension = async (ctx, q, c) => ({
+  entitlements: await entitlementsOf(ctx, q, c.project_id, c.id),
+});
