@@ -6,7 +6,7 @@ import { findProject } from '../src/modules/projects/projects.repository.ts';
 import { findProviderCustomerRef } from '../src/modules/providers/providers.repository.ts';
 import { Stripe } from '../src/providers/stripe/stripe.client.ts';
 import { stripeToEvents } from '../src/providers/stripe/stripe.events.ts';
-import { importStripe } from '../src/providers/stripe/stripe.import.ts';
+import { importStripe } from '../src/modules/stripe/stripe.import.ts';
 import { stripeProvider } from '../src/providers/stripe/stripe.provider.ts';
 import { createHarness, type Harness, type Res, type TestProject } from './support/harness.ts';
 import { LocalStripe, stripeSignature } from './support/stripe-server.ts';

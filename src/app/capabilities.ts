@@ -50,10 +50,10 @@ import { onPaypalOrderApproved } from '../modules/payments/paypal-orders.service
 import { paypalProvider } from '../providers/paypal/paypal.provider.ts';
 import { registerPaypalRoutes } from '../modules/payments/paypal.routes.ts';
 import { sandboxProvider } from '../providers/sandbox/sandbox.provider.ts';
-import { runDueCatalogSync } from '../providers/stripe/stripe.catalog.ts';
+import { runDueCatalogSync } from '../modules/stripe/stripe.catalog.ts';
 import { stripeProvider } from '../providers/stripe/stripe.provider.ts';
-import { runDueReconcile } from '../providers/stripe/stripe.reconcile.ts';
-import { registerStripeRoutes } from '../providers/stripe/stripe.routes.ts';
+import { runDueReconcile } from '../modules/stripe/stripe.reconcile.ts';
+import { registerStripeRoutes } from '../modules/stripe/stripe.routes.ts';
 import { registerCheckoutPages } from '../web/checkout.page.ts';
 import { registerHostedPages } from '../web/hosted.pages.ts';
 import { registerBillingPortalPages } from '../web/billing-portal.page.ts';

@@ -19,7 +19,7 @@ import type {
 import { stripeSettingsSpec } from './stripe.settings.ts';
 import { callStripe, stripeFor } from './stripe.client.ts';
 import { stripeToEvents, subscriptionEvent } from './stripe.events.ts';
-import * as repo from './stripe.repository.ts';
+import * as repo from '../../modules/stripe/stripe.repository.ts';
 import { verifyStripeWebhook } from './stripe.webhooks.ts';
 
 /**

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import type Stripe from 'stripe';
 import type { AppContext } from '../../app/context.ts';
-import { ensureCustomer } from '../../modules/customers/customers.service.ts';
-import { projectNow } from '../../modules/projects/projects.service.ts';
-import { findCustomerByProviderRef, linkProviderCustomer } from '../../modules/providers/providers.repository.ts';
-import { callStripe, stripeFor } from './stripe.client.ts';
-import { LOOKUP_KEY } from './stripe.events.ts';
+import { ensureCustomer } from '../customers/customers.service.ts';
+import { projectNow } from '../projects/projects.service.ts';
+import { findCustomerByProviderRef, linkProviderCustomer } from '../providers/providers.repository.ts';
+import { callStripe, stripeFor } from '../../providers/stripe/stripe.client.ts';
+import { LOOKUP_KEY } from '../../providers/stripe/stripe.events.ts';
 import { ingestStripeEvent } from './stripe.reconcile.ts';
 import * as repo from './stripe.repository.ts';
 

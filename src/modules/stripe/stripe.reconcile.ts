@@ -2,11 +2,11 @@ import { createHash } from 'node:crypto';
 import type Stripe from 'stripe';
 import { newId } from '../../domain/ids.ts';
 import type { AppContext } from '../../app/context.ts';
-import { projectNow } from '../../modules/projects/projects.service.ts';
-import { getProviderMode } from '../../modules/providers/providers.service.ts';
-import { insertEvent } from '../../modules/webhooks-in/inbox.repository.ts';
-import { processEvent } from '../../modules/webhooks-in/inbox.service.ts';
-import { callStripe, stripeFor } from './stripe.client.ts';
+import { projectNow } from '../projects/projects.service.ts';
+import { getProviderMode } from '../providers/providers.service.ts';
+import { insertEvent } from '../webhooks-in/inbox.repository.ts';
+import { processEvent } from '../webhooks-in/inbox.service.ts';
+import { callStripe, stripeFor } from '../../providers/stripe/stripe.client.ts';
 import * as repo from './stripe.repository.ts';
 
 /** The event types Tollgate acts on; reconcile asks Stripe for these only. */

@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import type Stripe from 'stripe';
 import type { Catalog } from '../../domain/catalog.ts';
 import type { AppContext } from '../../app/context.ts';
-import { getCatalog, onCatalogPush } from '../../modules/catalog/catalog.service.ts';
-import { callStripe, stripeFor } from './stripe.client.ts';
-import { lookupKey } from './stripe.events.ts';
+import { getCatalog, onCatalogPush } from '../catalog/catalog.service.ts';
+import { callStripe, stripeFor } from '../../providers/stripe/stripe.client.ts';
+import { lookupKey } from '../../providers/stripe/stripe.events.ts';
 import * as repo from './stripe.repository.ts';
 
 /** What one catalog item should be at Stripe. */
