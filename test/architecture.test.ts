@@ -60,31 +60,6 @@ const projectImports = imports.filter((i) => i.target !== null);
 const under = (path: string, folder: string) => path === folder || path.startsWith(`${folder}/`);
 const show = (list: Import[]) => list.map((i) => `${i.file} → ${i.spec}`);
 
-/**
- * Debt still to pay: provider files that reach into modules, the app context or HTTP (orchestration
- * not yet moved to src/modules). The list may only shrink: a new violation fails, and so does an
- * entry that no longer occurs (remove it when the import goes).
- */
-const PROVIDER_DEBT = [
-  'src/providers/paypal/paypal.client.ts → ../../app/context.ts',
-  'src/providers/paypal/paypal.client.ts → ../../modules/providers/providers.service.ts',
-  'src/providers/paypal/paypal.provider.ts → ../../app/context.ts',
-  'src/providers/paypal/paypal.webhook.ts → ../../app/context.ts',
-  'src/providers/paypal/paypal.webhook.ts → ../../modules/providers/providers.service.ts',
-  'src/providers/provider.ts → ../app/context.ts',
-  'src/providers/sandbox/sandbox.provider.ts → ../../app/context.ts',
-  'src/providers/stripe/stripe.client.ts → ../../app/context.ts',
-  'src/providers/stripe/stripe.client.ts → ../../modules/providers/providers.service.ts',
-  'src/providers/stripe/stripe.provider.ts → ../../app/context.ts',
-  'src/providers/stripe/stripe.provider.ts → ../../modules/payments/payments.repository.ts',
-  'src/providers/stripe/stripe.provider.ts → ../../modules/projects/projects.service.ts',
-  'src/providers/stripe/stripe.provider.ts → ../../modules/providers/providers.repository.ts',
-  'src/providers/stripe/stripe.provider.ts → ../../modules/stripe/stripe.repository.ts',
-  'src/providers/stripe/stripe.webhooks.ts → ../../app/context.ts',
-  'src/providers/stripe/stripe.webhooks.ts → ../../modules/providers/providers.service.ts',
-];
-
-
 describe('architecture: import rules over src/', () => {
   it('the parser sees the imports of every form', () => {
     const sample = [
@@ -110,7 +85,7 @@ describe('architecture: import rules over src/', () => {
     expect(new Set(imports.map((i) => i.file)).size).toBeGreaterThan(50);
   });
 
-  it('src/providers/** import only (apart from the listed debt, which may only shrink) src/domain, src/lib, the port (src/providers/provider.ts), their own folder and packages', () => {
+  it('src/providers/** import only src/domain, src/lib, the port (src/providers/provider.ts), their own folder and packages', () => {
     const bad = projectImports.filter((i) => {
       if (!under(i.file, 'src/providers')) return false;
       const t = i.target!;
@@ -122,7 +97,7 @@ describe('architecture: import rules over src/', () => {
         under(t, dirname(i.file))
       );
     });
-    expect(show(bad).sort()).toEqual([...PROVIDER_DEBT].sort());
+    expect(show(bad)).toEqual([]);
   });
 
   it('src/domain/** imports only src/domain/** and packages', () => {

@@ -6,6 +6,7 @@ import { getCatalog, onCatalogPush } from '../catalog/catalog.service.ts';
 import { callStripe, stripeFor } from '../../providers/stripe/stripe.client.ts';
 import { lookupKey } from '../../providers/stripe/stripe.events.ts';
 import * as repo from './stripe.repository.ts';
+import { providerCall } from '../providers/provider-call.ts';
 
 /** What one catalog item should be at Stripe. */
 export interface DesiredPrice {
@@ -217,7 +218,7 @@ export async function syncCatalog(
   projectId: string,
   opts: { dryRun?: boolean; catalog?: Catalog; onPlan?: (a: SyncAction[]) => void; onProgress?: (done: number, total: number, a: SyncAction) => void } = {},
 ): Promise<SyncResult> {
-  const { stripe } = await stripeFor(ctx, projectId);
+  const { stripe } = stripeFor(await providerCall(ctx, projectId, 'stripe'));
   const catalog = opts.catalog ?? (await getCatalog(ctx, projectId)).catalog;
   const actions = await planCatalogSync(ctx, stripe, projectId, catalog);
   opts.onPlan?.(actions);

@@ -8,6 +8,7 @@ import { callStripe, stripeFor } from '../../providers/stripe/stripe.client.ts';
 import { LOOKUP_KEY } from '../../providers/stripe/stripe.events.ts';
 import { ingestStripeEvent } from './stripe.reconcile.ts';
 import * as repo from './stripe.repository.ts';
+import { providerCall } from '../providers/provider-call.ts';
 
 export type ImportPhase = 'customers' | 'prices' | 'subscriptions';
 
@@ -29,7 +30,7 @@ export async function importStripe(
   projectId: string,
   onProgress: (phase: ImportPhase, seen: number) => void = () => {},
 ): Promise<ImportResult> {
-  const { stripe } = await stripeFor(ctx, projectId);
+  const { stripe } = stripeFor(await providerCall(ctx, projectId, 'stripe'));
   const r: ImportResult = {
     object: 'stripe_import',
     customers: { seen: 0, imported: 0 },

@@ -8,6 +8,7 @@ import { insertEvent } from '../webhooks-in/inbox.repository.ts';
 import { processEvent } from '../webhooks-in/inbox.service.ts';
 import { callStripe, stripeFor } from '../../providers/stripe/stripe.client.ts';
 import * as repo from './stripe.repository.ts';
+import { providerCall } from '../providers/provider-call.ts';
 
 /** The event types Tollgate acts on; reconcile asks Stripe for these only. */
 export const HANDLED_EVENT_TYPES = [
@@ -68,7 +69,7 @@ export interface ReconcileResult {
  * so delivered ones are skipped), and our checkout sessions still open or unpaid.
  */
 export async function reconcileStripe(ctx: AppContext, projectId: string): Promise<ReconcileResult> {
-  const { stripe } = await stripeFor(ctx, projectId);
+  const { stripe } = stripeFor(await providerCall(ctx, projectId, 'stripe'));
   const live = (await getProviderMode(ctx, projectId, 'stripe')) === 'live';
   const state = await repo.findSyncState(ctx.db, projectId);
   const nowS = Math.floor(ctx.clock.now().getTime() / 1000);
