@@ -30,11 +30,6 @@ export async function getProviderSettings<T>(
   return found;
 }
 
-/** The decrypted settings of a provider for a project, or undefined when not configured. */
-export async function getProviderConfig<T>(ctx: AppContext, projectId: string, provider: string): Promise<T | undefined> {
-  return (await getProviderSettings<T>(ctx, projectId, provider))?.config;
-}
-
 export async function getProviderMode(ctx: AppContext, projectId: string, provider: string): Promise<'test' | 'live' | undefined> {
   return (await repo.findSettings(ctx.db, projectId, provider))?.mode;
 }
