@@ -10,7 +10,7 @@ import { pushCatalog, validateCatalog } from './modules/catalog/catalog.service.
 import { firstRunToken } from './modules/dashboard/operators.service.ts';
 import { createKey, createProject, getProject, KEY_SCOPES } from './modules/projects/projects.service.ts';
 import { rotateSecrets } from './modules/vault/vault.service.ts';
-import { stripeCommand, syncStripeAfterPush } from './providers/stripe/stripe.cli.ts';
+import { stripeCommand, syncStripeAfterPush } from './modules/stripe/stripe.cli.ts';
 import { createTollgate } from './server.ts';
 
 const HELP = `tollgate — self-hosted monetization server

@@ -22,6 +22,7 @@ const EnvSchema = z.object({
   TOLLGATE_ENCRYPTION_KEY: z.string().optional(),
   TOLLGATE_WEBHOOK_ALLOW_PRIVATE: bool,
   TOLLGATE_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(15_000),
+  TOLLGATE_PROVIDER_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   TOLLGATE_STRIPE_API_BASE: z.string().url().optional(),
   TOLLGATE_PAYPAL_API_BASE: z.string().url().optional(),
   TOLLGATE_RUNNER_INTERVAL_MS: z.coerce.number().int().min(0).default(2000),
@@ -44,6 +45,8 @@ export interface Config {
   webhookAllowPrivate: boolean;
   /** How long one outgoing webhook attempt may take (connect, headers and body). */
   webhookTimeoutMs: number;
+  /** Timeout of each HTTP call to a payment provider (Stripe, PayPal). */
+  providerTimeoutMs: number;
   stripeApiBase: string | undefined;
   paypalApiBase: string | undefined;
   runnerIntervalMs: number;
@@ -111,6 +114,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     encryptionKeys,
     webhookAllowPrivate: e.TOLLGATE_WEBHOOK_ALLOW_PRIVATE ?? embedded,
     webhookTimeoutMs: e.TOLLGATE_WEBHOOK_TIMEOUT_MS,
+    providerTimeoutMs: e.TOLLGATE_PROVIDER_TIMEOUT_MS,
     stripeApiBase: e.TOLLGATE_STRIPE_API_BASE,
     paypalApiBase: e.TOLLGATE_PAYPAL_API_BASE,
     runnerIntervalMs: e.TOLLGATE_RUNNER_INTERVAL_MS,

@@ -65,45 +65,6 @@ const under = (path: string, folder: string) => path === folder || path.startsWi
 const show = (list: Import[]) => list.map((i) => `${i.file} → ${i.spec}`);
 
 /**
- * Debt still to pay: provider files that reach into modules, the app context or HTTP (orchestration
- * not yet moved to src/modules). The list may only shrink: a new violation fails, and so does an
- * entry that no longer occurs (remove it when the import goes).
- */
-const PROVIDER_DEBT = [
-  'src/providers/paypal/paypal.client.ts → ../../app/context.ts',
-  'src/providers/paypal/paypal.client.ts → ../../modules/providers/providers.service.ts',
-  'src/providers/paypal/paypal.provider.ts → ../../app/context.ts',
-  'src/providers/paypal/paypal.webhook.ts → ../../app/context.ts',
-  'src/providers/paypal/paypal.webhook.ts → ../../modules/providers/providers.service.ts',
-  'src/providers/provider.ts → ../app/context.ts',
-  'src/providers/sandbox/sandbox.provider.ts → ../../app/context.ts',
-  'src/providers/stripe/stripe.catalog.ts → ../../app/context.ts',
-  'src/providers/stripe/stripe.catalog.ts → ../../modules/catalog/catalog.service.ts',
-  'src/providers/stripe/stripe.cli.ts → ../../app/context.ts',
-  'src/providers/stripe/stripe.client.ts → ../../app/context.ts',
-  'src/providers/stripe/stripe.client.ts → ../../modules/providers/providers.service.ts',
-  'src/providers/stripe/stripe.import.ts → ../../app/context.ts',
-  'src/providers/stripe/stripe.import.ts → ../../modules/customers/customers.service.ts',
-  'src/providers/stripe/stripe.import.ts → ../../modules/projects/projects.service.ts',
-  'src/providers/stripe/stripe.import.ts → ../../modules/providers/providers.repository.ts',
-  'src/providers/stripe/stripe.provider.ts → ../../app/context.ts',
-  'src/providers/stripe/stripe.provider.ts → ../../modules/payments/payments.repository.ts',
-  'src/providers/stripe/stripe.provider.ts → ../../modules/projects/projects.service.ts',
-  'src/providers/stripe/stripe.provider.ts → ../../modules/providers/providers.repository.ts',
-  'src/providers/stripe/stripe.reconcile.ts → ../../app/context.ts',
-  'src/providers/stripe/stripe.reconcile.ts → ../../modules/projects/projects.service.ts',
-  'src/providers/stripe/stripe.reconcile.ts → ../../modules/providers/providers.service.ts',
-  'src/providers/stripe/stripe.reconcile.ts → ../../modules/webhooks-in/inbox.repository.ts',
-  'src/providers/stripe/stripe.reconcile.ts → ../../modules/webhooks-in/inbox.service.ts',
-  'src/providers/stripe/stripe.repository.ts → ../../db/db.ts',
-  'src/providers/stripe/stripe.routes.ts → ../../app/context.ts',
-  'src/providers/stripe/stripe.routes.ts → ../../http/auth.ts',
-  'src/providers/stripe/stripe.service.ts → ../../app/context.ts',
-  'src/providers/stripe/stripe.webhooks.ts → ../../app/context.ts',
-  'src/providers/stripe/stripe.webhooks.ts → ../../modules/providers/providers.service.ts',
-];
-
-/**
  * The top-level statements of a file that are calls (`register(...)`, `await setUp()`, `void f()`):
  * code that runs because the file was imported. Declarations (`export const x = f()`) are not listed.
  */
@@ -120,12 +81,6 @@ function topLevelCalls(file: string, text: string): string[] {
     .filter((st): st is ts.ExpressionStatement => ts.isExpressionStatement(st) && callee(st.expression) !== undefined)
     .map((st) => `${file}:${sf.getLineAndCharacterOfPosition(st.getStart(sf)).line + 1} ${callee(st.expression)}(…)`);
 }
-
-/**
- * Module-load registration still to move into src/app/capabilities.ts (the Stripe catalog sync).
- * Remove the entry when it goes; nothing may be added.
- */
-const TOP_LEVEL_CALL_DEBT = ['src/providers/stripe/stripe.catalog.ts onCatalogPush(…)'];
 
 describe('architecture: nothing registers itself at module load', () => {
   it('the check sees a top-level call in every form, and not a declaration', () => {
@@ -148,8 +103,7 @@ describe('architecture: nothing registers itself at module load', () => {
     const files = [...sourceFiles(join(SRC, 'modules')), ...sourceFiles(join(SRC, 'providers'))];
     expect(files.length).toBeGreaterThan(30);
     const found = files.flatMap((f) => topLevelCalls(posix(relative(ROOT, f)), readFileSync(f, 'utf8')));
-    const debt = new Set(TOP_LEVEL_CALL_DEBT);
-    expect(found.filter((c) => !debt.has(c.replace(/:\d+ /, ' ')))).toEqual([]);
+    expect(found).toEqual([]);
   });
 });
 
@@ -160,7 +114,7 @@ describe('architecture: the registry built from src/app/capabilities.ts', () => 
     expect([...r.refundEffects.keys()].sort()).toEqual(['credit_pack', 'order']);
     expect(r.customerView.map((f) => f.name)).toEqual(['profileCustomerView', 'entitlementsCustomerView', 'subscriptionCustomerView']);
     expect(r.onCustomerCreated.map((f) => f.name)).toEqual(['startDefaultTrial']);
-    expect(r.onCatalogPush.map((f) => f.name)).toEqual(['validateSettingsSchemasOnPush', 'keepPlansInUseOnPush', 'syncStockOnCatalogPush']);
+    expect(r.onCatalogPush.map((f) => f.name)).toEqual(['validateSettingsSchemasOnPush', 'keepPlansInUseOnPush', 'syncStockOnCatalogPush', 'requestStripeSyncOnPush']);
   });
 
   it('refuses a checkout item or refund effect claimed by two capabilities, and a hook listed twice', () => {
@@ -204,7 +158,7 @@ describe('architecture: import rules over src/', () => {
     expect(new Set(imports.map((i) => i.file)).size).toBeGreaterThan(50);
   });
 
-  it('src/providers/** import only (apart from the listed debt, which may only shrink) src/domain, src/lib, the port (src/providers/provider.ts), their own folder and packages', () => {
+  it('src/providers/** import only src/domain, src/lib, the port (src/providers/provider.ts), their own folder and packages', () => {
     const bad = projectImports.filter((i) => {
       if (!under(i.file, 'src/providers')) return false;
       const t = i.target!;
@@ -216,7 +170,7 @@ describe('architecture: import rules over src/', () => {
         under(t, dirname(i.file))
       );
     });
-    expect(show(bad).sort()).toEqual([...PROVIDER_DEBT].sort());
+    expect(show(bad)).toEqual([]);
   });
 
   it('src/domain/** imports only src/domain/** and packages', () => {

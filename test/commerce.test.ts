@@ -352,7 +352,7 @@ describe('refunds', () => {
     const o = await p.call('POST', '/v1/customers/d1/orders');
     await payOrder(p, 'd1', o.body.id);
     const pay = (await p.call('GET', `/v1/payments/${(await p.call('GET', `/v1/orders/${o.body.id}`)).body.payment_id}`)).body;
-    const { sendSandboxEvent } = await import('../src/providers/sandbox/sandbox.provider.ts');
+    const { sendSandboxEvent } = await import('../src/modules/payments/sandbox-events.ts');
     const { getProject } = await import('../src/modules/projects/projects.service.ts');
     const project = await getProject(h.tg.ctx, p.id);
     const object = { id: 'ch_1', payment_intent: pay.provider_ref, amount_refunded: 2900, currency: 'eur', refund: 're_dash_1' };

@@ -3,10 +3,11 @@ import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
 import { randomToken } from '../src/domain/ids.ts';
 import { runDueJobs } from '../src/jobs/runner.ts';
 import { findProject } from '../src/modules/projects/projects.repository.ts';
+import { providerCall } from '../src/modules/providers/provider-call.ts';
 import { findProviderCustomerRef } from '../src/modules/providers/providers.repository.ts';
 import { Stripe } from '../src/providers/stripe/stripe.client.ts';
 import { stripeToEvents } from '../src/providers/stripe/stripe.events.ts';
-import { importStripe } from '../src/providers/stripe/stripe.import.ts';
+import { importStripe } from '../src/modules/stripe/stripe.import.ts';
 import { stripeProvider } from '../src/providers/stripe/stripe.provider.ts';
 import { createHarness, type Harness, type Res, type TestProject } from './support/harness.ts';
 import { LocalStripe, stripeSignature } from './support/stripe-server.ts';
@@ -422,7 +423,7 @@ describe('subscriptions through Stripe', () => {
   async function subscriptionCheckout(p: StripeProject, customer: string, discount = false) {
     const project = (await findProject(h.db, p.id))!;
     await p.call('POST', '/v1/customers', { id: customer, email: `${customer}@example.com` });
-    return stripeProvider.createCheckout(h.tg.ctx, {
+    return stripeProvider.createCheckout(await providerCall(h.tg.ctx, project.id, 'stripe'), {
       project,
       sessionId: `cs_${customer}`,
       mode: 'subscription',
@@ -509,8 +510,8 @@ describe('subscriptions through Stripe', () => {
     await deliver(p, completed!);
     const project = (await findProject(h.db, p.id))!;
     const pi = completed!.data.object.payment_intent;
-    const refund = await stripeProvider.refund(h.tg.ctx, { project, paymentRef: pi, amount: 500, currency: 'eur', idempotencyKey: 'tollgate-refund-x' });
-    const replay = await stripeProvider.refund(h.tg.ctx, { project, paymentRef: pi, amount: 500, currency: 'eur', idempotencyKey: 'tollgate-refund-x' });
+    const refund = await stripeProvider.refund(await providerCall(h.tg.ctx, project.id, 'stripe'), { project, paymentRef: pi, amount: 500, currency: 'eur', idempotencyKey: 'tollgate-refund-x' });
+    const replay = await stripeProvider.refund(await providerCall(h.tg.ctx, project.id, 'stripe'), { project, paymentRef: pi, amount: 500, currency: 'eur', idempotencyKey: 'tollgate-refund-x' });
     expect(replay.refundRef).toBe(refund.refundRef);
     expect(stripe.list(p.sk, 'refund')).toHaveLength(1);
     expect(stripeToEvents(stripe.lastEvent(p.sk, 'charge.refunded'))).toEqual([
@@ -546,7 +547,7 @@ describe('subscriptions through Stripe', () => {
     const p = await stripeProject(ark);
     await subscriptionCheckout(p, 'pat');
     const project = (await findProject(h.db, p.id))!;
-    const portal = await stripeProvider.createPortal!(h.tg.ctx, { project, customerId: 'pat', returnUrl: 'https://app.example.com/account', idempotencyKey: 'tollgate-portal-1' });
+    const portal = await stripeProvider.createPortal!(await providerCall(h.tg.ctx, project.id, 'stripe'), { project, customerId: 'pat', returnUrl: 'https://app.example.com/account', idempotencyKey: 'tollgate-portal-1' });
     expect(portal.url).toMatch(/\/p\/session\/bps_/);
     const req = stripe.writes(p.sk, '/v1/billing_portal')[0]!;
     expect(req.params.customer).toBe(await findProviderCustomerRef(h.db, p.id, 'pat', 'stripe'));

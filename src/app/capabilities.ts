@@ -52,10 +52,10 @@ import { onPaypalOrderApproved } from '../modules/payments/paypal-orders.service
 import { paypalProvider } from '../providers/paypal/paypal.provider.ts';
 import { registerPaypalRoutes } from '../modules/payments/paypal.routes.ts';
 import { sandboxProvider } from '../providers/sandbox/sandbox.provider.ts';
-import { runDueCatalogSync } from '../providers/stripe/stripe.catalog.ts';
+import { requestStripeSyncOnPush, runDueCatalogSync } from '../modules/stripe/stripe.catalog.ts';
 import { stripeProvider } from '../providers/stripe/stripe.provider.ts';
-import { runDueReconcile } from '../providers/stripe/stripe.reconcile.ts';
-import { registerStripeRoutes } from '../providers/stripe/stripe.routes.ts';
+import { runDueReconcile } from '../modules/stripe/stripe.reconcile.ts';
+import { registerStripeRoutes } from '../modules/stripe/stripe.routes.ts';
 import { registerCheckoutPages } from '../web/checkout.page.ts';
 import { registerHostedPages } from '../web/hosted.pages.ts';
 import { registerBillingPortalPages } from '../web/billing-portal.page.ts';
@@ -127,7 +127,12 @@ export const capabilities: readonly Capability[] = [
     jobs: { 'orders.expire': expireOrders },
     emits: ['order.paid', 'order.canceled', 'order.refunded'],
   },
-  { name: 'stripe', routes: [registerStripeRoutes], jobs: { 'stripe.catalog_sync': runDueCatalogSync, 'stripe.reconcile': runDueReconcile } },
+  {
+    name: 'stripe',
+    routes: [registerStripeRoutes],
+    onCatalogPush: [requestStripeSyncOnPush],
+    jobs: { 'stripe.catalog_sync': runDueCatalogSync, 'stripe.reconcile': runDueReconcile },
+  },
   { name: 'paypal', routes: [registerPaypalRoutes], providerEvents: { 'order.approved': onPaypalOrderApproved } },
   { name: 'webhooks-in', routes: [registerInboxRoutes], jobs: { 'inbox.retry': retryDueEvents } },
   {

@@ -1,5 +1,4 @@
 import type { z } from 'zod';
-import type { AppContext } from '../app/context.ts';
 
 export type ProviderName = 'sandbox' | 'stripe' | 'paypal';
 
@@ -8,6 +7,48 @@ export interface ProviderProject {
   id: string;
   /** Signs the sandbox provider's own webhooks. */
   sandbox_webhook_secret: string;
+}
+
+/**
+ * Everything a provider is given for one call, as plain values (never the application context):
+ * built by `providerCall(ctx, projectId, provider)` in src/modules/providers/provider-call.ts.
+ */
+export interface ProviderCall<S = unknown> {
+  projectId: string;
+  /** Tollgate's public URL (pages Tollgate hosts, e.g. the sandbox checkout or PayPal's return). */
+  publicUrl: string;
+  /** A provider-compatible API to call instead of the provider's own (`TOLLGATE_<PROVIDER>_API_BASE`). */
+  apiBase?: string;
+  /** The provider's decrypted settings for this project; undefined when the project has none. */
+  settings: S | undefined;
+  /** The mode those settings were saved in. */
+  mode: 'test' | 'live' | undefined;
+  /** Tollgate's clock when the call was built (webhook tolerances, certificate expiry). */
+  now: Date;
+  /** The timeout of every HTTP call to the provider (`TOLLGATE_PROVIDER_TIMEOUT_MS`). */
+  timeoutMs: number;
+  /** What the provider may read or remember in Tollgate's storage; implemented in src/modules. */
+  store: ProviderStore;
+}
+
+/** Tollgate's storage as a provider sees it, scoped to the call's project and provider. */
+export interface ProviderStore {
+  /** The provider's customer linked to a Tollgate customer. */
+  customerRef(customerId: string): Promise<string | undefined>;
+  /** Links a Tollgate customer to the provider's customer (first link wins). */
+  linkCustomer(customerId: string, ref: string): Promise<void>;
+  /** The catalog item a Tollgate checkout session sells. */
+  sessionItem(sessionId: string): Promise<{ type: string; id: string } | undefined>;
+  /** The provider's price synced for a catalog item (Stripe's catalog sync), if any. */
+  syncedPrice(kind: 'plan' | 'pack' | 'product', itemId: string): Promise<SyncedPrice | undefined>;
+}
+
+export interface SyncedPrice {
+  price_ref: string;
+  amount: number;
+  currency: string;
+  interval: string | null;
+  active: boolean;
 }
 
 export interface LineItem {
@@ -147,18 +188,18 @@ export interface PaymentProvider {
   readonly name: ProviderName;
   /** The settings an operator gives this provider (`PUT /v1/providers/:provider`). */
   readonly settings?: ProviderSettingsSpec;
-  createCheckout(ctx: AppContext, input: CreateCheckoutInput): Promise<CreateCheckoutResult>;
+  createCheckout(call: ProviderCall, input: CreateCheckoutInput): Promise<CreateCheckoutResult>;
   /** Verifies the raw body and headers; throws SignatureError on anything wrong. */
-  verifyWebhook(ctx: AppContext, input: VerifyWebhookInput): Promise<VerifiedWebhook>;
+  verifyWebhook(call: ProviderCall, input: VerifyWebhookInput): Promise<VerifiedWebhook>;
   /** Maps a stored provider payload to Tollgate events (unknown types → `unsupported`). */
   toEvents(payload: unknown): ProviderEvent[];
-  refund(ctx: AppContext, input: RefundInput): Promise<RefundResult>;
-  createPortal?(ctx: AppContext, input: PortalInput): Promise<{ url: string }>;
+  refund(call: ProviderCall, input: RefundInput): Promise<RefundResult>;
+  createPortal?(call: ProviderCall, input: PortalInput): Promise<{ url: string }>;
   /**
    * Changes a subscription the provider bills (cancel, resume, switch plan) and returns its new
    * state, which Tollgate applies through the same `subscription.changed` handler as a webhook.
    */
-  updateSubscription?(ctx: AppContext, input: UpdateSubscriptionInput): Promise<Extract<ProviderEvent, { kind: 'subscription.changed' }>>;
+  updateSubscription?(call: ProviderCall, input: UpdateSubscriptionInput): Promise<Extract<ProviderEvent, { kind: 'subscription.changed' }>>;
 }
 
 export interface UpdateSubscriptionInput {

@@ -40,13 +40,6 @@ export type CatalogPushHook = (
   e: { projectId: string; previous: Catalog; next: Catalog; version: number },
 ) => Promise<void>;
 
-// Kept only until the Stripe catalog sync is listed in src/app/capabilities.ts like the others.
-const legacyPushHooks: CatalogPushHook[] = [];
-/** @deprecated List the hook as `onCatalogPush` of its capability in src/app/capabilities.ts. */
-export function onCatalogPush(hook: CatalogPushHook): void {
-  legacyPushHooks.push(hook);
-}
-
 export async function putCatalog(
   ctx: AppContext,
   q: Queryable,
@@ -57,7 +50,7 @@ export async function putCatalog(
   const previous = (await getCatalog(ctx, caller.projectId, q)).catalog;
   const at = ctx.clock.now();
   const version = await repo.insertCatalogVersion(q, caller.projectId, catalog, caller.actor, at);
-  for (const hook of [...ctx.registry.onCatalogPush, ...legacyPushHooks]) {
+  for (const hook of ctx.registry.onCatalogPush) {
     await hook(ctx, q, { projectId: caller.projectId, previous, next: catalog, version });
   }
   await audit(q, caller, { action: 'catalog.pushed', target: `catalog:v${version}`, details: { version } }, at);

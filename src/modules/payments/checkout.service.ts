@@ -11,6 +11,7 @@ import { getCatalog } from '../catalog/catalog.service.ts';
 import { CustomerIdSchema, ensureCustomer } from '../customers/customers.service.ts';
 import { getProject, projectNow } from '../projects/projects.service.ts';
 import * as repo from './payments.repository.ts';
+import { providerCall } from '../providers/provider-call.ts';
 
 const Url = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2000);
 
@@ -230,7 +231,7 @@ export async function createCheckout(
   if (prior) return { status: 201, body: sessionView(prior) };
   const expiresAt = item.expiresAt ?? new Date(at.getTime() + SESSION_TTL_MS);
   const session = await insertOpenSession(q, { id, projectId, providerName, customer, body, item, opts, at, expiresAt });
-  const created = await provider.createCheckout(ctx, {
+  const created = await provider.createCheckout(await providerCall(ctx, projectId, provider.name), {
     project,
     sessionId: id,
     mode: item.mode,

@@ -6,6 +6,7 @@ import { projectNow } from '../projects/projects.service.ts';
 import { recordProviderEvent } from '../webhooks-in/inbox.service.ts';
 import { errorBody, paypalApi, paypalError, rawJson } from '../../providers/paypal/paypal.client.ts';
 import { captureEvents, captureOf } from '../../providers/paypal/paypal.provider.ts';
+import { providerCall } from '../providers/provider-call.ts';
 
 type Json = Record<string, any>;
 
@@ -16,7 +17,7 @@ type Json = Record<string, any>;
  */
 export async function capturePaypalOrder(ctx: AppContext, session: paymentsRepo.CheckoutSessionRow): Promise<Json> {
   if (!session.provider_ref) throw new Error(`session ${session.id} has no PayPal order`);
-  const api = await paypalApi(ctx, session.project_id);
+  const api = paypalApi(await providerCall(ctx, session.project_id, 'paypal'));
   try {
     return rawJson(
       await api.orders.captureOrder({ id: session.provider_ref, paypalRequestId: `tollgate-capture-${session.id}`, prefer: 'return=representation' }),

@@ -13,6 +13,7 @@ import * as paymentsRepo from './payments.repository.ts';
 import type { ProviderEventHandler } from '../../app/registry.ts';
 import { paymentView } from './payments.service.ts';
 import * as repo from './refunds.repository.ts';
+import { providerCall } from '../providers/provider-call.ts';
 
 export const RefundBodySchema = z
   .object({
@@ -106,7 +107,7 @@ export async function refundPayment(ctx: AppContext, q: Queryable, caller: Calle
   const project = await getProject(ctx, caller.projectId);
   let result: Awaited<ReturnType<typeof provider.refund>>;
   try {
-    result = await provider.refund(ctx, {
+    result = await provider.refund(await providerCall(ctx, caller.projectId, provider.name), {
       project,
       paymentRef: payment.provider_ref,
       amount,

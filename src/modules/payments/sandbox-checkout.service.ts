@@ -3,7 +3,7 @@ import type { AppContext } from '../../app/context.ts';
 import * as paymentsRepo from './payments.repository.ts';
 import { getProject, projectNow } from '../projects/projects.service.ts';
 import { firstCharge, normaliseCard } from '../../providers/sandbox/cards.ts';
-import { sendSandboxEvent } from '../../providers/sandbox/sandbox.provider.ts';
+import { sendSandboxEvent } from './sandbox-events.ts';
 
 export class CardDeclinedError extends AppError {
   constructor(declineCode: string, message: string) {

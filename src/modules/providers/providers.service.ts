@@ -13,16 +13,21 @@ export const providerSettingsAad = (projectId: string, provider: string) => `pro
 const aad = providerSettingsAad;
 const cache = new TtlCache<unknown>(2000);
 
-/** The decrypted settings of a provider for a project, or undefined when not configured. */
-export async function getProviderConfig<T>(ctx: AppContext, projectId: string, provider: string): Promise<T | undefined> {
+/** The decrypted settings of a provider for a project and the mode they were saved in, or undefined when not configured. */
+export async function getProviderSettings<T>(
+  ctx: AppContext,
+  projectId: string,
+  provider: string,
+): Promise<{ config: T; mode: 'test' | 'live' } | undefined> {
   const k = `${projectId}:${provider}`;
   const hit = cache.get(k);
-  if (hit) return hit as T;
+  if (hit) return hit as { config: T; mode: 'test' | 'live' };
   const row = await repo.findSettings(ctx.db, projectId, provider);
   if (!row) return undefined;
   const config = JSON.parse(decrypt(ctx.config.encryptionKeys, row.config_encrypted, aad(projectId, provider))) as T;
-  cache.set(k, config);
-  return config;
+  const found = { config, mode: row.mode };
+  cache.set(k, found);
+  return found;
 }
 
 export async function getProviderMode(ctx: AppContext, projectId: string, provider: string): Promise<'test' | 'live' | undefined> {

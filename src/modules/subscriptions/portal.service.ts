@@ -14,6 +14,7 @@ import { getProject, projectNow } from '../projects/projects.service.ts';
 import { findProviderCustomerRef } from '../providers/providers.repository.ts';
 import * as repo from './subscriptions.repository.ts';
 import { currentView, requirePlan } from './subscriptions.view.ts';
+import { providerCall } from '../providers/provider-call.ts';
 
 const Url = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2000);
 export const PORTAL_TTL_MS = 60 * 60 * 1000;
@@ -29,7 +30,7 @@ export async function createPortal(ctx: AppContext, q: Queryable, caller: Caller
   const provider = getProvider(ctx, project.default_provider);
   if (project.default_provider !== 'sandbox' && provider?.createPortal) {
     const customerRef = await findProviderCustomerRef(q, projectId, body.customer_id, project.default_provider);
-    const r = await provider.createPortal(ctx, {
+    const r = await provider.createPortal(await providerCall(ctx, projectId, project.default_provider), {
       project,
       customerId: body.customer_id,
       customerRef: customerRef ?? null,

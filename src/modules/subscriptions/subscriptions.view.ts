@@ -15,6 +15,7 @@ import { applyProviderEvent } from '../payments/payments.service.ts';
 import { getProject, projectNow } from '../projects/projects.service.ts';
 import { emit } from '../webhooks-out/outbox.ts';
 import * as repo from './subscriptions.repository.ts';
+import { providerCall } from '../providers/provider-call.ts';
 
 /** Shared by every subscriptions use case: the public view, coupons, scheduling, saving and announcing, locking, the provider call. */
 export type { SubscriptionRow } from './subscriptions.repository.ts';
@@ -310,7 +311,7 @@ async function callProvider(ctx: AppContext, row: repo.SubscriptionRow, action: 
     });
   }
   const project = await getProject(ctx, row.project_id);
-  return provider.updateSubscription(ctx, {
+  return provider.updateSubscription(await providerCall(ctx, row.project_id, row.provider), {
     project,
     subscriptionRef: row.provider_ref,
     action,

@@ -7,6 +7,7 @@ import type { VerifiedWebhook } from '../../providers/provider.ts';
 import { applyProviderEvent, type HandlerOutcome } from '../payments/payments.service.ts';
 import { findProject } from '../projects/projects.repository.ts';
 import * as repo from './inbox.repository.ts';
+import { providerCall } from '../providers/provider-call.ts';
 
 /** Retry schedule for events whose processing failed: 30 s, 2 min, 10 min, 1 h, then every 6 h. */
 const BACKOFF_S = [30, 120, 600, 3600, 6 * 3600];
@@ -35,7 +36,7 @@ export async function receiveWebhook(
   if (!provider) throw new NotFoundError('provider', providerName);
   const project = await findProject(ctx.db, projectId);
   if (!project) throw new NotFoundError('project', projectId);
-  const verified = await provider.verifyWebhook(ctx, { project, rawBody, headers });
+  const verified = await provider.verifyWebhook(await providerCall(ctx, projectId, providerName), { project, rawBody, headers });
   return recordProviderEvent(ctx, providerName, projectId, verified);
 }
 

@@ -1,7 +1,6 @@
 import { type ApiResponse, Client, Environment, LogLevel, OrdersController, PaymentsController } from '@paypal/paypal-server-sdk';
 import { InvalidRequestError, ProviderError } from '../../domain/errors.ts';
-import type { AppContext } from '../../app/context.ts';
-import { getProviderConfig } from '../../modules/providers/providers.service.ts';
+import type { ProviderCall } from '../provider.ts';
 import type { PaypalSettings } from './paypal.settings.ts';
 
 export interface PaypalApi {
@@ -13,7 +12,7 @@ export interface PaypalApi {
 const OFFICIAL = /^https:\/\/api-m\.(sandbox\.)?paypal\.com/;
 
 /** The official SDK, pointed at `TOLLGATE_PAYPAL_API_BASE` when set (a PayPal-compatible test API). */
-function makeClient(settings: PaypalSettings, apiBase: string | undefined): Client {
+function makeClient(settings: PaypalSettings, apiBase: string | undefined, timeoutMs: number): Client {
   class RebasedClient extends Client {
     override getRequestBuilderFactory() {
       const inner = super.getRequestBuilderFactory();
@@ -29,7 +28,7 @@ function makeClient(settings: PaypalSettings, apiBase: string | undefined): Clie
   return new RebasedClient({
     clientCredentialsAuthCredentials: { oAuthClientId: settings.client_id, oAuthClientSecret: settings.client_secret },
     environment: settings.mode === 'live' ? Environment.Production : Environment.Sandbox,
-    timeout: 15_000,
+    timeout: timeoutMs,
     // The SDK logs every request and response by default; Tollgate logs failures itself.
     logging: { logger: { log: () => {} }, logLevel: LogLevel.Error },
   });
@@ -37,15 +36,16 @@ function makeClient(settings: PaypalSettings, apiBase: string | undefined): Clie
 
 const clients = new Map<string, { key: string; api: PaypalApi }>();
 
-export async function paypalApi(ctx: AppContext, projectId: string): Promise<PaypalApi> {
-  const settings = await getProviderConfig<PaypalSettings>(ctx, projectId, 'paypal');
+/** The project's PayPal API, from the call's settings (one SDK client per project while they stay the same). */
+export function paypalApi(call: ProviderCall): PaypalApi {
+  const settings = call.settings as PaypalSettings | undefined;
   if (!settings) throw new InvalidRequestError('PayPal is not configured for this project: PUT /v1/providers/paypal first', 'provider');
-  const key = `${settings.client_id}:${settings.client_secret}:${settings.mode}:${ctx.config.paypalApiBase ?? ''}`;
-  const hit = clients.get(projectId);
+  const key = `${settings.client_id}:${settings.client_secret}:${settings.mode}:${call.apiBase ?? ''}:${call.timeoutMs}`;
+  const hit = clients.get(call.projectId);
   if (hit && hit.key === key) return hit.api;
-  const client = makeClient(settings, ctx.config.paypalApiBase);
+  const client = makeClient(settings, call.apiBase, call.timeoutMs);
   const api = { orders: new OrdersController(client), payments: new PaymentsController(client), settings };
-  clients.set(projectId, { key, api });
+  clients.set(call.projectId, { key, api });
   return api;
 }
 

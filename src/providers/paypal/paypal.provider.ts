@@ -5,12 +5,12 @@ import {
 } from '@paypal/paypal-server-sdk';
 import { InvalidRequestError } from '../../domain/errors.ts';
 import { currencyExponent } from '../../domain/money.ts';
-import type { AppContext } from '../../app/context.ts';
 import type {
   ProviderSettingsSpec,
   CreateCheckoutInput,
   CreateCheckoutResult,
   PaymentProvider,
+  ProviderCall,
   ProviderEvent,
   RefundInput,
   RefundResult,
@@ -83,7 +83,7 @@ export const paypalProvider: PaymentProvider = {
   name: 'paypal',
   settings: paypalSettingsSpec as ProviderSettingsSpec,
 
-  async createCheckout(ctx: AppContext, input: CreateCheckoutInput): Promise<CreateCheckoutResult> {
+  async createCheckout(call: ProviderCall, input: CreateCheckoutInput): Promise<CreateCheckoutResult> {
     if (input.mode !== 'payment') {
       throw new InvalidRequestError('PayPal takes one-time payments here (credit packs, orders); subscriptions need another provider', 'provider');
     }
@@ -92,7 +92,7 @@ export const paypalProvider: PaymentProvider = {
     const currency = first.currency;
     const code = currency.toUpperCase();
     const total = input.lineItems.reduce((s, i) => s + i.amount * i.quantity, 0);
-    const api = await paypalApi(ctx, input.project.id);
+    const api = paypalApi(call);
     try {
       const res = await api.orders.createOrder({
         paypalRequestId: input.idempotencyKey,
@@ -120,7 +120,7 @@ export const paypalProvider: PaymentProvider = {
           paymentSource: {
             paypal: {
               experienceContext: {
-                returnUrl: `${ctx.config.publicUrl}/paypal/return/${input.sessionId}`,
+                returnUrl: `${call.publicUrl}/paypal/return/${input.sessionId}`,
                 cancelUrl: input.cancelUrl,
                 userAction: PaypalExperienceUserAction.PayNow,
                 shippingPreference: PaypalWalletContextShippingPreference.NoShipping,
@@ -138,8 +138,8 @@ export const paypalProvider: PaymentProvider = {
     }
   },
 
-  verifyWebhook(ctx: AppContext, input: VerifyWebhookInput): Promise<VerifiedWebhook> {
-    return verifyPaypalWebhook(ctx, input);
+  verifyWebhook(call: ProviderCall, input: VerifyWebhookInput): Promise<VerifiedWebhook> {
+    return verifyPaypalWebhook(call, input);
   },
 
   toEvents(payload: unknown): ProviderEvent[] {
@@ -165,8 +165,8 @@ export const paypalProvider: PaymentProvider = {
     }
   },
 
-  async refund(ctx: AppContext, input: RefundInput): Promise<RefundResult> {
-    const api = await paypalApi(ctx, input.project.id);
+  async refund(call: ProviderCall, input: RefundInput): Promise<RefundResult> {
+    const api = paypalApi(call);
     try {
       const res = await api.payments.refundCapturedPayment({
         captureId: input.paymentRef,

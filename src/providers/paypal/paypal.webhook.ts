@@ -1,9 +1,7 @@
 import { verify as verifySignature, X509Certificate } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { SignatureError } from '../../domain/errors.ts';
-import type { AppContext } from '../../app/context.ts';
-import { getProviderConfig } from '../../modules/providers/providers.service.ts';
-import type { VerifiedWebhook, VerifyWebhookInput } from '../provider.ts';
+import type { ProviderCall, VerifiedWebhook, VerifyWebhookInput } from '../provider.ts';
 import type { PaypalSettings } from './paypal.settings.ts';
 
 /** PayPal serves its signing certificates from its API hosts only; anything else is never fetched. */
@@ -79,7 +77,7 @@ function header(h: VerifyWebhookInput['headers'], name: string): string {
  * PayPal's offline verification: RSA-SHA256 over `transmissionId|timeStamp|webhookId|crc32(body)`
  * (CRC32 of the raw bytes as an unsigned decimal) against the certificate at PAYPAL-CERT-URL.
  */
-export async function verifyPaypalWebhook(ctx: AppContext, input: VerifyWebhookInput): Promise<VerifiedWebhook> {
+export async function verifyPaypalWebhook(call: ProviderCall, input: VerifyWebhookInput): Promise<VerifiedWebhook> {
   const transmissionId = header(input.headers, 'paypal-transmission-id');
   const time = header(input.headers, 'paypal-transmission-time');
   const sig = header(input.headers, 'paypal-transmission-sig');
@@ -90,9 +88,9 @@ export async function verifyPaypalWebhook(ctx: AppContext, input: VerifyWebhookI
   }
   if (algo && algo !== 'SHA256withRSA') throw new SignatureError(`Unsupported PAYPAL-AUTH-ALGO '${algo}'`);
   if (!isPaypalCertUrl(certUrl)) throw new SignatureError('PAYPAL-CERT-URL is not on a PayPal host');
-  const settings = await getProviderConfig<PaypalSettings>(ctx, input.project.id, 'paypal');
+  const settings = call.settings as PaypalSettings | undefined;
   if (!settings) throw new SignatureError('PayPal is not configured for this project');
-  const cert = await certificate(certUrl, ctx.clock.now());
+  const cert = await certificate(certUrl, call.now);
   const message = `${transmissionId}|${time}|${settings.webhook_id}|${crc32(input.rawBody) >>> 0}`;
   const signature = Buffer.from(sig, 'base64');
   let ok = false;

@@ -1,13 +1,12 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { SignatureError } from '../../domain/errors.ts';
-import { randomToken } from '../../domain/ids.ts';
-import type { AppContext } from '../../app/context.ts';
 import type {
   ProviderProject,
   CreateCheckoutInput,
   CreateCheckoutResult,
   PaymentProvider,
+  ProviderCall,
   ProviderEvent,
   RefundInput,
   RefundResult,
@@ -42,31 +41,6 @@ export function signSandboxEvent(project: ProviderProject, body: string, eventId
   };
 }
 
-/**
- * Sends a signed sandbox event through the public webhook route, exactly as an outside provider
- * would, and waits for the answer; the sandbox hosted page and test helpers use it.
- */
-export async function sendSandboxEvent(
-  ctx: AppContext,
-  project: ProviderProject,
-  type: string,
-  object: Record<string, unknown>,
-  eventId = `evt_sbx_${randomToken(20)}`,
-): Promise<SandboxEvent> {
-  const now = ctx.clock.now();
-  const event: SandboxEvent = { id: eventId, type, created: Math.floor(now.getTime() / 1000), livemode: false, data: { object } };
-  const body = JSON.stringify(event);
-  if (!ctx.deliverWebhook) throw new Error('webhook delivery is not wired');
-  const res = await ctx.deliverWebhook({
-    provider: 'sandbox',
-    projectId: project.id,
-    headers: signSandboxEvent(project, body, eventId, now),
-    body,
-  });
-  if (res.status >= 300) throw new Error(`sandbox webhook answered ${res.status}: ${res.body}`);
-  return event;
-}
-
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 const date = (v: unknown): Date | null => (typeof v === 'number' ? new Date(v * 1000) : null);
@@ -74,18 +48,18 @@ const date = (v: unknown): Date | null => (typeof v === 'number' ? new Date(v * 
 export const sandboxProvider: PaymentProvider = {
   name: 'sandbox',
 
-  async createCheckout(ctx: AppContext, input: CreateCheckoutInput): Promise<CreateCheckoutResult> {
+  async createCheckout(call: ProviderCall, input: CreateCheckoutInput): Promise<CreateCheckoutResult> {
     // The sandbox's hosted page is Tollgate's own; its session is our record.
-    return { providerRef: input.sessionId, url: `${ctx.config.publicUrl}/checkout/${input.sessionId}` };
+    return { providerRef: input.sessionId, url: `${call.publicUrl}/checkout/${input.sessionId}` };
   },
 
-  async verifyWebhook(ctx: AppContext, input: VerifyWebhookInput): Promise<VerifiedWebhook> {
+  async verifyWebhook(call: ProviderCall, input: VerifyWebhookInput): Promise<VerifiedWebhook> {
     const id = header(input.headers, 'webhook-id');
     const ts = header(input.headers, 'webhook-timestamp');
     const sig = header(input.headers, 'webhook-signature');
     if (!id || !ts || !sig) throw new SignatureError('Missing webhook-id, webhook-timestamp or webhook-signature header');
     const t = Number(ts);
-    if (!/^\d{1,12}$/.test(ts) || Math.abs(ctx.clock.now().getTime() / 1000 - t) > TOLERANCE_S) {
+    if (!/^\d{1,12}$/.test(ts) || Math.abs(call.now.getTime() / 1000 - t) > TOLERANCE_S) {
       throw new SignatureError('Webhook timestamp is outside the 300 s tolerance');
     }
     // Our own tolerance (above) uses Tollgate's clock; the signature is the library's own scheme.
@@ -180,7 +154,7 @@ export const sandboxProvider: PaymentProvider = {
     }
   },
 
-  async refund(_ctx: AppContext, input: RefundInput): Promise<RefundResult> {
+  async refund(_call: ProviderCall, input: RefundInput): Promise<RefundResult> {
     // Deterministic: the same refund request always names the same sandbox refund.
     return { refundRef: `sbxre_${input.idempotencyKey}`.slice(0, 64), status: 'succeeded' };
   },

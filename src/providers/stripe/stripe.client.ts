@@ -1,7 +1,6 @@
 import Stripe from 'stripe';
 import { AppError, ProviderError } from '../../domain/errors.ts';
-import type { AppContext } from '../../app/context.ts';
-import { getProviderConfig } from '../../modules/providers/providers.service.ts';
+import type { ProviderCall } from '../provider.ts';
 import type { StripeSettings } from './stripe.settings.ts';
 
 export { Stripe };
@@ -16,16 +15,16 @@ export function apiBaseOptions(base: string | undefined): { host?: string; port?
 
 const clients = new Map<string, Stripe>();
 
-/** One SDK client per secret key and API base (clients are cheap but keep their HTTP agent). */
-export function stripeClient(ctx: AppContext, secretKey: string): Stripe {
-  const k = `${ctx.config.stripeApiBase ?? ''}|${secretKey}`;
+/** One SDK client per secret key, API base and timeout (clients are cheap but keep their HTTP agent). */
+export function stripeClient(call: Pick<ProviderCall, 'apiBase' | 'timeoutMs'>, secretKey: string): Stripe {
+  const k = `${call.apiBase ?? ''}|${call.timeoutMs}|${secretKey}`;
   let c = clients.get(k);
   if (!c) {
     c = new Stripe(secretKey, {
-      ...apiBaseOptions(ctx.config.stripeApiBase),
+      ...apiBaseOptions(call.apiBase),
       // Retries reuse our own idempotency key, so a retried POST cannot act twice.
       maxNetworkRetries: 2,
-      timeout: 20_000,
+      timeout: call.timeoutMs,
       telemetry: false,
       appInfo: { name: 'Tollgate' },
     });
@@ -34,17 +33,13 @@ export function stripeClient(ctx: AppContext, secretKey: string): Stripe {
   return c;
 }
 
-export async function stripeSettings(ctx: AppContext, projectId: string): Promise<StripeSettings | undefined> {
-  return getProviderConfig<StripeSettings>(ctx, projectId, 'stripe');
-}
-
-/** The project's Stripe client; 400 when the project has no Stripe settings. */
-export async function stripeFor(ctx: AppContext, projectId: string): Promise<{ stripe: Stripe; settings: StripeSettings }> {
-  const settings = await stripeSettings(ctx, projectId);
+/** The project's Stripe client, from the call's settings; 400 when the project has no Stripe settings. */
+export function stripeFor(call: ProviderCall): { stripe: Stripe; settings: StripeSettings } {
+  const settings = call.settings as StripeSettings | undefined;
   if (!settings) {
     throw new AppError('invalid_request', 'Stripe is not configured for this project (PUT /v1/providers/stripe)', { param: 'provider' });
   }
-  return { stripe: stripeClient(ctx, settings.secret_key), settings };
+  return { stripe: stripeClient(call, settings.secret_key), settings };
 }
 
 /** Runs a Stripe call; Stripe's own errors become a 502 provider_error carrying Stripe's code and message. */

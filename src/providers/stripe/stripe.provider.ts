@@ -1,15 +1,12 @@
 import { createHash } from 'node:crypto';
 import type Stripe from 'stripe';
 import { AppError } from '../../domain/errors.ts';
-import type { AppContext } from '../../app/context.ts';
-import { findSession } from '../../modules/payments/payments.repository.ts';
-import { projectNow } from '../../modules/projects/projects.service.ts';
-import { findProviderCustomerRef, linkProviderCustomer } from '../../modules/providers/providers.repository.ts';
 import type {
   ProviderSettingsSpec,
   CreateCheckoutInput,
   CreateCheckoutResult,
   PaymentProvider,
+  ProviderCall,
   PortalInput,
   RefundInput,
   RefundResult,
@@ -19,20 +16,19 @@ import type {
 import { stripeSettingsSpec } from './stripe.settings.ts';
 import { callStripe, stripeFor } from './stripe.client.ts';
 import { stripeToEvents, subscriptionEvent } from './stripe.events.ts';
-import * as repo from './stripe.repository.ts';
 import { verifyStripeWebhook } from './stripe.webhooks.ts';
 
 /**
  * The Stripe customer for a Tollgate customer: the stored link, or a new Stripe customer created
- * under a key derived from (project, customer) and linked in the caller's transaction.
+ * under a key derived from (project, customer) and linked through the call's store.
  */
 export async function ensureStripeCustomer(
-  ctx: AppContext,
+  call: ProviderCall,
   stripe: Stripe,
   projectId: string,
   customer: { id: string; email: string | null },
 ): Promise<string> {
-  const known = await findProviderCustomerRef(ctx.db, projectId, customer.id, 'stripe');
+  const known = await call.store.customerRef(customer.id);
   if (known) return known;
   const created = await callStripe('customers.create', () =>
     stripe.customers.create(
@@ -40,23 +36,23 @@ export async function ensureStripeCustomer(
       { idempotencyKey: `tollgate-customer-${projectId}-${digest(customer.id)}` },
     ),
   );
-  await linkProviderCustomer(ctx.db, { projectId, customerId: customer.id, provider: 'stripe', ref: created.id, at: await projectNow(ctx, projectId) });
+  await call.store.linkCustomer(customer.id, created.id);
   return created.id;
 }
 
 const digest = (s: string) => createHash('sha256').update(s).digest('base64url').slice(0, 32);
 
 /** A catalog-synced Price for the session's item, used only when it still says what our catalog says. */
-async function mappedPrice(ctx: AppContext, input: CreateCheckoutInput): Promise<string | undefined> {
+async function mappedPrice(call: ProviderCall, input: CreateCheckoutInput): Promise<string | undefined> {
   if (input.lineItems.length !== 1) return undefined;
   const line = input.lineItems[0];
   if (!line) return undefined;
   if (line.providerPriceId) return line.providerPriceId;
-  const session = await findSession(ctx.db, input.sessionId, input.project.id);
+  const session = await call.store.sessionItem(input.sessionId);
   if (!session) return undefined;
-  const kind = session.item_type === 'credit_pack' ? 'pack' : session.item_type === 'plan' ? 'plan' : null;
+  const kind = session.type === 'credit_pack' ? 'pack' : session.type === 'plan' ? 'plan' : null;
   if (!kind) return undefined;
-  const row = await repo.findPrice(ctx.db, input.project.id, kind, session.item_id);
+  const row = await call.store.syncedPrice(kind, session.id);
   if (!row?.active || row.amount !== line.amount || row.currency !== line.currency) return undefined;
   if ((row.interval ?? undefined) !== (input.mode === 'subscription' ? (line.interval ?? 'month') : undefined)) return undefined;
   return row.price_ref;
@@ -87,12 +83,12 @@ export const stripeProvider: PaymentProvider = {
   name: 'stripe',
   settings: stripeSettingsSpec as ProviderSettingsSpec,
 
-  async createCheckout(ctx: AppContext, input: CreateCheckoutInput): Promise<CreateCheckoutResult> {
-    const { stripe } = await stripeFor(ctx, input.project.id);
+  async createCheckout(call: ProviderCall, input: CreateCheckoutInput): Promise<CreateCheckoutResult> {
+    const { stripe } = stripeFor(call);
     const projectId = input.project.id;
     const customerRef =
-      input.customer.providerRef ?? (input.customer.id ? await ensureStripeCustomer(ctx, stripe, projectId, input.customer) : null);
-    const priceRef = await mappedPrice(ctx, input);
+      input.customer.providerRef ?? (input.customer.id ? await ensureStripeCustomer(call, stripe, projectId, input.customer) : null);
+    const priceRef = await mappedPrice(call, input);
     const line_items: Stripe.Checkout.SessionCreateParams.LineItem[] = input.lineItems.map((l) =>
       priceRef
         ? { price: priceRef, quantity: l.quantity }
@@ -106,10 +102,10 @@ export const stripeProvider: PaymentProvider = {
             },
           },
     );
-    const session = await findSession(ctx.db, input.sessionId, projectId);
+    const session = await call.store.sessionItem(input.sessionId);
     const metadata: Record<string, string> = {
       ...input.metadata,
-      ...(session ? { tollgate_item_type: session.item_type, tollgate_item: session.item_id } : {}),
+      ...(session ? { tollgate_item_type: session.type, tollgate_item: session.id } : {}),
     };
     const params: Stripe.Checkout.SessionCreateParams = {
       mode: input.mode,
@@ -124,7 +120,7 @@ export const stripeProvider: PaymentProvider = {
     if (input.mode === 'payment') {
       params.payment_intent_data = { metadata };
     } else {
-      const planMeta: Record<string, string> = session?.item_type === 'plan' ? { tollgate_plan: session.item_id } : {};
+      const planMeta: Record<string, string> = session?.type === 'plan' ? { tollgate_plan: session.id } : {};
       params.subscription_data = {
         metadata: { ...metadata, ...planMeta },
         ...(input.trialDays ? { trial_period_days: input.trialDays } : {}),
@@ -148,8 +144,8 @@ export const stripeProvider: PaymentProvider = {
 
   toEvents: stripeToEvents,
 
-  async refund(ctx: AppContext, input: RefundInput): Promise<RefundResult> {
-    const { stripe } = await stripeFor(ctx, input.project.id);
+  async refund(call: ProviderCall, input: RefundInput): Promise<RefundResult> {
+    const { stripe } = stripeFor(call);
     const target = input.paymentRef.startsWith('ch_') ? { charge: input.paymentRef } : { payment_intent: input.paymentRef };
     const r = await callStripe('refunds.create', () =>
       stripe.refunds.create({ ...target, amount: input.amount, metadata: { tollgate_project: input.project.id } }, { idempotencyKey: input.idempotencyKey }),
@@ -158,9 +154,9 @@ export const stripeProvider: PaymentProvider = {
     return { refundRef: r.id, status };
   },
 
-  async createPortal(ctx: AppContext, input: PortalInput): Promise<{ url: string }> {
-    const { stripe } = await stripeFor(ctx, input.project.id);
-    const customer = input.customerRef ?? (await ensureStripeCustomer(ctx, stripe, input.project.id, { id: input.customerId, email: null }));
+  async createPortal(call: ProviderCall, input: PortalInput): Promise<{ url: string }> {
+    const { stripe } = stripeFor(call);
+    const customer = input.customerRef ?? (await ensureStripeCustomer(call, stripe, input.project.id, { id: input.customerId, email: null }));
     const s = await callStripe('billingPortal.sessions.create', () =>
       stripe.billingPortal.sessions.create({ customer, return_url: input.returnUrl }, { idempotencyKey: input.idempotencyKey }),
     );
@@ -168,8 +164,8 @@ export const stripeProvider: PaymentProvider = {
   },
 
   /** Cancel, resume or change plan at Stripe; Stripe's answer is applied at once (its webhook follows). */
-  async updateSubscription(ctx: AppContext, input: UpdateSubscriptionInput): Promise<Extract<ProviderEvent, { kind: 'subscription.changed' }>> {
-    const { stripe } = await stripeFor(ctx, input.project.id);
+  async updateSubscription(call: ProviderCall, input: UpdateSubscriptionInput): Promise<Extract<ProviderEvent, { kind: 'subscription.changed' }>> {
+    const { stripe } = stripeFor(call);
     const opts = { idempotencyKey: input.idempotencyKey };
     let sub: Stripe.Subscription;
     if (input.action === 'cancel_now') {
@@ -181,7 +177,7 @@ export const stripeProvider: PaymentProvider = {
     if (input.action === 'resume') params.cancel_at_period_end = false;
     if (input.action === 'change_plan') {
       if (!input.planRef) throw new Error('change_plan needs a plan');
-      const row = await repo.findPrice(ctx.db, input.project.id, 'plan', input.planRef);
+      const row = await call.store.syncedPrice('plan', input.planRef);
       if (!row?.active) {
         throw new AppError('conflict', `Plan '${input.planRef}' has no Stripe price yet (the catalog sync has not run)`, { plan: input.planRef });
       }

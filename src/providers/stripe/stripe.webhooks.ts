@@ -1,8 +1,7 @@
 import { SignatureError } from '../../domain/errors.ts';
-import type { AppContext } from '../../app/context.ts';
-import { getProviderMode } from '../../modules/providers/providers.service.ts';
-import type { VerifiedWebhook, VerifyWebhookInput } from '../provider.ts';
-import { Stripe, stripeSettings } from './stripe.client.ts';
+import type { ProviderCall, VerifiedWebhook, VerifyWebhookInput } from '../provider.ts';
+import { Stripe } from './stripe.client.ts';
+import type { StripeSettings } from './stripe.settings.ts';
 
 export const TOLERANCE_S = 300;
 
@@ -28,15 +27,16 @@ export function parseSignatureHeader(value: string): { t: number; v1: string[] }
   return { t, v1 };
 }
 
-export async function verifyStripeWebhook(ctx: AppContext, input: VerifyWebhookInput): Promise<VerifiedWebhook> {
+/** Verifies against the secrets and mode in `call.settings`; tolerance measured on `call.now`. */
+export async function verifyStripeWebhook(call: ProviderCall, input: VerifyWebhookInput): Promise<VerifiedWebhook> {
   const raw = input.headers['stripe-signature'];
   const header = Array.isArray(raw) ? raw[0] : raw;
   if (!header) throw new SignatureError('Missing Stripe-Signature header');
   const { t } = parseSignatureHeader(header);
-  const nowMs = ctx.clock.now().getTime();
+  const nowMs = call.now.getTime();
   // Both directions: the SDK alone rejects only old timestamps.
   if (Math.abs(nowMs / 1000 - t) > TOLERANCE_S) throw new SignatureError('Webhook timestamp is outside the 300 s tolerance');
-  const settings = await stripeSettings(ctx, input.project.id);
+  const settings = call.settings as StripeSettings | undefined;
   if (!settings) throw new SignatureError('Stripe is not configured for this project');
   if (settings.webhook_secrets.length === 0) throw new SignatureError('No Stripe webhook secret is configured for this project');
 
@@ -56,7 +56,7 @@ export async function verifyStripeWebhook(ctx: AppContext, input: VerifyWebhookI
   if (event.object !== 'event' || typeof event.id !== 'string' || typeof event.type !== 'string' || typeof event.data !== 'object') {
     throw new SignatureError('Webhook body is not a Stripe event');
   }
-  const mode = (await getProviderMode(ctx, input.project.id, 'stripe')) ?? 'test';
+  const mode = call.mode ?? 'test';
   if (event.livemode !== (mode === 'live')) {
     throw new SignatureError(`A ${event.livemode ? 'live' : 'test'}-mode event cannot be accepted by a project in ${mode} mode`);
   }

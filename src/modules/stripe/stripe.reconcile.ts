@@ -2,12 +2,13 @@ import { createHash } from 'node:crypto';
 import type Stripe from 'stripe';
 import { newId } from '../../domain/ids.ts';
 import type { AppContext } from '../../app/context.ts';
-import { projectNow } from '../../modules/projects/projects.service.ts';
-import { getProviderMode } from '../../modules/providers/providers.service.ts';
-import { insertEvent } from '../../modules/webhooks-in/inbox.repository.ts';
-import { processEvent } from '../../modules/webhooks-in/inbox.service.ts';
-import { callStripe, stripeFor } from './stripe.client.ts';
+import { projectNow } from '../projects/projects.service.ts';
+import { getProviderMode } from '../providers/providers.service.ts';
+import { insertEvent } from '../webhooks-in/inbox.repository.ts';
+import { processEvent } from '../webhooks-in/inbox.service.ts';
+import { callStripe, stripeFor } from '../../providers/stripe/stripe.client.ts';
 import * as repo from './stripe.repository.ts';
+import { providerCall } from '../providers/provider-call.ts';
 
 /** The event types Tollgate acts on; reconcile asks Stripe for these only. */
 export const HANDLED_EVENT_TYPES = [
@@ -68,7 +69,7 @@ export interface ReconcileResult {
  * so delivered ones are skipped), and our checkout sessions still open or unpaid.
  */
 export async function reconcileStripe(ctx: AppContext, projectId: string): Promise<ReconcileResult> {
-  const { stripe } = await stripeFor(ctx, projectId);
+  const { stripe } = stripeFor(await providerCall(ctx, projectId, 'stripe'));
   const live = (await getProviderMode(ctx, projectId, 'stripe')) === 'live';
   const state = await repo.findSyncState(ctx.db, projectId);
   const nowS = Math.floor(ctx.clock.now().getTime() / 1000);

@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
 import type Stripe from 'stripe';
 import type { AppContext } from '../../app/context.ts';
-import { ensureCustomer } from '../../modules/customers/customers.service.ts';
-import { projectNow } from '../../modules/projects/projects.service.ts';
-import { findCustomerByProviderRef, linkProviderCustomer } from '../../modules/providers/providers.repository.ts';
-import { callStripe, stripeFor } from './stripe.client.ts';
-import { LOOKUP_KEY } from './stripe.events.ts';
+import { ensureCustomer } from '../customers/customers.service.ts';
+import { projectNow } from '../projects/projects.service.ts';
+import { findCustomerByProviderRef, linkProviderCustomer } from '../providers/providers.repository.ts';
+import { callStripe, stripeFor } from '../../providers/stripe/stripe.client.ts';
+import { LOOKUP_KEY } from '../../providers/stripe/stripe.events.ts';
 import { ingestStripeEvent } from './stripe.reconcile.ts';
 import * as repo from './stripe.repository.ts';
+import { providerCall } from '../providers/provider-call.ts';
 
 export type ImportPhase = 'customers' | 'prices' | 'subscriptions';
 
@@ -29,7 +30,7 @@ export async function importStripe(
   projectId: string,
   onProgress: (phase: ImportPhase, seen: number) => void = () => {},
 ): Promise<ImportResult> {
-  const { stripe } = await stripeFor(ctx, projectId);
+  const { stripe } = stripeFor(await providerCall(ctx, projectId, 'stripe'));
   const r: ImportResult = {
     object: 'stripe_import',
     customers: { seen: 0, imported: 0 },

@@ -2,10 +2,11 @@ import { createHash } from 'node:crypto';
 import type Stripe from 'stripe';
 import type { Catalog } from '../../domain/catalog.ts';
 import type { AppContext } from '../../app/context.ts';
-import { getCatalog, onCatalogPush } from '../../modules/catalog/catalog.service.ts';
-import { callStripe, stripeFor } from './stripe.client.ts';
-import { lookupKey } from './stripe.events.ts';
+import { type CatalogPushHook, getCatalog } from '../catalog/catalog.service.ts';
+import { callStripe, stripeFor } from '../../providers/stripe/stripe.client.ts';
+import { lookupKey } from '../../providers/stripe/stripe.events.ts';
 import * as repo from './stripe.repository.ts';
+import { providerCall } from '../providers/provider-call.ts';
 
 /** What one catalog item should be at Stripe. */
 export interface DesiredPrice {
@@ -217,7 +218,7 @@ export async function syncCatalog(
   projectId: string,
   opts: { dryRun?: boolean; catalog?: Catalog; onPlan?: (a: SyncAction[]) => void; onProgress?: (done: number, total: number, a: SyncAction) => void } = {},
 ): Promise<SyncResult> {
-  const { stripe } = await stripeFor(ctx, projectId);
+  const { stripe } = stripeFor(await providerCall(ctx, projectId, 'stripe'));
   const catalog = opts.catalog ?? (await getCatalog(ctx, projectId)).catalog;
   const actions = await planCatalogSync(ctx, stripe, projectId, catalog);
   opts.onPlan?.(actions);
@@ -261,6 +262,6 @@ export async function runDueCatalogSync(ctx: AppContext): Promise<number> {
 
 // Network calls never run inside the push transaction (on PGlite it is the only connection): the
 // push records that a sync is due, and it runs right after the commit (job, CLI or sync route).
-onCatalogPush(async (ctx, q, e) => {
+export const requestStripeSyncOnPush: CatalogPushHook = async (ctx, q, e) => {
   if (await repo.hasStripeSettings(q, e.projectId)) await repo.requestSync(q, e.projectId, e.version, ctx.clock.now());
-});
+};
