@@ -11,7 +11,7 @@ import { firstRunToken } from './modules/dashboard/operators.service.ts';
 import { createKey, createProject, getProject, KEY_SCOPES } from './modules/projects/projects.service.ts';
 import { rotateSecrets } from './modules/vault/vault.service.ts';
 import { stripeCommand, syncStripeAfterPush } from './modules/stripe/stripe.cli.ts';
-import { createTollgate } from './server.ts';
+import { createTollgate, loggerOptions } from './server.ts';
 
 const HELP = `tollgate — self-hosted monetization server
 
@@ -100,7 +100,7 @@ async function start(): Promise<void> {
   const started = Date.now();
   const tg = await createTollgate({
     config,
-    logger: { level: config.logLevel, transport: undefined },
+    logger: loggerOptions(config),
   });
   const demo = config.demo ? await seedDemo(tg.ctx) : [];
   const setup = await firstRunToken(tg.ctx);
@@ -108,7 +108,7 @@ async function start(): Promise<void> {
   const lines = [
     '',
     `  Tollgate is running on ${config.publicUrl}  (${tg.ctx.db.kind === 'pglite' ? `embedded database in ${config.dataDir}` : 'PostgreSQL'}, ${Date.now() - started} ms)`,
-    `  Dashboard: ${config.publicUrl}/dashboard/`,
+    `  Home: ${config.publicUrl}/   Dashboard: ${config.publicUrl}/dashboard/`,
     `  API reference: ${config.publicUrl}/docs   OpenAPI: ${config.publicUrl}/openapi.json`,
   ];
   if (setup) {

@@ -31,6 +31,7 @@ const EnvSchema = z.object({
   TOLLGATE_RATE_LIMIT_PER_KEY: z.coerce.number().int().min(0).default(0),
   TOLLGATE_RATE_LIMIT_PER_CUSTOMER: z.coerce.number().int().min(0).default(0),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['auto', 'pretty', 'json']).default('auto'),
 });
 
 export interface Config {
@@ -55,6 +56,8 @@ export interface Config {
   /** Default requests per second per API key / per customer (0 = unlimited); projects may override. */
   rateLimit: { perKeyPerSecond: number; perCustomerPerSecond: number };
   logLevel: string;
+  /** `auto`: pretty in a terminal, JSON lines otherwise. */
+  logFormat: 'auto' | 'pretty' | 'json';
 }
 
 export interface EncryptionKey {
@@ -122,6 +125,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: e.REDIS_URL,
     rateLimit: { perKeyPerSecond: e.TOLLGATE_RATE_LIMIT_PER_KEY, perCustomerPerSecond: e.TOLLGATE_RATE_LIMIT_PER_CUSTOMER },
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
   };
 }
 

@@ -65,3 +65,13 @@ export async function createTollgate(opts: CreateOptions): Promise<Tollgate> {
     },
   };
 }
+
+/** The server's log: one concise line per request, pretty in a terminal and JSON lines otherwise. */
+export function loggerOptions(config: Pick<Config, 'logLevel' | 'logFormat'>): object {
+  const pretty = config.logFormat === 'pretty' || (config.logFormat === 'auto' && process.stdout.isTTY === true);
+  if (!pretty) return { level: config.logLevel };
+  return {
+    level: config.logLevel,
+    transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss', ignore: 'pid,hostname,reqId,method,url,status,ms', singleLine: true } },
+  };
+}

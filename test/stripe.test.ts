@@ -647,7 +647,7 @@ describe('ArkWatch through Stripe (with the subscriptions module)', () => {
       const failed = await p.call('GET', '/v1/events?status=failed');
       expect(failed.body.data).toHaveLength(0);
     }
-  });
+  }, 120_000);
 
   it('cancel, resume and change of plan through Tollgate go to Stripe (subscriptions.update) and the answer from Stripe updates the row', async () => {
     const p = await stripeProject(ark);

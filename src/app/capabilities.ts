@@ -58,6 +58,7 @@ import { runDueReconcile } from '../modules/stripe/stripe.reconcile.ts';
 import { registerStripeRoutes } from '../modules/stripe/stripe.routes.ts';
 import { registerCheckoutPages } from '../web/checkout.page.ts';
 import { registerHostedPages } from '../web/hosted.pages.ts';
+import { registerHomePage } from '../web/home.page.ts';
 import { registerBillingPortalPages } from '../web/billing-portal.page.ts';
 import { buildRegistry, type Capability, type Registry } from './registry.ts';
 
@@ -145,7 +146,7 @@ export const capabilities: readonly Capability[] = [
   { name: 'vault', routes: [registerVaultRoutes] },
   { name: 'audit', routes: [registerAuditRoutes] },
   { name: 'test-helpers', routes: [registerTestHelperRoutes] },
-  { name: 'hosted-pages', routes: [registerHostedPages] },
+  { name: 'hosted-pages', routes: [registerHostedPages, registerHomePage] },
   {
     name: 'dashboard',
     routes: [registerDashboard],

@@ -1,34 +1,41 @@
 import formbody from '@fastify/formbody';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { newId } from '../domain/ids.ts';
 import { registerRateLimit } from '../modules/rate-limit/rate-limit.service.ts';
 import { registerAuth } from './auth.ts';
 import { registerCors } from './cors.ts';
 import type { AppContext } from '../app/context.ts';
+import { registerBodyParsers } from './body.ts';
 import { registerErrorHandling } from './errors.ts';
 import { registerPrometheus } from './prometheus.ts';
 
 export const BODY_LIMIT = 1024 * 1024;
 
 /** Assembles the HTTP server: every route is mounted here, in one place. */
-export async function buildApp(ctx: AppContext, opts: { logger?: boolean | object } = {}): Promise<FastifyInstance> {
+export async function buildApp(
+  ctx: AppContext,
+  opts: { logger?: boolean | object; loggerInstance?: FastifyBaseLogger } = {},
+): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: opts.logger ?? false,
+    ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance } : { logger: opts.logger ?? false }),
     bodyLimit: BODY_LIMIT,
     requestTimeout: 30_000,
     connectionTimeout: 60_000,
     genReqId: () => newId('request'),
     requestIdHeader: false,
     return503OnClosing: true,
+    // One line per request (see the onResponse hook below), not Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
     ajv: { customOptions: { coerceTypes: false } },
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   ctx.log = app.log;
   await app.register(formbody, { bodyLimit: BODY_LIMIT });
+  registerBodyParsers(app);
   await app.register(swagger, {
     openapi: {
       info: { title: 'Tollgate API', version: '1.0.0', description: 'Monetization server: catalog, credits, subscriptions, payments.' },
@@ -50,6 +57,10 @@ export async function buildApp(ctx: AppContext, opts: { logger?: boolean | objec
   registerRateLimit(app, ctx);
   app.addHook('onSend', async (req, reply) => {
     reply.header('request-id', req.id);
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const ms = Math.round(reply.elapsedTime * 10) / 10;
+    req.log.info({ method: req.method, url: req.url, status: reply.statusCode, ms }, `${req.method} ${req.url.split('?')[0]} ${reply.statusCode} ${ms}ms`);
   });
 
   app.get('/health', { schema: { hide: true } }, async (_req, reply) => {
