@@ -1,7 +1,7 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
-import { launchBrowser, SCREENSHOT_DIR } from './support/browser.ts';
+import { describeBrowser, HAS_BROWSER, launchBrowser, SCREENSHOT_DIR } from './support/browser.ts';
 import { createHarness, type Harness, type TestProject } from './support/harness.ts';
 
 let h: Harness;
@@ -12,7 +12,7 @@ beforeAll(async () => {
   h = await createHarness();
   base = await h.listen();
   p = await h.project({ catalog: DEMO_CATALOGS.aurisvoice!.catalog, name: 'AurisVoice' });
-  browser = await launchBrowser();
+  if (HAS_BROWSER) browser = await launchBrowser();
 });
 afterAll(async () => {
   await browser?.close();
@@ -32,7 +32,7 @@ async function checkout(customer: string) {
 
 const balance = async (c: string) => (await p.call('GET', `/v1/customers/${c}/credits`)).body.balance;
 
-describe('hosted sandbox checkout in Chromium', () => {
+describeBrowser('hosted sandbox checkout in Chromium', () => {
   it('declined cards show a clear message and change nothing; 4242 pays and lands on success_url with 70 credits', async () => {
     const s = await checkout('browser-1');
     expect(s.url.startsWith(base)).toBe(true);

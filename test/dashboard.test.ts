@@ -7,7 +7,7 @@ import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
 import { runDueJobs } from '../src/jobs/runner.ts';
 import { createOperator, firstRunToken } from '../src/modules/dashboard/operators.service.ts';
 import { buildDashboard } from '../web/dashboard/build.mjs';
-import { launchBrowser, SCREENSHOT_DIR } from './support/browser.ts';
+import { describeBrowser, HAS_BROWSER, launchBrowser, SCREENSHOT_DIR } from './support/browser.ts';
 import { createHarness, type Harness, type TestProject } from './support/harness.ts';
 
 let h: Harness;
@@ -21,7 +21,7 @@ beforeAll(async () => {
   h = await createHarness({ config: { webhookAllowPrivate: true } });
   setupToken = await firstRunToken(h.tg.ctx);
   base = await h.listen();
-  browser = await launchBrowser();
+  if (HAS_BROWSER) browser = await launchBrowser();
 });
 afterAll(async () => {
   await browser?.close();
@@ -150,7 +150,7 @@ async function signIn(page: Page, email: string) {
   await page.waitForSelector('.topbar');
 }
 
-describe('dashboard in Chromium', () => {
+describeBrowser('dashboard in Chromium', () => {
   it('signs in, shows the seeded revenue, grants credits to a customer and replays a provider event', async () => {
     const email = await operator();
     const p = await h.project({ catalog: DEMO_CATALOGS.aurisvoice!.catalog, name: 'AurisVoice' });
@@ -264,7 +264,7 @@ async function flakyReceiver(): Promise<{ url: string; hits: () => number; close
   };
 }
 
-describe('outgoing webhooks in the dashboard', () => {
+describeBrowser('outgoing webhooks in the dashboard', () => {
   it('shows a failed delivery with its attempt and redelivers it', async () => {
     const email = await operator();
     const p = await h.project({ catalog: DEMO_CATALOGS.aurisvoice!.catalog });

@@ -4,7 +4,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedDemo } from '../src/demo/seed.ts';
 import { buildApp } from '../src/http/app.ts';
-import { launchBrowser, SCREENSHOT_DIR } from './support/browser.ts';
+import { describeBrowser, HAS_BROWSER, launchBrowser, SCREENSHOT_DIR } from './support/browser.ts';
 import { createHarness, type Harness } from './support/harness.ts';
 
 let h: Harness;
@@ -15,7 +15,7 @@ beforeAll(async () => {
   h = await createHarness({ config: { demo: true } });
   for (const d of await seedDemo(h.tg.ctx)) demoKeys[d.project] = d.secretKey ?? "";
   base = await h.listen();
-  browser = await launchBrowser();
+  if (HAS_BROWSER) browser = await launchBrowser();
 });
 afterAll(async () => {
   await browser?.close();
@@ -24,7 +24,7 @@ afterAll(async () => {
 
 const count = async (table: string) => Number((await h.db.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${table}`)).rows[0]!.n);
 
-describe('issue 13, the first five minutes: the home page', () => {
+describeBrowser('issue 13, the first five minutes: the home page', () => {
   it('GET / links to the dashboard, the API reference and every demo project, and writes nothing', async () => {
     const before = [await count('customers'), await count('customer_sessions')];
     const r = await h.inject({ method: 'GET', url: '/' });

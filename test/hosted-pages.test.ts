@@ -1,7 +1,7 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
-import { launchBrowser, SCREENSHOT_DIR } from './support/browser.ts';
+import { describeBrowser, HAS_BROWSER, launchBrowser, SCREENSHOT_DIR } from './support/browser.ts';
 import { createHarness, type Harness, type TestProject } from './support/harness.ts';
 
 let h: Harness;
@@ -10,7 +10,7 @@ let browser: Browser;
 beforeAll(async () => {
   h = await createHarness();
   base = await h.listen();
-  browser = await launchBrowser();
+  if (HAS_BROWSER) browser = await launchBrowser();
 });
 afterAll(async () => {
   await browser?.close();
@@ -25,7 +25,7 @@ async function session(p: TestProject, customer: string) {
 
 const balance = async (p: TestProject, c: string) => (await p.call('GET', `/v1/customers/${c}/credits`)).body.balance;
 
-describe('hosted credits page (AurisVoice)', () => {
+describeBrowser('hosted credits page (AurisVoice)', () => {
   it('shows the balance and three packs; buying Pro through the sandbox checkout returns to a balance of 70', async () => {
     const p = await h.project({ catalog: DEMO_CATALOGS.aurisvoice!.catalog, name: 'AurisVoice' });
     const s = await session(p, 'maya');
@@ -114,7 +114,7 @@ describe('hosted pages locale', () => {
   });
 });
 
-describe('hosted pricing page', () => {
+describeBrowser('hosted pricing page', () => {
   it("is in the customer's locale: French for IAcompagnon, English on request, prices formatted for each", async () => {
     const p = await h.project({ catalog: DEMO_CATALOGS.iacompagnon!.catalog, name: 'IAcompagnon' });
     const s = await session(p, 'lea');

@@ -1,7 +1,7 @@
 import type { Browser } from 'playwright-core';
 import type { CatalogInput } from '../src/domain/catalog.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, SCREENSHOT_DIR } from './support/browser.ts';
+import { describeBrowser, HAS_BROWSER, launchBrowser, SCREENSHOT_DIR } from './support/browser.ts';
 import { createHarness, type Harness } from './support/harness.ts';
 
 let h: Harness;
@@ -9,7 +9,7 @@ let browser: Browser;
 beforeAll(async () => {
   h = await createHarness();
   await h.listen();
-  browser = await launchBrowser();
+  if (HAS_BROWSER) browser = await launchBrowser();
 });
 afterAll(async () => {
   await browser?.close();
@@ -27,7 +27,7 @@ const catalog: CatalogInput = {
   ],
 };
 
-describe('billing portal in Chromium', () => {
+describeBrowser('billing portal in Chromium', () => {
   it('a past_due customer replaces the card, then changes plan, cancels and resumes', async () => {
     const p = await h.project({ catalog });
     const cs = await p.call('POST', '/v1/checkout', { customer_id: 'zoe', plan: 'pro', success_url: 'https://a.example/ok', cancel_url: 'https://a.example/no' });

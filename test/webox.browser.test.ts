@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
-import { launchBrowser, SCREENSHOT_DIR } from './support/browser.ts';
+import { describeBrowser, HAS_BROWSER, launchBrowser, SCREENSHOT_DIR } from './support/browser.ts';
 import { createHarness, type Harness, type TestProject } from './support/harness.ts';
 import { PaypalTestServer } from './support/paypal-server.ts';
 
@@ -128,7 +128,7 @@ beforeAll(async () => {
   p = await h.project({ catalog: DEMO_CATALOGS.webox!.catalog });
   app = weboxApp(tollgate, p.key, 'buyer-1');
   shop = await app.start();
-  browser = await launchBrowser();
+  if (HAS_BROWSER) browser = await launchBrowser();
 });
 afterAll(async () => {
   await browser?.close();
@@ -137,7 +137,7 @@ afterAll(async () => {
   await pp?.stop();
 });
 
-describe('the Webox flow in Chromium', () => {
+describeBrowser('the Webox flow in Chromium', () => {
   it('browse → cart → order → pay with 4242 on the hosted checkout → order paid, stock decremented', async () => {
     const page = await browser.newPage();
     await page.goto(shop);

@@ -1,7 +1,14 @@
+import { existsSync } from 'node:fs';
 import pg from 'pg';
 
 /** With DATABASE_URL, start from empty schemas once per run; every harness then migrates its own schema. */
 export default async function setup(): Promise<void> {
+  const browser = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+  if (!existsSync(browser)) {
+    const how = `Chromium is not installed at ${browser}: install it with \`apt-get install -y chromium\` (or set CHROMIUM_PATH).`;
+    if (process.env.CI) throw new Error(`${how} CI runs the browser tests.`);
+    process.stderr.write(`\n  ${how}\n  The browser tests are skipped; everything else runs.\n\n`);
+  }
   const url = process.env.DATABASE_URL;
   if (!url) return;
   const client = new pg.Client({ connectionString: url });
