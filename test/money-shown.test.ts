@@ -1,0 +1,71 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
+import { createHarness, type Harness, type TestProject } from './support/harness.ts';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await createHarness();
+});
+afterAll(async () => h?.close());
+
+const DAY = 86_400;
+const ark = () => h.project({ catalog: DEMO_CATALOGS.arkwatch!.catalog });
+const iac = () => h.project({ catalog: DEMO_CATALOGS.iacompagnon!.catalog });
+const advance = (p: TestProject, days: number) => p.call('POST', '/v1/test_helpers/clock/advance', { seconds: Math.round(days * DAY) });
+const sub = async (p: TestProject, c: string) => (await p.call('GET', `/v1/customers/${c}/subscription`)).body;
+const checkout = (p: TestProject, body: Record<string, unknown>) =>
+  p.call('POST', '/v1/checkout', { success_url: 'https://app.example/ok', cancel_url: 'https://app.example/no', ...body });
+const pay = (p: TestProject, session: string, card = '4242424242424242') => p.call('POST', `/v1/test_helpers/checkout/${session}/pay`, { card });
+const payments = async (p: TestProject, c: string) =>
+  (await p.call('GET', `/v1/payments?customer_id=${encodeURIComponent(c)}&limit=100`)).body.data as { amount: number }[];
+/** Everything a read must leave alone for one project: rows, events, audit entries. */
+async function footprint(p: TestProject) {
+  const n = async (table: string) => (await h.db.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${table} WHERE project_id = $1`, [p.id])).rows[0]!.n;
+  const subs = await h.db.query('SELECT id, plan_id, quantity, updated_at, pending_plan_id FROM subscriptions WHERE project_id = $1 ORDER BY id', [p.id]);
+  return { subs: subs.rows, payments: await n('payments'), events: await n('outbox_events'), audit: await n('audit_log') };
+}
+
+describe('issue 11 item 3: proration on what the customer pays, preview = charge', () => {
+  it('ArkWatch ark_2 with 20 % off Starter (720) → Pro: preview figure = charged figure, on 2320 − 720 for the time left', async () => {
+    const p = await ark();
+    const cs = await checkout(p, { customer_id: 'ark_2', plan: 'starter', trial_days: 0, promotion_code: 'EARLY2024' });
+    expect(cs.body.amount_total.amount).toBe(720);
+    await pay(p, cs.body.session_id);
+    const now = Date.parse((await advance(p, 15)).body.now);
+    const s = await sub(p, 'ark_2');
+    const start = Date.parse(s.current_period_start);
+    const end = Date.parse(s.current_period_end);
+    const left = (end - now) / (end - start);
+
+    const before = await footprint(p);
+    const get = await p.call('GET', '/v1/customers/ark_2/subscription/preview?plan=pro');
+    expect(get.status).toBe(200);
+    const post = await p.call('POST', '/v1/customers/ark_2/subscription/change', { plan: 'pro', preview: true });
+    const query = await p.call('POST', '/v1/customers/ark_2/subscription/change?preview=true', { plan: 'pro' });
+    expect(await footprint(p)).toEqual(before);
+    expect(post.body).toEqual(get.body);
+    expect(query.body).toEqual(get.body);
+    expect(get.body).toMatchObject({ change: 'upgrade', plan: 'pro', next_charge: { amount: 2320 }, proration: { old_amount: 720, new_amount: 2320 } });
+    const previewed = get.body.proration.amount as number;
+    expect(Math.abs(previewed - 1600 * left)).toBeLessThanOrEqual(1);
+    expect(get.body.amount_due_today.amount).toBe(previewed);
+
+    const up = await p.call('POST', '/v1/customers/ark_2/subscription/change', { plan: 'pro' });
+    expect(up.status).toBe(200);
+    expect(up.body.proration.amount).toBe(previewed);
+    expect(up.body.next_charge.amount).toBe(2320);
+    expect((await payments(p, 'ark_2')).map((x) => x.amount)).toEqual([previewed, 720]);
+  });
+
+  it('a preview for an unknown customer is 404 and creates nothing; an unknown plan is 400', async () => {
+    const p = await ark();
+    const before = await footprint(p);
+    const r = await p.call('GET', '/v1/customers/nobody/subscription/preview?plan=pro');
+    expect(r.status).toBe(404);
+    expect((await p.call('GET', '/v1/customers/nobody')).status).toBe(404);
+    expect(await footprint(p)).toEqual(before);
+    const cs = await checkout(p, { customer_id: 'ark_3', plan: 'starter', trial_days: 0 });
+    await pay(p, cs.body.session_id);
+    expect((await p.call('GET', '/v1/customers/ark_3/subscription/preview?plan=nope')).body.error).toMatchObject({ param: 'plan' });
+  });
+});
