@@ -69,3 +69,47 @@ describe('issue 11 item 3: proration on what the customer pays, preview = charge
     expect((await p.call('GET', '/v1/customers/ark_3/subscription/preview?plan=nope')).body.error).toMatchObject({ param: 'plan' });
   });
 });
+
+describe('issue 11 item 5: nothing announced that will not be charged', () => {
+  it('a no-card trial has next_charge null everywhere (checkout reply, GET, created event) and ends without a charge', async () => {
+    const p = await ark();
+    const trial = await checkout(p, { customer_id: 'nocard', plan: 'pro' });
+    expect(trial.body.subscription).toMatchObject({ status: 'trialing', next_charge: null });
+    expect(await sub(p, 'nocard')).toMatchObject({ status: 'trialing', next_charge: null });
+    expect((await p.call('GET', '/v1/customers/nocard')).body.subscription.next_charge).toBeNull();
+    const created = await h.db.query<{ data: { next_charge: unknown } }>(
+      "SELECT payload->'data' AS data FROM outbox_events WHERE project_id = $1 AND customer_id = 'nocard' AND type = 'subscription.created'",
+      [p.id],
+    );
+    expect(created.rows.map((r) => r.data.next_charge)).toEqual([null]);
+    const portal = await p.call('POST', '/v1/portal', { customer_id: 'nocard', return_url: 'https://app.example/account' });
+    const html = (await h.inject({ method: 'GET', url: new URL(portal.body.url).pathname })).raw;
+    expect(html).not.toContain('Next charge');
+    expect(html).toContain('nothing will be charged');
+    await advance(p, 15);
+    expect(await payments(p, 'nocard')).toEqual([]);
+    expect(await sub(p, 'nocard')).toMatchObject({ status: 'expired' });
+  });
+
+  it('a trial with a card on file still announces its first charge', async () => {
+    const p = await h.project({ catalog: DEMO_CATALOGS.ava!.catalog });
+    const cs = await checkout(p, { customer_id: 'withcard', plan: 'pro', quantity: 2 });
+    await pay(p, cs.body.session_id);
+    expect(await sub(p, 'withcard')).toMatchObject({ status: 'trialing', next_charge: { amount: 9800, at: cs.body.recurring.starts_at } });
+  });
+
+  it('a Free plan has no next charge, and the portal shows neither "Next charge €0.00" nor a cancel button', async () => {
+    const p = await ark();
+    const free = await p.call('POST', '/v1/customers/freebie/subscription', { plan: 'free' });
+    expect(free.status).toBe(201);
+    expect(free.body).toMatchObject({ plan: 'free', status: 'active', next_charge: null });
+    expect((await sub(p, 'freebie')).next_charge).toBeNull();
+    const portal = await p.call('POST', '/v1/portal', { customer_id: 'freebie', return_url: 'https://app.example/account' });
+    const html = (await h.inject({ method: 'GET', url: new URL(portal.body.url).pathname })).raw;
+    expect(html).toContain('data-testid="price">Free<');
+    expect(html).not.toContain('Next charge');
+    expect(html).not.toContain('€0.00');
+    expect(html).not.toContain('Cancel subscription');
+    expect(html).toContain('Change plan');
+  });
+});

@@ -16,7 +16,7 @@ import { projectNow } from '../projects/projects.service.ts';
 import { emit } from '../webhooks-out/outbox.ts';
 import * as repo from './subscriptions.repository.ts';
 import { billCurrentPeriod } from './subscriptions.renewal.ts';
-import { chargeSavedCard, couponFields, couponOf, nextCharge, emitUpdated, isManaged, lockForAction, requireManaged, requirePlan, reschedule, resolveCoupon, subscriptionView, viaProvider } from './subscriptions.view.ts';
+import { chargeContext, chargeSavedCard, couponFields, couponOf, nextCharge, emitUpdated, isManaged, lockForAction, requireManaged, requirePlan, reschedule, resolveCoupon, subscriptionView, viaProvider } from './subscriptions.view.ts';
 
 /** Plan changes with proration, coupons and card replacement. */
 export const ChangeBody = z
@@ -100,7 +100,7 @@ export async function previewChange(ctx: AppContext, q: Queryable, projectId: st
     change: kind,
     proration: proration ? prorationView(proration, current.currency) : null,
     amount_due_today: { amount: proration?.due ?? 0, currency: current.currency },
-    next_charge: nextCharge(after),
+    next_charge: nextCharge(after, await chargeContext(q, current)),
     current_period_end: current.current_period_end,
   };
 }
@@ -138,7 +138,7 @@ export async function changePlan(
   await emitUpdated(ctx, q, saved, at, planBefore !== saved.plan_id, catalog);
   await audit(q, caller, { action: 'subscription.plan_changed', customerId, target: row.id, details: { from: planBefore, to: plan.id, kind } }, at);
   return {
-    ...subscriptionView(saved, catalog, at),
+    ...subscriptionView(saved, catalog, at, await chargeContext(q, saved)),
     change: kind,
     proration: payment && proration ? { ...prorationView(proration, payment.currency), payment_id: payment.id } : null,
   };
@@ -212,7 +212,7 @@ export async function applyCoupon(ctx: AppContext, q: Queryable, caller: Caller,
   const saved = await repo.saveSubscription(q, row);
   await emitUpdated(ctx, q, saved, at, false, catalog);
   await audit(q, caller, { action: 'subscription.coupon_applied', customerId, target: row.id, details: { coupon: coupon?.id } }, at);
-  return subscriptionView(saved, catalog, at);
+  return subscriptionView(saved, catalog, at, await chargeContext(q, saved));
 }
 
 /**
