@@ -113,3 +113,39 @@ describe('issue 11 item 5: nothing announced that will not be charged', () => {
     expect(html).toContain('Change plan');
   });
 });
+
+/** Every `{amount, currency}` object in a reply, with its path. */
+function moneyObjects(v: unknown, path = '$'): { path: string; amount: unknown }[] {
+  if (!v || typeof v !== 'object') return [];
+  const o = v as Record<string, unknown>;
+  const here = 'amount' in o && 'currency' in o ? [{ path, amount: o.amount }] : [];
+  return [...here, ...Object.entries(o).flatMap(([k, x]) => moneyObjects(x, `${path}.${k}`))];
+}
+
+describe('issue 11 item 6: money objects hold integers; subscription.canceled names the canceled plan', () => {
+  it('AurisVoice packs: price_per_credit is an integer amount, price_per_credit_decimal the exact figure', async () => {
+    const p = await h.project({ catalog: DEMO_CATALOGS.aurisvoice!.catalog });
+    const plans = (await p.call('GET', '/v1/plans')).body;
+    const starter = plans.credit_packs.find((x: { id: string }) => x.id === 'starter');
+    expect(starter.price_per_credit).toEqual({ amount: 33, currency: 'eur' });
+    expect(starter.price_per_credit_decimal).toBe('33.33');
+    expect(plans.credit_packs.map((x: { price_per_credit_decimal: string }) => x.price_per_credit_decimal)).toEqual(['33.33', '25.00', '20.00']);
+    const money = moneyObjects(plans);
+    expect(money.length).toBeGreaterThan(5);
+    for (const m of money) expect(Number.isInteger(m.amount), m.path).toBe(true);
+  });
+
+  it('the subscription.canceled payload names the canceled plan beside its price, and next_plan the free plan', async () => {
+    const p = await ark();
+    const cs = await checkout(p, { customer_id: 'leaver', plan: 'pro', trial_days: 0 });
+    await pay(p, cs.body.session_id);
+    await p.call('POST', '/v1/customers/leaver/subscription/cancel', { at_period_end: false });
+    const rows = await h.db.query<{ data: Record<string, unknown> }>(
+      "SELECT payload->'data' AS data FROM outbox_events WHERE project_id = $1 AND customer_id = 'leaver' AND type = 'subscription.canceled'",
+      [p.id],
+    );
+    expect(rows.rows).toHaveLength(1);
+    expect(rows.rows[0]!.data).toMatchObject({ plan: 'pro', plan_name: 'Pro', price: { amount: 2900 }, status: 'canceled', next_plan: 'free' });
+    for (const m of moneyObjects(rows.rows[0]!.data)) expect(Number.isInteger(m.amount), m.path).toBe(true);
+  });
+});

@@ -126,6 +126,20 @@ export function subscriptionView(row: repo.SubscriptionRow, catalog: Catalog, no
 
 export type SubscriptionView = ReturnType<typeof subscriptionView>;
 
+/**
+ * The `subscription.canceled` payload: it names the plan that ended (whose price it carries) and,
+ * as `next_plan`, what the customer falls back to (the catalog's free plan, or null).
+ */
+export function endedView(view: SubscriptionView, row: repo.SubscriptionRow, catalog: Catalog) {
+  return {
+    ...view,
+    plan: row.plan_id,
+    plan_name: findPlan(catalog, row.plan_id)?.name ?? row.plan_id,
+    previous_plan: row.plan_id,
+    next_plan: catalog.free_plan ?? null,
+  };
+}
+
 /** `GET /v1/customers/:id/subscription`: the live subscription, else the last one, else "free". */
 export async function getCustomerSubscription(ctx: AppContext, q: Queryable, projectId: string, customerId: string) {
   await requireCustomer(q, projectId, customerId);
@@ -261,8 +275,9 @@ export async function emitUpdated(
 ) {
   const catalog = loaded ?? (await getCatalog(ctx, row.project_id)).catalog;
   const view = subscriptionView(row, catalog, at, await chargeContext(q, row));
-  const type = row.status === 'canceled' || row.status === 'expired' ? 'subscription.canceled' : 'subscription.updated';
-  await emit(q, { projectId: row.project_id, type, customerId: row.customer_id, data: view, at });
+  const ended = row.status === 'canceled' || row.status === 'expired';
+  const type = ended ? 'subscription.canceled' : 'subscription.updated';
+  await emit(q, { projectId: row.project_id, type, customerId: row.customer_id, data: ended ? endedView(view, row, catalog) : view, at });
   if (entitlementsChanged) {
     await emit(q, {
       projectId: row.project_id,
