@@ -114,13 +114,15 @@ export function describeSummary(s: PriceSummary, locale = 'en') {
   } else {
     headline = `${fmt(s.amount_due_today)}${breakdown}`;
   }
-  const discount = s.discount && s.discount.amount > 0 ? `${discountLabel(s.discount)}: −${fmt(s.discount.amount)}` : null;
+  const discount = s.discount && s.discount.amount > 0 ? { label: discountLabel(s.discount), amount: `−${fmt(s.discount.amount)}` } : null;
   return {
     headline,
     due_today: fmt(s.amount_due_today),
     discount,
     lines: s.lines.map((l) => ({ label: l.quantity > 1 ? `${l.name} × ${l.quantity}` : l.name, amount: fmt(l.amount) })),
-    button: s.amount_due_today === 0 && s.trial ? `Start free trial — ${fmt(0)} due today` : `Pay ${fmt(s.amount_due_today)}`,
+    button: s.amount_due_today === 0 && s.trial ? `Start trial — ${fmt(0)} today` : `Pay ${fmt(s.amount_due_today)}`,
+    /** When the recurring charge starts, as a sentence (null for a one-off payment). */
+    recurring: s.recurring ? `${s.trial ? 'First charge' : 'Next charge'} ${fmt(s.recurring.amount)} on ${s.recurring.starts_at.slice(0, 10)}, then every ${s.recurring.interval}` : null,
   };
 }
 

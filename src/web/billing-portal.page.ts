@@ -32,9 +32,16 @@ async function renderPortal(ctx: AppContext, token: string, projectId: string, c
   const full = 'id' in sub ? sub : null;
   const badge = `<span class="badge" data-testid="status">${esc(sub.status.replace('_', ' '))}</span>`;
   const lines: string[] = [];
-  if (full && live) {
+  // A plan that costs nothing has nothing to cancel and no charge to announce.
+  const free = full !== null && full.price.amount * full.quantity === 0;
+  if (full && live && free) {
+    lines.push('<div class="amount" data-testid="price">Free</div>');
+  } else if (full && live) {
     lines.push(`<div class="amount" data-testid="price">${esc(formatMoney({ amount: full.price.amount * full.quantity, currency: full.price.currency }))} <span class="muted">/ ${esc(full.interval)}</span></div>`);
     if (sub.status === 'trialing') lines.push(`<p>Free trial until <strong>${esc(fmtDate(full.trial_end))}</strong> (${esc(full.days_remaining)} days left).</p>`);
+    if (sub.status === 'trialing' && !full.next_charge && !full.cancel_at_period_end) {
+      lines.push('<p data-testid="no-charge">No card on file: nothing will be charged. The trial ends on its own unless you add a card.</p>');
+    }
     if (full.next_charge) {
       lines.push(
         `<p data-testid="next-charge">Next charge: <strong>${esc(formatMoney(full.next_charge))}</strong> on ${esc(fmtDate(full.next_charge.at))}</p>`,
@@ -55,7 +62,7 @@ async function renderPortal(ctx: AppContext, token: string, projectId: string, c
         <select id="plan" name="plan">${others.map((p) => `<option value="${esc(p.id)}">${esc(p.name)} — ${esc(formatMoney(p.price))} / ${esc(p.interval)}</option>`).join('')}</select>
         <button type="submit" id="change">Change plan</button></form>`);
     }
-    actions.push(
+    if (!free) actions.push(
       full.cancel_at_period_end
         ? `<form method="post" action="/portal/${esc(token)}/resume"><button type="submit" id="resume">Resume subscription</button></form>`
         : `<form method="post" action="/portal/${esc(token)}/cancel"><button type="submit" class="secondary" id="cancel">Cancel subscription</button></form>`,

@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { AppError } from '../domain/errors.ts';
-import { formatMoney } from '../domain/money.ts';
+import { describeSummary } from '../domain/pricing.ts';
 import type { AppContext } from '../app/context.ts';
 import { getCatalog } from '../modules/catalog/catalog.service.ts';
+import { sessionSummary } from '../modules/payments/checkout.service.ts';
 import * as paymentsRepo from '../modules/payments/payments.repository.ts';
 import { projectNow } from '../modules/projects/projects.service.ts';
 import { payCheckoutSession } from '../modules/payments/sandbox-checkout.service.ts';
@@ -28,7 +29,8 @@ function describe(s: paymentsRepo.CheckoutSessionRow): string {
 async function render(ctx: AppContext, s: paymentsRepo.CheckoutSessionRow, error?: string, values: Record<string, string> = {}) {
   const { catalog } = await getCatalog(ctx, s.project_id);
   const theme = catalog.theme ?? { name: catalog.name };
-  const total = formatMoney({ amount: s.amount, currency: s.currency });
+  // One source: the session's price summary, the figures the API returns and the charge uses.
+  const shown = describeSummary(sessionSummary(s), catalog.locale ?? 'en');
   const now = await projectNow(ctx, s.project_id);
   const expired = s.status === 'expired' || s.expires_at.getTime() <= now.getTime();
   let body: string;
@@ -39,14 +41,20 @@ async function render(ctx: AppContext, s: paymentsRepo.CheckoutSessionRow, error
     body = `<div class="card"><div class="alert error">This checkout session has expired.</div>
       <a class="button secondary" href="${esc(s.cancel_url)}">Return</a></div>`;
   } else {
-    const trial = s.trial_days ? `<p class="muted">${s.trial_days}-day free trial, then ${esc(total)} per ${esc(String(s.details.interval ?? 'month'))}.</p>` : '';
+    const lines = shown.lines
+      .map((l) => `<tr><td>${esc(l.label)}</td><td class="num">${esc(l.amount)}</td></tr>`)
+      .join('');
+    const discount = shown.discount ? `<tr data-testid="discount"><td>${esc(shown.discount.label)}</td><td class="num">${esc(shown.discount.amount)}</td></tr>` : '';
     const needsEmail = !s.customer_id && !s.customer_email;
     body = `<div class="grid">
   <section class="card" aria-label="Order summary">
     <h1>${esc(describe(s))}</h1>
     <div class="muted">${esc(theme.name ?? catalog.name ?? s.project_id)}</div>
-    <div class="amount" data-testid="amount">${esc(total)}</div>
-    ${trial}
+    <div class="amount" data-testid="amount">${esc(shown.due_today)}<span class="muted"> today</span></div>
+    <p class="headline" data-testid="headline">${esc(shown.headline)}</p>
+    ${shown.recurring ? `<p class="muted" data-testid="recurring">${esc(shown.recurring)}</p>` : ''}
+    <table class="lines" data-testid="lines"><tbody>${lines}${discount}
+      <tr class="total"><th>Due today</th><th class="num" data-testid="due-today">${esc(shown.due_today)}</th></tr></tbody></table>
     <p class="muted">Sandbox mode: no real money moves. Test cards: <code>4242 4242 4242 4242</code> pays,
     <code>4000 0000 0000 0002</code> is declined, <code>4000 0000 0000 9995</code> has insufficient funds.</p>
   </section>
@@ -62,7 +70,7 @@ async function render(ctx: AppContext, s: paymentsRepo.CheckoutSessionRow, error
         <div><label for="cvc">CVC</label><input id="cvc" name="cvc" placeholder="123" value="${esc(values.cvc ?? '')}"></div>
       </div>
       <label for="name">Name on card</label><input id="name" name="name" autocomplete="cc-name" value="${esc(values.name ?? '')}">
-      <button type="submit" id="pay">Pay ${esc(total)}</button>
+      <button type="submit" id="pay">${esc(shown.button)}</button>
     </form>
     <a class="button secondary" id="cancel" href="/checkout/${esc(s.id)}/cancel">Cancel</a>
   </section>

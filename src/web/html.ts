@@ -35,7 +35,7 @@ export function page(opts: { title: string; theme?: Theme; lang?: string; body: 
   .card { background: #fff; border: 1px solid var(--border); border-radius: 12px; padding: 1.5rem; box-shadow: 0 1px 2px rgba(0,0,0,.04); }
   .grid { display: grid; gap: 1.5rem; grid-template-columns: repeat(auto-fit, minmax(280px, 1fr)); }
   h1 { font-size: 1.5rem; margin: 0 0 1rem; } h2 { font-size: 1.1rem; margin: 0 0 .75rem; }
-  .muted { color: var(--muted); font-size: .9rem; }
+  .muted { color: var(--muted); font-size: .9rem; line-height: 1.6; }
   .amount { font-size: 2rem; font-weight: 700; margin: .25rem 0 1rem; }
   label { display: block; font-size: .85rem; font-weight: 600; margin: .9rem 0 .3rem; }
   input, select { width: 100%; padding: .65rem .75rem; border: 1px solid #d1d5db; border-radius: 8px; font-size: 1rem; }
@@ -49,6 +49,8 @@ export function page(opts: { title: string; theme?: Theme; lang?: string; body: 
   .alert.info { background: #eff6ff; color: #1e40af; border: 1px solid #bfdbfe; }
   .alert.success { background: #f0fdf4; color: #166534; border: 1px solid #bbf7d0; }
   table { width: 100%; border-collapse: collapse; font-size: .9rem; } td, th { padding: .5rem; border-bottom: 1px solid var(--border); text-align: left; }
+  td.num, th.num { text-align: right; white-space: nowrap; } tr.total th { border-bottom: 0; }
+  .headline { font-weight: 600; overflow-wrap: anywhere; }
   .badge { display: inline-block; padding: .15rem .5rem; border-radius: 999px; background: #eef2ff; color: var(--primary); font-size: .75rem; font-weight: 600; }
   a.link { color: var(--primary); }
   footer { text-align: center; color: var(--muted); font-size: .8rem; margin: 2rem 0; }

@@ -98,7 +98,9 @@ export function publicPlans(c: Catalog) {
         credits: p.credits,
         price: p.price,
         popular: p.popular,
-        price_per_credit: { amount: Math.round(unit * 100) / 100, currency: p.price.currency },
+        // Money objects hold integers: the price per credit rounded to a minor unit, and exactly (two decimals) as a string.
+        price_per_credit: { amount: Math.round(unit), currency: p.price.currency },
+        price_per_credit_decimal: unit.toFixed(2),
         savings_percent: worst > 0 ? Math.round((1 - unit / worst) * 100) : 0,
       };
     }),

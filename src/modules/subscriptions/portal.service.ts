@@ -71,7 +71,7 @@ export async function portalState(ctx: AppContext, projectId: string, customerId
     paymentsRepo.defaultPaymentMethod(ctx.db, projectId, customerId),
     repo.listCustomerPayments(ctx.db, projectId, customerId, 20),
   ]);
-  return { catalog, now, subscription: currentView(row, catalog, now, customerId), card: card ?? null, payments };
+  return { catalog, now, subscription: currentView(row, catalog, now, customerId, row?.status === 'trialing' && row.provider === 'sandbox' ? { cardOnFile: card !== undefined } : {}), card: card ?? null, payments };
 }
 
 // Payment links ------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import { audit } from '../audit/audit.service.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
 import { projectNow } from '../projects/projects.service.ts';
 import * as repo from './subscriptions.repository.ts';
-import { emitUpdated, lockForAction, reschedule, subscriptionView, viaProvider } from './subscriptions.view.ts';
+import { chargeContext, emitUpdated, lockForAction, reschedule, subscriptionView, viaProvider } from './subscriptions.view.ts';
 
 /** Cancel and resume. */
 export const CancelBody = z.object({ at_period_end: z.boolean().default(true) }).strict();
@@ -33,7 +33,7 @@ export async function cancelSubscription(ctx: AppContext, q: Queryable, caller: 
   const saved = await repo.saveSubscription(q, row);
   await emitUpdated(ctx, q, saved, at, !atPeriodEnd, catalog);
   await audit(q, caller, { action: 'subscription.canceled', customerId, target: row.id, details: { at_period_end: atPeriodEnd } }, at);
-  return subscriptionView(saved, catalog, at);
+  return subscriptionView(saved, catalog, at, await chargeContext(q, saved));
 }
 
 export async function resumeSubscription(ctx: AppContext, q: Queryable, caller: Caller, customerId: string) {
@@ -52,5 +52,5 @@ export async function resumeSubscription(ctx: AppContext, q: Queryable, caller: 
   const saved = await repo.saveSubscription(q, row);
   await emitUpdated(ctx, q, saved, at, false, catalog);
   await audit(q, caller, { action: 'subscription.resumed', customerId, target: row.id }, at);
-  return subscriptionView(saved, catalog, at);
+  return subscriptionView(saved, catalog, at, await chargeContext(q, saved));
 }

@@ -3,7 +3,7 @@ import { type CatalogPushHook, getCatalog } from '../catalog/catalog.service.ts'
 import type { CustomerViewExtension } from '../customers/customers.service.ts';
 import { projectNow } from '../projects/projects.service.ts';
 import * as repo from './subscriptions.repository.ts';
-import { currentView } from './subscriptions.view.ts';
+import { chargeContext, currentView } from './subscriptions.view.ts';
 
 // What subscriptions add to the customer view and check on a catalog push (listed in src/app/capabilities.ts).
 
@@ -12,7 +12,7 @@ export const subscriptionCustomerView: CustomerViewExtension = async (ctx, q, c)
   const row = await repo.findCurrentSubscription(q, c.project_id, c.id);
   const { catalog } = await getCatalog(ctx, c.project_id);
   const now = await projectNow(ctx, c.project_id);
-  return { subscription: currentView(row, catalog, now, c.id) };
+  return { subscription: currentView(row, catalog, now, c.id, await chargeContext(q, row)) };
 };
 
 /** A plan that live subscriptions use cannot disappear from the catalog (they would lose their entitlements). */

@@ -1,25 +1,113 @@
 import { z } from 'zod';
 import type { Queryable } from '../../db/db.ts';
 import { type Catalog, findPlan, type Plan } from '../../domain/catalog.ts';
-import { AppError, InvalidRequestError, PaymentRequiredError } from '../../domain/errors.ts';
+import { AppError, InvalidRequestError, NotFoundError, PaymentRequiredError } from '../../domain/errors.ts';
 import { newId } from '../../domain/ids.ts';
-import { assertAction, prorate } from '../../domain/subscription.ts';
+import { prorateChange } from '../../domain/pricing.ts';
+import { assertAction, isLive } from '../../domain/subscription.ts';
 import type { AppContext, Caller } from '../../app/context.ts';
 import { firstCharge } from '../../providers/sandbox/cards.ts';
 import { audit } from '../audit/audit.service.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
+import { requireCustomer } from '../customers/customers.service.ts';
 import * as paymentsRepo from '../payments/payments.repository.ts';
 import { paymentView } from '../payments/payments.service.ts';
 import { projectNow } from '../projects/projects.service.ts';
 import { emit } from '../webhooks-out/outbox.ts';
 import * as repo from './subscriptions.repository.ts';
 import { billCurrentPeriod } from './subscriptions.renewal.ts';
-import { chargeSavedCard, couponFields, emitUpdated, isManaged, lockForAction, requireManaged, requirePlan, reschedule, resolveCoupon, subscriptionView, viaProvider } from './subscriptions.view.ts';
+import { chargeContext, chargeSavedCard, couponFields, couponOf, nextCharge, emitUpdated, isManaged, lockForAction, requireManaged, requirePlan, reschedule, resolveCoupon, subscriptionView, viaProvider } from './subscriptions.view.ts';
 
 /** Plan changes with proration, coupons and card replacement. */
 export const ChangeBody = z
-  .object({ plan: z.string().min(1).max(64), quantity: z.number().int().min(1).max(10_000).optional() })
+  .object({
+    plan: z.string().min(1).max(64),
+    quantity: z.number().int().min(1).max(10_000).optional(),
+    /** true: answer what the change would do and charge, change nothing (as `?preview=true`). */
+    preview: z.boolean().optional(),
+  })
   .strict();
+
+export const ChangeQuery = z.object({ preview: z.enum(['true', 'false']).optional() });
+
+export const PreviewQuery = z
+  .object({ plan: z.string().min(1).max(64), quantity: z.coerce.number().int().min(1).max(10_000).optional() })
+  .strict();
+
+/**
+ * What a plan change does, decided once for the preview and the change: upgrade, downgrade or
+ * nothing, and the prorated charge now (prorateChange: on what the customer pays, coupon and
+ * quantity included, for the time left in the period).
+ */
+function changeTerms(row: repo.SubscriptionRow, plan: Plan, quantity: number, catalog: Catalog, at: Date) {
+  const kind = classifyChange(row, plan, quantity, catalog);
+  const chargedNow = kind === 'upgrade' && row.status === 'active';
+  const proration = chargedNow
+    ? prorateChange({
+        from: { unitAmount: row.price_amount, quantity: row.quantity },
+        to: { unitAmount: plan.price.amount, quantity },
+        coupon: couponOf(row),
+        cycle: Math.max(0, row.cycles_billed - 1),
+        interval: row.interval,
+        periodStart: row.current_period_start,
+        periodEnd: row.current_period_end,
+        at,
+      })
+    : null;
+  return { kind, proration: proration && proration.due > 0 ? proration : null };
+}
+
+/** Applies a change's outcome to the row (not saved): the plan now, or pending until the period ends. */
+function applyTerms(row: repo.SubscriptionRow, plan: Plan, quantity: number, kind: ChangeKind) {
+  if (kind === 'unchanged') {
+    row.pending_plan_id = null;
+    row.pending_price_amount = null;
+  } else if (row.status === 'trialing' || kind === 'upgrade') {
+    row.plan_id = plan.id;
+    row.price_amount = plan.price.amount;
+    row.quantity = quantity;
+    row.pending_plan_id = null;
+    row.pending_price_amount = null;
+  } else {
+    row.pending_plan_id = plan.id;
+    row.pending_price_amount = plan.price.amount;
+  }
+}
+
+/**
+ * `preview`: what changing to `plan` would charge now and next, computed as the change computes
+ * it; reads only (no lock, no row, no event).
+ */
+export async function previewChange(ctx: AppContext, q: Queryable, projectId: string, customerId: string, body: { plan: string; quantity?: number }) {
+  await requireCustomer(q, projectId, customerId);
+  const { catalog } = await getCatalog(ctx, projectId);
+  const at = await projectNow(ctx, projectId);
+  const plan = requirePlan(catalog, body.plan);
+  const current = await repo.findCurrentSubscription(q, projectId, customerId);
+  if (!current || !isLive(current.status)) throw new NotFoundError('subscription', customerId);
+  assertAction(current.status, 'change_plan');
+  requireCompatible(plan, current);
+  const quantity = plan.per_seat ? (body.quantity ?? current.quantity) : 1;
+  const { kind, proration } = changeTerms(current, plan, quantity, catalog, at);
+  const after = { ...current };
+  applyTerms(after, plan, quantity, kind);
+  return {
+    object: 'subscription_change_preview',
+    customer_id: customerId,
+    subscription_id: current.id,
+    plan: plan.id,
+    quantity,
+    change: kind,
+    proration: proration ? prorationView(proration, current.currency) : null,
+    amount_due_today: { amount: proration?.due ?? 0, currency: current.currency },
+    next_charge: nextCharge(after, await chargeContext(q, current)),
+    current_period_end: current.current_period_end,
+  };
+}
+
+function prorationView(p: NonNullable<ReturnType<typeof changeTerms>['proration']>, currency: string) {
+  return { amount: p.due, currency, credit: p.credit, charge: p.charge, old_amount: p.oldAmount, new_amount: p.newAmount };
+}
 
 /** Upgrade now with a prorated charge on the saved card; downgrade at the end of the period. */
 export async function changePlan(
@@ -40,32 +128,19 @@ export async function changePlan(
   if (delegated) return { ...delegated, change: 'provider' as const, proration: null };
   requireCompatible(plan, row);
   const quantity = plan.per_seat ? (body.quantity ?? row.quantity) : 1;
-  const kind = classifyChange(row, plan, quantity, catalog);
+  const { kind, proration } = changeTerms(row, plan, quantity, catalog, at);
   const planBefore = row.plan_id;
-  let payment: paymentsRepo.PaymentRow | null = null;
-  if (kind === 'unchanged') {
-    row.pending_plan_id = null;
-    row.pending_price_amount = null;
-  } else if (row.status === 'trialing' || kind === 'upgrade') {
-    if (row.status === 'active') payment = await chargeProration(q, row, plan, quantity, at);
-    row.plan_id = plan.id;
-    row.price_amount = plan.price.amount;
-    row.quantity = quantity;
-    row.pending_plan_id = null;
-    row.pending_price_amount = null;
-  } else {
-    row.pending_plan_id = plan.id;
-    row.pending_price_amount = plan.price.amount;
-  }
+  const payment = proration ? await chargeProration(q, row, plan, proration, at) : null;
+  applyTerms(row, plan, quantity, kind);
   row.updated_at = at;
   reschedule(row);
   const saved = await repo.saveSubscription(q, row);
   await emitUpdated(ctx, q, saved, at, planBefore !== saved.plan_id, catalog);
   await audit(q, caller, { action: 'subscription.plan_changed', customerId, target: row.id, details: { from: planBefore, to: plan.id, kind } }, at);
   return {
-    ...subscriptionView(saved, catalog, at),
+    ...subscriptionView(saved, catalog, at, await chargeContext(q, saved)),
     change: kind,
-    proration: payment ? { amount: payment.amount, currency: payment.currency, payment_id: payment.id } : null,
+    proration: payment && proration ? { ...prorationView(proration, payment.currency), payment_id: payment.id } : null,
   };
 }
 
@@ -88,16 +163,8 @@ function classifyChange(row: repo.SubscriptionRow, plan: Plan, quantity: number,
   return 'downgrade';
 }
 
-/** Charges the prorated difference of an upgrade now, on the saved card; null when nothing is due. */
-async function chargeProration(q: Queryable, row: repo.SubscriptionRow, plan: Plan, quantity: number, at: Date) {
-  const p = prorate({
-    oldAmount: row.price_amount * row.quantity,
-    newAmount: plan.price.amount * quantity,
-    periodStart: row.current_period_start,
-    periodEnd: row.current_period_end,
-    at,
-  });
-  if (p.due <= 0) return null;
+/** Charges the prorated difference of an upgrade (changeTerms) now, on the saved card. */
+async function chargeProration(q: Queryable, row: repo.SubscriptionRow, plan: Plan, p: ReturnType<typeof prorateChange>, at: Date) {
   const charge = await chargeSavedCard(q, row);
   if (!charge.ok) {
     if (charge.reason === 'no_payment_method') throw new PaymentRequiredError('Add a card before upgrading', { reason: charge.reason });
@@ -145,7 +212,7 @@ export async function applyCoupon(ctx: AppContext, q: Queryable, caller: Caller,
   const saved = await repo.saveSubscription(q, row);
   await emitUpdated(ctx, q, saved, at, false, catalog);
   await audit(q, caller, { action: 'subscription.coupon_applied', customerId, target: row.id, details: { coupon: coupon?.id } }, at);
-  return subscriptionView(saved, catalog, at);
+  return subscriptionView(saved, catalog, at, await chargeContext(q, saved));
 }
 
 /**

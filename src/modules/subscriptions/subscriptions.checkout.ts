@@ -8,7 +8,7 @@ import type { CheckoutBody, CheckoutItem, CheckoutItemBuilder } from '../payment
 import { projectNow } from '../projects/projects.service.ts';
 import * as repo from './subscriptions.repository.ts';
 import { startSubscription } from './subscriptions.start.ts';
-import { managedProvider, oneLiveSubscription, requirePlan, resolveCoupon, subscriptionView } from './subscriptions.view.ts';
+import { chargeContext, managedProvider, oneLiveSubscription, requirePlan, resolveCoupon, subscriptionView } from './subscriptions.view.ts';
 
 // Checkout for a plan: priced from the catalog (or started at once for a trial without a card),
 // and the subscription a completed checkout starts. -----------------------------------------------
@@ -104,7 +104,7 @@ export const planCheckoutItem: CheckoutItemBuilder = async (ctx, q, { projectId,
     const row = await oneLiveSubscription(customerId, () =>
       startSubscription(ctx, q, { projectId, customerId, plan, quantity, trialDays, coupon, provider, at, metadata: { ...(body.metadata ?? {}), source: 'checkout' } }),
     );
-    return { complete: { session_id: null, url: null, status: 'complete', subscription: subscriptionView(row, catalog, at) } };
+    return { complete: { session_id: null, url: null, status: 'complete', subscription: subscriptionView(row, catalog, at, await chargeContext(q, row)) } };
   }
   return planItem(plan, { quantity, coupon, trialDays, runningTrialEnd, at });
 };

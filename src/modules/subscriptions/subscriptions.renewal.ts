@@ -9,7 +9,7 @@ import { paymentView } from '../payments/payments.service.ts';
 import { emit } from '../webhooks-out/outbox.ts';
 import * as repo from './subscriptions.repository.ts';
 import { startPeriod } from './subscriptions.start.ts';
-import { attemptRef, chargeSavedCard, couponOf, emitUpdated, invoiceRef, reschedule, scheduleOf, subscriptionView } from './subscriptions.view.ts';
+import { chargeContext, attemptRef, chargeSavedCard, couponOf, emitUpdated, invoiceRef, reschedule, scheduleOf, subscriptionView } from './subscriptions.view.ts';
 
 /** Renewals and dunning: the runner's steps, recorded invoices, retries. */
 export interface InvoiceInput {
@@ -140,7 +140,7 @@ async function remindTrialEnd(_ctx: AppContext, q: Queryable, row: repo.Subscrip
     projectId: row.project_id,
     type: 'subscription.trial_will_end',
     customerId: row.customer_id,
-    data: subscriptionView(row, catalog, at),
+    data: subscriptionView(row, catalog, at, await chargeContext(q, row)),
     at,
   });
 }

@@ -6,7 +6,7 @@ import { idempotent } from '../../http/idempotency.ts';
 import { CustomerParams, IdParams } from '../../http/schemas.ts';
 import { createPaymentLink, createPortal, getPaymentLink, PaymentLinkBody, PortalBody } from './portal.service.ts';
 import { CancelBody, cancelSubscription, resumeSubscription } from './subscriptions.cancel.ts';
-import { applyCoupon, ChangeBody, CouponBody, changePlan } from './subscriptions.change.ts';
+import { applyCoupon, ChangeBody, ChangeQuery, CouponBody, changePlan, PreviewQuery, previewChange } from './subscriptions.change.ts';
 import { SubscribeBody, subscribeWithoutPayment } from './subscriptions.start.ts';
 import { getCustomerSubscription, ListSubscriptionsQuery, listSubscriptions } from './subscriptions.view.ts';
 
@@ -41,8 +41,20 @@ export function registerSubscriptionRoutes(root: FastifyInstance, ctx: AppContex
 
   app.post(
     '/v1/customers/:id/subscription/change',
-    { schema: { params: CustomerParams, body: ChangeBody }, config: { auth: 'customer' } },
-    async (req, reply) => idempotent(ctx, req, reply, async (q) => ({ body: await changePlan(ctx, q, callerOf(req), req.params.id, req.body) })),
+    { schema: { params: CustomerParams, body: ChangeBody, querystring: ChangeQuery }, config: { auth: 'customer' } },
+    async (req, reply) => {
+      // A preview changes nothing, so it needs no Idempotency-Key and is answered from a read.
+      if (req.body.preview || req.query.preview === 'true') {
+        return ctx.db.tx((q) => previewChange(ctx, q, callerOf(req).projectId, req.params.id, req.body));
+      }
+      return idempotent(ctx, req, reply, async (q) => ({ body: await changePlan(ctx, q, callerOf(req), req.params.id, req.body) }));
+    },
+  );
+
+  app.get(
+    '/v1/customers/:id/subscription/preview',
+    { schema: { params: CustomerParams, querystring: PreviewQuery }, config: { auth: 'customer' } },
+    async (req) => ctx.db.tx((q) => previewChange(ctx, q, callerOf(req).projectId, req.params.id, req.query)),
   );
 
   app.post('/v1/customers/:id/subscription/coupon', { schema: { params: CustomerParams, body: CouponBody } }, async (req, reply) =>

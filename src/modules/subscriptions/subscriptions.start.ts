@@ -13,7 +13,7 @@ import { projectNow } from '../projects/projects.service.ts';
 import { emit } from '../webhooks-out/outbox.ts';
 import * as repo from './subscriptions.repository.ts';
 import { billCurrentPeriod, markPastDue, recordInvoicePaid } from './subscriptions.renewal.ts';
-import { couponFields, endLiveSubscription, managedProvider, oneLiveSubscription, requirePlan, reschedule, resolveCoupon, subscriptionView } from './subscriptions.view.ts';
+import { chargeContext, couponFields, endLiveSubscription, managedProvider, oneLiveSubscription, requirePlan, reschedule, resolveCoupon, subscriptionView } from './subscriptions.view.ts';
 
 /** Starting subscriptions and trials (checkout, default trial, the API's subscribe-without-payment). */
 export interface StartInput {
@@ -156,7 +156,7 @@ async function billFirstPeriod(ctx: AppContext, q: Queryable, inserted: repo.Sub
 }
 
 async function announceCreated(q: Queryable, saved: repo.SubscriptionRow, s: StartInput, catalog: Catalog) {
-  const view = subscriptionView(saved, catalog, s.at);
+  const view = subscriptionView(saved, catalog, s.at, await chargeContext(q, saved));
   await emit(q, { projectId: s.projectId, type: 'subscription.created', customerId: s.customerId, data: view, at: s.at });
   await emit(q, {
     projectId: s.projectId,

@@ -57,20 +57,37 @@ export function reschedule(row: repo.SubscriptionRow): repo.SubscriptionRow {
   return row;
 }
 
-/** The next charge: what, and when (null when nothing more will be charged). */
-export function nextCharge(row: repo.SubscriptionRow): { amount: number; currency: string; at: Date } | null {
+/** What decides whether a trial Tollgate bills ends with a charge: a card on file (unknown: assumed). */
+export interface ChargeContext {
+  cardOnFile?: boolean;
+}
+
+/**
+ * The next charge: what, and when (null when nothing will be charged: a free plan, a trial that
+ * ends without a card, a subscription ending at period end).
+ */
+export function nextCharge(row: repo.SubscriptionRow, c: ChargeContext = {}): { amount: number; currency: string; at: Date } | null {
   if (!isLive(row.status) || row.cancel_at_period_end) return null;
+  // A trial Tollgate bills is charged at its end only from a sandbox card on file; without one it just ends.
+  if (row.status === 'trialing' && isManaged(row) && (row.provider !== 'sandbox' || c.cardOnFile === false)) return null;
   if (row.status === 'past_due') {
     return row.open_invoice_amount !== null && row.next_retry_at
       ? { amount: row.open_invoice_amount, currency: row.currency, at: row.next_retry_at }
       : null;
   }
   const unit = row.pending_price_amount ?? row.price_amount;
+  if (unit * row.quantity === 0) return null;
   const at = row.status === 'trialing' && row.trial_end ? row.trial_end : row.current_period_end;
   return { amount: amountDue(unit, row.quantity, couponOf(row), row.cycles_billed, row.interval), currency: row.currency, at };
 }
 
-export function subscriptionView(row: repo.SubscriptionRow, catalog: Catalog, now: Date) {
+/** Whether the customer of a trial Tollgate bills has a card on file; undefined where it changes nothing. */
+export async function chargeContext(q: Queryable, row: repo.SubscriptionRow | undefined): Promise<ChargeContext> {
+  if (!row || row.status !== 'trialing' || row.provider !== 'sandbox') return {};
+  return { cardOnFile: (await paymentsRepo.defaultPaymentMethod(q, row.project_id, row.customer_id)) !== undefined };
+}
+
+export function subscriptionView(row: repo.SubscriptionRow, catalog: Catalog, now: Date, charge: ChargeContext = {}) {
   const live = isLive(row.status);
   const plan = findPlan(catalog, row.plan_id);
   return {
@@ -102,13 +119,27 @@ export function subscriptionView(row: repo.SubscriptionRow, catalog: Catalog, no
           duration_in_months: row.coupon_months,
         }
       : null,
-    next_charge: nextCharge(row),
+    next_charge: nextCharge(row, charge),
     provider: row.provider,
     created_at: row.created_at,
   };
 }
 
 export type SubscriptionView = ReturnType<typeof subscriptionView>;
+
+/**
+ * The `subscription.canceled` payload: it names the plan that ended (whose price it carries) and,
+ * as `next_plan`, what the customer falls back to (the catalog's free plan, or null).
+ */
+export function endedView(view: SubscriptionView, row: repo.SubscriptionRow, catalog: Catalog) {
+  return {
+    ...view,
+    plan: row.plan_id,
+    plan_name: findPlan(catalog, row.plan_id)?.name ?? row.plan_id,
+    previous_plan: row.plan_id,
+    next_plan: catalog.free_plan ?? null,
+  };
+}
 
 /** `GET /v1/customers/:id/subscription`: the live subscription, else the last one, else "free". */
 export async function getCustomerSubscription(ctx: AppContext, q: Queryable, projectId: string, customerId: string) {
@@ -117,11 +148,11 @@ export async function getCustomerSubscription(ctx: AppContext, q: Queryable, pro
   const row = await repo.findCurrentSubscription(q, projectId, customerId);
   const { catalog } = await getCatalog(ctx, projectId);
   const now = await projectNow(ctx, projectId);
-  return currentView(row, catalog, now, customerId);
+  return currentView(row, catalog, now, customerId, await chargeContext(q, row));
 }
 
-export function currentView(row: repo.SubscriptionRow | undefined, catalog: Catalog, now: Date, customerId: string) {
-  if (row) return subscriptionView(row, catalog, now);
+export function currentView(row: repo.SubscriptionRow | undefined, catalog: Catalog, now: Date, customerId: string, charge: ChargeContext = {}) {
+  if (row) return subscriptionView(row, catalog, now, charge);
   return {
     object: 'subscription',
     customer_id: customerId,
@@ -193,7 +224,7 @@ export async function saveAndAnnounce(ctx: AppContext, q: Queryable, sub: repo.S
     projectId: saved.project_id,
     type: 'subscription.updated',
     customerId: saved.customer_id,
-    data: subscriptionView(saved, catalog, at),
+    data: subscriptionView(saved, catalog, at, await chargeContext(q, saved)),
     at,
   });
   return saved;
@@ -244,9 +275,10 @@ export async function emitUpdated(
   loaded?: Catalog,
 ) {
   const catalog = loaded ?? (await getCatalog(ctx, row.project_id)).catalog;
-  const view = subscriptionView(row, catalog, at);
-  const type = row.status === 'canceled' || row.status === 'expired' ? 'subscription.canceled' : 'subscription.updated';
-  await emit(q, { projectId: row.project_id, type, customerId: row.customer_id, data: view, at });
+  const view = subscriptionView(row, catalog, at, await chargeContext(q, row));
+  const ended = row.status === 'canceled' || row.status === 'expired';
+  const type = ended ? 'subscription.canceled' : 'subscription.updated';
+  await emit(q, { projectId: row.project_id, type, customerId: row.customer_id, data: ended ? endedView(view, row, catalog) : view, at });
   if (entitlementsChanged) {
     await emit(q, {
       projectId: row.project_id,
