@@ -170,7 +170,7 @@ describe('delivery', () => {
     expect(payload.created_at).toBe(h.clock.now().toISOString());
     expect(msg.headers['webhook-timestamp']).toBe(String(Math.floor(h.clock.now().getTime() / 1000)));
     expect(() => verify(`whsec_${Buffer.alloc(32, 1).toString('base64')}`, msg)).toThrow();
-    const d = (await deliveries(p, ep.id)).find((x: { event_type: string }) => x.event_type === 'customer.created');
+    const d = (await deliveries(p, ep.id)).find((x) => x.event_type === 'customer.created');
     expect(d).toMatchObject({ status: 'succeeded', attempts: 1, event_type: 'customer.created', last_status_code: 200 });
     expect(d?.attempt_log).toHaveLength(1);
     expect(d?.attempt_log[0]).toMatchObject({ attempt: 1, status_code: 200, error: null, response_excerpt: 'ok' });
