@@ -227,6 +227,24 @@ describe('PayPal webhooks are verified offline', () => {
   });
 });
 
+describe('issue 11 item 9: PayPal transmission time outside the 5 min window is refused', () => {
+  it('a correctly signed message sent in 2019, or 6 min ahead, is 400 invalid_signature and stored nowhere; one 4 min old is accepted', async () => {
+    const p = await paypalProject();
+    const now = h.clock.now().getTime();
+    for (const at of [new Date('2019-06-01T10:00:00Z'), new Date(now - 6 * 60_000), new Date(now + 6 * 60_000)]) {
+      const old = pp.signedWebhook('PAYMENT.CAPTURE.COMPLETED', { id: 'OLD1', custom_id: 'cs_unknown' }, { webhookId: WEBHOOK_ID, transmissionTime: at });
+      const r = await deliver(p, old);
+      expect(r.status, at.toISOString()).toBe(400);
+      expect(r.body.error.code).toBe('invalid_signature');
+      expect(r.body.error.message).toContain('PAYPAL-TRANSMISSION-TIME');
+    }
+    const rows = await h.db.query('SELECT 1 FROM provider_events WHERE project_id = $1', [p.id]);
+    expect(rows.rowCount).toBe(0);
+    const recent = pp.signedWebhook('PAYMENT.CAPTURE.COMPLETED', { id: 'RECENT1', custom_id: 'cs_unknown' }, { webhookId: WEBHOOK_ID, transmissionTime: new Date(now - 4 * 60_000) });
+    expect((await deliver(p, recent)).status).toBe(200);
+  });
+});
+
 describe('PayPal refunds', () => {
   it('refunds through the captures refund API with a deterministic request id; the echo webhook is not applied twice', async () => {
     const p = await paypalProject();

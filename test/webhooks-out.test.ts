@@ -160,8 +160,9 @@ describe('delivery', () => {
     await p.call('POST', '/v1/customers', { id: 'alice', email: 'alice@example.com' });
     await run();
     const got = rx.received(path);
-    expect(got.map((r) => JSON.parse(r.body).type).sort()).toEqual(['customer.created']);
-    const msg = got[0] as Received;
+    // AurisVoice gives sign-up credits: their grant is announced too (issue 11 item 11, below).
+    expect(got.map((r) => JSON.parse(r.body).type).sort()).toEqual(['credits.granted', 'customer.created']);
+    const msg = got.find((r) => JSON.parse(r.body).type === 'customer.created') as Received;
     const payload = verify(ep.secret, msg);
     expect(payload).toMatchObject({ type: 'customer.created', customer_id: 'alice', data: { id: 'alice', email: 'alice@example.com' } });
     expect(payload.id).toBe(msg.headers['webhook-id']);
@@ -169,7 +170,7 @@ describe('delivery', () => {
     expect(payload.created_at).toBe(h.clock.now().toISOString());
     expect(msg.headers['webhook-timestamp']).toBe(String(Math.floor(h.clock.now().getTime() / 1000)));
     expect(() => verify(`whsec_${Buffer.alloc(32, 1).toString('base64')}`, msg)).toThrow();
-    const [d] = await deliveries(p, ep.id);
+    const d = (await deliveries(p, ep.id)).find((x) => x.event_type === 'customer.created');
     expect(d).toMatchObject({ status: 'succeeded', attempts: 1, event_type: 'customer.created', last_status_code: 200 });
     expect(d?.attempt_log).toHaveLength(1);
     expect(d?.attempt_log[0]).toMatchObject({ attempt: 1, status_code: 200, error: null, response_excerpt: 'ok' });
@@ -193,7 +194,7 @@ describe('delivery', () => {
     await p.call('POST', '/v1/customers/bob/credits/deduct', { amount: 21 });
     await run();
     const types = (path: string) => rx.received(path).map((r) => JSON.parse(r.body).type);
-    expect(types(all).sort()).toEqual(['checkout.completed', 'credits.granted', 'credits.low_balance', 'customer.created', 'payment.succeeded']);
+    expect(types(all).sort()).toEqual(['checkout.completed', 'credits.granted', 'credits.granted', 'credits.low_balance', 'customer.created', 'payment.succeeded']);
     expect(types(some).sort()).toEqual(['credits.low_balance', 'payment.succeeded']);
     for (const r of rx.received(all)) expect(JSON.parse(r.body).customer_id).toBe('bob');
   });
@@ -366,6 +367,37 @@ describe('delivery', () => {
     expect(all[1]?.headers['webhook-id']).toBe(claimed[0]?.event_id);
     const c2 = (await deliveries(p, ep.id)).find((d) => d.event_id === claimed[0]?.event_id);
     expect(c2).toMatchObject({ status: 'succeeded', attempts: 2 });
+  });
+});
+
+describe('issue 11 item 11: sign-up credits emit credits.granted', () => {
+  it('a new customer of a catalog with sign-up credits is announced with customer.created then credits.granted of those credits', async () => {
+    const p = await auris();
+    const path = newPath();
+    const ep = await endpoint(p, path, ['credits.granted']);
+    await p.call('POST', '/v1/customers', { id: 'newbie' });
+    // A second call for the same customer grants nothing more.
+    await p.call('POST', '/v1/customers', { id: 'newbie' });
+    await run();
+    const got = rx.received(path);
+    expect(got).toHaveLength(1);
+    const payload = verify(ep.secret, got[0] as Received);
+    const tx = await p.call('GET', '/v1/customers/newbie/credits/transactions');
+    const signup = tx.body.data.find((t: { kind?: string; type?: string }) => (t.kind ?? t.type) === 'signup');
+    expect(payload).toMatchObject({
+      type: 'credits.granted',
+      customer_id: 'newbie',
+      data: { amount: 10, balance: 10, kind: 'signup', reason: 'Sign-up credits', transaction_id: signup.id },
+    });
+  });
+
+  it('a catalog without sign-up credits emits no credits.granted for a new customer', async () => {
+    const p = await h.project({ catalog: { ...DEMO_CATALOGS.aurisvoice!.catalog, signup_credits: 0 } });
+    const path = newPath();
+    await endpoint(p, path, ['credits.granted']);
+    await p.call('POST', '/v1/customers', { id: 'nobonus' });
+    await run();
+    expect(rx.received(path)).toHaveLength(0);
   });
 });
 

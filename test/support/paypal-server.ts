@@ -261,7 +261,7 @@ export class PaypalTestServer {
   signedWebhook(
     eventType: string,
     resource: Json,
-    opts: { webhookId: string; eventId?: string; certUrl?: string; key?: string },
+    opts: { webhookId: string; eventId?: string; certUrl?: string; key?: string; transmissionTime?: Date },
   ): { body: string; headers: Record<string, string> } {
     const event = {
       id: opts.eventId ?? `WH-${randomBytes(8).toString('hex').toUpperCase()}`,
@@ -274,7 +274,7 @@ export class PaypalTestServer {
     };
     const body = JSON.stringify(event);
     const transmissionId = randomBytes(16).toString('hex');
-    const time = new Date().toISOString();
+    const time = (opts.transmissionTime ?? new Date()).toISOString();
     const signer = createSign('RSA-SHA256');
     signer.update(`${transmissionId}|${time}|${opts.webhookId}|${crc32(Buffer.from(body)) >>> 0}`);
     return {

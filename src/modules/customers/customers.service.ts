@@ -66,19 +66,21 @@ export async function ensureCustomer(
     }
     await creditsRepo.insertAccount(trx, projectId, id, at);
     const { catalog } = await getCatalog(ctx, projectId);
-    if (catalog.signup_credits > 0) {
-      await creditsRepo.applyEntry(trx, {
+    const signup = catalog.signup_credits > 0 ? { id: newId('ledger'), amount: catalog.signup_credits, reason: 'Sign-up credits' } : null;
+    const after = signup
+      ? await creditsRepo.applyEntry(trx, { projectId, customerId: id, ...signup, kind: 'signup', sourceId: 'signup', at })
+      : null;
+    await announce(trx, 'customer.created', inserted, at);
+    if (signup && after) {
+      // The same event as every other grant, after the customer it belongs to.
+      await emit(trx, {
         projectId,
+        type: 'credits.granted',
         customerId: id,
-        id: newId('ledger'),
-        amount: catalog.signup_credits,
-        kind: 'signup',
-        reason: 'Sign-up credits',
-        sourceId: 'signup',
+        data: { amount: signup.amount, balance: after.balance, reason: signup.reason, kind: 'signup', transaction_id: signup.id },
         at,
       });
     }
-    await announce(trx, 'customer.created', inserted, at);
     for (const hook of ctx.registry.onCustomerCreated) await hook(ctx, trx, inserted, at);
     return { customer: inserted, created: true };
   });

@@ -7,6 +7,8 @@ import type { PaypalSettings } from './paypal.settings.ts';
 /** PayPal serves its signing certificates from its API hosts only; anything else is never fetched. */
 const CERT_HOSTS = new Set(['api.paypal.com', 'api.sandbox.paypal.com', 'api-m.paypal.com', 'api-m.sandbox.paypal.com']);
 const MAX_CERT_BYTES = 64 * 1024;
+/** A message whose PAYPAL-TRANSMISSION-TIME is further than this from Tollgate's clock is refused (as Stripe's tolerance). */
+export const PAYPAL_TOLERANCE_S = 300;
 
 export function isPaypalCertUrl(value: string): boolean {
   let u: URL;
@@ -88,6 +90,11 @@ export async function verifyPaypalWebhook(call: ProviderCall, input: VerifyWebho
   }
   if (algo && algo !== 'SHA256withRSA') throw new SignatureError(`Unsupported PAYPAL-AUTH-ALGO '${algo}'`);
   if (!isPaypalCertUrl(certUrl)) throw new SignatureError('PAYPAL-CERT-URL is not on a PayPal host');
+  const sentAt = Date.parse(time);
+  if (Number.isNaN(sentAt)) throw new SignatureError('PAYPAL-TRANSMISSION-TIME is not a date');
+  if (Math.abs(call.now.getTime() - sentAt) > PAYPAL_TOLERANCE_S * 1000) {
+    throw new SignatureError(`PAYPAL-TRANSMISSION-TIME is outside the ${PAYPAL_TOLERANCE_S} s tolerance`);
+  }
   const settings = call.settings as PaypalSettings | undefined;
   if (!settings) throw new SignatureError('PayPal is not configured for this project');
   const cert = await certificate(certUrl, call.now);
