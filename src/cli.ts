@@ -117,7 +117,13 @@ async function start(): Promise<void> {
   if (tg.ctx.db.kind === 'pglite') lines.push('  The embedded database is for development: production wants PostgreSQL (DATABASE_URL).');
   if (demo.length) {
     lines.push('', '  Demo projects (sandbox provider):');
-    for (const d of demo) lines.push(`    ${d.project.padEnd(12)} secret ${d.secretKey}   publishable ${d.publishableKey}`);
+    for (const d of demo) {
+      lines.push(
+        d.secretKey
+          ? `    ${d.project.padEnd(12)} secret ${d.secretKey}   publishable ${d.publishableKey}`
+          : `    ${d.project.padEnd(12)} keys were shown at the first start (tollgate keys create --project ${d.project})`,
+      );
+    }
   }
   lines.push('');
   process.stdout.write(`${lines.join('\n')}\n`);
