@@ -5,7 +5,7 @@ import { AppError, InvalidRequestError, PaymentRequiredError } from '../../domai
 import { newId } from '../../domain/ids.ts';
 import { assertAction, prorate } from '../../domain/subscription.ts';
 import type { AppContext, Caller } from '../../app/context.ts';
-import { firstCharge } from '../../providers/sandbox/cards.ts';
+import { cardToken, firstCharge } from '../../providers/sandbox/cards.ts';
 import { audit } from '../audit/audit.service.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
 import * as paymentsRepo from '../payments/payments.repository.ts';
@@ -164,7 +164,7 @@ export async function replaceCard(ctx: AppContext, q: Queryable, caller: Caller,
     provider: 'sandbox',
     brand: outcome.brand,
     last4: outcome.last4,
-    token: cardNumber.replace(/[\s-]/g, ''),
+    token: cardToken(cardNumber),
     at,
   });
   await audit(q, caller, { action: 'payment_method.updated', customerId, details: { brand: outcome.brand, last4: outcome.last4 } }, at);
