@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { ConfigError, loadConfig } from './config.ts';
 import { AppError } from './domain/errors.ts';
+import { acquireLock, assertUnlocked, DataDirLockedError } from './db/data-dir-lock.ts';
 import { openDb } from './db/db.ts';
 import { migrate } from './db/migrate.ts';
 import { seedDemo } from './demo/seed.ts';
@@ -83,8 +84,15 @@ async function requireProject(ctx: Awaited<ReturnType<typeof createTollgate>>['c
   }
 }
 
-async function withCtx<T>(fn: (ctx: Awaited<ReturnType<typeof createTollgate>>['ctx']) => Promise<T>): Promise<T> {
+/** Config for a one-off command; the embedded database must not be in use by a running server. */
+function commandConfig() {
   const config = { ...loadConfig(), runnerIntervalMs: 0 };
+  if (!config.databaseUrl) assertUnlocked(config.dataDir);
+  return config;
+}
+
+async function withCtx<T>(fn: (ctx: Awaited<ReturnType<typeof createTollgate>>['ctx']) => Promise<T>): Promise<T> {
+  const config = commandConfig();
   const tg = await createTollgate({ config, runner: false });
   try {
     return await fn(tg.ctx);
@@ -95,12 +103,18 @@ async function withCtx<T>(fn: (ctx: Awaited<ReturnType<typeof createTollgate>>['
 
 async function start(): Promise<void> {
   const config = loadConfig();
+  // The embedded database is this process's while it runs: other commands see the lock and stop.
+  const release = config.databaseUrl ? () => {} : acquireLock(config.dataDir, config.port);
+  process.on('exit', release);
   // The dashboard's static build (npm start builds it too); without vite installed it stays unbuilt.
   await import('../web/dashboard/build.mjs').then((m) => m.buildDashboard()).catch(() => undefined);
   const started = Date.now();
   const tg = await createTollgate({
     config,
     logger: loggerOptions(config),
+  }).catch((err: unknown) => {
+    release();
+    throw err;
   });
   const demo = config.demo ? await seedDemo(tg.ctx) : [];
   const setup = await firstRunToken(tg.ctx);
@@ -117,12 +131,19 @@ async function start(): Promise<void> {
   if (tg.ctx.db.kind === 'pglite') lines.push('  The embedded database is for development: production wants PostgreSQL (DATABASE_URL).');
   if (demo.length) {
     lines.push('', '  Demo projects (sandbox provider):');
-    for (const d of demo) lines.push(`    ${d.project.padEnd(12)} secret ${d.secretKey}   publishable ${d.publishableKey}`);
+    for (const d of demo) {
+      lines.push(
+        d.secretKey
+          ? `    ${d.project.padEnd(12)} secret ${d.secretKey}   publishable ${d.publishableKey}`
+          : `    ${d.project.padEnd(12)} keys were shown at the first start (tollgate keys create --project ${d.project})`,
+      );
+    }
   }
   lines.push('');
   process.stdout.write(`${lines.join('\n')}\n`);
   const shutdown = async () => {
     await tg.close();
+    release();
     process.exit(0);
   };
   process.on('SIGINT', shutdown);
@@ -142,7 +163,7 @@ export async function main(argv: string[]): Promise<number> {
       await start();
       return -1;
     case 'migrate': {
-      const config = loadConfig();
+      const config = commandConfig();
       const db = await openDb({ databaseUrl: config.databaseUrl, dataDir: `${config.dataDir}/pgdata` });
       const applied = await migrate(db, (m) => process.stdout.write(`  ${m}\n`));
       process.stdout.write(applied.length ? `Applied ${applied.length} migration(s).\n` : 'Database is up to date.\n');
@@ -247,12 +268,14 @@ export async function main(argv: string[]): Promise<number> {
 
 /** The message a user sees for an error: never a stack trace for a mistake of theirs. */
 export function errorMessage(err: unknown): string {
-  if (err instanceof UsageError || err instanceof InputError || err instanceof ConfigError || err instanceof AppError) return err.message;
+  if (err instanceof UsageError || err instanceof InputError || err instanceof ConfigError || err instanceof AppError || err instanceof DataDirLockedError)
+    return err.message;
   return (err as Error).stack ?? String(err);
 }
 
-/** Exit codes: 0 ok, 1 usage error, 2 not found / validation, 3 unexpected failure. */
+/** Exit codes: 0 ok, 1 usage error, 2 not found / validation, 3 unexpected failure, 4 embedded database in use. */
 export function exitCode(err: unknown): number {
+  if (err instanceof DataDirLockedError) return 4;
   if (err instanceof UsageError || err instanceof ConfigError) return 1;
   if (err instanceof InputError || err instanceof AppError) return 2;
   return 3;

@@ -152,7 +152,8 @@ describe('vault', () => {
     const p = await ava();
     const q = await ava();
     await p.call('PUT', '/v1/customers/u1/secrets/vapi_api_key', { value: 'sk-project-p-only' });
-    expect((await q.call('GET', '/v1/customers/u1/secrets')).body.data).toEqual([]);
+    // Project q has no customer u1: its list is a 404, like every read of an unknown customer.
+    expect((await q.call('GET', '/v1/customers/u1/secrets')).body.error.code).toBe('customer_not_found');
     expect((await q.call('POST', '/v1/customers/u1/secrets/vapi_api_key/reveal')).status).toBe(404);
     expect((await q.call('GET', '/v1/customers/u1/secrets/vapi_api_key/resolve')).status).toBe(404);
   });
@@ -172,6 +173,7 @@ describe('vault', () => {
     expect((await p.call('GET', '/v1/customers/u2/secrets/openai_api_key/resolve')).body.source).toBe('platform');
     expect((await p.call('GET', '/v1/secrets')).body.data.map((s: { name: string }) => s.name)).toEqual(['openai_api_key']);
     // The platform key is not a customer's secret.
+    expect((await p.call('POST', '/v1/customers', { id: 'u2' })).status).toBe(201);
     expect((await p.call('GET', '/v1/customers/u2/secrets')).body.data).toEqual([]);
     expect((await p.call('DELETE', '/v1/secrets/openai_api_key')).status).toBe(200);
     expect((await p.call('GET', '/v1/customers/u2/secrets/openai_api_key/resolve')).status).toBe(404);

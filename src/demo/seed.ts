@@ -1,6 +1,7 @@
 import type { AppContext } from '../app/context.ts';
+import { ConflictError } from '../domain/errors.ts';
 import { getCatalog, pushCatalog } from '../modules/catalog/catalog.service.ts';
-import { createKey, createProject } from '../modules/projects/projects.service.ts';
+import { createProject, getProject } from '../modules/projects/projects.service.ts';
 import { DEMO_CATALOGS } from './catalogs.ts';
 
 export interface DemoProjectKeys {
@@ -12,21 +13,29 @@ export interface DemoProjectKeys {
 
 /**
  * Creates the five demo projects with their catalogs (once). With TOLLGATE_DEMO_KEY the keys are
- * `<prefix>_<project>` and always valid; otherwise fresh keys are made and printed.
+ * `<prefix>_<project>` and always valid; otherwise fresh keys are made and printed on the first
+ * start only: keys are stored hashed, so a restart shows none and adds none (`secretKey: null`).
  */
 export async function seedDemo(ctx: AppContext): Promise<DemoProjectKeys[]> {
   const prefix = ctx.config.demoKey;
   const out: DemoProjectKeys[] = [];
   for (const [id, demo] of Object.entries(DEMO_CATALOGS)) {
-    const res = await createProject(ctx, { id, name: demo.name, keyPrefix: prefix });
-    if ((await getCatalog(ctx, id)).version === 0) await pushCatalog(ctx, id, demo.catalog, 'demo');
-    let secretKey: string | null = res.secretKey.key;
-    let publishableKey: string | null = res.publishableKey.key;
-    if (!res.created && !prefix) {
-      // Keys are stored hashed: an existing project's keys cannot be shown again, so mint a new pair.
-      secretKey = (await createKey(ctx.db, id, { kind: 'secret', scopes: ['full', 'secrets:reveal'], name: 'demo' })).key;
-      publishableKey = (await createKey(ctx.db, id, { kind: 'publishable', name: 'demo' })).key;
+    const exists = await getProject(ctx, id).then(
+      () => true,
+      () => false,
+    );
+    let secretKey: string | null = null;
+    let publishableKey: string | null = null;
+    if (!exists || prefix) {
+      // Another process may create it between the check and here: then it is simply an existing one.
+      const res = await createProject(ctx, { id, name: demo.name, keyPrefix: prefix }).catch((err: unknown) => {
+        if (err instanceof ConflictError) return null;
+        throw err;
+      });
+      secretKey = res?.secretKey.key ?? null;
+      publishableKey = res?.publishableKey.key ?? null;
     }
+    if ((await getCatalog(ctx, id)).version === 0) await pushCatalog(ctx, id, demo.catalog, 'demo');
     out.push({ project: id, name: demo.name, secretKey, publishableKey });
   }
   return out;

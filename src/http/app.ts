@@ -14,6 +14,17 @@ import { registerPrometheus } from './prometheus.ts';
 
 export const BODY_LIMIT = 1024 * 1024;
 
+export interface RouteEntry {
+  method: string;
+  url: string;
+}
+const ROUTES = new WeakMap<FastifyInstance, RouteEntry[]>();
+
+/** Every route the app serves (method + path pattern), in registration order. */
+export function listRoutes(app: FastifyInstance): RouteEntry[] {
+  return [...(ROUTES.get(app) ?? [])];
+}
+
 /** Assembles the HTTP server: every route is mounted here, in one place. */
 export async function buildApp(
   ctx: AppContext,
@@ -30,6 +41,11 @@ export async function buildApp(
     // One line per request (see the onResponse hook below), not Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     ajv: { customOptions: { coerceTypes: false } },
+  });
+  const routes: RouteEntry[] = [];
+  ROUTES.set(app, routes);
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) routes.push({ method, url: r.url });
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

@@ -356,13 +356,14 @@ export async function getOrder(q: Queryable, projectId: string, id: string) {
 }
 
 export async function listOrders(
-  ctx: AppContext,
+  _ctx: AppContext,
   q: Queryable,
   projectId: string,
   customerId: string,
   f: z.infer<typeof OrdersQuery>,
 ) {
-  await ensureCustomer(ctx, q, projectId, customerId);
+  // A read: an unknown customer is a 404, never created here.
+  await requireCustomer(q, projectId, customerId);
   const rows = await repo.listOrders(q, projectId, customerId, { limit: f.limit, startingAfter: f.starting_after, status: f.status });
   const shown = rows.slice(0, f.limit);
   const items = await repo.orderItems(q, shown.map((o) => o.id));

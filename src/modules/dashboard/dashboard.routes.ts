@@ -66,7 +66,7 @@ const open = { schema: { hide: true }, config: { auth: 'none' as const } };
 function registerOperatorRoutes(app: DashboardApp, ctx: AppContext): void {
   app.post('/dashboard/api/login', { ...open, schema: { hide: true, body: Credentials } }, async (req, reply) => {
     refuseCrossSite(req);
-    return signedIn(ctx, reply, await signIn(ctx, req.body));
+    return signedIn(ctx, reply, await signIn(ctx, req.body, req.ip));
   });
 
   app.post('/dashboard/api/setup', { ...open, schema: { hide: true, body: SetupBody } }, async (req, reply) => {

@@ -5,6 +5,7 @@ import { newId, randomToken } from '../../domain/ids.ts';
 import type { SessionAuthenticator } from '../../app/registry.ts';
 import type { AppContext, Caller } from '../../app/context.ts';
 import { getProject, hashKey } from '../projects/projects.service.ts';
+import { countAttempts } from '../rate-limit/rate-limit.service.ts';
 import * as repo from './operators.repository.ts';
 
 export const OPERATOR_SESSION_PREFIX = 'tgop_';
@@ -48,15 +49,32 @@ export async function createOperator(ctx: AppContext, input: z.infer<typeof Cred
   return row;
 }
 
-export async function signIn(ctx: AppContext, input: z.infer<typeof Credentials>): Promise<OperatorSession> {
+/** Failed sign-ins allowed per window, per address and per account (counted in PostgreSQL). */
+export const SIGN_IN_LIMITS = { windowMs: 15 * 60_000, perAddress: 20, perAccount: 5 } as const;
+
+export async function signIn(ctx: AppContext, input: z.infer<typeof Credentials>, ip = 'unknown'): Promise<OperatorSession> {
+  const buckets = [`signin:ip:${ip}`, `signin:account:${input.email.trim().toLowerCase()}`];
+  const seen = await countAttempts(ctx, buckets, SIGN_IN_LIMITS.windowMs, 0);
+  const [byAddress = 0, byAccount = 0] = seen.counts;
+  if (byAddress >= SIGN_IN_LIMITS.perAddress || byAccount >= SIGN_IN_LIMITS.perAccount) {
+    const scope = byAccount >= SIGN_IN_LIMITS.perAccount ? 'account' : 'address';
+    throw new AppError('rate_limited', `Too many failed sign-ins for this ${scope}; try again in ${seen.retryAfter} s`, {
+      retry_after: seen.retryAfter,
+      scope,
+    });
+  }
+  const failed = async (): Promise<never> => {
+    await countAttempts(ctx, buckets, SIGN_IN_LIMITS.windowMs, 1);
+    throw new AppError('unauthorized', 'Wrong e-mail or password');
+  };
   const op = await repo.findOperatorByEmail(ctx.db, input.email);
   if (!op) {
     dummyHash ??= hash('not a password of anyone');
     await verify(await dummyHash, input.password).catch(() => false);
-    throw new AppError('unauthorized', 'Wrong e-mail or password');
+    return failed();
   }
   const ok = await verify(op.password_hash, input.password).catch(() => false);
-  if (!ok) throw new AppError('unauthorized', 'Wrong e-mail or password');
+  if (!ok) return failed();
   return openSession(ctx, op);
 }
 

@@ -2,7 +2,7 @@ import { AppError, ConflictError, InvalidRequestError, NotFoundError } from '../
 import type { AppContext } from '../../app/context.ts';
 import * as paymentsRepo from './payments.repository.ts';
 import { getProject, projectNow } from '../projects/projects.service.ts';
-import { firstCharge, normaliseCard } from '../../providers/sandbox/cards.ts';
+import { cardToken, firstCharge, normaliseCard } from '../../providers/sandbox/cards.ts';
 import { sendSandboxEvent } from './sandbox-events.ts';
 
 export class CardDeclinedError extends AppError {
@@ -50,7 +50,7 @@ export async function payCheckoutSession(
       currency: session.currency,
       customer: session.customer_id,
       customer_email: session.customer_email ?? input.email ?? null,
-      payment_method: { token: normaliseCard(input.card), brand: outcome.brand, last4: outcome.last4 },
+      payment_method: { token: cardToken(input.card), brand: outcome.brand, last4: outcome.last4 },
     },
     `evt_sbx_cs_${session.id.slice(3)}`,
   );

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Queryable } from '../../db/db.ts';
-import { InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
+import { ConflictError, InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
 import { newId, randomToken } from '../../domain/ids.ts';
 import type { AppContext, Caller } from '../../app/context.ts';
 import { audit } from '../audit/audit.service.ts';
@@ -75,6 +75,11 @@ export async function createProject(
     });
     const project = inserted ?? (await repo.findProject(trx, id));
     if (!project) throw new Error(`project ${id} vanished`);
+    // Keys are stored hashed and shown once: an existing project never gets a key pair nobody sees.
+    // Only fixed demo keys (`<prefix>_<project>`) are re-made, which keeps them valid and adds no row.
+    if (!inserted && !input.keyPrefix) {
+      throw new ConflictError(`project '${id}' already exists; create a key with "tollgate keys create --project ${id}"`, { project: id });
+    }
     const secretKey = await createKey(trx, id, {
       kind: 'secret',
       scopes: ['full', 'secrets:reveal'],

@@ -13,6 +13,25 @@ interface CounterStore extends CountStore {
   close(): Promise<void>;
 }
 
+/**
+ * Counts attempts of something sensitive (failed dashboard sign-ins) in PostgreSQL, per bucket and
+ * fixed window of `windowMs` on the project clock: `n = 0` reads, `n = 1` counts one more. Returns
+ * each bucket's count in this window and the seconds until the window ends.
+ */
+export async function countAttempts(
+  ctx: AppContext,
+  buckets: string[],
+  windowMs: number,
+  n: 0 | 1,
+): Promise<{ counts: number[]; retryAfter: number }> {
+  const nowMs = ctx.clock.now().getTime();
+  const window = Math.floor(nowMs / windowMs);
+  const sorted = [...new Set(buckets)].sort();
+  const rows = await repo.addCounts(ctx.db, sorted.map((bucket) => ({ bucket, window, n })));
+  const byBucket = new Map(rows.map((r) => [r.bucket, r.window_start === window ? r.count : 0]));
+  return { counts: buckets.map((b) => byBucket.get(b) ?? 0), retryAfter: Math.max(1, Math.ceil(((window + 1) * windowMs - nowMs) / 1000)) };
+}
+
 function pgStore(ctx: AppContext): CounterStore {
   return {
     async add(entries) {

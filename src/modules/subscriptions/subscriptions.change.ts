@@ -6,7 +6,7 @@ import { newId } from '../../domain/ids.ts';
 import { prorateChange } from '../../domain/pricing.ts';
 import { assertAction, isLive } from '../../domain/subscription.ts';
 import type { AppContext, Caller } from '../../app/context.ts';
-import { firstCharge } from '../../providers/sandbox/cards.ts';
+import { cardToken, firstCharge } from '../../providers/sandbox/cards.ts';
 import { audit } from '../audit/audit.service.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
 import { requireCustomer } from '../customers/customers.service.ts';
@@ -231,7 +231,7 @@ export async function replaceCard(ctx: AppContext, q: Queryable, caller: Caller,
     provider: 'sandbox',
     brand: outcome.brand,
     last4: outcome.last4,
-    token: cardNumber.replace(/[\s-]/g, ''),
+    token: cardToken(cardNumber),
     at,
   });
   await audit(q, caller, { action: 'payment_method.updated', customerId, details: { brand: outcome.brand, last4: outcome.last4 } }, at);

@@ -7,7 +7,7 @@ import type { AppContext, Caller } from '../../app/context.ts';
 import { DecryptError, decrypt, encrypt, keyIdOf, preview } from '../../lib/crypto.ts';
 import { audit } from '../audit/audit.service.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
-import { ensureCustomer } from '../customers/customers.service.ts';
+import { ensureCustomer, requireCustomer } from '../customers/customers.service.ts';
 import { providerSettingsAad } from '../providers/providers.service.ts';
 import * as repo from './vault.repository.ts';
 
@@ -101,6 +101,7 @@ export async function putPlatformSecret(ctx: AppContext, q: Queryable, caller: C
 export async function listCustomerSecrets(ctx: AppContext, projectId: string, customerId: string) {
   const { catalog } = await getCatalog(ctx, projectId);
   const labels = new Map(catalog.secrets.map((s) => [s.name, s.label]));
+  await requireCustomer(ctx.db, projectId, customerId);
   const rows = await repo.listCustomerSecrets(ctx.db, projectId, customerId);
   return { object: 'list', data: rows.map((r) => view(r, labels.get(r.name))), has_more: false };
 }

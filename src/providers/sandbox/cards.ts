@@ -17,6 +17,25 @@ export function normaliseCard(input: string): string {
   return input.replace(/[\s-]/g, '');
 }
 
+const TOKEN_PREFIX = 'tok_sandbox_';
+
+/**
+ * What the sandbox saves for a card: a token naming the test card by brand and last four digits,
+ * never its number (`tok_sandbox_visa_4242`). Charging a token behaves like charging the card.
+ */
+export function cardToken(input: string): string {
+  const n = normaliseCard(input);
+  const card = CARDS[n];
+  return `${TOKEN_PREFIX}${card?.brand ?? 'card'}_${n.slice(-4)}`;
+}
+
+/** The test card a token stands for (a card number saved before tokens is taken as it is). */
+function cardOf(input: string): string {
+  if (!input.startsWith(TOKEN_PREFIX)) return input;
+  const [brand, last4] = input.slice(TOKEN_PREFIX.length).split('_');
+  return Object.keys(CARDS).find((n) => CARDS[n]?.brand === brand && n.endsWith(last4 ?? '-')) ?? '';
+}
+
 function luhn(n: string): boolean {
   let sum = 0;
   for (let i = 0; i < n.length; i++) {
@@ -32,7 +51,7 @@ function luhn(n: string): boolean {
 
 /** The outcome of a first charge (checkout) with this card. */
 export function firstCharge(input: string): CardOutcome {
-  const n = normaliseCard(input);
+  const n = normaliseCard(cardOf(input));
   if (!/^\d{12,19}$/.test(n) || !luhn(n)) return { ok: false, code: 'invalid_number', message: 'Your card number is invalid.' };
   const card = CARDS[n];
   if (!card) {
