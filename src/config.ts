@@ -27,6 +27,8 @@ const EnvSchema = z.object({
   TOLLGATE_PAYPAL_API_BASE: z.string().url().optional(),
   TOLLGATE_RUNNER_INTERVAL_MS: z.coerce.number().int().min(0).default(2000),
   TOLLGATE_DB_POOL: z.coerce.number().int().min(1).max(200).default(8),
+  TOLLGATE_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
+  TOLLGATE_MAX_CONNECTIONS: z.coerce.number().int().min(0).default(4096),
   REDIS_URL: z.string().optional(),
   TOLLGATE_RATE_LIMIT_PER_KEY: z.coerce.number().int().min(0).default(0),
   TOLLGATE_RATE_LIMIT_PER_CUSTOMER: z.coerce.number().int().min(0).default(0),
@@ -52,6 +54,10 @@ export interface Config {
   paypalApiBase: string | undefined;
   runnerIntervalMs: number;
   dbPool: number;
+  /** Longest a client may take to send one whole request (headers and body); slower uploads are cut. */
+  requestTimeoutMs: number;
+  /** Open connections one instance accepts at once (0 = no cap); more are closed on arrival. */
+  maxConnections: number;
   redisUrl: string | undefined;
   /** Default requests per second per API key / per customer (0 = unlimited); projects may override. */
   rateLimit: { perKeyPerSecond: number; perCustomerPerSecond: number };
@@ -122,6 +128,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     paypalApiBase: e.TOLLGATE_PAYPAL_API_BASE,
     runnerIntervalMs: e.TOLLGATE_RUNNER_INTERVAL_MS,
     dbPool: e.TOLLGATE_DB_POOL,
+    requestTimeoutMs: e.TOLLGATE_REQUEST_TIMEOUT_MS,
+    maxConnections: e.TOLLGATE_MAX_CONNECTIONS,
     redisUrl: e.REDIS_URL,
     rateLimit: { perKeyPerSecond: e.TOLLGATE_RATE_LIMIT_PER_KEY, perCustomerPerSecond: e.TOLLGATE_RATE_LIMIT_PER_CUSTOMER },
     logLevel: e.LOG_LEVEL,

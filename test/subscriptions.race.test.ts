@@ -4,6 +4,7 @@ import { runDueJobs } from '../src/jobs/runner.ts';
 import { addClockOffset } from '../src/modules/projects/projects.repository.ts';
 import { invalidateProject } from '../src/modules/projects/projects.service.ts';
 import { advanceDueSubscriptions } from '../src/modules/subscriptions/subscriptions.renewal.ts';
+import { NEEDS_PG, onPostgres } from './support/engine.ts';
 import { createHarness, type Harness } from './support/harness.ts';
 
 let h: Harness;
@@ -16,7 +17,7 @@ const catalog: CatalogInput = {
   plans: [{ id: 'basic', name: 'Basic', price: { amount: 1000, currency: 'eur' }, included_credits: 10 }],
 };
 
-describe('runners racing', () => {
+describe.skipIf(!onPostgres)(`issue 17 item 3: runners racing (${NEEDS_PG})`, () => {
   it('two runners advancing the same subscriptions at once apply each renewal exactly once', async () => {
     const p = await h.project({ catalog });
     const customers = Array.from({ length: 12 }, (_, i) => `r${i}`);

@@ -1,7 +1,7 @@
 import formbody from '@fastify/formbody';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, LogController } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { newId } from '../domain/ids.ts';
 import { registerRateLimit } from '../modules/rate-limit/rate-limit.service.ts';
@@ -11,8 +11,11 @@ import type { AppContext } from '../app/context.ts';
 import { registerBodyParsers } from './body.ts';
 import { registerErrorHandling } from './errors.ts';
 import { registerPrometheus } from './prometheus.ts';
+import { refuseUnstorableInput } from './input.ts';
 
 export const BODY_LIMIT = 1024 * 1024;
+/** The longest id a caller may choose (customer ids, ...), and so the longest path parameter. */
+export const MAX_ID_LENGTH = 255;
 
 export interface RouteEntry {
   method: string;
@@ -33,8 +36,30 @@ export async function buildApp(
   const app = Fastify({
     ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance } : { logger: opts.logger ?? false }),
     bodyLimit: BODY_LIMIT,
-    requestTimeout: 30_000,
-    connectionTimeout: 60_000,
+    // A request (headers and body) must arrive within requestTimeoutMs; Node checks open requests
+    // every connectionsCheckingInterval, so that interval is kept well below the timeout.
+    requestTimeout: ctx.config.requestTimeoutMs,
+    connectionTimeout: Math.max(60_000, ctx.config.requestTimeoutMs),
+    http: {
+      requestTimeout: ctx.config.requestTimeoutMs,
+      headersTimeout: Math.min(60_000, ctx.config.requestTimeoutMs),
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(ctx.config.requestTimeoutMs / 4))),
+    },
+    routerOptions: { maxParamLength: MAX_ID_LENGTH },
+    frameworkErrors: (err, req, reply) => {
+      const long = err.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      (reply as unknown as FastifyReply)
+        .code(400)
+        .type('application/json; charset=utf-8')
+        .send({
+          error: {
+            code: 'invalid_request',
+            message: long ? `A path parameter is longer than ${MAX_ID_LENGTH} characters` : `Malformed URL: ${err.message}`,
+            request_id: req.id,
+            param: 'path',
+          },
+        });
+    },
     genReqId: () => newId('request'),
     requestIdHeader: false,
     return503OnClosing: true,
@@ -47,6 +72,7 @@ export async function buildApp(
   app.addHook('onRoute', (r) => {
     for (const method of [r.method].flat()) routes.push({ method, url: r.url });
   });
+  if (ctx.config.maxConnections > 0) app.server.maxConnections = ctx.config.maxConnections;
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   ctx.log = app.log;
@@ -68,6 +94,7 @@ export async function buildApp(
   // A POST/PUT/PATCH/DELETE sent without a body means "no parameters": validate it as {}.
   app.addHook('preValidation', async (req) => {
     if (req.method !== 'GET' && req.method !== 'HEAD' && (req.body === undefined || req.body === null)) req.body = {};
+    refuseUnstorableInput(req);
   });
   registerAuth(app, ctx);
   registerRateLimit(app, ctx);

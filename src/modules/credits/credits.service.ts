@@ -12,6 +12,8 @@ import { emit } from '../webhooks-out/outbox.ts';
 import * as repo from './credits.repository.ts';
 
 export const MAX_CREDITS = 1_000_000_000_000; // per operation
+/** The largest balance kept: every balance and amount is an exact integer in JSON (2^53 - 1). */
+export const MAX_BALANCE = Number.MAX_SAFE_INTEGER;
 
 const CreditAmount = z
   .number({ error: 'must be a number' })
@@ -217,7 +219,13 @@ export async function grant(
     if (g.expiresAt && g.expiresAt.getTime() <= at.getTime()) {
       throw new InvalidRequestError('expires_at must be in the future', 'expires_at');
     }
-    await repo.lockAccount(trx, projectId, customerId);
+    const locked = await repo.lockAccount(trx, projectId, customerId);
+    if ((locked?.balance ?? 0) + g.amount > MAX_BALANCE) {
+      throw new InvalidRequestError(
+        `amount would take the balance above ${MAX_BALANCE}, the largest balance Tollgate keeps exactly`,
+        'amount',
+      );
+    }
     const entryId = newId('ledger');
     const after = await repo.applyEntry(trx, {
       projectId,

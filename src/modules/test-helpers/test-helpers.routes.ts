@@ -4,12 +4,13 @@ import { z } from 'zod';
 import { ForbiddenError, InvalidRequestError } from '../../domain/errors.ts';
 import { routeUrls } from '../../http/aliases.ts';
 import { callerOf } from '../../http/auth.ts';
+import { idempotent } from '../../http/idempotency.ts';
 import type { AppContext } from '../../app/context.ts';
 import { runDueJobs } from '../../jobs/runner.ts';
 import { payCheckoutSession } from '../payments/sandbox-checkout.service.ts';
 import { sessionView } from '../payments/checkout.service.ts';
 import { addClockOffset } from '../projects/projects.repository.ts';
-import { getProject, invalidateProject, projectNow } from '../projects/projects.service.ts';
+import { getProject, invalidateProject, projectNow, projectTime } from '../projects/projects.service.ts';
 
 const MAX_ADVANCE_S = 5 * 366 * 24 * 3600;
 
@@ -61,18 +62,23 @@ export function registerTestHelperRoutes(root: FastifyInstance, ctx: AppContext)
   }
 
   for (const { url, config, deprecated } of helperUrls('/clock/advance')) {
-    app.post(url, { schema: { body: AdvanceBody, deprecated }, config }, async (req) => {
+    app.post(url, { schema: { body: AdvanceBody, deprecated }, config }, async (req, reply) => {
       const caller = callerOf(req);
       await requireSandbox(ctx, caller.projectId);
-      const before = await projectNow(ctx, caller.projectId);
-      const ms = req.body.seconds !== undefined ? req.body.seconds * 1000 : new Date(req.body.to as string).getTime() - before.getTime();
-      if (ms <= 0) throw new InvalidRequestError('The clock only moves forward', req.body.to ? 'to' : 'seconds');
-      if (ms > MAX_ADVANCE_S * 1000) throw new InvalidRequestError('Advance at most five years at a time', 'to');
-      await addClockOffset(ctx.db, caller.projectId, ms);
+      // The move is made once per Idempotency-Key: a retried advance replays the first answer.
+      const moved = (await idempotent(ctx, req, reply, async (trx) => {
+        const before = await projectNow(ctx, caller.projectId);
+        const ms = req.body.seconds !== undefined ? req.body.seconds * 1000 : new Date(req.body.to as string).getTime() - before.getTime();
+        if (ms <= 0) throw new InvalidRequestError('The clock only moves forward', req.body.to ? 'to' : 'seconds');
+        if (ms > MAX_ADVANCE_S * 1000) throw new InvalidRequestError('Advance at most five years at a time', 'to');
+        const row = await addClockOffset(trx, caller.projectId, ms);
+        const now = projectTime(ctx, row ?? { clock_offset_ms: 0 });
+        return { body: { object: 'test_clock' as const, now, advanced_seconds: Math.round(ms / 1000) } };
+      })) as { object: 'test_clock'; now: Date | string; advanced_seconds: number };
       invalidateProject(caller.projectId);
+      // Due work runs after the commit, outside the transaction (it may call providers).
       const ran = await runDueJobs(ctx);
-      const now = await projectNow(ctx, caller.projectId);
-      return { object: 'test_clock', now, advanced_seconds: Math.round(ms / 1000), ran };
+      return { ...moved, ran };
     });
   }
 }

@@ -8,6 +8,7 @@ import { applyProviderEvent, type HandlerOutcome } from '../payments/payments.se
 import { findProject } from '../projects/projects.repository.ts';
 import * as repo from './inbox.repository.ts';
 import { providerCall } from '../providers/provider-call.ts';
+import { storableJson, storableText } from '../../lib/text.ts';
 
 /** Retry schedule for events whose processing failed: 30 s, 2 min, 10 min, 1 h, then every 6 h. */
 const BACKOFF_S = [30, 120, 600, 3600, 6 * 3600];
@@ -52,13 +53,15 @@ export async function recordProviderEvent(
   verified: VerifiedWebhook,
 ): Promise<ReceiveResult> {
   const now = ctx.clock.now();
+  // A signed event is the provider's word: a NUL or a lone surrogate in it (which PostgreSQL cannot
+  // store) must not block the purchase, so they are replaced rather than refused.
   const stored = await repo.insertEvent(ctx.db, {
     id: newId('event'),
     projectId,
     provider: providerName,
-    eventId: verified.eventId,
-    type: verified.type,
-    payload: verified.payload,
+    eventId: storableText(verified.eventId),
+    type: storableText(verified.type),
+    payload: storableJson(verified.payload),
     occurredAt: verified.occurredAt,
     at: now,
     retryAt: new Date(now.getTime() + BACKOFF_S[0]! * 1000),
