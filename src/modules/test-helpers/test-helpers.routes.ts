@@ -9,7 +9,7 @@ import { runDueJobs } from '../../jobs/runner.ts';
 import { payCheckoutSession } from '../payments/sandbox-checkout.service.ts';
 import { sessionView } from '../payments/checkout.service.ts';
 import { addClockOffset } from '../projects/projects.repository.ts';
-import { getProject, invalidateProject, projectNow } from '../projects/projects.service.ts';
+import { getProject, invalidateProject, projectNowUncached } from '../projects/projects.service.ts';
 
 const MAX_ADVANCE_S = 5 * 366 * 24 * 3600;
 
@@ -64,14 +64,14 @@ export function registerTestHelperRoutes(root: FastifyInstance, ctx: AppContext)
     app.post(url, { schema: { body: AdvanceBody, deprecated }, config }, async (req) => {
       const caller = callerOf(req);
       await requireSandbox(ctx, caller.projectId);
-      const before = await projectNow(ctx, caller.projectId);
+      const before = await projectNowUncached(ctx, caller.projectId);
       const ms = req.body.seconds !== undefined ? req.body.seconds * 1000 : new Date(req.body.to as string).getTime() - before.getTime();
       if (ms <= 0) throw new InvalidRequestError('The clock only moves forward', req.body.to ? 'to' : 'seconds');
       if (ms > MAX_ADVANCE_S * 1000) throw new InvalidRequestError('Advance at most five years at a time', 'to');
       await addClockOffset(ctx.db, caller.projectId, ms);
-      invalidateProject(caller.projectId);
+      await invalidateProject(ctx, caller.projectId);
       const ran = await runDueJobs(ctx);
-      const now = await projectNow(ctx, caller.projectId);
+      const now = await projectNowUncached(ctx, caller.projectId);
       return { object: 'test_clock', now, advanced_seconds: Math.round(ms / 1000), ran };
     });
   }
