@@ -3,6 +3,7 @@ import pino from 'pino';
 import { type Clock, systemClock } from './clock.ts';
 import type { Config } from './config.ts';
 import { type Db, openDb } from './db/db.ts';
+import { listenForInvalidations } from './db/invalidation.ts';
 import { migrate } from './db/migrate.ts';
 import { buildApp } from './http/app.ts';
 import { defaultRegistry } from './app/capabilities.ts';
@@ -51,6 +52,7 @@ export async function createTollgate(opts: CreateOptions): Promise<Tollgate> {
     if (!opts.db) await db.close();
     throw err;
   }
+  const stopListening = await listenForInvalidations(db);
   const app = await buildApp(ctx, { logger: opts.logger });
   await app.ready();
   const runOn = opts.runner ?? opts.config.runnerIntervalMs > 0;
@@ -61,6 +63,7 @@ export async function createTollgate(opts: CreateOptions): Promise<Tollgate> {
     async close() {
       await runner?.stop();
       await app.close();
+      await stopListening();
       if (!opts.db) await db.close();
     },
   };

@@ -14,7 +14,7 @@ const ava = () => h.project({ catalog: DEMO_CATALOGS.ava!.catalog });
 
 async function setLimits(p: TestProject, rate_limit: Record<string, number>) {
   await projectsRepository.updateProjectSettings(h.db, p.id, { settings: { rate_limit } });
-  invalidateProject(p.id);
+  await invalidateProject(h.tg.ctx, p.id);
 }
 
 describe('audit log', () => {

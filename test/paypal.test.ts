@@ -146,7 +146,7 @@ describe('PayPal checkout', () => {
     const returnUrl = pp.approve(paypalOrderId);
     await h.db.query('UPDATE projects SET clock_offset_ms = clock_offset_ms + $2 WHERE id = $1', [p.id, 31 * 60 * 1000]);
     const { invalidateProject } = await import('../src/modules/projects/projects.service.ts');
-    invalidateProject(p.id);
+    await invalidateProject(h.tg.ctx, p.id);
     const late = await deliver(p, pp.signedWebhook('CHECKOUT.ORDER.APPROVED', { id: paypalOrderId }, { webhookId: WEBHOOK_ID }));
     expect(late.body.status).toBe('ignored');
     expect((await returnFromPaypal(returnUrl)).status).toBe(410);

@@ -27,7 +27,7 @@ describe.skipIf(!onPostgres)(`issue 17 item 3: runners racing (${NEEDS_PG})`, ()
     }
     // 95 days: three renewals each (day 31, 59, 90 from 1 March), claimed by runners competing row by row.
     await addClockOffset(h.db, p.id, 95 * 86_400_000);
-    invalidateProject(p.id);
+    await invalidateProject(h.tg.ctx, p.id);
     const loop = async () => {
       let total = 0;
       for (;;) {

@@ -22,6 +22,11 @@ export interface Queryable {
 export interface Db extends Queryable {
   readonly kind: 'pglite' | 'pg';
   close(): Promise<void>;
+  /**
+   * PostgreSQL only: LISTENs on `channel` over a connection of its own, calling `onNotify` per
+   * notification and `onLost` whenever that connection drops (it reconnects). Returns how to stop.
+   */
+  listen?(channel: string, onNotify: (payload: string | undefined) => void, onLost: () => void): Promise<() => Promise<void>>;
 }
 
 /**
@@ -95,6 +100,43 @@ class PgDb implements Db {
   }
   async close(): Promise<void> {
     await this.pool.end();
+  }
+  async listen(channel: string, onNotify: (payload: string | undefined) => void, onLost: () => void): Promise<() => Promise<void>> {
+    let stopped = false;
+    let client: pg.Client | null = null;
+    let retry: NodeJS.Timeout | null = null;
+    const connect = async (): Promise<void> => {
+      const c = new pg.Client({ connectionString: this.pool.options.connectionString });
+      c.on('notification', (m) => {
+        if (m.channel === channel) onNotify(m.payload);
+      });
+      const lost = () => {
+        if (client !== c) return;
+        client = null;
+        c.removeAllListeners('end');
+        c.end().catch(() => {});
+        onLost();
+        if (!stopped) retry = setTimeout(() => void connect().catch(() => {}), 1000).unref();
+      };
+      c.on('error', lost);
+      c.on('end', lost);
+      client = c;
+      try {
+        await c.connect();
+        await c.query(`LISTEN ${channel}`);
+      } catch (err) {
+        lost();
+        throw err;
+      }
+    };
+    await connect();
+    return async () => {
+      stopped = true;
+      if (retry) clearTimeout(retry);
+      const c = client;
+      client = null;
+      await c?.end().catch(() => {});
+    };
   }
 }
 

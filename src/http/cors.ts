@@ -1,6 +1,6 @@
 import cors, { type FastifyCorsOptions } from '@fastify/cors';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { TtlCache } from '../lib/ttl-cache.ts';
+import { cacheOf, invalidate } from '../db/invalidation.ts';
 import { customerSessionsRepository, resolveCustomerSession } from '../modules/customer-sessions/customer-sessions.service.ts';
 import { authenticateKey, getProject } from '../modules/projects/projects.service.ts';
 import type { AppContext } from '../app/context.ts';
@@ -14,8 +14,6 @@ const ALLOW: FastifyCorsOptions = {
   credentials: false,
   maxAge: 600,
 };
-
-const anywhere = new TtlCache<boolean>(2000);
 
 /** The project a bearer credential belongs to, without failing the request (auth does that later). */
 async function projectOf(ctx: AppContext, req: FastifyRequest): Promise<string | undefined> {
@@ -34,6 +32,7 @@ async function corsFor(ctx: AppContext, req: FastifyRequest): Promise<FastifyCor
   const origin = req.headers.origin;
   if (!origin || !req.url.startsWith('/v1/') || req.url.startsWith('/v1/webhooks/')) return DENY;
   if (req.method === 'OPTIONS' && req.headers['access-control-request-method']) {
+    const anywhere = cacheOf<boolean>(ctx.db, 'cors');
     let ok = anywhere.get(origin);
     if (ok === undefined) {
       ok = await customerSessionsRepository.originAllowedAnywhere(ctx.db, origin);
@@ -52,6 +51,6 @@ export async function registerCors(app: FastifyInstance, ctx: AppContext): Promi
 }
 
 /** Forget cached origin decisions (after a project's origins change). */
-export function invalidateCorsCache(): void {
-  anywhere.clear();
+export async function invalidateCorsCache(ctx: AppContext): Promise<void> {
+  await invalidate(ctx.db, [{ scope: 'cors' }]);
 }

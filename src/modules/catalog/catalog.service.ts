@@ -1,7 +1,7 @@
 import type { Queryable } from '../../db/db.ts';
 import { type Catalog, type CatalogInput, CatalogSchema, EMPTY_CATALOG } from '../../domain/catalog.ts';
 import type { AppContext, Caller } from '../../app/context.ts';
-import { TtlCache } from '../../lib/ttl-cache.ts';
+import { cacheOf, invalidate } from '../../db/invalidation.ts';
 import { parseOrThrow } from '../../lib/validation.ts';
 import { audit } from '../audit/audit.service.ts';
 import { invalidateProject } from '../projects/projects.service.ts';
@@ -12,10 +12,9 @@ export interface CurrentCatalog {
   catalog: Catalog;
 }
 
-const cache = new TtlCache<CurrentCatalog>(2000);
-
-/** The project's current catalog (briefly cached; a push in this process invalidates it). */
+/** The project's current catalog (cached; a push on any instance invalidates it, see `db/invalidation.ts`). */
 export async function getCatalog(ctx: AppContext, projectId: string, q: Queryable = ctx.db): Promise<CurrentCatalog> {
+  const cache = cacheOf<CurrentCatalog>(ctx.db, 'catalog');
   if (!q.inTransaction) {
     const hit = cache.get(projectId);
     if (hit) return hit;
@@ -54,8 +53,8 @@ export async function putCatalog(
     await hook(ctx, q, { projectId: caller.projectId, previous, next: catalog, version });
   }
   await audit(q, caller, { action: 'catalog.pushed', target: `catalog:v${version}`, details: { version } }, at);
-  cache.delete(caller.projectId);
-  invalidateProject(caller.projectId);
+  await invalidate(ctx.db, [{ scope: 'catalog', key: caller.projectId }]);
+  await invalidateProject(ctx, caller.projectId);
   return { version, catalog };
 }
 

@@ -63,7 +63,6 @@ export interface FastDeductInput {
   lowBalanceThreshold: number | null;
   lowBalanceEventId: string;
   /** Emit credits.deducted (opt-in per project). */
-  emitDeducted: boolean;
   deductedEventId: string;
 }
 
@@ -79,6 +78,19 @@ export interface FastDeductResult {
  * entry and the outbox events it causes. The row lock on the account serialises writers of one
  * customer; nothing else is touched. Accounts with expiring grants are left to the locked path.
  */
+/**
+ * Whether the project currently asks for `credits.deducted` events, read inside the caller's
+ * transaction (not from a cache), so an endpoint created on another instance counts at once.
+ */
+export async function emitsDeducted(q: Queryable, projectId: string): Promise<boolean> {
+  const r = await q.query<{ on: boolean | null }>(
+    "SELECT (settings->>'emit_credits_deducted')::boolean AS on FROM projects WHERE id = $1",
+    [projectId],
+  );
+  return r.rows[0]?.on === true;
+}
+
+/** The fast deduct; it reads the project's `emit_credits_deducted` setting in the same statement. */
 export async function deductFast(q: Queryable, i: FastDeductInput): Promise<FastDeductResult> {
   const r = await q.query<FastDeductResult>(
     `WITH acct AS (
@@ -99,10 +111,10 @@ export async function deductFast(q: Queryable, i: FastDeductInput): Promise<Fast
        FROM upd, acct WHERE $8::bigint IS NOT NULL AND acct.balance > $8::bigint AND upd.balance <= $8::bigint
      ), ded AS (
        INSERT INTO outbox_events (id, project_id, type, customer_id, payload, created_at)
-       SELECT $11, $1, 'credits.deducted', $2,
+       SELECT $10, $1, 'credits.deducted', $2,
          jsonb_build_object('type', 'credits.deducted', 'customer_id', $2::text,
            'data', jsonb_build_object('amount', $3::bigint, 'balance', upd.balance, 'transaction_id', $4::text, 'reason', $5::text)), $6
-       FROM upd WHERE $10::boolean
+       FROM upd WHERE COALESCE((SELECT (settings->>'emit_credits_deducted')::boolean FROM projects WHERE id = $1), false)
      )
      SELECT (SELECT balance FROM upd) AS balance_after, (SELECT balance FROM acct) AS balance_before,
             (SELECT held FROM acct) AS held, (SELECT expiring_grants FROM acct) AS expiring_grants`,
@@ -116,7 +128,6 @@ export async function deductFast(q: Queryable, i: FastDeductInput): Promise<Fast
       i.metadata ? JSON.stringify(i.metadata) : null,
       i.lowBalanceThreshold,
       i.lowBalanceEventId,
-      i.emitDeducted,
       i.deductedEventId,
     ],
   );

@@ -97,7 +97,6 @@ export async function deduct(
   const metadata = usage || input.metadata ? { ...(input.metadata ?? {}), ...(usage ? { usage } : {}) } : null;
   const reason = input.reason ?? (usage ? `${usage.feature}: ${usage.quantity}` : 'Deduct');
   const threshold = catalog.low_balance_threshold ?? null;
-  const emitDeducted = project.settings?.emit_credits_deducted === true;
   for (let attempt = 0; attempt < 2; attempt++) {
     const entryId = newId('ledger');
     const r = await repo.deductFast(q, {
@@ -110,7 +109,6 @@ export async function deduct(
       at,
       lowBalanceThreshold: threshold,
       lowBalanceEventId: newId('outbox'),
-      emitDeducted,
       deductedEventId: newId('outbox'),
     });
     if (r.balance_after !== null) {
@@ -122,7 +120,7 @@ export async function deduct(
       continue;
     }
     if ((r.expiring_grants ?? 0) > 0) {
-      return deductLocked(q, { projectId, customerId, amount, reason, metadata, at, threshold, emitDeducted });
+      return deductLocked(q, { projectId, customerId, amount, reason, metadata, at, threshold });
     }
     throw new InsufficientCreditsError(r.balance_before, amount, r.balance_before - (r.held ?? 0));
   }
@@ -140,7 +138,6 @@ async function deductLocked(
     metadata: Record<string, unknown> | null;
     at: Date;
     threshold: number | null;
-    emitDeducted: boolean;
   },
 ): Promise<DeductResult> {
   return q.tx(async (trx) => {
@@ -170,7 +167,7 @@ async function deductLocked(
         at: d.at,
       });
     }
-    if (d.emitDeducted) {
+    if (await repo.emitsDeducted(trx, d.projectId)) {
       await emit(trx, {
         projectId: d.projectId,
         type: 'credits.deducted',

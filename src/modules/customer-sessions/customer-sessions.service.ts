@@ -3,7 +3,7 @@ import type { Queryable } from '../../db/db.ts';
 import { newId, randomToken } from '../../domain/ids.ts';
 import type { SessionAuthenticator } from '../../app/registry.ts';
 import type { AppContext, Caller } from '../../app/context.ts';
-import { TtlCache } from '../../lib/ttl-cache.ts';
+import { cacheOf } from '../../db/invalidation.ts';
 import { CustomerIdSchema, ensureCustomer } from '../customers/customers.service.ts';
 import { hashKey, projectNow } from '../projects/projects.service.ts';
 import * as repo from './customer-sessions.repository.ts';
@@ -43,12 +43,11 @@ export async function createCustomerSession(ctx: AppContext, q: Queryable, calle
   };
 }
 
-const sessionCache = new TtlCache<repo.CustomerSessionRow | null>(2000);
-
 /** The live session a token names, or undefined (unknown or expired). */
 export async function resolveCustomerSession(ctx: AppContext, token: string): Promise<repo.CustomerSessionRow | undefined> {
   if (!token.startsWith(SESSION_PREFIX) || token.length > 200) return undefined;
   const hash = hashKey(token);
+  const sessionCache = cacheOf<repo.CustomerSessionRow | null>(ctx.db, 'session');
   let row = sessionCache.get(hash);
   if (row === undefined) {
     row = (await repo.findSessionByHash(ctx.db, hash)) ?? null;

@@ -12,7 +12,7 @@ export function registerProjectRoutes(root: FastifyInstance, ctx: AppContext): v
   app.patch('/v1/project', { schema: { body: ProjectPatchBody } }, async (req, reply) =>
     idempotent(ctx, req, reply, async (q) => {
       const body = await updateProject(ctx, q, callerOf(req), req.body);
-      invalidateCorsCache();
+      await invalidateCorsCache(ctx);
       return { body };
     }),
   );

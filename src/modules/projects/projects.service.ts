@@ -5,7 +5,7 @@ import { ConflictError, InvalidRequestError, NotFoundError } from '../../domain/
 import { newId, randomToken } from '../../domain/ids.ts';
 import type { AppContext, Caller } from '../../app/context.ts';
 import { audit } from '../audit/audit.service.ts';
-import { TtlCache } from '../../lib/ttl-cache.ts';
+import { cacheOf, invalidate } from '../../db/invalidation.ts';
 import * as repo from './projects.repository.ts';
 
 export type { ProjectRow } from './projects.repository.ts';
@@ -95,15 +95,15 @@ export async function createProject(
   });
 }
 
-const keyCache = new TtlCache<{ caller: Omit<Caller, 'ip'>; project: repo.ProjectRow }>(2000);
-const projectCache = new TtlCache<repo.ProjectRow>(2000);
+type KeyHit = { caller: Omit<Caller, 'ip'>; project: repo.ProjectRow };
 
-/** Resolves a raw API key; cached briefly (revocation in this process is immediate). */
+/** Resolves a raw API key; cached (a revocation on any instance invalidates it, see `db/invalidation.ts`). */
 export async function authenticateKey(
   ctx: AppContext,
   raw: string,
 ): Promise<{ caller: Omit<Caller, 'ip'>; project: repo.ProjectRow } | undefined> {
   const hash = hashKey(raw);
+  const keyCache = cacheOf<KeyHit>(ctx.db, 'keys');
   const hit = keyCache.get(hash);
   if (hit) return hit;
   const row = await repo.findKeyByHash(ctx.db, hash);
@@ -123,6 +123,7 @@ export async function authenticateKey(
 }
 
 export async function getProject(ctx: AppContext, id: string): Promise<repo.ProjectRow> {
+  const projectCache = cacheOf<repo.ProjectRow>(ctx.db, 'project');
   const hit = projectCache.get(id);
   if (hit) return hit;
   const row = await repo.findProject(ctx.db, id);
@@ -131,14 +132,21 @@ export async function getProject(ctx: AppContext, id: string): Promise<repo.Proj
   return row;
 }
 
-export function invalidateProject(id: string): void {
-  projectCache.delete(id);
-  keyCache.clear();
+/** After a project row changes (settings, test clock, origins): every instance re-reads it. */
+export async function invalidateProject(ctx: AppContext, id: string): Promise<void> {
+  await invalidate(ctx.db, [{ scope: 'project', key: id }, { scope: 'keys' }]);
 }
 
 /** The project's "now": the server clock plus the project's test-clock offset. */
 export async function projectNow(ctx: AppContext, projectId: string): Promise<Date> {
   return projectTime(ctx, await getProject(ctx, projectId));
+}
+
+/** The project's "now" read from the database, never from a cache (moving the test clock starts from it). */
+export async function projectNowUncached(ctx: AppContext, projectId: string): Promise<Date> {
+  const row = await repo.findProject(ctx.db, projectId);
+  if (!row) throw new NotFoundError('project', projectId);
+  return projectTime(ctx, row);
 }
 
 /** The same, for a project row already in hand. */
@@ -153,7 +161,7 @@ export async function listKeys(ctx: AppContext, projectId: string) {
 export async function revokeKey(ctx: AppContext, q: Queryable, projectId: string, id: string) {
   const row = await repo.revokeKey(q, projectId, id, ctx.clock.now());
   if (!row) throw new NotFoundError('key', id);
-  keyCache.clear();
+  await invalidate(ctx.db, [{ scope: 'keys' }]);
   const { key_hash: _h, ...rest } = row;
   return rest;
 }
@@ -202,7 +210,7 @@ export async function updateProject(ctx: AppContext, q: Queryable, caller: Calle
   });
   if (!row) throw new NotFoundError('project', caller.projectId);
   await audit(q, caller, { action: 'project.updated', target: caller.projectId, details: body }, ctx.clock.now());
-  invalidateProject(caller.projectId);
+  await invalidateProject(ctx, caller.projectId);
   return projectView(row);
 }
 

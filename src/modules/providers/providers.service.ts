@@ -3,7 +3,7 @@ import { InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
 import type { AppContext, Caller } from '../../app/context.ts';
 import { getProvider } from '../../app/registry.ts';
 import { decrypt, encrypt } from '../../lib/crypto.ts';
-import { TtlCache } from '../../lib/ttl-cache.ts';
+import { cacheOf, invalidate } from '../../db/invalidation.ts';
 import { parseOrThrow } from '../../lib/validation.ts';
 import { audit } from '../audit/audit.service.ts';
 import { getProject, invalidateProject, projectsRepository } from '../projects/projects.service.ts';
@@ -11,7 +11,6 @@ import * as repo from './providers.repository.ts';
 
 export const providerSettingsAad = (projectId: string, provider: string) => `provider_settings:${projectId}:${provider}`;
 const aad = providerSettingsAad;
-const cache = new TtlCache<unknown>(2000);
 
 /** The decrypted settings of a provider for a project and the mode they were saved in, or undefined when not configured. */
 export async function getProviderSettings<T>(
@@ -20,6 +19,7 @@ export async function getProviderSettings<T>(
   provider: string,
 ): Promise<{ config: T; mode: 'test' | 'live' } | undefined> {
   const k = `${projectId}:${provider}`;
+  const cache = cacheOf<unknown>(ctx.db, 'provider');
   const hit = cache.get(k);
   if (hit) return hit as { config: T; mode: 'test' | 'live' };
   const row = await repo.findSettings(ctx.db, projectId, provider);
@@ -69,8 +69,8 @@ export async function putProviderSettings(
   });
   if (makeDefault === true) await projectsRepository.updateProjectSettings(q, caller.projectId, { default_provider: provider });
   await audit(q, caller, { action: 'provider.updated', target: provider, details: { mode: row.mode, default: makeDefault === true } }, at);
-  cache.delete(`${caller.projectId}:${provider}`);
-  invalidateProject(caller.projectId);
+  await invalidate(ctx.db, [{ scope: 'provider', key: `${caller.projectId}:${provider}` }]);
+  await invalidateProject(ctx, caller.projectId);
   const project = await projectsRepository.findProject(q, caller.projectId);
   return view(row, project?.default_provider ?? 'sandbox');
 }

@@ -10,7 +10,7 @@ import { runDueJobs } from '../../jobs/runner.ts';
 import { payCheckoutSession } from '../payments/sandbox-checkout.service.ts';
 import { sessionView } from '../payments/checkout.service.ts';
 import { addClockOffset } from '../projects/projects.repository.ts';
-import { getProject, invalidateProject, projectNow, projectTime } from '../projects/projects.service.ts';
+import { getProject, invalidateProject, projectNowUncached, projectTime } from '../projects/projects.service.ts';
 
 const MAX_ADVANCE_S = 5 * 366 * 24 * 3600;
 
@@ -67,7 +67,7 @@ export function registerTestHelperRoutes(root: FastifyInstance, ctx: AppContext)
       await requireSandbox(ctx, caller.projectId);
       // The move is made once per Idempotency-Key: a retried advance replays the first answer.
       const moved = (await idempotent(ctx, req, reply, async (trx) => {
-        const before = await projectNow(ctx, caller.projectId);
+        const before = await projectNowUncached(ctx, caller.projectId);
         const ms = req.body.seconds !== undefined ? req.body.seconds * 1000 : new Date(req.body.to as string).getTime() - before.getTime();
         if (ms <= 0) throw new InvalidRequestError('The clock only moves forward', req.body.to ? 'to' : 'seconds');
         if (ms > MAX_ADVANCE_S * 1000) throw new InvalidRequestError('Advance at most five years at a time', 'to');
@@ -75,7 +75,7 @@ export function registerTestHelperRoutes(root: FastifyInstance, ctx: AppContext)
         const now = projectTime(ctx, row ?? { clock_offset_ms: 0 });
         return { body: { object: 'test_clock' as const, now, advanced_seconds: Math.round(ms / 1000) } };
       })) as { object: 'test_clock'; now: Date | string; advanced_seconds: number };
-      invalidateProject(caller.projectId);
+      await invalidateProject(ctx, caller.projectId);
       // Due work runs after the commit, outside the transaction (it may call providers).
       const ran = await runDueJobs(ctx);
       return { ...moved, ran };

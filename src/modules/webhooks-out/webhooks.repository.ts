@@ -58,6 +58,8 @@ export interface DueDelivery {
   customer_id: string | null;
   payload: { data?: Record<string, unknown> };
   event_created_at: Date;
+  /** The project's test-clock offset: retries are scheduled on the project clock. */
+  clock_offset_ms: number;
 }
 
 export async function insertEndpoint(
@@ -179,7 +181,7 @@ export async function dispatchBatch(
     `WITH ev AS (${UNDISPATCHED}), ins AS (
        INSERT INTO webhook_deliveries (id, project_id, endpoint_id, event_id, event_type, status, next_attempt_at, created_at, updated_at)
        SELECT 'dlv_' || substr(md5(ep.id || ':' || ev.id), 1, 24), ev.project_id, ep.id, ev.id, ev.type, 'pending',
-         ev.created_at - (p.clock_offset_ms * interval '1 millisecond'), $1, $1
+         ev.created_at, $1, $1
        FROM ev JOIN webhook_endpoints ep ON ep.project_id = ev.project_id JOIN projects p ON p.id = ev.project_id
        WHERE ep.enabled AND ep.deleted_at IS NULL AND ep.created_at <= ev.created_at
          AND (ev.type = ANY(ep.events) OR ('*' = ANY(ep.events) AND NOT ev.type = ANY($3::text[])))
@@ -201,6 +203,8 @@ const DELIVERIES_DUE = claimDueSql({
   join: 'JOIN webhook_endpoints ep ON ep.id = d2.endpoint_id',
   where: "d2.status = 'pending' AND ep.enabled AND ep.deleted_at IS NULL",
   dueAt: 'next_attempt_at',
+  // Retries are scheduled on the project clock, so a sandbox's test clock also reaches the dead letter.
+  projectClock: true,
 });
 
 /**
@@ -209,17 +213,19 @@ const DELIVERIES_DUE = claimDueSql({
  */
 export async function claimDueDeliveries(q: Queryable, now: Date, limit: number, leaseUntil: Date): Promise<DueDelivery[]> {
   const claimed = await q.query<{ id: string }>(
-    `UPDATE webhook_deliveries d SET attempts = d.attempts + 1, next_attempt_at = $3, updated_at = $1
-     FROM (${DELIVERIES_DUE}) c
-     WHERE d.id = c.id RETURNING d.id`,
+    `UPDATE webhook_deliveries d SET attempts = d.attempts + 1,
+       next_attempt_at = $3::timestamptz + (pp.clock_offset_ms * interval '1 millisecond'), updated_at = $1
+     FROM (${DELIVERIES_DUE}) c, projects pp
+     WHERE d.id = c.id AND pp.id = d.project_id RETURNING d.id`,
     [now, limit, leaseUntil],
   );
   if (claimed.rowCount === 0) return [];
   return (
     await q.query<DueDelivery>(
       `SELECT d.id, d.project_id, d.attempts, d.retry_step, ep.id AS endpoint_id, ep.url, ep.secret_encrypted,
-         e.id AS event_id, e.type AS event_type, e.customer_id, e.payload, e.created_at AS event_created_at
+         e.id AS event_id, e.type AS event_type, e.customer_id, e.payload, e.created_at AS event_created_at, pr.clock_offset_ms
        FROM webhook_deliveries d JOIN webhook_endpoints ep ON ep.id = d.endpoint_id JOIN outbox_events e ON e.id = d.event_id
+         JOIN projects pr ON pr.id = d.project_id
        WHERE d.id = ANY($1::text[])`,
       [claimed.rows.map((r) => r.id)],
     )

@@ -32,7 +32,7 @@ export function registerWebhookEndpointRoutes(root: FastifyInstance, ctx: AppCon
       secret = created.secret;
       return { status: 201, body: created.endpoint };
     })) as { id: string };
-    afterEndpointChange(caller.projectId);
+    await afterEndpointChange(ctx, caller.projectId);
     // The secret is shown with the creation only, and never stored with the idempotent reply.
     return { ...out, secret: secret ?? (await secretForReplay(ctx, caller.projectId, out.id)) };
   });
@@ -48,14 +48,14 @@ export function registerWebhookEndpointRoutes(root: FastifyInstance, ctx: AppCon
   app.patch('/v1/webhook-endpoints/:id', { schema: { params: IdParams, body: UpdateEndpointSchema } }, async (req, reply) => {
     const caller = callerOf(req);
     const out = await idempotent(ctx, req, reply, async (q) => ({ body: await updateEndpoint(ctx, q, caller, req.params.id, req.body) }));
-    afterEndpointChange(caller.projectId);
+    await afterEndpointChange(ctx, caller.projectId);
     return out;
   });
 
   app.delete('/v1/webhook-endpoints/:id', { schema: { params: IdParams } }, async (req, reply) => {
     const caller = callerOf(req);
     const out = await idempotent(ctx, req, reply, async (q) => ({ body: await deleteEndpoint(ctx, q, caller, req.params.id) }));
-    afterEndpointChange(caller.projectId);
+    await afterEndpointChange(ctx, caller.projectId);
     return out;
   });
 

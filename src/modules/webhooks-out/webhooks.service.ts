@@ -120,8 +120,8 @@ async function syncOptInSettings(q: Queryable, projectId: string): Promise<void>
 }
 
 /** Call after the transaction that changed endpoints commits, so no reader caches the old setting. */
-export function afterEndpointChange(projectId: string): void {
-  invalidateProject(projectId);
+export async function afterEndpointChange(ctx: AppContext, projectId: string): Promise<void> {
+  await invalidateProject(ctx, projectId);
 }
 
 export async function createEndpoint(ctx: AppContext, q: Queryable, caller: Caller, body: z.infer<typeof CreateEndpointSchema>) {
@@ -321,7 +321,7 @@ async function deliverOne(ctx: AppContext, d: repo.DueDelivery): Promise<void> {
       const delay = nextRetryDelay(d.retry_step, randomInt(1_000_000) / 1_000_000, res.retryAfterMs);
       await repo.settleDelivery(trx, d.id, {
         status: delay === null ? 'failed' : 'pending',
-        nextAttemptAt: delay === null ? null : new Date(at.getTime() + delay),
+        nextAttemptAt: delay === null ? null : new Date(at.getTime() + Number(d.clock_offset_ms) + delay),
         retryStep: delay === null ? d.retry_step : d.retry_step + 1,
         statusCode: res.statusCode,
         error,
@@ -329,7 +329,7 @@ async function deliverOne(ctx: AppContext, d: repo.DueDelivery): Promise<void> {
       });
     }
   });
-  if (outcome === 'disable') afterEndpointChange(d.project_id);
+  if (outcome === 'disable') await afterEndpointChange(ctx, d.project_id);
 }
 
 /** Delivered history and dispatched events are kept this long. */
