@@ -81,7 +81,7 @@ export const capabilities: readonly Capability[] = [
     name: 'credits',
     routes: [registerCreditsRoutes],
     jobs: { 'credits.expire': async (ctx) => { const r = await expireDue(ctx); return r.holds + r.grants; } },
-    emits: ['credits.granted', 'credits.deducted', 'credits.low_balance', 'credits.reversed'],
+    emits: ['credits.granted', 'credits.deducted', 'credits.low_balance', 'credits.reversed', 'credits.transferred'],
   },
   { name: 'usage', routes: [registerUsageRoutes], customerView: [entitlementsCustomerView] },
   {

@@ -6,6 +6,7 @@ export const ID_PREFIX = {
   ledger: 'led',
   hold: 'hold',
   grant: 'cgr',
+  transfer: 'ctr',
   checkout: 'cs',
   payment: 'pay',
   paymentMethod: 'pm',

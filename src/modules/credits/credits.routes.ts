@@ -17,6 +17,8 @@ import {
   manualGrant,
   releaseHold,
   SpendSchema,
+  TransferSchema,
+  transfer,
 } from './credits.service.ts';
 
 export function registerCreditsRoutes(root: FastifyInstance, ctx: AppContext): void {
@@ -50,6 +52,10 @@ export function registerCreditsRoutes(root: FastifyInstance, ctx: AppContext): v
       async (q) => ({ body: await deduct(ctx, q, callerOf(req).projectId, req.params.id, req.body) }),
       { atomic: false },
     ),
+  );
+
+  app.post('/v1/credits/transfer', { schema: { body: TransferSchema } }, async (req, reply) =>
+    idempotent(ctx, req, reply, async (q) => ({ body: await transfer(ctx, q, callerOf(req).projectId, req.body) })),
   );
 
   app.post('/v1/customers/:id/credits/holds', { schema: { params: CustomerParams, body: HoldSchema } }, async (req, reply) =>

@@ -6,7 +6,7 @@ import { newId } from '../../domain/ids.ts';
 import type { AppContext, Caller } from '../../app/context.ts';
 import { audit } from '../audit/audit.service.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
-import { ensureCustomer, requireCustomer } from '../customers/customers.service.ts';
+import { CustomerIdSchema, ensureCustomer, requireCustomer } from '../customers/customers.service.ts';
 import { getProject, projectNow, projectTime } from '../projects/projects.service.ts';
 import { emit } from '../webhooks-out/outbox.ts';
 import * as repo from './credits.repository.ts';
@@ -355,6 +355,91 @@ export async function history(
     })),
     has_more,
   };
+}
+
+// Transfers -------------------------------------------------------------------------------
+
+export const TransferSchema = z
+  .object({
+    from: CustomerIdSchema,
+    to: CustomerIdSchema,
+    amount: CreditAmount,
+    reason: z.string().min(1).max(500).default('Transfer'),
+    metadata: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict()
+  .refine((b) => b.from !== b.to, { message: 'from and to must be different customers', path: ['to'] });
+
+/**
+ * Moves credits between two customers of a project in one transaction: a `transfer_out` entry on
+ * the sender, a `transfer_in` entry on the receiver, both naming the transfer. Both accounts are
+ * locked in id order, so opposite transfers racing each other never deadlock. The sender spends
+ * soonest-expiring credits first; what the receiver gets does not expire.
+ */
+export async function transfer(ctx: AppContext, q: Queryable, projectId: string, input: z.infer<typeof TransferSchema>) {
+  await requireCustomer(q, projectId, input.from);
+  await requireCustomer(q, projectId, input.to);
+  return q.tx(async (trx) => {
+    const at = await projectNow(ctx, projectId);
+    for (const id of [input.from, input.to]) await repo.insertAccount(trx, projectId, id, at);
+    const locked: Record<string, repo.AccountRow | undefined> = {};
+    for (const id of [input.from, input.to].sort()) locked[id] = await repo.lockAccount(trx, projectId, id);
+    const src = locked[input.from];
+    if (!src) throw new Error('account vanished');
+    const available = src.balance - src.held;
+    if (available < input.amount) throw new InsufficientCreditsError(src.balance, input.amount, available);
+    if (src.expiring_grants > 0) await repo.consumeGrants(trx, projectId, input.from, input.amount);
+    const transferId = newId('transfer');
+    const outId = newId('ledger');
+    const inId = newId('ledger');
+    const meta = input.metadata ?? {};
+    const fromAfter = await repo.applyEntry(trx, {
+      projectId,
+      customerId: input.from,
+      id: outId,
+      amount: -input.amount,
+      kind: 'transfer_out',
+      reason: input.reason,
+      sourceId: transferId,
+      metadata: { ...meta, transfer_id: transferId, to: input.to },
+      at,
+    });
+    const toAfter = await repo.applyEntry(trx, {
+      projectId,
+      customerId: input.to,
+      id: inId,
+      amount: input.amount,
+      kind: 'transfer_in',
+      reason: input.reason,
+      sourceId: transferId,
+      metadata: { ...meta, transfer_id: transferId, from: input.from },
+      at,
+    });
+    if (!fromAfter || !toAfter) throw new Error('account vanished');
+    await emit(trx, {
+      projectId,
+      type: 'credits.transferred',
+      customerId: input.from,
+      data: { transfer_id: transferId, from: input.from, to: input.to, amount: input.amount, reason: input.reason },
+      at,
+    });
+    const side = (id: string, a: { balance: number; held: number }, tx: string) => ({
+      customer_id: id,
+      balance: a.balance,
+      held: a.held,
+      available: a.balance - a.held,
+      transaction_id: tx,
+    });
+    return {
+      id: transferId,
+      object: 'credit_transfer',
+      amount: input.amount,
+      reason: input.reason,
+      from: side(input.from, fromAfter, outId),
+      to: side(input.to, toAfter, inId),
+      created_at: at,
+    };
+  });
 }
 
 // Holds -----------------------------------------------------------------------------------

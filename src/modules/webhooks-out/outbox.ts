@@ -16,6 +16,7 @@ export const OUTBOX_EVENT_TYPES = [
   'credits.deducted',
   'credits.low_balance',
   'credits.reversed',
+  'credits.transferred',
   'checkout.completed',
   'payment.succeeded',
   'payment.failed',
