@@ -203,13 +203,60 @@ export async function listEntries(
 
 export async function insertGrant(
   q: Queryable,
-  g: { id: string; projectId: string; customerId: string; amount: number; expiresAt: Date; at: Date },
+  g: {
+    id: string;
+    projectId: string;
+    customerId: string;
+    amount: number;
+    expiresAt: Date;
+    at: Date;
+    reason?: string | null;
+    carrySource?: string | null;
+    carryCap?: number | null;
+  },
 ): Promise<void> {
   await q.query(
-    `INSERT INTO credit_grants (id, project_id, customer_id, amount, remaining, expires_at, created_at)
-     VALUES ($1, $2, $3, $4, $4, $5, $6)`,
-    [g.id, g.projectId, g.customerId, g.amount, g.expiresAt, g.at],
+    `INSERT INTO credit_grants (id, project_id, customer_id, amount, remaining, expires_at, created_at, reason, carry_source, carry_cap)
+     VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9)`,
+    [g.id, g.projectId, g.customerId, g.amount, g.expiresAt, g.at, g.reason ?? null, g.carrySource ?? null, g.carryCap ?? null],
   );
+}
+
+export interface DueGrantRow {
+  id: string;
+  project_id: string;
+  customer_id: string;
+  remaining: number;
+  expires_at: Date;
+  reason: string | null;
+  carry_source: string | null;
+  carry_cap: number | null;
+}
+
+export async function grantRemaining(q: Queryable, id: string): Promise<number | undefined> {
+  const r = await q.query<{ remaining: number }>('SELECT remaining FROM credit_grants WHERE id = $1', [id]);
+  return r.rows[0] ? Number(r.rows[0].remaining) : undefined;
+}
+
+/** The live grant of the same source expiring next after `after` (the next period's plan credits). */
+export async function lockNextCarryGrant(
+  q: Queryable,
+  projectId: string,
+  customerId: string,
+  source: string,
+  after: Date,
+): Promise<string | undefined> {
+  const r = await q.query<{ id: string }>(
+    `SELECT id FROM credit_grants WHERE project_id = $1 AND customer_id = $2 AND carry_source = $3
+       AND expired_at IS NULL AND expires_at > $4 ORDER BY expires_at LIMIT 1 FOR UPDATE`,
+    [projectId, customerId, source, after],
+  );
+  return r.rows[0]?.id;
+}
+
+/** Credits carried over into a grant: already in the balance, now counted as part of this grant. */
+export async function addToGrant(q: Queryable, id: string, amount: number): Promise<void> {
+  await q.query('UPDATE credit_grants SET amount = amount + $2, remaining = remaining + $2 WHERE id = $1', [id, amount]);
 }
 
 /** Consumes live grants soonest-expiring first (account already locked). */
@@ -229,13 +276,13 @@ export async function claimDueGrants(
   q: Queryable,
   now: Date,
   limit: number,
-): Promise<{ id: string; project_id: string; customer_id: string; remaining: number; expires_at: Date }[]> {
+): Promise<DueGrantRow[]> {
   return claimDue(
     q,
     {
       table: 'credit_grants',
       alias: 'g',
-      select: 'g.id, g.project_id, g.customer_id, g.remaining, g.expires_at',
+      select: 'g.id, g.project_id, g.customer_id, g.remaining, g.expires_at, g.reason, g.carry_source, g.carry_cap',
       where: 'g.expired_at IS NULL',
       dueAt: 'expires_at',
       projectClock: true,

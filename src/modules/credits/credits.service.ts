@@ -188,6 +188,11 @@ export interface GrantInput {
   sourceId?: string | null;
   expiresAt?: Date | null;
   metadata?: Record<string, unknown> | null;
+  /**
+   * Plan credits: when this grant expires, what is left of it carries into the next grant of the
+   * same `source` (the subscription's next period) up to `cap`; the rest expires. `cap: 0` = reset.
+   */
+  carry?: { source: string; cap: number } | null;
 }
 
 /**
@@ -214,9 +219,6 @@ export async function grant(
         return { balance, held, available: balance - held, granted: 0, transaction_id: prior.id, duplicate: true };
       }
     }
-    if (g.expiresAt && g.expiresAt.getTime() <= at.getTime()) {
-      throw new InvalidRequestError('expires_at must be in the future', 'expires_at');
-    }
     await repo.lockAccount(trx, projectId, customerId);
     const entryId = newId('ledger');
     const after = await repo.applyEntry(trx, {
@@ -234,7 +236,17 @@ export async function grant(
     });
     if (!after) throw new Error('account vanished');
     if (g.expiresAt) {
-      await repo.insertGrant(trx, { id: newId('grant'), projectId, customerId, amount: g.amount, expiresAt: g.expiresAt, at });
+      await repo.insertGrant(trx, {
+        id: newId('grant'),
+        projectId,
+        customerId,
+        amount: g.amount,
+        expiresAt: g.expiresAt,
+        at,
+        reason: g.reason,
+        carrySource: g.carry?.source ?? null,
+        carryCap: g.carry?.cap ?? null,
+      });
     }
     await emit(trx, {
       projectId,
@@ -262,6 +274,9 @@ export async function manualGrant(
   customerId: string,
   body: z.infer<typeof GrantSchema>,
 ) {
+  if (body.expires_at && new Date(body.expires_at).getTime() <= (await projectNow(ctx, caller.projectId)).getTime()) {
+    throw new InvalidRequestError('expires_at must be in the future', 'expires_at');
+  }
   const res = await grant(ctx, q, caller.projectId, customerId, {
     amount: body.amount,
     reason: body.reason,
@@ -563,24 +578,53 @@ export async function expireDue(ctx: AppContext, batch = 100): Promise<{ holds: 
   });
   const grants = await ctx.db.tx(async (trx) => {
     const due = await repo.claimDueGrants(trx, now, batch);
-    for (const g of due) {
-      const acct = await repo.lockAccount(trx, g.project_id, g.customer_id);
-      const take = Math.min(g.remaining, acct ? acct.balance - acct.held : 0);
-      await repo.applyEntry(trx, {
-        projectId: g.project_id,
-        customerId: g.customer_id,
-        id: newId('ledger'),
-        amount: -Math.max(0, take),
-        expiringDelta: -1,
-        kind: 'expiry',
-        reason: 'Credits expired',
-        sourceId: g.id,
-        at: g.expires_at,
-      });
-      await repo.markGrantExpired(trx, g.id, now);
-    }
+    for (const g of due) await expireGrant(trx, g);
     return due.length;
   });
   return { holds, grants };
 }
 
+/**
+ * One grant at its expiry: what is left of it (never more than is available) either carries into
+ * the next grant of the same source — plan credits rolling over, up to the plan's cap — or expires
+ * as a ledger entry saying how many credits expired, announced as `credits.expired`.
+ */
+async function expireGrant(trx: Queryable, g: repo.DueGrantRow): Promise<void> {
+  const acct = await repo.lockAccount(trx, g.project_id, g.customer_id);
+  // Re-read: an earlier grant of this batch may have carried credits into this one.
+  const remaining = (await repo.grantRemaining(trx, g.id)) ?? g.remaining;
+  const left = Math.max(0, Math.min(remaining, acct ? acct.balance - acct.held : 0));
+  let carried = 0;
+  if (g.carry_source !== null && (g.carry_cap ?? 0) > 0 && left > 0) {
+    const next = await repo.lockNextCarryGrant(trx, g.project_id, g.customer_id, g.carry_source, g.expires_at);
+    if (next) {
+      carried = Math.min(left, g.carry_cap ?? 0);
+      await repo.addToGrant(trx, next, carried);
+    }
+  }
+  const expired = left - carried;
+  const planCredits = g.carry_source !== null;
+  const reason = `${expired} credits expired${planCredits ? ' at the end of the period' : ''}`;
+  const after = await repo.applyEntry(trx, {
+    projectId: g.project_id,
+    customerId: g.customer_id,
+    id: newId('ledger'),
+    amount: -expired,
+    expiringDelta: -1,
+    kind: 'expiry',
+    reason,
+    sourceId: g.id,
+    metadata: { grant_id: g.id, granted_for: g.reason, ...(planCredits ? { carried_over: carried } : {}) },
+    at: g.expires_at,
+  });
+  await repo.markGrantExpired(trx, g.id, g.expires_at);
+  if (expired > 0) {
+    await emit(trx, {
+      projectId: g.project_id,
+      type: 'credits.expired',
+      customerId: g.customer_id,
+      data: { amount: expired, carried_over: carried, balance: after?.balance ?? 0, grant_id: g.id, reason },
+      at: g.expires_at,
+    });
+  }
+}

@@ -17,6 +17,7 @@ export const OUTBOX_EVENT_TYPES = [
   'credits.low_balance',
   'credits.reversed',
   'credits.transferred',
+  'credits.expired',
   'checkout.completed',
   'payment.succeeded',
   'payment.failed',
