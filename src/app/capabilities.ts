@@ -116,7 +116,7 @@ export const capabilities: readonly Capability[] = [
     name: 'credits',
     routes: [registerCreditsRoutes],
     jobs: { 'credits.expire': async (ctx) => { const r = await expireDue(ctx); return r.holds + r.grants; } },
-    emits: ['credits.granted', 'credits.deducted', 'credits.low_balance', 'credits.reversed', 'credits.transferred', 'credits.expired'],
+    emits: ['credits.granted', 'credits.deducted', 'credits.low_balance', 'credits.reversed', 'credits.transferred', 'credits.expired', 'credits.auto_top_up_failed'],
   },
   {
     name: 'commerce',

@@ -7,6 +7,7 @@ export const ID_PREFIX = {
   hold: 'hold',
   grant: 'cgr',
   transfer: 'ctr',
+  topUp: 'ctu',
   checkout: 'cs',
   payment: 'pay',
   paymentMethod: 'pm',

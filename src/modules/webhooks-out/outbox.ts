@@ -18,6 +18,7 @@ export const OUTBOX_EVENT_TYPES = [
   'credits.reversed',
   'credits.transferred',
   'credits.expired',
+  'credits.auto_top_up_failed',
   'checkout.completed',
   'payment.succeeded',
   'payment.failed',
