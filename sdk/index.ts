@@ -156,6 +156,12 @@ export class Tollgate {
     capture: (holdId: string, amount?: number, o?: CallOptions) =>
       this.request<Record<string, unknown>>('POST', `/v1/holds/${holdId}/capture`, amount === undefined ? {} : { amount }, o),
     release: (holdId: string, o?: CallOptions) => this.request<Record<string, unknown>>('POST', `/v1/holds/${holdId}/release`, {}, o),
+    autoTopUp: (customerId: string) => this.request<Record<string, unknown>>('GET', `${this.c(customerId)}/credits/auto-top-up`),
+    setAutoTopUp: (
+      customerId: string,
+      s: { enabled: boolean; threshold: number; pack: string; monthly_cap: number },
+      o?: CallOptions,
+    ) => this.request<Record<string, unknown>>('PUT', `${this.c(customerId)}/credits/auto-top-up`, s, o),
     /** Moves credits between two customers atomically; throws TollgateError `insufficient_credits` (402). */
     transfer: (t: { from: string; to: string; amount: number; reason?: string; metadata?: Record<string, unknown> }, o?: CallOptions) =>
       this.request<CreditTransfer>('POST', '/v1/credits/transfer', t, o),

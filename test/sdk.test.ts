@@ -35,6 +35,8 @@ describe('the TypeScript SDK against a running server', () => {
     const t = await client.credits.transfer({ from: 'sdk-t1', to: 'sdk-t2', amount: 4, reason: 'share' });
     expect(t).toMatchObject({ object: 'credit_transfer', from: { balance: 6 }, to: { balance: 14 } });
     expect((await client.credits.balance('sdk-t2')).balance).toBe(14);
+    await client.credits.setAutoTopUp('sdk-t2', { enabled: true, threshold: 5, pack: 'pro', monthly_cap: 3000 });
+    expect(await client.credits.autoTopUp('sdk-t2')).toMatchObject({ enabled: true, threshold: 5, pack: 'pro', monthly_cap: 3000 });
   });
 
   it('reuses one Idempotency-Key across its retries', async () => {
