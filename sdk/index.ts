@@ -55,6 +55,16 @@ export interface DeductResult {
   transaction_id: string;
 }
 
+export interface CreditTransfer {
+  id: string;
+  object: 'credit_transfer';
+  amount: number;
+  reason: string;
+  from: CreditBalance & { transaction_id: string };
+  to: CreditBalance & { transaction_id: string };
+  created_at: string;
+}
+
 export interface CheckResult {
   allowed: boolean;
   reason?: string;
@@ -146,6 +156,15 @@ export class Tollgate {
     capture: (holdId: string, amount?: number, o?: CallOptions) =>
       this.request<Record<string, unknown>>('POST', `/v1/holds/${holdId}/capture`, amount === undefined ? {} : { amount }, o),
     release: (holdId: string, o?: CallOptions) => this.request<Record<string, unknown>>('POST', `/v1/holds/${holdId}/release`, {}, o),
+    autoTopUp: (customerId: string) => this.request<Record<string, unknown>>('GET', `${this.c(customerId)}/credits/auto-top-up`),
+    setAutoTopUp: (
+      customerId: string,
+      s: { enabled: boolean; threshold: number; pack: string; monthly_cap: number },
+      o?: CallOptions,
+    ) => this.request<Record<string, unknown>>('PUT', `${this.c(customerId)}/credits/auto-top-up`, s, o),
+    /** Moves credits between two customers atomically; throws TollgateError `insufficient_credits` (402). */
+    transfer: (t: { from: string; to: string; amount: number; reason?: string; metadata?: Record<string, unknown> }, o?: CallOptions) =>
+      this.request<CreditTransfer>('POST', '/v1/credits/transfer', t, o),
   };
 
   readonly plans = () => this.request<{ plans: unknown[]; credit_packs: unknown[] }>('GET', '/v1/plans');

@@ -29,6 +29,16 @@ describe('the TypeScript SDK against a running server', () => {
     expect((err as TollgateError).body).toMatchObject({ code: 'insufficient_credits', balance: 63, required: 1000 });
   });
 
+  it('moves credits between two customers with credits.transfer', async () => {
+    await client.customers.upsert({ id: 'sdk-t1' });
+    await client.customers.upsert({ id: 'sdk-t2' });
+    const t = await client.credits.transfer({ from: 'sdk-t1', to: 'sdk-t2', amount: 4, reason: 'share' });
+    expect(t).toMatchObject({ object: 'credit_transfer', from: { balance: 6 }, to: { balance: 14 } });
+    expect((await client.credits.balance('sdk-t2')).balance).toBe(14);
+    await client.credits.setAutoTopUp('sdk-t2', { enabled: true, threshold: 5, pack: 'pro', monthly_cap: 3000 });
+    expect(await client.credits.autoTopUp('sdk-t2')).toMatchObject({ enabled: true, threshold: 5, pack: 'pro', monthly_cap: 3000 });
+  });
+
   it('reuses one Idempotency-Key across its retries', async () => {
     let calls = 0;
     const flaky = new Tollgate({

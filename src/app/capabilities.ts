@@ -78,12 +78,6 @@ export const capabilities: readonly Capability[] = [
     sessionAuthenticators: [authenticateCustomerSession],
     jobs: { 'customer_sessions.sweep': sweepCustomerSessions },
   },
-  {
-    name: 'credits',
-    routes: [registerCreditsRoutes],
-    jobs: { 'credits.expire': async (ctx) => { const r = await expireDue(ctx); return r.holds + r.grants; } },
-    emits: ['credits.granted', 'credits.deducted', 'credits.low_balance', 'credits.reversed'],
-  },
   { name: 'usage', routes: [registerUsageRoutes], customerView: [entitlementsCustomerView] },
   {
     name: 'payments',
@@ -117,6 +111,13 @@ export const capabilities: readonly Capability[] = [
     fulfillments: { plan: fulfillPlan },
     jobs: { 'subscriptions.advance': advanceDueSubscriptions },
     emits: ['subscription.created', 'subscription.updated', 'subscription.canceled', 'subscription.trial_will_end', 'entitlements.updated'],
+  },
+  {
+    // After subscriptions: a renewal's credits exist before the period's grant expires (rollover).
+    name: 'credits',
+    routes: [registerCreditsRoutes],
+    jobs: { 'credits.expire': async (ctx) => { const r = await expireDue(ctx); return r.holds + r.grants; } },
+    emits: ['credits.granted', 'credits.deducted', 'credits.low_balance', 'credits.reversed', 'credits.transferred', 'credits.expired', 'credits.auto_top_up_failed'],
   },
   {
     name: 'commerce',

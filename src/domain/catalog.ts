@@ -63,6 +63,12 @@ export const PlanSchema = z
     /** Price is per unit (seat); checkout `quantity` sets the seats. */
     per_seat: z.boolean().default(false),
     included_credits: Count.default(0),
+    /**
+     * What happens to unused included credits at period end: `keep` (they stay, the default),
+     * `reset` (they expire), `rollover` (they carry into the next period up to the cap).
+     */
+    included_credits_mode: z.enum(['keep', 'reset', 'rollover']).optional(),
+    included_credits_rollover_cap: Count.optional(),
     features: z.record(z.string(), PlanFeatureSchema).default({}),
     popular: z.boolean().default(false),
     active: z.boolean().default(true),
@@ -171,6 +177,10 @@ export const CatalogSchema = z
     unique(c.coupons, 'coupons');
     const features = new Map(c.features.map((f) => [f.id, f]));
     c.plans.forEach((p, i) => {
+      if (p.included_credits_mode === 'rollover' && p.included_credits_rollover_cap === undefined)
+        ctx.addIssue({ code: 'custom', path: ['plans', i, 'included_credits_rollover_cap'], message: 'is required when included_credits_mode is "rollover"' });
+      if (p.included_credits_mode !== 'rollover' && p.included_credits_rollover_cap !== undefined)
+        ctx.addIssue({ code: 'custom', path: ['plans', i, 'included_credits_rollover_cap'], message: 'is only allowed when included_credits_mode is "rollover"' });
       for (const fid of Object.keys(p.features)) {
         if (!features.has(fid))
           ctx.addIssue({ code: 'custom', path: ['plans', i, 'features', fid], message: `unknown feature "${fid}"` });

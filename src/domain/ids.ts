@@ -6,6 +6,8 @@ export const ID_PREFIX = {
   ledger: 'led',
   hold: 'hold',
   grant: 'cgr',
+  transfer: 'ctr',
+  topUp: 'ctu',
   checkout: 'cs',
   payment: 'pay',
   paymentMethod: 'pm',

@@ -214,13 +214,60 @@ export async function listEntries(
 
 export async function insertGrant(
   q: Queryable,
-  g: { id: string; projectId: string; customerId: string; amount: number; expiresAt: Date; at: Date },
+  g: {
+    id: string;
+    projectId: string;
+    customerId: string;
+    amount: number;
+    expiresAt: Date;
+    at: Date;
+    reason?: string | null;
+    carrySource?: string | null;
+    carryCap?: number | null;
+  },
 ): Promise<void> {
   await q.query(
-    `INSERT INTO credit_grants (id, project_id, customer_id, amount, remaining, expires_at, created_at)
-     VALUES ($1, $2, $3, $4, $4, $5, $6)`,
-    [g.id, g.projectId, g.customerId, g.amount, g.expiresAt, g.at],
+    `INSERT INTO credit_grants (id, project_id, customer_id, amount, remaining, expires_at, created_at, reason, carry_source, carry_cap)
+     VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9)`,
+    [g.id, g.projectId, g.customerId, g.amount, g.expiresAt, g.at, g.reason ?? null, g.carrySource ?? null, g.carryCap ?? null],
   );
+}
+
+export interface DueGrantRow {
+  id: string;
+  project_id: string;
+  customer_id: string;
+  remaining: number;
+  expires_at: Date;
+  reason: string | null;
+  carry_source: string | null;
+  carry_cap: number | null;
+}
+
+export async function grantRemaining(q: Queryable, id: string): Promise<number | undefined> {
+  const r = await q.query<{ remaining: number }>('SELECT remaining FROM credit_grants WHERE id = $1', [id]);
+  return r.rows[0] ? Number(r.rows[0].remaining) : undefined;
+}
+
+/** The live grant of the same source expiring next after `after` (the next period's plan credits). */
+export async function lockNextCarryGrant(
+  q: Queryable,
+  projectId: string,
+  customerId: string,
+  source: string,
+  after: Date,
+): Promise<string | undefined> {
+  const r = await q.query<{ id: string }>(
+    `SELECT id FROM credit_grants WHERE project_id = $1 AND customer_id = $2 AND carry_source = $3
+       AND expired_at IS NULL AND expires_at > $4 ORDER BY expires_at LIMIT 1 FOR UPDATE`,
+    [projectId, customerId, source, after],
+  );
+  return r.rows[0]?.id;
+}
+
+/** Credits carried over into a grant: already in the balance, now counted as part of this grant. */
+export async function addToGrant(q: Queryable, id: string, amount: number): Promise<void> {
+  await q.query('UPDATE credit_grants SET amount = amount + $2, remaining = remaining + $2 WHERE id = $1', [id, amount]);
 }
 
 /** Consumes live grants soonest-expiring first (account already locked). */
@@ -240,13 +287,13 @@ export async function claimDueGrants(
   q: Queryable,
   now: Date,
   limit: number,
-): Promise<{ id: string; project_id: string; customer_id: string; remaining: number; expires_at: Date }[]> {
+): Promise<DueGrantRow[]> {
   return claimDue(
     q,
     {
       table: 'credit_grants',
       alias: 'g',
-      select: 'g.id, g.project_id, g.customer_id, g.remaining, g.expires_at',
+      select: 'g.id, g.project_id, g.customer_id, g.remaining, g.expires_at, g.reason, g.carry_source, g.carry_cap',
       where: 'g.expired_at IS NULL',
       dueAt: 'expires_at',
       projectClock: true,
@@ -315,4 +362,105 @@ export async function closeHold(
 
 export async function claimDueHolds(q: Queryable, now: Date, limit: number): Promise<HoldRow[]> {
   return claimDue<HoldRow>(q, { table: 'credit_holds', alias: 'h', where: "h.status = 'held'", dueAt: 'expires_at', projectClock: true }, now, limit);
+}
+
+// Auto top-up ------------------------------------------------------------------------------
+
+export interface AutoTopUpRow {
+  enabled: boolean;
+  threshold: number;
+  pack_id: string;
+  monthly_cap: number;
+  month: string;
+  spent: number;
+  running: boolean;
+  attempts: number;
+  last_error: string | null;
+  disabled_at: Date | null;
+  updated_at: Date;
+}
+
+export async function findAutoTopUp(q: Queryable, projectId: string, customerId: string): Promise<AutoTopUpRow | undefined> {
+  return (await q.query<AutoTopUpRow>('SELECT * FROM credit_auto_top_ups WHERE project_id = $1 AND customer_id = $2', [projectId, customerId]))
+    .rows[0];
+}
+
+export async function upsertAutoTopUp(
+  q: Queryable,
+  s: { projectId: string; customerId: string; enabled: boolean; threshold: number; packId: string; monthlyCap: number; at: Date },
+): Promise<AutoTopUpRow> {
+  const r = await q.query<AutoTopUpRow>(
+    `INSERT INTO credit_auto_top_ups (project_id, customer_id, enabled, threshold, pack_id, monthly_cap, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)
+     ON CONFLICT (project_id, customer_id) DO UPDATE SET enabled = $3, threshold = $4, pack_id = $5, monthly_cap = $6,
+       updated_at = $7, last_error = CASE WHEN $3 THEN NULL ELSE credit_auto_top_ups.last_error END,
+       disabled_at = CASE WHEN $3 THEN NULL ELSE credit_auto_top_ups.disabled_at END
+     RETURNING *`,
+    [s.projectId, s.customerId, s.enabled, s.threshold, s.packId, s.monthlyCap, s.at],
+  );
+  return r.rows[0] as AutoTopUpRow;
+}
+
+/**
+ * The one claim of a top-up: a conditional UPDATE that succeeds for exactly one caller while the
+ * customer's available balance is under the threshold, no top-up is running and this month's
+ * charges plus this one stay within the cap (reserved here, given back if the charge fails).
+ */
+export async function claimAutoTopUp(
+  q: Queryable,
+  c: { projectId: string; customerId: string; price: number; month: string; at: Date },
+): Promise<{ attempts: number; pack_id: string } | undefined> {
+  const r = await q.query<{ attempts: number; pack_id: string }>(
+    `UPDATE credit_auto_top_ups t SET running = true, attempts = t.attempts + 1, month = $4,
+       spent = (CASE WHEN t.month = $4 THEN t.spent ELSE 0 END) + $3, updated_at = $5
+     FROM credit_accounts a
+     WHERE t.project_id = $1 AND t.customer_id = $2 AND a.project_id = $1 AND a.customer_id = $2
+       AND t.enabled AND NOT t.running AND a.balance - a.held < t.threshold
+       AND (CASE WHEN t.month = $4 THEN t.spent ELSE 0 END) + $3 <= t.monthly_cap
+     RETURNING t.attempts, t.pack_id`,
+    [c.projectId, c.customerId, c.price, c.month, c.at],
+  );
+  return r.rows[0];
+}
+
+export async function finishAutoTopUp(
+  q: Queryable,
+  f: { projectId: string; customerId: string; refund: number; disable: boolean; error: string | null; at: Date },
+): Promise<void> {
+  await q.query(
+    `UPDATE credit_auto_top_ups SET running = false, spent = GREATEST(0, spent - $3), updated_at = $6,
+       enabled = CASE WHEN $4 THEN false ELSE enabled END, last_error = COALESCE($5, last_error),
+       disabled_at = CASE WHEN $4 THEN $6 ELSE disabled_at END
+     WHERE project_id = $1 AND customer_id = $2`,
+    [f.projectId, f.customerId, f.refund, f.disable, f.error, f.at],
+  );
+}
+
+export async function insertTopUp(
+  q: Queryable,
+  t: { projectId: string; id: string; customerId: string; packId: string; credits: number; amount: number; currency: string; key: string; at: Date },
+): Promise<boolean> {
+  const r = await q.query(
+    `INSERT INTO credit_top_ups (project_id, id, customer_id, pack_id, credits, amount, currency, status, idempotency_key, created_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9) ON CONFLICT DO NOTHING RETURNING 1`,
+    [t.projectId, t.id, t.customerId, t.packId, t.credits, t.amount, t.currency, t.key, t.at],
+  );
+  return (r.rowCount ?? 0) > 0;
+}
+
+export async function settleTopUp(q: Queryable, projectId: string, id: string, status: 'succeeded' | 'failed', reason: string | null) {
+  const r = await q.query(
+    `UPDATE credit_top_ups SET status = $3, failure_reason = $4 WHERE project_id = $1 AND id = $2 AND status = 'pending' RETURNING 1`,
+    [projectId, id, status, reason],
+  );
+  return (r.rowCount ?? 0) > 0;
+}
+
+export async function listTopUps(q: Queryable, projectId: string, customerId: string) {
+  return (
+    await q.query<{ id: string; pack_id: string; credits: number; amount: number; currency: string; status: string; failure_reason: string | null; created_at: Date }>(
+      'SELECT id, pack_id, credits, amount, currency, status, failure_reason, created_at FROM credit_top_ups WHERE project_id = $1 AND customer_id = $2 ORDER BY created_at DESC, id DESC LIMIT 20',
+      [projectId, customerId],
+    )
+  ).rows;
 }

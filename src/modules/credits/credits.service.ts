@@ -6,7 +6,7 @@ import { newId } from '../../domain/ids.ts';
 import type { AppContext, Caller } from '../../app/context.ts';
 import { audit } from '../audit/audit.service.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
-import { ensureCustomer, requireCustomer } from '../customers/customers.service.ts';
+import { CustomerIdSchema, ensureCustomer, requireCustomer } from '../customers/customers.service.ts';
 import { getProject, projectNow, projectTime } from '../projects/projects.service.ts';
 import { emit } from '../webhooks-out/outbox.ts';
 import * as repo from './credits.repository.ts';
@@ -187,6 +187,11 @@ export interface GrantInput {
   sourceId?: string | null;
   expiresAt?: Date | null;
   metadata?: Record<string, unknown> | null;
+  /**
+   * Plan credits: when this grant expires, what is left of it carries into the next grant of the
+   * same `source` (the subscription's next period) up to `cap`; the rest expires. `cap: 0` = reset.
+   */
+  carry?: { source: string; cap: number } | null;
 }
 
 /**
@@ -213,9 +218,6 @@ export async function grant(
         return { balance, held, available: balance - held, granted: 0, transaction_id: prior.id, duplicate: true };
       }
     }
-    if (g.expiresAt && g.expiresAt.getTime() <= at.getTime()) {
-      throw new InvalidRequestError('expires_at must be in the future', 'expires_at');
-    }
     const locked = await repo.lockAccount(trx, projectId, customerId);
     if ((locked?.balance ?? 0) + g.amount > MAX_BALANCE) {
       throw new InvalidRequestError(
@@ -239,7 +241,17 @@ export async function grant(
     });
     if (!after) throw new Error('account vanished');
     if (g.expiresAt) {
-      await repo.insertGrant(trx, { id: newId('grant'), projectId, customerId, amount: g.amount, expiresAt: g.expiresAt, at });
+      await repo.insertGrant(trx, {
+        id: newId('grant'),
+        projectId,
+        customerId,
+        amount: g.amount,
+        expiresAt: g.expiresAt,
+        at,
+        reason: g.reason,
+        carrySource: g.carry?.source ?? null,
+        carryCap: g.carry?.cap ?? null,
+      });
     }
     await emit(trx, {
       projectId,
@@ -267,6 +279,9 @@ export async function manualGrant(
   customerId: string,
   body: z.infer<typeof GrantSchema>,
 ) {
+  if (body.expires_at && new Date(body.expires_at).getTime() <= (await projectNow(ctx, caller.projectId)).getTime()) {
+    throw new InvalidRequestError('expires_at must be in the future', 'expires_at');
+  }
   const res = await grant(ctx, q, caller.projectId, customerId, {
     amount: body.amount,
     reason: body.reason,
@@ -360,6 +375,91 @@ export async function history(
     })),
     has_more,
   };
+}
+
+// Transfers -------------------------------------------------------------------------------
+
+export const TransferSchema = z
+  .object({
+    from: CustomerIdSchema,
+    to: CustomerIdSchema,
+    amount: CreditAmount,
+    reason: z.string().min(1).max(500).default('Transfer'),
+    metadata: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict()
+  .refine((b) => b.from !== b.to, { message: 'from and to must be different customers', path: ['to'] });
+
+/**
+ * Moves credits between two customers of a project in one transaction: a `transfer_out` entry on
+ * the sender, a `transfer_in` entry on the receiver, both naming the transfer. Both accounts are
+ * locked in id order, so opposite transfers racing each other never deadlock. The sender spends
+ * soonest-expiring credits first; what the receiver gets does not expire.
+ */
+export async function transfer(ctx: AppContext, q: Queryable, projectId: string, input: z.infer<typeof TransferSchema>) {
+  await requireCustomer(q, projectId, input.from);
+  await requireCustomer(q, projectId, input.to);
+  return q.tx(async (trx) => {
+    const at = await projectNow(ctx, projectId);
+    for (const id of [input.from, input.to]) await repo.insertAccount(trx, projectId, id, at);
+    const locked: Record<string, repo.AccountRow | undefined> = {};
+    for (const id of [input.from, input.to].sort()) locked[id] = await repo.lockAccount(trx, projectId, id);
+    const src = locked[input.from];
+    if (!src) throw new Error('account vanished');
+    const available = src.balance - src.held;
+    if (available < input.amount) throw new InsufficientCreditsError(src.balance, input.amount, available);
+    if (src.expiring_grants > 0) await repo.consumeGrants(trx, projectId, input.from, input.amount);
+    const transferId = newId('transfer');
+    const outId = newId('ledger');
+    const inId = newId('ledger');
+    const meta = input.metadata ?? {};
+    const fromAfter = await repo.applyEntry(trx, {
+      projectId,
+      customerId: input.from,
+      id: outId,
+      amount: -input.amount,
+      kind: 'transfer_out',
+      reason: input.reason,
+      sourceId: transferId,
+      metadata: { ...meta, transfer_id: transferId, to: input.to },
+      at,
+    });
+    const toAfter = await repo.applyEntry(trx, {
+      projectId,
+      customerId: input.to,
+      id: inId,
+      amount: input.amount,
+      kind: 'transfer_in',
+      reason: input.reason,
+      sourceId: transferId,
+      metadata: { ...meta, transfer_id: transferId, from: input.from },
+      at,
+    });
+    if (!fromAfter || !toAfter) throw new Error('account vanished');
+    await emit(trx, {
+      projectId,
+      type: 'credits.transferred',
+      customerId: input.from,
+      data: { transfer_id: transferId, from: input.from, to: input.to, amount: input.amount, reason: input.reason },
+      at,
+    });
+    const side = (id: string, a: { balance: number; held: number }, tx: string) => ({
+      customer_id: id,
+      balance: a.balance,
+      held: a.held,
+      available: a.balance - a.held,
+      transaction_id: tx,
+    });
+    return {
+      id: transferId,
+      object: 'credit_transfer',
+      amount: input.amount,
+      reason: input.reason,
+      from: side(input.from, fromAfter, outId),
+      to: side(input.to, toAfter, inId),
+      created_at: at,
+    };
+  });
 }
 
 // Holds -----------------------------------------------------------------------------------
@@ -483,24 +583,53 @@ export async function expireDue(ctx: AppContext, batch = 100): Promise<{ holds: 
   });
   const grants = await ctx.db.tx(async (trx) => {
     const due = await repo.claimDueGrants(trx, now, batch);
-    for (const g of due) {
-      const acct = await repo.lockAccount(trx, g.project_id, g.customer_id);
-      const take = Math.min(g.remaining, acct ? acct.balance - acct.held : 0);
-      await repo.applyEntry(trx, {
-        projectId: g.project_id,
-        customerId: g.customer_id,
-        id: newId('ledger'),
-        amount: -Math.max(0, take),
-        expiringDelta: -1,
-        kind: 'expiry',
-        reason: 'Credits expired',
-        sourceId: g.id,
-        at: g.expires_at,
-      });
-      await repo.markGrantExpired(trx, g.id, now);
-    }
+    for (const g of due) await expireGrant(trx, g);
     return due.length;
   });
   return { holds, grants };
 }
 
+/**
+ * One grant at its expiry: what is left of it (never more than is available) either carries into
+ * the next grant of the same source — plan credits rolling over, up to the plan's cap — or expires
+ * as a ledger entry saying how many credits expired, announced as `credits.expired`.
+ */
+async function expireGrant(trx: Queryable, g: repo.DueGrantRow): Promise<void> {
+  const acct = await repo.lockAccount(trx, g.project_id, g.customer_id);
+  // Re-read: an earlier grant of this batch may have carried credits into this one.
+  const remaining = (await repo.grantRemaining(trx, g.id)) ?? g.remaining;
+  const left = Math.max(0, Math.min(remaining, acct ? acct.balance - acct.held : 0));
+  let carried = 0;
+  if (g.carry_source !== null && (g.carry_cap ?? 0) > 0 && left > 0) {
+    const next = await repo.lockNextCarryGrant(trx, g.project_id, g.customer_id, g.carry_source, g.expires_at);
+    if (next) {
+      carried = Math.min(left, g.carry_cap ?? 0);
+      await repo.addToGrant(trx, next, carried);
+    }
+  }
+  const expired = left - carried;
+  const planCredits = g.carry_source !== null;
+  const reason = `${expired} credits expired${planCredits ? ' at the end of the period' : ''}`;
+  const after = await repo.applyEntry(trx, {
+    projectId: g.project_id,
+    customerId: g.customer_id,
+    id: newId('ledger'),
+    amount: -expired,
+    expiringDelta: -1,
+    kind: 'expiry',
+    reason,
+    sourceId: g.id,
+    metadata: { grant_id: g.id, granted_for: g.reason, ...(planCredits ? { carried_over: carried } : {}) },
+    at: g.expires_at,
+  });
+  await repo.markGrantExpired(trx, g.id, g.expires_at);
+  if (expired > 0) {
+    await emit(trx, {
+      projectId: g.project_id,
+      type: 'credits.expired',
+      customerId: g.customer_id,
+      data: { amount: expired, carried_over: carried, balance: after?.balance ?? 0, grant_id: g.id, reason },
+      at: g.expires_at,
+    });
+  }
+}

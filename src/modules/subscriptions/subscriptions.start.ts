@@ -177,12 +177,19 @@ export async function startPeriod(
 ) {
   const plan = findPlan(catalog, row.plan_id);
   if (plan && plan.included_credits > 0) {
+    const mode = plan.included_credits_mode ?? 'keep';
+    // Reset / rollover: the period's credits expire at its end, carrying up to the cap into the next.
+    const periodEnd =
+      periodStart.getTime() === row.current_period_start.getTime() ? row.current_period_end : addInterval(periodStart, row.interval, 1);
     await grant(ctx, q, row.project_id, row.customer_id, {
       amount: plan.included_credits * (plan.per_seat ? row.quantity : 1),
       kind: 'subscription_credits',
       sourceId: `${row.id}:${periodStart.toISOString()}`,
       reason: `${plan.name} plan: credits included this period`,
       metadata: { subscription_id: row.id, period_start: periodStart },
+      ...(mode === 'keep'
+        ? {}
+        : { expiresAt: periodEnd, carry: { source: row.id, cap: mode === 'rollover' ? (plan.included_credits_rollover_cap ?? 0) : 0 } }),
     });
   }
   const metered = catalog.features.filter((f) => f.type === 'metered').map((f) => f.id);

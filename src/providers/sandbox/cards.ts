@@ -1,9 +1,9 @@
 /** The sandbox's test cards, as Stripe documents them. */
 export type CardOutcome =
   | { ok: true; brand: string; last4: string; failsLater: boolean }
-  | { ok: false; code: 'card_declined' | 'insufficient_funds' | 'invalid_number' | 'expired_card'; message: string };
+  | { ok: false; code: 'card_declined' | 'insufficient_funds' | 'invalid_number' | 'expired_card' | 'authentication_required'; message: string };
 
-const CARDS: Record<string, { brand: string; outcome: 'pay' | 'decline' | 'insufficient' | 'pay_then_fail' }> = {
+const CARDS: Record<string, { brand: string; outcome: 'pay' | 'decline' | 'insufficient' | 'pay_then_fail' | 'always_authenticate' }> = {
   '4242424242424242': { brand: 'visa', outcome: 'pay' },
   '4000056655665556': { brand: 'visa', outcome: 'pay' },
   '5555555555554444': { brand: 'mastercard', outcome: 'pay' },
@@ -11,6 +11,8 @@ const CARDS: Record<string, { brand: string; outcome: 'pay' | 'decline' | 'insuf
   '4000000000000002': { brand: 'visa', outcome: 'decline' },
   '4000000000009995': { brand: 'visa', outcome: 'insufficient' },
   '4000000000000341': { brand: 'visa', outcome: 'pay_then_fail' },
+  // 3-D Secure on every payment: passes on the hosted page, needs the customer off-session.
+  '4000002760003184': { brand: 'visa', outcome: 'always_authenticate' },
 };
 
 export function normaliseCard(input: string): string {
@@ -66,5 +68,8 @@ export function firstCharge(input: string): CardOutcome {
 export function laterCharge(input: string): CardOutcome {
   const first = firstCharge(input);
   if (first.ok && first.failsLater) return { ok: false, code: 'card_declined', message: 'Your card was declined.' };
+  if (first.ok && CARDS[normaliseCard(input)]?.outcome === 'always_authenticate') {
+    return { ok: false, code: 'authentication_required', message: 'This payment requires the customer to authenticate.' };
+  }
   return first;
 }

@@ -1,0 +1,131 @@
+import { z } from 'zod';
+import type { Queryable } from '../../db/db.ts';
+import { findPack } from '../../domain/catalog.ts';
+import { InvalidRequestError } from '../../domain/errors.ts';
+import { newId } from '../../domain/ids.ts';
+import type { AppContext } from '../../app/context.ts';
+import { laterCharge } from '../../providers/sandbox/cards.ts';
+import { getCatalog } from '../catalog/catalog.service.ts';
+import { requireCustomer } from '../customers/customers.service.ts';
+import * as paymentsRepo from '../payments/payments.repository.ts';
+import { projectNow } from '../projects/projects.service.ts';
+import { emit } from '../webhooks-out/outbox.ts';
+import * as repo from './credits.repository.ts';
+import { grant } from './credits.service.ts';
+
+export const AutoTopUpSchema = z
+  .object({
+    enabled: z.boolean(),
+    threshold: z.number().int().min(0).max(1_000_000_000),
+    pack: z.string().min(1).max(64),
+    monthly_cap: z.number().int().min(0).max(1_000_000_000_000),
+  })
+  .strict();
+
+function settingView(customerId: string, s: repo.AutoTopUpRow | undefined, month: string) {
+  if (!s) return { object: 'auto_top_up', customer_id: customerId, enabled: false, threshold: null, pack: null, monthly_cap: null, spent_this_month: 0, last_error: null, disabled_at: null };
+  return {
+    object: 'auto_top_up',
+    customer_id: customerId,
+    enabled: s.enabled,
+    threshold: s.threshold,
+    pack: s.pack_id,
+    monthly_cap: s.monthly_cap,
+    spent_this_month: s.month === month ? s.spent : 0,
+    last_error: s.last_error,
+    disabled_at: s.disabled_at,
+  };
+}
+
+const monthOf = (d: Date) => d.toISOString().slice(0, 7);
+
+export async function getAutoTopUp(ctx: AppContext, q: Queryable, projectId: string, customerId: string) {
+  await requireCustomer(q, projectId, customerId);
+  const [s, at] = await Promise.all([repo.findAutoTopUp(q, projectId, customerId), projectNow(ctx, projectId)]);
+  return { ...settingView(customerId, s, monthOf(at)), top_ups: await repo.listTopUps(q, projectId, customerId) };
+}
+
+export async function putAutoTopUp(ctx: AppContext, q: Queryable, projectId: string, customerId: string, body: z.infer<typeof AutoTopUpSchema>) {
+  await requireCustomer(q, projectId, customerId);
+  const { catalog } = await getCatalog(ctx, projectId);
+  const pack = findPack(catalog, body.pack);
+  if (!pack?.active) throw new InvalidRequestError(`Unknown credit pack '${body.pack}'`, 'pack');
+  if (body.enabled && body.monthly_cap < pack.price.amount) {
+    throw new InvalidRequestError(`monthly_cap must allow at least one pack (${pack.price.amount} ${pack.price.currency})`, 'monthly_cap');
+  }
+  const at = await projectNow(ctx, projectId);
+  const s = await repo.upsertAutoTopUp(q, { projectId, customerId, enabled: body.enabled, threshold: body.threshold, packId: pack.id, monthlyCap: body.monthly_cap, at });
+  return settingView(customerId, s, monthOf(at));
+}
+
+/**
+ * Called after a deduct or a capture has committed (never inside its transaction): when the
+ * customer's available balance is under the threshold, claims the one top-up (conditional UPDATE),
+ * charges the saved card off-session outside any transaction with a deterministic idempotency key,
+ * then grants the pack once, or turns auto top-up off with `credits.auto_top_up_failed`.
+ */
+export async function maybeStartTopUp(ctx: AppContext, projectId: string, customerId: string): Promise<void> {
+  const setting = await repo.findAutoTopUp(ctx.db, projectId, customerId);
+  if (!setting?.enabled || setting.running) return;
+  const { catalog } = await getCatalog(ctx, projectId);
+  const pack = findPack(catalog, setting.pack_id);
+  if (!pack) return;
+  const at = await projectNow(ctx, projectId);
+  const topUpId = newId('topUp');
+  const started = await ctx.db.tx(async (trx) => {
+    const claim = await repo.claimAutoTopUp(trx, { projectId, customerId, price: pack.price.amount, month: monthOf(at), at });
+    if (!claim) return null;
+    const key = `auto_top_up:${customerId}:${claim.attempts}`;
+    await repo.insertTopUp(trx, { projectId, id: topUpId, customerId, packId: pack.id, credits: pack.credits, amount: pack.price.amount, currency: pack.price.currency, key, at });
+    return { key };
+  });
+  if (!started) return;
+  // The provider call: outside any transaction.
+  const card = await paymentsRepo.defaultPaymentMethod(ctx.db, projectId, customerId);
+  const outcome =
+    card && card.provider === 'sandbox'
+      ? laterCharge(card.token)
+      : { ok: false as const, code: 'no_payment_method', message: card ? `Auto top-up is not available with ${card.provider} yet` : 'No payment method on file' };
+  await ctx.db.tx(async (trx) => {
+    if (!(await repo.settleTopUp(trx, projectId, topUpId, outcome.ok ? 'succeeded' : 'failed', outcome.ok ? null : outcome.code))) return;
+    if (outcome.ok) {
+      await paymentsRepo.insertPayment(trx, {
+        id: newId('payment'),
+        project_id: projectId,
+        customer_id: customerId,
+        amount: pack.price.amount,
+        currency: pack.price.currency,
+        status: 'succeeded',
+        provider: 'sandbox',
+        provider_ref: started.key,
+        kind: 'credit_pack',
+        item_id: pack.id,
+        checkout_session_id: null,
+        subscription_id: null,
+        order_id: null,
+        period_start: null,
+        period_end: null,
+        failure_reason: null,
+        details: { auto_top_up: topUpId },
+        created_at: at,
+      });
+      await grant(ctx, trx, projectId, customerId, {
+        amount: pack.credits,
+        kind: 'auto_top_up',
+        sourceId: topUpId,
+        reason: `Auto top-up: ${pack.name}`,
+        metadata: { top_up_id: topUpId, pack: pack.id },
+      });
+      await repo.finishAutoTopUp(trx, { projectId, customerId, refund: 0, disable: false, error: null, at });
+    } else {
+      await repo.finishAutoTopUp(trx, { projectId, customerId, refund: pack.price.amount, disable: true, error: outcome.code, at });
+      await emit(trx, {
+        projectId,
+        type: 'credits.auto_top_up_failed',
+        customerId,
+        data: { top_up_id: topUpId, pack: pack.id, reason: outcome.code, message: outcome.message, auto_top_up: 'disabled' },
+        at,
+      });
+    }
+  });
+}
