@@ -9,7 +9,7 @@ import { firstCharge } from '../../providers/sandbox/cards.ts';
 import { audit } from '../audit/audit.service.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
 import * as paymentsRepo from '../payments/payments.repository.ts';
-import { paymentView } from '../payments/payments.service.ts';
+import { paymentView, recordPayment } from '../payments/payments.service.ts';
 import { projectNow } from '../projects/projects.service.ts';
 import { emit } from '../webhooks-out/outbox.ts';
 import * as repo from './subscriptions.repository.ts';
@@ -47,7 +47,7 @@ export async function changePlan(
     row.pending_plan_id = null;
     row.pending_price_amount = null;
   } else if (row.status === 'trialing' || kind === 'upgrade') {
-    if (row.status === 'active') payment = await chargeProration(q, row, plan, quantity, at);
+    if (row.status === 'active') payment = await chargeProration(ctx, q, row, plan, quantity, at);
     row.plan_id = plan.id;
     row.price_amount = plan.price.amount;
     row.quantity = quantity;
@@ -89,7 +89,7 @@ function classifyChange(row: repo.SubscriptionRow, plan: Plan, quantity: number,
 }
 
 /** Charges the prorated difference of an upgrade now, on the saved card; null when nothing is due. */
-async function chargeProration(q: Queryable, row: repo.SubscriptionRow, plan: Plan, quantity: number, at: Date) {
+async function chargeProration(ctx: AppContext, q: Queryable, row: repo.SubscriptionRow, plan: Plan, quantity: number, at: Date) {
   const p = prorate({
     oldAmount: row.price_amount * row.quantity,
     newAmount: plan.price.amount * quantity,
@@ -103,8 +103,7 @@ async function chargeProration(q: Queryable, row: repo.SubscriptionRow, plan: Pl
     if (charge.reason === 'no_payment_method') throw new PaymentRequiredError('Add a card before upgrading', { reason: charge.reason });
     throw new AppError('card_declined', charge.message, { decline_code: charge.reason });
   }
-  const payment =
-    (await paymentsRepo.insertPayment(q, {
+  return recordPayment(ctx, q, {
       id: newId('payment'),
       project_id: row.project_id,
       customer_id: row.customer_id,
@@ -123,9 +122,7 @@ async function chargeProration(q: Queryable, row: repo.SubscriptionRow, plan: Pl
       failure_reason: null,
       details: { proration: { from: row.plan_id, to: plan.id, credit: p.credit, charge: p.charge } },
       created_at: at,
-    })) ?? null;
-  if (payment) await emit(q, { projectId: row.project_id, type: 'payment.succeeded', customerId: row.customer_id, data: paymentView(payment), at });
-  return payment;
+  });
 }
 
 export const CouponBody = z.object({ promotion_code: z.string().min(1).max(64) }).strict();
