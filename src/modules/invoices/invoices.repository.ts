@@ -137,10 +137,10 @@ export async function listInvoices(
   if (f.startingAfter) {
     params.push(f.startingAfter);
     const p = `$${params.length}`;
-    where += ` AND (issued_at, id) < (SELECT issued_at, id FROM invoices WHERE project_id = $1 AND id = ${p})`;
+    where += ` AND (issued_at, sequence, id) < (SELECT issued_at, sequence, id FROM invoices WHERE project_id = $1 AND id = ${p})`;
   }
   params.push(f.limit + 1);
-  const r = await q.query<InvoiceRow>(`SELECT * FROM invoices WHERE ${where} ORDER BY issued_at DESC, id DESC LIMIT $${params.length}`, params);
+  const r = await q.query<InvoiceRow>(`SELECT * FROM invoices WHERE ${where} ORDER BY issued_at DESC, sequence DESC, id DESC LIMIT $${params.length}`, params);
   return r.rows.map(num);
 }
 
