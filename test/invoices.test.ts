@@ -200,6 +200,39 @@ describe('invoices', () => {
   });
 });
 
+describe('VAT report', () => {
+  it('GET /v1/reports/vat sums invoices minus credit notes by country and rate for the quarter, as JSON and CSV', async () => {
+    const p = await sellerProject();
+    for (const [id, country] of [
+      ['de1', 'DE'],
+      ['fr1', 'FR'],
+    ] as const) {
+      await p.call('POST', '/v1/customers', { id });
+      await p.call('PUT', `/v1/customers/${id}/billing-details`, { country });
+    }
+    await pay(p, 'de1');
+    const fr = await pay(p, 'fr1');
+    expect((await p.call('POST', `/v1/payments/${fr}/refund`, { amount: 700 })).status).toBe(200);
+
+    const r = await p.call('GET', '/v1/reports/vat?quarter=2026-Q1');
+    expect(r.status).toBe(200);
+    expect(r.body.rows).toEqual([
+      { country: 'DE', treatment: 'standard', rate: 19, currency: 'eur', invoices: 1, credit_notes: 0, net: 1261, tax: 239, gross: 1500 },
+      { country: 'FR', treatment: 'standard', rate: 20, currency: 'eur', invoices: 1, credit_notes: 1, net: 667, tax: 133, gross: 800 },
+    ]);
+    expect(r.body.totals).toEqual({ eur: { net: 1928, tax: 372, gross: 2300 } });
+
+    const csv = await p.call('GET', '/v1/reports/vat?quarter=2026-Q1&format=csv');
+    expect(csv.headers['content-type']).toContain('text/csv');
+    expect(csv.raw).toBe(
+      'country,treatment,rate,currency,invoices,credit_notes,net,tax,gross\nDE,standard,19,eur,1,0,1261,239,1500\nFR,standard,20,eur,1,1,667,133,800\n',
+    );
+    expect((await p.call('GET', '/v1/reports/vat?quarter=2026-Q2')).body.rows).toEqual([]);
+    const bad = await p.call('GET', '/v1/reports/vat?quarter=2026-Q5');
+    expect(bad.status).toBe(400);
+  });
+});
+
 /** A second Tollgate process on the same database (same schema under PostgreSQL, same PGlite otherwise). */
 async function secondDb(db: Db): Promise<{ db: Db; own: boolean }> {
   if (db.kind !== 'pg') return { db, own: false };

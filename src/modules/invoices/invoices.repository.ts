@@ -161,3 +161,41 @@ export async function upsertBillingDetails(q: Queryable, b: BillingDetailsRow): 
   );
   return r.rows[0]!;
 }
+
+export interface VatReportRow {
+  country: string | null;
+  treatment: string;
+  rate: number;
+  currency: string;
+  invoices: number;
+  credit_notes: number;
+  net: number;
+  tax: number;
+  gross: number;
+}
+
+/** Invoices minus credit notes issued in [from, to), by VAT country, treatment, rate and currency. */
+export async function vatTotals(q: Queryable, projectId: string, from: Date, to: Date): Promise<VatReportRow[]> {
+  const r = await q.query<Record<string, string | number | null>>(
+    `SELECT tax_details->>'country' AS country, COALESCE(tax_details->>'treatment', 'none') AS treatment,
+       COALESCE((tax_details->>'rate')::numeric, 0) AS rate, currency,
+       count(*) FILTER (WHERE kind = 'invoice') AS invoices, count(*) FILTER (WHERE kind = 'credit_note') AS credit_notes,
+       SUM(CASE WHEN kind = 'invoice' THEN subtotal ELSE -subtotal END) AS net,
+       SUM(CASE WHEN kind = 'invoice' THEN tax ELSE -tax END) AS tax,
+       SUM(CASE WHEN kind = 'invoice' THEN total ELSE -total END) AS gross
+     FROM invoices WHERE project_id = $1 AND issued_at >= $2 AND issued_at < $3
+     GROUP BY 1, 2, 3, 4 ORDER BY 4, 1 NULLS FIRST, 2, 3`,
+    [projectId, from, to],
+  );
+  return r.rows.map((x) => ({
+    country: (x.country as string | null) ?? null,
+    treatment: String(x.treatment),
+    rate: Number(x.rate),
+    currency: String(x.currency),
+    invoices: Number(x.invoices),
+    credit_notes: Number(x.credit_notes),
+    net: Number(x.net),
+    tax: Number(x.tax),
+    gross: Number(x.gross),
+  }));
+}

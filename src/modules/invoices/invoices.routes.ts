@@ -17,6 +17,9 @@ import {
   putBillingDetails,
   putInvoiceSettings,
   requireInvoice,
+  VatReportQuery,
+  vatReport,
+  vatReportCsv,
 } from './invoices.service.ts';
 
 export function registerInvoiceRoutes(root: FastifyInstance, ctx: AppContext): void {
@@ -48,6 +51,15 @@ export function registerInvoiceRoutes(root: FastifyInstance, ctx: AppContext): v
       body: await putBillingDetails(ctx, q, callerOf(req).projectId, req.params.id, req.body),
     })),
   );
+
+  app.get('/v1/reports/vat', { schema: { querystring: VatReportQuery } }, async (req, reply) => {
+    const report = await vatReport(ctx.db, callerOf(req).projectId, req.query.quarter);
+    const wantsCsv = req.query.format === 'csv' || /text\/csv/.test(String(req.headers.accept ?? ''));
+    if (!wantsCsv) return report;
+    reply.header('content-type', 'text/csv; charset=utf-8');
+    reply.header('content-disposition', `attachment; filename="vat-${req.query.quarter}.csv"`);
+    return reply.send(vatReportCsv(report));
+  });
 
   app.get('/v1/invoice-settings', async (req) => getInvoiceSettings(ctx, callerOf(req).projectId));
 

@@ -298,3 +298,37 @@ export async function listCustomerInvoices(q: Queryable, projectId: string, cust
   await requireCustomer(q, projectId, customerId);
   return listInvoices(q, projectId, { ...f, customer_id: customerId });
 }
+
+export const VatReportQuery = z.object({
+  quarter: z.string().regex(/^\d{4}-Q[1-4]$/, 'must look like 2026-Q4'),
+  format: z.enum(['json', 'csv']).default('json'),
+});
+
+/** The UTC bounds of a quarter written `2026-Q4`. */
+export function quarterBounds(quarter: string): { from: Date; to: Date } {
+  const m = /^(\d{4})-Q([1-4])$/.exec(quarter);
+  if (!m) throw new InvalidRequestError('quarter must look like 2026-Q4', 'quarter');
+  const year = Number(m[1]);
+  const q = Number(m[2]);
+  return { from: new Date(Date.UTC(year, (q - 1) * 3, 1)), to: new Date(Date.UTC(year, q * 3, 1)) };
+}
+
+/** VAT by country, treatment and rate for a quarter: what the OSS return needs. Credit notes count negative. */
+export async function vatReport(q: Queryable, projectId: string, quarter: string) {
+  const { from, to } = quarterBounds(quarter);
+  const rows = await repo.vatTotals(q, projectId, from, to);
+  const totals: Record<string, { net: number; tax: number; gross: number }> = {};
+  for (const r of rows) {
+    const t = (totals[r.currency] ??= { net: 0, tax: 0, gross: 0 });
+    t.net += r.net;
+    t.tax += r.tax;
+    t.gross += r.gross;
+  }
+  return { object: 'vat_report', quarter, from, to, rows, totals };
+}
+
+export function vatReportCsv(report: Awaited<ReturnType<typeof vatReport>>): string {
+  const head = 'country,treatment,rate,currency,invoices,credit_notes,net,tax,gross';
+  const lines = report.rows.map((r) => [r.country ?? '', r.treatment, r.rate, r.currency, r.invoices, r.credit_notes, r.net, r.tax, r.gross].join(','));
+  return `${[head, ...lines].join('\n')}\n`;
+}
