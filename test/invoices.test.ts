@@ -230,6 +230,12 @@ describe('VAT report', () => {
     expect((await p.call('GET', '/v1/reports/vat?quarter=2026-Q2')).body.rows).toEqual([]);
     const bad = await p.call('GET', '/v1/reports/vat?quarter=2026-Q5');
     expect(bad.status).toBe(400);
+
+    // Metrics: revenue stays paid minus refunded; revenue_excluding_vat takes the VAT out.
+    const m = await p.call('GET', '/v1/metrics');
+    expect(m.status).toBe(200);
+    expect(m.body.revenue).toEqual([{ amount: 2300, currency: 'eur' }]);
+    expect(m.body.revenue_excluding_vat).toEqual([{ amount: 1928, currency: 'eur' }]);
   });
 });
 

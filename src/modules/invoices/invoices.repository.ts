@@ -199,3 +199,15 @@ export async function vatTotals(q: Queryable, projectId: string, from: Date, to:
     gross: Number(x.gross),
   }));
 }
+
+/** VAT on the invoices of project $1's payments made in [from, to), less their credit notes (any date), per currency. */
+export async function vatOfPayments(q: Queryable, projectId: string, from: Date, to: Date): Promise<{ currency: string; tax: number }[]> {
+  const r = await q.query<{ currency: string; tax: string }>(
+    `SELECT i.currency, SUM(CASE WHEN i.kind = 'invoice' THEN i.tax ELSE -i.tax END) AS tax
+     FROM invoices i JOIN payments p ON p.project_id = i.project_id AND p.id = i.payment_id
+     WHERE i.project_id = $1 AND p.created_at >= $2 AND p.created_at < $3
+     GROUP BY 1 ORDER BY 1`,
+    [projectId, from, to],
+  );
+  return r.rows.map((x) => ({ currency: x.currency, tax: Number(x.tax) }));
+}

@@ -332,3 +332,8 @@ export function vatReportCsv(report: Awaited<ReturnType<typeof vatReport>>): str
   const lines = report.rows.map((r) => [r.country ?? '', r.treatment, r.rate, r.currency, r.invoices, r.credit_notes, r.net, r.tax, r.gross].join(','));
   return `${[head, ...lines].join('\n')}\n`;
 }
+
+/** VAT inside the revenue of payments made in [from, to) (their invoices less credit notes), per currency. */
+export async function vatOfRevenue(q: Queryable, projectId: string, from: Date, to: Date): Promise<Map<string, number>> {
+  return new Map((await repo.vatOfPayments(q, projectId, from, to)).map((r) => [r.currency, r.tax]));
+}
