@@ -137,6 +137,22 @@ describe('invoices', () => {
     expect((await p.call('GET', `/v1/invoices/${inv.id}`)).body).toEqual(inv);
   });
 
+  it('a subscription is invoiced when first paid and at the renewal the runner charges', async () => {
+    const p = await h.project({ catalog: DEMO_CATALOGS.arkwatch!.catalog });
+    await p.call('POST', '/v1/customers', { id: 'sam' });
+    const cs = await p.call('POST', '/v1/checkout', { customer_id: 'sam', plan: 'starter', trial_days: 0, success_url: 'https://app.example/ok', cancel_url: 'https://app.example/no' });
+    expect(cs.status).toBe(201);
+    expect((await p.call('POST', `/v1/test-helpers/checkout/${cs.body.session_id}/pay`, { card: '4242424242424242' })).status).toBe(200);
+    await p.call('POST', '/v1/test-helpers/clock/advance', { seconds: 31 * 86_400 });
+    const pays = (await p.call('GET', '/v1/payments?customer_id=sam&limit=10')).body.data;
+    const succeeded = pays.filter((x: { status: string }) => x.status === 'succeeded');
+    expect(succeeded).toHaveLength(2);
+    const invoices = (await p.call('GET', '/v1/customers/sam/invoices')).body.data.reverse();
+    expect(invoices.map((i: { number: string }) => i.number)).toEqual(succeeded.map((_: unknown, n: number) => `INV-2026-${String(n + 1).padStart(6, '0')}`));
+    expect(new Set(invoices.map((i: { payment_id: string }) => i.payment_id))).toEqual(new Set(succeeded.map((x: { id: string }) => x.id)));
+    expect(invoices[1].lines[0].description).toMatch(/^Subscription: starter \(\d{4}-\d{2}-\d{2} – \d{4}-\d{2}-\d{2}\)$/);
+  });
+
   it('an issued invoice cannot be changed, even in SQL', async () => {
     const p = await h.project({ catalog });
     await pay(p, 'dora', 'starter');
