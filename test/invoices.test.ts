@@ -153,6 +153,37 @@ describe('invoices', () => {
     expect(invoices[1].lines[0].description).toMatch(/^Subscription: starter \(\d{4}-\d{2}-\d{2} – \d{4}-\d{2}-\d{2}\)$/);
   });
 
+  it('billing details given at checkout set the VAT country, are kept as evidence with the IP country, and become the customer\'s', async () => {
+    const p = await sellerProject();
+    const cs = await p.call('POST', '/v1/checkout', {
+      customer_id: 'luca',
+      credit_pack: 'pro',
+      success_url: 'https://app.example/ok',
+      cancel_url: 'https://app.example/no',
+      billing_details: { name: 'Luca Rossi', country: 'it', address: { city: 'Milano' } },
+      ip_country: 'IT',
+    });
+    expect(cs.status).toBe(201);
+    expect((await p.call('POST', `/v1/test-helpers/checkout/${cs.body.session_id}/pay`, { card: '4242424242424242' })).status).toBe(200);
+    const inv = (await p.call('GET', '/v1/customers/luca/invoices')).body.data[0];
+    expect(inv).toMatchObject({
+      tax: 270, // 22 % of IT inside 15.00 €
+      buyer: { name: 'Luca Rossi', country: 'IT', address: { city: 'Milano' } },
+      tax_details: { treatment: 'standard', country: 'IT', evidence: { billing_country: 'IT', billing_country_source: 'checkout', ip_country: 'IT' } },
+    });
+    expect((await p.call('GET', '/v1/customers/luca/billing-details')).body).toMatchObject({ name: 'Luca Rossi', country: 'IT' });
+
+    const bad = await p.call('POST', '/v1/checkout', {
+      customer_id: 'luca',
+      credit_pack: 'pro',
+      success_url: 'https://app.example/ok',
+      cancel_url: 'https://app.example/no',
+      billing_details: { country: 'IT', vat_id: 'IT1234' },
+    });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body.error)).toContain('vat_id');
+  });
+
   it('an issued invoice cannot be changed, even in SQL', async () => {
     const p = await h.project({ catalog });
     await pay(p, 'dora', 'starter');

@@ -83,14 +83,47 @@ export function vatIdPrefix(country: string): string {
   return country.toUpperCase() === 'GR' ? 'EL' : country.toUpperCase();
 }
 
+/** The shape of each member state's VAT number after its prefix (as VIES documents them). */
+const VAT_ID_FORMATS: Readonly<Record<string, RegExp>> = {
+  AT: /^U\d{8}$/,
+  BE: /^[01]\d{9}$/,
+  BG: /^\d{9,10}$/,
+  CY: /^\d{8}[A-Z]$/,
+  CZ: /^\d{8,10}$/,
+  DE: /^\d{9}$/,
+  DK: /^\d{8}$/,
+  EE: /^\d{9}$/,
+  GR: /^\d{9}$/,
+  ES: /^[0-9A-Z]\d{7}[0-9A-Z]$/,
+  FI: /^\d{8}$/,
+  FR: /^[0-9A-Z]{2}\d{9}$/,
+  HR: /^\d{11}$/,
+  HU: /^\d{8}$/,
+  IE: /^(\d{7}[A-W][A-I]?|\d[A-Z+*]\d{5}[A-W])$/,
+  IT: /^\d{11}$/,
+  LT: /^(\d{9}|\d{12})$/,
+  LU: /^\d{8}$/,
+  LV: /^\d{11}$/,
+  MT: /^\d{8}$/,
+  NL: /^\d{9}B\d{2}$/,
+  PL: /^\d{10}$/,
+  PT: /^\d{9}$/,
+  RO: /^\d{2,10}$/,
+  SE: /^\d{12}$/,
+  SI: /^\d{8}$/,
+  SK: /^\d{10}$/,
+};
+
 /**
- * Whether a VAT id is well formed for the buyer's country: its prefix and 2–12 letters or digits.
+ * Whether a VAT id is well formed for the buyer's country: its prefix and that country's pattern.
  * A format check only; whether the number is registered is VIES's answer (not checked here).
  */
 export function isValidVatIdFormat(vatId: string, country: string): boolean {
   const v = vatId.replace(/[\s.-]/g, '').toUpperCase();
-  const prefix = vatIdPrefix(country);
-  return v.startsWith(prefix) && /^[0-9A-Z+*]{2,12}$/.test(v.slice(prefix.length)) && /\d/.test(v);
+  const c = country.toUpperCase();
+  const prefix = vatIdPrefix(c);
+  const format = VAT_ID_FORMATS[c];
+  return !!format && v.startsWith(prefix) && format.test(v.slice(prefix.length));
 }
 
 export interface VatDecision {

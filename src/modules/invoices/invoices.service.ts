@@ -171,7 +171,24 @@ export const issueInvoiceForPayment: PaymentRecordedHook = async (ctx, q, paymen
   const project = await getProject(ctx, payment.project_id);
   const s = settingsOf(project);
   const customer = payment.customer_id ? await requireCustomer(q, payment.project_id, payment.customer_id) : undefined;
-  const billing = payment.customer_id ? await repo.findBillingDetails(q, payment.project_id, payment.customer_id) : undefined;
+  const session = payment.checkout_session_id ? await paymentsRepo.findSession(q, payment.checkout_session_id, payment.project_id) : undefined;
+  const given = session?.details.billing as z.infer<typeof BillingDetailsBody> | undefined;
+  const evidence = (session?.details.evidence as Record<string, unknown> | undefined) ?? {};
+  // Billing details given at checkout become the customer's; otherwise the stored ones apply.
+  const billing =
+    payment.customer_id && given
+      ? await repo.upsertBillingDetails(q, {
+          project_id: payment.project_id,
+          customer_id: payment.customer_id,
+          name: given.name ?? null,
+          address: given.address ?? {},
+          country: given.country ?? null,
+          vat_id: given.vat_id ? given.vat_id.replace(/[\s.-]/g, '').toUpperCase() : null,
+          updated_at: payment.created_at,
+        })
+      : payment.customer_id
+        ? await repo.findBillingDetails(q, payment.project_id, payment.customer_id)
+        : undefined;
   const at = payment.created_at;
   const vat = decideVat({
     sellerCountry: s.seller?.country ?? null,
@@ -231,7 +248,11 @@ export const issueInvoiceForPayment: PaymentRecordedHook = async (ctx, q, paymen
       rate: vat.rate,
       prices_include_tax: true,
       computed_by: 'tollgate',
-      evidence: { billing_country: billing?.country ?? null },
+      evidence: {
+        billing_country: billing?.country ?? null,
+        billing_country_source: given ? 'checkout' : billing?.country ? 'customer_billing_details' : null,
+        ip_country: evidence.ip_country ?? null,
+      },
       ...(vat.treatment === 'reverse_charge' ? { note: 'Reverse charge: VAT to be accounted for by the recipient (Article 196, Directive 2006/112/EC)' } : {}),
     },
     issued_at: at,
