@@ -10,6 +10,7 @@ import { seedDemo } from './demo/seed.ts';
 import { pushCatalog, validateCatalog } from './modules/catalog/catalog.service.ts';
 import { firstRunToken } from './modules/dashboard/operators.service.ts';
 import { createKey, createProject, getProject, KEY_SCOPES } from './modules/projects/projects.service.ts';
+import { vatReport, vatReportCsv } from './modules/invoices/invoices.service.ts';
 import { rotateSecrets } from './modules/vault/vault.service.ts';
 import { stripeCommand, syncStripeAfterPush } from './modules/stripe/stripe.cli.ts';
 import { createTollgate, loggerOptions } from './server.ts';
@@ -29,6 +30,8 @@ Usage:
   tollgate import stripe --project <id>   bring a Stripe account's customers, prices and subscriptions in
   tollgate reconcile stripe --project <id>
                                           re-read Stripe for events and sessions webhooks may have missed
+  tollgate report vat --project <id> --quarter 2026-Q4 [--csv]
+                                          VAT by country and rate for a quarter (invoices minus credit notes)
   tollgate vault rotate [--batch <n>]     re-encrypt every secret under the newest key of
                                           TOLLGATE_ENCRYPTION_KEY (resumable: run it again)
 
@@ -236,6 +239,31 @@ export async function main(argv: string[]): Promise<number> {
       const project = values.project as string | undefined;
       if (sub !== 'stripe' || !project) throw new UsageError(usage);
       return withCtx((ctx) => stripeCommand(ctx, cmd, project));
+    }
+    case 'report': {
+      const usage = 'usage: tollgate report vat --project <id> --quarter 2026-Q4 [--csv]';
+      const { values, positionals } = parse(rest, { project: { type: 'string' }, quarter: { type: 'string' }, csv: { type: 'boolean' } }, usage);
+      const project = values.project as string | undefined;
+      const quarter = values.quarter as string | undefined;
+      if (sub !== 'vat' || !project || !quarter || positionals.length) throw new UsageError(usage);
+      if (!/^\d{4}-Q[1-4]$/.test(quarter)) throw new InputError(`--quarter must look like 2026-Q4 (got '${quarter}')`);
+      return withCtx(async (ctx) => {
+        await requireProject(ctx, project);
+        const report = await vatReport(ctx.db, project, quarter);
+        if (values.csv) {
+          process.stdout.write(vatReportCsv(report));
+          return 0;
+        }
+        process.stdout.write(`VAT ${quarter} for ${project}\n`);
+        if (!report.rows.length) process.stdout.write('  no invoices in this quarter\n');
+        for (const r of report.rows) {
+          process.stdout.write(
+            `  ${(r.country ?? '--').padEnd(3)} ${r.treatment.padEnd(15)} ${String(r.rate).padStart(5)}%  ${r.currency}  net ${r.net}  VAT ${r.tax}  gross ${r.gross}  (${r.invoices} invoice(s), ${r.credit_notes} credit note(s))\n`,
+          );
+        }
+        for (const [cur, t] of Object.entries(report.totals)) process.stdout.write(`  total ${cur}: net ${t.net}  VAT ${t.tax}  gross ${t.gross}\n`);
+        return 0;
+      });
     }
     case 'vault': {
       const usage = 'usage: tollgate vault rotate [--batch <n>]';

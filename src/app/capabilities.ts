@@ -17,6 +17,8 @@ import { registerCustomerRoutes } from '../modules/customers/customers.routes.ts
 import { registerDashboard } from '../modules/dashboard/dashboard.routes.ts';
 import { authenticateOperatorSession, sweepOperatorSessions } from '../modules/dashboard/operators.service.ts';
 import { purgeIdempotencyKeys } from '../modules/idempotency/idempotency.service.ts';
+import { registerInvoiceRoutes } from '../modules/invoices/invoices.routes.ts';
+import { issueCreditNoteForRefund, issueInvoiceForPayment } from '../modules/invoices/invoices.service.ts';
 import { registerKeyRoutes } from '../modules/keys/keys.routes.ts';
 import { registerMetricsRoutes } from '../modules/metrics/metrics.routes.ts';
 import { creditPackCheckoutItem } from '../modules/payments/checkout.service.ts';
@@ -128,6 +130,12 @@ export const capabilities: readonly Capability[] = [
     refundEffects: { order: orderRefundEffect },
     jobs: { 'orders.expire': expireOrders },
     emits: ['order.paid', 'order.canceled', 'order.refunded'],
+  },
+  {
+    name: 'invoices',
+    routes: [registerInvoiceRoutes],
+    onPaymentRecorded: [issueInvoiceForPayment],
+    onRefundRecorded: [issueCreditNoteForRefund],
   },
   {
     name: 'stripe',

@@ -4,6 +4,7 @@ import type { CatalogPushHook } from '../modules/catalog/catalog.service.ts';
 import type { CustomerCreatedHook, CustomerViewExtension } from '../modules/customers/customers.service.ts';
 import type { CheckoutItemBuilder } from '../modules/payments/checkout.service.ts';
 import type { CheckoutSessionRow, PaymentRow } from '../modules/payments/payments.repository.ts';
+import type { RefundRow } from '../modules/payments/refunds.repository.ts';
 import type { RefundEffect } from '../modules/payments/refunds.service.ts';
 import type { OutboxEventType } from '../modules/webhooks-out/outbox.ts';
 import type { PaymentProvider, ProviderEvent, ProviderName } from '../providers/provider.ts';
@@ -53,6 +54,16 @@ export type SessionAuthenticator = (ctx: AppContext, token: string) => Promise<C
 /** A unit of background work; claims its rows with FOR UPDATE SKIP LOCKED and returns how many it handled. */
 export type Job = (ctx: AppContext) => Promise<number>;
 
+/** Runs in the transaction that recorded a payment (once per payment row, succeeded or failed). */
+export type PaymentRecordedHook = (ctx: AppContext, q: Queryable, payment: PaymentRow) => Promise<void>;
+
+/** Runs in the transaction that recorded a refund, after the refund effects. */
+export type RefundRecordedHook = (
+  ctx: AppContext,
+  q: Queryable,
+  e: { payment: PaymentRow; refund: RefundRow; at: Date },
+) => Promise<void>;
+
 export type RouteRegistrar = (app: FastifyInstance, ctx: AppContext) => void;
 
 /** One capability of Tollgate and everything it plugs in. Listed in `src/app/capabilities.ts`. */
@@ -75,6 +86,10 @@ export interface Capability {
   checkoutItems?: Partial<Record<ItemType, CheckoutItemBuilder>>;
   /** What a refund undoes for the thing a payment bought, by item type; one capability per type. */
   refundEffects?: Partial<Record<ItemType, RefundEffect>>;
+  /** Runs in the transaction that recorded a payment (e.g. issue its invoice). */
+  onPaymentRecorded?: PaymentRecordedHook[];
+  /** Runs in the transaction that recorded a refund (e.g. issue its credit note). */
+  onRefundRecorded?: RefundRecordedHook[];
   /** The outgoing webhook events this capability emits. */
   emits?: readonly OutboxEventType[];
 }
@@ -91,6 +106,8 @@ export interface Registry {
   customerView: readonly CustomerViewExtension[];
   onCustomerCreated: readonly CustomerCreatedHook[];
   onCatalogPush: readonly CatalogPushHook[];
+  onPaymentRecorded: readonly PaymentRecordedHook[];
+  onRefundRecorded: readonly RefundRecordedHook[];
   checkoutItems: ReadonlyMap<string, CheckoutItemBuilder>;
   refundEffects: ReadonlyMap<string, RefundEffect>;
 }
@@ -144,6 +161,8 @@ export function buildRegistry(capabilities: readonly Capability[]): Registry {
     customerView: hooksOnce(capabilities, (c) => c.customerView, 'customer view'),
     onCustomerCreated: hooksOnce(capabilities, (c) => c.onCustomerCreated, 'customer created'),
     onCatalogPush: hooksOnce(capabilities, (c) => c.onCatalogPush, 'catalog push'),
+    onPaymentRecorded: hooksOnce(capabilities, (c) => c.onPaymentRecorded, 'payment recorded'),
+    onRefundRecorded: hooksOnce(capabilities, (c) => c.onRefundRecorded, 'refund recorded'),
     checkoutItems,
     refundEffects,
   };

@@ -27,6 +27,8 @@ export const ID_PREFIX = {
   refund: 're',
   operator: 'op',
   request: 'req',
+  issuedInvoice: 'in',
+  creditNote: 'cn',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIX;

@@ -3,6 +3,7 @@ import type { Queryable } from '../../db/db.ts';
 import { InvalidRequestError } from '../../domain/errors.ts';
 import type { AppContext } from '../../app/context.ts';
 import { projectNow } from '../projects/projects.service.ts';
+import { vatOfRevenue } from '../invoices/invoices.service.ts';
 import * as repo from './metrics.repository.ts';
 
 const DateOrDateTime = z.union([z.iso.date(), z.iso.datetime({ offset: true })]);
@@ -25,6 +26,9 @@ export const MetricsResponse = z.object({
   period: z.object({ from: z.string(), to: z.string() }).describe('Flows (revenue, credits, churn, trial conversion) count over [from, to)'),
   mrr: z.array(Money).describe('Monthly recurring revenue of paying subscriptions at as_of (price less a coupon in effect; yearly / 12), per currency'),
   revenue: z.array(Money).describe('Net revenue (paid minus refunded) in the period, per currency'),
+  revenue_excluding_vat: z
+    .array(Money)
+    .describe('The same revenue less the VAT its invoices carry (less the VAT of their credit notes), per currency'),
   revenue_by_month: z
     .array(
       z.object({
@@ -107,12 +111,13 @@ export async function metrics(ctx: AppContext, q: Queryable, projectId: string, 
   if (from.getTime() > asOf.getTime()) throw new InvalidRequestError('from must not be after as_of', 'from');
   const windowStart = monthStart(asOf, query.months - 1);
 
-  const [byMonth, byProduct, packRevenue, credits, subs] = await Promise.all([
+  const [byMonth, byProduct, packRevenue, credits, subs, vat] = await Promise.all([
     repo.revenueByMonth(q, projectId, windowStart, end),
     repo.revenueByProduct(q, projectId, from, end),
     repo.creditPackRevenue(q, projectId, from, end),
     repo.creditFlows(q, projectId, from, end),
     subscriptionFigures(q, projectId, from, end),
+    vatOfRevenue(q, projectId, from, end),
   ]);
 
   const currencies = [...new Set(byMonth.map((r) => r.currency))].sort();
@@ -134,6 +139,9 @@ export async function metrics(ctx: AppContext, q: Queryable, projectId: string, 
     period: { from: from.toISOString(), to: end.toISOString() },
     mrr: subs.mrr,
     revenue: [...revenue].sort(([a], [b]) => a.localeCompare(b)).map(([currency, amount]) => ({ amount, currency })),
+    revenue_excluding_vat: [...revenue]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([currency, amount]) => ({ amount: amount - (vat.get(currency) ?? 0), currency })),
     revenue_by_month,
     revenue_by_product: byProduct,
     active_subscriptions: subs.active,

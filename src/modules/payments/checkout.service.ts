@@ -4,6 +4,7 @@ import { findPack } from '../../domain/catalog.ts';
 import { InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
 import { derivedId, newId } from '../../domain/ids.ts';
 import { type PriceSummary, priceSummary } from '../../domain/pricing.ts';
+import { isEuCountry, isValidVatIdFormat } from '../../domain/vat-rates.ts';
 import type { AppContext, Caller } from '../../app/context.ts';
 import { getProvider } from '../../app/registry.ts';
 import type { LineItem, ProviderName } from '../../providers/provider.ts';
@@ -12,6 +13,34 @@ import { CustomerIdSchema, ensureCustomer } from '../customers/customers.service
 import { getProject, projectNow } from '../projects/projects.service.ts';
 import * as repo from './payments.repository.ts';
 import { providerCall } from '../providers/provider-call.ts';
+
+const Country = z
+  .string()
+  .regex(/^[A-Za-z]{2}$/, 'must be an ISO 3166-1 alpha-2 country code')
+  .transform((c) => c.toUpperCase());
+
+/** The buyer's billing details given at checkout: printed on the invoice, their country is VAT evidence. */
+const BillingDetails = z
+  .object({
+    name: z.string().max(200).optional(),
+    address: z
+      .object({
+        line1: z.string().max(200).optional(),
+        line2: z.string().max(200).optional(),
+        postal_code: z.string().max(20).optional(),
+        city: z.string().max(100).optional(),
+        state: z.string().max(100).optional(),
+      })
+      .strict()
+      .optional(),
+    country: Country,
+    vat_id: z.string().max(20).optional(),
+  })
+  .strict()
+  .refine((b) => !b.vat_id || !isEuCountry(b.country) || isValidVatIdFormat(b.vat_id, b.country), {
+    message: 'is not a valid VAT id for the billing country',
+    path: ['vat_id'],
+  });
 
 const Url = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2000);
 
@@ -29,6 +58,9 @@ export const CheckoutBodySchema = z
     promotion_code: z.string().min(1).max(64).optional(),
     provider: z.enum(['sandbox', 'stripe', 'paypal']).optional(),
     metadata: z.record(z.string(), z.string().max(500)).optional(),
+    billing_details: BillingDetails.optional(),
+    /** The country of the buyer's IP address as the caller saw it (VAT evidence, kept on the invoice). */
+    ip_country: Country.optional(),
   })
   .strict()
   .refine((b) => [b.plan, b.credit_pack, b.order_id].filter((v) => v !== undefined).length === 1, {
@@ -200,7 +232,13 @@ function insertOpenSession(
     promotion_code: body.promotion_code ?? null,
     payment_link_id: e.opts.paymentLinkId ?? null,
     customer_email: customer?.email ?? body.customer_email ?? null,
-    details: { ...item.details, summary: checkedSummary(item, e.at), metadata: body.metadata ?? {} },
+    details: {
+      ...item.details,
+      summary: checkedSummary(item, e.at),
+      metadata: body.metadata ?? {},
+      ...(body.billing_details ? { billing: body.billing_details } : {}),
+      ...(body.ip_country ? { evidence: { ip_country: body.ip_country } } : {}),
+    },
     created_at: e.at,
     expires_at: e.expiresAt,
   });

@@ -51,36 +51,50 @@ async function sessionCustomer(ctx: AppContext, q: Queryable, session: repo.Chec
   return customerId;
 }
 
+/**
+ * The one way a payment is recorded: inserted once per provider reference, announced as
+ * payment.succeeded or payment.failed, and handed to the `onPaymentRecorded` hooks (the invoice)
+ * in the same transaction. Null when that reference was already recorded.
+ */
+export async function recordPayment(
+  ctx: AppContext,
+  q: Queryable,
+  p: Parameters<typeof repo.insertPayment>[1],
+): Promise<repo.PaymentRow | null> {
+  const payment = (await repo.insertPayment(q, p)) ?? null;
+  if (!payment) return null;
+  const type = payment.status === 'failed' ? 'payment.failed' : 'payment.succeeded';
+  await emit(q, { projectId: payment.project_id, type, customerId: payment.customer_id, data: paymentView(payment), at: payment.created_at });
+  for (const hook of ctx.registry.onPaymentRecorded) await hook(ctx, q, payment);
+  return payment;
+}
+
 /** The payment a one-off checkout took (once per provider reference), announced as payment.succeeded. */
 async function recordCheckoutPayment(
+  ctx: AppContext,
   q: Queryable,
   session: repo.CheckoutSessionRow,
   e: { customerId: string; amount: number; currency: string; paymentRef: string; at: Date },
 ): Promise<repo.PaymentRow | null> {
-  const payment =
-    (await repo.insertPayment(q, {
-      id: newId('payment'),
-      project_id: session.project_id,
-      customer_id: e.customerId,
-      amount: e.amount,
-      currency: e.currency,
-      status: 'succeeded',
-      provider: session.provider,
-      provider_ref: e.paymentRef,
-      kind: session.item_type,
-      item_id: session.item_id,
-      checkout_session_id: session.id,
-      subscription_id: null,
-      order_id: session.item_type === 'order' ? session.item_id : null,
-      period_start: null,
-      period_end: null,
-      failure_reason: null,
-      created_at: e.at,
-    })) ?? null;
-  if (payment) {
-    await emit(q, { projectId: session.project_id, type: 'payment.succeeded', customerId: e.customerId, data: paymentView(payment), at: e.at });
-  }
-  return payment;
+  return recordPayment(ctx, q, {
+    id: newId('payment'),
+    project_id: session.project_id,
+    customer_id: e.customerId,
+    amount: e.amount,
+    currency: e.currency,
+    status: 'succeeded',
+    provider: session.provider,
+    provider_ref: e.paymentRef,
+    kind: session.item_type,
+    item_id: session.item_id,
+    checkout_session_id: session.id,
+    subscription_id: null,
+    order_id: session.item_type === 'order' ? session.item_id : null,
+    period_start: null,
+    period_end: null,
+    failure_reason: null,
+    created_at: e.at,
+  });
 }
 
 async function fulfill(
@@ -112,7 +126,7 @@ async function fulfill(
   const amount = event.amount ?? session.amount;
   const payment =
     amount > 0 && paymentRef && session.mode === 'payment'
-      ? await recordCheckoutPayment(q, session, { customerId, amount, currency: event.currency ?? session.currency, paymentRef, at })
+      ? await recordCheckoutPayment(ctx, q, session, { customerId, amount, currency: event.currency ?? session.currency, paymentRef, at })
       : null;
   const fulfillment = ctx.registry.fulfillments.get(session.item_type);
   if (fulfillment) await fulfillment(ctx, q, { session: done, payment, event, ev });

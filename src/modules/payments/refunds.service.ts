@@ -82,6 +82,7 @@ async function applyRefund(
   const full = payment.amount_refunded >= payment.amount;
   const effect = ctx.registry.refundEffects.get(payment.kind);
   const result = effect ? await effect(ctx, q, { payment, previouslyRefunded: e.payment.amount_refunded, refund, full, at }) : {};
+  for (const hook of ctx.registry.onRefundRecorded) await hook(ctx, q, { payment, refund, at });
   const body = { ...refundView(refund), payment: paymentView(payment), ...result };
   await emit(q, { projectId: payment.project_id, type: 'payment.refunded', customerId: payment.customer_id, data: body, at });
   return body;

@@ -11,9 +11,8 @@ import { audit } from '../audit/audit.service.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
 import { requireCustomer } from '../customers/customers.service.ts';
 import * as paymentsRepo from '../payments/payments.repository.ts';
-import { paymentView } from '../payments/payments.service.ts';
+import { recordPayment } from '../payments/payments.service.ts';
 import { projectNow } from '../projects/projects.service.ts';
-import { emit } from '../webhooks-out/outbox.ts';
 import * as repo from './subscriptions.repository.ts';
 import { billCurrentPeriod } from './subscriptions.renewal.ts';
 import { chargeContext, chargeSavedCard, couponFields, couponOf, nextCharge, emitUpdated, isManaged, lockForAction, requireManaged, requirePlan, reschedule, resolveCoupon, subscriptionView, viaProvider } from './subscriptions.view.ts';
@@ -130,7 +129,7 @@ export async function changePlan(
   const quantity = plan.per_seat ? (body.quantity ?? row.quantity) : 1;
   const { kind, proration } = changeTerms(row, plan, quantity, catalog, at);
   const planBefore = row.plan_id;
-  const payment = proration ? await chargeProration(q, row, plan, proration, at) : null;
+  const payment = proration ? await chargeProration(ctx, q, row, plan, proration, at) : null;
   applyTerms(row, plan, quantity, kind);
   row.updated_at = at;
   reschedule(row);
@@ -164,14 +163,13 @@ function classifyChange(row: repo.SubscriptionRow, plan: Plan, quantity: number,
 }
 
 /** Charges the prorated difference of an upgrade (changeTerms) now, on the saved card. */
-async function chargeProration(q: Queryable, row: repo.SubscriptionRow, plan: Plan, p: ReturnType<typeof prorateChange>, at: Date) {
+async function chargeProration(ctx: AppContext, q: Queryable, row: repo.SubscriptionRow, plan: Plan, p: ReturnType<typeof prorateChange>, at: Date) {
   const charge = await chargeSavedCard(q, row);
   if (!charge.ok) {
     if (charge.reason === 'no_payment_method') throw new PaymentRequiredError('Add a card before upgrading', { reason: charge.reason });
     throw new AppError('card_declined', charge.message, { decline_code: charge.reason });
   }
-  const payment =
-    (await paymentsRepo.insertPayment(q, {
+  return recordPayment(ctx, q, {
       id: newId('payment'),
       project_id: row.project_id,
       customer_id: row.customer_id,
@@ -190,9 +188,7 @@ async function chargeProration(q: Queryable, row: repo.SubscriptionRow, plan: Pl
       failure_reason: null,
       details: { proration: { from: row.plan_id, to: plan.id, credit: p.credit, charge: p.charge } },
       created_at: at,
-    })) ?? null;
-  if (payment) await emit(q, { projectId: row.project_id, type: 'payment.succeeded', customerId: row.customer_id, data: paymentView(payment), at });
-  return payment;
+  });
 }
 
 export const CouponBody = z.object({ promotion_code: z.string().min(1).max(64) }).strict();

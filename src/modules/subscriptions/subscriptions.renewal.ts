@@ -5,7 +5,7 @@ import { addDays, addInterval, amountDue, isLive, nextStep, periodAt, RETRY_SCHE
 import type { AppContext } from '../../app/context.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
 import * as paymentsRepo from '../payments/payments.repository.ts';
-import { paymentView } from '../payments/payments.service.ts';
+import { recordPayment } from '../payments/payments.service.ts';
 import { emit } from '../webhooks-out/outbox.ts';
 import * as repo from './subscriptions.repository.ts';
 import { startPeriod } from './subscriptions.start.ts';
@@ -30,7 +30,7 @@ export interface InvoiceInput {
  */
 export async function recordInvoicePaid(ctx: AppContext, q: Queryable, sub: repo.SubscriptionRow, i: InvoiceInput) {
   if (await repo.hasPaidInvoice(q, sub.project_id, sub.provider, i.invoiceRef)) return null;
-  const payment = await recordInvoicePayment(q, sub, i, {
+  const payment = await recordInvoicePayment(ctx, q, sub, i, {
     status: 'succeeded',
     providerRef: i.paymentRef ?? i.invoiceRef,
     sessionId: i.sessionId ?? null,
@@ -41,8 +41,8 @@ export async function recordInvoicePaid(ctx: AppContext, q: Queryable, sub: repo
 }
 
 /** A failed charge: recorded once per attempt reference, announced as payment.failed. */
-export async function recordInvoiceFailed(_ctx: AppContext, q: Queryable, sub: repo.SubscriptionRow, i: InvoiceInput) {
-  return recordInvoicePayment(q, sub, i, {
+export async function recordInvoiceFailed(ctx: AppContext, q: Queryable, sub: repo.SubscriptionRow, i: InvoiceInput) {
+  return recordInvoicePayment(ctx, q, sub, i, {
     status: 'failed',
     providerRef: `${i.paymentRef ?? i.invoiceRef}:failed`,
     sessionId: null,
@@ -52,12 +52,13 @@ export async function recordInvoiceFailed(_ctx: AppContext, q: Queryable, sub: r
 
 /** One payment row for an invoice attempt, announced as payment.succeeded or payment.failed (once per reference). */
 async function recordInvoicePayment(
+  ctx: AppContext,
   q: Queryable,
   sub: repo.SubscriptionRow,
   i: InvoiceInput,
   o: { status: 'succeeded' | 'failed'; providerRef: string; sessionId: string | null; failureReason: string | null },
 ) {
-  const payment = await paymentsRepo.insertPayment(q, {
+  return recordPayment(ctx, q, {
     id: newId('payment'),
     project_id: sub.project_id,
     customer_id: sub.customer_id,
@@ -77,11 +78,6 @@ async function recordInvoicePayment(
     details: { invoice_ref: i.invoiceRef },
     created_at: i.at,
   });
-  if (payment) {
-    const type = o.status === 'succeeded' ? 'payment.succeeded' : 'payment.failed';
-    await emit(q, { projectId: sub.project_id, type, customerId: sub.customer_id, data: paymentView(payment), at: i.at });
-  }
-  return payment ?? null;
 }
 
 /** Bills the current period; on failure the subscription goes past_due with its retries scheduled. */
