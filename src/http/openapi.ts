@@ -43,7 +43,8 @@ function envelopeFor(status: number) {
 export function errorResponses(...codes: ErrorCode[]): Record<number, ReturnType<typeof errorEnvelope>> {
   const out: Record<number, ReturnType<typeof errorEnvelope>> = {};
   const byStatus = new Map<number, ErrorCode[]>();
-  for (const code of codes) byStatus.set(ERROR_STATUS[code], [...(byStatus.get(ERROR_STATUS[code]) ?? []), code]);
+  const all: ErrorCode[] = codes.some((c) => ERROR_STATUS[c] === 409) ? [...new Set<ErrorCode>([...codes, 'idempotency_conflict'])] : codes;
+  for (const code of all) byStatus.set(ERROR_STATUS[code], [...(byStatus.get(ERROR_STATUS[code]) ?? []), code]);
   for (const [status, list] of byStatus) out[status] = errorEnvelope(list as [ErrorCode, ...ErrorCode[]]);
   return out;
 }
@@ -90,7 +91,12 @@ function defaultErrors(route: RouteOptions, auth: AuthMode): Record<number, unkn
     out[429] = envelopeFor(429);
   }
   if (route.url.includes(':')) out[404] = envelopeFor(404);
-  if (methodsOf(route).some((m) => m !== 'GET' && m !== 'HEAD' && m !== 'DELETE')) out[413] = envelopeFor(413);
+  const methods = methodsOf(route);
+  if (methods.some((m) => m !== 'GET' && m !== 'HEAD' && m !== 'DELETE')) out[413] = envelopeFor(413);
+  if (auth !== 'none' && methods.some((m) => MUTATING.has(m))) {
+    out[409] = errorEnvelope(['idempotency_conflict']); // the Idempotency-Key was used with another body
+    out[502] = envelopeFor(502); // a mutation may call the payment provider
+  }
   out[500] = envelopeFor(500);
   return out;
 }
@@ -112,7 +118,8 @@ export function describeRoute(route: RouteOptions, tag: string | undefined): voi
   const auth = authOf(route);
   schema.operationId ??= operationIdOf(method, route.url) + (schema.deprecated ? 'Alias' : '');
   schema.summary ??= summaryOf(method, route.url);
-  if (!schema.tags && tag) schema.tags = [tag];
+  // Routes mounted inside a plugin are added after the capability loop: tag them by their path.
+  schema.tags ??= [tag ?? words(route.url)[0] ?? 'api'];
   schema.response = { ...defaultErrors(route, auth), ...((schema.response as object | undefined) ?? {}) };
 }
 
@@ -137,3 +144,12 @@ export const transformRoute: typeof jsonSchemaTransform = (input) => {
   }
   return out as ReturnType<typeof jsonSchemaTransform>;
 };
+
+/**
+ * A route's `schema.response`: its replies by status, for the document (and the suite's reply
+ * check). Typed loosely on purpose: replies are JSON-encoded as built (Dates become ISO strings),
+ * which the handler's TypeScript type cannot express.
+ */
+export function replies(byStatus: Record<number, z.ZodType>): Record<number, z.ZodType> {
+  return byStatus;
+}
