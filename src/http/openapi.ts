@@ -40,7 +40,7 @@ function envelopeFor(status: number) {
 }
 
 /** `response` entries for the business errors a route answers (e.g. 402 insufficient_credits, 409 conflict). */
-export function errorResponses(...codes: ErrorCode[]): Record<number, ReturnType<typeof errorEnvelope>> {
+export function errorResponses(...codes: ErrorCode[]): Record<number, z.ZodType> {
   const out: Record<number, ReturnType<typeof errorEnvelope>> = {};
   const byStatus = new Map<number, ErrorCode[]>();
   const all: ErrorCode[] = codes.some((c) => ERROR_STATUS[c] === 409) ? [...new Set<ErrorCode>([...codes, 'idempotency_conflict'])] : codes;
@@ -94,7 +94,8 @@ function defaultErrors(route: RouteOptions, auth: AuthMode): Record<number, unkn
   const methods = methodsOf(route);
   if (methods.some((m) => m !== 'GET' && m !== 'HEAD' && m !== 'DELETE')) out[413] = envelopeFor(413);
   if (auth !== 'none' && methods.some((m) => MUTATING.has(m))) {
-    out[409] = errorEnvelope(['idempotency_conflict']); // the Idempotency-Key was used with another body
+    // conflict: the resource is not in a state allowing it; idempotency_conflict: the key was used with another body
+    out[409] = errorEnvelope(['conflict', 'idempotency_conflict']);
     out[502] = envelopeFor(502); // a mutation may call the payment provider
   }
   out[500] = envelopeFor(500);
