@@ -1,8 +1,7 @@
 import formbody from '@fastify/formbody';
 import swagger from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, LogController } from 'fastify';
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { validatorCompiler } from 'fastify-type-provider-zod';
 import { newId } from '../domain/ids.ts';
 import { registerRateLimit } from '../modules/rate-limit/rate-limit.service.ts';
 import { registerAuth } from './auth.ts';
@@ -10,6 +9,8 @@ import { registerCors } from './cors.ts';
 import type { AppContext } from '../app/context.ts';
 import { registerBodyParsers } from './body.ts';
 import { registerErrorHandling } from './errors.ts';
+import { describeRoute, transformRoute } from './openapi.ts';
+import { registerApiReference } from './reference.ts';
 import { registerPrometheus } from './prometheus.ts';
 import { refuseUnstorableInput } from './input.ts';
 
@@ -74,20 +75,34 @@ export async function buildApp(
   });
   if (ctx.config.maxConnections > 0) app.server.maxConnections = ctx.config.maxConnections;
   app.setValidatorCompiler(validatorCompiler);
-  app.setSerializerCompiler(serializerCompiler);
+  // Response schemas describe the replies in the OpenAPI document; they do not rewrite them at run
+  // time (a reply is JSON-encoded as built). The test suite validates every reply against the document.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  let currentTag: string | undefined;
+  app.addHook('onRoute', (route) => describeRoute(route, currentTag));
   ctx.log = app.log;
   await app.register(formbody, { bodyLimit: BODY_LIMIT });
   registerBodyParsers(app);
   await app.register(swagger, {
     openapi: {
       info: { title: 'Tollgate API', version: '1.0.0', description: 'Monetization server: catalog, credits, subscriptions, payments.' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      servers: [{ url: ctx.config.publicUrl, description: 'This Tollgate (PUBLIC_URL)' }],
+      components: {
+        securitySchemes: {
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            description:
+              'A secret key `sk_...` (scope full for mutations, read for GETs); a publishable key `pk_...` for public catalog reads; a customer session token for that customer\'s own routes.',
+          },
+        },
+      },
       security: [{ bearer: [] }],
     },
-    transform: jsonSchemaTransform,
+    transform: transformRoute,
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  registerApiReference(app);
 
   registerErrorHandling(app);
   await registerCors(app, ctx);
@@ -117,8 +132,10 @@ export async function buildApp(
 
   registerPrometheus(app);
   for (const capability of ctx.registry.capabilities) {
+    currentTag = capability.name;
     for (const register of capability.routes ?? []) register(app, ctx);
   }
+  currentTag = undefined;
 
   // The sandbox delivers its webhooks through the public route, in process.
   ctx.deliverWebhook = async ({ provider, projectId, headers, body }) => {

@@ -12,3 +12,11 @@ export const ListQuery = z.object({
 export function page<T>(rows: T[], limit: number): { object: 'list'; data: T[]; has_more: boolean } {
   return { object: 'list', data: rows.slice(0, limit), has_more: rows.length > limit };
 }
+
+/** A timestamp in a reply (ISO 8601, UTC). */
+export const Timestamp = z.iso.datetime();
+
+/** A list reply for `item`. */
+export function listOf<T extends z.ZodType>(item: T) {
+  return z.object({ object: z.literal('list'), data: z.array(item), has_more: z.boolean() });
+}

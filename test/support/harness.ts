@@ -9,6 +9,7 @@ import { randomToken } from '../../src/domain/ids.ts';
 import { pushCatalog } from '../../src/modules/catalog/catalog.service.ts';
 import { createProject } from '../../src/modules/projects/projects.service.ts';
 import { createTollgate, type Tollgate } from '../../src/server.ts';
+import { ResponseChecker } from './openapi-check.ts';
 
 export const TEST_ENCRYPTION_KEY = `k1:${Buffer.alloc(32, 7).toString('base64')}`;
 
@@ -85,7 +86,13 @@ export async function createHarness(opts: { clock?: ManualClock; config?: Partia
   const config = testConfig(opts.config);
   const db = await openTestDb();
   const tg = await createTollgate({ config, db, clock, runner: false, logger: process.env.TEST_LOG ? { level: process.env.TEST_LOG } : false });
-  const inject = async (o: InjectOptions) => wrap(await tg.app.inject(o));
+  // Every reply made through the harness is checked against the served OpenAPI document.
+  const checker = new ResponseChecker(tg.app.swagger() as unknown as ConstructorParameters<typeof ResponseChecker>[0]);
+  const inject = async (o: InjectOptions) => {
+    const res = await tg.app.inject(o);
+    checker.check(o, res);
+    return wrap(res);
+  };
   return {
     tg,
     db,

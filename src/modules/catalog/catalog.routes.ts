@@ -14,7 +14,15 @@ export function registerCatalogRoutes(app: FastifyInstance, ctx: AppContext): vo
 
   app.get('/v1/catalog/schema', { config: { auth: 'publishable' } }, async () => z.toJSONSchema(CatalogSchema, { io: 'input' }));
 
-  app.put('/v1/catalog', async (req, reply) =>
+  app.put(
+    '/v1/catalog',
+    {
+      // The body is described by CatalogSchema; putCatalog validates it itself (with the catalog's
+      // own cross-checks and messages), so the route does not run a second validation.
+      schema: { summary: 'Replace the catalog', body: CatalogSchema },
+      validatorCompiler: () => (data) => ({ value: data }),
+    },
+    async (req, reply) =>
     idempotent(ctx, req, reply, async (trx) => {
       const { version, catalog } = await putCatalog(ctx, trx, callerOf(req), req.body);
       return { body: { version, ...catalog } };

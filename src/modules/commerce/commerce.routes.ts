@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { callerOf } from '../../http/auth.ts';
 import type { AppContext } from '../../app/context.ts';
 import { idempotent } from '../../http/idempotency.ts';
+import { errorResponses } from '../../http/openapi.ts';
 import { CustomerParams, IdParams } from '../../http/schemas.ts';
 import { CustomerIdSchema } from '../customers/customers.service.ts';
 import {
@@ -44,13 +45,13 @@ export function registerCommerceRoutes(root: FastifyInstance, ctx: AppContext): 
   );
   app.post(
     '/v1/customers/:id/cart/items',
-    { schema: { params: CustomerParams, body: AddItemSchema }, config: { auth: 'customer' } },
+    { schema: { summary: 'Add an item to the cart', params: CustomerParams, body: AddItemSchema, response: errorResponses('insufficient_stock', 'conflict') }, config: { auth: 'customer' } },
     async (req, reply) =>
       idempotent(ctx, req, reply, async (q) => ({ body: await addToCart(ctx, q, callerOf(req).projectId, req.params.id, req.body) })),
   );
   app.patch(
     '/v1/customers/:id/cart/items/:item_id',
-    { schema: { params: ItemParams, body: SetQuantitySchema }, config: { auth: 'customer' } },
+    { schema: { summary: 'Set a cart item quantity', params: ItemParams, body: SetQuantitySchema, response: errorResponses('insufficient_stock', 'conflict') }, config: { auth: 'customer' } },
     async (req, reply) =>
       idempotent(ctx, req, reply, async (q) => ({
         body: await setCartItemQuantity(ctx, q, callerOf(req).projectId, req.params.id, req.params.item_id, req.body.quantity),
@@ -67,7 +68,7 @@ export function registerCommerceRoutes(root: FastifyInstance, ctx: AppContext): 
 
   app.post(
     '/v1/customers/:id/orders',
-    { schema: { params: CustomerParams, body: CreateOrderSchema.optional() }, config: { auth: 'customer' } },
+    { schema: { summary: 'Create an order from the cart', params: CustomerParams, body: CreateOrderSchema.optional(), response: errorResponses('insufficient_stock', 'conflict') }, config: { auth: 'customer' } },
     async (req, reply) =>
       idempotent(ctx, req, reply, async (q) => ({
         status: 201,

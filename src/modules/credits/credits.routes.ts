@@ -3,7 +3,9 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { callerOf } from '../../http/auth.ts';
 import type { AppContext } from '../../app/context.ts';
 import { idempotent } from '../../http/idempotency.ts';
-import { CustomerParams, IdParams, ListQuery } from '../../http/schemas.ts';
+import { z } from 'zod';
+import { errorResponses, replies } from '../../http/openapi.ts';
+import { CustomerParams, IdParams, ListQuery, listOf, Timestamp } from '../../http/schemas.ts';
 import {
   balanceOf,
   CaptureSchema,
@@ -22,18 +24,54 @@ import {
 } from './credits.service.ts';
 import { AutoTopUpSchema, getAutoTopUp, maybeStartTopUp, putAutoTopUp } from './credits.topup.ts';
 
+const Balance = z.object({ balance: z.number().int(), held: z.number().int(), available: z.number().int() });
+export const CreditBalance = Balance.extend({ customer_id: z.string() });
+export const DeductReply = Balance.extend({ deducted: z.number().int(), transaction_id: z.string() });
+export const GrantReply = Balance.extend({ granted: z.number().int(), transaction_id: z.string(), duplicate: z.boolean() });
+export const CreditTransaction = z.object({
+  id: z.string(),
+  object: z.literal('credit_transaction'),
+  customer_id: z.string(),
+  amount: z.number().int(),
+  type: z.enum(['credit', 'debit']),
+  kind: z.string(),
+  reason: z.string().nullable(),
+  balance_after: z.number().int(),
+  metadata: z.record(z.string(), z.unknown()),
+  expires_at: Timestamp.nullable(),
+  created_at: Timestamp,
+});
+export const Hold = z.object({
+  id: z.string(),
+  object: z.literal('hold'),
+  customer_id: z.string(),
+  amount: z.number().int(),
+  status: z.enum(['held', 'captured', 'released', 'expired']),
+  captured_amount: z.number().int().nullable(),
+  reason: z.string().nullable(),
+  expires_at: Timestamp,
+  created_at: Timestamp,
+  closed_at: Timestamp.nullable(),
+  balance: z.number().int().optional(),
+  held: z.number().int().optional(),
+  available: z.number().int().optional(),
+});
+
 export function registerCreditsRoutes(root: FastifyInstance, ctx: AppContext): void {
   const app = root.withTypeProvider<ZodTypeProvider>();
 
   app.get(
     '/v1/customers/:id/credits',
-    { schema: { params: CustomerParams }, config: { auth: 'customer' } },
+    { schema: { summary: 'Get a credit balance', params: CustomerParams, response: replies({ 200: CreditBalance }) }, config: { auth: 'customer' } },
     async (req) => balanceOf(ctx, ctx.db, callerOf(req).projectId, req.params.id),
   );
 
   app.get(
     '/v1/customers/:id/credits/transactions',
-    { schema: { params: CustomerParams, querystring: ListQuery }, config: { auth: 'customer' } },
+    {
+      schema: { summary: 'List credit transactions', params: CustomerParams, querystring: ListQuery, response: replies({ 200: listOf(CreditTransaction) }) },
+      config: { auth: 'customer' },
+    },
     async (req) =>
       history(ctx, ctx.db, callerOf(req).projectId, req.params.id, {
         limit: req.query.limit,
@@ -41,11 +79,18 @@ export function registerCreditsRoutes(root: FastifyInstance, ctx: AppContext): v
       }),
   );
 
-  app.post('/v1/customers/:id/credits/grant', { schema: { params: CustomerParams, body: GrantSchema } }, async (req, reply) =>
+  app.post('/v1/customers/:id/credits/grant', { schema: { summary: 'Grant credits', params: CustomerParams, body: GrantSchema, response: replies({ 200: GrantReply }) } }, async (req, reply) =>
     idempotent(ctx, req, reply, async (q) => ({ body: await manualGrant(ctx, q, callerOf(req), req.params.id, req.body) })),
   );
 
-  app.post('/v1/customers/:id/credits/deduct', { schema: { params: CustomerParams, body: SpendSchema } }, async (req, reply) => {
+  app.post('/v1/customers/:id/credits/deduct', {
+      schema: {
+        summary: 'Deduct credits',
+        params: CustomerParams,
+        body: SpendSchema,
+        response: replies({ 200: DeductReply, ...errorResponses('insufficient_credits') }),
+      },
+    }, async (req, reply) => {
     const out = await idempotent(
       ctx,
       req,
@@ -72,16 +117,25 @@ export function registerCreditsRoutes(root: FastifyInstance, ctx: AppContext): v
     idempotent(ctx, req, reply, async (q) => ({ body: await transfer(ctx, q, callerOf(req).projectId, req.body) })),
   );
 
-  app.post('/v1/customers/:id/credits/holds', { schema: { params: CustomerParams, body: HoldSchema } }, async (req, reply) =>
+  app.post('/v1/customers/:id/credits/holds', {
+      schema: {
+        summary: 'Hold credits',
+        params: CustomerParams,
+        body: HoldSchema,
+        response: replies({ 201: Hold, ...errorResponses('insufficient_credits') }),
+      },
+    }, async (req, reply) =>
     idempotent(ctx, req, reply, async (q) => ({
       status: 201,
       body: await createHold(ctx, q, callerOf(req).projectId, req.params.id, req.body),
     })),
   );
 
-  app.get('/v1/holds/:id', { schema: { params: IdParams } }, async (req) => getHold(ctx.db, callerOf(req).projectId, req.params.id));
+  app.get('/v1/holds/:id', { schema: { summary: 'Get a hold', params: IdParams, response: replies({ 200: Hold }) } }, async (req) => getHold(ctx.db, callerOf(req).projectId, req.params.id));
 
-  app.post('/v1/holds/:id/capture', { schema: { params: IdParams, body: CaptureSchema } }, async (req, reply) => {
+  app.post('/v1/holds/:id/capture', {
+      schema: { summary: 'Capture a hold', params: IdParams, body: CaptureSchema, response: replies({ 200: Hold, ...errorResponses('conflict', 'insufficient_credits') }) },
+    }, async (req, reply) => {
     const out = (await idempotent(ctx, req, reply, async (q) => ({
       body: await captureHold(ctx, q, callerOf(req).projectId, req.params.id, req.body?.amount),
     }))) as { customer_id?: string };
@@ -89,7 +143,7 @@ export function registerCreditsRoutes(root: FastifyInstance, ctx: AppContext): v
     return out;
   });
 
-  app.post('/v1/holds/:id/release', { schema: { params: IdParams } }, async (req, reply) =>
+  app.post('/v1/holds/:id/release', { schema: { summary: 'Release a hold', params: IdParams, response: replies({ 200: Hold, ...errorResponses('conflict') }) } }, async (req, reply) =>
     idempotent(ctx, req, reply, async (q) => ({ body: await releaseHold(ctx, q, callerOf(req).projectId, req.params.id) })),
   );
 }

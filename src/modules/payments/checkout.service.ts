@@ -42,7 +42,16 @@ const BillingDetails = z
     path: ['vat_id'],
   });
 
-const Url = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2000);
+/**
+ * An http(s) URL. Not `z.url()`: its `format: uri` in the OpenAPI document would reject the
+ * `{CHECKOUT_SESSION_ID}` placeholder the README's success_url uses (braces are not RFC 3986).
+ */
+const Url = z
+  .string()
+  .max(2000)
+  .regex(/^https?:\/\/[^\s]+$/i, { error: 'must be an http(s) URL' })
+  .refine((s) => URL.canParse(s), { error: 'must be an http(s) URL' })
+  .describe('An http(s) URL; in success_url, {CHECKOUT_SESSION_ID} is replaced by the session id');
 
 export const CheckoutBodySchema = z
   .object({

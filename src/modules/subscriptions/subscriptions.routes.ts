@@ -3,6 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { callerOf } from '../../http/auth.ts';
 import type { AppContext } from '../../app/context.ts';
 import { idempotent } from '../../http/idempotency.ts';
+import { errorResponses } from '../../http/openapi.ts';
 import { CustomerParams, IdParams } from '../../http/schemas.ts';
 import { createPaymentLink, createPortal, getPaymentLink, PaymentLinkBody, PortalBody } from './portal.service.ts';
 import { CancelBody, cancelSubscription, resumeSubscription } from './subscriptions.cancel.ts';
@@ -17,7 +18,7 @@ export function registerSubscriptionRoutes(root: FastifyInstance, ctx: AppContex
     ctx.db.tx((q) => getCustomerSubscription(ctx, q, callerOf(req).projectId, req.params.id)),
   );
 
-  app.post('/v1/customers/:id/subscription', { schema: { params: CustomerParams, body: SubscribeBody } }, async (req, reply) =>
+  app.post('/v1/customers/:id/subscription', { schema: { summary: 'Start a subscription without payment (free plan or trial)', params: CustomerParams, body: SubscribeBody, response: errorResponses('payment_required', 'card_declined', 'conflict') } }, async (req, reply) =>
     idempotent(ctx, req, reply, async (q) => ({
       status: 201,
       body: await subscribeWithoutPayment(ctx, q, callerOf(req), req.params.id, req.body),
@@ -41,7 +42,7 @@ export function registerSubscriptionRoutes(root: FastifyInstance, ctx: AppContex
 
   app.post(
     '/v1/customers/:id/subscription/change',
-    { schema: { params: CustomerParams, body: ChangeBody, querystring: ChangeQuery }, config: { auth: 'customer' } },
+    { schema: { summary: 'Change plan (or preview the change)', params: CustomerParams, body: ChangeBody, querystring: ChangeQuery, response: errorResponses('payment_required', 'card_declined', 'conflict') }, config: { auth: 'customer' } },
     async (req, reply) => {
       // A preview changes nothing, so it needs no Idempotency-Key and is answered from a read.
       if (req.body.preview || req.query.preview === 'true') {
@@ -53,7 +54,7 @@ export function registerSubscriptionRoutes(root: FastifyInstance, ctx: AppContex
 
   app.get(
     '/v1/customers/:id/subscription/preview',
-    { schema: { params: CustomerParams, querystring: PreviewQuery }, config: { auth: 'customer' } },
+    { schema: { summary: 'Preview a plan change', params: CustomerParams, querystring: PreviewQuery }, config: { auth: 'customer' } },
     async (req) => ctx.db.tx((q) => previewChange(ctx, q, callerOf(req).projectId, req.params.id, req.query)),
   );
 

@@ -3,6 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { callerOf } from '../../http/auth.ts';
 import type { AppContext } from '../../app/context.ts';
 import { idempotent } from '../../http/idempotency.ts';
+import { errorResponses } from '../../http/openapi.ts';
 import { IdParams, ListQuery } from '../../http/schemas.ts';
 import {
   afterEndpointChange,
@@ -63,7 +64,7 @@ export function registerWebhookEndpointRoutes(root: FastifyInstance, ctx: AppCon
     listDeliveries(ctx.db, callerOf(req).projectId, req.params.id, req.query),
   );
 
-  app.get('/v1/webhook-deliveries', { schema: { querystring: DeliveriesQuery } }, async (req) =>
+  app.get('/v1/webhook-deliveries', { schema: { summary: 'List webhook deliveries', querystring: DeliveriesQuery, response: errorResponses('not_found') } }, async (req) =>
     listDeliveries(ctx.db, callerOf(req).projectId, req.query.endpoint_id ?? null, req.query),
   );
 
