@@ -149,3 +149,22 @@ describe('issue 11 item 6: money objects hold integers; subscription.canceled na
     for (const m of moneyObjects(rows.rows[0]!.data)) expect(Number.isInteger(m.amount), m.path).toBe(true);
   });
 });
+
+describe('issue 11 item 4: trial conversion counts only trials converted by paying', () => {
+  it('IAcompagnon: an expired trial later granted a plan at 0 is not converted; a trial paid for during its run is', async () => {
+    const p = await iac();
+    await p.call('POST', '/v1/customers', { id: 'lapsed' });
+    await p.call('POST', '/v1/customers', { id: 'payer' });
+    expect(await sub(p, 'lapsed')).toMatchObject({ status: 'trialing', plan: 'premium' });
+    await advance(p, 3);
+    const cs = await checkout(p, { customer_id: 'payer', plan: 'standard' });
+    await pay(p, cs.body.session_id);
+    await advance(p, 12);
+    expect(await sub(p, 'lapsed')).toMatchObject({ status: 'expired' });
+    const granted = await p.call('POST', '/v1/customers/lapsed/subscription', { plan: 'premium', grant: true });
+    expect(granted.body).toMatchObject({ status: 'active', price: { amount: 0 } });
+    const m = await p.call('GET', '/v1/metrics');
+    expect(m.status).toBe(200);
+    expect(m.body.trial_conversion).toMatchObject({ trials_ended: 2, converted: 1, rate: 0.5 });
+  });
+});
