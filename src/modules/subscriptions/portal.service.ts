@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { describeSummary, priceSummary } from '../../domain/pricing.ts';
 import type { Queryable } from '../../db/db.ts';
 import { findPack, findPlan } from '../../domain/catalog.ts';
 import { ForbiddenError, InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
@@ -143,10 +144,25 @@ export async function describeLink(ctx: AppContext, l: repo.PaymentLinkRow) {
   const { catalog } = await getCatalog(ctx, l.project_id);
   if (l.item_type === 'plan') {
     const plan = findPlan(catalog, l.item_id);
-    return plan ? { catalog, name: `${plan.name} plan`, price: { amount: plan.price.amount * l.quantity, currency: plan.price.currency }, interval: plan.interval as string | null } : null;
+    if (!plan) return null;
+    // What a new buyer is offered (the checkout page then states the buyer's own figures before payment).
+    const trialDays = l.trial_days ?? catalog.default_trial?.days ?? plan.trial_days;
+    const summary = priceSummary({
+      currency: plan.price.currency,
+      lines: [{ name: plan.name, unitAmount: plan.price.amount, quantity: l.quantity }],
+      subscription: { interval: plan.interval, trialDays },
+      at: new Date(0),
+    });
+    return {
+      catalog,
+      name: `${plan.name} plan`,
+      price: { amount: plan.price.amount * l.quantity, currency: plan.price.currency },
+      interval: plan.interval as string | null,
+      headline: describeSummary(summary, catalog.locale ?? 'en').headline as string | null,
+    };
   }
   const pack = findPack(catalog, l.item_id);
-  return pack ? { catalog, name: `${pack.name} — ${pack.credits} credits`, price: pack.price, interval: null } : null;
+  return pack ? { catalog, name: `${pack.name} — ${pack.credits} credits`, price: pack.price, interval: null, headline: null } : null;
 }
 
 /** The payment link page's form: a checkout session for whoever typed this e-mail. */
@@ -157,7 +173,10 @@ export async function checkoutFromLink(ctx: AppContext, linkId: string, email: s
   if (!parsed.success) throw new InvalidRequestError('Enter a valid e-mail address', 'email');
   const caller: Caller = { projectId: l.project_id, keyId: 'payment_link', kind: 'operator', scopes: [], actor: `payment_link:${l.id}` };
   const base = `${ctx.config.publicUrl}/pay/${l.id}`;
+  // The customer is known before the page states a price (created now if new, with the catalog's
+  // default trial): the checkout shows the trial they really get, or that the first period is due today.
   const body: CheckoutBody = {
+    customer_id: parsed.data.toLowerCase(),
     customer_email: parsed.data,
     ...(l.item_type === 'plan' ? { plan: l.item_id } : { credit_pack: l.item_id }),
     quantity: l.quantity,
