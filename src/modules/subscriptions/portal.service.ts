@@ -8,7 +8,7 @@ import type { AppContext, Caller } from '../../app/context.ts';
 import { getProvider } from '../../app/registry.ts';
 import { audit } from '../audit/audit.service.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
-import { CustomerIdSchema, ensureCustomer } from '../customers/customers.service.ts';
+import { CustomerIdSchema, ensureCustomer, requireCustomer } from '../customers/customers.service.ts';
 import { type CheckoutBody, createCheckout } from '../payments/checkout.service.ts';
 import * as paymentsRepo from '../payments/payments.repository.ts';
 import { getProject, projectNow } from '../projects/projects.service.ts';
@@ -173,10 +173,20 @@ export async function checkoutFromLink(ctx: AppContext, linkId: string, email: s
   if (!parsed.success) throw new InvalidRequestError('Enter a valid e-mail address', 'email');
   const caller: Caller = { projectId: l.project_id, keyId: 'payment_link', kind: 'operator', scopes: [], actor: `payment_link:${l.id}` };
   const base = `${ctx.config.publicUrl}/pay/${l.id}`;
-  // The customer is known before the page states a price (created now if new, with the catalog's
-  // default trial): the checkout shows the trial they really get, or that the first period is due today.
+  // The checkout is priced for the buyer's real trial state: an existing customer's (a running
+  // default trial kept, a used trial not given again), or, where the catalog starts a default trial,
+  // the new customer's (created now). A new buyer elsewhere is priced as new and created on payment.
+  const customerId = parsed.data.toLowerCase();
+  const { catalog } = await getCatalog(ctx, l.project_id);
+  const known =
+    catalog.default_trial !== undefined && catalog.default_trial !== null
+      ? true
+      : await requireCustomer(ctx.db, l.project_id, customerId).then(
+          () => true,
+          () => false,
+        );
   const body: CheckoutBody = {
-    customer_id: parsed.data.toLowerCase(),
+    ...(known ? { customer_id: customerId } : {}),
     customer_email: parsed.data,
     ...(l.item_type === 'plan' ? { plan: l.item_id } : { credit_pack: l.item_id }),
     quantity: l.quantity,
