@@ -209,12 +209,20 @@ describe('subscription figures', () => {
           s.coupon?.cycles ?? 1,
         ],
       );
+    /** A charge of a subscription (trial conversion counts only trials followed by one). */
+    const paid = (id: string, customer: string, amount: number, at: string) =>
+      h.db.query(
+        `INSERT INTO payments (id, project_id, customer_id, amount, currency, status, provider, provider_ref, kind, subscription_id, created_at)
+         VALUES ($1, $2, $3, $4, 'eur', 'succeeded', 'sandbox', $1, 'subscription', $5, $6)`,
+        [`pay_${q.id}-${id}-${at}`, q.id, customer, amount, `${q.id}-${id}`, t(at)],
+      );
     // 20 % for 3 months, now in its 5th cycle: no discount any more.
     await sub('monthly', { status: 'active', price: 900, created: '2026-01-01', coupon: { percent: 20, duration: 'repeating', months: 3, cycles: 5 } });
     // 25 % forever: 12,000 - 3,000 a year = 750 a month.
     await sub('yearly', { status: 'active', price: 12000, interval: 'year', created: '2026-02-01', coupon: { percent: 25, duration: 'forever', cycles: 1 } });
     await sub('trialing', { status: 'trialing', price: 2900, created: '2026-03-05', trial: ['2026-03-05', '2026-03-19'] });
     await sub('converted', { status: 'active', price: 2900, quantity: 2, created: '2026-02-20', trial: ['2026-02-20', '2026-03-06'] });
+    await paid('converted', 'converted', 5800, '2026-03-06');
     await sub('lapsed', { status: 'expired', price: 2900, created: '2026-02-22', trial: ['2026-02-22', '2026-03-08'], ended: '2026-03-08' });
     await sub('churned', { status: 'canceled', price: 900, currency: 'usd', created: '2026-01-10', canceled: '2026-03-02', ended: '2026-03-03' });
     await sub('past-due', { status: 'past_due', price: 1000, currency: 'usd', created: '2026-02-01' });
@@ -222,6 +230,7 @@ describe('subscription figures', () => {
     await sub('replaced-trial', { customer: 'r', status: 'canceled', price: 900, created: '2026-03-02', trial: ['2026-03-02', '2026-03-16'], canceled: '2026-03-04', ended: '2026-03-04' });
     // 1 € off once, in its first cycle.
     await sub('replacing-paid', { customer: 'r', status: 'active', price: 900, created: '2026-03-04', coupon: { amount: 100, duration: 'once', cycles: 1 } });
+    await paid('replacing-paid', 'r', 800, '2026-03-04');
 
     const march = await q.call('GET', '/v1/metrics?as_of=2026-03-10T09:00:00Z');
     expect(march.status).toBe(200);

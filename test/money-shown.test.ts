@@ -149,3 +149,67 @@ describe('issue 11 item 6: money objects hold integers; subscription.canceled na
     for (const m of moneyObjects(rows.rows[0]!.data)) expect(Number.isInteger(m.amount), m.path).toBe(true);
   });
 });
+
+describe('issue 11 item 4: trial conversion counts only trials converted by paying', () => {
+  it('IAcompagnon: an expired trial later granted a plan at 0 is not converted; a trial paid for during its run is', async () => {
+    const p = await iac();
+    await p.call('POST', '/v1/customers', { id: 'lapsed' });
+    await p.call('POST', '/v1/customers', { id: 'payer' });
+    expect(await sub(p, 'lapsed')).toMatchObject({ status: 'trialing', plan: 'premium' });
+    await advance(p, 3);
+    const cs = await checkout(p, { customer_id: 'payer', plan: 'standard' });
+    await pay(p, cs.body.session_id);
+    await advance(p, 12);
+    expect(await sub(p, 'lapsed')).toMatchObject({ status: 'expired' });
+    const granted = await p.call('POST', '/v1/customers/lapsed/subscription', { plan: 'premium', grant: true });
+    expect(granted.body).toMatchObject({ status: 'active', price: { amount: 0 } });
+    const m = await p.call('GET', '/v1/metrics');
+    expect(m.status).toBe(200);
+    expect(m.body.trial_conversion).toMatchObject({ trials_ended: 2, converted: 1, rate: 0.5 });
+  });
+});
+
+describe('issue 11 item 2: a payment link never takes more than its page showed', () => {
+  const viaLink = async (p: TestProject, linkId: string, email: string) => {
+    const go = await h.inject({ method: 'POST', url: `/pay/${linkId}`, payload: { email } });
+    expect(go.status).toBe(303);
+    const id = new URL(go.headers.location as string).pathname.split('/').pop() as string;
+    const session = (await p.call('GET', `/v1/checkout/${id}`)).body;
+    const html = (await h.inject({ method: 'GET', url: `/checkout/${id}` })).raw;
+    return { id, session, html };
+  };
+
+  it('IAcompagnon: a new customer in the default trial keeps its end date; nothing is charged until then, then what the page said', async () => {
+    const p = await iac();
+    const link = await p.call('POST', '/v1/payment-links', { plan: 'premium' });
+    const landing = (await h.inject({ method: 'GET', url: `/pay/${link.body.id}` })).raw;
+    expect(landing).toContain('Free for 14 days, then 19,99');
+    const { id, session, html } = await viaLink(p, link.body.id, 'lea@example.com');
+    const trial = await sub(p, 'lea@example.com');
+    expect(session).toMatchObject({ amount_total: { amount: 0 }, amount_due_today: { amount: 0 }, trial: { ends_at: trial.trial_end } });
+    expect(html).toContain('Start trial');
+    expect(html).not.toContain('Pay 19,99');
+    await pay(p, id);
+    expect(await payments(p, 'lea@example.com')).toEqual([]);
+    const after = await sub(p, 'lea@example.com');
+    expect(after).toMatchObject({ plan: 'premium', status: 'trialing', trial_end: trial.trial_end, next_charge: { amount: 1999, at: trial.trial_end } });
+    await advance(p, 15);
+    expect((await payments(p, 'lea@example.com')).map((x) => x.amount)).toEqual([1999]);
+  });
+
+  it('IAcompagnon: a customer whose one trial is used is told before paying that 19,99 € is taken today, and that is what is taken', async () => {
+    const p = await iac();
+    await p.call('POST', '/v1/customers', { id: 'used@example.com' });
+    await advance(p, 15);
+    expect(await sub(p, 'used@example.com')).toMatchObject({ status: 'expired' });
+    const link = await p.call('POST', '/v1/payment-links', { plan: 'premium' });
+    const { id, session, html } = await viaLink(p, link.body.id, 'used@example.com');
+    expect(session).toMatchObject({ amount_total: { amount: 1999 }, amount_due_today: { amount: 1999 }, trial: null });
+    const page = html.replace(/<[^>]+>/g, ' ');
+    expect(page).toContain('Pay 19,99');
+    expect(page.toLowerCase()).not.toContain('trial');
+    await pay(p, id);
+    expect((await payments(p, 'used@example.com')).map((x) => x.amount)).toEqual([1999]);
+    expect(await sub(p, 'used@example.com')).toMatchObject({ plan: 'premium', status: 'active' });
+  });
+});

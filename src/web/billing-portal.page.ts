@@ -189,6 +189,7 @@ export function registerBillingPortalPages(app: FastifyInstance, ctx: AppContext
       body: `<div class="card" style="max-width:460px;margin:auto">
         <h1>${esc(d.name)}</h1>
         <div class="amount">${esc(formatMoney(d.price))}${d.interval ? ` <span class="muted">/ ${esc(d.interval)}</span>` : ''}</div>
+        ${d.headline ? `<p class="headline" data-testid="headline">${esc(d.headline)}</p><p class="muted">A customer who already had a trial pays the first period today; the next page says which before you pay.</p>` : ''}
         ${error ? `<div class="alert error" role="alert" data-testid="error">${esc(error)}</div>` : ''}
         <form method="post" action="/pay/${esc(l.id)}">
           <label for="email">E-mail</label>

@@ -83,13 +83,29 @@ export interface SubscriptionFiguresRow {
 const SUB_ENDED = `COALESCE(ended_at, CASE WHEN status IN ('canceled', 'expired') THEN COALESCE(canceled_at, updated_at) END)`;
 const LIVE_AT = (t: string) => `(created_at <= ${t} AND (${SUB_ENDED} IS NULL OR ${SUB_ENDED} > ${t}))`;
 const TRIAL_AT = (t: string) => `(trial_end IS NOT NULL AND COALESCE(trial_start, created_at) <= ${t} AND trial_end > ${t})`;
-// A trial is decided when it reaches its end or the subscription ends first. It converted when the
-// subscription went on past the trial, or when the customer started a paid subscription meanwhile
-// (paying during a trial replaces the trial subscription).
+// A trial is decided when it reaches its end or the subscription ends first. It converted only when
+// the customer paid for a plan: a succeeded charge (amount > 0) of this subscription once it went on
+// past its trial, or of another subscription started while the trial ran (paying during a trial
+// replaces the trial subscription). A trial that expired and was later granted a plan at 0, or
+// continued with nothing paid, did not convert.
 const TRIAL_DECIDED = `LEAST(trial_end, COALESCE(${SUB_ENDED}, trial_end))`;
-const TRIAL_CONVERTED = `((${SUB_ENDED} IS NULL OR ${SUB_ENDED} > trial_end) OR EXISTS (
-    SELECT 1 FROM subscriptions paid WHERE paid.project_id = s.project_id AND paid.customer_id = s.customer_id
-      AND paid.id <> s.id AND paid.trial_end IS NULL AND paid.created_at >= s.created_at AND paid.created_at < $3))`;
+const PAID = (alias: string) =>
+  `${alias}.project_id = s.project_id AND ${alias}.status <> 'failed' AND ${alias}.amount > 0 AND ${alias}.kind = 'subscription' AND ${alias}.created_at < $3`;
+const TRIAL_CONVERTED = `(((${SUB_ENDED} IS NULL OR ${SUB_ENDED} > trial_end) AND EXISTS (
+    SELECT 1 FROM payments pay WHERE ${PAID('pay')} AND pay.subscription_id = s.id))
+  OR EXISTS (
+    SELECT 1 FROM payments pay JOIN subscriptions paid ON paid.project_id = pay.project_id AND paid.id = pay.subscription_id
+     WHERE ${PAID('pay')} AND paid.customer_id = s.customer_id AND paid.id <> s.id
+       AND paid.created_at >= s.created_at
+       AND paid.created_at <= LEAST(s.trial_end, COALESCE(s.ended_at, CASE WHEN s.status IN ('canceled', 'expired') THEN COALESCE(s.canceled_at, s.updated_at) END, s.trial_end))))`;
+
+// A trial replaced by another trial that continues it (a checkout during a default trial keeps its
+// end date) is not decided: it is counted once, as the trial that continues it.
+const S_ENDED = `COALESCE(s.ended_at, CASE WHEN s.status IN ('canceled', 'expired') THEN COALESCE(s.canceled_at, s.updated_at) END)`;
+const TRIAL_CONTINUED = `EXISTS (
+    SELECT 1 FROM subscriptions cont WHERE cont.project_id = s.project_id AND cont.customer_id = s.customer_id AND cont.id <> s.id
+      AND cont.trial_end IS NOT NULL AND cont.created_at = ${S_ENDED})`;
+const TRIAL_COUNTED = `trial_end IS NOT NULL AND ${TRIAL_DECIDED} >= $2 AND ${TRIAL_DECIDED} < $3 AND NOT ${TRIAL_CONTINUED}`;
 
 export async function subscriptionFigures(q: Queryable, projectId: string, from: Date, to: Date): Promise<SubscriptionFiguresRow> {
   const r = await q.query<SubscriptionFiguresRow>(
@@ -98,8 +114,8 @@ export async function subscriptionFigures(q: Queryable, projectId: string, from:
        count(*) FILTER (WHERE ${LIVE_AT('$3')} AND ${TRIAL_AT('$3')})::int AS trialing,
        count(*) FILTER (WHERE ${LIVE_AT('$2')} AND NOT ${TRIAL_AT('$2')})::int AS active_at_start,
        count(*) FILTER (WHERE ${SUB_ENDED} >= $2 AND ${SUB_ENDED} < $3 AND (trial_end IS NULL OR ${SUB_ENDED} > trial_end))::int AS churned,
-       count(*) FILTER (WHERE trial_end IS NOT NULL AND ${TRIAL_DECIDED} >= $2 AND ${TRIAL_DECIDED} < $3)::int AS trials_ended,
-       count(*) FILTER (WHERE trial_end IS NOT NULL AND ${TRIAL_DECIDED} >= $2 AND ${TRIAL_DECIDED} < $3 AND ${TRIAL_CONVERTED})::int AS trials_converted
+       count(*) FILTER (WHERE ${TRIAL_COUNTED})::int AS trials_ended,
+       count(*) FILTER (WHERE ${TRIAL_COUNTED} AND ${TRIAL_CONVERTED})::int AS trials_converted
      FROM subscriptions s WHERE project_id = $1`,
     [projectId, from, to],
   );

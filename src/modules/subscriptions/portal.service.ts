@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { describeSummary, priceSummary } from '../../domain/pricing.ts';
 import type { Queryable } from '../../db/db.ts';
 import { findPack, findPlan } from '../../domain/catalog.ts';
 import { ForbiddenError, InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
@@ -7,7 +8,7 @@ import type { AppContext, Caller } from '../../app/context.ts';
 import { getProvider } from '../../app/registry.ts';
 import { audit } from '../audit/audit.service.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
-import { CustomerIdSchema, ensureCustomer } from '../customers/customers.service.ts';
+import { CustomerIdSchema, ensureCustomer, requireCustomer } from '../customers/customers.service.ts';
 import { type CheckoutBody, createCheckout } from '../payments/checkout.service.ts';
 import * as paymentsRepo from '../payments/payments.repository.ts';
 import { getProject, projectNow } from '../projects/projects.service.ts';
@@ -144,10 +145,25 @@ export async function describeLink(ctx: AppContext, l: repo.PaymentLinkRow) {
   const { catalog } = await getCatalog(ctx, l.project_id);
   if (l.item_type === 'plan') {
     const plan = findPlan(catalog, l.item_id);
-    return plan ? { catalog, name: `${plan.name} plan`, price: { amount: plan.price.amount * l.quantity, currency: plan.price.currency }, interval: plan.interval as string | null } : null;
+    if (!plan) return null;
+    // What a new buyer is offered (the checkout page then states the buyer's own figures before payment).
+    const trialDays = l.trial_days ?? catalog.default_trial?.days ?? plan.trial_days;
+    const summary = priceSummary({
+      currency: plan.price.currency,
+      lines: [{ name: plan.name, unitAmount: plan.price.amount, quantity: l.quantity }],
+      subscription: { interval: plan.interval, trialDays },
+      at: new Date(0),
+    });
+    return {
+      catalog,
+      name: `${plan.name} plan`,
+      price: { amount: plan.price.amount * l.quantity, currency: plan.price.currency },
+      interval: plan.interval as string | null,
+      headline: describeSummary(summary, catalog.locale ?? 'en').headline as string | null,
+    };
   }
   const pack = findPack(catalog, l.item_id);
-  return pack ? { catalog, name: `${pack.name} — ${pack.credits} credits`, price: pack.price, interval: null } : null;
+  return pack ? { catalog, name: `${pack.name} — ${pack.credits} credits`, price: pack.price, interval: null, headline: null } : null;
 }
 
 /** The payment link page's form: a checkout session for whoever typed this e-mail. */
@@ -158,7 +174,20 @@ export async function checkoutFromLink(ctx: AppContext, linkId: string, email: s
   if (!parsed.success) throw new InvalidRequestError('Enter a valid e-mail address', 'email');
   const caller: Caller = { projectId: l.project_id, keyId: 'payment_link', kind: 'operator', scopes: [], actor: `payment_link:${l.id}` };
   const base = `${ctx.config.publicUrl}/pay/${l.id}`;
+  // The checkout is priced for the buyer's real trial state: an existing customer's (a running
+  // default trial kept, a used trial not given again), or, where the catalog starts a default trial,
+  // the new customer's (created now). A new buyer elsewhere is priced as new and created on payment.
+  const customerId = parsed.data.toLowerCase();
+  const { catalog } = await getCatalog(ctx, l.project_id);
+  const known =
+    catalog.default_trial !== undefined && catalog.default_trial !== null
+      ? true
+      : await requireCustomer(ctx.db, l.project_id, customerId).then(
+          () => true,
+          () => false,
+        );
   const body: CheckoutBody = {
+    ...(known ? { customer_id: customerId } : {}),
     customer_email: parsed.data,
     ...(l.item_type === 'plan' ? { plan: l.item_id } : { credit_pack: l.item_id }),
     quantity: l.quantity,

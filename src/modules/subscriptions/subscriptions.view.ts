@@ -83,7 +83,7 @@ export function nextCharge(row: repo.SubscriptionRow, c: ChargeContext = {}): { 
 
 /** Whether the customer of a trial Tollgate bills has a card on file; undefined where it changes nothing. */
 export async function chargeContext(q: Queryable, row: repo.SubscriptionRow | undefined): Promise<ChargeContext> {
-  if (!row || row.status !== 'trialing' || row.provider !== 'sandbox') return {};
+  if (row?.status !== 'trialing' || row.provider !== 'sandbox') return {};
   return { cardOnFile: (await paymentsRepo.defaultPaymentMethod(q, row.project_id, row.customer_id)) !== undefined };
 }
 
