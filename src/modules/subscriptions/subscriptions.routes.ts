@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { callerOf } from '../../http/auth.ts';
 import type { AppContext } from '../../app/context.ts';
-import { idempotent } from '../../http/idempotency.ts';
+import { idempotent, idempotentOutsideTx } from '../../http/idempotency.ts';
 import { CustomerParams, IdParams } from '../../http/schemas.ts';
 import { createPaymentLink, createPortal, getPaymentLink, PaymentLinkBody, PortalBody } from './portal.service.ts';
 import { CancelBody, cancelSubscription, resumeSubscription } from './subscriptions.cancel.ts';
@@ -28,7 +28,7 @@ export function registerSubscriptionRoutes(root: FastifyInstance, ctx: AppContex
     '/v1/customers/:id/subscription/cancel',
     { schema: { params: CustomerParams, body: CancelBody.optional() }, config: { auth: 'customer' } },
     async (req, reply) =>
-      idempotent(ctx, req, reply, async (q) => ({
+      idempotentOutsideTx(ctx, req, reply, async (q) => ({
         body: await cancelSubscription(ctx, q, callerOf(req), req.params.id, req.body?.at_period_end ?? true),
       })),
   );
@@ -36,13 +36,13 @@ export function registerSubscriptionRoutes(root: FastifyInstance, ctx: AppContex
   app.post(
     '/v1/customers/:id/subscription/resume',
     { schema: { params: CustomerParams }, config: { auth: 'customer' } },
-    async (req, reply) => idempotent(ctx, req, reply, async (q) => ({ body: await resumeSubscription(ctx, q, callerOf(req), req.params.id) })),
+    async (req, reply) => idempotentOutsideTx(ctx, req, reply, async (q) => ({ body: await resumeSubscription(ctx, q, callerOf(req), req.params.id) })),
   );
 
   app.post(
     '/v1/customers/:id/subscription/change',
     { schema: { params: CustomerParams, body: ChangeBody }, config: { auth: 'customer' } },
-    async (req, reply) => idempotent(ctx, req, reply, async (q) => ({ body: await changePlan(ctx, q, callerOf(req), req.params.id, req.body) })),
+    async (req, reply) => idempotentOutsideTx(ctx, req, reply, async (q) => ({ body: await changePlan(ctx, q, callerOf(req), req.params.id, req.body) })),
   );
 
   app.post('/v1/customers/:id/subscription/coupon', { schema: { params: CustomerParams, body: CouponBody } }, async (req, reply) =>
@@ -56,7 +56,7 @@ export function registerSubscriptionRoutes(root: FastifyInstance, ctx: AppContex
   );
 
   app.post('/v1/portal', { schema: { body: PortalBody }, config: { auth: 'customer' } }, async (req, reply) =>
-    idempotent(ctx, req, reply, async (q) => ({ body: await createPortal(ctx, q, callerOf(req), req.body) })),
+    idempotentOutsideTx(ctx, req, reply, async (q) => ({ body: await createPortal(ctx, q, callerOf(req), req.body) })),
   );
 
   app.post('/v1/payment-links', { schema: { body: PaymentLinkBody } }, async (req, reply) =>
