@@ -50,6 +50,11 @@ export interface Config {
   webhookTimeoutMs: number;
   /** Timeout of each HTTP call to a payment provider (Stripe, PayPal). */
   providerTimeoutMs: number;
+  /**
+   * What a provider call made inside a database transaction does: `log` a warning (default) or
+   * `throw` (the test suite), so a call that would hold a connection across the network is caught.
+   */
+  providerCallInTransaction: 'log' | 'throw';
   stripeApiBase: string | undefined;
   paypalApiBase: string | undefined;
   runnerIntervalMs: number;
@@ -124,6 +129,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhookAllowPrivate: e.TOLLGATE_WEBHOOK_ALLOW_PRIVATE ?? embedded,
     webhookTimeoutMs: e.TOLLGATE_WEBHOOK_TIMEOUT_MS,
     providerTimeoutMs: e.TOLLGATE_PROVIDER_TIMEOUT_MS,
+    providerCallInTransaction: 'log',
     stripeApiBase: e.TOLLGATE_STRIPE_API_BASE,
     paypalApiBase: e.TOLLGATE_PAYPAL_API_BASE,
     runnerIntervalMs: e.TOLLGATE_RUNNER_INTERVAL_MS,

@@ -295,7 +295,9 @@ describe('crash between the Stripe call and our commit', () => {
     const crashed = await p.call('POST', '/v1/checkout', body, { 'idempotency-key': 'buy-pro-1' });
     expect(crashed.status).toBe(500);
     expect(stripe.list(p.sk, 'checkout.session')).toHaveLength(1);
-    expect((await h.db.query('SELECT 1 FROM checkout_sessions WHERE project_id = $1', [p.id])).rowCount).toBe(0);
+    // The intent was recorded before Stripe was called (no transaction is held across the call); Stripe's id was not stored.
+    const kept = await h.db.query<{ provider_ref: string | null }>('SELECT provider_ref FROM checkout_sessions WHERE project_id = $1', [p.id]);
+    expect(kept.rows).toEqual([{ provider_ref: null }]);
     await h.db.exec(`DROP TRIGGER ${fn} ON checkout_sessions; DROP FUNCTION ${fn}();`);
 
     const retry = await p.call('POST', '/v1/checkout', body, { 'idempotency-key': 'buy-pro-1' });

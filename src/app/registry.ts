@@ -18,8 +18,12 @@ export interface EventContext {
   occurredAt: Date | null;
 }
 
-/** What happened to one provider event: applied, or deliberately ignored (with why). */
-export type HandlerOutcome = 'applied' | { ignored: string };
+/**
+ * What happened to one provider event: applied, deliberately ignored (with why), or work that calls
+ * a provider: `outside` runs after the inbox transaction committed, never inside one; the event is
+ * marked processed once it succeeded, and retried like any failure otherwise (it must be idempotent).
+ */
+export type HandlerOutcome = 'applied' | { ignored: string } | { outside: () => Promise<void> };
 
 export type ProviderEventHandler<K extends ProviderEvent['kind']> = (
   ctx: AppContext,

@@ -36,6 +36,11 @@ export interface Db extends Queryable {
  */
 const currentTx = new AsyncLocalStorage<Queryable>();
 
+/** True while the current call chain runs inside a database transaction (provider calls refuse it). */
+export function insideTransaction(): boolean {
+  return currentTx.getStore() !== undefined;
+}
+
 // Bigint columns come back as numbers: amounts are bounded far below 2^53 by validation.
 pg.types.setTypeParser(20, (v) => Number(v));
 pg.types.setTypeParser(1700, (v) => Number(v));

@@ -84,3 +84,78 @@ export async function idempotent<T>(
   reply.code(result.status);
   return result.body;
 }
+
+/**
+ * For a mutation that calls a provider: it runs OUTSIDE any transaction (given the database, it
+ * opens its own short transactions around the network call, never across it). With an
+ * `Idempotency-Key` the key is claimed in a transaction of its own first; a twin request waits for
+ * the reply to be stored and replays it; a failed attempt frees the key. A claim left by a process
+ * that died mid-call is taken over once it is older than twice the provider timeout plus a minute.
+ */
+export async function idempotentOutsideTx<T>(
+  ctx: AppContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  run: (q: Queryable) => Promise<Outcome<T>>,
+): Promise<T | unknown> {
+  const header = req.headers['idempotency-key'];
+  const projectId = req.caller?.projectId;
+  if (header === undefined || !projectId) {
+    const out = await run(ctx.db);
+    reply.code(out.status ?? 200);
+    return out.body;
+  }
+  const key = Array.isArray(header) ? header[0] : header;
+  if (!key || key.length > 255) throw new InvalidRequestError('Idempotency-Key must be 1-255 characters', 'Idempotency-Key');
+  const hash = requestHash(req);
+  const staleMs = 2 * ctx.config.providerTimeoutMs + 60_000;
+  const waitUntil = Date.now() + ctx.config.providerTimeoutMs + 5_000;
+  for (;;) {
+    const now = ctx.clock.now();
+    const claimed = await ctx.db.query(
+      `INSERT INTO idempotency_keys (project_id, key, request_hash, created_at) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (project_id, key) DO UPDATE SET created_at = EXCLUDED.created_at
+         WHERE idempotency_keys.status_code IS NULL AND idempotency_keys.request_hash = EXCLUDED.request_hash
+           AND idempotency_keys.created_at < $5
+       RETURNING 1`,
+      [projectId, key, hash, now, new Date(now.getTime() - staleMs)],
+    );
+    if (claimed.rowCount > 0) break;
+    const prior = (
+      await ctx.db.query<StoredKey>('SELECT request_hash, status_code, response FROM idempotency_keys WHERE project_id = $1 AND key = $2', [
+        projectId,
+        key,
+      ])
+    ).rows[0];
+    if (!prior) continue; // freed by a failed twin meanwhile: claim it again
+    if (prior.request_hash !== hash) {
+      throw new AppError('idempotency_conflict', 'This Idempotency-Key was already used with a different request', { idempotency_key: key });
+    }
+    if (prior.status_code !== null) {
+      reply.header('idempotent-replayed', 'true');
+      reply.code(prior.status_code);
+      return prior.response;
+    }
+    if (Date.now() > waitUntil) {
+      throw new AppError('idempotency_conflict', 'A request with this Idempotency-Key is still in progress', { idempotency_key: key });
+    }
+    // The twin is calling the provider: wait for its stored reply (real time, not the project clock).
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  let out: Outcome<T>;
+  try {
+    out = await run(ctx.db);
+  } catch (err) {
+    await ctx.db.query('DELETE FROM idempotency_keys WHERE project_id = $1 AND key = $2 AND status_code IS NULL', [projectId, key]);
+    throw err;
+  }
+  const status = out.status ?? 200;
+  await ctx.db.query('UPDATE idempotency_keys SET status_code = $3, response = $4 WHERE project_id = $1 AND key = $2', [
+    projectId,
+    key,
+    status,
+    JSON.stringify(out.body ?? null),
+  ]);
+  reply.code(status);
+  return out.body;
+}

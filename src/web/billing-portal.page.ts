@@ -165,15 +165,15 @@ export function registerBillingPortalPages(app: FastifyInstance, ctx: AppContext
   });
   action('change', async (p, body) => {
     const { plan } = PlanForm.parse(body);
-    const r = await ctx.db.tx((q) => changePlan(ctx, q, p.caller, p.session.customer_id, { plan }));
+    const r = await changePlan(ctx, ctx.db, p.caller, p.session.customer_id, { plan });
     return r.change === 'downgrade' ? 'scheduled' : 'changed';
   });
   action('cancel', async (p) => {
-    await ctx.db.tx((q) => cancelSubscription(ctx, q, p.caller, p.session.customer_id, true));
+    await cancelSubscription(ctx, ctx.db, p.caller, p.session.customer_id, true);
     return 'canceled';
   });
   action('resume', async (p) => {
-    await ctx.db.tx((q) => resumeSubscription(ctx, q, p.caller, p.session.customer_id));
+    await resumeSubscription(ctx, ctx.db, p.caller, p.session.customer_id);
     return 'resumed';
   });
 

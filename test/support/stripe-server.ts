@@ -128,9 +128,13 @@ export class LocalStripe {
     return this.account(key).objects.get(id);
   }
 
+  /** Every answer waits this long first: a Stripe-compatible server answering slowly. */
+  delayMs = 0;
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
+    if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
     const raw = Buffer.concat(chunks).toString('utf8');
     const url = new URL(req.url ?? '/', 'http://x');
     const method = req.method ?? 'GET';

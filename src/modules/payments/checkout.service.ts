@@ -7,7 +7,7 @@ import { type PriceSummary, priceSummary } from '../../domain/pricing.ts';
 import { isEuCountry, isValidVatIdFormat } from '../../domain/vat-rates.ts';
 import type { AppContext, Caller } from '../../app/context.ts';
 import { getProvider } from '../../app/registry.ts';
-import type { LineItem, ProviderName } from '../../providers/provider.ts';
+import type { CreateCheckoutResult, LineItem, ProviderName } from '../../providers/provider.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
 import { CustomerIdSchema, ensureCustomer } from '../customers/customers.service.ts';
 import { getProject, projectNow } from '../projects/projects.service.ts';
@@ -253,9 +253,16 @@ function insertOpenSession(
   });
 }
 
+/**
+ * Opens a checkout session in three steps, so that no database transaction is held while the
+ * provider answers: (1) a short transaction records the session (the intent), (2) the provider is
+ * called outside any transaction, bounded by `TOLLGATE_PROVIDER_TIMEOUT_MS`, with a key derived from
+ * the session so a repeat is replayed by the provider, (3) its reference is stored. A provider that
+ * fails leaves nothing behind; a session recorded by a process that died before (3) is resumed by a
+ * retry with the same Idempotency-Key.
+ */
 export async function createCheckout(
   ctx: AppContext,
-  q: Queryable,
   caller: Caller,
   body: CheckoutBody,
   opts: CheckoutOpts = {},
@@ -264,37 +271,56 @@ export async function createCheckout(
   const project = await getProject(ctx, projectId);
   const { name: providerName, provider } = checkoutProvider(ctx, body, project.default_provider);
   if (!body.customer_id && !opts.paymentLinkId) throw new InvalidRequestError('customer_id is required', 'customer_id');
-  const customer = body.customer_id
-    ? (await ensureCustomer(ctx, q, projectId, body.customer_id, { email: body.customer_email ?? null })).customer
-    : null;
-  const at = await projectNow(ctx, projectId);
-  const item = await resolveItem(ctx, q, { projectId, customerId: customer?.id ?? null, body, at });
-  if ('complete' in item) return { status: 201, body: item.complete };
-
-  // With an Idempotency-Key the session id is derived from it: a retry after our commit failed
-  // (the provider call having succeeded) makes the same provider call again, which the provider replays.
-  const id = opts.requestKey ? derivedId('checkout', `${projectId}:${opts.requestKey}`) : newId('checkout');
-  const prior = opts.requestKey ? await repo.findSession(q, id, projectId) : undefined;
-  if (prior) return { status: 201, body: sessionView(prior) };
-  const expiresAt = item.expiresAt ?? new Date(at.getTime() + SESSION_TTL_MS);
-  const session = await insertOpenSession(q, { id, projectId, providerName, customer, body, item, opts, at, expiresAt });
-  const created = await provider.createCheckout(await providerCall(ctx, projectId, provider.name), {
-    project,
-    sessionId: id,
-    mode: item.mode,
-    customer: { id: customer?.id ?? '', email: customer?.email ?? body.customer_email ?? null },
-    lineItems: item.lineItems,
-    successUrl: session.success_url,
-    cancelUrl: session.cancel_url,
-    trialDays: item.trialDays ?? null,
-    trialWithoutCard: item.trialWithoutCard ?? false,
-    promotionCode: body.promotion_code ?? null,
-    discount: item.discount ?? null,
-    expiresAt,
-    idempotencyKey: `tollgate-checkout-${id}`,
-    metadata: { tollgate_project: projectId, tollgate_session: id, tollgate_customer: customer?.id ?? '' },
+  const intent = await ctx.db.tx(async (q): Promise<CheckoutReply | { session: repo.CheckoutSessionRow; item: CheckoutItem | null; customer: CheckoutCustomer }> => {
+    const customer = body.customer_id
+      ? (await ensureCustomer(ctx, q, projectId, body.customer_id, { email: body.customer_email ?? null })).customer
+      : null;
+    // With an Idempotency-Key the session id is derived from it: a retry after our last step failed
+    // (the provider call having succeeded) makes the same provider call again, which the provider replays.
+    const id = opts.requestKey ? derivedId('checkout', `${projectId}:${opts.requestKey}`) : newId('checkout');
+    const prior = opts.requestKey ? await repo.findSession(q, id, projectId) : undefined;
+    if (prior) return prior.provider_ref || prior.status !== 'open' ? { status: 201, body: sessionView(prior) } : { session: prior, item: null, customer };
+    const at = await projectNow(ctx, projectId);
+    const item = await resolveItem(ctx, q, { projectId, customerId: customer?.id ?? null, body, at });
+    if ('complete' in item) return { status: 201, body: item.complete };
+    const expiresAt = item.expiresAt ?? new Date(at.getTime() + SESSION_TTL_MS);
+    const session = await insertOpenSession(q, { id, projectId, providerName, customer, body, item, opts, at, expiresAt });
+    return { session, item, customer };
   });
-  const withRef = await repo.setSessionProvider(q, id, created.providerRef, created.url);
+  if (!('session' in intent)) return intent;
+  const { session, customer } = intent;
+  let item = intent.item;
+  if (!item) {
+    // Resuming a session recorded before a crash: its item is priced again exactly as stored.
+    const built = await resolveItem(ctx, ctx.db, { projectId, customerId: customer?.id ?? null, body, at: session.created_at });
+    if ('complete' in built) return { status: 201, body: built.complete };
+    item = built;
+  }
+  const id = session.id;
+  let created: CreateCheckoutResult;
+  try {
+    created = await provider.createCheckout(await providerCall(ctx, projectId, provider.name), {
+      project,
+      sessionId: id,
+      mode: item.mode,
+      customer: { id: customer?.id ?? '', email: customer?.email ?? body.customer_email ?? null },
+      lineItems: item.lineItems,
+      successUrl: session.success_url,
+      cancelUrl: session.cancel_url,
+      trialDays: item.trialDays ?? null,
+      trialWithoutCard: item.trialWithoutCard ?? false,
+      promotionCode: body.promotion_code ?? null,
+      discount: item.discount ?? null,
+      expiresAt: session.expires_at,
+      idempotencyKey: `tollgate-checkout-${id}`,
+      metadata: { tollgate_project: projectId, tollgate_session: id, tollgate_customer: customer?.id ?? '' },
+    });
+  } catch (err) {
+    // Nothing was sold: the recorded intent goes, as the transaction's rollback did before.
+    await repo.deleteUnsentSession(ctx.db, projectId, id);
+    throw err;
+  }
+  const withRef = await repo.setSessionProvider(ctx.db, id, created.providerRef, created.url);
   return { status: 201, body: { ...sessionView(withRef), url: created.url } };
 }
 

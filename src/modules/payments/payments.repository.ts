@@ -86,6 +86,11 @@ export async function insertSession(
   return r.rows[0] as CheckoutSessionRow;
 }
 
+/** Removes a session whose provider call failed (never one the provider knows of). */
+export async function deleteUnsentSession(q: Queryable, projectId: string, id: string): Promise<void> {
+  await q.query("DELETE FROM checkout_sessions WHERE project_id = $1 AND id = $2 AND provider_ref IS NULL AND status = 'open'", [projectId, id]);
+}
+
 export async function setSessionProvider(q: Queryable, id: string, ref: string, url: string): Promise<CheckoutSessionRow> {
   const r = await q.query<CheckoutSessionRow>(
     'UPDATE checkout_sessions SET provider_ref = $2, provider_url = $3 WHERE id = $1 RETURNING *',

@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { NotFoundError } from '../../domain/errors.ts';
 import { callerOf } from '../../http/auth.ts';
 import type { AppContext } from '../../app/context.ts';
-import { idempotent } from '../../http/idempotency.ts';
+import { idempotent, idempotentOutsideTx } from '../../http/idempotency.ts';
 import { IdParams } from '../../http/schemas.ts';
 import { CheckoutBodySchema, createCheckout, getSession } from './checkout.service.ts';
 import { getPayment, listPayments, PaymentsQuery } from './payments.service.ts';
@@ -12,8 +12,8 @@ export function registerPaymentRoutes(root: FastifyInstance, ctx: AppContext): v
   const app = root.withTypeProvider<ZodTypeProvider>();
 
   app.post('/v1/checkout', { schema: { body: CheckoutBodySchema }, config: { auth: 'customer' } }, async (req, reply) =>
-    idempotent(ctx, req, reply, async (q) =>
-      createCheckout(ctx, q, callerOf(req), req.body, { requestKey: req.headers['idempotency-key'] as string | undefined }),
+    idempotentOutsideTx(ctx, req, reply, async () =>
+      createCheckout(ctx, callerOf(req), req.body, { requestKey: req.headers['idempotency-key'] as string | undefined }),
     ),
   );
 

@@ -1,11 +1,10 @@
 import type { AppContext } from '../../app/context.ts';
 import * as paymentsRepo from './payments.repository.ts';
 import type { ProviderEventHandler } from '../../app/registry.ts';
-import { applyProviderEvent } from './payments.service.ts';
 import { projectNow } from '../projects/projects.service.ts';
 import { recordProviderEvent } from '../webhooks-in/inbox.service.ts';
 import { errorBody, paypalApi, paypalError, rawJson } from '../../providers/paypal/paypal.client.ts';
-import { captureEvents, captureOf } from '../../providers/paypal/paypal.provider.ts';
+import { captureOf } from '../../providers/paypal/paypal.provider.ts';
 import { providerCall } from '../providers/provider-call.ts';
 
 type Json = Record<string, any>;
@@ -76,7 +75,9 @@ export async function completePaypalReturn(ctx: AppContext, sessionId: string): 
   return { redirect: s.success_url };
 }
 
-// The buyer approved but may never come back: capture from the webhook instead.
+// The buyer approved but may never come back: capture from the webhook instead. The capture is a
+// call to PayPal, so it runs after the inbox transaction, and its outcome comes back through the inbox
+// as a capture event (as on the buyer's return): applied once whichever path arrives first.
 export const onPaypalOrderApproved: ProviderEventHandler<'order.approved'> = async (ctx, q, ev, event) => {
   if (ev.provider !== 'paypal') return { ignored: 'order approval from another provider' };
   const session = await paymentsRepo.lockSessionByRef(q, ev.projectId, 'paypal', event.orderRef);
@@ -84,8 +85,20 @@ export const onPaypalOrderApproved: ProviderEventHandler<'order.approved'> = asy
   if (session.status !== 'open') return { ignored: `session already ${session.status}` };
   // Past its time the reservation behind the session may be gone: take no money.
   if (session.expires_at.getTime() <= (await projectNow(ctx, session.project_id)).getTime()) return { ignored: 'session expired' };
-  const capture = captureOf(await capturePaypalOrder(ctx, session));
-  if (!capture) throw new Error(`PayPal order ${event.orderRef} has no capture`);
-  for (const e of captureEvents(capture, session.id)) await applyProviderEvent(ctx, q, ev, e);
-  return 'applied';
+  return {
+    outside: async () => {
+      const capture = captureOf(await capturePaypalOrder(ctx, session));
+      if (!capture) throw new Error(`PayPal order ${event.orderRef} has no capture`);
+      const status = String(capture.status);
+      const type = EVENT_OF_STATUS[status];
+      if (!type) throw new Error(`PayPal capture ${capture.id} is ${status}`);
+      const eventId = `capture-${capture.id}-${status}`;
+      await recordProviderEvent(ctx, 'paypal', session.project_id, {
+        eventId,
+        type,
+        occurredAt: ev.occurredAt,
+        payload: { id: eventId, event_type: type, resource_type: 'capture', resource: { ...capture, custom_id: capture.custom_id ?? session.id } },
+      });
+    },
+  };
 };

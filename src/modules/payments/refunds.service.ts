@@ -94,7 +94,10 @@ async function applyRefund(
  * so a retry after a crash names the same provider refund.
  */
 export async function refundPayment(ctx: AppContext, q: Queryable, caller: Caller, paymentId: string, body: RefundBody) {
-  const payment = await repo.lockPayment(q, caller.projectId, paymentId);
+  // Read, then call the provider outside any transaction, then apply in a short one: a slow
+  // provider holds no connection. The provider's refund key is derived from the payment's state,
+  // so a concurrent twin names the same refund, which is recorded once.
+  const payment = await paymentsRepo.findPayment(q, caller.projectId, paymentId);
   if (!payment) throw new NotFoundError('payment', paymentId);
   if (payment.status === 'failed') throw new ConflictError('A failed payment cannot be refunded', { status: payment.status });
   const refundable = payment.amount - payment.amount_refunded;
@@ -120,22 +123,31 @@ export async function refundPayment(ctx: AppContext, q: Queryable, caller: Calle
     throw new ProviderError(payment.provider, `refund failed: ${(err as Error).message}`);
   }
   if (result.status === 'failed') throw new ProviderError(payment.provider, 'the provider declined the refund');
-  const applied = await applyRefund(ctx, q, {
-    payment,
-    amount,
-    refundRef: result.refundRef,
-    status: result.status,
-    origin: 'api',
-    reason: body.reason ?? null,
+  return q.tx(async (trx) => {
+    const locked = await repo.lockPayment(trx, caller.projectId, paymentId);
+    if (!locked) throw new NotFoundError('payment', paymentId);
+    const applied = await applyRefund(ctx, trx, {
+      payment: locked,
+      amount,
+      refundRef: result.refundRef,
+      status: result.status,
+      origin: 'api',
+      reason: body.reason ?? null,
+    });
+    if (!applied) {
+      // The provider's echo (or a twin request) recorded this very refund first: the same answer.
+      const known = await repo.findRefundByRef(trx, caller.projectId, locked.provider, result.refundRef);
+      if (!known) throw new ConflictError('The provider reports this refund as already recorded', { provider_ref: result.refundRef });
+      return { ...refundView(known), payment: paymentView(locked) };
+    }
+    await audit(
+      trx,
+      caller,
+      { action: 'payment.refunded', customerId: locked.customer_id ?? undefined, target: locked.id, details: { amount, refund_id: applied.id } },
+      await projectNow(ctx, caller.projectId),
+    );
+    return applied;
   });
-  if (!applied) throw new ConflictError('The provider reports this refund as already recorded', { provider_ref: result.refundRef });
-  await audit(
-    q,
-    caller,
-    { action: 'payment.refunded', customerId: payment.customer_id ?? undefined, target: payment.id, details: { amount, refund_id: applied.id } },
-    await projectNow(ctx, caller.projectId),
-  );
-  return applied;
 }
 
 export async function listPaymentRefunds(q: Queryable, projectId: string, paymentId: string) {

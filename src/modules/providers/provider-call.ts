@@ -1,5 +1,6 @@
 import type { AppContext } from '../../app/context.ts';
 import { getProvider } from '../../app/registry.ts';
+import { insideTransaction } from '../../db/db.ts';
 import type { ProviderCall, ProviderName, ProviderStore } from '../../providers/provider.ts';
 import { findSession } from '../payments/payments.repository.ts';
 import { projectNow } from '../projects/projects.service.ts';
@@ -36,6 +37,12 @@ function storeFor(ctx: AppContext, projectId: string, provider: string): Provide
  * `PUT /v1/providers/:provider` clears.
  */
 export async function providerCall<S = unknown>(ctx: AppContext, projectId: string, provider: ProviderName | string): Promise<ProviderCall<S>> {
+  if (insideTransaction()) {
+    // A provider answering slowly would hold the transaction's connection (PGlite's only one) meanwhile.
+    const message = `${provider} call for project ${projectId} inside a database transaction`;
+    if (ctx.config.providerCallInTransaction === 'throw') throw new Error(message);
+    ctx.log.warn({ provider, projectId, stack: new Error(message).stack }, 'provider call inside a database transaction');
+  }
   const found = getProvider(ctx, provider)?.settings ? await getProviderSettings<S>(ctx, projectId, provider) : undefined;
   const apiBase = apiBaseOf(ctx, provider);
   return {

@@ -195,6 +195,6 @@ export async function checkoutFromLink(ctx: AppContext, linkId: string, email: s
     cancel_url: l.cancel_url ?? base,
     ...(l.trial_days !== null ? { trial_days: l.trial_days } : {}),
   };
-  const out = await ctx.db.tx((trx) => createCheckout(ctx, trx, caller, body, { paymentLinkId: l.id }));
+  const out = await createCheckout(ctx, caller, body, { paymentLinkId: l.id });
   return out.body as { url?: string | null; session_id?: string | null; status?: string };
 }

@@ -7,12 +7,19 @@ import { audit } from '../audit/audit.service.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
 import { projectNow } from '../projects/projects.service.ts';
 import * as repo from './subscriptions.repository.ts';
-import { chargeContext, emitUpdated, lockForAction, reschedule, subscriptionView, viaProvider } from './subscriptions.view.ts';
+import { chargeContext, emitUpdated, lockForAction, reschedule, subscriptionView, viaProvider, viaProviderOutsideTx } from './subscriptions.view.ts';
 
 /** Cancel and resume. */
 export const CancelBody = z.object({ at_period_end: z.boolean().default(true) }).strict();
 
-export async function cancelSubscription(ctx: AppContext, q: Queryable, caller: Caller, customerId: string, atPeriodEnd: boolean) {
+/** Called outside any transaction: a subscription a provider bills is changed there first (no transaction held meanwhile). */
+export async function cancelSubscription(ctx: AppContext, db: Queryable, caller: Caller, customerId: string, atPeriodEnd: boolean) {
+  const action = atPeriodEnd ? 'cancel_at_period_end' : 'cancel_now';
+  const outside = await viaProviderOutsideTx(ctx, caller, customerId, action, {}, (row) => assertAction(row.status, action));
+  return outside ?? db.tx((q) => cancelInTx(ctx, q, caller, customerId, atPeriodEnd));
+}
+
+async function cancelInTx(ctx: AppContext, q: Queryable, caller: Caller, customerId: string, atPeriodEnd: boolean) {
   const projectId = caller.projectId;
   const row = await lockForAction(q, projectId, customerId);
   assertAction(row.status, atPeriodEnd ? 'cancel_at_period_end' : 'cancel_now');
@@ -36,7 +43,16 @@ export async function cancelSubscription(ctx: AppContext, q: Queryable, caller: 
   return subscriptionView(saved, catalog, at, await chargeContext(q, saved));
 }
 
-export async function resumeSubscription(ctx: AppContext, q: Queryable, caller: Caller, customerId: string) {
+/** Called outside any transaction, as `cancelSubscription`. */
+export async function resumeSubscription(ctx: AppContext, db: Queryable, caller: Caller, customerId: string) {
+  const outside = await viaProviderOutsideTx(ctx, caller, customerId, 'resume', {}, (row) => {
+    assertAction(row.status, 'resume');
+    if (!row.cancel_at_period_end) throw new ConflictError('This subscription is not scheduled to cancel', { status: row.status });
+  });
+  return outside ?? db.tx((q) => resumeInTx(ctx, q, caller, customerId));
+}
+
+async function resumeInTx(ctx: AppContext, q: Queryable, caller: Caller, customerId: string) {
   const projectId = caller.projectId;
   const row = await lockForAction(q, projectId, customerId);
   assertAction(row.status, 'resume');

@@ -15,7 +15,7 @@ import { recordPayment } from '../payments/payments.service.ts';
 import { projectNow } from '../projects/projects.service.ts';
 import * as repo from './subscriptions.repository.ts';
 import { billCurrentPeriod } from './subscriptions.renewal.ts';
-import { chargeContext, chargeSavedCard, couponFields, couponOf, nextCharge, emitUpdated, isManaged, lockForAction, requireManaged, requirePlan, reschedule, resolveCoupon, subscriptionView, viaProvider } from './subscriptions.view.ts';
+import { chargeContext, chargeSavedCard, couponFields, couponOf, emitUpdated, isManaged, lockForAction, nextCharge, requireManaged, requirePlan, reschedule, resolveCoupon, subscriptionView, viaProvider, viaProviderOutsideTx } from './subscriptions.view.ts';
 
 /** Plan changes with proration, coupons and card replacement. */
 export const ChangeBody = z
@@ -109,7 +109,17 @@ function prorationView(p: NonNullable<ReturnType<typeof changeTerms>['proration'
 }
 
 /** Upgrade now with a prorated charge on the saved card; downgrade at the end of the period. */
-export async function changePlan(
+/** Called outside any transaction: a subscription a provider bills is changed there first (no transaction held meanwhile). */
+export async function changePlan(ctx: AppContext, db: Queryable, caller: Caller, customerId: string, body: z.infer<typeof ChangeBody>) {
+  const { catalog } = await getCatalog(ctx, caller.projectId);
+  const plan = requirePlan(catalog, body.plan);
+  const extra = { planRef: plan.id, ...(body.quantity ? { quantity: body.quantity } : {}) };
+  const outside = await viaProviderOutsideTx(ctx, caller, customerId, 'change_plan', extra, (row) => assertAction(row.status, 'change_plan'));
+  if (outside) return { ...outside, change: 'provider' as const, proration: null };
+  return db.tx((q) => changePlanInTx(ctx, q, caller, customerId, body));
+}
+
+async function changePlanInTx(
   ctx: AppContext,
   q: Queryable,
   caller: Caller,

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { callerOf } from '../../http/auth.ts';
 import type { AppContext } from '../../app/context.ts';
-import { idempotent } from '../../http/idempotency.ts';
+import { idempotent, idempotentOutsideTx } from '../../http/idempotency.ts';
 import { errorResponses } from '../../http/openapi.ts';
 import { CustomerParams, IdParams } from '../../http/schemas.ts';
 import { createPaymentLink, createPortal, getPaymentLink, PaymentLinkBody, PortalBody } from './portal.service.ts';
@@ -29,7 +29,7 @@ export function registerSubscriptionRoutes(root: FastifyInstance, ctx: AppContex
     '/v1/customers/:id/subscription/cancel',
     { schema: { params: CustomerParams, body: CancelBody.optional() }, config: { auth: 'customer' } },
     async (req, reply) =>
-      idempotent(ctx, req, reply, async (q) => ({
+      idempotentOutsideTx(ctx, req, reply, async (q) => ({
         body: await cancelSubscription(ctx, q, callerOf(req), req.params.id, req.body?.at_period_end ?? true),
       })),
   );
@@ -37,7 +37,7 @@ export function registerSubscriptionRoutes(root: FastifyInstance, ctx: AppContex
   app.post(
     '/v1/customers/:id/subscription/resume',
     { schema: { params: CustomerParams }, config: { auth: 'customer' } },
-    async (req, reply) => idempotent(ctx, req, reply, async (q) => ({ body: await resumeSubscription(ctx, q, callerOf(req), req.params.id) })),
+    async (req, reply) => idempotentOutsideTx(ctx, req, reply, async (q) => ({ body: await resumeSubscription(ctx, q, callerOf(req), req.params.id) })),
   );
 
   app.post(
@@ -48,7 +48,7 @@ export function registerSubscriptionRoutes(root: FastifyInstance, ctx: AppContex
       if (req.body.preview || req.query.preview === 'true') {
         return ctx.db.tx((q) => previewChange(ctx, q, callerOf(req).projectId, req.params.id, req.body));
       }
-      return idempotent(ctx, req, reply, async (q) => ({ body: await changePlan(ctx, q, callerOf(req), req.params.id, req.body) }));
+      return idempotentOutsideTx(ctx, req, reply, async (q) => ({ body: await changePlan(ctx, q, callerOf(req), req.params.id, req.body) }));
     },
   );
 
@@ -69,7 +69,7 @@ export function registerSubscriptionRoutes(root: FastifyInstance, ctx: AppContex
   );
 
   app.post('/v1/portal', { schema: { body: PortalBody }, config: { auth: 'customer' } }, async (req, reply) =>
-    idempotent(ctx, req, reply, async (q) => ({ body: await createPortal(ctx, q, callerOf(req), req.body) })),
+    idempotentOutsideTx(ctx, req, reply, async (q) => ({ body: await createPortal(ctx, q, callerOf(req), req.body) })),
   );
 
   app.post('/v1/payment-links', { schema: { body: PaymentLinkBody } }, async (req, reply) =>

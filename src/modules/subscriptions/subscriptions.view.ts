@@ -334,6 +334,36 @@ export async function viaProvider(
   return subscriptionView(fresh ?? row, catalog, at);
 }
 
+/**
+ * The same change as `viaProvider`, made before any transaction opens: the subscription is read,
+ * `check` refuses what the action does not allow, the provider is called outside any transaction,
+ * and its answer is applied in a short one. Null for subscriptions Tollgate bills (the caller then
+ * makes the change in its own transaction).
+ */
+export async function viaProviderOutsideTx(
+  ctx: AppContext,
+  caller: Caller,
+  customerId: string,
+  action: UpdateSubscriptionInput['action'],
+  extra: { planRef?: string; quantity?: number } = {},
+  check: (row: repo.SubscriptionRow) => void = () => {},
+): Promise<SubscriptionView | null> {
+  const row = await ctx.db.tx((q) => lockForAction(q, caller.projectId, customerId));
+  if (isManaged(row)) return null;
+  check(row);
+  const at = await projectNow(ctx, row.project_id);
+  const state = await callProvider(ctx, row, action, extra);
+  return ctx.db.tx(async (q) => {
+    const fresh = (await repo.findSubscription(q, row.project_id, row.id)) ?? row;
+    // The provider's answer to our own request is the newest state we know of.
+    const occurredAt = new Date(Math.max(at.getTime(), fresh.provider_updated_at?.getTime() ?? 0));
+    await applyProviderEvent(ctx, q, { projectId: row.project_id, provider: row.provider, inboxId: `api:${caller.actor}`, occurredAt }, state);
+    await audit(q, caller, { action: `subscription.${action}`, customerId: row.customer_id, target: row.id, details: { provider: row.provider, ...extra } }, at);
+    const after = await repo.findSubscription(q, row.project_id, row.id);
+    return subscriptionView(after ?? fresh, (await getCatalog(ctx, row.project_id)).catalog, at);
+  });
+}
+
 /** The one call to the provider port that changes a subscription it bills. */
 async function callProvider(ctx: AppContext, row: repo.SubscriptionRow, action: UpdateSubscriptionInput['action'], extra: { planRef?: string; quantity?: number }) {
   const provider = getProvider(ctx, row.provider);

@@ -73,7 +73,7 @@ export async function recordProviderEvent(
 /** Applies a stored event exactly once: the row lock serialises twins, the status skips repeats. */
 export async function processEvent(ctx: AppContext, id: string, opts: { force?: boolean } = {}): Promise<repo.InboxRow['status']> {
   try {
-    return await ctx.db.tx(async (trx) => {
+    const outcome = await ctx.db.tx(async (trx): Promise<repo.InboxRow['status'] | { outside: (() => Promise<void>)[] }> => {
       const row = await repo.lockEvent(trx, id);
       if (!row) throw new Error(`inbox event ${id} not found`);
       if (!opts.force && (row.status === 'processed' || row.status === 'ignored')) return row.status;
@@ -85,7 +85,10 @@ export async function processEvent(ctx: AppContext, id: string, opts: { force?: 
           await applyProviderEvent(ctx, trx, { projectId: row.project_id, provider: row.provider, inboxId: row.id, occurredAt: row.occurred_at }, event),
         );
       }
-      const ignored = outcomes.filter((o): o is { ignored: string } => o !== 'applied');
+      const outside = outcomes.flatMap((o) => (typeof o === 'object' && 'outside' in o ? [o.outside] : []));
+      // Provider calls wait for the commit: the event is marked once they succeeded.
+      if (outside.length > 0) return { outside };
+      const ignored = outcomes.filter((o): o is { ignored: string } => typeof o === 'object' && 'ignored' in o);
       const allIgnored = outcomes.length > 0 && ignored.length === outcomes.length;
       // A replay of an applied event finds nothing left to do: it stays "processed".
       const status = allIgnored && row.status !== 'processed' ? 'ignored' : 'processed';
@@ -93,6 +96,10 @@ export async function processEvent(ctx: AppContext, id: string, opts: { force?: 
       await repo.markEvent(trx, id, status, { at: ctx.clock.now(), error: ignored[0]?.ignored ?? null });
       return status;
     });
+    if (typeof outcome === 'string') return outcome;
+    for (const work of outcome.outside) await work();
+    await repo.markEvent(ctx.db, id, 'processed', { at: ctx.clock.now(), error: null });
+    return 'processed';
   } catch (err) {
     const message = (err as Error).message ?? String(err);
     ctx.log.warn({ err, inbox_id: id }, 'provider event processing failed; will retry');
