@@ -178,3 +178,35 @@ describe('onboarding', () => {
     expect((await p.call('GET', '/v1/customers/o3')).body.organization).toBe('P only');
   });
 });
+
+describe('issue 11 item 18: profile, settings and onboarding changes are audited', () => {
+  it('each change is one audit row with actor, action and the changed fields before and after; no change, no row', async () => {
+    const p = await ava();
+    await p.call('PATCH', '/v1/customers/au1', { name: 'Dr Martin', organization: 'Before', settings: { studio: { ...studio, tone: 'formal' } } });
+    await p.call('PATCH', '/v1/customers/au1', { organization: 'After', settings: { studio } });
+    await p.call('PATCH', '/v1/customers/au1', { organization: 'After' }); // nothing changes
+    await p.call('PATCH', '/v1/customers/au1', { onboarding: { steps: { vapi: 'completed', assistant: 'skipped' } } });
+    expect((await p.call('POST', '/v1/customers/au1/onboarding/complete')).status).toBe(200);
+    const log = await p.call('GET', '/v1/audit?customer_id=au1');
+    expect(log.status).toBe(200);
+    const rows = [...log.body.data].reverse();
+    expect(rows.map((r: { action: string }) => r.action)).toEqual([
+      'customer.profile_updated',
+      'customer.profile_updated',
+      'customer.profile_updated',
+      'onboarding.completed',
+    ]);
+    expect(rows.every((r: { actor: string }) => typeof r.actor === 'string' && r.actor.length > 0)).toBe(true);
+    expect(rows[1].details).toEqual({
+      changed: ['organization', 'settings.studio'],
+      before: { organization: 'Before', 'settings.studio': { ...studio, tone: 'formal' } },
+      after: { organization: 'After', 'settings.studio': studio },
+    });
+    expect(rows[2].details).toEqual({
+      changed: ['onboarding.steps.vapi', 'onboarding.steps.assistant'],
+      before: { 'onboarding.steps.vapi': null, 'onboarding.steps.assistant': null },
+      after: { 'onboarding.steps.vapi': 'completed', 'onboarding.steps.assistant': 'skipped' },
+    });
+    expect(rows[3].details.after.completed_at).toBeTruthy();
+  });
+});

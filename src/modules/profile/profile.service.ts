@@ -7,6 +7,7 @@ import { type CatalogPushHook, getCatalog } from '../catalog/catalog.service.ts'
 import { coreFieldsChange, type CustomerViewExtension, customersRepository, customerView, ensureCustomer } from '../customers/customers.service.ts';
 import { projectNow } from '../projects/projects.service.ts';
 import { emit } from '../webhooks-out/outbox.ts';
+import { audit } from '../audit/audit.service.ts';
 import * as repo from './profile.repository.ts';
 import { assertValidSchema, settingsError, settingsValidator } from './settings-schema.ts';
 
@@ -226,6 +227,33 @@ async function saveAndAnnounce(
   });
 }
 
+/** What the audit log keeps of a profile change: the changed fields, each one's value before and after. */
+function changeDetails(
+  changed: string[],
+  v: { found: Customer; customer: Customer; before: repo.ProfileRow; next: repo.ProfileRow },
+): { changed: string[]; before: Record<string, unknown>; after: Record<string, unknown> } {
+  const before: Record<string, unknown> = {};
+  const after: Record<string, unknown> = {};
+  for (const f of changed) {
+    if (f === 'email' || f === 'name' || f === 'metadata') {
+      before[f] = v.found[f] ?? null;
+      after[f] = v.customer[f] ?? null;
+    } else if (f.startsWith('settings.')) {
+      const key = f.slice('settings.'.length);
+      before[f] = v.before.settings[key] ?? null;
+      after[f] = v.next.settings[key] ?? null;
+    } else if (f.startsWith('onboarding.steps.')) {
+      const step = f.slice('onboarding.steps.'.length);
+      before[f] = v.before.onboarding_steps[step]?.status ?? null;
+      after[f] = v.next.onboarding_steps[step]?.status ?? null;
+    } else {
+      before[f] = (v.before as unknown as Record<string, unknown>)[f] ?? null;
+      after[f] = (v.next as unknown as Record<string, unknown>)[f] ?? null;
+    }
+  }
+  return { changed, before, after };
+}
+
 /** PATCH /v1/customers/:id: profile fields, settings and onboarding steps, in one transaction. */
 export async function patchCustomer(ctx: AppContext, q: Queryable, caller: Caller, customerId: string, body: PatchCustomer) {
   const projectId = caller.projectId;
@@ -242,7 +270,10 @@ export async function patchCustomer(ctx: AppContext, q: Queryable, caller: Calle
   patchProfileFields(before, next, body, changed);
   patchSettings(before, next, body.settings ?? {}, changed);
   const steps = patchSteps(before, next, body.onboarding?.steps ?? {}, at, changed);
-  if (changed.length > 0) await saveAndAnnounce(q, catalog, customer, next, { changed, steps, at });
+  if (changed.length > 0) {
+    await saveAndAnnounce(q, catalog, customer, next, { changed, steps, at });
+    await audit(q, caller, { action: 'customer.profile_updated', customerId, target: `customer:${customerId}`, details: changeDetails(changed, { found, customer, before, next }) }, at);
+  }
   return customerView(ctx, q, customer);
 }
 
@@ -263,5 +294,6 @@ export async function completeOnboarding(ctx: AppContext, q: Queryable, caller: 
   const saved = await repo.saveProfile(q, { ...p, onboarding_completed_at: at, updated_at: at });
   const view = onboardingView(catalog, saved);
   await emit(q, { projectId, type: 'onboarding.completed', customerId, data: { customer_id: customerId, completed_at: at, steps: view.steps }, at });
+  await audit(q, caller, { action: 'onboarding.completed', customerId, target: `customer:${customerId}`, details: { before: { completed_at: null }, after: { completed_at: at } } }, at);
   return { object: 'onboarding', customer_id: customerId, ...view };
 }
