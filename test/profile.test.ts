@@ -151,12 +151,12 @@ describe('onboarding', () => {
     const again = await p.call('POST', '/v1/customers/o1/onboarding/complete');
     expect(again.body.completed_at).toBe(done.body.completed_at);
     const types = (await events(p)).map((e) => e.type).filter((t) => t.startsWith('onboarding.'));
-    expect(types).toEqual(['onboarding.step_completed', 'onboarding.step_completed', 'onboarding.completed']);
-    const steps = await events(p, 'onboarding.step_completed');
-    expect(steps.map((e) => [e.data.step, e.data.status])).toEqual([
-      ['vapi', 'completed'],
-      ['assistant', 'skipped'],
-    ]);
+    // issue 11 item 20: a start event, a skipped step is step_skipped, completion says how long it took.
+    expect(types).toEqual(['onboarding.started', 'onboarding.step_completed', 'onboarding.step_skipped', 'onboarding.completed']);
+    expect((await events(p, 'onboarding.step_completed')).map((e) => [e.data.step, e.data.status])).toEqual([['vapi', 'completed']]);
+    expect((await events(p, 'onboarding.step_skipped')).map((e) => [e.data.step, e.data.status])).toEqual([['assistant', 'skipped']]);
+    expect((await events(p, 'onboarding.started'))[0]?.data.started_at).toBe('2026-03-01T10:00:00.000Z');
+    expect((await events(p, 'onboarding.completed'))[0]?.data.duration_seconds).toBe(5 * 60);
   });
 
   it('repeating a step with the same status changes nothing and emits nothing', async () => {

@@ -199,20 +199,26 @@ function patchSteps(before: repo.ProfileRow, next: repo.ProfileRow, steps: Recor
   return events;
 }
 
-/** Saves the profile and emits `onboarding.step_completed` per changed step, then `customer.updated`. */
+/**
+ * Saves the profile and emits `onboarding.started` (the first step), `onboarding.step_completed` or
+ * `onboarding.step_skipped` per changed step, then `customer.updated`.
+ */
 async function saveAndAnnounce(
   q: Queryable,
   catalog: Catalog,
   customer: Customer,
   next: repo.ProfileRow,
-  e: { changed: string[]; steps: StepEvent[]; at: Date },
+  e: { changed: string[]; steps: StepEvent[]; at: Date; started: boolean },
 ): Promise<void> {
   const { project_id: projectId, id: customerId } = customer;
   const saved = await repo.saveProfile(q, { ...next, updated_at: e.at });
+  if (e.started) {
+    await emit(q, { projectId, type: 'onboarding.started', customerId, data: { customer_id: customerId, started_at: e.at }, at: e.at });
+  }
   for (const s of e.steps) {
     await emit(q, {
       projectId,
-      type: 'onboarding.step_completed',
+      type: s.status === 'skipped' ? 'onboarding.step_skipped' : 'onboarding.step_completed',
       customerId,
       data: { customer_id: customerId, step: s.step, status: s.status, at: e.at },
       at: e.at,
@@ -271,7 +277,8 @@ export async function patchCustomer(ctx: AppContext, q: Queryable, caller: Calle
   patchSettings(before, next, body.settings ?? {}, changed);
   const steps = patchSteps(before, next, body.onboarding?.steps ?? {}, at, changed);
   if (changed.length > 0) {
-    await saveAndAnnounce(q, catalog, customer, next, { changed, steps, at });
+    const started = steps.length > 0 && Object.keys(before.onboarding_steps).length === 0;
+    await saveAndAnnounce(q, catalog, customer, next, { changed, steps, at, started });
     await audit(q, caller, { action: 'customer.profile_updated', customerId, target: `customer:${customerId}`, details: changeDetails(changed, { found, customer, before, next }) }, at);
   }
   return customerView(ctx, q, customer);
@@ -293,7 +300,16 @@ export async function completeOnboarding(ctx: AppContext, q: Queryable, caller: 
   }
   const saved = await repo.saveProfile(q, { ...p, onboarding_completed_at: at, updated_at: at });
   const view = onboardingView(catalog, saved);
-  await emit(q, { projectId, type: 'onboarding.completed', customerId, data: { customer_id: customerId, completed_at: at, steps: view.steps }, at });
+  // From the first step recorded to completion.
+  const firstStep = Math.min(...Object.values(p.onboarding_steps).map((st) => new Date(st.at).getTime()), at.getTime());
+  const durationSeconds = Math.max(0, Math.round((at.getTime() - firstStep) / 1000));
+  await emit(q, {
+    projectId,
+    type: 'onboarding.completed',
+    customerId,
+    data: { customer_id: customerId, completed_at: at, duration_seconds: durationSeconds, steps: view.steps },
+    at,
+  });
   await audit(q, caller, { action: 'onboarding.completed', customerId, target: `customer:${customerId}`, details: { before: { completed_at: null }, after: { completed_at: at } } }, at);
   return { object: 'onboarding', customer_id: customerId, ...view };
 }
