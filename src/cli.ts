@@ -51,7 +51,8 @@ function parse(args: string[], options: FlagSpec, usage: string): { values: Reco
     const r = parseArgs({ args, options, strict: true, allowPositionals: true });
     return { values: r.values as Record<string, string | boolean | undefined>, positionals: r.positionals };
   } catch (err) {
-    throw new UsageError(`${(err as Error).message.split('\n')[0]}\n${usage}`);
+    // One line: node's reason ("Unknown option '--x'") without its advice, then the usage.
+    throw new UsageError(`${(err as Error).message.split('\n')[0]?.split('. ')[0]}; ${usage}`);
   }
 }
 
@@ -166,6 +167,8 @@ export async function main(argv: string[]): Promise<number> {
       await start();
       return -1;
     case 'migrate': {
+      const usage = 'usage: tollgate migrate';
+      if (sub !== undefined || parse(rest, {}, usage).positionals.length) throw new UsageError(sub?.startsWith('-') ? `Unknown option '${sub}'; ${usage}` : usage);
       const config = commandConfig();
       const db = await openDb({ databaseUrl: config.databaseUrl, dataDir: `${config.dataDir}/pgdata` });
       const applied = await migrate(db, (m) => process.stdout.write(`  ${m}\n`));
@@ -205,7 +208,8 @@ export async function main(argv: string[]): Promise<number> {
       });
     }
     case 'operators': {
-      if (sub !== 'link') throw new ConfigError('usage: tollgate operators link');
+      const usage = 'usage: tollgate operators link';
+      if (sub !== 'link' || parse(rest, {}, usage).positionals.length) throw new UsageError(usage);
       return withCtx(async (ctx) => {
         const token = await firstRunToken(ctx, { evenWithOperators: true });
         process.stdout.write(`Open this one-time link (valid 24 h) to create an operator:\n  ${ctx.config.publicUrl}/dashboard/#/setup/${token}\n`);
@@ -224,9 +228,13 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(
           `Catalog is valid: ${catalog.features.length} features, ${catalog.plans.length} plans, ${catalog.credit_packs.length} credit packs, ${catalog.products.length} products (dry run, nothing pushed).\n`,
         );
-        return withCtx(async (ctx) => syncStripeAfterPush(ctx, project, { dryRun: true, catalog }));
+        return withCtx(async (ctx) => {
+          await requireProject(ctx, project);
+          return syncStripeAfterPush(ctx, project, { dryRun: true, catalog });
+        });
       }
       return withCtx(async (ctx) => {
+        await requireProject(ctx, project);
         const r = await pushCatalog(ctx, project, doc as never, 'cli');
         process.stdout.write(`Pushed catalog version ${r.version} to ${project}.\n`);
         return syncStripeAfterPush(ctx, project, { dryRun: false });

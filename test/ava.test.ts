@@ -104,7 +104,7 @@ describe("Ava's onboarding", () => {
     const list = await call('GET', '/v1/customers/clinic-42/secrets');
     expect(list.body.data.map((s: { name: string; preview: string }) => [s.name, s.preview])).toEqual([['vapi_api_key', 'vapi-3…']]);
     expect((await call('POST', '/v1/customers/clinic-42/secrets/vapi_api_key/reveal')).body.value).toBe(vapi);
-    const audit = await call('GET', '/v1/audit?customer_id=clinic-42');
+    const audit = await call('GET', '/v1/audit?customer_id=clinic-42&action=secret');
     expect(audit.body.data.map((e: { action: string }) => e.action)).toEqual(['secret.revealed', 'secret.stored']);
   });
 });

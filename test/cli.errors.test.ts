@@ -3,10 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { errorMessage, exitCode, main } from '../src/cli.ts';
+import { TEST_ENCRYPTION_KEY } from './support/harness.ts';
 
 // In-process: main(argv) throws what the entry point turns into a message and an exit code.
 const dir = mkdtempSync(join(tmpdir(), 'tollgate-cli-err-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const saved = { ...process.env };
+afterAll(() => {
+  process.env = saved;
+  rmSync(dir, { recursive: true, force: true });
+});
 async function fails(...argv: string[]): Promise<{ code: number; message: string }> {
   try {
     await main(argv);
@@ -41,4 +46,41 @@ describe('tollgate CLI mistakes', () => {
     const r = await fails('push', join(dir, 'c.json'));
     expect(r).toEqual({ code: 1, message: 'usage: tollgate push <catalog.json> --project <id> [--dry-run]' });
   });
+});
+
+describe('issue 11 item 15: every CLI mistake is one line and a non-zero exit', () => {
+  it('refuses unknown flags and stray arguments on every command (exit 1)', async () => {
+    for (const argv of [
+      ['projects', 'create', 'Shop', '--bogus'],
+      ['push', 'c.json', '--project', 'x', '--force'],
+      ['vault', 'rotate', '--bogus'],
+      ['operators', 'link', '--bogus'],
+      ['operators', 'link', 'extra'],
+      ['migrate', '--bogus'],
+      ['import', 'stripe', '--project', 'x', '--bogus'],
+    ]) {
+      const r = await fails(...argv);
+      expect(r.code, argv.join(' ')).toBe(1);
+      expect(r.message, argv.join(' ')).toMatch(/^(Unknown option '--[a-z]+'; )?usage: tollgate [^\n]+$/);
+      expect(r.message).not.toContain('    at ');
+    }
+  });
+
+  it('keys create / push for a project that does not exist: one line, exit 2 (embedded database)', async () => {
+    const data = join(dir, 'data');
+    Object.assign(process.env, { TOLLGATE_DATA_DIR: data, TOLLGATE_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY, LOG_LEVEL: 'silent', TOLLGATE_DEMO: 'false' });
+    delete process.env.DATABASE_URL;
+    expect(await fails('keys', 'create', '--project', 'nope')).toEqual({ code: 2, message: "project 'nope' not found" });
+    const file = join(dir, 'ok.json');
+    writeFileSync(file, JSON.stringify({ credit_packs: [{ id: 'small', name: 'Small', credits: 5, price: { amount: 300, currency: 'eur' } }] }));
+    expect(await fails('push', file, '--project', 'nope')).toEqual({ code: 2, message: "project 'nope' not found" });
+    expect(await fails('push', file, '--project', 'nope', '--dry-run')).toEqual({ code: 2, message: "project 'nope' not found" });
+    const broken = join(dir, 'broken2.json');
+    writeFileSync(broken, '{"credit_packs": [');
+    const bad = await fails('push', broken, '--project', 'nope');
+    expect(bad.code).toBe(2);
+    expect(bad.message.split('\n')).toHaveLength(1);
+    const missing = await fails('push', join(dir, 'missing.json'), '--project', 'nope');
+    expect(missing).toEqual({ code: 2, message: `cannot read ${join(dir, 'missing.json')}: no such file` });
+  }, 120_000);
 });

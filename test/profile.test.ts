@@ -151,12 +151,12 @@ describe('onboarding', () => {
     const again = await p.call('POST', '/v1/customers/o1/onboarding/complete');
     expect(again.body.completed_at).toBe(done.body.completed_at);
     const types = (await events(p)).map((e) => e.type).filter((t) => t.startsWith('onboarding.'));
-    expect(types).toEqual(['onboarding.step_completed', 'onboarding.step_completed', 'onboarding.completed']);
-    const steps = await events(p, 'onboarding.step_completed');
-    expect(steps.map((e) => [e.data.step, e.data.status])).toEqual([
-      ['vapi', 'completed'],
-      ['assistant', 'skipped'],
-    ]);
+    // issue 11 item 20: a start event, a skipped step is step_skipped, completion says how long it took.
+    expect(types).toEqual(['onboarding.started', 'onboarding.step_completed', 'onboarding.step_skipped', 'onboarding.completed']);
+    expect((await events(p, 'onboarding.step_completed')).map((e) => [e.data.step, e.data.status])).toEqual([['vapi', 'completed']]);
+    expect((await events(p, 'onboarding.step_skipped')).map((e) => [e.data.step, e.data.status])).toEqual([['assistant', 'skipped']]);
+    expect((await events(p, 'onboarding.started'))[0]?.data.started_at).toBe('2026-03-01T10:00:00.000Z');
+    expect((await events(p, 'onboarding.completed'))[0]?.data.duration_seconds).toBe(5 * 60);
   });
 
   it('repeating a step with the same status changes nothing and emits nothing', async () => {
@@ -176,5 +176,37 @@ describe('onboarding', () => {
     expect((await q.call('GET', '/v1/customers/o3')).status).toBe(404);
     await q.call('PATCH', '/v1/customers/o3', { organization: 'Q' });
     expect((await p.call('GET', '/v1/customers/o3')).body.organization).toBe('P only');
+  });
+});
+
+describe('issue 11 item 18: profile, settings and onboarding changes are audited', () => {
+  it('each change is one audit row with actor, action and the changed fields before and after; no change, no row', async () => {
+    const p = await ava();
+    await p.call('PATCH', '/v1/customers/au1', { name: 'Dr Martin', organization: 'Before', settings: { studio: { ...studio, tone: 'formal' } } });
+    await p.call('PATCH', '/v1/customers/au1', { organization: 'After', settings: { studio } });
+    await p.call('PATCH', '/v1/customers/au1', { organization: 'After' }); // nothing changes
+    await p.call('PATCH', '/v1/customers/au1', { onboarding: { steps: { vapi: 'completed', assistant: 'skipped' } } });
+    expect((await p.call('POST', '/v1/customers/au1/onboarding/complete')).status).toBe(200);
+    const log = await p.call('GET', '/v1/audit?customer_id=au1');
+    expect(log.status).toBe(200);
+    const rows = [...log.body.data].reverse();
+    expect(rows.map((r: { action: string }) => r.action)).toEqual([
+      'customer.profile_updated',
+      'customer.profile_updated',
+      'customer.profile_updated',
+      'onboarding.completed',
+    ]);
+    expect(rows.every((r: { actor: string }) => typeof r.actor === 'string' && r.actor.length > 0)).toBe(true);
+    expect(rows[1].details).toEqual({
+      changed: ['organization', 'settings.studio'],
+      before: { organization: 'Before', 'settings.studio': { ...studio, tone: 'formal' } },
+      after: { organization: 'After', 'settings.studio': studio },
+    });
+    expect(rows[2].details).toEqual({
+      changed: ['onboarding.steps.vapi', 'onboarding.steps.assistant'],
+      before: { 'onboarding.steps.vapi': null, 'onboarding.steps.assistant': null },
+      after: { 'onboarding.steps.vapi': 'completed', 'onboarding.steps.assistant': 'skipped' },
+    });
+    expect(rows[3].details.after.completed_at).toBeTruthy();
   });
 });

@@ -72,7 +72,7 @@ export const capabilities: readonly Capability[] = [
     routes: [registerCustomerRoutes, registerProfileRoutes],
     customerView: [profileCustomerView],
     onCatalogPush: [validateSettingsSchemasOnPush],
-    emits: ['customer.created', 'customer.updated', 'onboarding.step_completed', 'onboarding.completed'],
+    emits: ['customer.created', 'customer.updated', 'onboarding.started', 'onboarding.step_completed', 'onboarding.step_skipped', 'onboarding.completed'],
   },
   {
     name: 'customer-sessions',

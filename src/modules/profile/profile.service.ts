@@ -7,6 +7,7 @@ import { type CatalogPushHook, getCatalog } from '../catalog/catalog.service.ts'
 import { coreFieldsChange, type CustomerViewExtension, customersRepository, customerView, ensureCustomer } from '../customers/customers.service.ts';
 import { projectNow } from '../projects/projects.service.ts';
 import { emit } from '../webhooks-out/outbox.ts';
+import { audit } from '../audit/audit.service.ts';
 import * as repo from './profile.repository.ts';
 import { assertValidSchema, settingsError, settingsValidator } from './settings-schema.ts';
 
@@ -198,20 +199,26 @@ function patchSteps(before: repo.ProfileRow, next: repo.ProfileRow, steps: Recor
   return events;
 }
 
-/** Saves the profile and emits `onboarding.step_completed` per changed step, then `customer.updated`. */
+/**
+ * Saves the profile and emits `onboarding.started` (the first step), `onboarding.step_completed` or
+ * `onboarding.step_skipped` per changed step, then `customer.updated`.
+ */
 async function saveAndAnnounce(
   q: Queryable,
   catalog: Catalog,
   customer: Customer,
   next: repo.ProfileRow,
-  e: { changed: string[]; steps: StepEvent[]; at: Date },
+  e: { changed: string[]; steps: StepEvent[]; at: Date; started: boolean },
 ): Promise<void> {
   const { project_id: projectId, id: customerId } = customer;
   const saved = await repo.saveProfile(q, { ...next, updated_at: e.at });
+  if (e.started) {
+    await emit(q, { projectId, type: 'onboarding.started', customerId, data: { customer_id: customerId, started_at: e.at }, at: e.at });
+  }
   for (const s of e.steps) {
     await emit(q, {
       projectId,
-      type: 'onboarding.step_completed',
+      type: s.status === 'skipped' ? 'onboarding.step_skipped' : 'onboarding.step_completed',
       customerId,
       data: { customer_id: customerId, step: s.step, status: s.status, at: e.at },
       at: e.at,
@@ -224,6 +231,33 @@ async function saveAndAnnounce(
     data: { id: customerId, email: customer.email, name: customer.name, metadata: customer.metadata, changed: e.changed, ...profileView(catalog, saved) },
     at: e.at,
   });
+}
+
+/** What the audit log keeps of a profile change: the changed fields, each one's value before and after. */
+function changeDetails(
+  changed: string[],
+  v: { found: Customer; customer: Customer; before: repo.ProfileRow; next: repo.ProfileRow },
+): { changed: string[]; before: Record<string, unknown>; after: Record<string, unknown> } {
+  const before: Record<string, unknown> = {};
+  const after: Record<string, unknown> = {};
+  for (const f of changed) {
+    if (f === 'email' || f === 'name' || f === 'metadata') {
+      before[f] = v.found[f] ?? null;
+      after[f] = v.customer[f] ?? null;
+    } else if (f.startsWith('settings.')) {
+      const key = f.slice('settings.'.length);
+      before[f] = v.before.settings[key] ?? null;
+      after[f] = v.next.settings[key] ?? null;
+    } else if (f.startsWith('onboarding.steps.')) {
+      const step = f.slice('onboarding.steps.'.length);
+      before[f] = v.before.onboarding_steps[step]?.status ?? null;
+      after[f] = v.next.onboarding_steps[step]?.status ?? null;
+    } else {
+      before[f] = (v.before as unknown as Record<string, unknown>)[f] ?? null;
+      after[f] = (v.next as unknown as Record<string, unknown>)[f] ?? null;
+    }
+  }
+  return { changed, before, after };
 }
 
 /** PATCH /v1/customers/:id: profile fields, settings and onboarding steps, in one transaction. */
@@ -242,7 +276,11 @@ export async function patchCustomer(ctx: AppContext, q: Queryable, caller: Calle
   patchProfileFields(before, next, body, changed);
   patchSettings(before, next, body.settings ?? {}, changed);
   const steps = patchSteps(before, next, body.onboarding?.steps ?? {}, at, changed);
-  if (changed.length > 0) await saveAndAnnounce(q, catalog, customer, next, { changed, steps, at });
+  if (changed.length > 0) {
+    const started = steps.length > 0 && Object.keys(before.onboarding_steps).length === 0;
+    await saveAndAnnounce(q, catalog, customer, next, { changed, steps, at, started });
+    await audit(q, caller, { action: 'customer.profile_updated', customerId, target: `customer:${customerId}`, details: changeDetails(changed, { found, customer, before, next }) }, at);
+  }
   return customerView(ctx, q, customer);
 }
 
@@ -262,6 +300,16 @@ export async function completeOnboarding(ctx: AppContext, q: Queryable, caller: 
   }
   const saved = await repo.saveProfile(q, { ...p, onboarding_completed_at: at, updated_at: at });
   const view = onboardingView(catalog, saved);
-  await emit(q, { projectId, type: 'onboarding.completed', customerId, data: { customer_id: customerId, completed_at: at, steps: view.steps }, at });
+  // From the first step recorded to completion.
+  const firstStep = Math.min(...Object.values(p.onboarding_steps).map((st) => new Date(st.at).getTime()), at.getTime());
+  const durationSeconds = Math.max(0, Math.round((at.getTime() - firstStep) / 1000));
+  await emit(q, {
+    projectId,
+    type: 'onboarding.completed',
+    customerId,
+    data: { customer_id: customerId, completed_at: at, duration_seconds: durationSeconds, steps: view.steps },
+    at,
+  });
+  await audit(q, caller, { action: 'onboarding.completed', customerId, target: `customer:${customerId}`, details: { before: { completed_at: null }, after: { completed_at: at } } }, at);
   return { object: 'onboarding', customer_id: customerId, ...view };
 }

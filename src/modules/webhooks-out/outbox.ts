@@ -5,7 +5,9 @@ import { newId } from '../../domain/ids.ts';
 export const OUTBOX_EVENT_TYPES = [
   'customer.created',
   'customer.updated',
+  'onboarding.started',
   'onboarding.step_completed',
+  'onboarding.step_skipped',
   'onboarding.completed',
   'subscription.created',
   'subscription.updated',
