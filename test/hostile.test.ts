@@ -25,21 +25,22 @@ describe('bad input gets a clear 4xx and changes nothing', () => {
   });
 
   it.each([
-    ['negative', { amount: -5 }],
-    ['zero', { amount: 0 }],
-    ['fractional', { amount: 1.5 }],
-    ['string', { amount: '3' }],
-    ['huge', { amount: 1e20 }],
-    ['NaN-like', { amount: null }],
-    ['both amount and usage', { amount: 1, usage: { feature: 'dubbing_seconds', quantity: 10 } }],
-    ['neither', {}],
-    ['unknown field', { amount: 1, hack: true }],
-    ['negative usage', { usage: { feature: 'dubbing_seconds', quantity: -10 } }],
-  ])('deduct with a %s amount is 400 naming the parameter', async (_name, body) => {
+    ['negative', { amount: -5 }, 'amount'],
+    ['zero', { amount: 0 }, 'amount'],
+    ['fractional', { amount: 1.5 }, 'amount'],
+    ['string', { amount: '3' }, 'amount'],
+    ['huge', { amount: 1e20 }, 'amount'],
+    ['NaN-like', { amount: null }, 'amount'],
+    ['both amount and usage', { amount: 1, usage: { feature: 'dubbing_seconds', quantity: 10 } }, 'amount'],
+    ['neither', {}, 'amount'],
+    ['unknown field', { amount: 1, hack: true }, 'hack'],
+    ['negative usage', { usage: { feature: 'dubbing_seconds', quantity: -10 } }, 'usage.quantity'],
+  ])('deduct with a %s amount is 400 naming the parameter', async (_name, body, param) => {
     const r = await p.call('POST', '/v1/customers/victim/credits/deduct', body);
     expect(r.status).toBe(400);
     expect(r.body.error.code).toBe('invalid_request');
     expect(typeof r.body.error.message).toBe('string');
+    expect(r.body.error.param).toBe(param);
     expect(await balance()).toBe(10);
   });
 
