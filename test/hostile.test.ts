@@ -25,21 +25,22 @@ describe('bad input gets a clear 4xx and changes nothing', () => {
   });
 
   it.each([
-    ['negative', { amount: -5 }],
-    ['zero', { amount: 0 }],
-    ['fractional', { amount: 1.5 }],
-    ['string', { amount: '3' }],
-    ['huge', { amount: 1e20 }],
-    ['NaN-like', { amount: null }],
-    ['both amount and usage', { amount: 1, usage: { feature: 'dubbing_seconds', quantity: 10 } }],
-    ['neither', {}],
-    ['unknown field', { amount: 1, hack: true }],
-    ['negative usage', { usage: { feature: 'dubbing_seconds', quantity: -10 } }],
-  ])('deduct with a %s amount is 400 naming the parameter', async (_name, body) => {
+    ['negative', { amount: -5 }, 'amount'],
+    ['zero', { amount: 0 }, 'amount'],
+    ['fractional', { amount: 1.5 }, 'amount'],
+    ['string', { amount: '3' }, 'amount'],
+    ['huge', { amount: 1e20 }, 'amount'],
+    ['NaN-like', { amount: null }, 'amount'],
+    ['both amount and usage', { amount: 1, usage: { feature: 'dubbing_seconds', quantity: 10 } }, 'amount'],
+    ['neither', {}, 'amount'],
+    ['unknown field', { amount: 1, hack: true }, 'hack'],
+    ['negative usage', { usage: { feature: 'dubbing_seconds', quantity: -10 } }, 'usage.quantity'],
+  ])('deduct with a %s amount is 400 naming the parameter', async (_name, body, param) => {
     const r = await p.call('POST', '/v1/customers/victim/credits/deduct', body);
     expect(r.status).toBe(400);
     expect(r.body.error.code).toBe('invalid_request');
     expect(typeof r.body.error.message).toBe('string');
+    expect(r.body.error.param).toBe(param);
     expect(await balance()).toBe(10);
   });
 
@@ -152,5 +153,124 @@ describe('operations endpoints', () => {
     expect(m.raw).toMatch(/^http_requests_total\{status="2xx"\} \d+$/m);
     expect(m.raw).toMatch(/^http_request_duration_seconds_count\{method="GET",route="\/health",status_code="200"\} [1-9]\d*$/m);
     expect(m.raw).toMatch(/^nodejs_eventloop_lag_seconds \d/m);
+  });
+});
+
+/*
+ * Issue 17 item 5: the hostile cases of docs/hostile-input.md (the list is copied there). Cases
+ * about provider webhooks (1–15, 21–24) are proven next to their code in test/stripe.test.ts,
+ * test/webhooks-in.test.ts, test/paypal.test.ts and test/webhooks-out.test.ts; case 19 is in
+ * test/concurrency.test.ts (on PostgreSQL). The API-side cases are here.
+ */
+async function rows(table: string, projectId: string): Promise<number> {
+  return (await h.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table} WHERE project_id = $1`, [projectId])).rows[0]!.n;
+}
+
+describe('issue 17 item 5: hostile case 16, bad cart quantity', () => {
+  it.each([
+    ['-1', -1],
+    ['0', 0],
+    ['1.5', 1.5],
+    ['"2"', '2'],
+    ['NaN (null)', null],
+    ['1e9', 1e9],
+  ])('quantity %s is 400 invalid_request with param quantity, the cart unchanged', async (_n, quantity) => {
+    const shop = await h.project({ catalog: DEMO_CATALOGS.webox!.catalog });
+    const before = await rows('cart_items', shop.id);
+    const r = await shop.call('POST', '/v1/customers/buyer/cart/items', { product_id: 'voice-clone-kit', quantity });
+    expect(r.status).toBe(400);
+    expect(r.body.error.code).toBe('invalid_request');
+    expect(r.body.error.param).toBe('quantity');
+    expect(await rows('cart_items', shop.id)).toBe(before);
+  });
+
+  it('a client-sent price is refused: the price comes from the server catalogue', async () => {
+    const shop = await h.project({ catalog: DEMO_CATALOGS.webox!.catalog });
+    const r = await shop.call('POST', '/v1/customers/buyer/cart/items', { product_id: 'voice-clone-kit', quantity: 1, price: { amount: 1, currency: 'eur' } });
+    expect(r.status).toBe(400);
+    expect(r.body.error.code).toBe('invalid_request');
+    expect(await rows('cart_items', shop.id)).toBe(0);
+  });
+});
+
+describe('issue 17 item 5: hostile case 17, float money', () => {
+  it.each([
+    ['10.1', 10.1],
+    ['0.1 + 0.2', 0.1 + 0.2],
+  ])('a catalog price of %s is 400 naming the amount, the catalog unchanged', async (_n, amount) => {
+    const r = await p.call('PUT', '/v1/catalog', {
+      credit_packs: [{ id: 'x', name: 'X', credits: 10, price: { amount, currency: 'eur' } }],
+    });
+    expect(r.status).toBe(400);
+    expect(r.body.error.code).toBe('invalid_request');
+    expect(r.body.error.param).toBe('credit_packs.0.price.amount');
+    const plans = await p.call('GET', '/v1/plans');
+    expect(plans.body.credit_packs.map((c: { id: string }) => c.id)).toEqual(['starter', 'pro', 'premium']);
+  });
+
+  it('a fractional credit amount is 400 naming amount, the balance unchanged', async () => {
+    const r = await p.call('POST', '/v1/customers/victim/credits/deduct', { amount: 0.1 + 0.2 });
+    expect(r.status).toBe(400);
+    expect(r.body.error.param).toBe('amount');
+    expect(await balance()).toBe(10);
+  });
+});
+
+describe('issue 17 item 5: hostile case 18 and 25, another tenant', () => {
+  it("another project's customer, hold, order and event ids are 404 and change nothing", async () => {
+    const other = await h.project({ catalog: DEMO_CATALOGS.aurisvoice!.catalog });
+    await p.call('POST', '/v1/customers/victim/credits/grant', { amount: 5, reason: 'seed' });
+    const hold = await p.call('POST', '/v1/customers/victim/credits/holds', { amount: 3 });
+    expect(hold.status).toBe(201);
+    const cap = await other.call('POST', `/v1/holds/${hold.body.id}/capture`, { amount: 3 });
+    expect(cap.status).toBe(404);
+    expect(cap.body.error.code).toBe('not_found');
+    const rel = await other.call('POST', `/v1/holds/${hold.body.id}/release`);
+    expect(rel.status).toBe(404);
+    const tx = await other.call('GET', '/v1/customers/victim/credits/transactions');
+    expect(tx.status).toBe(404);
+    expect(tx.body.error.code).toBe('customer_not_found');
+    const c = await p.call('GET', '/v1/customers/victim/credits');
+    expect(c.body).toMatchObject({ balance: 15, held: 3 });
+    expect((await p.call('POST', `/v1/holds/${hold.body.id}/release`)).status).toBe(200);
+    await p.call('POST', '/v1/customers/victim/credits/deduct', { amount: 5 }, { 'idempotency-key': 'reset-victim' });
+    expect(await balance()).toBe(10);
+  });
+
+  it("a checkout for another project's credit pack id is 400 and creates no session", async () => {
+    const other = await h.project({ catalog: { credit_packs: [{ id: 'mine-only', name: 'M', credits: 5, price: { amount: 500, currency: 'eur' } }] } });
+    const before = await rows('checkout_sessions', p.id);
+    const r = await p.call('POST', '/v1/checkout', {
+      customer_id: 'victim',
+      credit_pack: 'mine-only',
+      success_url: 'https://a.example/ok',
+      cancel_url: 'https://a.example/no',
+    });
+    expect(r.status).toBe(400);
+    expect(r.body.error.param).toBe('credit_pack');
+    expect(await rows('checkout_sessions', p.id)).toBe(before);
+    expect(await rows('checkout_sessions', other.id)).toBe(0);
+  });
+});
+
+describe('issue 17 item 5: hostile case 20, a deduction retried with the same key', () => {
+  it('the retry replays the original result with one debit; the same key with another amount is 409', async () => {
+    const q = await h.project({ catalog: DEMO_CATALOGS.aurisvoice!.catalog });
+    await q.call('POST', '/v1/customers/k/credits/grant', { amount: 90, reason: 'seed' });
+    const first = await q.call('POST', '/v1/customers/k/credits/deduct', { amount: 20 }, { 'idempotency-key': 'd-1' });
+    expect(first.status).toBe(200);
+    const again = await q.call('POST', '/v1/customers/k/credits/deduct', { amount: 20 }, { 'idempotency-key': 'd-1' });
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual(first.body);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    const other = await q.call('POST', '/v1/customers/k/credits/deduct', { amount: 30 }, { 'idempotency-key': 'd-1' });
+    expect(other.status).toBe(409);
+    expect(other.body.error.code).toBe('idempotency_conflict');
+    expect((await q.call('GET', '/v1/customers/k/credits')).body.balance).toBe(10 + 90 - 20);
+    const debits = await h.db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM ledger_entries WHERE project_id = $1 AND customer_id = 'k' AND kind = 'deduct'",
+      [q.id],
+    );
+    expect(debits.rows[0]!.n).toBe(1);
   });
 });

@@ -238,5 +238,5 @@ describe('issue 17 item 6: slow uploads and the connection cap', () => {
     } finally {
       await slow.close();
     }
-  });
+  }, 90_000); // a second server of its own (migrated engine, real sockets)
 });

@@ -27,8 +27,11 @@ export function registerErrorHandling(app: FastifyInstance): void {
     const fe = err as FastifyError;
     if (fe.validation && fe.validation.length > 0) {
       const first = fe.validation[0];
-      const missing = (first?.params as { missingProperty?: string } | undefined)?.missingProperty;
-      const param = paramOf(first?.instancePath, missing);
+      const params = first?.params as { missingProperty?: string; keys?: string[] } | undefined;
+      // An unknown field (a strict object's unrecognized key) is named by the key itself.
+      const unknownKey = first?.keyword === 'unrecognized_keys' ? params?.keys?.[0] : undefined;
+      const at = paramOf(first?.instancePath, params?.missingProperty);
+      const param = unknownKey ? [at, unknownKey].filter(Boolean).join('.') : at;
       const where = fe.validationContext === 'querystring' ? 'query' : (fe.validationContext ?? 'body');
       const message = param ? `Invalid ${where} parameter '${param}': ${first?.message}` : `Invalid ${where}: ${first?.message}`;
       return send(reply, req, 'invalid_request', message, param ? { param } : {});

@@ -75,7 +75,7 @@ export async function insertApiKey(
   const r = await q.query<ApiKeyRow>(
     `INSERT INTO api_keys (id, project_id, kind, key_hash, preview, scopes, name)
      VALUES ($1, $2, $3, $4, $5, $6, $7)
-     ON CONFLICT (key_hash) DO UPDATE SET revoked_at = NULL RETURNING *`,
+     ON CONFLICT (project_id, key_hash) DO UPDATE SET revoked_at = NULL RETURNING *`,
     [k.id, k.projectId, k.kind, k.hash, k.preview, k.scopes, k.name ?? null],
   );
   return r.rows[0] as ApiKeyRow;

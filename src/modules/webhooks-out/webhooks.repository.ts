@@ -185,7 +185,7 @@ export async function dispatchBatch(
        FROM ev JOIN webhook_endpoints ep ON ep.project_id = ev.project_id JOIN projects p ON p.id = ev.project_id
        WHERE ep.enabled AND ep.deleted_at IS NULL AND ep.created_at <= ev.created_at
          AND (ev.type = ANY(ep.events) OR ('*' = ANY(ep.events) AND NOT ev.type = ANY($3::text[])))
-       ON CONFLICT (endpoint_id, event_id) DO NOTHING
+       ON CONFLICT (project_id, endpoint_id, event_id) DO NOTHING
        RETURNING 1
      ), upd AS (
        UPDATE outbox_events o SET dispatched_at = $1 FROM ev WHERE o.seq = ev.seq RETURNING 1
@@ -246,8 +246,8 @@ export async function insertAttempt(
   },
 ): Promise<void> {
   await q.query(
-    `INSERT INTO webhook_attempts (delivery_id, attempt, url, status_code, duration_ms, error, response_excerpt, created_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+    `INSERT INTO webhook_attempts (project_id, delivery_id, attempt, url, status_code, duration_ms, error, response_excerpt, created_at)
+     SELECT d.project_id, $1, $2, $3, $4, $5, $6, $7, $8 FROM webhook_deliveries d WHERE d.id = $1`,
     [a.deliveryId, a.attempt, a.url, a.statusCode, a.durationMs, a.error, a.excerpt, a.at],
   );
 }
