@@ -128,7 +128,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     });
     const exited = once(child, 'exit');
     server = { child, exited };
-    const deadline = Date.now() + 60_000;
+    const deadline = Date.now() + 180_000;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`the server exited while starting: ${stderr}`);
       try {
