@@ -136,6 +136,25 @@ async function main(): Promise<void> {
       out(line);
       ratios.push(line);
     }
+    // Deduct with auto top-up enabled for every customer (threshold never reached: the cost of the
+    // check after each deduct), against the same run without it.
+    out('');
+    out('PostgreSQL — deduct with auto top-up enabled vs without, spread, 32 clients');
+    const deductLoad = (label: string) =>
+      httpLoad(label, { url, clients: 32, ms: MS, key, body: '{"amount":1}', path: () => `/v1/customers/${spread()}/credits/deduct` });
+    const plain = await deductLoad('deduct, no auto top-up');
+    out(fmt(plain));
+    await pool.query(
+      `INSERT INTO credit_auto_top_ups (project_id, customer_id, enabled, threshold, pack_id, monthly_cap, updated_at)
+       SELECT $1, 'c' || g, true, 10, 'pro', 3000, now() FROM generate_series(0, ${CUSTOMERS - 1}) g`,
+      [PROJECT],
+    );
+    const topUp = await deductLoad('deduct, auto top-up enabled');
+    out(fmt(topUp));
+    const line = `  ratio deduct with auto top-up / without at 32 clients spread: ${(topUp.opsPerSec / plain.opsPerSec).toFixed(2)}   (p99 ${topUp.p99.toFixed(1)} ms)`;
+    out(line);
+    ratios.push(line);
+    await pool.query('DELETE FROM credit_auto_top_ups WHERE project_id = $1', [PROJECT]);
   } finally {
     await pool.end();
     await stopServer(server);

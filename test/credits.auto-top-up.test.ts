@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
-import { createHarness, type Harness, type TestProject } from './support/harness.ts';
+import { type Db, openDb } from '../src/db/db.ts';
+import { createTollgate, type Tollgate } from '../src/server.ts';
+import { createHarness, type Harness, type TestProject, testConfig } from './support/harness.ts';
 
 let h: Harness;
 beforeAll(async () => {
@@ -97,4 +99,33 @@ describe('auto top-up', () => {
       expect(ev[0]?.payload.data).toMatchObject({ reason: code, pack: 'pro', auto_top_up: 'disabled' });
     });
   }
+
+  it('two server instances on one database: racing deducts still start exactly one top-up', async () => {
+    const p = await auris();
+    await buyer(p, 'u5');
+    await enable(p, 'u5', { threshold: 10, monthly_cap: 30000 });
+    // A second app instance with its own connection pool (PostgreSQL) on the same database and clock.
+    let db2: Db = h.db;
+    if (process.env.DATABASE_URL) {
+      const schema = (await h.db.query<{ s: string }>('SELECT current_schema() AS s')).rows[0]?.s as string;
+      const url = new URL(process.env.DATABASE_URL);
+      url.searchParams.set('options', `-c search_path=${schema}`);
+      db2 = await openDb({ databaseUrl: url.toString(), poolSize: 8 });
+    }
+    const tg2: Tollgate = await createTollgate({ config: testConfig(), db: db2, clock: h.clock, runner: false, logger: false });
+    try {
+      const call = (i: number) => {
+        const o = { method: 'POST' as const, url: '/v1/customers/u5/credits/deduct', payload: { amount: 1 }, headers: { authorization: `Bearer ${p.key}` } };
+        return i % 2 ? tg2.app.inject(o) : h.tg.app.inject(o);
+      };
+      const rs = await Promise.all(Array.from({ length: 20 }, (_, i) => call(i)));
+      expect(rs.map((r) => r.statusCode)).toEqual(Array(20).fill(200));
+      expect((await topUps(p, 'u5')).map((t) => t.status)).toEqual(['succeeded']);
+      expect(await balance(p, 'u5')).toBe(65);
+      expect(await ledgerSum(p, 'u5')).toBe(65);
+    } finally {
+      await tg2.app.close();
+      if (db2 !== h.db) await db2.close();
+    }
+  });
 });
