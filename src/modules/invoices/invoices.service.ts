@@ -170,7 +170,7 @@ export const issueInvoiceForPayment: PaymentRecordedHook = async (ctx, q, paymen
   if (payment.status !== 'succeeded' || payment.amount <= 0) return;
   const project = await getProject(ctx, payment.project_id);
   const s = settingsOf(project);
-  const customer = payment.customer_id ? await requireCustomer(q, payment.project_id, payment.customer_id) : undefined;
+  const customer = payment.customer_id ? await requireCustomer(q, payment.project_id, payment.customer_id).catch(() => undefined) : undefined;
   const session = payment.checkout_session_id ? await paymentsRepo.findSession(q, payment.checkout_session_id, payment.project_id) : undefined;
   const given = session?.details.billing as z.infer<typeof BillingDetailsBody> | undefined;
   const evidence = (session?.details.evidence as Record<string, unknown> | undefined) ?? {};
