@@ -90,8 +90,9 @@ function defaultErrors(route: RouteOptions, auth: AuthMode): Record<number, unkn
     out[403] = envelopeFor(403);
     out[429] = envelopeFor(429);
   }
-  if (route.url.includes(':')) out[404] = envelopeFor(404);
   const methods = methodsOf(route);
+  // 404: an id in the path, or one named in a mutation's body (customer_id, order_id, plan ...)
+  if (route.url.includes(':') || methods.some((m) => MUTATING.has(m))) out[404] = envelopeFor(404);
   if (methods.some((m) => m !== 'GET' && m !== 'HEAD' && m !== 'DELETE')) out[413] = envelopeFor(413);
   if (auth !== 'none' && methods.some((m) => MUTATING.has(m))) {
     // conflict: the resource is not in a state allowing it; idempotency_conflict: the key was used with another body
