@@ -4,6 +4,19 @@
  * here, and for an entry here that has one (remove it).
  */
 export const OPERATIONS_WITHOUT_SUCCESS_SCHEMA = new Set<string>([
+  'GET /v1/customers/{id}/subscription/preview',
+  'GET /v1/customers/{id}/credits/auto-top-up',
+  'PUT /v1/customers/{id}/credits/auto-top-up',
+  'POST /v1/credits/transfer',
+  'GET /v1/invoices',
+  'GET /v1/invoices/{id}',
+  'GET /v1/invoices/{id}/pdf',
+  'GET /v1/customers/{id}/invoices',
+  'GET /v1/customers/{id}/billing-details',
+  'PUT /v1/customers/{id}/billing-details',
+  'GET /v1/reports/vat',
+  'GET /v1/invoice-settings',
+  'PUT /v1/invoice-settings',
   'GET /v1/project',
   'PATCH /v1/project',
   'GET /v1/keys',

@@ -113,7 +113,7 @@ export function registerCreditsRoutes(root: FastifyInstance, ctx: AppContext): v
     idempotent(ctx, req, reply, async (q) => ({ body: await putAutoTopUp(ctx, q, callerOf(req).projectId, req.params.id, req.body) })),
   );
 
-  app.post('/v1/credits/transfer', { schema: { body: TransferSchema } }, async (req, reply) =>
+  app.post('/v1/credits/transfer', { schema: { summary: 'Transfer credits between customers', body: TransferSchema, response: errorResponses('insufficient_credits', 'customer_not_found') } }, async (req, reply) =>
     idempotent(ctx, req, reply, async (q) => ({ body: await transfer(ctx, q, callerOf(req).projectId, req.body) })),
   );
 

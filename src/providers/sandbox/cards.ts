@@ -68,7 +68,7 @@ export function firstCharge(input: string): CardOutcome {
 export function laterCharge(input: string): CardOutcome {
   const first = firstCharge(input);
   if (first.ok && first.failsLater) return { ok: false, code: 'card_declined', message: 'Your card was declined.' };
-  if (first.ok && CARDS[normaliseCard(input)]?.outcome === 'always_authenticate') {
+  if (first.ok && CARDS[normaliseCard(cardOf(input))]?.outcome === 'always_authenticate') {
     return { ok: false, code: 'authentication_required', message: 'This payment requires the customer to authenticate.' };
   }
   return first;
