@@ -20,6 +20,7 @@ let foreign: Ids;
 
 const UNKNOWN: Ids = {
   customer: 'nobody_here',
+  invoice: 'inv_unknown0000',
   hold: 'hold_unknown0000',
   checkout: 'cs_unknown0000',
   payment: 'pay_unknown0000',
@@ -63,6 +64,7 @@ async function seedProject(p: TestProject, customer: string, product = 'voice-cl
   const session = ok(await p.call('POST', '/v1/customer-sessions', { customer_id: customer }), 'customer session');
   const events = ok(await p.call('GET', '/v1/events'), 'events');
   const deliveries = ok(await p.call('GET', '/v1/webhook-deliveries'), 'deliveries');
+  const invoices = ok(await p.call('GET', `/v1/invoices?customer_id=${customer}`), 'invoices');
   const sessionToken = new URL(session.urls.credits).searchParams.get('session') ?? '';
   return {
     customer,
@@ -75,6 +77,7 @@ async function seedProject(p: TestProject, customer: string, product = 'voice-cl
     event: events.data[0]?.id ?? UNKNOWN.event,
     endpoint: endpoint.id,
     delivery: deliveries.data[0]?.id ?? UNKNOWN.delivery,
+    invoice: invoices.data[0]?.id ?? UNKNOWN.invoice,
     secret: 'api_key',
     // A billing-portal token needs a live subscription: the portal page is walked with an unknown one.
     portal: UNKNOWN.portal!,
@@ -97,6 +100,7 @@ function fill(url: string, ids: Ids, project: string): string {
     events: 'event',
     'webhook-endpoints': 'endpoint',
     'webhook-deliveries': 'delivery',
+    invoices: 'invoice',
     secrets: 'secret',
     portal: 'portal',
     return: 'checkout',
@@ -165,6 +169,8 @@ interface Req {
   scoped: boolean;
 }
 
+const REQUIRED_QUERY: Record<string, string> = { '/v1/customers/:id/subscription/preview': '?plan=pro' };
+
 function requestsFor(url: string, ids: Ids): Req[] {
   const key = { authorization: `Bearer ${a.key}` };
   if (url === '/dashboard/api/p/:project/v1/*')
@@ -185,7 +191,9 @@ function requestsFor(url: string, ids: Ids): Req[] {
   }
   const named = url.includes(':');
   const publicPage = !url.startsWith('/v1/');
-  return [{ url: fill(url, ids, ids.project!), headers: key, named, scoped: named && !publicPage }];
+  // Routes whose query names what to read are asked with one (a missing query is a 400 before any lookup).
+  const query = REQUIRED_QUERY[url] ?? '';
+  return [{ url: `${fill(url, ids, ids.project!)}${query}`, headers: key, named, scoped: named && !publicPage }];
 }
 
 describe('issue 11 item 12: reads never write, on every GET/HEAD route', () => {

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { errorResponses } from '../../http/openapi.ts';
 import { ForbiddenError, InvalidRequestError } from '../../domain/errors.ts';
 import { routeUrls } from '../../http/aliases.ts';
 import { callerOf } from '../../http/auth.ts';
@@ -46,6 +47,7 @@ export function registerTestHelperRoutes(root: FastifyInstance, ctx: AppContext)
           deprecated,
           params: z.object({ session_id: z.string().min(1).max(64) }),
           body: z.object({ card: z.string().min(1).max(40).default('4242424242424242'), email: z.email().optional() }).strict(),
+          response: errorResponses('card_declined', 'conflict'),
         },
       },
       async (req) => {
