@@ -340,7 +340,8 @@ export async function vatReport(q: Queryable, projectId: string, quarter: string
   const rows = await repo.vatTotals(q, projectId, from, to);
   const totals: Record<string, { net: number; tax: number; gross: number }> = {};
   for (const r of rows) {
-    const t = (totals[r.currency] ??= { net: 0, tax: 0, gross: 0 });
+    const t = totals[r.currency] ?? { net: 0, tax: 0, gross: 0 };
+    totals[r.currency] = t;
     t.net += r.net;
     t.tax += r.tax;
     t.gross += r.gross;
