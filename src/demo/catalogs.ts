@@ -22,9 +22,10 @@ export const DEMO_CATALOGS: Record<string, { name: string; catalog: CatalogInput
         },
       ],
       credit_packs: [
-        { id: 'starter', name: 'Starter', credits: 15, price: eur(500) },
-        { id: 'pro', name: 'Pro', credits: 60, price: eur(1500), popular: true },
-        { id: 'premium', name: 'Premium', credits: 150, price: eur(3000) },
+        // 10 seconds of dubbing per credit: 2.5, 10 and 25 minutes.
+        { id: 'starter', name: 'Starter', credits: 15, price: eur(500), unit: { label: 'minutes of dubbing', per_credit: 10 / 60 } },
+        { id: 'pro', name: 'Pro', credits: 60, price: eur(1500), popular: true, unit: { label: 'minutes of dubbing', per_credit: 10 / 60 } },
+        { id: 'premium', name: 'Premium', credits: 150, price: eur(3000), unit: { label: 'minutes of dubbing', per_credit: 10 / 60 } },
       ],
     },
   },
