@@ -108,3 +108,45 @@ describe("Ava's onboarding", () => {
     expect(audit.body.data.map((e: { action: string }) => e.action)).toEqual(['secret.revealed', 'secret.stored']);
   });
 });
+
+describe("issue 11 item 20: the Ava demo accepts the Ava product's own payloads", () => {
+  it('studio settings plan, tone professional, string business_hours, calendar, crm and profile full_name, organization_name, accept_terms → 200 and stored; current_step_index', async () => {
+    const app = (await boot()).app;
+    const projectId = `ava-${randomToken(8).toLowerCase()}`;
+    const { secretKey } = await createProject(tg!.ctx, { id: projectId, name: 'Ava' });
+    await pushCatalog(tg!.ctx, projectId, DEMO_CATALOGS.ava!.catalog);
+    const call = async (method: InjectOptions['method'], url: string, body?: unknown) => {
+      const r = await app.inject({ method, url, headers: { authorization: `Bearer ${secretKey.key}` }, ...(body ? { payload: body as object } : {}) });
+      return { status: r.statusCode, body: JSON.parse(r.body) };
+    };
+    expect((await call('POST', '/v1/customers', { id: 'clinic-7', email: 'ops@clinic7.example' })).status).toBe(201);
+    expect((await call('GET', '/v1/customers/clinic-7')).body.onboarding.current_step_index).toBe(0);
+
+    const prof = await call('PATCH', '/v1/customers/clinic-7', { full_name: 'Dr. Jeanne Martin', organization_name: 'Clinique Sept', accept_terms: true });
+    expect(prof.status).toBe(200);
+    expect(prof.body).toMatchObject({ name: 'Dr. Jeanne Martin', organization: 'Clinique Sept', terms_accepted_at: clock.now().toISOString() });
+    const accepted = prof.body.terms_accepted_at;
+    clock.advance(60_000);
+    // Accepting again keeps the first acceptance.
+    expect((await call('PATCH', '/v1/customers/clinic-7', { accept_terms: true })).body.terms_accepted_at).toBe(accepted);
+
+    const studio = {
+      plan: 'pro',
+      persona: 'Ava, the front desk',
+      tone: 'professional',
+      business_hours: 'Mon–Fri 08:30–19:00',
+      calendar: 'google_calendar',
+      crm: 'hubspot',
+    };
+    const saved = await call('PATCH', '/v1/customers/clinic-7', { settings: { studio }, onboarding: { steps: { vapi: 'completed' } } });
+    expect(saved.status).toBe(200);
+    expect(saved.body.onboarding.current_step_index).toBe(1);
+    const got = (await call('GET', '/v1/customers/clinic-7')).body;
+    expect(got.settings.studio).toEqual(studio);
+    expect(got.name).toBe('Dr. Jeanne Martin');
+    expect(got.organization).toBe('Clinique Sept');
+    // A tone outside the list is still refused.
+    expect((await call('PATCH', '/v1/customers/clinic-7', { settings: { studio: { ...studio, tone: 'rude' } } })).status).toBe(400);
+    await shutdown();
+  });
+});

@@ -159,3 +159,40 @@ describeBrowser('hosted pricing page', () => {
     );
   });
 });
+
+describe('issue 11 item 21: a credit pack states what it buys in the product unit', () => {
+  it('refuses a bad unit with 400 and leaves the catalog as it was; a good one shows in /v1/plans', async () => {
+    const p = await h.project({ catalog: DEMO_CATALOGS.aurisvoice!.catalog, name: 'AurisVoice' });
+    const before = (await p.call('GET', '/v1/plans')).body;
+    const pack = { id: 'mini', name: 'Mini', credits: 6, price: { amount: 200, currency: 'eur' } };
+    for (const unit of [{ label: 'minutes', per_credit: 0 }, { label: 'minutes', per_credit: -1 }, { label: '', per_credit: 1 }, { label: 'minutes' }, { label: 'minutes', per_credit: '1' }, { label: 'minutes', per_credit: 1, extra: 1 }]) {
+      const r = await p.call('PUT', '/v1/catalog', { credit_packs: [{ ...pack, unit }] });
+      expect(r.status).toBe(400);
+      expect(r.body.error.code).toBeTruthy();
+    }
+    expect((await p.call('GET', '/v1/plans')).body).toEqual(before);
+    expect(before.credit_packs.map((x: { id: string; units: { amount: number; label: string } }) => [x.id, x.units.amount, x.units.label])).toEqual([
+      ['starter', 2.5, 'minutes of dubbing'],
+      ['pro', 10, 'minutes of dubbing'],
+      ['premium', 25, 'minutes of dubbing'],
+    ]);
+    const ok = await p.call('PUT', '/v1/catalog', { credit_packs: [{ ...pack, unit: { label: 'minutes', per_credit: 0.5 } }] });
+    expect(ok.status).toBe(200);
+    expect((await p.call('GET', '/v1/plans')).body.credit_packs[0].units).toEqual({ label: 'minutes', per_credit: 0.5, amount: 3 });
+  });
+});
+
+describeBrowser('issue 11 item 21: AurisVoice pack cards in minutes of dubbing', () => {
+  it('the credits and pricing pages say about 2.5, 10 and 25 minutes of dubbing', async () => {
+    const p = await h.project({ catalog: DEMO_CATALOGS.aurisvoice!.catalog, name: 'AurisVoice' });
+    const s = await session(p, 'ines');
+    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    for (const url of [s.urls.credits, s.urls.pricing]) {
+      await page.goto(`${url}&locale=en`);
+      expect(await page.textContent('[data-testid=pack-starter]')).toContain('≈ 2.5 minutes of dubbing');
+      expect(await page.textContent('[data-testid=pack-pro]')).toContain('≈ 10 minutes of dubbing');
+      expect(await page.textContent('[data-testid=pack-premium]')).toContain('≈ 25 minutes of dubbing');
+    }
+    await page.close();
+  });
+});

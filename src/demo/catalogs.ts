@@ -22,9 +22,10 @@ export const DEMO_CATALOGS: Record<string, { name: string; catalog: CatalogInput
         },
       ],
       credit_packs: [
-        { id: 'starter', name: 'Starter', credits: 15, price: eur(500) },
-        { id: 'pro', name: 'Pro', credits: 60, price: eur(1500), popular: true },
-        { id: 'premium', name: 'Premium', credits: 150, price: eur(3000) },
+        // 10 seconds of dubbing per credit: 2.5, 10 and 25 minutes.
+        { id: 'starter', name: 'Starter', credits: 15, price: eur(500), unit: { label: 'minutes of dubbing', per_credit: 10 / 60 } },
+        { id: 'pro', name: 'Pro', credits: 60, price: eur(1500), popular: true, unit: { label: 'minutes of dubbing', per_credit: 10 / 60 } },
+        { id: 'premium', name: 'Premium', credits: 150, price: eur(3000), unit: { label: 'minutes of dubbing', per_credit: 10 / 60 } },
       ],
     },
   },
@@ -190,15 +191,18 @@ export const DEMO_CATALOGS: Record<string, { name: string; catalog: CatalogInput
           type: 'object',
           additionalProperties: false,
           properties: {
+            plan: { type: 'string', maxLength: 64 },
             persona: { type: 'string', maxLength: 2000 },
             job_to_be_done: { type: 'string', maxLength: 2000 },
             languages: { type: 'array', items: { type: 'string', maxLength: 20 }, maxItems: 20 },
-            tone: { type: 'string', enum: ['friendly', 'formal', 'neutral', 'playful'] },
+            tone: { type: 'string', enum: ['friendly', 'formal', 'neutral', 'playful', 'professional'] },
             guidelines: { type: 'string', maxLength: 10000 },
             strategy: { type: 'string', maxLength: 2000 },
             number: { type: 'string', pattern: '^\\+[1-9][0-9]{6,14}$' },
+            // The Ava app sends a line of text ("Mon–Fri 9:00–18:00"); the structured form is kept too.
             business_hours: {
-              type: 'object',
+              type: ['string', 'object'],
+              maxLength: 500,
               properties: {
                 timezone: { type: 'string' },
                 days: { type: 'array', items: { type: 'string' } },
@@ -207,9 +211,9 @@ export const DEMO_CATALOGS: Record<string, { name: string; catalog: CatalogInput
               },
             },
             fallback_email: { type: 'string', format: 'email' },
-            calendar: { type: 'object' },
+            calendar: { type: ['string', 'object'], maxLength: 200 },
             workspace_apps: { type: 'array', items: { type: 'string' } },
-            crm: { type: 'object' },
+            crm: { type: ['string', 'object'], maxLength: 200 },
           },
         },
       },

@@ -86,6 +86,17 @@ export const CreditPackSchema = z
     price: MoneySchema,
     popular: z.boolean().default(false),
     active: z.boolean().default(true),
+    /**
+     * What the pack buys in the product's own unit, for display only: e.g. `{label: "minutes of dubbing",
+     * per_credit: 10 / 60}` shows "≈ 2.5 minutes of dubbing" on a 15-credit pack. Charging stays in credits.
+     */
+    unit: z
+      .object({
+        label: z.string().trim().min(1).max(60),
+        per_credit: z.number().positive().finite().max(1_000_000),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 export type CreditPack = z.infer<typeof CreditPackSchema>;

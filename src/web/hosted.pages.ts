@@ -175,6 +175,7 @@ function packCards(o: Opened): string {
       ${p.popular ? `<span class="badge">${esc(o.t('most_popular'))}</span>` : ''}
       <h2>${esc(p.name)}</h2>
       <div><strong>${esc(p.credits)}</strong> ${esc(o.t('credits'))}</div>
+      ${p.units ? `<div class="muted" data-testid="units-${esc(p.id)}">≈ ${esc(new Intl.NumberFormat(o.locale, { maximumFractionDigits: 1 }).format(p.units.amount))} ${esc(p.units.label)}</div>` : ''}
       <div class="price">${esc(o.money(p.price))}</div>
       <ul><li>${esc(o.money({ amount: Math.round(p.price_per_credit.amount), currency: p.price.currency }))} ${esc(o.t('per_credit'))}</li>
       ${p.savings_percent > 0 ? `<li>${esc(o.t('save'))} ${esc(p.savings_percent)} %</li>` : ''}</ul>

@@ -101,6 +101,8 @@ export function publicPlans(c: Catalog) {
         price_per_credit: { amount: Math.round(unit), currency: p.price.currency },
         price_per_credit_decimal: unit.toFixed(2),
         savings_percent: worst > 0 ? Math.round((1 - unit / worst) * 100) : 0,
+        // What the pack buys in the product's unit (credits × per_credit, to two decimals); null when the catalog does not say.
+        units: p.unit ? { label: p.unit.label, per_credit: p.unit.per_credit, amount: Math.round(p.credits * p.unit.per_credit * 100) / 100 } : null,
       };
     }),
     free_plan: c.free_plan ?? null,

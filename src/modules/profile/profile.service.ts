@@ -46,6 +46,11 @@ export const PatchCustomerBody = z
     locale: Locale.nullable().optional(),
     marketing_opt_in: z.boolean().nullable().optional(),
     terms_accepted_at: z.iso.datetime({ offset: true }).nullable().optional(),
+    /** Aliases some products send: `full_name` is `name`, `organization_name` is `organization`. */
+    full_name: z.string().max(200).nullable().optional(),
+    organization_name: z.string().max(200).nullable().optional(),
+    /** `true` records the terms as accepted now (kept if already accepted); `false` clears them. */
+    accept_terms: z.boolean().optional(),
     /** Settings objects by key; each replaces the stored one whole (null removes it). */
     settings: z.record(z.string().min(1).max(64), z.unknown()).optional(),
     onboarding: z.object({ steps: z.record(z.string().min(1).max(64), z.enum(['completed', 'skipped'])) }).strict().optional(),
@@ -78,9 +83,12 @@ export function onboardingView(catalog: Catalog, p: repo.ProfileRow) {
     return { id: s.id, name: s.name, optional: s.optional, status: st?.status ?? 'pending', at: st?.at ?? null };
   });
   const started = steps.some((s) => s.status !== 'pending');
+  const next = steps.findIndex((s) => s.status === 'pending');
   return {
     status: p.onboarding_completed_at ? 'completed' : started ? 'in_progress' : 'not_started',
     completed_at: p.onboarding_completed_at,
+    /** 0-based index of the first step still pending; null once none is. */
+    current_step_index: p.onboarding_completed_at || next < 0 ? null : next,
     steps,
   };
 }
@@ -260,11 +268,24 @@ function changeDetails(
   return { changed, before, after };
 }
 
+/** Maps `full_name`, `organization_name` and `accept_terms` onto the fields they stand for; the canonical field wins. */
+function resolveAliases(body: PatchCustomer, now: Date | undefined): PatchCustomer {
+  const { full_name, organization_name, accept_terms, ...rest } = body;
+  const out: PatchCustomer = { ...rest };
+  if (out.name === undefined && full_name !== undefined) out.name = full_name;
+  if (out.organization === undefined && organization_name !== undefined) out.organization = organization_name;
+  if (out.terms_accepted_at === undefined && accept_terms === false) out.terms_accepted_at = null;
+  if (out.terms_accepted_at === undefined && accept_terms === true && now) out.terms_accepted_at = now.toISOString();
+  return out;
+}
+
 /** PATCH /v1/customers/:id: profile fields, settings and onboarding steps, in one transaction. */
 export async function patchCustomer(ctx: AppContext, q: Queryable, caller: Caller, customerId: string, body: PatchCustomer) {
   const projectId = caller.projectId;
   assertCallerMayPatch(caller, body);
   const { version, catalog } = await getCatalog(ctx, projectId, q);
+  const termsByAlias = body.accept_terms === true && body.terms_accepted_at === undefined;
+  body = resolveAliases(body, body.accept_terms === true ? await projectNow(ctx, projectId) : undefined);
   validatePatch(caller, version, catalog, body);
   const { customer: found } = await ensureCustomer(ctx, q, projectId, customerId);
   const at = await projectNow(ctx, projectId);
@@ -273,6 +294,7 @@ export async function patchCustomer(ctx: AppContext, q: Queryable, caller: Calle
 
   const before = await repo.lockProfile(q, projectId, customerId, at);
   const next: repo.ProfileRow = { ...before, settings: { ...before.settings }, onboarding_steps: { ...before.onboarding_steps } };
+  if (termsByAlias && before.terms_accepted_at) body = { ...body, terms_accepted_at: undefined };
   patchProfileFields(before, next, body, changed);
   patchSettings(before, next, body.settings ?? {}, changed);
   const steps = patchSteps(before, next, body.onboarding?.steps ?? {}, at, changed);
