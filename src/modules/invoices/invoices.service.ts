@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Queryable } from '../../db/db.ts';
 import { InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
 import { newId } from '../../domain/ids.ts';
+import { CountryCode, PostalAddress } from '../../domain/address.ts';
 import { decideVat, isEuCountry, isValidVatIdFormat, splitInclusive } from '../../domain/vat-rates.ts';
 import type { AppContext, Caller } from '../../app/context.ts';
 import type { PaymentRecordedHook, RefundRecordedHook } from '../../app/registry.ts';
@@ -13,27 +14,13 @@ import * as repo from './invoices.repository.ts';
 
 /** Invoices and credit notes: issued in the transaction that records a payment or a refund, never changed. */
 
-const Country = z
-  .string()
-  .regex(/^[A-Za-z]{2}$/, 'must be an ISO 3166-1 alpha-2 country code')
-  .transform((c) => c.toUpperCase());
-const Address = z
-  .object({
-    line1: z.string().max(200).optional(),
-    line2: z.string().max(200).optional(),
-    postal_code: z.string().max(20).optional(),
-    city: z.string().max(100).optional(),
-    state: z.string().max(100).optional(),
-  })
-  .strict();
-
 export const InvoiceSettingsBody = z
   .object({
     seller: z
       .object({
         name: z.string().min(1).max(200),
-        address: Address.default({}),
-        country: Country.nullable().default(null),
+        address: PostalAddress.default({}),
+        country: CountryCode.nullable().default(null),
         vat_id: z.string().max(20).nullable().default(null),
         email: z.email().max(320).nullable().optional(),
       })
@@ -49,8 +36,8 @@ export type InvoiceSettings = z.infer<typeof InvoiceSettingsBody>;
 export const BillingDetailsBody = z
   .object({
     name: z.string().max(200).nullable().default(null),
-    address: Address.default({}),
-    country: Country.nullable().default(null),
+    address: PostalAddress.default({}),
+    country: CountryCode.nullable().default(null),
     vat_id: z.string().max(20).nullable().default(null),
   })
   .strict();

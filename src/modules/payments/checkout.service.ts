@@ -4,6 +4,7 @@ import { findPack } from '../../domain/catalog.ts';
 import { InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
 import { derivedId, newId } from '../../domain/ids.ts';
 import { type PriceSummary, priceSummary } from '../../domain/pricing.ts';
+import { CountryCode, PostalAddress } from '../../domain/address.ts';
 import { isEuCountry, isValidVatIdFormat } from '../../domain/vat-rates.ts';
 import type { AppContext, Caller } from '../../app/context.ts';
 import { getProvider } from '../../app/registry.ts';
@@ -14,26 +15,12 @@ import { getProject, projectNow } from '../projects/projects.service.ts';
 import * as repo from './payments.repository.ts';
 import { providerCall } from '../providers/provider-call.ts';
 
-const Country = z
-  .string()
-  .regex(/^[A-Za-z]{2}$/, 'must be an ISO 3166-1 alpha-2 country code')
-  .transform((c) => c.toUpperCase());
-
 /** The buyer's billing details given at checkout: printed on the invoice, their country is VAT evidence. */
 const BillingDetails = z
   .object({
     name: z.string().max(200).optional(),
-    address: z
-      .object({
-        line1: z.string().max(200).optional(),
-        line2: z.string().max(200).optional(),
-        postal_code: z.string().max(20).optional(),
-        city: z.string().max(100).optional(),
-        state: z.string().max(100).optional(),
-      })
-      .strict()
-      .optional(),
-    country: Country,
+    address: PostalAddress.optional(),
+    country: CountryCode,
     vat_id: z.string().max(20).optional(),
   })
   .strict()
@@ -69,7 +56,7 @@ export const CheckoutBodySchema = z
     metadata: z.record(z.string(), z.string().max(500)).optional(),
     billing_details: BillingDetails.optional(),
     /** The country of the buyer's IP address as the caller saw it (VAT evidence, kept on the invoice). */
-    ip_country: Country.optional(),
+    ip_country: CountryCode.optional(),
   })
   .strict()
   .refine((b) => [b.plan, b.credit_pack, b.order_id].filter((v) => v !== undefined).length === 1, {

@@ -132,37 +132,29 @@ export const fulfillPlan: Fulfillment = async (ctx, q, { session, event }) => {
   const promisedTrialEnd = d.trial_end ? new Date(d.trial_end) : null;
   const coupon = d.coupon_id ? (catalog.coupons.find((c) => c.id === d.coupon_id) ?? null) : null;
   const frozen = { ...plan, price: { amount: Number(d.unit_amount ?? plan.price.amount), currency: session.currency } };
-  if (session.provider !== 'sandbox') {
-    // The provider owns this subscription; its events keep our row in step. Link it if it is new.
-    if (event.subscriptionRef && !(await repo.lockByProviderRef(q, session.project_id, session.provider, event.subscriptionRef))) {
-      await startSubscription(ctx, q, {
-        projectId: session.project_id,
-        customerId,
-        plan: frozen,
-        quantity: Number(d.quantity ?? session.quantity),
-        trialDays: Number(d.trial_days ?? 0),
-        coupon,
-        provider: session.provider,
-        providerRef: event.subscriptionRef,
-        at,
-        onTrialDenied: 'charge',
-        metadata: { checkout_session_id: session.id },
-      });
-    }
-    return;
-  }
-  await startSubscription(ctx, q, {
+  const trialDays = Number(d.trial_days ?? 0);
+  const start = {
     projectId: session.project_id,
     customerId,
     plan: frozen,
     quantity: Number(d.quantity ?? session.quantity),
-    trialDays: Number(d.trial_days ?? 0),
+    trialDays,
     coupon,
-    provider: 'sandbox',
     at,
+    onTrialDenied: 'charge' as const,
+  };
+  if (session.provider !== 'sandbox') {
+    // The provider owns this subscription; its events keep our row in step. Link it if it is new.
+    if (event.subscriptionRef && !(await repo.lockByProviderRef(q, session.project_id, session.provider, event.subscriptionRef))) {
+      await startSubscription(ctx, q, { ...start, provider: session.provider, providerRef: event.subscriptionRef, metadata: { checkout_session_id: session.id } });
+    }
+    return;
+  }
+  await startSubscription(ctx, q, {
+    ...start,
+    provider: 'sandbox',
     trialEnd: promisedTrialEnd,
-    onTrialDenied: 'charge',
-    paid: promisedTrialEnd || Number(d.trial_days ?? 0) > 0 ? null : { paymentRef: event.paymentRef ?? `pi_${session.id}`, amount: event.amount ?? session.amount, sessionId: session.id },
+    paid: promisedTrialEnd || trialDays > 0 ? null : { paymentRef: event.paymentRef ?? `pi_${session.id}`, amount: event.amount ?? session.amount, sessionId: session.id },
     metadata: { checkout_session_id: session.id, ...(session.payment_link_id ? { payment_link_id: session.payment_link_id } : {}) },
   });
 };
