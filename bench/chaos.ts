@@ -114,6 +114,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     TOLLGATE_DEMO_KEY: 'sk_test_chaos',
     TOLLGATE_WEBHOOK_ALLOW_PRIVATE: 'true',
     TOLLGATE_RUNNER_INTERVAL_MS: '200',
+    // A send cut by the kill is retried once its lease (timeout + 5 s) ends, well inside the drain wait.
+    TOLLGATE_WEBHOOK_TIMEOUT_MS: '2000',
     LOG_LEVEL: 'silent',
   };
   if (opts.databaseUrl) env.DATABASE_URL = opts.databaseUrl;

@@ -251,7 +251,8 @@ export function eventBody(d: Pick<repo.DueDelivery, 'event_id' | 'event_type' | 
   });
 }
 
-const LEASE_MARGIN_MS = 60_000;
+/** Time past the send timeout for the settle to commit; a crash mid-send is retried after it. */
+const LEASE_MARGIN_MS = 5_000;
 
 /**
  * Sends due deliveries. Rows are claimed (and leased) in a short transaction, sent with no
