@@ -31,7 +31,7 @@ import {
   onCheckoutCompleted,
 } from '../modules/payments/payments.service.ts';
 import { registerRefundRoutes } from '../modules/payments/refunds.routes.ts';
-import { creditPackRefundEffect, onPaymentRefunded } from '../modules/payments/refunds.service.ts';
+import { creditPackRefundEffect, onPaymentRefunded, refundOwedPayments } from '../modules/payments/refunds.service.ts';
 import { registerProfileRoutes } from '../modules/profile/profile.routes.ts';
 import { profileCustomerView, validateSettingsSchemasOnPush } from '../modules/profile/profile.service.ts';
 import { registerProjectRoutes } from '../modules/projects/projects.routes.ts';
@@ -94,7 +94,7 @@ export const capabilities: readonly Capability[] = [
     checkoutItems: { credit_pack: creditPackCheckoutItem },
     fulfillments: { credit_pack: fulfillCreditPack },
     refundEffects: { credit_pack: creditPackRefundEffect },
-    jobs: { 'checkout.expire': expireCheckoutSessions },
+    jobs: { 'checkout.expire': expireCheckoutSessions, 'payments.refund-owed': refundOwedPayments },
     emits: ['checkout.completed', 'payment.succeeded', 'payment.failed', 'payment.refunded'],
   },
   {

@@ -42,7 +42,8 @@ export type Fulfillment = (
   ctx: AppContext,
   q: Queryable,
   e: { session: CheckoutSessionRow; payment: PaymentRow | null; event: Extract<ProviderEvent, { kind: 'checkout.completed' }>; ev: EventContext },
-) => Promise<void>;
+  // Provider work the fulfilment needs once the payment is committed (a refund), as for a handler.
+) => Promise<void | { outside: () => Promise<void> }>;
 
 /** Finds the session a provider event names when Tollgate has none yet (a Payment Link's session). */
 export type SessionAdopter = (

@@ -11,7 +11,7 @@ import { ensureCustomer, requireCustomer } from '../customers/customers.service.
 import type { CheckoutItemBuilder } from '../payments/checkout.service.ts';
 import { expireOpenSessionsFor } from '../payments/payments.repository.ts';
 import type { Fulfillment } from '../../app/registry.ts';
-import type { RefundEffect } from '../payments/refunds.service.ts';
+import { owePaymentBack, type RefundEffect } from '../payments/refunds.service.ts';
 import { projectNow } from '../projects/projects.service.ts';
 import { emit } from '../webhooks-out/outbox.ts';
 import * as repo from './commerce.repository.ts';
@@ -458,26 +458,40 @@ export const fulfillOrderPayment: Fulfillment = async (ctx, q, { session, paymen
       const items = await repo.orderItems(q, [o.id]);
       try {
         await reserveAll(q, o.project_id, items, catalog, at);
-      } catch {
-        ctx.log.warn({ order: o.id, payment: payment?.id }, 'order paid after it expired and its stock is gone; refund it');
-        return;
+      } catch (err) {
+        if (!(err instanceof InsufficientStockError)) throw err;
+        // The units went to someone else: the order stays canceled and the money goes back.
+        ctx.log.warn({ order: o.id, payment: payment?.id }, 'order paid after it expired and its stock is gone; refunding it');
+        const marked = await repo.updateOrder(q, o.id, { status: 'canceled', cancelReason: OUT_OF_STOCK, paymentId: payment?.id ?? null, checkoutSessionId: session.id, at });
+        await emit(q, { projectId: o.project_id, type: 'order.canceled', customerId: o.customer_id, data: await viewOf(q, marked), at });
+        return payment ? { outside: await owePaymentBack(ctx, q, payment, 'The order was paid after its stock was gone', at) } : undefined;
       }
       await repo.updateOrder(q, o.id, { status: 'pending', stockReserved: true, at });
     } else {
-      ctx.log.warn({ order: o.id, status: o.status, payment: payment?.id }, 'order paid twice or after cancelation; refund the extra payment');
-      return;
+      // Canceled before the money arrived, or paid a second time: this payment goes back; the order
+      // keeps its state (a canceled order with no payment names this one as the payment refunded).
+      ctx.log.warn({ order: o.id, status: o.status, payment: payment?.id }, 'order paid twice or after cancelation; refunding the extra payment');
+      if (!payment) return;
+      if (o.status === 'canceled' && !o.payment_id) await repo.updateOrder(q, o.id, { status: 'canceled', paymentId: payment.id, checkoutSessionId: session.id, at });
+      return { outside: await owePaymentBack(ctx, q, payment, o.status === 'canceled' ? 'The order was canceled before it was paid' : 'The order was already paid', at) };
     }
   }
   const done = await repo.updateOrder(q, o.id, { status: 'paid', paymentId: payment?.id ?? null, checkoutSessionId: session.id, at });
   await emit(q, { projectId: o.project_id, type: 'order.paid', customerId: o.customer_id, data: await viewOf(q, done), at });
 };
 
+/** Why an order paid after its units were sold elsewhere was canceled (and its payment refunded). */
+export const OUT_OF_STOCK = 'out_of_stock';
+
 /** A full refund of an order's payment releases its stock and marks it refunded. */
 export const orderRefundEffect: RefundEffect = async (_ctx, q, { payment, full, at }) => {
   if (!payment.order_id) return {};
   const o = await repo.lockOrder(q, payment.project_id, payment.order_id);
   if (!o) return {};
-  if (!full || (o.status !== 'paid' && o.status !== 'fulfilled')) return { order: { id: o.id, status: o.status } };
+  // Only the payment the order names changes it: an extra payment refunded leaves the order alone.
+  if (o.payment_id !== payment.id) return { order: { id: o.id, status: o.status } };
+  const canceledPaid = o.status === 'canceled';
+  if (!full || (o.status !== 'paid' && o.status !== 'fulfilled' && !canceledPaid)) return { order: { id: o.id, status: o.status } };
   await releaseAll(q, o, at);
   const done = await repo.updateOrder(q, o.id, { status: 'refunded', stockReserved: false, at });
   await emit(q, { projectId: o.project_id, type: 'order.refunded', customerId: o.customer_id, data: await viewOf(q, done), at });

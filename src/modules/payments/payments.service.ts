@@ -104,7 +104,7 @@ async function fulfill(
   session: repo.CheckoutSessionRow,
   event: CompletedEvent,
   paymentRef: string | null,
-): Promise<void> {
+): Promise<HandlerOutcome> {
   const at = await projectNow(ctx, session.project_id);
   const customerId = await sessionCustomer(ctx, q, session, event);
   const done = await repo.completeSession(q, session.id, {
@@ -129,7 +129,7 @@ async function fulfill(
       ? await recordCheckoutPayment(ctx, q, session, { customerId, amount, currency: event.currency ?? session.currency, paymentRef, at })
       : null;
   const fulfillment = ctx.registry.fulfillments.get(session.item_type);
-  if (fulfillment) await fulfillment(ctx, q, { session: done, payment, event, ev });
+  const after = fulfillment ? await fulfillment(ctx, q, { session: done, payment, event, ev }) : undefined;
   await emit(q, {
     projectId: session.project_id,
     type: 'checkout.completed',
@@ -137,6 +137,7 @@ async function fulfill(
     data: { session_id: session.id, item_type: session.item_type, item_id: session.item_id, amount, currency: session.currency },
     at,
   });
+  return after ?? 'applied';
 }
 
 export const onCheckoutCompleted: ProviderEventHandler<'checkout.completed'> = async (ctx, q, ev, event) => {
@@ -152,15 +153,14 @@ export const onCheckoutCompleted: ProviderEventHandler<'checkout.completed'> = a
     await repo.setSessionPaymentStatus(q, session.id, 'unpaid');
     return 'applied';
   }
-  await fulfill(ctx, q, ev, session, event, event.paymentRef ?? `${session.provider}_${session.id}`);
-  return 'applied';
+  return fulfill(ctx, q, ev, session, event, event.paymentRef ?? `${session.provider}_${session.id}`);
 };
 
 export const onAsyncPaymentSucceeded: ProviderEventHandler<'checkout.async_payment_succeeded'> = async (ctx, q, ev, event) => {
   const session = await repo.lockSessionByRef(q, ev.projectId, ev.provider, event.sessionRef);
   if (!session) return { ignored: `unknown checkout session ${event.sessionRef}` };
   if (session.status === 'complete' && session.payment_status === 'paid') return { ignored: 'session already paid' };
-  await fulfill(
+  return fulfill(
     ctx,
     q,
     ev,
@@ -175,7 +175,6 @@ export const onAsyncPaymentSucceeded: ProviderEventHandler<'checkout.async_payme
     },
     event.paymentRef ?? `${session.provider}_${session.id}`,
   );
-  return 'applied';
 };
 
 export const onAsyncPaymentFailed: ProviderEventHandler<'checkout.async_payment_failed'> = async (ctx, q, ev, event) => {

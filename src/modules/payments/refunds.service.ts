@@ -150,6 +150,50 @@ export async function refundPayment(ctx: AppContext, q: Queryable, caller: Calle
   });
 }
 
+/** How long after a failed (or interrupted) owed refund the `payments.refund-owed` job tries again. */
+export const OWED_REFUND_RETRY_MS = 60_000;
+
+const SYSTEM_CALLER = (projectId: string): Caller => ({ projectId, keyId: 'system', kind: 'secret', scopes: ['full'], actor: 'system:refunds' });
+
+/**
+ * Records, in the caller's transaction, that Tollgate owes the customer this payment back (an order
+ * paid after its stock was gone, after it was canceled, or twice). Returns the refund to run once
+ * that transaction committed; the `payments.refund-owed` job retries it a minute later if it fails
+ * or the process dies first.
+ */
+export async function owePaymentBack(ctx: AppContext, q: Queryable, payment: paymentsRepo.PaymentRow, reason: string, at: Date): Promise<() => Promise<void>> {
+  await repo.setRefundDue(q, payment.project_id, payment.id, new Date(at.getTime() + OWED_REFUND_RETRY_MS));
+  return async () => {
+    await refundOwed(ctx, payment.project_id, payment.id, reason);
+  };
+}
+
+/** Refunds what is left of an owed payment in full; twice or on two instances it refunds once. */
+async function refundOwed(ctx: AppContext, projectId: string, paymentId: string, reason?: string): Promise<boolean> {
+  const payment = await paymentsRepo.findPayment(ctx.db, projectId, paymentId);
+  if (!payment || payment.status === 'failed' || payment.amount_refunded >= payment.amount) {
+    await repo.setRefundDue(ctx.db, projectId, paymentId, null);
+    return false;
+  }
+  const why = reason ?? (typeof payment.details.refund_reason === 'string' ? payment.details.refund_reason : 'Tollgate could not deliver what was paid for');
+  await refundPayment(ctx, ctx.db, SYSTEM_CALLER(projectId), payment.id, { reason: why });
+  return true;
+}
+
+/** Background: owed refunds whose attempt is due (the first one failed or was cut short). */
+export async function refundOwedPayments(ctx: AppContext, batch = 20): Promise<number> {
+  const due = await ctx.db.tx((trx) => repo.claimRefundsDue(trx, ctx.clock.now(), batch, OWED_REFUND_RETRY_MS));
+  let done = 0;
+  for (const p of due) {
+    try {
+      if (await refundOwed(ctx, p.project_id, p.id)) done++;
+    } catch (err) {
+      ctx.log.warn({ err, payment: p.id }, 'an owed refund failed; will retry');
+    }
+  }
+  return done;
+}
+
 export async function listPaymentRefunds(q: Queryable, projectId: string, paymentId: string) {
   const p = await paymentsRepo.findPayment(q, projectId, paymentId);
   if (!p) throw new NotFoundError('payment', paymentId);

@@ -221,6 +221,7 @@ export function CustomerPage(props: { project: string; id: string }) {
                         <td className="num">{money(o.total)}</td>
                         <td>
                           <Status value={String(o.status)} />
+                          {o.cancel_reason ? <span className="muted"> · {String(o.cancel_reason).replace(/_/g, ' ')}</span> : null}
                         </td>
                       </tr>
                     ))}
