@@ -615,7 +615,8 @@ describe('ArkWatch through Stripe (with the subscriptions module)', () => {
   for (const plan of ark.plans ?? []) plan.trial_requires_card = true;
 
   /** A subscription's life at Stripe for one customer: created (trialing), first invoice, cancel at period end, deleted. */
-  async function lifeAtStripe(p: StripeProject, customer: string) {
+  async function lifeAtStripe(p: StripeProject, customer: string, opts: { sameSecond?: boolean } = {}) {
+    const step = opts.sameSecond ? 0 : 60_000;
     const pro = stripe.list(p.sk, 'price').find((x) => x.metadata.tollgate_plan === 'pro')!;
     const cs = await p.sdk.checkout.sessions.create({
       mode: 'subscription',
@@ -624,10 +625,10 @@ describe('ArkWatch through Stripe (with the subscriptions module)', () => {
       subscription_data: { trial_period_days: 14, metadata: { tollgate_customer: customer } },
     });
     const [created, invoice] = stripe.completeCheckout(p.sk, cs.id, { email: `${customer}@example.com` });
-    h.clock.advance(60_000);
+    h.clock.advance(step);
     await p.sdk.subscriptions.update(created!.data.object.id, { cancel_at_period_end: true });
     const updated = stripe.lastEvent(p.sk, 'customer.subscription.updated');
-    h.clock.advance(60_000);
+    h.clock.advance(step);
     stripe.cancelSubscription(p.sk, created!.data.object.id);
     const deleted = stripe.lastEvent(p.sk, 'customer.subscription.deleted');
     return [created!, invoice!, updated, deleted];
@@ -650,6 +651,56 @@ describe('ArkWatch through Stripe (with the subscriptions module)', () => {
       expect(failed.body.data).toHaveLength(0);
     }
   }, 120_000);
+
+  it('events of one second end in Stripe’s current state in every order, an invoice before its subscription applied at once', async () => {
+    const p = await stripeProject(ark);
+    await p.call('POST', '/v1/providers/stripe/sync', {});
+    const orders = permutations([0, 1, 2, 3]);
+    for (const [n, order] of orders.entries()) {
+      const customer = `second-${n}`;
+      const events = await lifeAtStripe(p, customer, { sameSecond: true });
+      expect(new Set(events.map((e) => e.created)).size, 'all four events share one second').toBe(1);
+      for (const i of order) expect((await deliver(p, events[i]!)).status).toBe(200);
+      // No retry and no clock move: each delivery already left the subscription as Stripe holds it.
+      const sub = await p.call('GET', `/v1/customers/${customer}/subscription`);
+      expect(sub.body, `order ${order}`).toMatchObject({ status: 'canceled', plan: 'free', previous_plan: 'pro' });
+      const failed = await p.call('GET', '/v1/events?status=failed');
+      expect(failed.body.data).toHaveLength(0);
+    }
+  }, 120_000);
+
+  it('updated (cancel at period end) then created of the same second, and updated (active) then created (incomplete), keep the newer state', async () => {
+    const p = await stripeProject(ark);
+    await p.call('POST', '/v1/providers/stripe/sync', {});
+    const pro = stripe.list(p.sk, 'price').find((x) => x.metadata.tollgate_plan === 'pro')!;
+    const start = async (customer: string, trial: boolean) => {
+      const cs = await p.sdk.checkout.sessions.create({
+        mode: 'subscription',
+        line_items: [{ price: pro.id, quantity: 1 }],
+        success_url: URLS.success_url,
+        subscription_data: { ...(trial ? { trial_period_days: 14 } : {}), metadata: { tollgate_customer: customer } },
+      });
+      return stripe.completeCheckout(p.sk, cs.id)[0]!;
+    };
+
+    const created = await start('same-1', true);
+    await p.sdk.subscriptions.update(created.data.object.id, { cancel_at_period_end: true });
+    const updated = stripe.lastEvent(p.sk, 'customer.subscription.updated');
+    expect(updated.created).toBe(created.created);
+    expect((await deliver(p, updated)).status).toBe(200);
+    expect((await deliver(p, created)).status).toBe(200);
+    expect((await p.call('GET', '/v1/customers/same-1/subscription')).body).toMatchObject({ plan: 'pro', cancel_at_period_end: true });
+
+    // Stripe sends `created` with the subscription incomplete and `updated` once the first payment
+    // went through; both carry the same second and may arrive the other way round.
+    const paid = await start('same-2', false);
+    const incomplete = structuredClone(paid);
+    incomplete.data.object.status = 'incomplete';
+    const active = { ...structuredClone(paid), id: `${paid.id}_upd`, type: 'customer.subscription.updated' };
+    expect((await deliver(p, active)).status).toBe(200);
+    expect((await deliver(p, incomplete)).status).toBe(200);
+    expect((await p.call('GET', '/v1/customers/same-2/subscription')).body).toMatchObject({ plan: 'pro', status: 'active' });
+  });
 
   it('cancel, resume and change of plan through Tollgate go to Stripe (subscriptions.update) and the answer from Stripe updates the row', async () => {
     const p = await stripeProject(ark);

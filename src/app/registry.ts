@@ -16,6 +16,8 @@ export interface EventContext {
   provider: string;
   inboxId: string;
   occurredAt: Date | null;
+  /** The event is the provider's current state, just read from it (no need to read it again). */
+  current?: boolean;
 }
 
 /**

@@ -200,6 +200,14 @@ export interface PaymentProvider {
    * state, which Tollgate applies through the same `subscription.changed` handler as a webhook.
    */
   updateSubscription?(call: ProviderCall, input: UpdateSubscriptionInput): Promise<Extract<ProviderEvent, { kind: 'subscription.changed' }>>;
+  /**
+   * Reads a subscription's current state (null when the provider does not know it). Events of one
+   * second arrive in any order; the state read when one is processed is the newest.
+   */
+  retrieveSubscription?(
+    call: ProviderCall,
+    input: { project: ProviderProject; subscriptionRef: string },
+  ): Promise<Extract<ProviderEvent, { kind: 'subscription.changed' }> | null>;
 }
 
 export interface UpdateSubscriptionInput {

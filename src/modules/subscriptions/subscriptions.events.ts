@@ -3,10 +3,11 @@ import { isLive, mapProviderStatus, syncFromProvider, transition } from '../../d
 import { getCatalog } from '../catalog/catalog.service.ts';
 import { ensureCustomer } from '../customers/customers.service.ts';
 import type { AppContext } from '../../app/context.ts';
-import type { ProviderEventHandler } from '../../app/registry.ts';
+import { getProvider, type HandlerOutcome, type ProviderEventHandler } from '../../app/registry.ts';
 import type { Queryable } from '../../db/db.ts';
 import type { ProviderEvent } from '../../providers/provider.ts';
-import { projectNow } from '../projects/projects.service.ts';
+import { getProject, projectNow } from '../projects/projects.service.ts';
+import { providerCall } from '../providers/provider-call.ts';
 import { findCustomerByProviderRef } from '../providers/providers.repository.ts';
 import { emit } from '../webhooks-out/outbox.ts';
 import * as repo from './subscriptions.repository.ts';
@@ -22,10 +23,48 @@ import { emitUpdated, endReplaced, isManaged, reschedule, saveAndAnnounce, subsc
  * the row and the late `created` is then ignored as older.
  */
 export const onSubscriptionChanged: ProviderEventHandler<'subscription.changed'> = async (ctx, q, ev, e) => {
+  const outcome = await applySubscriptionState(ctx, q, ev, e);
+  // Then the provider's current state, read once this commits: same-second events end the same in
+  // any order. (An unknown customer or plan, or a deleted subscription, stays as it is.)
+  const mayHaveMoved = outcome === 'applied' || (typeof outcome === 'object' && 'ignored' in outcome && outcome.ignored === OLDER);
+  return mayHaveMoved && canReadCurrent(ctx, ev) ? { outside: () => readCurrentState(ctx, ev, e.subscriptionRef) } : outcome;
+};
+
+const OLDER = 'older than the state we hold';
+
+/** Whether the provider can say what a subscription looks like now (and this is not that answer). */
+function canReadCurrent(ctx: AppContext, ev: EventMeta): boolean {
+  return !ev.current && !ev.inboxId.startsWith('api:') && typeof getProvider(ctx, ev.provider)?.retrieveSubscription === 'function';
+}
+
+/**
+ * Reads the subscription from the provider, outside any transaction, and applies it as the newest
+ * state known (what Stripe recommends when events of one second can come in any order).
+ */
+async function readCurrentState(ctx: AppContext, ev: EventMeta, subscriptionRef: string): Promise<void> {
+  const provider = getProvider(ctx, ev.provider);
+  if (!provider?.retrieveSubscription) return;
+  const project = await getProject(ctx, ev.projectId);
+  const state = await provider.retrieveSubscription(await providerCall(ctx, ev.projectId, provider.name), { project, subscriptionRef });
+  if (!state) return;
+  await ctx.db.tx(async (q) => {
+    const row = await repo.lockByProviderRef(q, ev.projectId, ev.provider, subscriptionRef);
+    const now = await projectNow(ctx, ev.projectId);
+    const occurredAt = new Date(Math.max(now.getTime(), row?.provider_updated_at?.getTime() ?? 0));
+    await applySubscriptionState(ctx, q, { ...ev, occurredAt, current: true }, state);
+  });
+}
+
+async function applySubscriptionState(
+  ctx: AppContext,
+  q: Queryable,
+  ev: EventMeta,
+  e: Extract<ProviderEvent, { kind: 'subscription.changed' }>,
+): Promise<HandlerOutcome> {
   const at = ev.occurredAt ?? (await projectNow(ctx, ev.projectId));
   const existing = await repo.lockByProviderRef(q, ev.projectId, ev.provider, e.subscriptionRef);
   if (existing?.provider_deleted) return { ignored: 'subscription already deleted' };
-  if (existing?.provider_updated_at && at.getTime() < existing.provider_updated_at.getTime()) return { ignored: 'older than the state we hold' };
+  if (existing?.provider_updated_at && at.getTime() < existing.provider_updated_at.getTime()) return { ignored: OLDER };
   const status = mapProviderStatus(e.status, e.deleted);
   if (!status) return { ignored: `untracked status ${e.status}` };
   let customerId: string | undefined = e.metadata?.tollgate_customer || existing?.customer_id;
@@ -143,7 +182,31 @@ function mayMove(sub: repo.SubscriptionRow, at: Date): boolean {
   return newer && !sub.provider_deleted;
 }
 
+/**
+ * An invoice for a subscription Tollgate does not hold yet: the subscription is read from the
+ * provider once this transaction ends, then the invoice applied (instead of waiting for a retry).
+ */
+async function subscriptionFirst(
+  ctx: AppContext,
+  q: Queryable,
+  ev: EventMeta,
+  e: InvoiceEvent,
+  rerun: (q: Queryable, ev: EventMeta) => Promise<HandlerOutcome>,
+): Promise<HandlerOutcome | null> {
+  if (!e.subscriptionRef || !canReadCurrent(ctx, ev)) return null;
+  if (await repo.lockByProviderRef(q, ev.projectId, ev.provider, e.subscriptionRef)) return null;
+  const ref = e.subscriptionRef;
+  return {
+    outside: async () => {
+      await readCurrentState(ctx, ev, ref);
+      await ctx.db.tx((q2) => rerun(q2, { ...ev, current: true }));
+    },
+  };
+}
+
 export const onInvoicePaid: ProviderEventHandler<'invoice.paid'> = async (ctx, q, ev, e) => {
+  const first = await subscriptionFirst(ctx, q, ev, e, (q2, ev2) => onInvoicePaid(ctx, q2, ev2, e));
+  if (first) return first;
   const found = await invoiceContext(ctx, q, ev, e);
   if (!found) return { ignored: 'not a subscription invoice' };
   const { sub, at, invoice } = found;
@@ -162,6 +225,8 @@ export const onInvoicePaid: ProviderEventHandler<'invoice.paid'> = async (ctx, q
 };
 
 export const onInvoicePaymentFailed: ProviderEventHandler<'invoice.payment_failed'> = async (ctx, q, ev, e) => {
+  const first = await subscriptionFirst(ctx, q, ev, e, (q2, ev2) => onInvoicePaymentFailed(ctx, q2, ev2, e));
+  if (first) return first;
   const found = await invoiceContext(ctx, q, ev, e);
   if (!found) return { ignored: 'not a subscription invoice' };
   const { sub, at, invoice } = found;

@@ -189,4 +189,16 @@ export const stripeProvider: PaymentProvider = {
     sub = await callStripe('subscriptions.update', () => stripe.subscriptions.update(input.subscriptionRef, params, opts));
     return subscriptionEvent(sub as unknown as Record<string, unknown>, false);
   },
+
+  async retrieveSubscription(call: ProviderCall, input: { subscriptionRef: string }) {
+    const { stripe } = stripeFor(call);
+    let sub: Stripe.Subscription;
+    try {
+      sub = await callStripe('subscriptions.retrieve', () => stripe.subscriptions.retrieve(input.subscriptionRef));
+    } catch (err) {
+      if (err instanceof AppError && err.details.stripe_status === 404) return null;
+      throw err;
+    }
+    return subscriptionEvent(sub as unknown as Record<string, unknown>, sub.status === 'canceled');
+  },
 };
