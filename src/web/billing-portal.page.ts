@@ -7,6 +7,8 @@ import { checkoutFromLink, describeLink, openPortal, portalState } from '../modu
 import * as subsRepo from '../modules/subscriptions/subscriptions.repository.ts';
 import { cancelSubscription, resumeSubscription } from '../modules/subscriptions/subscriptions.cancel.ts';
 import { changePlan, replaceCard } from '../modules/subscriptions/subscriptions.change.ts';
+import { sendInvoicePdf } from '../modules/invoices/invoices.routes.ts';
+import { findCustomerInvoice, recentCustomerInvoices } from '../modules/invoices/invoices.service.ts';
 import { esc, page } from './html.ts';
 
 const fmtDate = (d: Date | string | null | undefined) =>
@@ -23,7 +25,7 @@ const NOTICES: Record<string, string> = {
 };
 
 async function renderPortal(ctx: AppContext, token: string, projectId: string, customerId: string, returnUrl: string, msg?: { error?: string; notice?: string }) {
-  const st = await portalState(ctx, projectId, customerId);
+  const [st, invoices] = await Promise.all([portalState(ctx, projectId, customerId), recentCustomerInvoices(ctx.db, projectId, customerId, 12)]);
   const c = st.catalog;
   const theme = c.theme ?? { name: c.name };
   const sub = st.subscription;
@@ -76,6 +78,14 @@ async function renderPortal(ctx: AppContext, token: string, projectId: string, c
         )
         .join('')}</tbody></table>`
     : '<p class="muted">No payments yet.</p>';
+  const invoiceRows = invoices.length
+    ? `<table data-testid="invoices"><thead><tr><th>Invoice</th><th>Date</th><th>Total</th></tr></thead><tbody>${invoices
+        .map(
+          (i) =>
+            `<tr data-testid="invoice-row"><td><a class="link" href="/portal/${esc(token)}/invoices/${esc(i.id)}/pdf">${esc(i.number)}</a>${i.kind === 'credit_note' ? ' <span class="muted">credit note</span>' : ''}</td><td>${esc(fmtDate(i.issued_at))}</td><td>${esc(formatMoney({ amount: i.total, currency: i.currency }))}</td></tr>`,
+        )
+        .join('')}</tbody></table>`
+    : '<p class="muted">No invoices yet.</p>';
   const body = `
   ${msg?.error ? `<div class="alert error" role="alert" data-testid="error">${esc(msg.error)}</div>` : ''}
   ${msg?.notice ? `<div class="alert success" role="status" data-testid="notice">${esc(msg.notice)}</div>` : ''}
@@ -99,6 +109,10 @@ async function renderPortal(ctx: AppContext, token: string, projectId: string, c
   <section class="card" aria-label="Payments" style="margin-top:1.5rem">
     <h2>Payment history</h2>
     ${payments}
+  </section>
+  <section class="card" aria-label="Invoices" style="margin-top:1.5rem">
+    <h2>Invoices</h2>
+    ${invoiceRows}
   </section>
   <p><a class="link" id="return" href="${esc(returnUrl)}">← Back to ${esc(theme.name ?? c.name ?? 'the app')}</a></p>`;
   return page({ title: `Billing — ${theme.name ?? 'Tollgate'}`, theme, lang: c.locale ?? 'en', body });
@@ -138,6 +152,14 @@ export function registerBillingPortalPages(app: FastifyInstance, ctx: AppContext
     return reply
       .type('text/html; charset=utf-8')
       .send(await renderPortal(ctx, p.session.id, p.session.project_id, p.session.customer_id, p.session.return_url, { notice }));
+  });
+
+  app.get<{ Params: { token: string; id: string } }>('/portal/:token/invoices/:id/pdf', HIDDEN, async (req, reply) => {
+    const p = await open(req.params.token, reply);
+    if (!p) return reply;
+    const invoice = await findCustomerInvoice(ctx.db, p.session.project_id, p.session.customer_id, req.params.id);
+    if (!invoice) return notFound(reply, 'Invoice');
+    return sendInvoicePdf(reply, invoice);
   });
 
   const action = (name: string, run: (p: NonNullable<Awaited<ReturnType<typeof openPortal>>>, body: unknown) => Promise<string>) =>

@@ -6,6 +6,8 @@ import { getCatalog, publicPlans } from '../modules/catalog/catalog.service.ts';
 import { balanceOf, history } from '../modules/credits/credits.service.ts';
 import { resolveCustomerSession } from '../modules/customer-sessions/customer-sessions.service.ts';
 import { customersRepository } from '../modules/customers/customers.service.ts';
+import { sendInvoicePdf } from '../modules/invoices/invoices.routes.ts';
+import { findCustomerInvoice, type InvoiceRow, invoiceOfSession, recentCustomerInvoices } from '../modules/invoices/invoices.service.ts';
 import * as paymentsRepo from '../modules/payments/payments.repository.ts';
 import { esc, page } from './html.ts';
 import { type Locale, pickLocale, translator } from './i18n.ts';
@@ -147,9 +149,40 @@ async function checkoutStatus(ctx: AppContext, o: Opened, q: HostedQuery): Promi
   if (!q.checkout) return { html: '', pending: false };
   const s = await paymentsRepo.findSession(ctx.db, q.checkout.slice(0, 64), o.projectId);
   if (!s || s.customer_id !== o.customerId) return { html: '', pending: false };
-  if (s.status === 'complete') return { html: `<div class="alert success" data-testid="paid">${esc(o.t('payment_received'))}</div>`, pending: false };
+  if (s.status === 'complete') {
+    const invoice = await invoiceOfSession(ctx.db, o.projectId, s.id);
+    const link = invoice
+      ? ` <a class="link" data-testid="session-invoice" href="${esc(invoicePdfUrl(o, invoice.id))}">${esc(o.t('download_invoice', { number: invoice.number }))}</a>`
+      : '';
+    return { html: `<div class="alert success" data-testid="paid">${esc(o.t('payment_received'))}${link}</div>`, pending: false };
+  }
   if (s.status === 'open') return { html: `<div class="alert info" data-testid="processing">${esc(o.t('payment_processing'))}</div>`, pending: true };
   return { html: `<div class="alert error">${esc(o.t('payment_not_completed'))}</div>`, pending: false };
+}
+
+/** A document's PDF on the hosted pages, opened with the same customer session. */
+function invoicePdfUrl(o: Opened, id: string): string {
+  return `/p/${encodeURIComponent(o.projectId)}/invoices/${encodeURIComponent(id)}/pdf?session=${encodeURIComponent(o.token)}`;
+}
+
+/** The customer's invoices and credit notes, each with its PDF. */
+function invoicesSection(o: Opened, rows: InvoiceRow[]): string {
+  const dateFmt = new Intl.DateTimeFormat(o.locale, { dateStyle: 'medium', timeZone: 'UTC' });
+  const list = rows
+    .map(
+      (i) => `<tr data-testid="invoice-row"><td><a class="link" href="${esc(invoicePdfUrl(o, i.id))}">${esc(i.number)}</a>${
+        i.kind === 'credit_note' ? ` <span class="muted">${esc(o.t('credit_note'))}</span>` : ''
+      }</td><td>${esc(dateFmt.format(new Date(i.issued_at)))}</td><td class="num">${esc(o.money({ amount: i.total, currency: i.currency }))}</td></tr>`,
+    )
+    .join('');
+  return `<section class="card" aria-label="${esc(o.t('invoices'))}" data-testid="invoices">
+    <h2>${esc(o.t('invoices'))}</h2>
+    ${
+      list
+        ? `<table><thead><tr><th></th><th>${esc(o.t('date'))}</th><th class="num">${esc(o.t('total'))}</th></tr></thead><tbody>${list}</tbody></table>`
+        : `<p class="muted">${esc(o.t('no_invoices'))}</p>`
+    }
+  </section>`;
 }
 
 const EXTRA_CSS = `<style>
@@ -186,10 +219,11 @@ function packCards(o: Opened): string {
 }
 
 async function creditsPage(ctx: AppContext, o: Opened, q: HostedQuery): Promise<string> {
-  const [bal, hist, status] = await Promise.all([
+  const [bal, hist, status, invoices] = await Promise.all([
     balanceOf(ctx, ctx.db, o.projectId, o.customerId),
     history(ctx, ctx.db, o.projectId, o.customerId, { limit: 5 }),
     checkoutStatus(ctx, o, q),
+    recentCustomerInvoices(ctx.db, o.projectId, o.customerId, 5),
   ]);
   const dateFmt = new Intl.DateTimeFormat(o.locale, { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' });
   const rows = hist.data
@@ -219,6 +253,7 @@ async function creditsPage(ctx: AppContext, o: Opened, q: HostedQuery): Promise<
         : `<p class="muted">${esc(o.t('no_history'))}</p>`
     }
   </section>
+  ${invoices.length ? invoicesSection(o, invoices) : ''}
   ${script(o, { pending: status.pending, balance: bal.balance })}`;
   return page({ title: `${o.t('credits_title')} — ${themeOf(o.catalog).name}`, theme: themeOf(o.catalog), lang: o.locale, body });
 }
@@ -267,13 +302,17 @@ async function pricingPage(ctx: AppContext, o: Opened, q: HostedQuery): Promise<
 
 /** The customer's account page: balance, links to the credits page and the pricing table. */
 async function accountPage(ctx: AppContext, o: Opened): Promise<string> {
-  const bal = await balanceOf(ctx, ctx.db, o.projectId, o.customerId);
+  const [bal, invoices] = await Promise.all([
+    balanceOf(ctx, ctx.db, o.projectId, o.customerId),
+    recentCustomerInvoices(ctx.db, o.projectId, o.customerId, 10),
+  ]);
   const link = (path: string) => `/p/${encodeURIComponent(o.projectId)}/${path}?session=${encodeURIComponent(o.token)}`;
   const body = `${EXTRA_CSS}<section class="card"><h1>${esc(o.t('account_title'))}</h1>
     <div class="muted">${esc(o.t('balance'))}</div>
     <div><span class="balance" data-testid="balance">${esc(bal.balance)}</span> ${esc(o.t('credits'))}</div>
     <div class="row"><div><a class="button" href="${esc(link('credits'))}">${esc(o.t('manage_credits'))}</a></div>
-    <div><a class="button secondary" href="${esc(link('pricing'))}">${esc(o.t('see_plans'))}</a></div></div></section>`;
+    <div><a class="button secondary" href="${esc(link('pricing'))}">${esc(o.t('see_plans'))}</a></div></div></section>
+    ${invoicesSection(o, invoices)}`;
   return page({ title: `${o.t('account_title')} — ${themeOf(o.catalog).name}`, theme: themeOf(o.catalog), lang: o.locale, body });
 }
 
@@ -288,6 +327,14 @@ export function registerHostedPages(app: FastifyInstance, ctx: AppContext): void
   app.get('/p/:project/pricing', opts, async (req: Req, reply) => {
     const o = await open(ctx, req, reply);
     if (o) return send(reply, 200, await pricingPage(ctx, o, req.query));
+  });
+  app.get('/p/:project/invoices/:id/pdf', opts, async (req: FastifyRequest<{ Params: { project: string; id: string }; Querystring: HostedQuery }>, reply) => {
+    const o = await open(ctx, req, reply);
+    if (!o) return;
+    const invoice = await findCustomerInvoice(ctx.db, o.projectId, o.customerId, req.params.id);
+    if (!invoice) return send(reply, 404, page({ title: o.t('invoices'), body: '<div class="card"><h1>Not found</h1></div>' }));
+    reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer');
+    return sendInvoicePdf(reply, invoice);
   });
   // `/p/:project/portal` is the older name of the account page, kept as an alias (the billing portal is `/portal/:token`).
   for (const url of ['/p/:project/account', '/p/:project/portal']) {

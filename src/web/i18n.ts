@@ -34,6 +34,11 @@ const STRINGS = {
     see_plans: 'Plans and pricing',
     still_processing: 'Still processing. Refresh this page in a minute.',
     subscribed: 'You are subscribed.',
+    invoices: 'Invoices',
+    no_invoices: 'No invoices yet.',
+    download_invoice: 'Download invoice {number} (PDF)',
+    credit_note: 'credit note',
+    total: 'Total',
   },
   fr: {
     credits_title: 'Vos crédits',
@@ -69,6 +74,11 @@ const STRINGS = {
     see_plans: 'Offres et tarifs',
     still_processing: 'Toujours en cours. Actualisez cette page dans une minute.',
     subscribed: 'Votre abonnement est actif.',
+    invoices: 'Factures',
+    no_invoices: 'Aucune facture pour le moment.',
+    download_invoice: 'Télécharger la facture {number} (PDF)',
+    credit_note: 'avoir',
+    total: 'Total',
   },
 } as const;
 

@@ -56,7 +56,7 @@ async function requireOperator(ctx: AppContext, req: FastifyRequest) {
   return { op, token };
 }
 
-const PROXY_HEADERS = ['content-type', 'idempotent-replayed', 'retry-after', 'request-id'];
+const PROXY_HEADERS = ['content-type', 'content-disposition', 'idempotent-replayed', 'retry-after', 'request-id'];
 
 type DashboardApp = ReturnType<typeof withZod>;
 const withZod = (root: FastifyInstance) => root.withTypeProvider<ZodTypeProvider>();

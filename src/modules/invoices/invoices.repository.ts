@@ -109,6 +109,18 @@ export async function findPaymentInvoice(q: Queryable, projectId: string, paymen
   return r && num(r);
 }
 
+/** The invoice of the payment a checkout session was paid with, if any. */
+export async function findSessionInvoice(q: Queryable, projectId: string, sessionId: string): Promise<InvoiceRow | undefined> {
+  const r = (
+    await q.query<InvoiceRow>(
+      `SELECT i.* FROM invoices i JOIN payments p ON p.project_id = i.project_id AND p.id = i.payment_id
+       WHERE i.project_id = $1 AND p.checkout_session_id = $2 AND i.kind = 'invoice' ORDER BY i.issued_at LIMIT 1`,
+      [projectId, sessionId],
+    )
+  ).rows[0];
+  return r && num(r);
+}
+
 /** VAT already credited against an invoice by its credit notes. */
 export async function creditedTotals(q: Queryable, projectId: string, invoiceId: string): Promise<{ tax: number; total: number }> {
   const r = await q.query<{ tax: string; total: string }>(

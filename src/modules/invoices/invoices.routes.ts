@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { callerOf } from '../../http/auth.ts';
 import type { AppContext } from '../../app/context.ts';
@@ -10,6 +10,7 @@ import {
   getBillingDetails,
   getInvoice,
   getInvoiceSettings,
+  type InvoiceRow,
   InvoiceSettingsBody,
   InvoicesQuery,
   listCustomerInvoices,
@@ -22,6 +23,14 @@ import {
   vatReportCsv,
 } from './invoices.service.ts';
 
+/** Answers with a document's PDF (the API, the billing portal and the hosted pages). */
+export async function sendInvoicePdf(reply: FastifyReply, invoice: InvoiceRow): Promise<FastifyReply> {
+  const pdf = await renderInvoicePdf(invoice);
+  reply.header('content-type', 'application/pdf');
+  reply.header('content-disposition', `inline; filename="${invoice.number}.pdf"`);
+  return reply.send(pdf);
+}
+
 export function registerInvoiceRoutes(root: FastifyInstance, ctx: AppContext): void {
   const app = root.withTypeProvider<ZodTypeProvider>();
 
@@ -30,11 +39,7 @@ export function registerInvoiceRoutes(root: FastifyInstance, ctx: AppContext): v
   app.get('/v1/invoices/:id', { schema: { params: IdParams } }, async (req) => getInvoice(ctx.db, callerOf(req).projectId, req.params.id));
 
   app.get('/v1/invoices/:id/pdf', { schema: { params: IdParams } }, async (req, reply) => {
-    const invoice = await requireInvoice(ctx.db, callerOf(req).projectId, req.params.id);
-    const pdf = await renderInvoicePdf(invoice);
-    reply.header('content-type', 'application/pdf');
-    reply.header('content-disposition', `inline; filename="${invoice.number}.pdf"`);
-    return reply.send(pdf);
+    return sendInvoicePdf(reply, await requireInvoice(ctx.db, callerOf(req).projectId, req.params.id));
   });
 
   app.get('/v1/customers/:id/invoices', { schema: { params: CustomerParams, querystring: InvoicesQuery } }, async (req) =>

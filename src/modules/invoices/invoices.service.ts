@@ -14,6 +14,8 @@ import * as repo from './invoices.repository.ts';
 
 /** Invoices and credit notes: issued in the transaction that records a payment or a refund, never changed. */
 
+export type InvoiceRow = repo.InvoiceRow;
+
 export const InvoiceSettingsBody = z
   .object({
     seller: z
@@ -305,6 +307,22 @@ export async function listInvoices(q: Queryable, projectId: string, f: z.infer<t
 export async function listCustomerInvoices(q: Queryable, projectId: string, customerId: string, f: z.infer<typeof InvoicesQuery>) {
   await requireCustomer(q, projectId, customerId);
   return listInvoices(q, projectId, { ...f, customer_id: customerId });
+}
+
+/** A customer's own document, for pages opened with the customer's session or portal link; another customer's is not found. */
+export async function findCustomerInvoice(q: Queryable, projectId: string, customerId: string, id: string): Promise<repo.InvoiceRow | undefined> {
+  const i = await repo.findInvoice(q, projectId, id);
+  return i && i.customer_id === customerId ? i : undefined;
+}
+
+/** The newest documents of one customer (pages), newest first. */
+export async function recentCustomerInvoices(q: Queryable, projectId: string, customerId: string, limit = 10): Promise<repo.InvoiceRow[]> {
+  return (await repo.listInvoices(q, projectId, { limit, customerId })).slice(0, limit);
+}
+
+/** The invoice issued for the payment of a checkout session (the credits page after a purchase). */
+export function invoiceOfSession(q: Queryable, projectId: string, sessionId: string): Promise<repo.InvoiceRow | undefined> {
+  return repo.findSessionInvoice(q, projectId, sessionId);
 }
 
 export const VatReportQuery = z.object({

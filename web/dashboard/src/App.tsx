@@ -6,6 +6,7 @@ import { CatalogPage } from './pages/Catalog.tsx';
 import { CustomerPage } from './pages/Customer.tsx';
 import { CustomersPage } from './pages/Customers.tsx';
 import { EventsPage } from './pages/Events.tsx';
+import { InvoicesPage } from './pages/Invoices.tsx';
 import { KeysPage } from './pages/Keys.tsx';
 import { OverviewPage } from './pages/Overview.tsx';
 import { SettingsPage } from './pages/Settings.tsx';
@@ -26,6 +27,7 @@ const NAV: [string, string][] = [
   ['', 'Overview'],
   ['customers', 'Customers'],
   ['catalog', 'Catalog'],
+  ['invoices', 'Invoices'],
   ['events', 'Provider events'],
   ['webhooks', 'Webhooks'],
   ['keys', 'API keys'],
@@ -138,6 +140,8 @@ function Shell(props: { me: Me; route: string[]; onSignOut: () => void }) {
         <CustomersPage key={project} project={project} />
       ) : section === 'catalog' ? (
         <CatalogPage key={project} project={project} />
+      ) : section === 'invoices' ? (
+        <InvoicesPage key={project} project={project} />
       ) : section === 'events' ? (
         <EventsPage key={project} project={project} />
       ) : section === 'webhooks' ? (

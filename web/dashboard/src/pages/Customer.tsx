@@ -1,6 +1,7 @@
 import { type FormEvent, useState } from 'react';
 import { ApiError, dash, money, v1, when } from '../api.ts';
 import { useLoad } from '../hooks.ts';
+import { InvoiceTable } from './Invoices.tsx';
 import { href } from '../router.ts';
 import { Alert, Card, Json, Loading, Stat, Status } from '../ui.tsx';
 
@@ -20,6 +21,7 @@ export function CustomerPage(props: { project: string; id: string }) {
   const customer = useLoad(() => v1(project, 'GET', `customers/${cid}`), [project, id]);
   const ledger = useLoad(() => v1(project, 'GET', `customers/${cid}/credits/transactions?limit=20`), [project, id]);
   const payments = useLoad(() => v1(project, 'GET', `payments?limit=10&customer_id=${cid}`), [project, id]);
+  const invoices = useLoad(() => v1(project, 'GET', `customers/${cid}/invoices?limit=10`), [project, id]);
   const extras = useLoad(
     async () => {
       const [subscription, orders, secrets] = await Promise.all([
@@ -61,7 +63,7 @@ export function CustomerPage(props: { project: string; id: string }) {
     try {
       await v1(project, 'POST', `payments/${encodeURIComponent(p.id)}/refund`, {});
       setMsg({ kind: 'success', text: `Refunded ${p.id}.` });
-      await Promise.all([customer.reload(), ledger.reload(), payments.reload()]);
+      await Promise.all([customer.reload(), ledger.reload(), payments.reload(), invoices.reload()]);
     } catch (err) {
       setMsg({ kind: 'error', text: (err as Error).message });
     }
@@ -202,6 +204,11 @@ export function CustomerPage(props: { project: string; id: string }) {
                 </table>
               </div>
             )}
+          </Card>
+          <Card title="Invoices" testId="customer-invoices">
+            <Loading error={invoices.error} loading={invoices.loading && !invoices.data} />
+            {invoices.data && invoices.data.data.length === 0 && <p className="muted">No invoices.</p>}
+            {invoices.data && invoices.data.data.length > 0 && <InvoiceTable project={project} rows={invoices.data.data} />}
           </Card>
           {extras.data?.orders && (
             <Card title="Orders" testId="orders">
