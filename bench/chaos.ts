@@ -25,6 +25,8 @@ export interface ChaosOptions {
   /** PostgreSQL (a schema of its own is fine: pass `options=-c search_path=…`); absent: PGlite. */
   databaseUrl?: string;
   clients?: number;
+  /** Runs the server with a known bug switched on (TOLLGATE_PLANTED_BUG), to show the run catches it. */
+  plantedBug?: 'reply-after-commit';
   log?: (line: string) => void;
 }
 
@@ -118,6 +120,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     TOLLGATE_WEBHOOK_TIMEOUT_MS: '2000',
     LOG_LEVEL: 'silent',
   };
+  if (opts.plantedBug) env.TOLLGATE_PLANTED_BUG = opts.plantedBug;
+  else delete env.TOLLGATE_PLANTED_BUG;
   if (opts.databaseUrl) env.DATABASE_URL = opts.databaseUrl;
   else delete env.DATABASE_URL;
 
@@ -381,18 +385,29 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
 const isMain = process.argv[1]?.endsWith('chaos.ts');
 if (isMain) {
   const { values } = parseArgs({
-    options: { seconds: { type: 'string', default: '60' }, 'kill-every': { type: 'string', default: '3' }, 'database-url': { type: 'string' } },
+    options: {
+      seconds: { type: 'string', default: '60' },
+      'kill-every': { type: 'string', default: '3' },
+      'database-url': { type: 'string' },
+      'planted-bug': { type: 'string' },
+    },
   });
+  const planted = values['planted-bug'] as string | undefined;
+  if (planted !== undefined && planted !== 'reply-after-commit') {
+    process.stderr.write('--planted-bug: the one planted bug is reply-after-commit\n');
+    process.exit(2);
+  }
   const seconds = Number(values.seconds);
   const killEvery = Number(values['kill-every']);
   if (!Number.isFinite(seconds) || seconds <= 0 || !Number.isFinite(killEvery) || killEvery <= 0) {
-    process.stderr.write('usage: npm run chaos -- [--seconds 60] [--kill-every 3] [--database-url postgres://…]\n');
+    process.stderr.write('usage: npm run chaos -- [--seconds 60] [--kill-every 3] [--database-url postgres://…] [--planted-bug reply-after-commit]\n');
     process.exit(2);
   }
   const report = await runChaos({
     seconds,
     killEveryMs: killEvery * 1000,
     databaseUrl: (values['database-url'] as string | undefined) ?? process.env.DATABASE_URL,
+    ...(planted ? { plantedBug: planted } : {}),
     log: (l) => process.stderr.write(`${l}\n`),
   });
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

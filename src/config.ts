@@ -29,6 +29,8 @@ const EnvSchema = z.object({
   TOLLGATE_DB_POOL: z.coerce.number().int().min(1).max(200).default(8),
   TOLLGATE_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
   TOLLGATE_MAX_CONNECTIONS: z.coerce.number().int().min(0).default(4096),
+  /** A known bug switched on, to prove `npm run chaos` catches it (docs/reliability.md). Never in production. */
+  TOLLGATE_PLANTED_BUG: z.enum(['reply-after-commit']).optional(),
   REDIS_URL: z.string().optional(),
   TOLLGATE_RATE_LIMIT_PER_KEY: z.coerce.number().int().min(0).default(0),
   TOLLGATE_RATE_LIMIT_PER_CUSTOMER: z.coerce.number().int().min(0).default(0),
@@ -63,6 +65,8 @@ export interface Config {
   requestTimeoutMs: number;
   /** Open connections one instance accepts at once (0 = no cap); more are closed on arrival. */
   maxConnections: number;
+  /** `reply-after-commit`: an Idempotency-Key's reply is stored after the effect commits, not with it. */
+  plantedBug?: 'reply-after-commit';
   redisUrl: string | undefined;
   /** Default requests per second per API key / per customer (0 = unlimited); projects may override. */
   rateLimit: { perKeyPerSecond: number; perCustomerPerSecond: number };
@@ -136,6 +140,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dbPool: e.TOLLGATE_DB_POOL,
     requestTimeoutMs: e.TOLLGATE_REQUEST_TIMEOUT_MS,
     maxConnections: e.TOLLGATE_MAX_CONNECTIONS,
+    plantedBug: e.TOLLGATE_PLANTED_BUG,
     redisUrl: e.REDIS_URL,
     rateLimit: { perKeyPerSecond: e.TOLLGATE_RATE_LIMIT_PER_KEY, perCustomerPerSecond: e.TOLLGATE_RATE_LIMIT_PER_CUSTOMER },
     logLevel: e.LOG_LEVEL,

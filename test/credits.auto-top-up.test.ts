@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
 import { type Db, openDb } from '../src/db/db.ts';
+import { runDueJobs } from '../src/jobs/runner.ts';
+import * as creditsRepo from '../src/modules/credits/credits.repository.ts';
+import { topUpLeaseMs } from '../src/modules/credits/credits.topup.ts';
 import { createTollgate, type Tollgate } from '../src/server.ts';
 import { createHarness, type Harness, type TestProject, testConfig } from './support/harness.ts';
 
@@ -99,6 +102,49 @@ describe('auto top-up', () => {
       expect(ev[0]?.payload.data).toMatchObject({ reason: code, pack: 'pro', auto_top_up: 'disabled' });
     });
   }
+
+  it('a top-up cut by a crash after its claim is charged again with the same key after the lease, paid, invoiced and granted once', async () => {
+    const p = await auris();
+    await buyer(p, 'u9');
+    await enable(p, 'u9', { threshold: 10, monthly_cap: 30000 });
+    // What a process killed between the claim and the charge leaves: the setting running, one pending top-up.
+    const at = h.clock.now();
+    await h.db.tx(async (q) => {
+      await q.query('UPDATE credit_accounts SET balance = 5 WHERE project_id = $1 AND customer_id = $2', [p.id, 'u9']);
+      await q.query(`INSERT INTO ledger_entries (id, project_id, customer_id, amount, balance_after, kind, created_at)
+        VALUES ('led_u9_spent', $1, 'u9', -20, 5, 'deduct', $2)`, [p.id, at]);
+      const claim = await creditsRepo.claimAutoTopUp(q, { projectId: p.id, customerId: 'u9', price: 1500, month: at.toISOString().slice(0, 7), at });
+      expect(claim).toBeDefined();
+      await creditsRepo.insertTopUp(q, {
+        projectId: p.id, id: 'topup_cut', customerId: 'u9', packId: 'pro', credits: 60, amount: 1500, currency: 'eur',
+        key: `auto_top_up:u9:${claim!.attempts}`, at, retryAt: new Date(at.getTime() + topUpLeaseMs(h.tg.ctx)),
+      });
+    });
+    // While it is pending, deducts start no second top-up, and the job leaves it alone before the lease ends.
+    expect((await p.call('POST', '/v1/customers/u9/credits/deduct', { amount: 1 })).status).toBe(200);
+    await runDueJobs(h.tg.ctx);
+    expect((await topUps(p, 'u9')).map((t) => t.status)).toEqual(['pending']);
+    h.clock.advance(topUpLeaseMs(h.tg.ctx) + 1000);
+    await runDueJobs(h.tg.ctx);
+    await runDueJobs(h.tg.ctx);
+    expect((await topUps(p, 'u9')).map((t) => t.status)).toEqual(['succeeded']);
+    expect(await balance(p, 'u9')).toBe(4 + 60);
+    expect(await ledgerSum(p, 'u9')).toBe(64);
+    const pays = (
+      await h.db.query<{ id: string; amount: number; status: string }>(
+        "SELECT id, amount::int AS amount, status FROM payments WHERE project_id = $1 AND details->>'auto_top_up' = 'topup_cut'",
+        [p.id],
+      )
+    ).rows;
+    expect(pays).toHaveLength(1);
+    expect(pays[0]).toMatchObject({ amount: 1500, status: 'succeeded' });
+    // Paid like any payment: announced and invoiced.
+    const invoices = (await p.call('GET', '/v1/customers/u9/invoices')).body.data;
+    expect(invoices.filter((i: { payment_id: string }) => i.payment_id === pays[0].id)).toHaveLength(1);
+    const succeeded = await h.db.query("SELECT 1 FROM outbox_events WHERE project_id = $1 AND type = 'payment.succeeded' AND payload->'data'->>'id' = $2", [p.id, pays[0].id]);
+    expect(succeeded.rowCount).toBe(1);
+    expect((await p.call('GET', '/v1/customers/u9/credits/auto-top-up')).body).toMatchObject({ enabled: true, spent_this_month: 1500 });
+  });
 
   it('two server instances on one database: racing deducts still start exactly one top-up', async () => {
     const p = await auris();

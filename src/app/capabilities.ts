@@ -11,6 +11,7 @@ import { registerCommerceRoutes } from '../modules/commerce/commerce.routes.ts';
 import { expireOrders, fulfillOrderPayment, orderCheckoutItem, orderRefundEffect, syncStockOnCatalogPush } from '../modules/commerce/commerce.service.ts';
 import { registerCreditsRoutes } from '../modules/credits/credits.routes.ts';
 import { expireDue } from '../modules/credits/credits.service.ts';
+import { resumeStuckTopUps } from '../modules/credits/credits.topup.ts';
 import { registerCustomerSessionRoutes } from '../modules/customer-sessions/customer-sessions.routes.ts';
 import { authenticateCustomerSession, sweepCustomerSessions } from '../modules/customer-sessions/customer-sessions.service.ts';
 import { registerCustomerRoutes } from '../modules/customers/customers.routes.ts';
@@ -118,7 +119,13 @@ export const capabilities: readonly Capability[] = [
     // After subscriptions: a renewal's credits exist before the period's grant expires (rollover).
     name: 'credits',
     routes: [registerCreditsRoutes],
-    jobs: { 'credits.expire': async (ctx) => { const r = await expireDue(ctx); return r.holds + r.grants; } },
+    jobs: {
+      'credits.expire': async (ctx) => {
+        const r = await expireDue(ctx);
+        return r.holds + r.grants;
+      },
+      'credits.resume-top-ups': resumeStuckTopUps,
+    },
     emits: ['credits.granted', 'credits.deducted', 'credits.low_balance', 'credits.reversed', 'credits.transferred', 'credits.expired', 'credits.auto_top_up_failed'],
   },
   {

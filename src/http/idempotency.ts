@@ -72,17 +72,21 @@ export async function idempotent<T>(
     }
     const out = await run(trx);
     const status = out.status ?? 200;
-    await trx.query('UPDATE idempotency_keys SET status_code = $3, response = $4 WHERE project_id = $1 AND key = $2', [
-      projectId,
-      key,
-      status,
-      JSON.stringify(out.body ?? null),
-    ]);
+    // The planted bug (chaos runs only): the reply is stored after the commit, so a crash in between
+    // leaves the effect done and the key "in progress" for ever.
+    if (ctx.config.plantedBug !== 'reply-after-commit') await storeReply(trx, projectId, key, status, out.body);
     return { status, body: out.body as unknown, replayed: false };
   });
+  if (ctx.config.plantedBug === 'reply-after-commit' && !result.replayed) {
+    await storeReply(ctx.db, projectId, key, result.status, result.body);
+  }
   if (result.replayed) reply.header('idempotent-replayed', 'true');
   reply.code(result.status);
   return result.body;
+}
+
+async function storeReply(q: Queryable, projectId: string, key: string, status: number, body: unknown): Promise<void> {
+  await q.query('UPDATE idempotency_keys SET status_code = $3, response = $4 WHERE project_id = $1 AND key = $2', [projectId, key, status, JSON.stringify(body ?? null)]);
 }
 
 /**
@@ -150,12 +154,7 @@ export async function idempotentOutsideTx<T>(
     throw err;
   }
   const status = out.status ?? 200;
-  await ctx.db.query('UPDATE idempotency_keys SET status_code = $3, response = $4 WHERE project_id = $1 AND key = $2', [
-    projectId,
-    key,
-    status,
-    JSON.stringify(out.body ?? null),
-  ]);
+  await storeReply(ctx.db, projectId, key, status, out.body);
   reply.code(status);
   return out.body;
 }

@@ -1,4 +1,4 @@
-import { claimDue, } from '../../db/claim.ts';
+import { claimDue, claimDueSql } from '../../db/claim.ts';
 import type { Queryable } from '../../db/db.ts';
 
 export interface AccountRow {
@@ -436,16 +436,42 @@ export async function finishAutoTopUp(
   );
 }
 
+export interface TopUpRow {
+  project_id: string;
+  id: string;
+  customer_id: string;
+  pack_id: string;
+  credits: number;
+  amount: number;
+  currency: string;
+  idempotency_key: string;
+}
+
 export async function insertTopUp(
   q: Queryable,
-  t: { projectId: string; id: string; customerId: string; packId: string; credits: number; amount: number; currency: string; key: string; at: Date },
+  t: { projectId: string; id: string; customerId: string; packId: string; credits: number; amount: number; currency: string; key: string; at: Date; retryAt: Date },
 ): Promise<boolean> {
   const r = await q.query(
-    `INSERT INTO credit_top_ups (project_id, id, customer_id, pack_id, credits, amount, currency, status, idempotency_key, created_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9) ON CONFLICT DO NOTHING RETURNING 1`,
-    [t.projectId, t.id, t.customerId, t.packId, t.credits, t.amount, t.currency, t.key, t.at],
+    `INSERT INTO credit_top_ups (project_id, id, customer_id, pack_id, credits, amount, currency, status, idempotency_key, created_at, retry_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10) ON CONFLICT DO NOTHING RETURNING 1`,
+    [t.projectId, t.id, t.customerId, t.packId, t.credits, t.amount, t.currency, t.key, t.at, t.retryAt],
   );
   return (r.rowCount ?? 0) > 0;
+}
+
+/**
+ * Claims pending top-ups whose retry time has passed on their project's clock (their process died
+ * between the claim and the outcome) and leases them for `leaseMs` more, so one instance retries each.
+ */
+export async function claimStuckTopUps(q: Queryable, now: Date, limit: number, leaseMs: number): Promise<TopUpRow[]> {
+  const due = claimDueSql({ table: 'credit_top_ups', alias: 't', where: "t.status = 'pending'", dueAt: 'retry_at', projectClock: true, select: "t.project_id, t.id, $1::timestamptz + (p.clock_offset_ms * interval '1 millisecond') AS project_now" });
+  const r = await q.query<TopUpRow>(
+    `UPDATE credit_top_ups u SET retry_at = d.project_now + ($3 * interval '1 millisecond')
+     FROM (${due}) d WHERE u.project_id = d.project_id AND u.id = d.id
+     RETURNING u.project_id, u.id, u.customer_id, u.pack_id, u.credits::int AS credits, u.amount::int AS amount, u.currency, u.idempotency_key`,
+    [now, limit, leaseMs],
+  );
+  return r.rows;
 }
 
 export async function settleTopUp(q: Queryable, projectId: string, id: string, status: 'succeeded' | 'failed', reason: string | null) {

@@ -8,6 +8,7 @@ import { laterCharge } from '../../providers/sandbox/cards.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
 import { requireCustomer } from '../customers/customers.service.ts';
 import * as paymentsRepo from '../payments/payments.repository.ts';
+import { recordPayment } from '../payments/payments.service.ts';
 import { projectNow } from '../projects/projects.service.ts';
 import { emit } from '../webhooks-out/outbox.ts';
 import * as repo from './credits.repository.ts';
@@ -59,6 +60,14 @@ export async function putAutoTopUp(ctx: AppContext, q: Queryable, projectId: str
 }
 
 /**
+ * How long a claimed top-up may wait for its outcome before the resume job takes it up again: the
+ * charge is bounded by the provider timeout, so past twice that plus a minute its process is gone.
+ */
+export function topUpLeaseMs(ctx: AppContext): number {
+  return 2 * ctx.config.providerTimeoutMs + 60_000;
+}
+
+/**
  * Called after a deduct or a capture has committed (never inside its transaction): when the
  * customer's available balance is under the threshold, claims the one top-up (conditional UPDATE),
  * charges the saved card off-session outside any transaction with a deterministic idempotency key,
@@ -71,59 +80,97 @@ export async function maybeStartTopUp(ctx: AppContext, projectId: string, custom
   const pack = findPack(catalog, setting.pack_id);
   if (!pack) return;
   const at = await projectNow(ctx, projectId);
-  const topUpId = newId('topUp');
-  const started = await ctx.db.tx(async (trx) => {
+  const topUp = await ctx.db.tx(async (trx): Promise<repo.TopUpRow | null> => {
     const claim = await repo.claimAutoTopUp(trx, { projectId, customerId, price: pack.price.amount, month: monthOf(at), at });
     if (!claim) return null;
-    const key = `auto_top_up:${customerId}:${claim.attempts}`;
-    await repo.insertTopUp(trx, { projectId, id: topUpId, customerId, packId: pack.id, credits: pack.credits, amount: pack.price.amount, currency: pack.price.currency, key, at });
-    return { key };
+    const row: repo.TopUpRow = {
+      project_id: projectId,
+      id: newId('topUp'),
+      customer_id: customerId,
+      pack_id: pack.id,
+      credits: pack.credits,
+      amount: pack.price.amount,
+      currency: pack.price.currency,
+      idempotency_key: `auto_top_up:${customerId}:${claim.attempts}`,
+    };
+    await repo.insertTopUp(trx, {
+      projectId,
+      id: row.id,
+      customerId,
+      packId: pack.id,
+      credits: pack.credits,
+      amount: pack.price.amount,
+      currency: pack.price.currency,
+      key: row.idempotency_key,
+      at,
+      retryAt: new Date(at.getTime() + topUpLeaseMs(ctx)),
+    });
+    return row;
   });
-  if (!started) return;
-  // The provider call: outside any transaction.
+  if (topUp) await chargeTopUp(ctx, topUp, pack.name);
+}
+
+/**
+ * Background: top-ups whose process died between the claim and the outcome are charged again with
+ * their own idempotency key (the provider answers the first charge if it happened) and settled once.
+ */
+export async function resumeStuckTopUps(ctx: AppContext, batch = 20): Promise<number> {
+  const rows = await ctx.db.tx((trx) => repo.claimStuckTopUps(trx, ctx.clock.now(), batch, topUpLeaseMs(ctx)));
+  for (const t of rows) {
+    const { catalog } = await getCatalog(ctx, t.project_id);
+    await chargeTopUp(ctx, t, findPack(catalog, t.pack_id)?.name ?? t.pack_id);
+  }
+  return rows.length;
+}
+
+/** The charge (outside any transaction), then its outcome applied once: the payment and the grant, or auto top-up off. */
+async function chargeTopUp(ctx: AppContext, t: repo.TopUpRow, packName: string): Promise<void> {
+  const { project_id: projectId, customer_id: customerId } = t;
   const card = await paymentsRepo.defaultPaymentMethod(ctx.db, projectId, customerId);
   const outcome =
     card && card.provider === 'sandbox'
       ? laterCharge(card.token)
       : { ok: false as const, code: 'no_payment_method', message: card ? `Auto top-up is not available with ${card.provider} yet` : 'No payment method on file' };
   await ctx.db.tx(async (trx) => {
-    if (!(await repo.settleTopUp(trx, projectId, topUpId, outcome.ok ? 'succeeded' : 'failed', outcome.ok ? null : outcome.code))) return;
+    const at = await projectNow(ctx, projectId);
+    if (!(await repo.settleTopUp(trx, projectId, t.id, outcome.ok ? 'succeeded' : 'failed', outcome.ok ? null : outcome.code))) return;
     if (outcome.ok) {
-      await paymentsRepo.insertPayment(trx, {
+      // Recorded like every payment: payment.succeeded and its invoice.
+      await recordPayment(ctx, trx, {
         id: newId('payment'),
         project_id: projectId,
         customer_id: customerId,
-        amount: pack.price.amount,
-        currency: pack.price.currency,
+        amount: t.amount,
+        currency: t.currency,
         status: 'succeeded',
         provider: 'sandbox',
-        provider_ref: started.key,
+        provider_ref: t.idempotency_key,
         kind: 'credit_pack',
-        item_id: pack.id,
+        item_id: t.pack_id,
         checkout_session_id: null,
         subscription_id: null,
         order_id: null,
         period_start: null,
         period_end: null,
         failure_reason: null,
-        details: { auto_top_up: topUpId },
+        details: { auto_top_up: t.id },
         created_at: at,
       });
       await grant(ctx, trx, projectId, customerId, {
-        amount: pack.credits,
+        amount: t.credits,
         kind: 'auto_top_up',
-        sourceId: topUpId,
-        reason: `Auto top-up: ${pack.name}`,
-        metadata: { top_up_id: topUpId, pack: pack.id },
+        sourceId: t.id,
+        reason: `Auto top-up: ${packName}`,
+        metadata: { top_up_id: t.id, pack: t.pack_id },
       });
       await repo.finishAutoTopUp(trx, { projectId, customerId, refund: 0, disable: false, error: null, at });
     } else {
-      await repo.finishAutoTopUp(trx, { projectId, customerId, refund: pack.price.amount, disable: true, error: outcome.code, at });
+      await repo.finishAutoTopUp(trx, { projectId, customerId, refund: t.amount, disable: true, error: outcome.code, at });
       await emit(trx, {
         projectId,
         type: 'credits.auto_top_up_failed',
         customerId,
-        data: { top_up_id: topUpId, pack: pack.id, reason: outcome.code, message: outcome.message, auto_top_up: 'disabled' },
+        data: { top_up_id: t.id, pack: t.pack_id, reason: outcome.code, message: outcome.message, auto_top_up: 'disabled' },
         at,
       });
     }
