@@ -10,7 +10,11 @@ import { createHarness, type Harness, type TestProject } from './support/harness
 import { SDK_DIR } from './support/sdk-build.ts';
 
 const run = promisify(execFile);
-const npm = (args: string[], cwd: string) => run('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'], { cwd, env: { ...process.env, npm_config_update_notifier: 'false' } });
+// Under `npm test` the environment carries the repository's npm settings (npm_config_local_prefix ...):
+// the child npm must see the temporary folder only.
+const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.toLowerCase().startsWith('npm_')));
+const npm = (args: string[], cwd: string) =>
+  run('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'], { cwd, env: { ...cleanEnv, npm_config_update_notifier: 'false' } });
 
 let h: Harness;
 let base: string;
