@@ -340,6 +340,25 @@ describe('the SDK package: retries, idempotency, timeouts', () => {
     const refused = new Tollgate({ apiKey: p.key, baseUrl: 'http://127.0.0.1:9', maxRetries: 0 });
     expect(await rejection(refused.plans())).toMatchObject({ name: 'ConnectionError', status: 0, code: 'connection_error' });
   });
+  it("a call cancelled through its signal ends with the signal's reason and is not retried", async () => {
+    const p = await project('aurisvoice');
+    const ac = new AbortController();
+    let calls = 0;
+    const tg = client(p, {
+      fetch: (input, init) => {
+        calls++;
+        const pending = fetch(input, init);
+        ac.abort(new Error('the user left'));
+        return pending;
+      },
+      sleep: async () => expect.fail('a cancelled call is not retried'),
+    });
+    const err = await rejection(tg.credits.deduct('gone', { amount: 1 }, { signal: ac.signal }));
+    expect((err as Error).message).toBe('the user left');
+    expect(calls).toBe(1);
+    expect(await rejection(tg.plans({ signal: ac.signal }))).toBe(ac.signal.reason);
+    expect(calls).toBe(1);
+  });
 });
 
 describe('the SDK package: webhooks.verify on a real delivery', () => {
