@@ -247,6 +247,19 @@ describe('the SDK package against a running server: ergonomic calls', () => {
     expect(await rejection(asCustomer.credits.balance('someone-else'))).toBeInstanceOf(TollgateError);
   });
 
+  it('request() hands back a document that is not JSON (an invoice PDF) as its bytes', async () => {
+    const tg = client(await project('aurisvoice'));
+    const seller = { name: 'Auris Voice SAS', address: { line1: '12 rue de la Paix', postal_code: '75002', city: 'Paris' }, country: 'FR', vat_id: 'FR12345678901' };
+    await tg.request('PUT', '/v1/invoice-settings', { body: { seller } });
+    const s = await tg.checkout.create({ customer_id: 'inv-1', credit_pack: 'starter', success_url: 'https://a.example/ok', cancel_url: 'https://a.example/no' });
+    await tg.request('POST', '/v1/test-helpers/checkout/{session_id}/pay', { params: { path: { session_id: s.session_id } }, body: { card: '4242424242424242' } });
+    const invoices = (await tg.request('GET', '/v1/customers/{id}/invoices', { params: { path: { id: 'inv-1' } } })) as { data: { id: string }[] };
+    expect(invoices.data).toHaveLength(1);
+    const pdf = await tg.request('GET', '/v1/invoices/{id}/pdf', { params: { path: { id: invoices.data[0]!.id } } });
+    expect(pdf).toBeInstanceOf(Uint8Array);
+    expect(new TextDecoder().decode((pdf as Uint8Array).slice(0, 5))).toBe('%PDF-');
+  });
+
   it('request() reaches any operation by its documented path; a missing path parameter fails before any call', async () => {
     const tg = client(await project('aurisvoice'));
     const plans = await tg.request('GET', '/v1/plans');

@@ -83,8 +83,10 @@ export class Transport {
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const res = await this.options.fetch(url, { ...init, signal: controller.signal });
-      const text = await res.text();
       const type = res.headers.get('content-type') ?? '';
+      // A document (an invoice PDF) comes back as its bytes.
+      if (res.status < 300 && type && !type.includes('json') && !type.startsWith('text/')) return new Uint8Array(await res.arrayBuffer());
+      const text = await res.text();
       let json: unknown;
       if (text && type.includes('json')) {
         try {
