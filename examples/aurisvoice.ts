@@ -1,8 +1,9 @@
 /**
  * AurisVoice's backend against Tollgate: sign-up credits, buy a pack, charge a dubbing job.
  * Run `TOLLGATE_DEMO_KEY=sk_test_demo npm start`, then `npx tsx examples/aurisvoice.ts`.
+ * `@tollgate/sdk` is the package in sdk/ (an npm workspace of this repository).
  */
-import { Tollgate, TollgateError } from '../sdk/index.ts';
+import { InsufficientCreditsError, Tollgate } from '@tollgate/sdk';
 
 const tollgate = new Tollgate({ apiKey: process.env.TOLLGATE_KEY ?? 'sk_test_demo_aurisvoice', baseUrl: process.env.TOLLGATE_URL });
 
@@ -19,7 +20,7 @@ async function dub(userId: string, seconds: number): Promise<void> {
 }
 
 const user = `demo-${Date.now()}`;
-await tollgate.customers.upsert({ id: user, email: `${user}@example.com` });
+await tollgate.customers.create({ id: user, email: `${user}@example.com` });
 console.log('balance after sign-up', await tollgate.credits.balance(user));
 const session = await tollgate.checkout.create({
   customer_id: user,
@@ -28,12 +29,16 @@ const session = await tollgate.checkout.create({
   cancel_url: 'http://localhost:3000/credits',
 });
 console.log('send the customer to', session.url);
-await tollgate.request('POST', `/v1/test-helpers/checkout/${session.session_id}/pay`, { card: '4242424242424242' });
+await tollgate.request('POST', '/v1/test-helpers/checkout/{session_id}/pay', {
+  params: { path: { session_id: session.session_id } },
+  body: { card: '4242424242424242' },
+});
 console.log('balance after paying', await tollgate.credits.balance(user));
 await dub(user, 25);
 try {
   await tollgate.credits.deduct(user, { amount: 10_000 });
 } catch (err) {
-  if (err instanceof TollgateError && err.code === 'insufficient_credits') console.log('402:', err.body.balance, 'available,', err.body.required, 'required');
+  if (err instanceof InsufficientCreditsError) console.log('402:', err.available, 'available,', err.required, 'required');
+  else throw err;
 }
 console.log((await tollgate.credits.transactions(user)).data.map((e) => `${e.amount} ${e.reason} → ${e.balance_after}`));

@@ -1,8 +1,14 @@
 import { existsSync } from 'node:fs';
 import pg from 'pg';
+import { ensureSdkBuilt } from './sdk-build.ts';
 
-/** With DATABASE_URL, start from empty schemas once per run; every harness then migrates its own schema. */
+/**
+ * Builds the SDK when its build is stale. With DATABASE_URL, start from empty schemas once per run;
+ * every harness then migrates its own schema.
+ */
 export default async function setup(): Promise<void> {
+  // test/sdk*.test.ts import @tollgate/sdk as built (vitest.config.ts points the name at sdk/dist).
+  ensureSdkBuilt();
   const browser = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
   if (!existsSync(browser)) {
     const how = `Chromium is not installed at ${browser}: install it with \`apt-get install -y chromium\` (or set CHROMIUM_PATH).`;
