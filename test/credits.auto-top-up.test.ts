@@ -140,8 +140,8 @@ describe('auto top-up', () => {
     expect(pays[0]).toMatchObject({ amount: 1500, status: 'succeeded' });
     // Paid like any payment: announced and invoiced.
     const invoices = (await p.call('GET', '/v1/customers/u9/invoices')).body.data;
-    expect(invoices.filter((i: { payment_id: string }) => i.payment_id === pays[0].id)).toHaveLength(1);
-    const succeeded = await h.db.query("SELECT 1 FROM outbox_events WHERE project_id = $1 AND type = 'payment.succeeded' AND payload->'data'->>'id' = $2", [p.id, pays[0].id]);
+    expect(invoices.filter((i: { payment_id: string }) => i.payment_id === pays[0]!.id)).toHaveLength(1);
+    const succeeded = await h.db.query("SELECT 1 FROM outbox_events WHERE project_id = $1 AND type = 'payment.succeeded' AND payload->'data'->>'id' = $2", [p.id, pays[0]!.id]);
     expect(succeeded.rowCount).toBe(1);
     expect((await p.call('GET', '/v1/customers/u9/credits/auto-top-up')).body).toMatchObject({ enabled: true, spent_this_month: 1500 });
   });
