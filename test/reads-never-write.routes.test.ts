@@ -33,6 +33,7 @@ const UNKNOWN: Ids = {
   secret: 'no_such_secret',
   portal: 'tgcs_unknown0000',
   project: 'no-such-project',
+  member: 'no_such_member',
 };
 
 /** AurisVoice's packs and plans plus Webox's products; project B also sells one product A does not. */
@@ -58,6 +59,7 @@ async function seedProject(p: TestProject, customer: string, product = 'voice-cl
   const hold = ok(await p.call('POST', `/v1/customers/${customer}/credits/holds`, { amount: 1 }), 'hold');
   const endpoint = ok(await p.call('POST', '/v1/webhook-endpoints', { url: 'https://hooks.example/in', events: ['*'] }), 'endpoint');
   ok(await p.call('PUT', `/v1/customers/${customer}/secrets/api_key`, { value: 'sk-live-abc' }), 'secret');
+  ok(await p.call('PUT', `/v1/customers/${customer}/members/member_1`, { limit: { amount: 10, period: 'month' } }), 'member');
   ok(await p.call('POST', `/v1/customers/${customer}/cart/items`, { product_id: 'voice-clone-kit', quantity: 1 }), 'cart');
   const order = ok(await p.call('POST', `/v1/customers/${customer}/orders`, {}), 'order');
   const link = ok(await p.call('POST', '/v1/payment-links', { credit_pack: 'starter' }), 'payment link');
@@ -79,6 +81,7 @@ async function seedProject(p: TestProject, customer: string, product = 'voice-cl
     delivery: deliveries.data[0]?.id ?? UNKNOWN.delivery,
     invoice: invoices.data[0]?.id ?? UNKNOWN.invoice,
     secret: 'api_key',
+    member: 'member_1',
     // A billing-portal token needs a live subscription: the portal page is walked with an unknown one.
     portal: UNKNOWN.portal!,
     session: sessionToken,
@@ -102,6 +105,7 @@ function fill(url: string, ids: Ids, project: string): string {
     'webhook-deliveries': 'delivery',
     invoices: 'invoice',
     secrets: 'secret',
+    members: 'member',
     portal: 'portal',
     return: 'checkout',
   };

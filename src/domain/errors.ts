@@ -4,6 +4,7 @@ export const ERROR_STATUS = {
   invalid_signature: 400,
   unauthorized: 401,
   insufficient_credits: 402,
+  member_limit_exceeded: 402,
   payment_required: 402,
   card_declined: 402,
   forbidden: 403,

@@ -31,6 +31,17 @@ export function credits(request: RequestFn) {
         '/v1/customers/{id}/credits/auto-top-up',
         AutoTopUp
       >,
+    /** Team balances: the members of an organisation customer, who spend from its balance (`member_id` on a deduct). */
+    members: {
+      list: (organizationId: string, o?: CallOptions) => request('GET', '/v1/customers/{id}/members', { params: { path: { id: organizationId } }, ...o }),
+      get: (organizationId: string, memberId: string, o?: CallOptions) =>
+        request('GET', '/v1/customers/{id}/members/{member}', { params: { path: { id: organizationId, member: memberId } }, ...o }),
+      /** Adds the member, or changes its limit: `{limit: {amount, period: 'day' | 'month'}}` or `{limit: null}`. */
+      set: (organizationId: string, memberId: string, member: Body<'PUT', '/v1/customers/{id}/members/{member}'>, o?: CallOptions) =>
+        request('PUT', '/v1/customers/{id}/members/{member}', { params: { path: { id: organizationId, member: memberId } }, body: member, ...o }),
+      remove: (organizationId: string, memberId: string, o?: CallOptions) =>
+        request('DELETE', '/v1/customers/{id}/members/{member}', { params: { path: { id: organizationId, member: memberId } }, ...o }),
+    },
     setAutoTopUp: (customerId: string, settings: Body<'PUT', '/v1/customers/{id}/credits/auto-top-up'>, o?: CallOptions) =>
       request('PUT', '/v1/customers/{id}/credits/auto-top-up', { params: { path: { id: customerId } }, body: settings, ...o }) as R<
         'PUT',

@@ -198,14 +198,15 @@ export async function listEntries(
   q: Queryable,
   projectId: string,
   customerId: string,
-  opts: { limit: number; startingAfter?: string },
+  opts: { limit: number; startingAfter?: string; memberId?: string },
 ): Promise<LedgerRow[]> {
   return (
     await q.query<LedgerRow>(
       `SELECT * FROM ledger_entries WHERE project_id = $1 AND customer_id = $2
          AND ($3::text IS NULL OR seq < (SELECT seq FROM ledger_entries WHERE project_id = $1 AND id = $3))
+         AND ($5::text IS NULL OR metadata->>'member_id' = $5)
        ORDER BY seq DESC LIMIT $4`,
-      [projectId, customerId, opts.startingAfter ?? null, opts.limit + 1],
+      [projectId, customerId, opts.startingAfter ?? null, opts.limit + 1, opts.memberId ?? null],
     )
   ).rows;
 }

@@ -22,7 +22,20 @@ import {
   TransferSchema,
   transfer,
 } from './credits.service.ts';
+import { getMember, listMembers, MemberBody, MemberIdSchema, putMember, removeMember } from './credits.members.ts';
 import { AutoTopUpSchema, getAutoTopUp, maybeStartTopUp, putAutoTopUp } from './credits.topup.ts';
+
+export const OrganizationMember = z.object({
+  object: z.literal('organization_member'),
+  organization_id: z.string(),
+  member_id: z.string(),
+  limit: z.object({ amount: z.number().int(), period: z.enum(['day', 'month']) }).nullable(),
+  spent_this_period: z.number().int(),
+  remaining_this_period: z.number().int().nullable(),
+  period_start: Timestamp,
+  created_at: Timestamp,
+});
+const MemberParams = CustomerParams.extend({ member: MemberIdSchema });
 
 const Balance = z.object({ balance: z.number().int(), held: z.number().int(), available: z.number().int() });
 export const CreditBalance = Balance.extend({ customer_id: z.string() });
@@ -37,6 +50,8 @@ export const CreditTransaction = z.object({
   kind: z.string(),
   reason: z.string().nullable(),
   balance_after: z.number().int(),
+  /** The organisation member who spent it (team balances), else null. */
+  member_id: z.string().nullable(),
   metadata: z.record(z.string(), z.unknown()),
   expires_at: Timestamp.nullable(),
   created_at: Timestamp,
@@ -69,13 +84,19 @@ export function registerCreditsRoutes(root: FastifyInstance, ctx: AppContext): v
   app.get(
     '/v1/customers/:id/credits/transactions',
     {
-      schema: { summary: 'List credit transactions', params: CustomerParams, querystring: ListQuery, response: replies({ 200: listOf(CreditTransaction) }) },
+      schema: {
+        summary: 'List credit transactions',
+        params: CustomerParams,
+        querystring: ListQuery.extend({ member_id: z.string().max(255).optional().describe("Only the organisation member's spending") }),
+        response: replies({ 200: listOf(CreditTransaction) }),
+      },
       config: { auth: 'customer' },
     },
     async (req) =>
       history(ctx, ctx.db, callerOf(req).projectId, req.params.id, {
         limit: req.query.limit,
         startingAfter: req.query.starting_after,
+        memberId: req.query.member_id,
       }),
   );
 
@@ -88,7 +109,7 @@ export function registerCreditsRoutes(root: FastifyInstance, ctx: AppContext): v
         summary: 'Deduct credits',
         params: CustomerParams,
         body: SpendSchema,
-        response: replies({ 200: DeductReply, ...errorResponses('insufficient_credits') }),
+        response: replies({ 200: DeductReply, ...errorResponses('insufficient_credits', 'member_limit_exceeded') }),
       },
     }, async (req, reply) => {
     const out = await idempotent(
@@ -102,6 +123,23 @@ export function registerCreditsRoutes(root: FastifyInstance, ctx: AppContext): v
     await maybeStartTopUp(ctx, callerOf(req).projectId, req.params.id);
     return out;
   });
+
+  app.get('/v1/customers/:id/members', { schema: { summary: 'List organisation members', params: CustomerParams, response: replies({ 200: listOf(OrganizationMember) }) } }, async (req) =>
+    listMembers(ctx, ctx.db, callerOf(req).projectId, req.params.id),
+  );
+  app.get('/v1/customers/:id/members/:member', { schema: { summary: 'Get an organisation member', params: MemberParams, response: replies({ 200: OrganizationMember }) } }, async (req) =>
+    getMember(ctx, ctx.db, callerOf(req).projectId, req.params.id, req.params.member),
+  );
+  app.put(
+    '/v1/customers/:id/members/:member',
+    { schema: { summary: 'Add or update an organisation member', params: MemberParams, body: MemberBody, response: replies({ 200: OrganizationMember }) } },
+    async (req, reply) => idempotent(ctx, req, reply, async (q) => ({ body: await putMember(ctx, q, callerOf(req).projectId, req.params.id, req.params.member, req.body ?? { limit: null }) })),
+  );
+  app.delete(
+    '/v1/customers/:id/members/:member',
+    { schema: { summary: 'Remove an organisation member', params: MemberParams, response: replies({ 200: OrganizationMember.extend({ deleted: z.literal(true) }) }) } },
+    async (req, reply) => idempotent(ctx, req, reply, async (q) => ({ body: await removeMember(ctx, q, callerOf(req).projectId, req.params.id, req.params.member) })),
+  );
 
   app.get(
     '/v1/customers/:id/credits/auto-top-up',

@@ -9,6 +9,7 @@ import { getCatalog } from '../catalog/catalog.service.ts';
 import { CustomerIdSchema, ensureCustomer, requireCustomer } from '../customers/customers.service.ts';
 import { getProject, projectNow, projectTime } from '../projects/projects.service.ts';
 import { emit } from '../webhooks-out/outbox.ts';
+import { chargeMember } from './credits.members.ts';
 import * as repo from './credits.repository.ts';
 
 export const MAX_CREDITS = 1_000_000_000_000; // per operation
@@ -36,7 +37,12 @@ const exactlyOneSpending: [(b: { amount?: number; usage?: unknown }) => boolean,
 ];
 
 export const SpendSchema = z
-  .object({ ...Spending, metadata: z.record(z.string(), z.unknown()).optional() })
+  .object({
+    ...Spending,
+    metadata: z.record(z.string(), z.unknown()).optional(),
+    /** A member of this customer's organisation spending from its balance, within the member's limit. */
+    member_id: CustomerIdSchema.optional(),
+  })
   .strict()
   .refine(...exactlyOneSpending);
 export type SpendInput = z.infer<typeof SpendSchema>;
@@ -94,6 +100,14 @@ export async function deduct(
   const { amount, usage } = await creditsRequired(ctx, projectId, input);
   const [{ catalog }, project] = await Promise.all([getCatalog(ctx, projectId), getProject(ctx, projectId)]);
   const at = projectTime(ctx, project);
+  if (input.member_id !== undefined) {
+    // A member's spend: its limit and the organisation's balance change together, or neither does.
+    const memberId = input.member_id;
+    return q.tx(async (trx) => {
+      await chargeMember(trx, projectId, customerId, memberId, amount, at);
+      return deduct(ctx, trx, projectId, customerId, { ...input, member_id: undefined, metadata: { ...(input.metadata ?? {}), member_id: memberId } });
+    });
+  }
   const metadata = usage || input.metadata ? { ...(input.metadata ?? {}), ...(usage ? { usage } : {}) } : null;
   const reason = input.reason ?? (usage ? `${usage.feature}: ${usage.quantity}` : 'Deduct');
   const threshold = catalog.low_balance_threshold ?? null;
@@ -353,7 +367,7 @@ export async function history(
   q: Queryable,
   projectId: string,
   customerId: string,
-  opts: { limit: number; startingAfter?: string },
+  opts: { limit: number; startingAfter?: string; memberId?: string },
 ) {
   await requireCustomer(q, projectId, customerId);
   const rows = await repo.listEntries(q, projectId, customerId, opts);
@@ -369,6 +383,7 @@ export async function history(
       kind: e.kind,
       reason: e.reason,
       balance_after: e.balance_after,
+      member_id: typeof e.metadata?.member_id === 'string' ? e.metadata.member_id : null,
       metadata: e.metadata ?? {},
       expires_at: e.expires_at,
       created_at: e.created_at,
