@@ -82,6 +82,15 @@ describe('the OpenAPI document', () => {
     expect(bad.status).toBe(400);
   });
 
+  it('describes the replies that are not JSON by their media type (invoice PDF, VAT report CSV)', () => {
+    const pdf = doc.paths['/v1/invoices/{id}/pdf']?.get?.responses?.['200']?.content;
+    expect(Object.keys(pdf ?? {})).toEqual(['application/pdf']);
+    expect(pdf?.['application/pdf']?.schema).toEqual({ type: 'string', format: 'binary' });
+    const vat = doc.paths['/v1/reports/vat']?.get?.responses?.['200']?.content;
+    expect(Object.keys(vat ?? {}).sort()).toEqual(['application/json', 'text/csv']);
+    expect(OPERATIONS_WITHOUT_SUCCESS_SCHEMA.size).toBe(0);
+  });
+
   it('is written to openapi.json (npm run openapi) exactly as served', async () => {
     const served = serializeDocument(await buildOpenApiDocument());
     expect(served === readFileSync('openapi.json', 'utf8'), 'openapi.json is stale: run `npm run openapi`').toBe(true);
