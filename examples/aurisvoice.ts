@@ -30,7 +30,7 @@ const session = await tollgate.checkout.create({
 });
 console.log('send the customer to', session.url);
 await tollgate.request('POST', '/v1/test-helpers/checkout/{session_id}/pay', {
-  params: { path: { session_id: session.session_id } },
+  params: { path: { session_id: session.session_id as string } },
   body: { card: '4242424242424242' },
 });
 console.log('balance after paying', await tollgate.credits.balance(user));

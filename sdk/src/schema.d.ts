@@ -50,7 +50,7 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Delete keys */
+        /** Revoke a key */
         delete: operations["deleteKeysById"];
         options?: never;
         head?: never;
@@ -82,7 +82,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get catalog schema */
+        /** Get the catalog JSON Schema */
         get: operations["getCatalogSchema"];
         put?: never;
         post?: never;
@@ -119,7 +119,7 @@ export interface paths {
         /** Get customers */
         get: operations["getCustomers"];
         put?: never;
-        /** Create customers */
+        /** Create or update a customer */
         post: operations["postCustomers"];
         delete?: never;
         options?: never;
@@ -208,7 +208,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create check */
+        /** Check an entitlement */
         post: operations["postCheck"];
         delete?: never;
         options?: never;
@@ -225,7 +225,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create track */
+        /** Track usage */
         post: operations["postTrack"];
         delete?: never;
         options?: never;
@@ -310,7 +310,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create payments refund */
+        /** Refund a payment */
         post: operations["postPaymentsRefundById"];
         delete?: never;
         options?: never;
@@ -362,7 +362,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create customers subscription cancel */
+        /** Cancel the subscription */
         post: operations["postCustomersSubscriptionCancelById"];
         delete?: never;
         options?: never;
@@ -379,7 +379,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create customers subscription resume */
+        /** Resume a subscription set to cancel */
         post: operations["postCustomersSubscriptionResumeById"];
         delete?: never;
         options?: never;
@@ -430,7 +430,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create customers subscription coupon */
+        /** Apply a promotion code to the subscription */
         post: operations["postCustomersSubscriptionCouponById"];
         delete?: never;
         options?: never;
@@ -464,7 +464,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create portal */
+        /** Open a billing portal session */
         post: operations["postPortal"];
         delete?: never;
         options?: never;
@@ -758,7 +758,7 @@ export interface paths {
         get: operations["getCustomersCartById"];
         put?: never;
         post?: never;
-        /** Delete customers cart */
+        /** Empty the cart */
         delete: operations["deleteCustomersCartById"];
         options?: never;
         head?: never;
@@ -809,7 +809,7 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Delete customers cart items */
+        /** Remove a cart item */
         delete: operations["deleteCustomersCartItemsByIdAndItemId"];
         options?: never;
         head?: never;
@@ -861,7 +861,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create orders cancel */
+        /** Cancel a pending order */
         post: operations["postOrdersCancelById"];
         delete?: never;
         options?: never;
@@ -878,7 +878,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create orders fulfill */
+        /** Mark a paid order fulfilled */
         post: operations["postOrdersFulfillById"];
         delete?: never;
         options?: never;
@@ -927,7 +927,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get invoices pdf */
+        /** Get an invoice as PDF */
         get: operations["getInvoicesPdfById"];
         put?: never;
         post?: never;
@@ -979,7 +979,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get reports vat */
+        /** Get the VAT report of a quarter */
         get: operations["getReportsVat"];
         put?: never;
         post?: never;
@@ -1014,10 +1014,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get providers stripe sync */
+        /** Get the Stripe catalog sync state */
         get: operations["getProvidersStripeSync"];
         put?: never;
-        /** Create providers stripe sync */
+        /** Sync the catalog to Stripe */
         post: operations["postProvidersStripeSync"];
         delete?: never;
         options?: never;
@@ -1034,7 +1034,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create providers stripe reconcile */
+        /** Reconcile with Stripe */
         post: operations["postProvidersStripeReconcile"];
         delete?: never;
         options?: never;
@@ -1085,7 +1085,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create events replay */
+        /** Replay a provider event */
         post: operations["postEventsReplayById"];
         delete?: never;
         options?: never;
@@ -1190,7 +1190,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create webhook deliveries redeliver */
+        /** Redeliver a webhook */
         post: operations["postWebhookDeliveriesRedeliverById"];
         delete?: never;
         options?: never;
@@ -1456,7 +1456,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create webhooks */
+        /** Receive a provider webhook */
         post: operations["postWebhooksByProviderAndProject"];
         delete?: never;
         options?: never;
@@ -1485,6 +1485,25 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "project";
+                        name: string;
+                        default_provider: string;
+                        cors_origins: string[];
+                        catalog_version: number;
+                        /** Format: date-time */
+                        created_at: string;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -1606,6 +1625,25 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "project";
+                        name: string;
+                        default_provider: string;
+                        cors_origins: string[];
+                        catalog_version: number;
+                        /** Format: date-time */
+                        created_at: string;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -1797,6 +1835,32 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: {
+                            id: string;
+                            project_id: string;
+                            /** @enum {string} */
+                            kind: "secret" | "publishable";
+                            preview: string;
+                            scopes: ("full" | "read" | "secrets:reveal" | "publishable")[];
+                            name: string | null;
+                            /** Format: date-time */
+                            created_at: string;
+                            /** Format: date-time */
+                            revoked_at: string | null;
+                        }[];
+                        has_more: boolean;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -1928,6 +1992,27 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "api_key";
+                        /** @description The key itself: shown once, with the creation */
+                        key: string;
+                        /** @enum {string} */
+                        kind: "secret" | "publishable";
+                        scopes: ("full" | "read" | "secrets:reveal" | "publishable")[];
+                        preview: string;
+                        /** Format: date-time */
+                        created_at: string;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -2124,6 +2209,29 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        project_id: string;
+                        /** @enum {string} */
+                        kind: "secret" | "publishable";
+                        preview: string;
+                        scopes: ("full" | "read" | "secrets:reveal" | "publishable")[];
+                        name: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        revoked_at: string | null;
+                        /** @enum {string} */
+                        object: "api_key";
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -2295,6 +2403,166 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        version: number;
+                        name?: string;
+                        /** @default eur */
+                        currency: string;
+                        theme?: {
+                            name?: string;
+                            primary_color?: string;
+                            accent_color?: string;
+                            /** Format: uri */
+                            logo_url?: string;
+                        };
+                        /** @default 0 */
+                        signup_credits: number;
+                        low_balance_threshold?: number;
+                        /** @default [] */
+                        features: {
+                            id: string;
+                            name?: string;
+                            /** @enum {string} */
+                            type: "metered" | "allocated" | "boolean" | "value" | "credits";
+                            unit?: string;
+                            credit_cost?: {
+                                credits: number;
+                                /** @default 1 */
+                                per: number;
+                                /**
+                                 * @default up
+                                 * @enum {string}
+                                 */
+                                rounding: "up" | "down" | "nearest";
+                            };
+                        }[];
+                        /** @default [] */
+                        plans: {
+                            id: string;
+                            name: string;
+                            description?: string;
+                            price: {
+                                amount: number;
+                                currency: string;
+                            };
+                            /**
+                             * @default month
+                             * @enum {string}
+                             */
+                            interval: "month" | "year";
+                            /** @default 0 */
+                            trial_days: number;
+                            /** @default false */
+                            trial_requires_card: boolean;
+                            /** @default false */
+                            per_seat: boolean;
+                            /** @default 0 */
+                            included_credits: number;
+                            /** @enum {string} */
+                            included_credits_mode?: "keep" | "reset" | "rollover";
+                            included_credits_rollover_cap?: number;
+                            /** @default {} */
+                            features: {
+                                [key: string]: boolean | {
+                                    limit?: number | null;
+                                    value?: number | string | boolean;
+                                    /** @enum {string} */
+                                    reset?: "period" | "month" | "never";
+                                    overage_credits?: number;
+                                };
+                            };
+                            /** @default false */
+                            popular: boolean;
+                            /** @default true */
+                            active: boolean;
+                            rank?: number;
+                        }[];
+                        free_plan?: string;
+                        default_trial?: {
+                            plan: string;
+                            days: number;
+                        };
+                        credit_packs: {
+                            id: string;
+                            name: string;
+                            credits: number;
+                            price: {
+                                amount: number;
+                                currency: string;
+                            };
+                            /** @default false */
+                            popular: boolean;
+                            /** @default true */
+                            active: boolean;
+                            unit?: {
+                                label: string;
+                                /** @description greater than 0 */
+                                per_credit: number;
+                            };
+                        }[];
+                        /** @default [] */
+                        products: {
+                            id: string;
+                            name: string;
+                            description?: string;
+                            price: {
+                                amount: number;
+                                currency: string;
+                            };
+                            /** @default null */
+                            stock: number | null;
+                            /** @default true */
+                            active: boolean;
+                            /** @default false */
+                            digital: boolean;
+                            /** Format: uri */
+                            image_url?: string;
+                            category?: string;
+                        }[];
+                        /** @default [] */
+                        coupons: {
+                            id: string;
+                            code: string;
+                            percent_off?: number;
+                            amount_off?: {
+                                amount: number;
+                                currency: string;
+                            };
+                            /** @enum {string} */
+                            duration: "once" | "repeating" | "forever";
+                            duration_in_months?: number;
+                            plans?: string[];
+                            /** @default true */
+                            active: boolean;
+                        }[];
+                        onboarding?: {
+                            steps: {
+                                id: string;
+                                name: string;
+                                /** @default false */
+                                optional: boolean;
+                            }[];
+                        };
+                        /** @default [] */
+                        secrets: {
+                            name: string;
+                            label?: string;
+                        }[];
+                        settings_schema?: {
+                            [key: string]: {
+                                [key: string]: unknown;
+                            };
+                        };
+                        locale?: string;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -2563,6 +2831,166 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        version: number;
+                        name?: string;
+                        /** @default eur */
+                        currency: string;
+                        theme?: {
+                            name?: string;
+                            primary_color?: string;
+                            accent_color?: string;
+                            /** Format: uri */
+                            logo_url?: string;
+                        };
+                        /** @default 0 */
+                        signup_credits: number;
+                        low_balance_threshold?: number;
+                        /** @default [] */
+                        features: {
+                            id: string;
+                            name?: string;
+                            /** @enum {string} */
+                            type: "metered" | "allocated" | "boolean" | "value" | "credits";
+                            unit?: string;
+                            credit_cost?: {
+                                credits: number;
+                                /** @default 1 */
+                                per: number;
+                                /**
+                                 * @default up
+                                 * @enum {string}
+                                 */
+                                rounding: "up" | "down" | "nearest";
+                            };
+                        }[];
+                        /** @default [] */
+                        plans: {
+                            id: string;
+                            name: string;
+                            description?: string;
+                            price: {
+                                amount: number;
+                                currency: string;
+                            };
+                            /**
+                             * @default month
+                             * @enum {string}
+                             */
+                            interval: "month" | "year";
+                            /** @default 0 */
+                            trial_days: number;
+                            /** @default false */
+                            trial_requires_card: boolean;
+                            /** @default false */
+                            per_seat: boolean;
+                            /** @default 0 */
+                            included_credits: number;
+                            /** @enum {string} */
+                            included_credits_mode?: "keep" | "reset" | "rollover";
+                            included_credits_rollover_cap?: number;
+                            /** @default {} */
+                            features: {
+                                [key: string]: boolean | {
+                                    limit?: number | null;
+                                    value?: number | string | boolean;
+                                    /** @enum {string} */
+                                    reset?: "period" | "month" | "never";
+                                    overage_credits?: number;
+                                };
+                            };
+                            /** @default false */
+                            popular: boolean;
+                            /** @default true */
+                            active: boolean;
+                            rank?: number;
+                        }[];
+                        free_plan?: string;
+                        default_trial?: {
+                            plan: string;
+                            days: number;
+                        };
+                        credit_packs: {
+                            id: string;
+                            name: string;
+                            credits: number;
+                            price: {
+                                amount: number;
+                                currency: string;
+                            };
+                            /** @default false */
+                            popular: boolean;
+                            /** @default true */
+                            active: boolean;
+                            unit?: {
+                                label: string;
+                                /** @description greater than 0 */
+                                per_credit: number;
+                            };
+                        }[];
+                        /** @default [] */
+                        products: {
+                            id: string;
+                            name: string;
+                            description?: string;
+                            price: {
+                                amount: number;
+                                currency: string;
+                            };
+                            /** @default null */
+                            stock: number | null;
+                            /** @default true */
+                            active: boolean;
+                            /** @default false */
+                            digital: boolean;
+                            /** Format: uri */
+                            image_url?: string;
+                            category?: string;
+                        }[];
+                        /** @default [] */
+                        coupons: {
+                            id: string;
+                            code: string;
+                            percent_off?: number;
+                            amount_off?: {
+                                amount: number;
+                                currency: string;
+                            };
+                            /** @enum {string} */
+                            duration: "once" | "repeating" | "forever";
+                            duration_in_months?: number;
+                            plans?: string[];
+                            /** @default true */
+                            active: boolean;
+                        }[];
+                        onboarding?: {
+                            steps: {
+                                id: string;
+                                name: string;
+                                /** @default false */
+                                optional: boolean;
+                            }[];
+                        };
+                        /** @default [] */
+                        secrets: {
+                            name: string;
+                            label?: string;
+                        }[];
+                        settings_schema?: {
+                            [key: string]: {
+                                [key: string]: unknown;
+                            };
+                        };
+                        locale?: string;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -2754,6 +3182,17 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The JSON Schema (draft 2020-12) of a catalog body */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -2865,6 +3304,84 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        currency: string;
+                        plans: {
+                            id: string;
+                            name: string;
+                            description: string | null;
+                            price: {
+                                amount: number;
+                                currency: string;
+                            };
+                            /** @enum {string} */
+                            interval: "month" | "year";
+                            trial_days: number;
+                            trial_requires_card: boolean;
+                            per_seat: boolean;
+                            included_credits: number;
+                            features: {
+                                [key: string]: boolean | {
+                                    limit?: number | null;
+                                    value?: number | string | boolean;
+                                    /** @enum {string} */
+                                    reset?: "period" | "month" | "never";
+                                    overage_credits?: number;
+                                };
+                            };
+                            popular: boolean;
+                            free: boolean;
+                            /** @description The price per month (a yearly price divided by 12, rounded) */
+                            monthly_price: {
+                                amount: number;
+                                currency: string;
+                            };
+                        }[];
+                        credit_packs: {
+                            id: string;
+                            name: string;
+                            credits: number;
+                            price: {
+                                amount: number;
+                                currency: string;
+                            };
+                            popular: boolean;
+                            /** @description Rounded to a minor unit */
+                            price_per_credit: {
+                                amount: number;
+                                currency: string;
+                            };
+                            /** @description Exactly, in minor units with two decimals */
+                            price_per_credit_decimal: string;
+                            /** @description Against the dearest pack per credit */
+                            savings_percent: number;
+                            /** @description What the pack buys in the product's unit; null when the catalog does not say */
+                            units: {
+                                label: string;
+                                per_credit: number;
+                                amount: number;
+                            } | null;
+                        }[];
+                        free_plan: string | null;
+                        default_trial: {
+                            plan: string;
+                            days: number;
+                        } | null;
+                        theme: {
+                            name?: string;
+                            primary_color?: string;
+                            accent_color?: string;
+                            logo_url?: string;
+                        } | null;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -2980,6 +3497,28 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "customer";
+                            email: string | null;
+                            name: string | null;
+                            /** Format: date-time */
+                            created_at: string;
+                        }[];
+                        has_more: boolean;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -3106,6 +3645,306 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "customer";
+                        email: string | null;
+                        name: string | null;
+                        metadata: {
+                            [key: string]: unknown;
+                        };
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        balance: number;
+                        credits: {
+                            balance: number;
+                            held: number;
+                            available: number;
+                        };
+                        organization: string | null;
+                        industry: string | null;
+                        timezone: string | null;
+                        locale: string | null;
+                        marketing_opt_in: boolean | null;
+                        /** Format: date-time */
+                        terms_accepted_at: string | null;
+                        settings: {
+                            [key: string]: unknown;
+                        };
+                        onboarding: {
+                            /** @enum {string} */
+                            status: "not_started" | "in_progress" | "completed";
+                            /** Format: date-time */
+                            completed_at: string | null;
+                            /** @description 0-based index of the first step still pending; null once none is */
+                            current_step_index: number | null;
+                            steps: {
+                                id: string;
+                                name: string;
+                                optional: boolean;
+                                /** @enum {string} */
+                                status: "pending" | "completed" | "skipped";
+                                at: string | null;
+                            }[];
+                        };
+                        entitlements: {
+                            plan: string | null;
+                            features: {
+                                [key: string]: {
+                                    /** @enum {string} */
+                                    type: "credits";
+                                    allowed: boolean;
+                                    balance: number;
+                                } | {
+                                    /** @enum {string} */
+                                    type: "boolean";
+                                    allowed: boolean;
+                                } | {
+                                    /** @enum {string} */
+                                    type: "value";
+                                    allowed: boolean;
+                                    value?: (number | null) | string | boolean;
+                                } | {
+                                    /** @enum {string} */
+                                    type: "metered" | "allocated";
+                                    allowed: boolean;
+                                    usage: number;
+                                    /** @description null: unlimited */
+                                    limit: number | null;
+                                    remaining: number | null;
+                                };
+                            };
+                        };
+                        subscription: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "subscription";
+                            customer_id: string;
+                            /** @description The plan in force: the subscribed plan while live, else the catalog free plan (or null) */
+                            plan: string | null;
+                            plan_name: string | null;
+                            /** @description Set once the subscription has ended: the plan it was on */
+                            previous_plan?: string;
+                            /** @enum {string} */
+                            status: "trialing" | "active" | "past_due" | "canceled" | "expired";
+                            quantity: number;
+                            price: {
+                                amount: number;
+                                currency: string;
+                            };
+                            /** @enum {string} */
+                            interval: "month" | "year";
+                            /** Format: date-time */
+                            trial_start: string | null;
+                            /** Format: date-time */
+                            trial_end: string | null;
+                            days_remaining: number | null;
+                            /** Format: date-time */
+                            current_period_start: string;
+                            /** Format: date-time */
+                            current_period_end: string;
+                            cancel_at_period_end: boolean;
+                            /** Format: date-time */
+                            canceled_at: string | null;
+                            /** Format: date-time */
+                            ended_at: string | null;
+                            pending_plan: string | null;
+                            coupon: {
+                                id: string;
+                                percent_off: number | null;
+                                amount_off: number | null;
+                                /** @enum {string|null} */
+                                duration: "once" | "repeating" | "forever" | null;
+                                duration_in_months: number | null;
+                            } | null;
+                            next_charge: {
+                                amount: number;
+                                currency: string;
+                                /** Format: date-time */
+                                at: string;
+                            } | null;
+                            provider: string;
+                            /** Format: date-time */
+                            created_at: string;
+                        } | {
+                            /** @enum {string} */
+                            object: "subscription";
+                            customer_id: string;
+                            plan: string | null;
+                            plan_name: string | null;
+                            /** @enum {string} */
+                            status: "free";
+                            /** @enum {string|null} */
+                            trial_end: null;
+                            /** @enum {string|null} */
+                            days_remaining: null;
+                            /** @enum {string|null} */
+                            current_period_end: null;
+                            /** @enum {boolean} */
+                            cancel_at_period_end: false;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "customer";
+                        email: string | null;
+                        name: string | null;
+                        metadata: {
+                            [key: string]: unknown;
+                        };
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        balance: number;
+                        credits: {
+                            balance: number;
+                            held: number;
+                            available: number;
+                        };
+                        organization: string | null;
+                        industry: string | null;
+                        timezone: string | null;
+                        locale: string | null;
+                        marketing_opt_in: boolean | null;
+                        /** Format: date-time */
+                        terms_accepted_at: string | null;
+                        settings: {
+                            [key: string]: unknown;
+                        };
+                        onboarding: {
+                            /** @enum {string} */
+                            status: "not_started" | "in_progress" | "completed";
+                            /** Format: date-time */
+                            completed_at: string | null;
+                            /** @description 0-based index of the first step still pending; null once none is */
+                            current_step_index: number | null;
+                            steps: {
+                                id: string;
+                                name: string;
+                                optional: boolean;
+                                /** @enum {string} */
+                                status: "pending" | "completed" | "skipped";
+                                at: string | null;
+                            }[];
+                        };
+                        entitlements: {
+                            plan: string | null;
+                            features: {
+                                [key: string]: {
+                                    /** @enum {string} */
+                                    type: "credits";
+                                    allowed: boolean;
+                                    balance: number;
+                                } | {
+                                    /** @enum {string} */
+                                    type: "boolean";
+                                    allowed: boolean;
+                                } | {
+                                    /** @enum {string} */
+                                    type: "value";
+                                    allowed: boolean;
+                                    value?: (number | null) | string | boolean;
+                                } | {
+                                    /** @enum {string} */
+                                    type: "metered" | "allocated";
+                                    allowed: boolean;
+                                    usage: number;
+                                    /** @description null: unlimited */
+                                    limit: number | null;
+                                    remaining: number | null;
+                                };
+                            };
+                        };
+                        subscription: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "subscription";
+                            customer_id: string;
+                            /** @description The plan in force: the subscribed plan while live, else the catalog free plan (or null) */
+                            plan: string | null;
+                            plan_name: string | null;
+                            /** @description Set once the subscription has ended: the plan it was on */
+                            previous_plan?: string;
+                            /** @enum {string} */
+                            status: "trialing" | "active" | "past_due" | "canceled" | "expired";
+                            quantity: number;
+                            price: {
+                                amount: number;
+                                currency: string;
+                            };
+                            /** @enum {string} */
+                            interval: "month" | "year";
+                            /** Format: date-time */
+                            trial_start: string | null;
+                            /** Format: date-time */
+                            trial_end: string | null;
+                            days_remaining: number | null;
+                            /** Format: date-time */
+                            current_period_start: string;
+                            /** Format: date-time */
+                            current_period_end: string;
+                            cancel_at_period_end: boolean;
+                            /** Format: date-time */
+                            canceled_at: string | null;
+                            /** Format: date-time */
+                            ended_at: string | null;
+                            pending_plan: string | null;
+                            coupon: {
+                                id: string;
+                                percent_off: number | null;
+                                amount_off: number | null;
+                                /** @enum {string|null} */
+                                duration: "once" | "repeating" | "forever" | null;
+                                duration_in_months: number | null;
+                            } | null;
+                            next_charge: {
+                                amount: number;
+                                currency: string;
+                                /** Format: date-time */
+                                at: string;
+                            } | null;
+                            provider: string;
+                            /** Format: date-time */
+                            created_at: string;
+                        } | {
+                            /** @enum {string} */
+                            object: "subscription";
+                            customer_id: string;
+                            plan: string | null;
+                            plan_name: string | null;
+                            /** @enum {string} */
+                            status: "free";
+                            /** @enum {string|null} */
+                            trial_end: null;
+                            /** @enum {string|null} */
+                            days_remaining: null;
+                            /** @enum {string|null} */
+                            current_period_end: null;
+                            /** @enum {boolean} */
+                            cancel_at_period_end: false;
+                        };
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -3299,6 +4138,156 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "customer";
+                        email: string | null;
+                        name: string | null;
+                        metadata: {
+                            [key: string]: unknown;
+                        };
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        balance: number;
+                        credits: {
+                            balance: number;
+                            held: number;
+                            available: number;
+                        };
+                        organization: string | null;
+                        industry: string | null;
+                        timezone: string | null;
+                        locale: string | null;
+                        marketing_opt_in: boolean | null;
+                        /** Format: date-time */
+                        terms_accepted_at: string | null;
+                        settings: {
+                            [key: string]: unknown;
+                        };
+                        onboarding: {
+                            /** @enum {string} */
+                            status: "not_started" | "in_progress" | "completed";
+                            /** Format: date-time */
+                            completed_at: string | null;
+                            /** @description 0-based index of the first step still pending; null once none is */
+                            current_step_index: number | null;
+                            steps: {
+                                id: string;
+                                name: string;
+                                optional: boolean;
+                                /** @enum {string} */
+                                status: "pending" | "completed" | "skipped";
+                                at: string | null;
+                            }[];
+                        };
+                        entitlements: {
+                            plan: string | null;
+                            features: {
+                                [key: string]: {
+                                    /** @enum {string} */
+                                    type: "credits";
+                                    allowed: boolean;
+                                    balance: number;
+                                } | {
+                                    /** @enum {string} */
+                                    type: "boolean";
+                                    allowed: boolean;
+                                } | {
+                                    /** @enum {string} */
+                                    type: "value";
+                                    allowed: boolean;
+                                    value?: (number | null) | string | boolean;
+                                } | {
+                                    /** @enum {string} */
+                                    type: "metered" | "allocated";
+                                    allowed: boolean;
+                                    usage: number;
+                                    /** @description null: unlimited */
+                                    limit: number | null;
+                                    remaining: number | null;
+                                };
+                            };
+                        };
+                        subscription: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "subscription";
+                            customer_id: string;
+                            /** @description The plan in force: the subscribed plan while live, else the catalog free plan (or null) */
+                            plan: string | null;
+                            plan_name: string | null;
+                            /** @description Set once the subscription has ended: the plan it was on */
+                            previous_plan?: string;
+                            /** @enum {string} */
+                            status: "trialing" | "active" | "past_due" | "canceled" | "expired";
+                            quantity: number;
+                            price: {
+                                amount: number;
+                                currency: string;
+                            };
+                            /** @enum {string} */
+                            interval: "month" | "year";
+                            /** Format: date-time */
+                            trial_start: string | null;
+                            /** Format: date-time */
+                            trial_end: string | null;
+                            days_remaining: number | null;
+                            /** Format: date-time */
+                            current_period_start: string;
+                            /** Format: date-time */
+                            current_period_end: string;
+                            cancel_at_period_end: boolean;
+                            /** Format: date-time */
+                            canceled_at: string | null;
+                            /** Format: date-time */
+                            ended_at: string | null;
+                            pending_plan: string | null;
+                            coupon: {
+                                id: string;
+                                percent_off: number | null;
+                                amount_off: number | null;
+                                /** @enum {string|null} */
+                                duration: "once" | "repeating" | "forever" | null;
+                                duration_in_months: number | null;
+                            } | null;
+                            next_charge: {
+                                amount: number;
+                                currency: string;
+                                /** Format: date-time */
+                                at: string;
+                            } | null;
+                            provider: string;
+                            /** Format: date-time */
+                            created_at: string;
+                        } | {
+                            /** @enum {string} */
+                            object: "subscription";
+                            customer_id: string;
+                            plan: string | null;
+                            plan_name: string | null;
+                            /** @enum {string} */
+                            status: "free";
+                            /** @enum {string|null} */
+                            trial_end: null;
+                            /** @enum {string|null} */
+                            days_remaining: null;
+                            /** @enum {string|null} */
+                            current_period_end: null;
+                            /** @enum {boolean} */
+                            cancel_at_period_end: false;
+                        };
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -3464,6 +4453,156 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "customer";
+                        email: string | null;
+                        name: string | null;
+                        metadata: {
+                            [key: string]: unknown;
+                        };
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        balance: number;
+                        credits: {
+                            balance: number;
+                            held: number;
+                            available: number;
+                        };
+                        organization: string | null;
+                        industry: string | null;
+                        timezone: string | null;
+                        locale: string | null;
+                        marketing_opt_in: boolean | null;
+                        /** Format: date-time */
+                        terms_accepted_at: string | null;
+                        settings: {
+                            [key: string]: unknown;
+                        };
+                        onboarding: {
+                            /** @enum {string} */
+                            status: "not_started" | "in_progress" | "completed";
+                            /** Format: date-time */
+                            completed_at: string | null;
+                            /** @description 0-based index of the first step still pending; null once none is */
+                            current_step_index: number | null;
+                            steps: {
+                                id: string;
+                                name: string;
+                                optional: boolean;
+                                /** @enum {string} */
+                                status: "pending" | "completed" | "skipped";
+                                at: string | null;
+                            }[];
+                        };
+                        entitlements: {
+                            plan: string | null;
+                            features: {
+                                [key: string]: {
+                                    /** @enum {string} */
+                                    type: "credits";
+                                    allowed: boolean;
+                                    balance: number;
+                                } | {
+                                    /** @enum {string} */
+                                    type: "boolean";
+                                    allowed: boolean;
+                                } | {
+                                    /** @enum {string} */
+                                    type: "value";
+                                    allowed: boolean;
+                                    value?: (number | null) | string | boolean;
+                                } | {
+                                    /** @enum {string} */
+                                    type: "metered" | "allocated";
+                                    allowed: boolean;
+                                    usage: number;
+                                    /** @description null: unlimited */
+                                    limit: number | null;
+                                    remaining: number | null;
+                                };
+                            };
+                        };
+                        subscription: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "subscription";
+                            customer_id: string;
+                            /** @description The plan in force: the subscribed plan while live, else the catalog free plan (or null) */
+                            plan: string | null;
+                            plan_name: string | null;
+                            /** @description Set once the subscription has ended: the plan it was on */
+                            previous_plan?: string;
+                            /** @enum {string} */
+                            status: "trialing" | "active" | "past_due" | "canceled" | "expired";
+                            quantity: number;
+                            price: {
+                                amount: number;
+                                currency: string;
+                            };
+                            /** @enum {string} */
+                            interval: "month" | "year";
+                            /** Format: date-time */
+                            trial_start: string | null;
+                            /** Format: date-time */
+                            trial_end: string | null;
+                            days_remaining: number | null;
+                            /** Format: date-time */
+                            current_period_start: string;
+                            /** Format: date-time */
+                            current_period_end: string;
+                            cancel_at_period_end: boolean;
+                            /** Format: date-time */
+                            canceled_at: string | null;
+                            /** Format: date-time */
+                            ended_at: string | null;
+                            pending_plan: string | null;
+                            coupon: {
+                                id: string;
+                                percent_off: number | null;
+                                amount_off: number | null;
+                                /** @enum {string|null} */
+                                duration: "once" | "repeating" | "forever" | null;
+                                duration_in_months: number | null;
+                            } | null;
+                            next_charge: {
+                                amount: number;
+                                currency: string;
+                                /** Format: date-time */
+                                at: string;
+                            } | null;
+                            provider: string;
+                            /** Format: date-time */
+                            created_at: string;
+                        } | {
+                            /** @enum {string} */
+                            object: "subscription";
+                            customer_id: string;
+                            plan: string | null;
+                            plan_name: string | null;
+                            /** @enum {string} */
+                            status: "free";
+                            /** @enum {string|null} */
+                            trial_end: null;
+                            /** @enum {string|null} */
+                            days_remaining: null;
+                            /** @enum {string|null} */
+                            current_period_end: null;
+                            /** @enum {boolean} */
+                            cancel_at_period_end: false;
+                        };
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -3660,6 +4799,33 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "not_started" | "in_progress" | "completed";
+                        /** Format: date-time */
+                        completed_at: string | null;
+                        /** @description 0-based index of the first step still pending; null once none is */
+                        current_step_index: number | null;
+                        steps: {
+                            id: string;
+                            name: string;
+                            optional: boolean;
+                            /** @enum {string} */
+                            status: "pending" | "completed" | "skipped";
+                            at: string | null;
+                        }[];
+                        /** @enum {string} */
+                        object: "onboarding";
+                        customer_id: string;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -3860,6 +5026,30 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "customer_session";
+                        customer_id: string;
+                        /** @description Sent by the browser as its bearer; shown once */
+                        token: string;
+                        /** Format: date-time */
+                        expires_at: string;
+                        urls: {
+                            pricing: string;
+                            credits: string;
+                            /** @description The hosted account page */
+                            portal: string;
+                        };
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -4060,6 +5250,30 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "customer_session";
+                        customer_id: string;
+                        /** @description Sent by the browser as its bearer; shown once */
+                        token: string;
+                        /** Format: date-time */
+                        expires_at: string;
+                        urls: {
+                            pricing: string;
+                            credits: string;
+                            /** @description The hosted account page */
+                            portal: string;
+                        };
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -4263,6 +5477,37 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        allowed: boolean;
+                        /**
+                         * @description Set when not allowed
+                         * @enum {string}
+                         */
+                        reason?: "limit_reached" | "insufficient_credits" | "not_included";
+                        feature: string;
+                        /** @enum {string} */
+                        type: "metered" | "allocated" | "boolean" | "value" | "credits";
+                        plan: string | null;
+                        /** @description metered and allocated features */
+                        usage?: number;
+                        /** @description null: unlimited */
+                        limit?: number | null;
+                        remaining?: number | null;
+                        /** @description credits features */
+                        balance?: number;
+                        /** @description credits features: what the quantity costs */
+                        required?: number;
+                        /** @description value features */
+                        value?: (number | null) | string | boolean;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -4466,6 +5711,37 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        allowed: boolean;
+                        /**
+                         * @description Set when not allowed
+                         * @enum {string}
+                         */
+                        reason?: "limit_reached" | "insufficient_credits" | "not_included";
+                        feature: string;
+                        /** @enum {string} */
+                        type: "metered" | "allocated" | "boolean" | "value" | "credits";
+                        plan: string | null;
+                        /** @description metered and allocated features */
+                        usage?: number;
+                        /** @description null: unlimited */
+                        limit?: number | null;
+                        remaining?: number | null;
+                        /** @description credits features */
+                        balance?: number;
+                        /** @description credits features: what the quantity costs */
+                        required?: number;
+                        /** @description value features */
+                        value?: (number | null) | string | boolean;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -4697,6 +5973,163 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        session_id: string;
+                        /** @enum {string} */
+                        object: "checkout_session";
+                        customer_id: string | null;
+                        provider: string;
+                        /** @enum {string} */
+                        mode: "payment" | "subscription";
+                        /** @enum {string} */
+                        item_type: "credit_pack" | "plan" | "order";
+                        /** @description Set when item_type is credit_pack */
+                        credit_pack?: string;
+                        /** @description Set when item_type is plan */
+                        plan?: string;
+                        /** @description Set when item_type is order */
+                        order?: string;
+                        quantity: number;
+                        /** @description What is charged today (0 during a trial); the same figure as amount_due_today */
+                        amount_total: {
+                            amount: number;
+                            currency: string;
+                        };
+                        amount_due_today: {
+                            amount: number;
+                            currency: string;
+                        };
+                        lines: {
+                            name: string;
+                            quantity: number;
+                            unit_amount: {
+                                amount: number;
+                                currency: string;
+                            };
+                            amount: {
+                                amount: number;
+                                currency: string;
+                            };
+                        }[];
+                        subtotal: {
+                            amount: number;
+                            currency: string;
+                        };
+                        discount: {
+                            coupon_id: string | null;
+                            name: string | null;
+                            amount: {
+                                amount: number;
+                                currency: string;
+                            };
+                            percent_off: number | null;
+                            amount_off: number | null;
+                            /** @enum {string} */
+                            duration: "once" | "repeating" | "forever";
+                            duration_in_months: number | null;
+                        } | null;
+                        trial: {
+                            days: number;
+                            /** Format: date-time */
+                            ends_at: string;
+                        } | null;
+                        recurring: {
+                            amount: {
+                                amount: number;
+                                currency: string;
+                            };
+                            /** @enum {string} */
+                            interval: "month" | "year";
+                            /** Format: date-time */
+                            starts_at: string;
+                        } | null;
+                        /** @enum {string} */
+                        status: "open" | "complete" | "expired";
+                        payment_status: string;
+                        /** @description Where to send the buyer while the session is open */
+                        url: string | null;
+                        success_url: string;
+                        cancel_url: string;
+                        trial_days: number | null;
+                        promotion_code: string | null;
+                        details: {
+                            [key: string]: unknown;
+                        };
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        expires_at: string;
+                        /** Format: date-time */
+                        completed_at: string | null;
+                    } | {
+                        /** @enum {string|null} */
+                        session_id: null;
+                        /** @enum {string|null} */
+                        url: null;
+                        /** @enum {string} */
+                        status: "complete";
+                        subscription: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "subscription";
+                            customer_id: string;
+                            /** @description The plan in force: the subscribed plan while live, else the catalog free plan (or null) */
+                            plan: string | null;
+                            plan_name: string | null;
+                            /** @description Set once the subscription has ended: the plan it was on */
+                            previous_plan?: string;
+                            /** @enum {string} */
+                            status: "trialing" | "active" | "past_due" | "canceled" | "expired";
+                            quantity: number;
+                            price: {
+                                amount: number;
+                                currency: string;
+                            };
+                            /** @enum {string} */
+                            interval: "month" | "year";
+                            /** Format: date-time */
+                            trial_start: string | null;
+                            /** Format: date-time */
+                            trial_end: string | null;
+                            days_remaining: number | null;
+                            /** Format: date-time */
+                            current_period_start: string;
+                            /** Format: date-time */
+                            current_period_end: string;
+                            cancel_at_period_end: boolean;
+                            /** Format: date-time */
+                            canceled_at: string | null;
+                            /** Format: date-time */
+                            ended_at: string | null;
+                            pending_plan: string | null;
+                            coupon: {
+                                id: string;
+                                percent_off: number | null;
+                                amount_off: number | null;
+                                /** @enum {string|null} */
+                                duration: "once" | "repeating" | "forever" | null;
+                                duration_in_months: number | null;
+                            } | null;
+                            next_charge: {
+                                amount: number;
+                                currency: string;
+                                /** Format: date-time */
+                                at: string;
+                            } | null;
+                            provider: string;
+                            /** Format: date-time */
+                            created_at: string;
+                        };
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -4728,6 +6161,26 @@ export interface operations {
                         error: {
                             /** @enum {string} */
                             code: "unauthorized";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: payment_required */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "payment_required";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -4890,6 +6343,104 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        session_id: string;
+                        /** @enum {string} */
+                        object: "checkout_session";
+                        customer_id: string | null;
+                        provider: string;
+                        /** @enum {string} */
+                        mode: "payment" | "subscription";
+                        /** @enum {string} */
+                        item_type: "credit_pack" | "plan" | "order";
+                        /** @description Set when item_type is credit_pack */
+                        credit_pack?: string;
+                        /** @description Set when item_type is plan */
+                        plan?: string;
+                        /** @description Set when item_type is order */
+                        order?: string;
+                        quantity: number;
+                        /** @description What is charged today (0 during a trial); the same figure as amount_due_today */
+                        amount_total: {
+                            amount: number;
+                            currency: string;
+                        };
+                        amount_due_today: {
+                            amount: number;
+                            currency: string;
+                        };
+                        lines: {
+                            name: string;
+                            quantity: number;
+                            unit_amount: {
+                                amount: number;
+                                currency: string;
+                            };
+                            amount: {
+                                amount: number;
+                                currency: string;
+                            };
+                        }[];
+                        subtotal: {
+                            amount: number;
+                            currency: string;
+                        };
+                        discount: {
+                            coupon_id: string | null;
+                            name: string | null;
+                            amount: {
+                                amount: number;
+                                currency: string;
+                            };
+                            percent_off: number | null;
+                            amount_off: number | null;
+                            /** @enum {string} */
+                            duration: "once" | "repeating" | "forever";
+                            duration_in_months: number | null;
+                        } | null;
+                        trial: {
+                            days: number;
+                            /** Format: date-time */
+                            ends_at: string;
+                        } | null;
+                        recurring: {
+                            amount: {
+                                amount: number;
+                                currency: string;
+                            };
+                            /** @enum {string} */
+                            interval: "month" | "year";
+                            /** Format: date-time */
+                            starts_at: string;
+                        } | null;
+                        /** @enum {string} */
+                        status: "open" | "complete" | "expired";
+                        payment_status: string;
+                        /** @description Where to send the buyer while the session is open */
+                        url: string | null;
+                        success_url: string;
+                        cancel_url: string;
+                        trial_days: number | null;
+                        promotion_code: string | null;
+                        details: {
+                            [key: string]: unknown;
+                        };
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        expires_at: string;
+                        /** Format: date-time */
+                        completed_at: string | null;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -5028,6 +6579,44 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "payment";
+                            customer_id: string | null;
+                            amount: number;
+                            amount_refunded: number;
+                            currency: string;
+                            /** @enum {string} */
+                            status: "succeeded" | "failed" | "refunded" | "partially_refunded";
+                            provider: string;
+                            provider_ref: string;
+                            kind: string;
+                            item_id: string | null;
+                            checkout_session_id: string | null;
+                            subscription_id: string | null;
+                            order_id: string | null;
+                            /** Format: date-time */
+                            period_start: string | null;
+                            /** Format: date-time */
+                            period_end: string | null;
+                            failure_reason: string | null;
+                            /** Format: date-time */
+                            created_at: string;
+                        }[];
+                        has_more: boolean;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -5141,6 +6730,39 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "payment";
+                        customer_id: string | null;
+                        amount: number;
+                        amount_refunded: number;
+                        currency: string;
+                        /** @enum {string} */
+                        status: "succeeded" | "failed" | "refunded" | "partially_refunded";
+                        provider: string;
+                        provider_ref: string;
+                        kind: string;
+                        item_id: string | null;
+                        checkout_session_id: string | null;
+                        subscription_id: string | null;
+                        order_id: string | null;
+                        /** Format: date-time */
+                        period_start: string | null;
+                        /** Format: date-time */
+                        period_end: string | null;
+                        failure_reason: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -5284,6 +6906,69 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "refund";
+                        payment_id: string;
+                        amount: number;
+                        currency: string;
+                        /** @enum {string} */
+                        status: "succeeded" | "pending" | "failed";
+                        provider: string;
+                        provider_ref: string;
+                        /** @enum {string} */
+                        origin: "api" | "provider";
+                        reason: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        payment: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "payment";
+                            customer_id: string | null;
+                            amount: number;
+                            amount_refunded: number;
+                            currency: string;
+                            /** @enum {string} */
+                            status: "succeeded" | "failed" | "refunded" | "partially_refunded";
+                            provider: string;
+                            provider_ref: string;
+                            kind: string;
+                            item_id: string | null;
+                            checkout_session_id: string | null;
+                            subscription_id: string | null;
+                            order_id: string | null;
+                            /** Format: date-time */
+                            period_start: string | null;
+                            /** Format: date-time */
+                            period_end: string | null;
+                            failure_reason: string | null;
+                            /** Format: date-time */
+                            created_at: string;
+                        };
+                        /** @description Credit pack payments: the credits taken back (shortfall: already spent) */
+                        credits?: {
+                            requested: number;
+                            reversed: number;
+                            shortfall: number;
+                            balance?: number;
+                            transaction_id?: string | null;
+                        };
+                        /** @description Order payments: the order after the refund */
+                        order?: {
+                            id: string;
+                            status: string;
+                        };
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -5477,6 +7162,36 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "refund";
+                            payment_id: string;
+                            amount: number;
+                            currency: string;
+                            /** @enum {string} */
+                            status: "succeeded" | "pending" | "failed";
+                            provider: string;
+                            provider_ref: string;
+                            /** @enum {string} */
+                            origin: "api" | "provider";
+                            reason: string | null;
+                            /** Format: date-time */
+                            created_at: string;
+                        }[];
+                        has_more: boolean;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -5610,6 +7325,82 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "subscription";
+                        customer_id: string;
+                        /** @description The plan in force: the subscribed plan while live, else the catalog free plan (or null) */
+                        plan: string | null;
+                        plan_name: string | null;
+                        /** @description Set once the subscription has ended: the plan it was on */
+                        previous_plan?: string;
+                        /** @enum {string} */
+                        status: "trialing" | "active" | "past_due" | "canceled" | "expired";
+                        quantity: number;
+                        price: {
+                            amount: number;
+                            currency: string;
+                        };
+                        /** @enum {string} */
+                        interval: "month" | "year";
+                        /** Format: date-time */
+                        trial_start: string | null;
+                        /** Format: date-time */
+                        trial_end: string | null;
+                        days_remaining: number | null;
+                        /** Format: date-time */
+                        current_period_start: string;
+                        /** Format: date-time */
+                        current_period_end: string;
+                        cancel_at_period_end: boolean;
+                        /** Format: date-time */
+                        canceled_at: string | null;
+                        /** Format: date-time */
+                        ended_at: string | null;
+                        pending_plan: string | null;
+                        coupon: {
+                            id: string;
+                            percent_off: number | null;
+                            amount_off: number | null;
+                            /** @enum {string|null} */
+                            duration: "once" | "repeating" | "forever" | null;
+                            duration_in_months: number | null;
+                        } | null;
+                        next_charge: {
+                            amount: number;
+                            currency: string;
+                            /** Format: date-time */
+                            at: string;
+                        } | null;
+                        provider: string;
+                        /** Format: date-time */
+                        created_at: string;
+                    } | {
+                        /** @enum {string} */
+                        object: "subscription";
+                        customer_id: string;
+                        plan: string | null;
+                        plan_name: string | null;
+                        /** @enum {string} */
+                        status: "free";
+                        /** @enum {string|null} */
+                        trial_end: null;
+                        /** @enum {string|null} */
+                        days_remaining: null;
+                        /** @enum {string|null} */
+                        current_period_end: null;
+                        /** @enum {boolean} */
+                        cancel_at_period_end: false;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -5759,6 +7550,66 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "subscription";
+                        customer_id: string;
+                        /** @description The plan in force: the subscribed plan while live, else the catalog free plan (or null) */
+                        plan: string | null;
+                        plan_name: string | null;
+                        /** @description Set once the subscription has ended: the plan it was on */
+                        previous_plan?: string;
+                        /** @enum {string} */
+                        status: "trialing" | "active" | "past_due" | "canceled" | "expired";
+                        quantity: number;
+                        price: {
+                            amount: number;
+                            currency: string;
+                        };
+                        /** @enum {string} */
+                        interval: "month" | "year";
+                        /** Format: date-time */
+                        trial_start: string | null;
+                        /** Format: date-time */
+                        trial_end: string | null;
+                        days_remaining: number | null;
+                        /** Format: date-time */
+                        current_period_start: string;
+                        /** Format: date-time */
+                        current_period_end: string;
+                        cancel_at_period_end: boolean;
+                        /** Format: date-time */
+                        canceled_at: string | null;
+                        /** Format: date-time */
+                        ended_at: string | null;
+                        pending_plan: string | null;
+                        coupon: {
+                            id: string;
+                            percent_off: number | null;
+                            amount_off: number | null;
+                            /** @enum {string|null} */
+                            duration: "once" | "repeating" | "forever" | null;
+                            duration_in_months: number | null;
+                        } | null;
+                        next_charge: {
+                            amount: number;
+                            currency: string;
+                            /** Format: date-time */
+                            at: string;
+                        } | null;
+                        provider: string;
+                        /** Format: date-time */
+                        created_at: string;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -5982,6 +7833,66 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "subscription";
+                        customer_id: string;
+                        /** @description The plan in force: the subscribed plan while live, else the catalog free plan (or null) */
+                        plan: string | null;
+                        plan_name: string | null;
+                        /** @description Set once the subscription has ended: the plan it was on */
+                        previous_plan?: string;
+                        /** @enum {string} */
+                        status: "trialing" | "active" | "past_due" | "canceled" | "expired";
+                        quantity: number;
+                        price: {
+                            amount: number;
+                            currency: string;
+                        };
+                        /** @enum {string} */
+                        interval: "month" | "year";
+                        /** Format: date-time */
+                        trial_start: string | null;
+                        /** Format: date-time */
+                        trial_end: string | null;
+                        days_remaining: number | null;
+                        /** Format: date-time */
+                        current_period_start: string;
+                        /** Format: date-time */
+                        current_period_end: string;
+                        cancel_at_period_end: boolean;
+                        /** Format: date-time */
+                        canceled_at: string | null;
+                        /** Format: date-time */
+                        ended_at: string | null;
+                        pending_plan: string | null;
+                        coupon: {
+                            id: string;
+                            percent_off: number | null;
+                            amount_off: number | null;
+                            /** @enum {string|null} */
+                            duration: "once" | "repeating" | "forever" | null;
+                            duration_in_months: number | null;
+                        } | null;
+                        next_charge: {
+                            amount: number;
+                            currency: string;
+                            /** Format: date-time */
+                            at: string;
+                        } | null;
+                        provider: string;
+                        /** Format: date-time */
+                        created_at: string;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -6178,6 +8089,66 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "subscription";
+                        customer_id: string;
+                        /** @description The plan in force: the subscribed plan while live, else the catalog free plan (or null) */
+                        plan: string | null;
+                        plan_name: string | null;
+                        /** @description Set once the subscription has ended: the plan it was on */
+                        previous_plan?: string;
+                        /** @enum {string} */
+                        status: "trialing" | "active" | "past_due" | "canceled" | "expired";
+                        quantity: number;
+                        price: {
+                            amount: number;
+                            currency: string;
+                        };
+                        /** @enum {string} */
+                        interval: "month" | "year";
+                        /** Format: date-time */
+                        trial_start: string | null;
+                        /** Format: date-time */
+                        trial_end: string | null;
+                        days_remaining: number | null;
+                        /** Format: date-time */
+                        current_period_start: string;
+                        /** Format: date-time */
+                        current_period_end: string;
+                        cancel_at_period_end: boolean;
+                        /** Format: date-time */
+                        canceled_at: string | null;
+                        /** Format: date-time */
+                        ended_at: string | null;
+                        pending_plan: string | null;
+                        coupon: {
+                            id: string;
+                            percent_off: number | null;
+                            amount_off: number | null;
+                            /** @enum {string|null} */
+                            duration: "once" | "repeating" | "forever" | null;
+                            duration_in_months: number | null;
+                        } | null;
+                        next_charge: {
+                            amount: number;
+                            currency: string;
+                            /** Format: date-time */
+                            at: string;
+                        } | null;
+                        provider: string;
+                        /** Format: date-time */
+                        created_at: string;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -6384,6 +8355,114 @@ export interface operations {
             };
         };
         responses: {
+            /** @description The changed subscription, or with `preview` the change preview */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "subscription";
+                        customer_id: string;
+                        /** @description The plan in force: the subscribed plan while live, else the catalog free plan (or null) */
+                        plan: string | null;
+                        plan_name: string | null;
+                        /** @description Set once the subscription has ended: the plan it was on */
+                        previous_plan?: string;
+                        /** @enum {string} */
+                        status: "trialing" | "active" | "past_due" | "canceled" | "expired";
+                        quantity: number;
+                        price: {
+                            amount: number;
+                            currency: string;
+                        };
+                        /** @enum {string} */
+                        interval: "month" | "year";
+                        /** Format: date-time */
+                        trial_start: string | null;
+                        /** Format: date-time */
+                        trial_end: string | null;
+                        days_remaining: number | null;
+                        /** Format: date-time */
+                        current_period_start: string;
+                        /** Format: date-time */
+                        current_period_end: string;
+                        cancel_at_period_end: boolean;
+                        /** Format: date-time */
+                        canceled_at: string | null;
+                        /** Format: date-time */
+                        ended_at: string | null;
+                        pending_plan: string | null;
+                        coupon: {
+                            id: string;
+                            percent_off: number | null;
+                            amount_off: number | null;
+                            /** @enum {string|null} */
+                            duration: "once" | "repeating" | "forever" | null;
+                            duration_in_months: number | null;
+                        } | null;
+                        next_charge: {
+                            amount: number;
+                            currency: string;
+                            /** Format: date-time */
+                            at: string;
+                        } | null;
+                        provider: string;
+                        /** Format: date-time */
+                        created_at: string;
+                        /**
+                         * @description provider: the provider billing the subscription changed it
+                         * @enum {string}
+                         */
+                        change: "unchanged" | "upgrade" | "downgrade" | "provider";
+                        /** @description The prorated charge made now (upgrades of an active subscription) */
+                        proration: {
+                            amount: number;
+                            currency: string;
+                            /** @description unused part of the old plan */
+                            credit: number;
+                            /** @description remaining part of the new plan */
+                            charge: number;
+                            old_amount: number;
+                            new_amount: number;
+                            payment_id: string;
+                        } | null;
+                    } | {
+                        /** @enum {string} */
+                        object: "subscription_change_preview";
+                        customer_id: string;
+                        subscription_id: string;
+                        plan: string;
+                        quantity: number;
+                        /** @enum {string} */
+                        change: "unchanged" | "upgrade" | "downgrade";
+                        proration: {
+                            amount: number;
+                            currency: string;
+                            /** @description unused part of the old plan */
+                            credit: number;
+                            /** @description remaining part of the new plan */
+                            charge: number;
+                            old_amount: number;
+                            new_amount: number;
+                        } | null;
+                        amount_due_today: {
+                            amount: number;
+                            currency: string;
+                        };
+                        next_charge: {
+                            amount: number;
+                            currency: string;
+                            /** Format: date-time */
+                            at: string;
+                        } | null;
+                        /** Format: date-time */
+                        current_period_end: string;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -6600,6 +8679,46 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "subscription_change_preview";
+                        customer_id: string;
+                        subscription_id: string;
+                        plan: string;
+                        quantity: number;
+                        /** @enum {string} */
+                        change: "unchanged" | "upgrade" | "downgrade";
+                        proration: {
+                            amount: number;
+                            currency: string;
+                            /** @description unused part of the old plan */
+                            credit: number;
+                            /** @description remaining part of the new plan */
+                            charge: number;
+                            old_amount: number;
+                            new_amount: number;
+                        } | null;
+                        amount_due_today: {
+                            amount: number;
+                            currency: string;
+                        };
+                        next_charge: {
+                            amount: number;
+                            currency: string;
+                            /** Format: date-time */
+                            at: string;
+                        } | null;
+                        /** Format: date-time */
+                        current_period_end: string;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -6680,6 +8799,26 @@ export interface operations {
                     };
                 };
             };
+            /** @description Error envelope; code is one of: conflict, idempotency_conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "conflict" | "idempotency_conflict";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: rate_limited */
             429: {
                 headers: {
@@ -6742,6 +8881,66 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "subscription";
+                        customer_id: string;
+                        /** @description The plan in force: the subscribed plan while live, else the catalog free plan (or null) */
+                        plan: string | null;
+                        plan_name: string | null;
+                        /** @description Set once the subscription has ended: the plan it was on */
+                        previous_plan?: string;
+                        /** @enum {string} */
+                        status: "trialing" | "active" | "past_due" | "canceled" | "expired";
+                        quantity: number;
+                        price: {
+                            amount: number;
+                            currency: string;
+                        };
+                        /** @enum {string} */
+                        interval: "month" | "year";
+                        /** Format: date-time */
+                        trial_start: string | null;
+                        /** Format: date-time */
+                        trial_end: string | null;
+                        days_remaining: number | null;
+                        /** Format: date-time */
+                        current_period_start: string;
+                        /** Format: date-time */
+                        current_period_end: string;
+                        cancel_at_period_end: boolean;
+                        /** Format: date-time */
+                        canceled_at: string | null;
+                        /** Format: date-time */
+                        ended_at: string | null;
+                        pending_plan: string | null;
+                        coupon: {
+                            id: string;
+                            percent_off: number | null;
+                            amount_off: number | null;
+                            /** @enum {string|null} */
+                            duration: "once" | "repeating" | "forever" | null;
+                            duration_in_months: number | null;
+                        } | null;
+                        next_charge: {
+                            amount: number;
+                            currency: string;
+                            /** Format: date-time */
+                            at: string;
+                        } | null;
+                        provider: string;
+                        /** Format: date-time */
+                        created_at: string;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -6938,6 +9137,71 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "subscription";
+                            customer_id: string;
+                            /** @description The plan in force: the subscribed plan while live, else the catalog free plan (or null) */
+                            plan: string | null;
+                            plan_name: string | null;
+                            /** @description Set once the subscription has ended: the plan it was on */
+                            previous_plan?: string;
+                            /** @enum {string} */
+                            status: "trialing" | "active" | "past_due" | "canceled" | "expired";
+                            quantity: number;
+                            price: {
+                                amount: number;
+                                currency: string;
+                            };
+                            /** @enum {string} */
+                            interval: "month" | "year";
+                            /** Format: date-time */
+                            trial_start: string | null;
+                            /** Format: date-time */
+                            trial_end: string | null;
+                            days_remaining: number | null;
+                            /** Format: date-time */
+                            current_period_start: string;
+                            /** Format: date-time */
+                            current_period_end: string;
+                            cancel_at_period_end: boolean;
+                            /** Format: date-time */
+                            canceled_at: string | null;
+                            /** Format: date-time */
+                            ended_at: string | null;
+                            pending_plan: string | null;
+                            coupon: {
+                                id: string;
+                                percent_off: number | null;
+                                amount_off: number | null;
+                                /** @enum {string|null} */
+                                duration: "once" | "repeating" | "forever" | null;
+                                duration_in_months: number | null;
+                            } | null;
+                            next_charge: {
+                                amount: number;
+                                currency: string;
+                                /** Format: date-time */
+                                at: string;
+                            } | null;
+                            provider: string;
+                            /** Format: date-time */
+                            created_at: string;
+                        }[];
+                        has_more: boolean;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -7060,6 +9324,25 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "portal_session";
+                        url: string;
+                        provider: string;
+                        /**
+                         * Format: date-time
+                         * @description Sandbox portal sessions only
+                         */
+                        expires_at?: string;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -7271,6 +9554,36 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "payment_link";
+                        url: string;
+                        /** @description Set when the link sells a plan */
+                        plan?: string;
+                        /** @description Set when the link sells a credit pack */
+                        credit_pack?: string;
+                        /** @enum {string} */
+                        item_type: "plan" | "credit_pack";
+                        quantity: number;
+                        trial_days: number | null;
+                        success_url: string | null;
+                        cancel_url: string | null;
+                        active: boolean;
+                        metadata: {
+                            [key: string]: unknown;
+                        };
+                        /** Format: date-time */
+                        created_at: string;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -7464,6 +9777,36 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "payment_link";
+                        url: string;
+                        /** @description Set when the link sells a plan */
+                        plan?: string;
+                        /** @description Set when the link sells a credit pack */
+                        credit_pack?: string;
+                        /** @enum {string} */
+                        item_type: "plan" | "credit_pack";
+                        quantity: number;
+                        trial_days: number | null;
+                        success_url: string | null;
+                        cancel_url: string | null;
+                        active: boolean;
+                        metadata: {
+                            [key: string]: unknown;
+                        };
+                        /** Format: date-time */
+                        created_at: string;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -9145,6 +11488,38 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "auto_top_up";
+                        customer_id: string;
+                        enabled: boolean;
+                        threshold: number | null;
+                        pack: string | null;
+                        monthly_cap: number | null;
+                        spent_this_month: number;
+                        last_error: string | null;
+                        /** Format: date-time */
+                        disabled_at: string | null;
+                        top_ups: {
+                            id: string;
+                            pack_id: string;
+                            credits: number;
+                            amount: number;
+                            currency: string;
+                            status: string;
+                            failure_reason: string | null;
+                            /** Format: date-time */
+                            created_at: string;
+                        }[];
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -9290,6 +11665,27 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "auto_top_up";
+                        customer_id: string;
+                        enabled: boolean;
+                        threshold: number | null;
+                        pack: string | null;
+                        monthly_cap: number | null;
+                        spent_this_month: number;
+                        last_error: string | null;
+                        /** Format: date-time */
+                        disabled_at: string | null;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -9497,6 +11893,37 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "credit_transfer";
+                        amount: number;
+                        reason: string;
+                        from: {
+                            balance: number;
+                            held: number;
+                            available: number;
+                            customer_id: string;
+                            transaction_id: string;
+                        };
+                        to: {
+                            balance: number;
+                            held: number;
+                            available: number;
+                            customer_id: string;
+                            transaction_id: string;
+                        };
+                        /** Format: date-time */
+                        created_at: string;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -10600,6 +13027,38 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "product";
+                            name: string;
+                            description: string | null;
+                            price: {
+                                amount: number;
+                                currency: string;
+                            };
+                            /** @description Units available now; null: unlimited */
+                            stock: number | null;
+                            unlimited: boolean;
+                            in_stock: boolean;
+                            active: boolean;
+                            digital: boolean;
+                            category: string | null;
+                            image_url: string | null;
+                        }[];
+                        has_more: boolean;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -10713,6 +13172,33 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "product";
+                        name: string;
+                        description: string | null;
+                        price: {
+                            amount: number;
+                            currency: string;
+                        };
+                        /** @description Units available now; null: unlimited */
+                        stock: number | null;
+                        unlimited: boolean;
+                        in_stock: boolean;
+                        active: boolean;
+                        digital: boolean;
+                        category: string | null;
+                        image_url: string | null;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -10846,6 +13332,45 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "cart";
+                        customer_id: string;
+                        items: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "cart_item";
+                            product_id: string;
+                            name: string;
+                            quantity: number;
+                            unit_price: {
+                                amount: number;
+                                currency: string;
+                            };
+                            line_total: {
+                                amount: number;
+                                currency: string;
+                            };
+                            /** @description false once the product left the catalog or is inactive (not counted in the total) */
+                            purchasable: boolean;
+                            stock: number | null;
+                            /** Format: date-time */
+                            added_at: string;
+                        }[];
+                        count: number;
+                        total: {
+                            amount: number;
+                            currency: string;
+                        };
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -10982,6 +13507,45 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "cart";
+                        customer_id: string;
+                        items: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "cart_item";
+                            product_id: string;
+                            name: string;
+                            quantity: number;
+                            unit_price: {
+                                amount: number;
+                                currency: string;
+                            };
+                            line_total: {
+                                amount: number;
+                                currency: string;
+                            };
+                            /** @description false once the product left the catalog or is inactive (not counted in the total) */
+                            purchasable: boolean;
+                            stock: number | null;
+                            /** Format: date-time */
+                            added_at: string;
+                        }[];
+                        count: number;
+                        total: {
+                            amount: number;
+                            currency: string;
+                        };
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -11155,6 +13719,21 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "cart_count";
+                        customer_id: string;
+                        count: number;
+                        lines: number;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -11299,6 +13878,45 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "cart";
+                        customer_id: string;
+                        items: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "cart_item";
+                            product_id: string;
+                            name: string;
+                            quantity: number;
+                            unit_price: {
+                                amount: number;
+                                currency: string;
+                            };
+                            line_total: {
+                                amount: number;
+                                currency: string;
+                            };
+                            /** @description false once the product left the catalog or is inactive (not counted in the total) */
+                            purchasable: boolean;
+                            stock: number | null;
+                            /** Format: date-time */
+                            added_at: string;
+                        }[];
+                        count: number;
+                        total: {
+                            amount: number;
+                            currency: string;
+                        };
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -11496,6 +14114,45 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "cart";
+                        customer_id: string;
+                        items: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "cart_item";
+                            product_id: string;
+                            name: string;
+                            quantity: number;
+                            unit_price: {
+                                amount: number;
+                                currency: string;
+                            };
+                            line_total: {
+                                amount: number;
+                                currency: string;
+                            };
+                            /** @description false once the product left the catalog or is inactive (not counted in the total) */
+                            purchasable: boolean;
+                            stock: number | null;
+                            /** Format: date-time */
+                            added_at: string;
+                        }[];
+                        count: number;
+                        total: {
+                            amount: number;
+                            currency: string;
+                        };
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -11679,6 +14336,45 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "cart";
+                        customer_id: string;
+                        items: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "cart_item";
+                            product_id: string;
+                            name: string;
+                            quantity: number;
+                            unit_price: {
+                                amount: number;
+                                currency: string;
+                            };
+                            line_total: {
+                                amount: number;
+                                currency: string;
+                            };
+                            /** @description false once the product left the catalog or is inactive (not counted in the total) */
+                            purchasable: boolean;
+                            stock: number | null;
+                            /** Format: date-time */
+                            added_at: string;
+                        }[];
+                        count: number;
+                        total: {
+                            amount: number;
+                            currency: string;
+                        };
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -11876,6 +14572,64 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "order";
+                            customer_id: string;
+                            /** @enum {string} */
+                            status: "pending" | "paid" | "fulfilled" | "canceled" | "refunded";
+                            items: {
+                                id: string;
+                                product_id: string;
+                                name: string;
+                                quantity: number;
+                                unit_price: {
+                                    amount: number;
+                                    currency: string;
+                                };
+                                line_total: {
+                                    amount: number;
+                                    currency: string;
+                                };
+                            }[];
+                            count: number;
+                            total: {
+                                amount: number;
+                                currency: string;
+                            };
+                            payment_id: string | null;
+                            checkout_session_id: string | null;
+                            cancel_reason: string | null;
+                            metadata: {
+                                [key: string]: unknown;
+                            };
+                            /** Format: date-time */
+                            expires_at: string;
+                            /** Format: date-time */
+                            created_at: string;
+                            /** Format: date-time */
+                            paid_at: string | null;
+                            /** Format: date-time */
+                            fulfilled_at: string | null;
+                            /** Format: date-time */
+                            canceled_at: string | null;
+                            /** Format: date-time */
+                            refunded_at: string | null;
+                        }[];
+                        has_more: boolean;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -12021,6 +14775,59 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "order";
+                        customer_id: string;
+                        /** @enum {string} */
+                        status: "pending" | "paid" | "fulfilled" | "canceled" | "refunded";
+                        items: {
+                            id: string;
+                            product_id: string;
+                            name: string;
+                            quantity: number;
+                            unit_price: {
+                                amount: number;
+                                currency: string;
+                            };
+                            line_total: {
+                                amount: number;
+                                currency: string;
+                            };
+                        }[];
+                        count: number;
+                        total: {
+                            amount: number;
+                            currency: string;
+                        };
+                        payment_id: string | null;
+                        checkout_session_id: string | null;
+                        cancel_reason: string | null;
+                        metadata: {
+                            [key: string]: unknown;
+                        };
+                        /** Format: date-time */
+                        expires_at: string;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        paid_at: string | null;
+                        /** Format: date-time */
+                        fulfilled_at: string | null;
+                        /** Format: date-time */
+                        canceled_at: string | null;
+                        /** Format: date-time */
+                        refunded_at: string | null;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -12214,6 +15021,59 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "order";
+                        customer_id: string;
+                        /** @enum {string} */
+                        status: "pending" | "paid" | "fulfilled" | "canceled" | "refunded";
+                        items: {
+                            id: string;
+                            product_id: string;
+                            name: string;
+                            quantity: number;
+                            unit_price: {
+                                amount: number;
+                                currency: string;
+                            };
+                            line_total: {
+                                amount: number;
+                                currency: string;
+                            };
+                        }[];
+                        count: number;
+                        total: {
+                            amount: number;
+                            currency: string;
+                        };
+                        payment_id: string | null;
+                        checkout_session_id: string | null;
+                        cancel_reason: string | null;
+                        metadata: {
+                            [key: string]: unknown;
+                        };
+                        /** Format: date-time */
+                        expires_at: string;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        paid_at: string | null;
+                        /** Format: date-time */
+                        fulfilled_at: string | null;
+                        /** Format: date-time */
+                        canceled_at: string | null;
+                        /** Format: date-time */
+                        refunded_at: string | null;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -12350,6 +15210,59 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "order";
+                        customer_id: string;
+                        /** @enum {string} */
+                        status: "pending" | "paid" | "fulfilled" | "canceled" | "refunded";
+                        items: {
+                            id: string;
+                            product_id: string;
+                            name: string;
+                            quantity: number;
+                            unit_price: {
+                                amount: number;
+                                currency: string;
+                            };
+                            line_total: {
+                                amount: number;
+                                currency: string;
+                            };
+                        }[];
+                        count: number;
+                        total: {
+                            amount: number;
+                            currency: string;
+                        };
+                        payment_id: string | null;
+                        checkout_session_id: string | null;
+                        cancel_reason: string | null;
+                        metadata: {
+                            [key: string]: unknown;
+                        };
+                        /** Format: date-time */
+                        expires_at: string;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        paid_at: string | null;
+                        /** Format: date-time */
+                        fulfilled_at: string | null;
+                        /** Format: date-time */
+                        canceled_at: string | null;
+                        /** Format: date-time */
+                        refunded_at: string | null;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -12546,6 +15459,59 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "order";
+                        customer_id: string;
+                        /** @enum {string} */
+                        status: "pending" | "paid" | "fulfilled" | "canceled" | "refunded";
+                        items: {
+                            id: string;
+                            product_id: string;
+                            name: string;
+                            quantity: number;
+                            unit_price: {
+                                amount: number;
+                                currency: string;
+                            };
+                            line_total: {
+                                amount: number;
+                                currency: string;
+                            };
+                        }[];
+                        count: number;
+                        total: {
+                            amount: number;
+                            currency: string;
+                        };
+                        payment_id: string | null;
+                        checkout_session_id: string | null;
+                        cancel_reason: string | null;
+                        metadata: {
+                            [key: string]: unknown;
+                        };
+                        /** Format: date-time */
+                        expires_at: string;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        paid_at: string | null;
+                        /** Format: date-time */
+                        fulfilled_at: string | null;
+                        /** Format: date-time */
+                        canceled_at: string | null;
+                        /** Format: date-time */
+                        refunded_at: string | null;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -12742,6 +15708,83 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "invoice" | "credit_note";
+                            number: string;
+                            customer_id: string | null;
+                            payment_id: string;
+                            /** @description Credit notes: the refund it documents */
+                            refund_id: string | null;
+                            /** @description Credit notes: the invoice it corrects */
+                            invoice_id: string | null;
+                            currency: string;
+                            subtotal: number;
+                            tax: number;
+                            total: number;
+                            seller: {
+                                name: string | null;
+                                email?: string | null;
+                                /** @description Postal address: line1, line2, postal_code, city, state */
+                                address: {
+                                    [key: string]: string;
+                                };
+                                country: string | null;
+                                vat_id: string | null;
+                            };
+                            buyer: {
+                                name: string | null;
+                                email?: string | null;
+                                /** @description Postal address: line1, line2, postal_code, city, state */
+                                address: {
+                                    [key: string]: string;
+                                };
+                                country: string | null;
+                                vat_id: string | null;
+                            };
+                            lines: {
+                                description: string;
+                                quantity: number;
+                                /** @description As charged per unit (tax-inclusive) */
+                                unit_amount: number;
+                                vat_rate: number;
+                                net_amount: number;
+                                vat_amount: number;
+                                amount: number;
+                            }[];
+                            /** @description How the VAT was decided */
+                            tax_details: {
+                                treatment: string;
+                                country: string | null;
+                                rate: number;
+                                prices_include_tax: boolean;
+                                computed_by: string;
+                                evidence?: {
+                                    [key: string]: unknown;
+                                };
+                                note?: string;
+                                credits_invoice?: string;
+                            } & {
+                                [key: string]: unknown;
+                            };
+                            /** Format: date-time */
+                            issued_at: string;
+                            pdf_url: string;
+                        }[];
+                        has_more: boolean;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -12855,6 +15898,78 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "invoice" | "credit_note";
+                        number: string;
+                        customer_id: string | null;
+                        payment_id: string;
+                        /** @description Credit notes: the refund it documents */
+                        refund_id: string | null;
+                        /** @description Credit notes: the invoice it corrects */
+                        invoice_id: string | null;
+                        currency: string;
+                        subtotal: number;
+                        tax: number;
+                        total: number;
+                        seller: {
+                            name: string | null;
+                            email?: string | null;
+                            /** @description Postal address: line1, line2, postal_code, city, state */
+                            address: {
+                                [key: string]: string;
+                            };
+                            country: string | null;
+                            vat_id: string | null;
+                        };
+                        buyer: {
+                            name: string | null;
+                            email?: string | null;
+                            /** @description Postal address: line1, line2, postal_code, city, state */
+                            address: {
+                                [key: string]: string;
+                            };
+                            country: string | null;
+                            vat_id: string | null;
+                        };
+                        lines: {
+                            description: string;
+                            quantity: number;
+                            /** @description As charged per unit (tax-inclusive) */
+                            unit_amount: number;
+                            vat_rate: number;
+                            net_amount: number;
+                            vat_amount: number;
+                            amount: number;
+                        }[];
+                        /** @description How the VAT was decided */
+                        tax_details: {
+                            treatment: string;
+                            country: string | null;
+                            rate: number;
+                            prices_include_tax: boolean;
+                            computed_by: string;
+                            evidence?: {
+                                [key: string]: unknown;
+                            };
+                            note?: string;
+                            credits_invoice?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                        /** Format: date-time */
+                        issued_at: string;
+                        pdf_url: string;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -12988,6 +16103,15 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The invoice or credit note as a PDF document */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/pdf": string;
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -13126,6 +16250,83 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "invoice" | "credit_note";
+                            number: string;
+                            customer_id: string | null;
+                            payment_id: string;
+                            /** @description Credit notes: the refund it documents */
+                            refund_id: string | null;
+                            /** @description Credit notes: the invoice it corrects */
+                            invoice_id: string | null;
+                            currency: string;
+                            subtotal: number;
+                            tax: number;
+                            total: number;
+                            seller: {
+                                name: string | null;
+                                email?: string | null;
+                                /** @description Postal address: line1, line2, postal_code, city, state */
+                                address: {
+                                    [key: string]: string;
+                                };
+                                country: string | null;
+                                vat_id: string | null;
+                            };
+                            buyer: {
+                                name: string | null;
+                                email?: string | null;
+                                /** @description Postal address: line1, line2, postal_code, city, state */
+                                address: {
+                                    [key: string]: string;
+                                };
+                                country: string | null;
+                                vat_id: string | null;
+                            };
+                            lines: {
+                                description: string;
+                                quantity: number;
+                                /** @description As charged per unit (tax-inclusive) */
+                                unit_amount: number;
+                                vat_rate: number;
+                                net_amount: number;
+                                vat_amount: number;
+                                amount: number;
+                            }[];
+                            /** @description How the VAT was decided */
+                            tax_details: {
+                                treatment: string;
+                                country: string | null;
+                                rate: number;
+                                prices_include_tax: boolean;
+                                computed_by: string;
+                                evidence?: {
+                                    [key: string]: unknown;
+                                };
+                                note?: string;
+                                credits_invoice?: string;
+                            } & {
+                                [key: string]: unknown;
+                            };
+                            /** Format: date-time */
+                            issued_at: string;
+                            pdf_url: string;
+                        }[];
+                        has_more: boolean;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -13259,6 +16460,28 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "billing_details";
+                        customer_id: string;
+                        name: string | null;
+                        /** @description Postal address: line1, line2, postal_code, city, state */
+                        address: {
+                            [key: string]: string;
+                        };
+                        country: string | null;
+                        vat_id: string | null;
+                        /** Format: date-time */
+                        updated_at: string | null;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -13413,6 +16636,28 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "billing_details";
+                        customer_id: string;
+                        name: string | null;
+                        /** @description Postal address: line1, line2, postal_code, city, state */
+                        address: {
+                            [key: string]: string;
+                        };
+                        country: string | null;
+                        vat_id: string | null;
+                        /** Format: date-time */
+                        updated_at: string | null;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -13607,6 +16852,43 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The report as JSON, or as CSV with format=csv or Accept: text/csv */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "vat_report";
+                        quarter: string;
+                        /** Format: date-time */
+                        from: string;
+                        /** Format: date-time */
+                        to: string;
+                        rows: {
+                            country: string | null;
+                            treatment: string;
+                            rate: number;
+                            currency: string;
+                            invoices: number;
+                            credit_notes: number;
+                            net: number;
+                            tax: number;
+                            gross: number;
+                        }[];
+                        /** @description By currency */
+                        totals: {
+                            [key: string]: {
+                                net: number;
+                                tax: number;
+                                gross: number;
+                            };
+                        };
+                    };
+                    "text/csv": string;
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -13718,6 +17000,33 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "invoice_settings";
+                        seller: {
+                            name: string;
+                            /** @description Postal address: line1, line2, postal_code, city, state */
+                            address: {
+                                [key: string]: string;
+                            };
+                            country: string | null;
+                            vat_id: string | null;
+                            email?: string | null;
+                        } | null;
+                        prefix: string;
+                        credit_note_prefix: string;
+                        vat_rates: {
+                            [key: string]: number;
+                        };
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -13858,6 +17167,33 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "invoice_settings";
+                        seller: {
+                            name: string;
+                            /** @description Postal address: line1, line2, postal_code, city, state */
+                            address: {
+                                [key: string]: string;
+                            };
+                            country: string | null;
+                            vat_id: string | null;
+                            email?: string | null;
+                        } | null;
+                        prefix: string;
+                        credit_note_prefix: string;
+                        vat_rates: {
+                            [key: string]: number;
+                        };
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -14049,6 +17385,42 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "stripe_catalog";
+                        /** @enum {string} */
+                        status: "idle" | "pending" | "failed";
+                        catalog_version: number | null;
+                        last_error: string | null;
+                        /** Format: date-time */
+                        synced_at: string | null;
+                        data: {
+                            /** @enum {string} */
+                            kind: "plan" | "pack" | "product";
+                            item_id: string;
+                            lookup_key: string;
+                            /** @description Stripe product id */
+                            product: string;
+                            /** @description Stripe price id */
+                            price: string;
+                            amount: {
+                                amount: number;
+                                currency: string;
+                            };
+                            interval: string | null;
+                            active: boolean;
+                            /** Format: date-time */
+                            synced_at: string;
+                        }[];
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -14170,6 +17542,28 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "stripe_catalog_sync";
+                        dry_run: boolean;
+                        actions: {
+                            /** @enum {string} */
+                            action: "unchanged" | "rename" | "create" | "adopt" | "replace" | "archive";
+                            /** @enum {string} */
+                            kind: "plan" | "pack" | "product";
+                            item_id: string;
+                            description: string;
+                        }[];
+                        changed: number;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -14364,6 +17758,22 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "stripe_reconcile";
+                        events_seen: number;
+                        events_missed: number;
+                        sessions_checked: number;
+                        sessions_repaired: number;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -14561,6 +17971,40 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "provider_event";
+                            provider: string;
+                            /** @description The provider's own event id */
+                            event_id: string;
+                            type: string;
+                            /** @enum {string} */
+                            status: "pending" | "processed" | "failed" | "ignored";
+                            attempts: number;
+                            last_error: string | null;
+                            /** Format: date-time */
+                            occurred_at: string | null;
+                            /** Format: date-time */
+                            received_at: string;
+                            /** Format: date-time */
+                            processed_at: string | null;
+                            /** @description The event as the provider sent it */
+                            payload: unknown;
+                        }[];
+                        has_more: boolean;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -14674,6 +18118,35 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "provider_event";
+                        provider: string;
+                        /** @description The provider's own event id */
+                        event_id: string;
+                        type: string;
+                        /** @enum {string} */
+                        status: "pending" | "processed" | "failed" | "ignored";
+                        attempts: number;
+                        last_error: string | null;
+                        /** Format: date-time */
+                        occurred_at: string | null;
+                        /** Format: date-time */
+                        received_at: string;
+                        /** Format: date-time */
+                        processed_at: string | null;
+                        /** @description The event as the provider sent it */
+                        payload: unknown;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -14810,6 +18283,35 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "provider_event";
+                        provider: string;
+                        /** @description The provider's own event id */
+                        event_id: string;
+                        type: string;
+                        /** @enum {string} */
+                        status: "pending" | "processed" | "failed" | "ignored";
+                        attempts: number;
+                        last_error: string | null;
+                        /** Format: date-time */
+                        occurred_at: string | null;
+                        /** Format: date-time */
+                        received_at: string;
+                        /** Format: date-time */
+                        processed_at: string | null;
+                        /** @description The event as the provider sent it */
+                        payload: unknown;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -15004,6 +18506,33 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "webhook_endpoint";
+                            url: string;
+                            events: string[];
+                            enabled: boolean;
+                            description: string | null;
+                            disabled_reason: string | null;
+                            /** Format: date-time */
+                            created_at: string;
+                            /** Format: date-time */
+                            updated_at: string;
+                        }[];
+                        has_more: boolean;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -15128,6 +18657,30 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "webhook_endpoint";
+                        url: string;
+                        events: string[];
+                        enabled: boolean;
+                        description: string | null;
+                        disabled_reason: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        /** @description The signing secret (whsec_...); shown with the creation only */
+                        secret: string;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -15321,6 +18874,28 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "webhook_endpoint";
+                        url: string;
+                        events: string[];
+                        enabled: boolean;
+                        description: string | null;
+                        disabled_reason: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -15457,6 +19032,21 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "webhook_endpoint";
+                        /** @enum {boolean} */
+                        deleted: true;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -15642,6 +19232,28 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "webhook_endpoint";
+                        url: string;
+                        events: string[];
+                        enabled: boolean;
+                        description: string | null;
+                        disabled_reason: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -15840,6 +19452,48 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "webhook_delivery";
+                            endpoint_id: string;
+                            event_id: string;
+                            event_type: string;
+                            /** @enum {string} */
+                            status: "pending" | "succeeded" | "failed";
+                            attempts: number;
+                            /** Format: date-time */
+                            next_attempt_at: string | null;
+                            last_status_code: number | null;
+                            last_error: string | null;
+                            /** Format: date-time */
+                            created_at: string;
+                            /** Format: date-time */
+                            completed_at: string | null;
+                            attempt_log: {
+                                attempt: number;
+                                url: string;
+                                status_code: number | null;
+                                duration_ms: number;
+                                error: string | null;
+                                response_excerpt: string | null;
+                                /** Format: date-time */
+                                created_at: string;
+                            }[];
+                        }[];
+                        has_more: boolean;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -15976,6 +19630,48 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "webhook_delivery";
+                            endpoint_id: string;
+                            event_id: string;
+                            event_type: string;
+                            /** @enum {string} */
+                            status: "pending" | "succeeded" | "failed";
+                            attempts: number;
+                            /** Format: date-time */
+                            next_attempt_at: string | null;
+                            last_status_code: number | null;
+                            last_error: string | null;
+                            /** Format: date-time */
+                            created_at: string;
+                            /** Format: date-time */
+                            completed_at: string | null;
+                            attempt_log: {
+                                attempt: number;
+                                url: string;
+                                status_code: number | null;
+                                duration_ms: number;
+                                error: string | null;
+                                response_excerpt: string | null;
+                                /** Format: date-time */
+                                created_at: string;
+                            }[];
+                        }[];
+                        has_more: boolean;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -16109,6 +19805,43 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "webhook_delivery";
+                        endpoint_id: string;
+                        event_id: string;
+                        event_type: string;
+                        /** @enum {string} */
+                        status: "pending" | "succeeded" | "failed";
+                        attempts: number;
+                        /** Format: date-time */
+                        next_attempt_at: string | null;
+                        last_status_code: number | null;
+                        last_error: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        completed_at: string | null;
+                        attempt_log: {
+                            attempt: number;
+                            url: string;
+                            status_code: number | null;
+                            duration_ms: number;
+                            error: string | null;
+                            response_excerpt: string | null;
+                            /** Format: date-time */
+                            created_at: string;
+                        }[];
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -16245,6 +19978,33 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "webhook_delivery";
+                        endpoint_id: string;
+                        event_id: string;
+                        event_type: string;
+                        /** @enum {string} */
+                        status: "pending" | "succeeded" | "failed";
+                        attempts: number;
+                        /** Format: date-time */
+                        next_attempt_at: string | null;
+                        last_status_code: number | null;
+                        last_error: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        completed_at: string | null;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -16436,6 +20196,36 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        default: string;
+                        data: ({
+                            /** @enum {string} */
+                            object: "provider_settings";
+                            provider: string;
+                            /** @enum {string} */
+                            mode: "test" | "live";
+                            /** @description Whether new checkouts use this provider */
+                            default: boolean;
+                            /**
+                             * Format: date-time
+                             * @description Absent for the built-in sandbox
+                             */
+                            updated_at?: string;
+                        } & {
+                            [key: string]: unknown;
+                        })[];
+                        has_more: boolean;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -16558,6 +20348,30 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Plus the provider's settings preview, secrets shortened (Stripe: secret_key, webhook_secrets, publishable_key; PayPal: client_id, client_secret, webhook_id, paypal_mode) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "provider_settings";
+                        provider: string;
+                        /** @enum {string} */
+                        mode: "test" | "live";
+                        /** @description Whether new checkouts use this provider */
+                        default: boolean;
+                        /**
+                         * Format: date-time
+                         * @description Absent for the built-in sandbox
+                         */
+                        updated_at?: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -16957,6 +20771,30 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "secret";
+                        name: string;
+                        /** @description The catalog's label for this key name, when it declares one */
+                        label?: string;
+                        /** @description null for a platform secret */
+                        customer_id: string | null;
+                        preview: string;
+                        /** @description The encryption key the value is sealed with */
+                        key_id: string;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -17154,6 +20992,32 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "secret";
+                        name: string;
+                        /** @description The catalog's label for this key name, when it declares one */
+                        label?: string;
+                        /** @description null for a platform secret */
+                        customer_id: string | null;
+                        preview: string;
+                        /** @description The encryption key the value is sealed with */
+                        key_id: string;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        /** @enum {boolean} */
+                        deleted: true;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -17327,6 +21191,35 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: {
+                            /** @enum {string} */
+                            object: "secret";
+                            name: string;
+                            /** @description The catalog's label for this key name, when it declares one */
+                            label?: string;
+                            /** @description null for a platform secret */
+                            customer_id: string | null;
+                            preview: string;
+                            /** @description The encryption key the value is sealed with */
+                            key_id: string;
+                            /** Format: date-time */
+                            created_at: string;
+                            /** Format: date-time */
+                            updated_at: string;
+                        }[];
+                        has_more: boolean;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -17464,6 +21357,31 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "secret";
+                        name: string;
+                        /** @description The catalog's label for this key name, when it declares one */
+                        label?: string;
+                        /** @description null for a platform secret */
+                        customer_id: string | null;
+                        preview: string;
+                        /** @description The encryption key the value is sealed with */
+                        key_id: string;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        value: string;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -17658,6 +21576,29 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "resolved_secret";
+                        name: string;
+                        /**
+                         * @description customer: the customer's own key; platform: the project's key of that name
+                         * @enum {string}
+                         */
+                        source: "customer" | "platform";
+                        preview: string;
+                        key_id: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        value: string;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -17800,6 +21741,30 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "secret";
+                        name: string;
+                        /** @description The catalog's label for this key name, when it declares one */
+                        label?: string;
+                        /** @description null for a platform secret */
+                        customer_id: string | null;
+                        preview: string;
+                        /** @description The encryption key the value is sealed with */
+                        key_id: string;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -17996,6 +21961,32 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "secret";
+                        name: string;
+                        /** @description The catalog's label for this key name, when it declares one */
+                        label?: string;
+                        /** @description null for a platform secret */
+                        customer_id: string | null;
+                        preview: string;
+                        /** @description The encryption key the value is sealed with */
+                        key_id: string;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        /** @enum {boolean} */
+                        deleted: true;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -18167,6 +22158,35 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: {
+                            /** @enum {string} */
+                            object: "secret";
+                            name: string;
+                            /** @description The catalog's label for this key name, when it declares one */
+                            label?: string;
+                            /** @description null for a platform secret */
+                            customer_id: string | null;
+                            preview: string;
+                            /** @description The encryption key the value is sealed with */
+                            key_id: string;
+                            /** Format: date-time */
+                            created_at: string;
+                            /** Format: date-time */
+                            updated_at: string;
+                        }[];
+                        has_more: boolean;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -18284,6 +22304,34 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "audit_entry";
+                            actor: string;
+                            action: string;
+                            customer_id: string | null;
+                            target: string | null;
+                            details: {
+                                [key: string]: unknown;
+                            };
+                            ip: string | null;
+                            /** Format: date-time */
+                            created_at: string;
+                        }[];
+                        has_more: boolean;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -18409,6 +22457,104 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        session_id: string;
+                        /** @enum {string} */
+                        object: "checkout_session";
+                        customer_id: string | null;
+                        provider: string;
+                        /** @enum {string} */
+                        mode: "payment" | "subscription";
+                        /** @enum {string} */
+                        item_type: "credit_pack" | "plan" | "order";
+                        /** @description Set when item_type is credit_pack */
+                        credit_pack?: string;
+                        /** @description Set when item_type is plan */
+                        plan?: string;
+                        /** @description Set when item_type is order */
+                        order?: string;
+                        quantity: number;
+                        /** @description What is charged today (0 during a trial); the same figure as amount_due_today */
+                        amount_total: {
+                            amount: number;
+                            currency: string;
+                        };
+                        amount_due_today: {
+                            amount: number;
+                            currency: string;
+                        };
+                        lines: {
+                            name: string;
+                            quantity: number;
+                            unit_amount: {
+                                amount: number;
+                                currency: string;
+                            };
+                            amount: {
+                                amount: number;
+                                currency: string;
+                            };
+                        }[];
+                        subtotal: {
+                            amount: number;
+                            currency: string;
+                        };
+                        discount: {
+                            coupon_id: string | null;
+                            name: string | null;
+                            amount: {
+                                amount: number;
+                                currency: string;
+                            };
+                            percent_off: number | null;
+                            amount_off: number | null;
+                            /** @enum {string} */
+                            duration: "once" | "repeating" | "forever";
+                            duration_in_months: number | null;
+                        } | null;
+                        trial: {
+                            days: number;
+                            /** Format: date-time */
+                            ends_at: string;
+                        } | null;
+                        recurring: {
+                            amount: {
+                                amount: number;
+                                currency: string;
+                            };
+                            /** @enum {string} */
+                            interval: "month" | "year";
+                            /** Format: date-time */
+                            starts_at: string;
+                        } | null;
+                        /** @enum {string} */
+                        status: "open" | "complete" | "expired";
+                        payment_status: string;
+                        /** @description Where to send the buyer while the session is open */
+                        url: string | null;
+                        success_url: string;
+                        cancel_url: string;
+                        trial_days: number | null;
+                        promotion_code: string | null;
+                        details: {
+                            [key: string]: unknown;
+                        };
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        expires_at: string;
+                        /** Format: date-time */
+                        completed_at: string | null;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -18634,6 +22780,104 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        session_id: string;
+                        /** @enum {string} */
+                        object: "checkout_session";
+                        customer_id: string | null;
+                        provider: string;
+                        /** @enum {string} */
+                        mode: "payment" | "subscription";
+                        /** @enum {string} */
+                        item_type: "credit_pack" | "plan" | "order";
+                        /** @description Set when item_type is credit_pack */
+                        credit_pack?: string;
+                        /** @description Set when item_type is plan */
+                        plan?: string;
+                        /** @description Set when item_type is order */
+                        order?: string;
+                        quantity: number;
+                        /** @description What is charged today (0 during a trial); the same figure as amount_due_today */
+                        amount_total: {
+                            amount: number;
+                            currency: string;
+                        };
+                        amount_due_today: {
+                            amount: number;
+                            currency: string;
+                        };
+                        lines: {
+                            name: string;
+                            quantity: number;
+                            unit_amount: {
+                                amount: number;
+                                currency: string;
+                            };
+                            amount: {
+                                amount: number;
+                                currency: string;
+                            };
+                        }[];
+                        subtotal: {
+                            amount: number;
+                            currency: string;
+                        };
+                        discount: {
+                            coupon_id: string | null;
+                            name: string | null;
+                            amount: {
+                                amount: number;
+                                currency: string;
+                            };
+                            percent_off: number | null;
+                            amount_off: number | null;
+                            /** @enum {string} */
+                            duration: "once" | "repeating" | "forever";
+                            duration_in_months: number | null;
+                        } | null;
+                        trial: {
+                            days: number;
+                            /** Format: date-time */
+                            ends_at: string;
+                        } | null;
+                        recurring: {
+                            amount: {
+                                amount: number;
+                                currency: string;
+                            };
+                            /** @enum {string} */
+                            interval: "month" | "year";
+                            /** Format: date-time */
+                            starts_at: string;
+                        } | null;
+                        /** @enum {string} */
+                        status: "open" | "complete" | "expired";
+                        payment_status: string;
+                        /** @description Where to send the buyer while the session is open */
+                        url: string | null;
+                        success_url: string;
+                        cancel_url: string;
+                        trial_days: number | null;
+                        promotion_code: string | null;
+                        details: {
+                            [key: string]: unknown;
+                        };
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        expires_at: string;
+                        /** Format: date-time */
+                        completed_at: string | null;
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -18856,6 +23100,25 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "test_clock";
+                        /** Format: date-time */
+                        now: string;
+                        advanced_seconds: number;
+                        /** @description Background jobs that ran after the move: rows handled per job */
+                        ran: {
+                            [key: string]: number;
+                        };
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -19058,6 +23321,25 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "test_clock";
+                        /** Format: date-time */
+                        now: string;
+                        advanced_seconds: number;
+                        /** @description Background jobs that ran after the move: rows handled per job */
+                        ran: {
+                            [key: string]: number;
+                        };
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {
@@ -19252,6 +23534,24 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        received: true;
+                        event_id: string;
+                        id: string;
+                        /** @description The provider had sent this event before */
+                        duplicate: boolean;
+                        /** @enum {string} */
+                        status: "pending" | "processed" | "failed" | "ignored";
+                    };
+                };
+            };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
             400: {
                 headers: {

@@ -152,6 +152,18 @@ export const transformRoute: typeof jsonSchemaTransform = (input) => {
  * check). Typed loosely on purpose: replies are JSON-encoded as built (Dates become ISO strings),
  * which the handler's TypeScript type cannot express.
  */
-export function replies(byStatus: Record<number, z.ZodType>): Record<number, z.ZodType> {
-  return byStatus;
+export function replies(byStatus: Record<number, z.ZodType | ContentReply>): Record<number, z.ZodType> {
+  return byStatus as Record<number, z.ZodType>;
 }
+
+/** A reply in other media types than JSON (a PDF, a CSV), or in several: `replies({ 200: content('...', { 'application/pdf': binary }) })`. */
+export interface ContentReply {
+  description: string;
+  content: Record<string, { schema: z.ZodType }>;
+}
+export function content(description: string, byType: Record<string, z.ZodType>): ContentReply {
+  return { description, content: Object.fromEntries(Object.entries(byType).map(([type, schema]) => [type, { schema }])) };
+}
+
+/** A binary body (PDF, image) in the document. */
+export const binary = z.string().meta({ format: 'binary' });

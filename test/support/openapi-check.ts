@@ -58,7 +58,13 @@ export class ResponseChecker {
       return gap ? undefined : `${where}: status not declared in the document`;
     }
     const type = String(res.headers['content-type'] ?? '');
-    if (!type.includes('json') || res.statusCode === 204) return undefined;
+    if (res.statusCode === 204) return undefined;
+    if (!type.includes('json')) {
+      // A PDF, a CSV: its media type must be one the document declares for the status.
+      const media = type.split(';')[0]?.trim() ?? '';
+      if (!media || !declared.content || declared.content[media]) return undefined;
+      return `${where}: ${media} reply but the document declares ${Object.keys(declared.content).join(', ')}`;
+    }
     const schema = declared.content?.['application/json']?.schema;
     if (!schema) return `${where}: JSON reply but the document declares no JSON schema`;
     const key = `${method} ${op.template} ${res.statusCode}`;

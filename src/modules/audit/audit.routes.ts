@@ -3,7 +3,8 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { callerOf } from '../../http/auth.ts';
 import type { AppContext } from '../../app/context.ts';
-import { ListQuery, page } from '../../http/schemas.ts';
+import { replies } from '../../http/openapi.ts';
+import { ListQuery, listOf, page, Timestamp } from '../../http/schemas.ts';
 import { listAudit } from './audit.repository.ts';
 
 const AuditQuery = ListQuery.extend({
@@ -13,10 +14,22 @@ const AuditQuery = ListQuery.extend({
   action: z.string().min(1).max(100).optional(),
 }).strict();
 
+const AuditEntry = z.object({
+  id: z.string(),
+  object: z.literal('audit_entry'),
+  actor: z.string(),
+  action: z.string(),
+  customer_id: z.string().nullable(),
+  target: z.string().nullable(),
+  details: z.record(z.string(), z.unknown()),
+  ip: z.string().nullable(),
+  created_at: Timestamp,
+});
+
 export function registerAuditRoutes(root: FastifyInstance, ctx: AppContext): void {
   const app = root.withTypeProvider<ZodTypeProvider>();
 
-  app.get('/v1/audit', { schema: { querystring: AuditQuery } }, async (req) => {
+  app.get('/v1/audit', { schema: { querystring: AuditQuery, response: replies({ 200: listOf(AuditEntry) }) } }, async (req) => {
     const rows = await listAudit(ctx.db, callerOf(req).projectId, {
       customerId: req.query.customer_id,
       actor: req.query.actor,

@@ -1,25 +1,78 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { CatalogSchema } from '../../domain/catalog.ts';
+import { CatalogSchema, CreditPackSchema, PlanFeatureSchema } from '../../domain/catalog.ts';
 import { callerOf } from '../../http/auth.ts';
 import type { AppContext } from '../../app/context.ts';
 import { idempotent } from '../../http/idempotency.ts';
+import { replies } from '../../http/openapi.ts';
+import { Money } from '../../http/schemas.ts';
 import { getCatalog, publicPlans, putCatalog } from './catalog.service.ts';
 
+/** The catalog as stored (defaults filled in), with its version. */
+const CatalogReply = z
+  .object({ version: z.number().int() })
+  .extend(CatalogSchema.shape)
+  .extend({
+    // per_credit is > 0; said in words here: OpenAPI 3.0's boolean exclusiveMinimum does not survive JSON Schema validators.
+    credit_packs: z.array(CreditPackSchema.extend({ unit: z.object({ label: z.string(), per_credit: z.number().describe('greater than 0') }).strict().optional() })),
+  })
+  .strict();
+const PublicPlans = z.object({
+  currency: z.string(),
+  plans: z.array(
+    z.object({
+      id: z.string(),
+      name: z.string(),
+      description: z.string().nullable(),
+      price: Money,
+      interval: z.enum(['month', 'year']),
+      trial_days: z.number().int(),
+      trial_requires_card: z.boolean(),
+      per_seat: z.boolean(),
+      included_credits: z.number().int(),
+      features: z.record(z.string(), PlanFeatureSchema),
+      popular: z.boolean(),
+      free: z.boolean(),
+      monthly_price: Money.describe('The price per month (a yearly price divided by 12, rounded)'),
+    }),
+  ),
+  credit_packs: z.array(
+    z.object({
+      id: z.string(),
+      name: z.string(),
+      credits: z.number().int(),
+      price: Money,
+      popular: z.boolean(),
+      price_per_credit: Money.describe('Rounded to a minor unit'),
+      price_per_credit_decimal: z.string().describe('Exactly, in minor units with two decimals'),
+      savings_percent: z.number().int().describe('Against the dearest pack per credit'),
+      units: z
+        .object({ label: z.string(), per_credit: z.number(), amount: z.number() })
+        .nullable()
+        .describe("What the pack buys in the product's unit; null when the catalog does not say"),
+    }),
+  ),
+  free_plan: z.string().nullable(),
+  default_trial: z.object({ plan: z.string(), days: z.number().int() }).nullable(),
+  theme: z
+    .object({ name: z.string().optional(), primary_color: z.string().optional(), accent_color: z.string().optional(), logo_url: z.string().optional() })
+    .nullable(),
+});
+
 export function registerCatalogRoutes(app: FastifyInstance, ctx: AppContext): void {
-  app.get('/v1/catalog', async (req) => {
+  app.get('/v1/catalog', { schema: { response: replies({ 200: CatalogReply }) } }, async (req) => {
     const { version, catalog } = await getCatalog(ctx, callerOf(req).projectId);
     return { version, ...catalog };
   });
 
-  app.get('/v1/catalog/schema', { config: { auth: 'publishable' } }, async () => z.toJSONSchema(CatalogSchema, { io: 'input' }));
+  app.get('/v1/catalog/schema', { schema: { summary: 'Get the catalog JSON Schema', response: replies({ 200: z.record(z.string(), z.unknown()).describe('The JSON Schema (draft 2020-12) of a catalog body') }) }, config: { auth: 'publishable' } }, async () => z.toJSONSchema(CatalogSchema, { io: 'input' }));
 
   app.put(
     '/v1/catalog',
     {
       // The body is described by CatalogSchema; putCatalog validates it itself (with the catalog's
       // own cross-checks and messages), so the route does not run a second validation.
-      schema: { summary: 'Replace the catalog', body: CatalogSchema },
+      schema: { summary: 'Replace the catalog', body: CatalogSchema, response: replies({ 200: CatalogReply }) },
       validatorCompiler: () => (data) => ({ value: data }),
     },
     async (req, reply) =>
@@ -29,7 +82,7 @@ export function registerCatalogRoutes(app: FastifyInstance, ctx: AppContext): vo
     }),
   );
 
-  app.get('/v1/plans', { config: { auth: 'publishable' } }, async (req) => {
+  app.get('/v1/plans', { schema: { response: replies({ 200: PublicPlans }) }, config: { auth: 'publishable' } }, async (req) => {
     const { catalog } = await getCatalog(ctx, callerOf(req).projectId);
     return publicPlans(catalog);
   });

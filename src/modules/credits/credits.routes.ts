@@ -72,6 +72,38 @@ export const Hold = z.object({
   available: z.number().int().optional(),
 });
 
+const TopUp = z.object({
+  id: z.string(),
+  pack_id: z.string(),
+  credits: z.number().int(),
+  amount: z.number().int(),
+  currency: z.string(),
+  status: z.string(),
+  failure_reason: z.string().nullable(),
+  created_at: Timestamp,
+});
+export const AutoTopUp = z.object({
+  object: z.literal('auto_top_up'),
+  customer_id: z.string(),
+  enabled: z.boolean(),
+  threshold: z.number().int().nullable(),
+  pack: z.string().nullable(),
+  monthly_cap: z.number().int().nullable(),
+  spent_this_month: z.number().int(),
+  last_error: z.string().nullable(),
+  disabled_at: Timestamp.nullable(),
+});
+const TransferSide = Balance.extend({ customer_id: z.string(), transaction_id: z.string() });
+export const CreditTransfer = z.object({
+  id: z.string(),
+  object: z.literal('credit_transfer'),
+  amount: z.number().int(),
+  reason: z.string(),
+  from: TransferSide,
+  to: TransferSide,
+  created_at: Timestamp,
+});
+
 export function registerCreditsRoutes(root: FastifyInstance, ctx: AppContext): void {
   const app = root.withTypeProvider<ZodTypeProvider>();
 
@@ -143,15 +175,15 @@ export function registerCreditsRoutes(root: FastifyInstance, ctx: AppContext): v
 
   app.get(
     '/v1/customers/:id/credits/auto-top-up',
-    { schema: { params: CustomerParams }, config: { auth: 'customer' } },
+    { schema: { params: CustomerParams, response: replies({ 200: AutoTopUp.extend({ top_ups: z.array(TopUp) }) }) }, config: { auth: 'customer' } },
     async (req) => getAutoTopUp(ctx, ctx.db, callerOf(req).projectId, req.params.id),
   );
 
-  app.put('/v1/customers/:id/credits/auto-top-up', { schema: { params: CustomerParams, body: AutoTopUpSchema } }, async (req, reply) =>
+  app.put('/v1/customers/:id/credits/auto-top-up', { schema: { params: CustomerParams, body: AutoTopUpSchema, response: replies({ 200: AutoTopUp }) } }, async (req, reply) =>
     idempotent(ctx, req, reply, async (q) => ({ body: await putAutoTopUp(ctx, q, callerOf(req).projectId, req.params.id, req.body) })),
   );
 
-  app.post('/v1/credits/transfer', { schema: { summary: 'Transfer credits between customers', body: TransferSchema, response: errorResponses('insufficient_credits', 'customer_not_found') } }, async (req, reply) =>
+  app.post('/v1/credits/transfer', { schema: { summary: 'Transfer credits between customers', body: TransferSchema, response: replies({ 200: CreditTransfer, ...errorResponses('insufficient_credits', 'customer_not_found') }) } }, async (req, reply) =>
     idempotent(ctx, req, reply, async (q) => ({ body: await transfer(ctx, q, callerOf(req).projectId, req.body) })),
   );
 

@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { callerOf } from '../../http/auth.ts';
 import type { AppContext } from '../../app/context.ts';
 import { idempotent } from '../../http/idempotency.ts';
-import { CustomerParams, ListQuery, page } from '../../http/schemas.ts';
+import { replies } from '../../http/openapi.ts';
+import { Customer, CustomerParams, CustomerSummary, ListQuery, listOf, page } from '../../http/schemas.ts';
 import { CustomerIdSchema, customerView, listCustomers, requireCustomer, upsertCustomer } from './customers.service.ts';
 
 const UpsertBody = z
@@ -19,21 +20,21 @@ const UpsertBody = z
 export function registerCustomerRoutes(root: FastifyInstance, ctx: AppContext): void {
   const app = root.withTypeProvider<ZodTypeProvider>();
 
-  app.post('/v1/customers', { schema: { body: UpsertBody } }, async (req, reply) =>
+  app.post('/v1/customers', { schema: { summary: 'Create or update a customer', body: UpsertBody, response: replies({ 200: Customer, 201: Customer }) } }, async (req, reply) =>
     idempotent(ctx, req, reply, async (q) => {
       const { customer, created } = await upsertCustomer(ctx, q, callerOf(req).projectId, req.body);
       return { status: created ? 201 : 200, body: await customerView(ctx, q, customer) };
     }),
   );
 
-  app.get('/v1/customers/:id', { schema: { params: CustomerParams }, config: { auth: 'customer' } }, async (req) => {
+  app.get('/v1/customers/:id', { schema: { params: CustomerParams, response: replies({ 200: Customer }) }, config: { auth: 'customer' } }, async (req) => {
     const c = await requireCustomer(ctx.db, callerOf(req).projectId, req.params.id);
     return customerView(ctx, ctx.db, c);
   });
 
   app.get(
     '/v1/customers',
-    { schema: { querystring: ListQuery.extend({ search: z.string().max(200).optional() }) } },
+    { schema: { querystring: ListQuery.extend({ search: z.string().max(200).optional() }), response: replies({ 200: listOf(CustomerSummary) }) } },
     async (req) => {
       const rows = await listCustomers(ctx.db, callerOf(req).projectId, {
         limit: req.query.limit,

@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { callerOf } from '../../http/auth.ts';
 import type { AppContext } from '../../app/context.ts';
 import { idempotent } from '../../http/idempotency.ts';
-import { IdParams } from '../../http/schemas.ts';
+import { replies } from '../../http/openapi.ts';
+import { IdParams, Timestamp } from '../../http/schemas.ts';
 import { audit } from '../audit/audit.service.ts';
 import { createKey, KEY_SCOPES, listKeys, revokeKey } from '../projects/projects.service.ts';
 
@@ -16,12 +17,35 @@ const CreateKeyBody = z
   })
   .strict();
 
+const KeyKind = z.enum(['secret', 'publishable']);
+const KeyScope = z.enum([...KEY_SCOPES, 'publishable']);
+/** A key as listed: never the key itself, only its preview. */
+const ApiKey = z.object({
+  id: z.string(),
+  project_id: z.string(),
+  kind: KeyKind,
+  preview: z.string(),
+  scopes: z.array(KeyScope),
+  name: z.string().nullable(),
+  created_at: Timestamp,
+  revoked_at: Timestamp.nullable(),
+});
+const CreatedKey = z.object({
+  id: z.string(),
+  object: z.literal('api_key'),
+  key: z.string().describe('The key itself: shown once, with the creation'),
+  kind: KeyKind,
+  scopes: z.array(KeyScope),
+  preview: z.string(),
+  created_at: Timestamp,
+});
+
 export function registerKeyRoutes(root: FastifyInstance, ctx: AppContext): void {
   const app = root.withTypeProvider<ZodTypeProvider>();
 
-  app.get('/v1/keys', async (req) => ({ object: 'list', data: await listKeys(ctx, callerOf(req).projectId), has_more: false }));
+  app.get('/v1/keys', { schema: { response: replies({ 200: z.object({ object: z.literal('list'), data: z.array(ApiKey), has_more: z.boolean() }) }) } }, async (req) => ({ object: 'list', data: await listKeys(ctx, callerOf(req).projectId), has_more: false }));
 
-  app.post('/v1/keys', { schema: { body: CreateKeyBody } }, async (req, reply) =>
+  app.post('/v1/keys', { schema: { body: CreateKeyBody, response: replies({ 201: CreatedKey }) } }, async (req, reply) =>
     idempotent(ctx, req, reply, async (q) => {
       const caller = callerOf(req);
       const body = req.body;
@@ -31,7 +55,7 @@ export function registerKeyRoutes(root: FastifyInstance, ctx: AppContext): void 
     }),
   );
 
-  app.delete('/v1/keys/:id', { schema: { params: IdParams } }, async (req, reply) =>
+  app.delete('/v1/keys/:id', { schema: { summary: 'Revoke a key', params: IdParams, response: replies({ 200: ApiKey.extend({ object: z.literal('api_key') }) }) } }, async (req, reply) =>
     idempotent(ctx, req, reply, async (q) => {
       const caller = callerOf(req);
       const key = await revokeKey(ctx, q, caller.projectId, req.params.id);

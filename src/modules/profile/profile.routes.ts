@@ -3,7 +3,9 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { callerOf } from '../../http/auth.ts';
 import type { AppContext } from '../../app/context.ts';
 import { idempotent } from '../../http/idempotency.ts';
-import { CustomerParams } from '../../http/schemas.ts';
+import { z } from 'zod';
+import { errorResponses, replies } from '../../http/openapi.ts';
+import { Customer, CustomerParams, Onboarding } from '../../http/schemas.ts';
 import { completeOnboarding, PatchCustomerBody, patchCustomer } from './profile.service.ts';
 
 export function registerProfileRoutes(root: FastifyInstance, ctx: AppContext): void {
@@ -11,14 +13,14 @@ export function registerProfileRoutes(root: FastifyInstance, ctx: AppContext): v
 
   app.patch(
     '/v1/customers/:id',
-    { schema: { params: CustomerParams, body: PatchCustomerBody }, config: { auth: 'customer' } },
+    { schema: { params: CustomerParams, body: PatchCustomerBody, response: replies({ 200: Customer }) }, config: { auth: 'customer' } },
     async (req, reply) =>
       idempotent(ctx, req, reply, async (q) => ({ body: await patchCustomer(ctx, q, callerOf(req), req.params.id, req.body) })),
   );
 
   app.post(
     '/v1/customers/:id/onboarding/complete',
-    { schema: { params: CustomerParams }, config: { auth: 'customer' } },
+    { schema: { params: CustomerParams, response: replies({ 200: Onboarding.extend({ object: z.literal('onboarding'), customer_id: z.string() }), ...errorResponses('conflict') }) }, config: { auth: 'customer' } },
     async (req, reply) => idempotent(ctx, req, reply, async (q) => ({ body: await completeOnboarding(ctx, q, callerOf(req), req.params.id) })),
   );
 }

@@ -3,13 +3,26 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { callerOf } from '../../http/auth.ts';
 import type { AppContext } from '../../app/context.ts';
 import { invalidateCorsCache } from '../../http/cors.ts';
+import { z } from 'zod';
 import { idempotent } from '../../http/idempotency.ts';
+import { replies } from '../../http/openapi.ts';
+import { Timestamp } from '../../http/schemas.ts';
 import { getProjectView, ProjectPatchBody, updateProject } from './projects.service.ts';
+
+const Project = z.object({
+  id: z.string(),
+  object: z.literal('project'),
+  name: z.string(),
+  default_provider: z.string(),
+  cors_origins: z.array(z.string()),
+  catalog_version: z.number().int(),
+  created_at: Timestamp,
+});
 
 export function registerProjectRoutes(root: FastifyInstance, ctx: AppContext): void {
   const app = root.withTypeProvider<ZodTypeProvider>();
-  app.get('/v1/project', async (req) => getProjectView(ctx, callerOf(req).projectId));
-  app.patch('/v1/project', { schema: { body: ProjectPatchBody } }, async (req, reply) =>
+  app.get('/v1/project', { schema: { response: replies({ 200: Project }) } }, async (req) => getProjectView(ctx, callerOf(req).projectId));
+  app.patch('/v1/project', { schema: { body: ProjectPatchBody, response: replies({ 200: Project }) } }, async (req, reply) =>
     idempotent(ctx, req, reply, async (q) => {
       const body = await updateProject(ctx, q, callerOf(req), req.body);
       await invalidateCorsCache(ctx);

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { errorResponses } from '../../http/openapi.ts';
+import { errorResponses, replies } from '../../http/openapi.ts';
+import { CheckoutSession, Timestamp } from '../../http/schemas.ts';
 import { ForbiddenError, InvalidRequestError } from '../../domain/errors.ts';
 import { routeUrls } from '../../http/aliases.ts';
 import { callerOf } from '../../http/auth.ts';
@@ -47,7 +48,7 @@ export function registerTestHelperRoutes(root: FastifyInstance, ctx: AppContext)
           deprecated,
           params: z.object({ session_id: z.string().min(1).max(64) }),
           body: z.object({ card: z.string().min(1).max(40).default('4242424242424242'), email: z.email().optional() }).strict(),
-          response: errorResponses('card_declined', 'conflict'),
+          response: replies({ 200: CheckoutSession, ...errorResponses('card_declined', 'conflict') }),
         },
       },
       async (req) => {
@@ -64,7 +65,21 @@ export function registerTestHelperRoutes(root: FastifyInstance, ctx: AppContext)
   }
 
   for (const { url, config, deprecated } of helperUrls('/clock/advance')) {
-    app.post(url, { schema: { body: AdvanceBody, deprecated }, config }, async (req, reply) => {
+    app.post(url, {
+        schema: {
+          body: AdvanceBody,
+          deprecated,
+          response: replies({
+            200: z.object({
+              object: z.literal('test_clock'),
+              now: Timestamp,
+              advanced_seconds: z.number().int(),
+              ran: z.record(z.string(), z.number().int()).describe('Background jobs that ran after the move: rows handled per job'),
+            }),
+          }),
+        },
+        config,
+      }, async (req, reply) => {
       const caller = callerOf(req);
       await requireSandbox(ctx, caller.projectId);
       // The move is made once per Idempotency-Key: a retried advance replays the first answer.

@@ -3,16 +3,34 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { callerOf } from '../../http/auth.ts';
 import type { AppContext } from '../../app/context.ts';
 import { idempotent } from '../../http/idempotency.ts';
+import { z } from 'zod';
+import { replies } from '../../http/openapi.ts';
+import { FeatureType, FeatureValueOrNull } from '../../http/schemas.ts';
 import { check, track, UsageBody } from './usage.service.ts';
+
+/** The answer of check and track: allowed or not, and why; the counter or the credit balance behind it. */
+const UsageAnswer = z.object({
+  allowed: z.boolean(),
+  reason: z.enum(['limit_reached', 'insufficient_credits', 'not_included']).optional().describe('Set when not allowed'),
+  feature: z.string(),
+  type: FeatureType,
+  plan: z.string().nullable(),
+  usage: z.number().int().optional().describe('metered and allocated features'),
+  limit: z.number().int().nullable().optional().describe('null: unlimited'),
+  remaining: z.number().int().nullable().optional(),
+  balance: z.number().int().optional().describe('credits features'),
+  required: z.number().int().optional().describe('credits features: what the quantity costs'),
+  value: FeatureValueOrNull.optional().describe('value features'),
+});
 
 export function registerUsageRoutes(root: FastifyInstance, ctx: AppContext): void {
   const app = root.withTypeProvider<ZodTypeProvider>();
 
-  app.post('/v1/check', { schema: { body: UsageBody }, config: { auth: 'customer' } }, async (req) =>
+  app.post('/v1/check', { schema: { summary: 'Check an entitlement', body: UsageBody, response: replies({ 200: UsageAnswer }) }, config: { auth: 'customer' } }, async (req) =>
     check(ctx, callerOf(req).projectId, req.body),
   );
 
-  app.post('/v1/track', { schema: { body: UsageBody } }, async (req, reply) =>
+  app.post('/v1/track', { schema: { summary: 'Track usage', body: UsageBody, response: replies({ 200: UsageAnswer }) } }, async (req, reply) =>
     idempotent(ctx, req, reply, async (q) => ({ body: await track(ctx, q, callerOf(req).projectId, req.body) }), { atomic: false }),
   );
 }
