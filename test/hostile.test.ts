@@ -578,6 +578,7 @@ describe('hostile case 10: a malformed signature header', () => {
     ['no signature headers', () => ({ 'content-type': 'application/json' })],
     ['a non-numeric timestamp', (body: string, id: string, key: string) => ({ ...signed(body, id, key), 'webhook-timestamp': 'abc' })],
     ['a forged signature', (body: string, id: string, key: string) => ({ ...signed(body, id, key), 'webhook-signature': 'v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=' })],
+    ['a wrong secret (case 12)', (body: string, id: string) => signed(body, id, 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw')],
   ])('sandbox: %s is 400 invalid_signature and grants nothing', async (name, headersFor) => {
     const customer = `bad-${name.length}`;
     const s = await openSession(p, customer);
@@ -650,7 +651,8 @@ describe('hostile case 13: a timing attack on the compare', () => {
     const sev = completedEvent(s);
     const body = JSON.stringify(sev);
     const good = signed(body, sev.id, key)['webhook-signature'];
-    for (const bad of [good.slice(0, 5), `${good}A`, `${good.slice(0, -2)}A=`]) {
+    const other = good.at(-2) === 'A' ? 'B' : 'A';
+    for (const bad of [good.slice(0, 5), `${good}A`, `${good.slice(0, -2)}${other}=`]) {
       const r = await postSandbox(p, body, { ...signed(body, sev.id, key), 'webhook-signature': bad });
       expect(r.status, bad).toBe(400);
       expect(r.body.error.code).toBe('invalid_signature');
@@ -826,7 +828,7 @@ describe("hostile case 18: another tenant's price, customer or subscription id, 
     expect(await rows('checkout_sessions', other.id)).toBe(0);
   });
 
-  it("another project's customer is 404 customer_not_found; cancelling its subscription through them is 404 and changes nothing", async () => {
+  it("another project's customer is 404 customer_not_found; cancelling its subscription from there is 404 and changes nothing", async () => {
     const owner = await ark();
     await owner.call('POST', '/v1/customers', { id: 'subscriber' });
     expect((await owner.call('POST', '/v1/customers/subscriber/subscription', { plan: 'pro', trial_days: 14 })).status).toBe(201);
@@ -862,15 +864,6 @@ describe("hostile case 18: another tenant's price, customer or subscription id, 
     expect(cart.body.items.map((i: { product_id: string }) => i.product_id)).toEqual(['eur-thing']);
     expect(cart.body.total).toEqual({ amount: 1000, currency: 'eur' });
     expect(await rows('cart_items', shop.id)).toBe(1);
-  });
-    expect((await shop.call('POST', '/v1/customers/buyer/cart/items', { product_id: 'eur-thing', quantity: 1 })).status).toBe(200);
-    expect((await shop.call('POST', '/v1/customers/buyer/cart/items', { product_id: 'usd-thing', quantity: 1 })).status).toBe(200);
-    const r = await shop.call('POST', '/v1/customers/buyer/orders');
-    expect(r.status).toBe(400);
-    expect(r.body.error.code).toBe('invalid_request');
-    expect(r.body.error.param).toBe('cart');
-    expect(await rows('orders', shop.id)).toBe(0);
-    expect(await rows('cart_items', shop.id)).toBe(2);
   });
 });
 
