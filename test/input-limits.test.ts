@@ -1,4 +1,3 @@
-import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
 import { randomToken } from '../src/domain/ids.ts';

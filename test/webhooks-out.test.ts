@@ -2,15 +2,10 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { HOUR, ManualClock, MINUTE, SECOND } from '../src/clock.ts';
 import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
-import { RETRY_DELAYS_MS } from '../src/domain/webhook-retry.ts';
 import { runDueJobs } from '../src/jobs/runner.ts';
 import { findProject } from '../src/modules/projects/projects.repository.ts';
 import { emit } from '../src/modules/webhooks-out/outbox.ts';
-import { sendWebhook } from '../src/modules/webhooks-out/sender.ts';
-import { isPrivateAddress } from '../src/modules/webhooks-out/ssrf.ts';
-import { claimDueDeliveries } from '../src/modules/webhooks-out/webhooks.repository.ts';
 import { deliverDue, dispatchOutbox, purgeWebhookHistory } from '../src/modules/webhooks-out/webhooks.service.ts';
-import { createTollgate } from '../src/server.ts';
 import { createHarness, type Harness, type TestProject } from './support/harness.ts';
 import { type Received, type Receiver, startReceiver } from './support/receiver.ts';
 
