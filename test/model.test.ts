@@ -438,7 +438,7 @@ describe('model-based test', () => {
         }
         await checkAll(x);
       }),
-      { numRuns: Number(process.env.FC_RUNS ?? 25), endOnFailure: process.env.FC_END_ON_FAILURE === '1', ...(seed !== undefined ? { seed } : {}), ...(path ? { path } : {}) },
+      { numRuns: Number(process.env.FC_RUNS ?? 25), endOnFailure: Boolean(path) || process.env.FC_END_ON_FAILURE === '1', ...(seed !== undefined ? { seed } : {}), ...(path ? { path } : {}) },
     );
   }, 120_000);
 });
