@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { HOUR, MINUTE, ManualClock, SECOND } from '../src/clock.ts';
 import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
 import { randomToken } from '../src/domain/ids.ts';
-import { RETRY_DELAYS_MS } from '../src/domain/webhook-retry.ts';
+import { nextRetryDelay, RETRY_DELAYS_MS, RETRY_JITTER } from '../src/domain/webhook-retry.ts';
 import { findProject } from '../src/modules/projects/projects.repository.ts';
 import { sendWebhook } from '../src/modules/webhooks-out/sender.ts';
 import { isPrivateAddress } from '../src/modules/webhooks-out/ssrf.ts';
@@ -1063,6 +1063,34 @@ describe('hostile case 23: the customer endpoint times out, answers 500, 410, a 
     await runWebhooks();
     [d] = await deliveries(sp, ep.id);
     expect(d).toMatchObject({ status: 'succeeded', attempts: 2, last_status_code: 204 });
+  });
+
+  it('a 200 that comes after the timeout counts as a timeout and is retried with the same webhook-id', async () => {
+    const sp = await h.project();
+    const path = newPath();
+    rx.reply(path, { status: 200, delayMs: 900 }, { status: 200 });
+    const ep = await endpoint(sp, path);
+    await sp.call('POST', '/v1/customers', { id: 'c' });
+    await runWebhooks();
+    let [d] = await deliveries(sp, ep.id);
+    expect(d).toMatchObject({ status: 'pending', attempts: 1, last_status_code: null });
+    expect(d?.last_error).toMatch(/timed out/);
+    h.clock.advance(6 * SECOND);
+    await runWebhooks();
+    [d] = await deliveries(sp, ep.id);
+    expect(d).toMatchObject({ status: 'succeeded', attempts: 2, last_status_code: 200 });
+    const got = rx.received(path);
+    expect(got).toHaveLength(2);
+    expect(got[1]?.headers['webhook-id']).toBe(got[0]?.headers['webhook-id']);
+  });
+
+  it('each retry waits its scheduled delay plus up to 10 % jitter; after the last one there is none (dead letter)', () => {
+    for (const [step, base] of RETRY_DELAYS_MS.entries()) {
+      expect(nextRetryDelay(step, 0)).toBe(base);
+      expect(nextRetryDelay(step, 0.999)).toBe(Math.round(base * (1 + RETRY_JITTER * 0.999)));
+      expect(nextRetryDelay(step, 0.5)).toBeGreaterThan(base);
+    }
+    expect(nextRetryDelay(RETRY_DELAYS_MS.length, 0.5)).toBeNull();
   });
 
   it('410 Gone disables the endpoint and nothing more is sent to it', async () => {
