@@ -630,6 +630,7 @@ describe('hostile case 12: secret or mode mismatch', () => {
       payload: '{}',
     });
     expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('invalid_signature');
     expect(await rows('provider_events', plain.id)).toBe(0);
   });
 });
