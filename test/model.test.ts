@@ -62,7 +62,9 @@ type Cmd =
   | { op: 'paid'; session: number; delaySeconds: number }
   | { op: 'paidByHelper'; session: number }
   | { op: 'redeliver'; event: number }
-  | { op: 'secondEvent'; session: number };
+  | { op: 'secondEvent'; session: number }
+  | { op: 'paidThriceAtOnce'; session: number }
+  | { op: 'deductTwiceAtOnce'; c: Customer; amount: number; key: string };
 
 const customer = fc.constantFrom(...CUSTOMERS);
 // A small pool, shared by every endpoint and customer: keys are reused with the same and other bodies.
@@ -85,6 +87,8 @@ const command: fc.Arbitrary<Cmd> = fc.oneof(
   fc.record({ op: fc.constant('paidByHelper' as const), session: idx }),
   fc.record({ op: fc.constant('redeliver' as const), event: idx }),
   fc.record({ op: fc.constant('secondEvent' as const), session: idx }),
+  fc.record({ op: fc.constant('paidThriceAtOnce' as const), session: idx }),
+  fc.record({ op: fc.constant('deductTwiceAtOnce' as const), c: customer, amount: fc.integer({ min: 1, max: 40 }), key: fc.constantFrom('k1', 'k2', 'k3') }),
 );
 
 // The reference model -----------------------------------------------------------------------------
@@ -322,6 +326,42 @@ async function run(x: Ctx, cmd: Cmd): Promise<void> {
         s.paid = true;
         m.acct[s.c].balance += PACK_CREDITS;
       }
+      return;
+    }
+    case 'paidThriceAtOnce': {
+      // One new event delivered three times at once: all acknowledged, one stored, at most one grant.
+      const s = pick(m.sessions, cmd.session);
+      if (!s) return;
+      const id = `evt_burst_${m.events.length}_${s.id}`;
+      const body = completed(s.id, id, Math.floor(h.clock.now().getTime() / 1000));
+      const rs = await Promise.all([deliver(x, id, body), deliver(x, id, body), deliver(x, id, body)]);
+      for (const r of rs) expect(r.status, JSON.stringify(r.body)).toBe(200);
+      expect(rs.filter((r) => r.body.duplicate === false)).toHaveLength(1);
+      m.events.push({ id, body });
+      if (!s.paid) {
+        s.paid = true;
+        m.acct[s.c].balance += PACK_CREDITS;
+      }
+      return;
+    }
+    case 'deductTwiceAtOnce': {
+      // The same keyed request sent twice at once: one effect, and both answers are that effect's.
+      const url = `/v1/customers/${cmd.c}/credits/deduct`;
+      const body = { amount: cmd.amount };
+      const fingerprint = `POST ${url} ${JSON.stringify(body)}`;
+      const prior = m.keys.get(cmd.key);
+      const [a, b] = await Promise.all([0, 1].map(() => x.p.call('POST', url, body, { 'idempotency-key': cmd.key })));
+      if (prior && prior.fingerprint !== fingerprint) {
+        for (const r of [a!, b!]) expectError(r, 409, 'idempotency_conflict');
+      } else if (prior) {
+        for (const r of [a!, b!]) expect(r.body).toEqual(prior.body);
+      } else if (availableOf(m, cmd.c) >= cmd.amount) {
+        expect([a!.status, b!.status]).toEqual([200, 200]);
+        expect(a!.body).toEqual(b!.body);
+        m.acct[cmd.c].balance -= cmd.amount;
+        expect(a!.body.balance).toBe(m.acct[cmd.c].balance);
+        m.keys.set(cmd.key, { fingerprint, status: 200, body: a!.body });
+      } else for (const r of [a!, b!]) expectError(r, 402, 'insufficient_credits');
       return;
     }
     case 'paidByHelper': {
