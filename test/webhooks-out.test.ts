@@ -2,15 +2,10 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { HOUR, ManualClock, MINUTE, SECOND } from '../src/clock.ts';
 import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
-import { RETRY_DELAYS_MS } from '../src/domain/webhook-retry.ts';
 import { runDueJobs } from '../src/jobs/runner.ts';
 import { findProject } from '../src/modules/projects/projects.repository.ts';
 import { emit } from '../src/modules/webhooks-out/outbox.ts';
-import { sendWebhook } from '../src/modules/webhooks-out/sender.ts';
-import { isPrivateAddress } from '../src/modules/webhooks-out/ssrf.ts';
-import { claimDueDeliveries } from '../src/modules/webhooks-out/webhooks.repository.ts';
 import { deliverDue, dispatchOutbox, purgeWebhookHistory } from '../src/modules/webhooks-out/webhooks.service.ts';
-import { createTollgate } from '../src/server.ts';
 import { createHarness, type Harness, type TestProject } from './support/harness.ts';
 import { type Received, type Receiver, startReceiver } from './support/receiver.ts';
 
@@ -199,82 +194,6 @@ describe('delivery', () => {
     for (const r of rx.received(all)) expect(JSON.parse(r.body).customer_id).toBe('bob');
   });
 
-  it('a 500 is retried on schedule with the same webhook-id until a 200', async () => {
-    const p = await h.project();
-    const path = newPath();
-    rx.reply(path, { status: 500, body: 'boom' }, { status: 500 }, { status: 200 });
-    const ep = await endpoint(p, path);
-    await p.call('POST', '/v1/customers', { id: 'c' });
-    await run();
-    expect(rx.received(path)).toHaveLength(1);
-    h.clock.advance(4 * SECOND);
-    await run();
-    expect(rx.received(path)).toHaveLength(1); // not before 5 s
-    h.clock.advance(2 * SECOND);
-    await run();
-    expect(rx.received(path)).toHaveLength(2);
-    h.clock.advance(RETRY_DELAYS_MS[1]! * 1.1 + SECOND);
-    await run();
-    const got = rx.received(path);
-    expect(got).toHaveLength(3);
-    expect(new Set(got.map((r) => r.headers['webhook-id'])).size).toBe(1);
-    expect(new Set(got.map((r) => r.body)).size).toBe(1);
-    verify(ep.secret, got[2] as Received);
-    const [d] = await deliveries(p, ep.id);
-    expect(d).toMatchObject({ status: 'succeeded', attempts: 3 });
-    expect(d?.attempt_log.map((a: { status_code: number }) => a.status_code)).toEqual([500, 500, 200]);
-    expect(d?.attempt_log[0].response_excerpt).toBe('boom');
-  });
-
-  it('a receiver that times out is logged and retried', async () => {
-    const p = await h.project();
-    const path = newPath();
-    rx.reply(path, 'hang', { status: 204 });
-    const ep = await endpoint(p, path);
-    await p.call('POST', '/v1/customers', { id: 'c' });
-    await run();
-    let [d] = await deliveries(p, ep.id);
-    expect(d).toMatchObject({ status: 'pending', attempts: 1, last_status_code: null });
-    expect(d?.last_error).toMatch(/timed out/);
-    expect(d?.attempt_log[0].duration_ms).toBeGreaterThanOrEqual(300);
-    h.clock.advance(6 * SECOND);
-    await run();
-    [d] = await deliveries(p, ep.id);
-    expect(d).toMatchObject({ status: 'succeeded', attempts: 2, last_status_code: 204 });
-  });
-
-  it('410 Gone disables the endpoint and nothing more is sent to it', async () => {
-    const p = await h.project();
-    const path = newPath();
-    rx.reply(path, { status: 410 });
-    const ep = await endpoint(p, path);
-    await p.call('POST', '/v1/customers', { id: 'c1' });
-    await run();
-    const e = await p.call('GET', `/v1/webhook-endpoints/${ep.id}`);
-    expect(e.body).toMatchObject({ enabled: false });
-    expect(e.body.disabled_reason).toMatch(/410/);
-    const [d] = await deliveries(p, ep.id);
-    expect(d).toMatchObject({ status: 'failed', last_status_code: 410 });
-    await p.call('POST', '/v1/customers', { id: 'c2' });
-    h.clock.advance(HOUR);
-    await run();
-    expect(rx.received(path)).toHaveLength(1);
-    expect((await p.call('POST', `/v1/webhook-deliveries/${d?.id}/redeliver`)).status).toBe(409);
-  });
-
-  it('a 302 is a failure and is never followed', async () => {
-    const p = await h.project();
-    const path = newPath();
-    const target = newPath();
-    rx.reply(path, { status: 302, headers: { location: rx.url(target) } });
-    const ep = await endpoint(p, path);
-    await p.call('POST', '/v1/customers', { id: 'c' });
-    await run();
-    expect(rx.received(target)).toHaveLength(0);
-    const [d] = await deliveries(p, ep.id);
-    expect(d).toMatchObject({ status: 'pending', last_status_code: 302 });
-  });
-
   it('retry-after pushes the next attempt later than the schedule', async () => {
     const p = await h.project();
     const path = newPath();
@@ -291,83 +210,6 @@ describe('delivery', () => {
     expect((await deliveries(p, ep.id))[0]).toMatchObject({ status: 'succeeded' });
   });
 
-  it('after the whole schedule (~3 days) the delivery fails; a manual redelivery sends it again with the same id', async () => {
-    const p = await h.project();
-    const path = newPath();
-    rx.reply(path, { status: 503 });
-    const ep = await endpoint(p, path);
-    await p.call('POST', '/v1/customers', { id: 'c' });
-    await run();
-    let elapsed = 0;
-    for (const delay of RETRY_DELAYS_MS) {
-      h.clock.advance(delay * 1.1 + SECOND);
-      elapsed += delay;
-      await run();
-    }
-    expect(elapsed / HOUR).toBeGreaterThan(75);
-    expect(rx.received(path)).toHaveLength(RETRY_DELAYS_MS.length + 1);
-    let [d] = await deliveries(p, ep.id);
-    expect(d).toMatchObject({ status: 'failed', attempts: 10, next_attempt_at: null });
-    expect(d?.attempt_log).toHaveLength(10);
-    h.clock.advance(48 * HOUR);
-    await run();
-    expect(rx.received(path)).toHaveLength(10);
-
-    rx.reply(path, { status: 200 });
-    const r = await p.call('POST', `/v1/webhook-deliveries/${d?.id}/redeliver`);
-    expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ status: 'pending' });
-    await run();
-    const got = rx.received(path);
-    expect(got).toHaveLength(11);
-    expect(got[10]?.headers['webhook-id']).toBe(got[0]?.headers['webhook-id']);
-    [d] = await deliveries(p, ep.id);
-    expect(d).toMatchObject({ status: 'succeeded', attempts: 11 });
-  });
-
-  it('an event written in a transaction that rolls back is never delivered', async () => {
-    const p = await h.project();
-    const path = newPath();
-    await endpoint(p, path);
-    await expect(
-      h.db.tx(async (q) => {
-        await emit(q, { projectId: p.id, type: 'customer.updated', customerId: 'ghost', data: {}, at: h.clock.now() });
-        throw new Error('rolled back');
-      }),
-    ).rejects.toThrow('rolled back');
-    await emit(h.db, { projectId: p.id, type: 'customer.updated', customerId: 'real', data: {}, at: h.clock.now() });
-    await run();
-    expect(rx.received(path).map((r) => JSON.parse(r.body).customer_id)).toEqual(['real']);
-  });
-
-  it('events written while no runner ran are delivered by a runner started later, at least once, same id', async () => {
-    const p = await h.project();
-    const path = newPath();
-    const ep = await endpoint(p, path);
-    await p.call('POST', '/v1/customers', { id: 'c1' });
-    // Another instance (a restart) picks the outbox up.
-    const later = await createTollgate({ config: h.config, db: h.db, clock: h.clock, runner: false });
-    try {
-      await run(later.ctx);
-    } finally {
-      await later.close();
-    }
-    expect(rx.received(path)).toHaveLength(1);
-    // A crash after a delivery was claimed, before its reply was recorded: it goes out after the lease.
-    await p.call('POST', '/v1/customers', { id: 'c2' });
-    await dispatchOutbox(h.tg.ctx);
-    const claimed = await h.db.tx((q) => claimDueDeliveries(q, h.clock.now(), 10, new Date(h.clock.now().getTime() + 2 * MINUTE)));
-    expect(claimed.map((d) => d.customer_id)).toEqual(['c2']);
-    await run();
-    expect(rx.received(path)).toHaveLength(1); // still leased to the crashed sender
-    h.clock.advance(2 * MINUTE + SECOND);
-    await run();
-    const all = rx.received(path);
-    expect(all.map((r) => JSON.parse(r.body).customer_id)).toEqual(['c1', 'c2']);
-    expect(all[1]?.headers['webhook-id']).toBe(claimed[0]?.event_id);
-    const c2 = (await deliveries(p, ep.id)).find((d) => d.event_id === claimed[0]?.event_id);
-    expect(c2).toMatchObject({ status: 'succeeded', attempts: 2 });
-  });
 });
 
 describe('issue 11 item 11: sign-up credits emit credits.granted', () => {
@@ -517,73 +359,3 @@ describe('credits.deducted setting under concurrent endpoint changes', () => {
   });
 });
 
-describe('SSRF guard (private addresses refused unless allowed)', () => {
-  it('classifies private, loopback, link-local, CGNAT and mapped addresses', () => {
-    for (const a of ['127.0.0.1', '10.0.0.1', '172.16.5.4', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', '::', 'fd00::1', 'fe80::1', '::ffff:127.0.0.1', '::ffff:7f00:1', '::ffff:a9fe:a9fe']) {
-      expect(isPrivateAddress(a), a).toBe(true);
-    }
-    for (const a of ['93.184.216.34', '8.8.8.8', '2606:4700:4700::1111', '172.32.0.1', '::ffff:8.8.8.8']) expect(isPrivateAddress(a), a).toBe(false);
-  });
-
-  it('refuses 127.0.0.1, 169.254.169.254, 10.0.0.1 and [::ffff:127.0.0.1] without connecting', async () => {
-    const path = newPath();
-    const port = new URL(rx.url(path)).port;
-    for (const host of ['127.0.0.1', '169.254.169.254', '10.0.0.1', '[::ffff:127.0.0.1]']) {
-      const r = await sendWebhook({
-        url: `http://${host}:${port}${path}`,
-        headers: {},
-        body: '{}',
-        timeoutMs: 400,
-        allowPrivate: false,
-        now: h.clock.now(),
-      });
-      expect(r.statusCode, host).toBeNull();
-      expect(r.error, host).toMatch(/private or reserved/);
-      expect(r.durationMs, host).toBeLessThan(100);
-    }
-    expect(rx.received(path)).toHaveLength(0);
-  });
-
-  it('checks the address actually connected to: a name resolving to loopback is refused (DNS rebinding)', async () => {
-    const path = newPath();
-    const port = new URL(rx.url(path)).port;
-    let lookups = 0;
-    const r = await sendWebhook({
-      url: `http://rebind.example:${port}${path}`,
-      headers: {},
-      body: '{}',
-      timeoutMs: 400,
-      allowPrivate: false,
-      now: h.clock.now(),
-      resolver: (_host, cb) => {
-        lookups++;
-        cb(null, [{ address: '127.0.0.1', family: 4 }]);
-      },
-    });
-    expect(lookups).toBe(1);
-    expect(r.error).toMatch(/rebind\.example \(127\.0\.0\.1\)/);
-    expect(rx.received(path)).toHaveLength(0);
-  });
-
-  it('with the guard on, endpoints on private addresses are refused at creation and at delivery', async () => {
-    const p = await h.project();
-    const path = newPath();
-    const ep = await endpoint(p, path); // created while private targets are allowed
-    h.config.webhookAllowPrivate = false;
-    try {
-      for (const url of ['http://127.0.0.1/x', 'http://169.254.169.254/latest', 'http://10.0.0.1/', 'http://[::ffff:127.0.0.1]/', 'http://localhost:8080/']) {
-        const r = await p.call('POST', '/v1/webhook-endpoints', { url, events: ['*'] });
-        expect(r.status, url).toBe(400);
-        expect(r.body.error.param).toBe('url');
-      }
-      await p.call('POST', '/v1/customers', { id: 'c' });
-      await run();
-      expect(rx.received(path)).toHaveLength(0);
-      const [d] = await deliveries(p, ep.id);
-      expect(d).toMatchObject({ status: 'pending', last_status_code: null });
-      expect(d?.last_error).toMatch(/private or reserved/);
-    } finally {
-      h.config.webhookAllowPrivate = true;
-    }
-  });
-});

@@ -7,8 +7,8 @@ export interface Received {
   body: string;
 }
 
-/** What the receiver answers: a status (with headers and body), or 'hang' to never answer. */
-export type Reply = { status: number; headers?: Record<string, string>; body?: string } | 'hang';
+/** What the receiver answers: a status (with headers and body, after `delayMs`), or 'hang' to never answer. */
+export type Reply = { status: number; headers?: Record<string, string>; body?: string; delayMs?: number } | 'hang';
 
 /**
  * A local webhook receiver on 127.0.0.1. Each path answers from its queue of replies (the last
@@ -37,8 +37,15 @@ export async function startReceiver(): Promise<Receiver> {
         hanging.add(res);
         return;
       }
-      res.writeHead(r.status, r.headers ?? {});
-      res.end(r.body ?? '');
+      const answer = () => {
+        if (res.destroyed) return;
+        res.writeHead(r.status, r.headers ?? {});
+        res.end(r.body ?? '');
+      };
+      if (r.delayMs) {
+        hanging.add(res);
+        setTimeout(answer, r.delayMs);
+      } else answer();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
