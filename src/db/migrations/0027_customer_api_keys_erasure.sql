@@ -29,3 +29,20 @@ CREATE TABLE customer_api_keys (
 );
 CREATE INDEX customer_api_keys_customer ON customer_api_keys(project_id, customer_id, created_at);
 CREATE UNIQUE INDEX customer_api_keys_auto ON customer_api_keys(project_id, customer_id) WHERE auto_issued;
+
+-- The audit log stays append-only, with one exception: a customer's erasure may redact an entry's
+-- details (copies of the erased personal values), in a transaction that set tollgate.erasure = 'on'.
+-- Who did what, to whom and when never changes.
+CREATE OR REPLACE FUNCTION tollgate_audit_append_only() RETURNS trigger AS $$
+BEGIN
+  IF TG_OP = 'UPDATE' AND current_setting('tollgate.erasure', true) = 'on'
+     AND NEW.seq = OLD.seq AND NEW.id = OLD.id AND NEW.project_id = OLD.project_id AND NEW.actor = OLD.actor
+     AND NEW.action = OLD.action AND NEW.customer_id IS NOT DISTINCT FROM OLD.customer_id
+     AND NEW.target IS NOT DISTINCT FROM OLD.target AND NEW.ip IS NOT DISTINCT FROM OLD.ip AND NEW.created_at = OLD.created_at THEN
+    RETURN NEW;
+  END IF;
+  RAISE EXCEPTION 'audit entries are append-only (an erasure may only redact their details)';
+END $$ LANGUAGE plpgsql;
+DROP TRIGGER audit_no_update ON audit_log;
+CREATE TRIGGER audit_no_update BEFORE UPDATE OR DELETE ON audit_log
+  FOR EACH ROW EXECUTE FUNCTION tollgate_audit_append_only();

@@ -70,6 +70,8 @@ export function registerCustomerRoutes(root: FastifyInstance, ctx: AppContext): 
   // An erased customer: every API request naming it answers 404 customer_deleted (reads and mutations).
   root.addHook('preHandler', async (req) => {
     if (!req.caller || !req.routeOptions.url?.startsWith('/v1/')) return;
+    // The erasure itself answers customer_deleted when repeated, after replaying a retry of its own Idempotency-Key.
+    if (req.method === 'DELETE' && req.routeOptions.url === '/v1/customers/:id') return;
     const id = namedCustomer(req);
     if (id !== undefined) await refuseDeletedCustomer(ctx, req.caller.projectId, id);
   });

@@ -115,6 +115,11 @@ export async function rowsHolding(
   return r.rows;
 }
 
+/** Lets this transaction redact audit entries' details (the one exception to the append-only audit log). */
+export async function allowAuditRedaction(q: Queryable): Promise<void> {
+  await q.query("SELECT set_config('tollgate.erasure', 'on', true)");
+}
+
 export async function rewriteJson(q: Queryable, place: JsonCopy, projectId: string, key: string, value: unknown): Promise<void> {
   await q.query(`UPDATE ${place.table} SET ${place.column} = $3 WHERE project_id = $1 AND ${place.key} = $2`, [projectId, key, JSON.stringify(value)]);
 }
