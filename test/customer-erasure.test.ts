@@ -84,10 +84,11 @@ async function hits(needles: string[]): Promise<string[]> {
   expect(cols.rows.length).toBeGreaterThan(300);
   const out: string[] = [];
   for (const { t, c } of cols.rows) {
-    for (const n of needles) {
-      const r = await h.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${t}" WHERE strpos(lower("${c}"::text), lower($1)) > 0`, [n]);
-      if ((r.rows[0]?.n ?? 0) > 0) out.push(`${t}.${c}: ${n}`);
-    }
+    const r = await h.db.query<{ n: string }>(
+      `SELECT n FROM unnest($1::text[]) n WHERE EXISTS (SELECT 1 FROM "${t}" WHERE strpos(lower("${c}"::text), lower(n)) > 0)`,
+      [needles],
+    );
+    for (const { n } of r.rows) out.push(`${t}.${c}: ${n}`);
   }
   return [...new Set(out)].sort();
 }
