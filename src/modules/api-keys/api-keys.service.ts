@@ -122,9 +122,10 @@ export async function listApiKeys(ctx: AppContext, q: Queryable, projectId: stri
   return { object: 'list' as const, data: (await repo.listKeys(q, projectId, customerId)).map((k) => apiKeyView(k, now)), has_more: false };
 }
 
-async function lockLiveKey(q: Queryable, projectId: string, id: string) {
+async function lockLiveKey(q: Queryable, projectId: string, id: string, customerId?: string) {
   const k = await repo.lockKey(q, projectId, id);
-  if (!k) throw new NotFoundError('api key', id);
+  // A customer (billing portal) reaches its own keys only.
+  if (!k || (customerId !== undefined && k.customer_id !== customerId)) throw new NotFoundError('api key', id);
   await requireCustomer(q, projectId, k.customer_id); // an erased customer's keys: 404 customer_deleted
   return k;
 }
@@ -133,8 +134,8 @@ async function lockLiveKey(q: Queryable, projectId: string, id: string) {
  * Replaces a key by a new one with the same settings (shown once); the old key keeps working until
  * `grace_seconds` from now (0: it stops at once), then verifies as `expired`.
  */
-export async function rollApiKey(ctx: AppContext, q: Queryable, caller: Caller, id: string, graceSeconds: number) {
-  const old = await lockLiveKey(q, caller.projectId, id);
+export async function rollApiKey(ctx: AppContext, q: Queryable, caller: Caller, id: string, graceSeconds: number, opts: { customerId?: string } = {}) {
+  const old = await lockLiveKey(q, caller.projectId, id, opts.customerId);
   const at = await projectNow(ctx, caller.projectId);
   if (old.revoked_at) throw new ConflictError(`API key '${id}' is revoked`);
   if (old.rolled_to) throw new ConflictError(`API key '${id}' was already rolled to '${old.rolled_to}'`, { rolled_to: old.rolled_to });
