@@ -15,6 +15,37 @@ export interface TollgateErrorBody {
   [detail: string]: unknown;
 }
 
+export interface CustomerApiKey {
+  id: string;
+  object: 'customer_api_key';
+  customer_id: string;
+  name: string | null;
+  preview: string;
+  scopes: string[];
+  status: 'active' | 'expired' | 'revoked';
+  expires_at: string | null;
+  rate_limit: { limit: number; window_seconds: number } | null;
+  remaining: number | null;
+  auto_issued: boolean;
+  rolled_to: string | null;
+  created_at: string;
+  revoked_at: string | null;
+}
+
+export interface ApiKeyVerification {
+  valid: boolean;
+  code?: 'not_found' | 'revoked' | 'expired' | 'usage_exceeded' | 'rate_limited' | 'customer_deleted';
+  key_id?: string;
+  customer_id?: string;
+  name?: string | null;
+  scopes?: string[];
+  plan?: string | null;
+  entitlements?: Record<string, unknown>;
+  remaining?: number | null;
+  expires_at?: string | null;
+  rate_limit?: { limit: number; remaining: number; reset: string } | null;
+}
+
 export class TollgateError extends Error {
   constructor(
     readonly status: number,
@@ -134,6 +165,27 @@ export class Tollgate {
       this.request<Record<string, unknown>>('POST', '/v1/customers', c, o),
     get: (id: string) => this.request<Record<string, unknown>>('GET', this.c(id)),
     update: (id: string, patch: Record<string, unknown>, o?: CallOptions) => this.request<Record<string, unknown>>('PATCH', this.c(id), patch, o),
+    /** Erases the customer's personal data (docs/customers.md); afterwards the customer answers 404 `customer_deleted`. */
+    delete: (id: string, o?: CallOptions) =>
+      this.request<{ id: string; object: 'customer'; deleted: true; deleted_at: string }>('DELETE', this.c(id), undefined, o),
+    /** Everything Tollgate holds about the customer, as JSON. */
+    export: (id: string) => this.request<Record<string, unknown>>('GET', `${this.c(id)}/export`),
+  };
+
+  /** Your app's API keys for its customers (docs/api-keys.md). */
+  readonly apiKeys = {
+    /** The reply's `key` is the only time the key is shown. */
+    create: (
+      customerId: string,
+      k: { name?: string; scopes?: string[]; expires_at?: string; rate_limit?: { limit: number; window_seconds: number }; remaining?: number } = {},
+      o?: CallOptions,
+    ) => this.request<CustomerApiKey & { key: string }>('POST', `${this.c(customerId)}/api-keys`, k, o),
+    list: (customerId: string) => this.request<List<CustomerApiKey>>('GET', `${this.c(customerId)}/api-keys`),
+    roll: (keyId: string, graceSeconds = 0, o?: CallOptions) =>
+      this.request<CustomerApiKey & { key: string; previous: CustomerApiKey }>('POST', `/v1/api-keys/${encodeURIComponent(keyId)}/roll`, { grace_seconds: graceSeconds }, o),
+    revoke: (keyId: string, o?: CallOptions) => this.request<CustomerApiKey>('DELETE', `/v1/api-keys/${encodeURIComponent(keyId)}`, undefined, o),
+    /** `valid: false` comes with a `code`; never an exception for an invalid key. */
+    verify: (key: string, o?: CallOptions) => this.request<ApiKeyVerification>('POST', '/v1/api-keys/verify', { key }, o),
   };
 
   readonly credits = {

@@ -39,6 +39,21 @@ describe('the TypeScript SDK against a running server', () => {
     expect(await client.credits.autoTopUp('sdk-t2')).toMatchObject({ enabled: true, threshold: 5, pack: 'pro', monthly_cap: 3000 });
   });
 
+  it('issues, verifies, rolls and revokes a customer API key; exports and erases the customer', async () => {
+    await client.customers.upsert({ id: 'sdk-k', email: 'sdk-k@example.com' });
+    const k = await client.apiKeys.create('sdk-k', { name: 'CLI', remaining: 3 });
+    expect(await client.apiKeys.verify(k.key)).toMatchObject({ valid: true, customer_id: 'sdk-k', remaining: 2 });
+    const rolled = await client.apiKeys.roll(k.id);
+    expect(await client.apiKeys.verify(k.key)).toMatchObject({ valid: false, code: 'expired' });
+    expect(await client.apiKeys.verify(rolled.key)).toMatchObject({ valid: true, remaining: 1 });
+    expect((await client.apiKeys.revoke(rolled.id)).status).toBe('revoked');
+    expect((await client.apiKeys.list('sdk-k')).data.map((x) => x.status).sort()).toEqual(['expired', 'revoked']);
+    expect(await client.customers.export('sdk-k')).toMatchObject({ customer: { email: 'sdk-k@example.com' } });
+    expect(await client.customers.delete('sdk-k')).toMatchObject({ id: 'sdk-k', deleted: true });
+    const err = await client.customers.get('sdk-k').catch((e: unknown) => e);
+    expect((err as TollgateError).body).toMatchObject({ code: 'customer_deleted' });
+  });
+
   it('reuses one Idempotency-Key across its retries', async () => {
     let calls = 0;
     const flaky = new Tollgate({
