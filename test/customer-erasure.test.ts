@@ -202,6 +202,19 @@ describe('issue 15: customer erasure and export', () => {
     expect(subs.rows.map((s) => s.status)).toEqual(['canceled']);
   });
 
+  it('a live subscription run by a provider (Stripe) must be canceled first: 409, nothing erased', async () => {
+    ok(await p.call('POST', '/v1/customers', { id: 'striped', email: 'striped@example.org' }), 'customer');
+    ok(await p.call('POST', '/v1/customers/striped/subscription', { plan: 'pro' }), 'subscription');
+    // As if Stripe ran it (a subscription started through Stripe Checkout).
+    await h.db.query("UPDATE subscriptions SET provider = 'stripe', provider_ref = 'sub_test_1' WHERE project_id = $1 AND customer_id = 'striped'", [p.id]);
+    const r = await p.call('DELETE', '/v1/customers/striped');
+    expect(r.status).toBe(409);
+    expect(r.body.error.code).toBe('conflict');
+    expect((await p.call('GET', '/v1/customers/striped')).body).toMatchObject({ email: 'striped@example.org' });
+    const audit = await h.db.query<{ n: number }>("SELECT count(*)::int AS n FROM audit_log WHERE project_id = $1 AND action = 'customer.deleted' AND customer_id = 'striped'", [p.id]);
+    expect(audit.rows[0]!.n).toBe(0);
+  });
+
   it('an unknown customer: 404 customer_not_found, nothing written', async () => {
     const r = await p.call('DELETE', '/v1/customers/nobody-here');
     expect(r.status).toBe(404);
