@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CatalogInput } from '../src/domain/catalog.ts';
+import { dispatchOutbox } from '../src/modules/webhooks-out/webhooks.service.ts';
 import { createHarness, type Harness, type TestProject } from './support/harness.ts';
 
 /**
@@ -34,6 +35,7 @@ const ok = (r: { status: number; raw: string }, what: string) => expect(r.status
 beforeAll(async () => {
   h = await createHarness();
   p = await h.project({ catalog });
+  ok(await p.call('POST', '/v1/webhook-endpoints', { url: 'https://hooks.example.com/tollgate', events: ['*'] }), 'webhook endpoint');
   const s = await p.call('PUT', '/v1/invoice-settings', {
     seller: { name: 'Seller SAS', address: { line1: '1 rue de Rivoli', postal_code: '75001', city: 'Paris' }, country: 'FR', vat_id: 'FR12345678901' },
   });
@@ -123,11 +125,24 @@ describe('issue 15: customer erasure and export', () => {
   it('erases e-mail, name, profile, settings, metadata, secrets, billing details and API keys everywhere except the issued invoice, keeps the ledger balanced', async () => {
     const v = await seed('zelda');
     await seed('other'); // a second customer: untouched by zelda's erasure
+    // The endpoint answered zelda's customer.created delivery by echoing the payload (kept as the attempt's excerpt).
+    await dispatchOutbox(h.tg.ctx);
+    const delivery = await h.db.query<{ id: string }>(
+      `SELECT d.id FROM webhook_deliveries d JOIN outbox_events e ON e.project_id = d.project_id AND e.id = d.event_id
+       WHERE d.project_id = $1 AND e.customer_id = 'zelda' AND e.type = 'customer.created'`,
+      [p.id],
+    );
+    expect(delivery.rows).toHaveLength(1);
+    await h.db.query(
+      `INSERT INTO webhook_attempts (project_id, delivery_id, attempt, url, status_code, duration_ms, response_excerpt, created_at)
+       VALUES ($1, $2, 1, 'https://hooks.example.com/tollgate', 200, 12, $3, now())`,
+      [p.id, delivery.rows[0]!.id, `{"received":{"email":"${v.email}"}}`],
+    );
     const needles = Object.values(v);
     const seeded = await hits(needles);
     // The values really were copied around before the erasure (events, stored replies, audit …).
     expect(seeded).toEqual(
-      expect.arrayContaining([`customers.email: ${v.email}`, `outbox_events.payload: ${v.email}`, `idempotency_keys.response: ${v.email}`, `customer_profiles.organization: ${v.org}`]),
+      expect.arrayContaining([`customers.email: ${v.email}`, `outbox_events.payload: ${v.email}`, `webhook_attempts.response_excerpt: ${v.email}`, `idempotency_keys.response: ${v.email}`, `customer_profiles.organization: ${v.org}`]),
     );
     const otherBefore = await hits(Object.values(pii('other')));
 

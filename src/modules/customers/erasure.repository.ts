@@ -83,6 +83,8 @@ export const JSON_COPIES = [
   { table: 'refunds', key: 'id', column: 'details', scope: 'payment' },
   { table: 'idempotency_keys', key: 'key', column: 'response', scope: 'mentions' },
   { table: 'provider_events', key: 'id', column: 'payload', scope: 'mentions' },
+  // What an endpoint answered to the customer's events (an endpoint may echo the payload): text, not JSON.
+  { table: 'webhook_attempts', key: 'seq', column: 'response_excerpt', scope: 'delivery', text: true },
 ] as const;
 
 export type JsonCopy = (typeof JSON_COPIES)[number];
@@ -104,9 +106,12 @@ export async function rowsHolding(
       ? 'customer_id = $2'
       : place.scope === 'payment'
         ? 'payment_id IN (SELECT id FROM payments WHERE project_id = $1 AND customer_id = $2)'
-        : `(strpos(${place.column}::text, to_jsonb($2::text)::text) > 0 OR ($4::text IS NOT NULL AND strpos(lower(${place.column}::text), lower($4)) > 0))`;
+        : place.scope === 'delivery'
+          ? `delivery_id IN (SELECT d.id FROM webhook_deliveries d JOIN outbox_events e ON e.project_id = d.project_id AND e.id = d.event_id
+                             WHERE d.project_id = $1 AND e.customer_id = $2)`
+          : `(strpos(${place.column}::text, to_jsonb($2::text)::text) > 0 OR ($4::text IS NOT NULL AND strpos(lower(${place.column}::text), lower($4)) > 0))`;
   const r = await q.query<{ k: string; v: unknown }>(
-    `SELECT ${place.key} AS k, ${place.column} AS v FROM ${place.table}
+    `SELECT ${place.key}::text AS k, ${place.column} AS v FROM ${place.table}
      WHERE project_id = $1 AND ${place.column} IS NOT NULL AND ${scope}
        AND EXISTS (SELECT 1 FROM unnest($3::text[]) n WHERE strpos(lower(${place.column}::text), lower(n)) > 0)
      FOR UPDATE`,
@@ -121,7 +126,8 @@ export async function allowAuditRedaction(q: Queryable): Promise<void> {
 }
 
 export async function rewriteJson(q: Queryable, place: JsonCopy, projectId: string, key: string, value: unknown): Promise<void> {
-  await q.query(`UPDATE ${place.table} SET ${place.column} = $3 WHERE project_id = $1 AND ${place.key} = $2`, [projectId, key, JSON.stringify(value)]);
+  const stored = 'text' in place && place.text ? value : JSON.stringify(value);
+  await q.query(`UPDATE ${place.table} SET ${place.column} = $3 WHERE project_id = $1 AND ${place.key}::text = $2`, [projectId, key, stored]);
 }
 
 /** Everything held about the customer, table by table (for the export). */
