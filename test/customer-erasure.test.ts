@@ -230,6 +230,18 @@ describe('issue 15: customer erasure and export', () => {
     expect(audit.rows[0]!.n).toBe(0);
   });
 
+  it('an open checkout session must complete or expire first: 409 while it is open, erased once it expired', async () => {
+    ok(await p.call('POST', '/v1/customers', { id: 'paying', email: 'paying@example.org' }), 'customer');
+    const cs = await p.call('POST', '/v1/checkout', { customer_id: 'paying', credit_pack: 'starter', success_url: 'https://app.test/ok', cancel_url: 'https://app.test/no' });
+    ok(cs, 'checkout');
+    const r = await p.call('DELETE', '/v1/customers/paying');
+    expect(r.status).toBe(409);
+    expect(r.body.error).toMatchObject({ code: 'conflict', checkout_session_id: cs.body.session_id });
+    expect((await p.call('GET', '/v1/customers/paying')).body.email).toBe('paying@example.org');
+    h.clock.advance(2 * 86_400_000);
+    expect((await p.call('DELETE', '/v1/customers/paying')).status).toBe(200);
+  });
+
   it('an unknown customer: 404 customer_not_found, nothing written', async () => {
     const r = await p.call('DELETE', '/v1/customers/nobody-here');
     expect(r.status).toBe(404);

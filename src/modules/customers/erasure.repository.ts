@@ -18,6 +18,17 @@ export async function lockCustomer(
   ).rows[0];
 }
 
+/** An open checkout session of the customer that has not expired yet (a payment may still complete it). */
+export async function openCheckout(q: Queryable, projectId: string, id: string, at: Date): Promise<{ id: string; expires_at: Date } | undefined> {
+  return (
+    await q.query<{ id: string; expires_at: Date }>(
+      `SELECT id, expires_at FROM checkout_sessions WHERE project_id = $1 AND customer_id = $2 AND status = 'open' AND expires_at > $3
+       ORDER BY expires_at DESC LIMIT 1`,
+      [projectId, id, at],
+    )
+  ).rows[0];
+}
+
 /** The personal values held about the customer outside the customers row (profile, billing, checkout e-mails). */
 export async function personalValues(q: Queryable, projectId: string, id: string): Promise<unknown[]> {
   const r = await q.query<{ v: unknown }>(

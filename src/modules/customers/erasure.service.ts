@@ -52,7 +52,7 @@ function needlesOf(c: { email: string | null; name: string | null; metadata: Rec
  * audit entries, stored idempotent replies, provider events, payment details) are replaced by
  * "[erased]". Ledger entries, payments, refunds and issued invoices stay (invoices keep their frozen
  * buyer snapshot: they are legal records). A live subscription Tollgate manages ends now; one run by
- * Stripe or PayPal must be canceled first (409). Audited; emits `customer.deleted`.
+ * Stripe or PayPal must be canceled first, and an open checkout session must complete or expire (409). Audited; emits `customer.deleted`.
  */
 export async function deleteCustomer(ctx: AppContext, q: Queryable, caller: Caller, id: string) {
   const projectId = caller.projectId;
@@ -64,6 +64,13 @@ export async function deleteCustomer(ctx: AppContext, q: Queryable, caller: Call
   if (live && !isManaged(live)) {
     throw new ConflictError(`Customer '${id}' has a live ${live.provider} subscription; cancel it before deleting the customer`, {
       subscription_id: live.id,
+    });
+  }
+  const open = await repo.openCheckout(q, projectId, id, at);
+  if (open) {
+    // A payment completing it after the erasure could not be applied to anyone.
+    throw new ConflictError(`Customer '${id}' has an open checkout session until ${open.expires_at.toISOString()}; delete the customer once it completed or expired`, {
+      checkout_session_id: open.id,
     });
   }
   if (live) await endReplaced(ctx, q, live, at, 'customer_deleted');
