@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CatalogInput } from '../src/domain/catalog.ts';
+import { redact } from '../src/modules/customers/erasure.service.ts';
 import { dispatchOutbox } from '../src/modules/webhooks-out/webhooks.service.ts';
 import { createHarness, type Harness, type TestProject } from './support/harness.ts';
 
@@ -240,6 +241,14 @@ describe('issue 15: customer erasure and export', () => {
     expect((await p.call('GET', '/v1/customers/paying')).body.email).toBe('paying@example.org');
     h.clock.advance(2 * 86_400_000);
     expect((await p.call('DELETE', '/v1/customers/paying')).status).toBe(200);
+  });
+
+  it('redacts a whole value, or a distinctive value standing alone in a longer text, never part of a word', () => {
+    const needles = ['Ada Lovelace', 'ada@example.com', 'pro'];
+    expect(
+      redact({ name: 'ada lovelace', note: 'Receipt sent to ada@example.com.', plan: 'pro', provider: 'provider', id: 7, ok: true, list: ['Pro'] }, needles),
+    ).toEqual({ name: '[erased]', note: 'Receipt sent to [erased].', plan: '[erased]', provider: 'provider', id: 7, ok: true, list: ['[erased]'] });
+    expect(redact('xada@example.com', needles)).toBe('xada@example.com');
   });
 
   it('an unknown customer: 404 customer_not_found, nothing written', async () => {

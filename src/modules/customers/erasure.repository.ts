@@ -32,7 +32,8 @@ export async function openCheckout(q: Queryable, projectId: string, id: string, 
 /** The personal values held about the customer outside the customers row (profile, billing, checkout e-mails). */
 export async function personalValues(q: Queryable, projectId: string, id: string): Promise<unknown[]> {
   const r = await q.query<{ v: unknown }>(
-    `SELECT to_jsonb(p) - 'project_id' - 'customer_id' - 'updated_at' - 'terms_accepted_at' - 'onboarding_completed_at' - 'marketing_opt_in' AS v
+    `SELECT to_jsonb(p) - 'project_id' - 'customer_id' - 'updated_at' - 'terms_accepted_at' - 'onboarding_completed_at' - 'marketing_opt_in'
+            - 'onboarding_steps' - 'timezone' - 'locale' AS v
        FROM customer_profiles p WHERE project_id = $1 AND customer_id = $2
      UNION ALL
      SELECT jsonb_build_array(b.name, b.address, b.vat_id) FROM customer_billing_details b WHERE project_id = $1 AND customer_id = $2

@@ -20,13 +20,21 @@ function stringsOf(v: unknown, out: string[] = []): string[] {
   return out;
 }
 
-/** `v` with every occurrence of a needle inside its strings replaced by ERASED (case-insensitive). */
+const escapeRe = (n: string) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * `v` with the needles erased from its strings (case-insensitive): a string equal to a needle becomes
+ * ERASED; a needle of 5 characters or more is replaced where it stands as a whole inside a longer
+ * string ("Receipt for ada@example.com"), never inside a word ("pro" stays in "provider").
+ */
 export function redact(v: unknown, needles: readonly string[]): unknown {
   if (typeof v === 'string') {
+    const t = v.trim().toLowerCase();
+    if (needles.some((n) => n.toLowerCase() === t)) return ERASED;
     let s = v;
     for (const n of needles) {
-      const re = new RegExp(n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi');
-      s = s.replace(re, ERASED);
+      if (n.length < 5) continue;
+      s = s.replace(new RegExp(`(?<![\\p{L}\\p{N}_])${escapeRe(n)}(?![\\p{L}\\p{N}_])`, 'giu'), ERASED);
     }
     return s;
   }
