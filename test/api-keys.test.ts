@@ -114,6 +114,18 @@ describe('issue 15: customer API keys', () => {
     expect(audit.body.data.map((e: { action: string }) => e.action)).toEqual(['api_key.rolled', 'api_key.created']);
   });
 
+  it('during the grace period the old and the new key share one budget and one rate-limit window', async () => {
+    await customer('dora');
+    const old = await newKey('dora', { remaining: 3, rate_limit: { limit: 10, window_seconds: 3600 } });
+    expect((await verify(old.key)).body).toMatchObject({ valid: true, remaining: 2, rate_limit: { remaining: 9 } });
+    const rolled = (await p.call('POST', `/v1/api-keys/${old.id}/roll`, { grace_seconds: 600 })).body;
+    expect(rolled.remaining).toBe(2);
+    expect((await verify(old.key)).body).toMatchObject({ valid: true, remaining: 1, rate_limit: { remaining: 9 } });
+    expect((await verify(rolled.key)).body).toMatchObject({ valid: true, remaining: 0, rate_limit: { remaining: 8 } });
+    expect((await verify(old.key)).body).toMatchObject({ valid: false, code: 'usage_exceeded' });
+    expect((await verify(rolled.key)).body).toMatchObject({ valid: false, code: 'usage_exceeded' });
+  });
+
   it('refuses bad input with an error envelope and changes nothing', async () => {
     await customer('eve');
     const before = await h.db.query<{ n: number }>('SELECT count(*)::int AS n FROM customer_api_keys WHERE project_id = $1', [p.id]);

@@ -100,3 +100,17 @@ export async function takeRemaining(q: Queryable, projectId: string, id: string)
   );
   return r.rows[0] ? Number(r.rows[0].remaining) : undefined;
 }
+
+/** The newest key a rolled key was replaced by (following the rolls): it holds the shared budget and rate-limit window. */
+export async function chainHead(q: Queryable, projectId: string, id: string): Promise<string> {
+  const r = await q.query<{ id: string }>(
+    `WITH RECURSIVE chain(id, rolled_to, depth) AS (
+       SELECT id, rolled_to, 0 FROM customer_api_keys WHERE project_id = $1 AND id = $2
+       UNION ALL
+       SELECT k.id, k.rolled_to, c.depth + 1 FROM customer_api_keys k JOIN chain c ON k.project_id = $1 AND k.id = c.rolled_to
+       WHERE c.depth < 20)
+     SELECT id FROM chain ORDER BY depth DESC LIMIT 1`,
+    [projectId, id],
+  );
+  return r.rows[0]?.id ?? id;
+}

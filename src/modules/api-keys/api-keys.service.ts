@@ -197,10 +197,12 @@ export async function verifyApiKey(ctx: AppContext, q: Queryable, projectId: str
   if (k.revoked_at) return { valid: false, code: 'revoked' as VerifyCode, ...base };
   const now = await projectNow(ctx, projectId);
   if (k.expires_at && k.expires_at <= now) return { valid: false, code: 'expired' as VerifyCode, ...base };
+  // A key rolled with a grace period shares its budget and rate-limit window with the key that replaced it.
+  const owner = k.rolled_to && (k.rate_limit || k.remaining !== null) ? await repo.chainHead(q, projectId, k.id) : k.id;
   let rateLimit: { limit: number; remaining: number; reset: string } | null = null;
   if (k.rate_limit && k.rate_limit_window_seconds) {
     const windowMs = k.rate_limit_window_seconds * 1000;
-    const { counts, retryAfter } = await countAttempts(ctx, [`ak:${projectId}:${k.id}`], windowMs, 1);
+    const { counts, retryAfter } = await countAttempts(ctx, [`ak:${projectId}:${owner}`], windowMs, 1);
     const used = counts[0] ?? 0;
     rateLimit = {
       limit: k.rate_limit,
@@ -211,7 +213,7 @@ export async function verifyApiKey(ctx: AppContext, q: Queryable, projectId: str
   }
   let remaining: number | null = null;
   if (k.remaining !== null) {
-    const left = await repo.takeRemaining(q, projectId, k.id);
+    const left = await repo.takeRemaining(q, projectId, owner);
     if (left === undefined) return { valid: false, code: 'usage_exceeded' as VerifyCode, ...base, remaining: 0, rate_limit: rateLimit };
     remaining = left;
   }
