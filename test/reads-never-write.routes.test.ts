@@ -60,6 +60,7 @@ async function seedProject(p: TestProject, customer: string, product = 'voice-cl
   const endpoint = ok(await p.call('POST', '/v1/webhook-endpoints', { url: 'https://hooks.example/in', events: ['*'] }), 'endpoint');
   ok(await p.call('PUT', `/v1/customers/${customer}/secrets/api_key`, { value: 'sk-live-abc' }), 'secret');
   ok(await p.call('PUT', `/v1/customers/${customer}/members/member_1`, { limit: { amount: 10, period: 'month' } }), 'member');
+  ok(await p.call('POST', `/v1/customers/${customer}/api-keys`, { name: 'laptop', remaining: 5 }), 'customer api key');
   ok(await p.call('POST', `/v1/customers/${customer}/cart/items`, { product_id: 'voice-clone-kit', quantity: 1 }), 'cart');
   const order = ok(await p.call('POST', `/v1/customers/${customer}/orders`, {}), 'order');
   const link = ok(await p.call('POST', '/v1/payment-links', { credit_pack: 'starter' }), 'payment link');

@@ -16,6 +16,8 @@ describe('reads never write', () => {
       '/v1/customers/user_42/credits/transactions',
       '/v1/customers/user_42/subscription',
       '/v1/customers/user_42/cart',
+      '/v1/customers/user_42/api-keys',
+      '/v1/customers/user_42/export',
     ]) {
       const r = await p.call('GET', path);
       expect(r.status, path).toBe(404);

@@ -231,6 +231,23 @@ describe('the SDK package against a running server: ergonomic calls', () => {
     expect(await rejection(tg.secrets.resolve('ava-1', 'vapi_api_key'))).toBeInstanceOf(NotFoundError);
   });
 
+  it('apiKeys: issue, verify, roll, revoke; customers: export and erase', async () => {
+    const tg = client(await project('aurisvoice'));
+    await tg.customers.create({ id: 'sdk-k', email: 'sdk-k@example.com' });
+    const k = await tg.apiKeys.create('sdk-k', { name: 'CLI', remaining: 3 });
+    expect(await tg.apiKeys.verify(k.key)).toMatchObject({ valid: true, customer_id: 'sdk-k', remaining: 2 });
+    const rolled = await tg.apiKeys.roll(k.id);
+    expect(await tg.apiKeys.verify(k.key)).toMatchObject({ valid: false, code: 'expired' });
+    expect(await tg.apiKeys.verify(rolled.key)).toMatchObject({ valid: true, remaining: 1 });
+    expect((await tg.apiKeys.revoke(rolled.id)).status).toBe('revoked');
+    expect((await tg.apiKeys.list('sdk-k')).data.map((x) => x.status).sort()).toEqual(['expired', 'revoked']);
+    expect(await tg.customers.export('sdk-k')).toMatchObject({ customer: { email: 'sdk-k@example.com' } });
+    expect(await tg.customers.delete('sdk-k')).toMatchObject({ id: 'sdk-k', deleted: true });
+    const err = await tg.customers.get('sdk-k').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NotFoundError);
+    expect((err as NotFoundError).code).toBe('customer_deleted');
+  });
+
   it('a publishable key reads the catalog only; a customer session token acts for its customer', async () => {
     const p = await project('aurisvoice');
     const pk = new Tollgate({ apiKey: p.publishableKey, baseUrl: base });

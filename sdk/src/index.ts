@@ -9,6 +9,7 @@
  * one) and retries network errors, 5xx and 429 with that same key, so a retried call never takes
  * effect twice.
  */
+import { apiKeys } from './resources/api-keys.js';
 import { checkout, portal } from './resources/checkout.js';
 import { cart, orders } from './resources/commerce.js';
 import { credits } from './resources/credits.js';
@@ -95,6 +96,7 @@ export class Tollgate {
   readonly cart = cart(this.#request);
   readonly orders = orders(this.#request);
   readonly secrets = secrets(this.#request);
+  readonly apiKeys = apiKeys(this.#request);
 
   /** Outgoing webhooks: check a delivery's signature before trusting it. */
   readonly webhooks = {

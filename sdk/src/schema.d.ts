@@ -109,6 +109,42 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/customers/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get customers */
+        get: operations["getCustomersById"];
+        put?: never;
+        post?: never;
+        /** Delete a customer (erase personal data) */
+        delete: operations["deleteCustomersById"];
+        options?: never;
+        head?: never;
+        /** Update customers */
+        patch: operations["patchCustomersById"];
+        trace?: never;
+    };
+    "/v1/customers/{id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Export everything held about a customer */
+        get: operations["getCustomersExportById"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/customers": {
         parameters: {
             query?: never;
@@ -125,24 +161,6 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
-        trace?: never;
-    };
-    "/v1/customers/{id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Get customers */
-        get: operations["getCustomersById"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        /** Update customers */
-        patch: operations["patchCustomersById"];
         trace?: never;
     };
     "/v1/customers/{id}/onboarding/complete": {
@@ -1356,6 +1374,75 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/customers/{id}/api-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List a customer's API keys */
+        get: operations["getCustomersApiKeysById"];
+        put?: never;
+        /** Create a customer's API key */
+        post: operations["postCustomersApiKeysById"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/api-keys/{id}/roll": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Roll a customer API key */
+        post: operations["postApiKeysRollById"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/api-keys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke a customer API key */
+        delete: operations["deleteApiKeysById"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/api-keys/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Verify a customer API key */
+        post: operations["postApiKeysVerify"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/audit": {
         parameters: {
             query?: never;
@@ -1499,6 +1586,9 @@ export interface operations {
                         default_provider: string;
                         cors_origins: string[];
                         catalog_version: number;
+                        api_keys: {
+                            prefix: string | null;
+                        };
                         /** Format: date-time */
                         created_at: string;
                     };
@@ -1621,6 +1711,9 @@ export interface operations {
                 "application/json": {
                     name?: string;
                     cors_origins?: string[];
+                    api_keys?: {
+                        prefix: string;
+                    };
                 };
             };
         };
@@ -1639,6 +1732,9 @@ export interface operations {
                         default_provider: string;
                         cors_origins: string[];
                         catalog_version: number;
+                        api_keys: {
+                            prefix: string | null;
+                        };
                         /** Format: date-time */
                         created_at: string;
                     };
@@ -1704,7 +1800,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1714,7 +1810,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -2073,7 +2169,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2083,7 +2179,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -2292,7 +2388,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2302,7 +2398,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -2482,6 +2578,7 @@ export interface operations {
                             /** @default true */
                             active: boolean;
                             rank?: number;
+                            issues_api_key?: boolean;
                         }[];
                         free_plan?: string;
                         default_trial?: {
@@ -2505,6 +2602,7 @@ export interface operations {
                                 /** @description greater than 0 */
                                 per_credit: number;
                             };
+                            issues_api_key?: boolean;
                         }[];
                         /** @default [] */
                         products: {
@@ -2749,6 +2847,7 @@ export interface operations {
                         /** @default true */
                         active?: boolean;
                         rank?: number;
+                        issues_api_key?: boolean;
                     }[];
                     free_plan?: string;
                     default_trial?: {
@@ -2772,6 +2871,7 @@ export interface operations {
                             label: string;
                             per_credit: number;
                         };
+                        issues_api_key?: boolean;
                     }[];
                     /** @default [] */
                     products?: {
@@ -2910,6 +3010,7 @@ export interface operations {
                             /** @default true */
                             active: boolean;
                             rank?: number;
+                            issues_api_key?: boolean;
                         }[];
                         free_plan?: string;
                         default_trial?: {
@@ -2933,6 +3034,7 @@ export interface operations {
                                 /** @description greater than 0 */
                                 per_credit: number;
                             };
+                            issues_api_key?: boolean;
                         }[];
                         /** @default [] */
                         products: {
@@ -3051,7 +3153,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3061,7 +3163,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -3433,6 +3535,1077 @@ export interface operations {
                         error: {
                             /** @enum {string} */
                             code: "forbidden";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "rate_limited";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: internal_error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "internal_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getCustomersById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "customer";
+                        email: string | null;
+                        name: string | null;
+                        metadata: {
+                            [key: string]: unknown;
+                        };
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        balance: number;
+                        credits: {
+                            balance: number;
+                            held: number;
+                            available: number;
+                        };
+                        organization: string | null;
+                        industry: string | null;
+                        timezone: string | null;
+                        locale: string | null;
+                        marketing_opt_in: boolean | null;
+                        /** Format: date-time */
+                        terms_accepted_at: string | null;
+                        settings: {
+                            [key: string]: unknown;
+                        };
+                        onboarding: {
+                            /** @enum {string} */
+                            status: "not_started" | "in_progress" | "completed";
+                            /** Format: date-time */
+                            completed_at: string | null;
+                            /** @description 0-based index of the first step still pending; null once none is */
+                            current_step_index: number | null;
+                            steps: {
+                                id: string;
+                                name: string;
+                                optional: boolean;
+                                /** @enum {string} */
+                                status: "pending" | "completed" | "skipped";
+                                at: string | null;
+                            }[];
+                        };
+                        entitlements: {
+                            plan: string | null;
+                            features: {
+                                [key: string]: {
+                                    /** @enum {string} */
+                                    type: "credits";
+                                    allowed: boolean;
+                                    balance: number;
+                                } | {
+                                    /** @enum {string} */
+                                    type: "boolean";
+                                    allowed: boolean;
+                                } | {
+                                    /** @enum {string} */
+                                    type: "value";
+                                    allowed: boolean;
+                                    value?: (number | null) | string | boolean;
+                                } | {
+                                    /** @enum {string} */
+                                    type: "metered" | "allocated";
+                                    allowed: boolean;
+                                    usage: number;
+                                    /** @description null: unlimited */
+                                    limit: number | null;
+                                    remaining: number | null;
+                                };
+                            };
+                        };
+                        subscription: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "subscription";
+                            customer_id: string;
+                            /** @description The plan in force: the subscribed plan while live, else the catalog free plan (or null) */
+                            plan: string | null;
+                            plan_name: string | null;
+                            /** @description Set once the subscription has ended: the plan it was on */
+                            previous_plan?: string;
+                            /** @enum {string} */
+                            status: "trialing" | "active" | "past_due" | "canceled" | "expired";
+                            quantity: number;
+                            price: {
+                                amount: number;
+                                currency: string;
+                            };
+                            /** @enum {string} */
+                            interval: "month" | "year";
+                            /** Format: date-time */
+                            trial_start: string | null;
+                            /** Format: date-time */
+                            trial_end: string | null;
+                            days_remaining: number | null;
+                            /** Format: date-time */
+                            current_period_start: string;
+                            /** Format: date-time */
+                            current_period_end: string;
+                            cancel_at_period_end: boolean;
+                            /** Format: date-time */
+                            canceled_at: string | null;
+                            /** Format: date-time */
+                            ended_at: string | null;
+                            pending_plan: string | null;
+                            coupon: {
+                                id: string;
+                                percent_off: number | null;
+                                amount_off: number | null;
+                                /** @enum {string|null} */
+                                duration: "once" | "repeating" | "forever" | null;
+                                duration_in_months: number | null;
+                            } | null;
+                            next_charge: {
+                                amount: number;
+                                currency: string;
+                                /** Format: date-time */
+                                at: string;
+                            } | null;
+                            provider: string;
+                            /** Format: date-time */
+                            created_at: string;
+                        } | {
+                            /** @enum {string} */
+                            object: "subscription";
+                            customer_id: string;
+                            plan: string | null;
+                            plan_name: string | null;
+                            /** @enum {string} */
+                            status: "free";
+                            /** @enum {string|null} */
+                            trial_end: null;
+                            /** @enum {string|null} */
+                            days_remaining: null;
+                            /** @enum {string|null} */
+                            current_period_end: null;
+                            /** @enum {boolean} */
+                            cancel_at_period_end: false;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: invalid_request, invalid_signature */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_request" | "invalid_signature";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "unauthorized";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "forbidden";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "rate_limited";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: internal_error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "internal_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    deleteCustomersById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes the mutation safe to retry: the first reply is stored for 24 h and replayed to any request with the same key and body; the same key with another body is 409 idempotency_conflict. */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "customer";
+                        /** @enum {boolean} */
+                        deleted: true;
+                        /** Format: date-time */
+                        deleted_at: string;
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: invalid_request, invalid_signature */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_request" | "invalid_signature";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "unauthorized";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "forbidden";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: conflict, idempotency_conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "conflict" | "idempotency_conflict";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "rate_limited";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: internal_error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "internal_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: provider_error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "provider_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    patchCustomersById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes the mutation safe to retry: the first reply is stored for 24 h and replayed to any request with the same key and body; the same key with another body is 409 idempotency_conflict. */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** Format: email */
+                    email?: string | null;
+                    name?: string | null;
+                    metadata?: {
+                        [key: string]: unknown;
+                    };
+                    organization?: string | null;
+                    industry?: string | null;
+                    timezone?: string | null;
+                    locale?: string | null;
+                    marketing_opt_in?: boolean | null;
+                    /** Format: date-time */
+                    terms_accepted_at?: string | null;
+                    full_name?: string | null;
+                    organization_name?: string | null;
+                    accept_terms?: boolean;
+                    settings?: {
+                        [key: string]: unknown;
+                    };
+                    onboarding?: {
+                        steps: {
+                            [key: string]: "completed" | "skipped";
+                        };
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "customer";
+                        email: string | null;
+                        name: string | null;
+                        metadata: {
+                            [key: string]: unknown;
+                        };
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        balance: number;
+                        credits: {
+                            balance: number;
+                            held: number;
+                            available: number;
+                        };
+                        organization: string | null;
+                        industry: string | null;
+                        timezone: string | null;
+                        locale: string | null;
+                        marketing_opt_in: boolean | null;
+                        /** Format: date-time */
+                        terms_accepted_at: string | null;
+                        settings: {
+                            [key: string]: unknown;
+                        };
+                        onboarding: {
+                            /** @enum {string} */
+                            status: "not_started" | "in_progress" | "completed";
+                            /** Format: date-time */
+                            completed_at: string | null;
+                            /** @description 0-based index of the first step still pending; null once none is */
+                            current_step_index: number | null;
+                            steps: {
+                                id: string;
+                                name: string;
+                                optional: boolean;
+                                /** @enum {string} */
+                                status: "pending" | "completed" | "skipped";
+                                at: string | null;
+                            }[];
+                        };
+                        entitlements: {
+                            plan: string | null;
+                            features: {
+                                [key: string]: {
+                                    /** @enum {string} */
+                                    type: "credits";
+                                    allowed: boolean;
+                                    balance: number;
+                                } | {
+                                    /** @enum {string} */
+                                    type: "boolean";
+                                    allowed: boolean;
+                                } | {
+                                    /** @enum {string} */
+                                    type: "value";
+                                    allowed: boolean;
+                                    value?: (number | null) | string | boolean;
+                                } | {
+                                    /** @enum {string} */
+                                    type: "metered" | "allocated";
+                                    allowed: boolean;
+                                    usage: number;
+                                    /** @description null: unlimited */
+                                    limit: number | null;
+                                    remaining: number | null;
+                                };
+                            };
+                        };
+                        subscription: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "subscription";
+                            customer_id: string;
+                            /** @description The plan in force: the subscribed plan while live, else the catalog free plan (or null) */
+                            plan: string | null;
+                            plan_name: string | null;
+                            /** @description Set once the subscription has ended: the plan it was on */
+                            previous_plan?: string;
+                            /** @enum {string} */
+                            status: "trialing" | "active" | "past_due" | "canceled" | "expired";
+                            quantity: number;
+                            price: {
+                                amount: number;
+                                currency: string;
+                            };
+                            /** @enum {string} */
+                            interval: "month" | "year";
+                            /** Format: date-time */
+                            trial_start: string | null;
+                            /** Format: date-time */
+                            trial_end: string | null;
+                            days_remaining: number | null;
+                            /** Format: date-time */
+                            current_period_start: string;
+                            /** Format: date-time */
+                            current_period_end: string;
+                            cancel_at_period_end: boolean;
+                            /** Format: date-time */
+                            canceled_at: string | null;
+                            /** Format: date-time */
+                            ended_at: string | null;
+                            pending_plan: string | null;
+                            coupon: {
+                                id: string;
+                                percent_off: number | null;
+                                amount_off: number | null;
+                                /** @enum {string|null} */
+                                duration: "once" | "repeating" | "forever" | null;
+                                duration_in_months: number | null;
+                            } | null;
+                            next_charge: {
+                                amount: number;
+                                currency: string;
+                                /** Format: date-time */
+                                at: string;
+                            } | null;
+                            provider: string;
+                            /** Format: date-time */
+                            created_at: string;
+                        } | {
+                            /** @enum {string} */
+                            object: "subscription";
+                            customer_id: string;
+                            plan: string | null;
+                            plan_name: string | null;
+                            /** @enum {string} */
+                            status: "free";
+                            /** @enum {string|null} */
+                            trial_end: null;
+                            /** @enum {string|null} */
+                            days_remaining: null;
+                            /** @enum {string|null} */
+                            current_period_end: null;
+                            /** @enum {boolean} */
+                            cancel_at_period_end: false;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: invalid_request, invalid_signature */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_request" | "invalid_signature";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "unauthorized";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "forbidden";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: conflict, idempotency_conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "conflict" | "idempotency_conflict";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "payload_too_large";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "rate_limited";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: internal_error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "internal_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: provider_error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "provider_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getCustomersExportById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "customer_export";
+                        /** Format: date-time */
+                        exported_at: string;
+                        customer: {
+                            id: string;
+                            email: string | null;
+                            name: string | null;
+                            metadata: {
+                                [key: string]: unknown;
+                            };
+                        } & {
+                            [key: string]: unknown;
+                        };
+                        profile: {
+                            [key: string]: unknown;
+                        } | null;
+                        settings: {
+                            [key: string]: unknown;
+                        };
+                        billing_details: {
+                            [key: string]: unknown;
+                        } | null;
+                        credits: {
+                            [key: string]: unknown;
+                        } | null;
+                        view: {
+                            [key: string]: unknown;
+                        };
+                        ledger: {
+                            [key: string]: unknown;
+                        }[];
+                        holds: {
+                            [key: string]: unknown;
+                        }[];
+                        grants: {
+                            [key: string]: unknown;
+                        }[];
+                        usage: {
+                            [key: string]: unknown;
+                        }[];
+                        subscriptions: {
+                            [key: string]: unknown;
+                        }[];
+                        orders: {
+                            [key: string]: unknown;
+                        }[];
+                        cart: {
+                            [key: string]: unknown;
+                        }[];
+                        payments: {
+                            [key: string]: unknown;
+                        }[];
+                        refunds: {
+                            [key: string]: unknown;
+                        }[];
+                        payment_methods: {
+                            [key: string]: unknown;
+                        }[];
+                        invoices: {
+                            [key: string]: unknown;
+                        }[];
+                        api_keys: {
+                            [key: string]: unknown;
+                        }[];
+                        secrets: {
+                            name: string;
+                            /** Format: date-time */
+                            created_at: string;
+                            /** Format: date-time */
+                            updated_at: string;
+                        }[];
+                        audit: {
+                            [key: string]: unknown;
+                        }[];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: invalid_request, invalid_signature */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_request" | "invalid_signature";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "unauthorized";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "forbidden";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -4005,7 +5178,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4015,665 +5188,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
-                            message: string;
-                            request_id: string;
-                            param?: string;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-            };
-            /** @description Error envelope; code is one of: conflict, idempotency_conflict */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
-                        error: {
-                            /** @enum {string} */
-                            code: "conflict" | "idempotency_conflict";
-                            message: string;
-                            request_id: string;
-                            param?: string;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-            };
-            /** @description Error envelope; code is one of: payload_too_large */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
-                        error: {
-                            /** @enum {string} */
-                            code: "payload_too_large";
-                            message: string;
-                            request_id: string;
-                            param?: string;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-            };
-            /** @description Error envelope; code is one of: rate_limited */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
-                        error: {
-                            /** @enum {string} */
-                            code: "rate_limited";
-                            message: string;
-                            request_id: string;
-                            param?: string;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-            };
-            /** @description Error envelope; code is one of: internal_error */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
-                        error: {
-                            /** @enum {string} */
-                            code: "internal_error";
-                            message: string;
-                            request_id: string;
-                            param?: string;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-            };
-            /** @description Error envelope; code is one of: provider_error */
-            502: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
-                        error: {
-                            /** @enum {string} */
-                            code: "provider_error";
-                            message: string;
-                            request_id: string;
-                            param?: string;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-            };
-        };
-    };
-    getCustomersById: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Default Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        id: string;
-                        /** @enum {string} */
-                        object: "customer";
-                        email: string | null;
-                        name: string | null;
-                        metadata: {
-                            [key: string]: unknown;
-                        };
-                        /** Format: date-time */
-                        created_at: string;
-                        /** Format: date-time */
-                        updated_at: string;
-                        balance: number;
-                        credits: {
-                            balance: number;
-                            held: number;
-                            available: number;
-                        };
-                        organization: string | null;
-                        industry: string | null;
-                        timezone: string | null;
-                        locale: string | null;
-                        marketing_opt_in: boolean | null;
-                        /** Format: date-time */
-                        terms_accepted_at: string | null;
-                        settings: {
-                            [key: string]: unknown;
-                        };
-                        onboarding: {
-                            /** @enum {string} */
-                            status: "not_started" | "in_progress" | "completed";
-                            /** Format: date-time */
-                            completed_at: string | null;
-                            /** @description 0-based index of the first step still pending; null once none is */
-                            current_step_index: number | null;
-                            steps: {
-                                id: string;
-                                name: string;
-                                optional: boolean;
-                                /** @enum {string} */
-                                status: "pending" | "completed" | "skipped";
-                                at: string | null;
-                            }[];
-                        };
-                        entitlements: {
-                            plan: string | null;
-                            features: {
-                                [key: string]: {
-                                    /** @enum {string} */
-                                    type: "credits";
-                                    allowed: boolean;
-                                    balance: number;
-                                } | {
-                                    /** @enum {string} */
-                                    type: "boolean";
-                                    allowed: boolean;
-                                } | {
-                                    /** @enum {string} */
-                                    type: "value";
-                                    allowed: boolean;
-                                    value?: (number | null) | string | boolean;
-                                } | {
-                                    /** @enum {string} */
-                                    type: "metered" | "allocated";
-                                    allowed: boolean;
-                                    usage: number;
-                                    /** @description null: unlimited */
-                                    limit: number | null;
-                                    remaining: number | null;
-                                };
-                            };
-                        };
-                        subscription: {
-                            id: string;
-                            /** @enum {string} */
-                            object: "subscription";
-                            customer_id: string;
-                            /** @description The plan in force: the subscribed plan while live, else the catalog free plan (or null) */
-                            plan: string | null;
-                            plan_name: string | null;
-                            /** @description Set once the subscription has ended: the plan it was on */
-                            previous_plan?: string;
-                            /** @enum {string} */
-                            status: "trialing" | "active" | "past_due" | "canceled" | "expired";
-                            quantity: number;
-                            price: {
-                                amount: number;
-                                currency: string;
-                            };
-                            /** @enum {string} */
-                            interval: "month" | "year";
-                            /** Format: date-time */
-                            trial_start: string | null;
-                            /** Format: date-time */
-                            trial_end: string | null;
-                            days_remaining: number | null;
-                            /** Format: date-time */
-                            current_period_start: string;
-                            /** Format: date-time */
-                            current_period_end: string;
-                            cancel_at_period_end: boolean;
-                            /** Format: date-time */
-                            canceled_at: string | null;
-                            /** Format: date-time */
-                            ended_at: string | null;
-                            pending_plan: string | null;
-                            coupon: {
-                                id: string;
-                                percent_off: number | null;
-                                amount_off: number | null;
-                                /** @enum {string|null} */
-                                duration: "once" | "repeating" | "forever" | null;
-                                duration_in_months: number | null;
-                            } | null;
-                            next_charge: {
-                                amount: number;
-                                currency: string;
-                                /** Format: date-time */
-                                at: string;
-                            } | null;
-                            provider: string;
-                            /** Format: date-time */
-                            created_at: string;
-                        } | {
-                            /** @enum {string} */
-                            object: "subscription";
-                            customer_id: string;
-                            plan: string | null;
-                            plan_name: string | null;
-                            /** @enum {string} */
-                            status: "free";
-                            /** @enum {string|null} */
-                            trial_end: null;
-                            /** @enum {string|null} */
-                            days_remaining: null;
-                            /** @enum {string|null} */
-                            current_period_end: null;
-                            /** @enum {boolean} */
-                            cancel_at_period_end: false;
-                        };
-                    };
-                };
-            };
-            /** @description Error envelope; code is one of: invalid_request, invalid_signature */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_request" | "invalid_signature";
-                            message: string;
-                            request_id: string;
-                            param?: string;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-            };
-            /** @description Error envelope; code is one of: unauthorized */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
-                        error: {
-                            /** @enum {string} */
-                            code: "unauthorized";
-                            message: string;
-                            request_id: string;
-                            param?: string;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-            };
-            /** @description Error envelope; code is one of: forbidden */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
-                        error: {
-                            /** @enum {string} */
-                            code: "forbidden";
-                            message: string;
-                            request_id: string;
-                            param?: string;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-            };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
-                        error: {
-                            /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
-                            message: string;
-                            request_id: string;
-                            param?: string;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-            };
-            /** @description Error envelope; code is one of: rate_limited */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
-                        error: {
-                            /** @enum {string} */
-                            code: "rate_limited";
-                            message: string;
-                            request_id: string;
-                            param?: string;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-            };
-            /** @description Error envelope; code is one of: internal_error */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
-                        error: {
-                            /** @enum {string} */
-                            code: "internal_error";
-                            message: string;
-                            request_id: string;
-                            param?: string;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-            };
-        };
-    };
-    patchCustomersById: {
-        parameters: {
-            query?: never;
-            header?: {
-                /** @description Makes the mutation safe to retry: the first reply is stored for 24 h and replayed to any request with the same key and body; the same key with another body is 409 idempotency_conflict. */
-                "idempotency-key"?: string;
-            };
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": {
-                    /** Format: email */
-                    email?: string | null;
-                    name?: string | null;
-                    metadata?: {
-                        [key: string]: unknown;
-                    };
-                    organization?: string | null;
-                    industry?: string | null;
-                    timezone?: string | null;
-                    locale?: string | null;
-                    marketing_opt_in?: boolean | null;
-                    /** Format: date-time */
-                    terms_accepted_at?: string | null;
-                    full_name?: string | null;
-                    organization_name?: string | null;
-                    accept_terms?: boolean;
-                    settings?: {
-                        [key: string]: unknown;
-                    };
-                    onboarding?: {
-                        steps: {
-                            [key: string]: "completed" | "skipped";
-                        };
-                    };
-                };
-            };
-        };
-        responses: {
-            /** @description Default Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        id: string;
-                        /** @enum {string} */
-                        object: "customer";
-                        email: string | null;
-                        name: string | null;
-                        metadata: {
-                            [key: string]: unknown;
-                        };
-                        /** Format: date-time */
-                        created_at: string;
-                        /** Format: date-time */
-                        updated_at: string;
-                        balance: number;
-                        credits: {
-                            balance: number;
-                            held: number;
-                            available: number;
-                        };
-                        organization: string | null;
-                        industry: string | null;
-                        timezone: string | null;
-                        locale: string | null;
-                        marketing_opt_in: boolean | null;
-                        /** Format: date-time */
-                        terms_accepted_at: string | null;
-                        settings: {
-                            [key: string]: unknown;
-                        };
-                        onboarding: {
-                            /** @enum {string} */
-                            status: "not_started" | "in_progress" | "completed";
-                            /** Format: date-time */
-                            completed_at: string | null;
-                            /** @description 0-based index of the first step still pending; null once none is */
-                            current_step_index: number | null;
-                            steps: {
-                                id: string;
-                                name: string;
-                                optional: boolean;
-                                /** @enum {string} */
-                                status: "pending" | "completed" | "skipped";
-                                at: string | null;
-                            }[];
-                        };
-                        entitlements: {
-                            plan: string | null;
-                            features: {
-                                [key: string]: {
-                                    /** @enum {string} */
-                                    type: "credits";
-                                    allowed: boolean;
-                                    balance: number;
-                                } | {
-                                    /** @enum {string} */
-                                    type: "boolean";
-                                    allowed: boolean;
-                                } | {
-                                    /** @enum {string} */
-                                    type: "value";
-                                    allowed: boolean;
-                                    value?: (number | null) | string | boolean;
-                                } | {
-                                    /** @enum {string} */
-                                    type: "metered" | "allocated";
-                                    allowed: boolean;
-                                    usage: number;
-                                    /** @description null: unlimited */
-                                    limit: number | null;
-                                    remaining: number | null;
-                                };
-                            };
-                        };
-                        subscription: {
-                            id: string;
-                            /** @enum {string} */
-                            object: "subscription";
-                            customer_id: string;
-                            /** @description The plan in force: the subscribed plan while live, else the catalog free plan (or null) */
-                            plan: string | null;
-                            plan_name: string | null;
-                            /** @description Set once the subscription has ended: the plan it was on */
-                            previous_plan?: string;
-                            /** @enum {string} */
-                            status: "trialing" | "active" | "past_due" | "canceled" | "expired";
-                            quantity: number;
-                            price: {
-                                amount: number;
-                                currency: string;
-                            };
-                            /** @enum {string} */
-                            interval: "month" | "year";
-                            /** Format: date-time */
-                            trial_start: string | null;
-                            /** Format: date-time */
-                            trial_end: string | null;
-                            days_remaining: number | null;
-                            /** Format: date-time */
-                            current_period_start: string;
-                            /** Format: date-time */
-                            current_period_end: string;
-                            cancel_at_period_end: boolean;
-                            /** Format: date-time */
-                            canceled_at: string | null;
-                            /** Format: date-time */
-                            ended_at: string | null;
-                            pending_plan: string | null;
-                            coupon: {
-                                id: string;
-                                percent_off: number | null;
-                                amount_off: number | null;
-                                /** @enum {string|null} */
-                                duration: "once" | "repeating" | "forever" | null;
-                                duration_in_months: number | null;
-                            } | null;
-                            next_charge: {
-                                amount: number;
-                                currency: string;
-                                /** Format: date-time */
-                                at: string;
-                            } | null;
-                            provider: string;
-                            /** Format: date-time */
-                            created_at: string;
-                        } | {
-                            /** @enum {string} */
-                            object: "subscription";
-                            customer_id: string;
-                            plan: string | null;
-                            plan_name: string | null;
-                            /** @enum {string} */
-                            status: "free";
-                            /** @enum {string|null} */
-                            trial_end: null;
-                            /** @enum {string|null} */
-                            days_remaining: null;
-                            /** @enum {string|null} */
-                            current_period_end: null;
-                            /** @enum {boolean} */
-                            cancel_at_period_end: false;
-                        };
-                    };
-                };
-            };
-            /** @description Error envelope; code is one of: invalid_request, invalid_signature */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_request" | "invalid_signature";
-                            message: string;
-                            request_id: string;
-                            param?: string;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-            };
-            /** @description Error envelope; code is one of: unauthorized */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
-                        error: {
-                            /** @enum {string} */
-                            code: "unauthorized";
-                            message: string;
-                            request_id: string;
-                            param?: string;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-            };
-            /** @description Error envelope; code is one of: forbidden */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
-                        error: {
-                            /** @enum {string} */
-                            code: "forbidden";
-                            message: string;
-                            request_id: string;
-                            param?: string;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-            };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
-                        error: {
-                            /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -4886,7 +5401,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4896,7 +5411,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -5110,7 +5625,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5120,7 +5635,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -5334,7 +5849,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5344,7 +5859,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -5568,7 +6083,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5578,7 +6093,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -5802,7 +6317,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5812,7 +6327,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -6210,7 +6725,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6220,7 +6735,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -6501,7 +7016,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6511,7 +7026,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -6823,7 +7338,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6833,7 +7348,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -7029,7 +7544,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7039,7 +7554,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -7252,7 +7767,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7262,7 +7777,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -7461,7 +7976,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7471,7 +7986,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -7690,7 +8205,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7700,7 +8215,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -7953,7 +8468,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7963,7 +8478,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -8209,7 +8724,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8219,7 +8734,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -8543,7 +9058,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8553,7 +9068,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -8779,7 +9294,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8789,7 +9304,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -9001,7 +9516,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9011,7 +9526,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -9403,7 +9918,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9413,7 +9928,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -9644,7 +10159,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9654,7 +10169,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -9867,7 +10382,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9877,7 +10392,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -10014,7 +10529,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -10024,7 +10539,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -10185,7 +10700,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -10195,7 +10710,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -10350,7 +10865,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -10360,7 +10875,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -10596,7 +11111,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -10606,7 +11121,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -10819,7 +11334,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -10829,7 +11344,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -10978,7 +11493,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -10988,7 +11503,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -11151,7 +11666,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -11161,7 +11676,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -11375,7 +11890,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -11385,7 +11900,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -11580,7 +12095,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -11590,7 +12105,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -11746,7 +12261,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -11756,7 +12271,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -12261,7 +12776,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -12271,7 +12786,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -12482,7 +12997,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -12492,7 +13007,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -12672,7 +13187,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -12682,7 +13197,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -12896,7 +13411,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -12906,7 +13421,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -13259,7 +13774,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -13269,7 +13784,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -13431,7 +13946,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -13441,7 +13956,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -13606,7 +14121,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -13616,7 +14131,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -13794,7 +14309,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -13804,7 +14319,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -13977,7 +14492,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -13987,7 +14502,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -14213,7 +14728,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -14223,7 +14738,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -14435,7 +14950,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -14445,7 +14960,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -14690,7 +15205,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -14700,7 +15215,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -14888,7 +15403,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -14898,7 +15413,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -15134,7 +15649,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -15144,7 +15659,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -15323,7 +15838,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -15333,7 +15848,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -15572,7 +16087,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -15582,7 +16097,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -16030,7 +16545,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -16040,7 +16555,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -16172,7 +16687,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -16182,7 +16697,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -16387,7 +16902,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -16397,7 +16912,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -16542,7 +17057,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -16552,7 +17067,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -16718,7 +17233,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -16728,7 +17243,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -17254,7 +17769,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -17264,7 +17779,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -17624,7 +18139,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -17634,7 +18149,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -17834,7 +18349,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -17844,7 +18359,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -18207,7 +18722,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -18217,7 +18732,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -18372,7 +18887,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -18382,7 +18897,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -18649,7 +19164,7 @@ export interface operations {
             content: {
                 "application/json": {
                     url: string;
-                    events: ("*" | "customer.created" | "customer.updated" | "onboarding.started" | "onboarding.step_completed" | "onboarding.step_skipped" | "onboarding.completed" | "subscription.created" | "subscription.updated" | "subscription.canceled" | "subscription.trial_will_end" | "entitlements.updated" | "credits.granted" | "credits.deducted" | "credits.low_balance" | "credits.reversed" | "credits.transferred" | "credits.expired" | "credits.auto_top_up_failed" | "checkout.completed" | "payment.succeeded" | "payment.failed" | "payment.refunded" | "order.paid" | "order.canceled" | "order.refunded")[];
+                    events: ("*" | "customer.created" | "customer.updated" | "customer.deleted" | "onboarding.started" | "onboarding.step_completed" | "onboarding.step_skipped" | "onboarding.completed" | "subscription.created" | "subscription.updated" | "subscription.canceled" | "subscription.trial_will_end" | "entitlements.updated" | "credits.granted" | "credits.deducted" | "credits.low_balance" | "credits.reversed" | "credits.transferred" | "credits.expired" | "credits.auto_top_up_failed" | "checkout.completed" | "payment.succeeded" | "payment.failed" | "payment.refunded" | "order.paid" | "order.canceled" | "order.refunded")[];
                     /** @default true */
                     enabled?: boolean;
                     description?: string;
@@ -18741,7 +19256,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -18751,7 +19266,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -18956,7 +19471,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -18966,7 +19481,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -19107,7 +19622,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -19117,7 +19632,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -19225,7 +19740,7 @@ export interface operations {
             content: {
                 "application/json": {
                     url?: string;
-                    events?: ("*" | "customer.created" | "customer.updated" | "onboarding.started" | "onboarding.step_completed" | "onboarding.step_skipped" | "onboarding.completed" | "subscription.created" | "subscription.updated" | "subscription.canceled" | "subscription.trial_will_end" | "entitlements.updated" | "credits.granted" | "credits.deducted" | "credits.low_balance" | "credits.reversed" | "credits.transferred" | "credits.expired" | "credits.auto_top_up_failed" | "checkout.completed" | "payment.succeeded" | "payment.failed" | "payment.refunded" | "order.paid" | "order.canceled" | "order.refunded")[];
+                    events?: ("*" | "customer.created" | "customer.updated" | "customer.deleted" | "onboarding.started" | "onboarding.step_completed" | "onboarding.step_skipped" | "onboarding.completed" | "subscription.created" | "subscription.updated" | "subscription.canceled" | "subscription.trial_will_end" | "entitlements.updated" | "credits.granted" | "credits.deducted" | "credits.low_balance" | "credits.reversed" | "credits.transferred" | "credits.expired" | "credits.auto_top_up_failed" | "checkout.completed" | "payment.succeeded" | "payment.failed" | "payment.refunded" | "order.paid" | "order.canceled" | "order.refunded")[];
                     enabled?: boolean;
                     description?: string | null;
                 };
@@ -19314,7 +19829,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -19324,7 +19839,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -19554,7 +20069,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -19564,7 +20079,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -19902,7 +20417,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -19912,7 +20427,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -20065,7 +20580,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -20075,7 +20590,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -20432,7 +20947,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -20442,7 +20957,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -20855,7 +21370,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -20865,7 +21380,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -21078,7 +21593,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -21088,7 +21603,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -21280,7 +21795,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -21290,7 +21805,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -21442,7 +21957,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -21452,7 +21967,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -21659,7 +22174,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -21669,7 +22184,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -21825,7 +22340,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -21835,7 +22350,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -22047,7 +22562,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -22057,7 +22572,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -22278,6 +22793,1133 @@ export interface operations {
                         error: {
                             /** @enum {string} */
                             code: "internal_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getCustomersApiKeysById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "customer_api_key";
+                            customer_id: string;
+                            name: string | null;
+                            /** @description The first characters and the last 4 of the key; the key itself is shown once */
+                            preview: string;
+                            scopes: string[];
+                            /** @enum {string} */
+                            status: "active" | "expired" | "revoked";
+                            /** Format: date-time */
+                            expires_at: string | null;
+                            rate_limit: {
+                                limit: number;
+                                window_seconds: number;
+                            } | null;
+                            /** @description Verifications left; null = unlimited */
+                            remaining: number | null;
+                            auto_issued: boolean;
+                            rolled_to: string | null;
+                            /** Format: date-time */
+                            created_at: string;
+                            /** Format: date-time */
+                            revoked_at: string | null;
+                        }[];
+                        has_more: boolean;
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: invalid_request, invalid_signature */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_request" | "invalid_signature";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "unauthorized";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "forbidden";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "rate_limited";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: internal_error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "internal_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    postCustomersApiKeysById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes the mutation safe to retry: the first reply is stored for 24 h and replayed to any request with the same key and body; the same key with another body is 409 idempotency_conflict. */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name?: string;
+                    /** @default [] */
+                    scopes?: string[];
+                    /** Format: date-time */
+                    expires_at?: string;
+                    rate_limit?: {
+                        limit: number;
+                        window_seconds: number;
+                    };
+                    remaining?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "customer_api_key";
+                        customer_id: string;
+                        name: string | null;
+                        /** @description The first characters and the last 4 of the key; the key itself is shown once */
+                        preview: string;
+                        scopes: string[];
+                        /** @enum {string} */
+                        status: "active" | "expired" | "revoked";
+                        /** Format: date-time */
+                        expires_at: string | null;
+                        rate_limit: {
+                            limit: number;
+                            window_seconds: number;
+                        } | null;
+                        /** @description Verifications left; null = unlimited */
+                        remaining: number | null;
+                        auto_issued: boolean;
+                        rolled_to: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        revoked_at: string | null;
+                        /** @description The key: shown only in this reply */
+                        key: string;
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: invalid_request, invalid_signature */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_request" | "invalid_signature";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "unauthorized";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "forbidden";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: conflict, idempotency_conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "conflict" | "idempotency_conflict";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "payload_too_large";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "rate_limited";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: internal_error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "internal_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: provider_error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "provider_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    postApiKeysRollById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes the mutation safe to retry: the first reply is stored for 24 h and replayed to any request with the same key and body; the same key with another body is 409 idempotency_conflict. */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @default 0 */
+                    grace_seconds?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "customer_api_key";
+                        customer_id: string;
+                        name: string | null;
+                        /** @description The first characters and the last 4 of the key; the key itself is shown once */
+                        preview: string;
+                        scopes: string[];
+                        /** @enum {string} */
+                        status: "active" | "expired" | "revoked";
+                        /** Format: date-time */
+                        expires_at: string | null;
+                        rate_limit: {
+                            limit: number;
+                            window_seconds: number;
+                        } | null;
+                        /** @description Verifications left; null = unlimited */
+                        remaining: number | null;
+                        auto_issued: boolean;
+                        rolled_to: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        revoked_at: string | null;
+                        /** @description The key: shown only in this reply */
+                        key: string;
+                        previous: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "customer_api_key";
+                            customer_id: string;
+                            name: string | null;
+                            /** @description The first characters and the last 4 of the key; the key itself is shown once */
+                            preview: string;
+                            scopes: string[];
+                            /** @enum {string} */
+                            status: "active" | "expired" | "revoked";
+                            /** Format: date-time */
+                            expires_at: string | null;
+                            rate_limit: {
+                                limit: number;
+                                window_seconds: number;
+                            } | null;
+                            /** @description Verifications left; null = unlimited */
+                            remaining: number | null;
+                            auto_issued: boolean;
+                            rolled_to: string | null;
+                            /** Format: date-time */
+                            created_at: string;
+                            /** Format: date-time */
+                            revoked_at: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: invalid_request, invalid_signature */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_request" | "invalid_signature";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "unauthorized";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "forbidden";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: conflict, idempotency_conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "conflict" | "idempotency_conflict";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "payload_too_large";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "rate_limited";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: internal_error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "internal_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: provider_error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "provider_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    deleteApiKeysById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes the mutation safe to retry: the first reply is stored for 24 h and replayed to any request with the same key and body; the same key with another body is 409 idempotency_conflict. */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "customer_api_key";
+                        customer_id: string;
+                        name: string | null;
+                        /** @description The first characters and the last 4 of the key; the key itself is shown once */
+                        preview: string;
+                        scopes: string[];
+                        /** @enum {string} */
+                        status: "active" | "expired" | "revoked";
+                        /** Format: date-time */
+                        expires_at: string | null;
+                        rate_limit: {
+                            limit: number;
+                            window_seconds: number;
+                        } | null;
+                        /** @description Verifications left; null = unlimited */
+                        remaining: number | null;
+                        auto_issued: boolean;
+                        rolled_to: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        revoked_at: string | null;
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: invalid_request, invalid_signature */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_request" | "invalid_signature";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "unauthorized";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "forbidden";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: conflict, idempotency_conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "conflict" | "idempotency_conflict";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "rate_limited";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: internal_error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "internal_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: provider_error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "provider_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    postApiKeysVerify: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes the mutation safe to retry: the first reply is stored for 24 h and replayed to any request with the same key and body; the same key with another body is 409 idempotency_conflict. */
+                "idempotency-key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    key: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        valid: boolean;
+                        /**
+                         * @description Why the key is not valid
+                         * @enum {string}
+                         */
+                        code?: "not_found" | "revoked" | "expired" | "usage_exceeded" | "rate_limited" | "customer_deleted";
+                        key_id?: string;
+                        customer_id?: string;
+                        name?: string | null;
+                        scopes?: string[];
+                        plan?: string | null;
+                        entitlements?: {
+                            [key: string]: unknown;
+                        };
+                        remaining?: number | null;
+                        /** Format: date-time */
+                        expires_at?: string | null;
+                        rate_limit?: {
+                            limit: number;
+                            remaining: number;
+                            /** Format: date-time */
+                            reset: string;
+                        } | null;
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: invalid_request, invalid_signature */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_request" | "invalid_signature";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "unauthorized";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "forbidden";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: conflict, idempotency_conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "conflict" | "idempotency_conflict";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "payload_too_large";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "rate_limited";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: internal_error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "internal_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: provider_error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "provider_error";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -22635,7 +24277,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -22645,7 +24287,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -22958,7 +24600,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -22968,7 +24610,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -23179,7 +24821,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -23189,7 +24831,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -23400,7 +25042,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -23410,7 +25052,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -23572,7 +25214,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: not_found, customer_not_found */
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -23582,7 +25224,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "not_found" | "customer_not_found";
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
                             message: string;
                             request_id: string;
                             param?: string;

@@ -5,6 +5,8 @@
  * Open this file first: nothing registers itself by being imported. Hooks of one kind run in the
  * order of this list.
  */
+import { registerApiKeyRoutes } from '../modules/api-keys/api-keys.routes.ts';
+import { issueApiKeyOnPayment, issueApiKeyOnSubscriptionStart } from '../modules/api-keys/api-keys.service.ts';
 import { registerAuditRoutes } from '../modules/audit/audit.routes.ts';
 import { registerCatalogRoutes } from '../modules/catalog/catalog.routes.ts';
 import { registerCommerceRoutes } from '../modules/commerce/commerce.routes.ts';
@@ -73,7 +75,7 @@ export const capabilities: readonly Capability[] = [
     routes: [registerCustomerRoutes, registerProfileRoutes],
     customerView: [profileCustomerView],
     onCatalogPush: [validateSettingsSchemasOnPush],
-    emits: ['customer.created', 'customer.updated', 'onboarding.started', 'onboarding.step_completed', 'onboarding.step_skipped', 'onboarding.completed'],
+    emits: ['customer.created', 'customer.updated', 'customer.deleted', 'onboarding.started', 'onboarding.step_completed', 'onboarding.step_skipped', 'onboarding.completed'],
   },
   {
     name: 'customer-sessions',
@@ -160,6 +162,13 @@ export const capabilities: readonly Capability[] = [
   { name: 'providers', routes: [registerProviderRoutes] },
   { name: 'metrics', routes: [registerMetricsRoutes] },
   { name: 'vault', routes: [registerVaultRoutes] },
+  {
+    // The app's own API keys for its customers (docs/api-keys.md); issued on a payment or subscription start when the catalog says so.
+    name: 'api-keys',
+    routes: [registerApiKeyRoutes],
+    onPaymentRecorded: [issueApiKeyOnPayment],
+    onSubscriptionStarted: [issueApiKeyOnSubscriptionStart],
+  },
   { name: 'audit', routes: [registerAuditRoutes] },
   { name: 'test-helpers', routes: [registerTestHelperRoutes] },
   { name: 'hosted-pages', routes: [registerHostedPages, registerHomePage] },

@@ -6,6 +6,7 @@ import type { CheckoutItemBuilder } from '../modules/payments/checkout.service.t
 import type { CheckoutSessionRow, PaymentRow } from '../modules/payments/payments.repository.ts';
 import type { RefundRow } from '../modules/payments/refunds.repository.ts';
 import type { RefundEffect } from '../modules/payments/refunds.service.ts';
+import type { SubscriptionRow } from '../modules/subscriptions/subscriptions.repository.ts';
 import type { OutboxEventType } from '../modules/webhooks-out/outbox.ts';
 import type { PaymentProvider, ProviderEvent, ProviderName } from '../providers/provider.ts';
 import type { AppContext, Caller } from './context.ts';
@@ -71,6 +72,9 @@ export type RefundRecordedHook = (
   e: { payment: PaymentRow; refund: RefundRow; at: Date },
 ) => Promise<void>;
 
+/** Runs in the transaction that started a subscription (a trial too). */
+export type SubscriptionStartedHook = (ctx: AppContext, q: Queryable, sub: SubscriptionRow, at: Date) => Promise<void>;
+
 export type RouteRegistrar = (app: FastifyInstance, ctx: AppContext) => void;
 
 /** One capability of Tollgate and everything it plugs in. Listed in `src/app/capabilities.ts`. */
@@ -97,6 +101,8 @@ export interface Capability {
   onPaymentRecorded?: PaymentRecordedHook[];
   /** Runs in the transaction that recorded a refund (e.g. issue its credit note). */
   onRefundRecorded?: RefundRecordedHook[];
+  /** Runs in the transaction that started a subscription (e.g. issue the customer's API key). */
+  onSubscriptionStarted?: SubscriptionStartedHook[];
   /** The outgoing webhook events this capability emits. */
   emits?: readonly OutboxEventType[];
 }
@@ -115,6 +121,7 @@ export interface Registry {
   onCatalogPush: readonly CatalogPushHook[];
   onPaymentRecorded: readonly PaymentRecordedHook[];
   onRefundRecorded: readonly RefundRecordedHook[];
+  onSubscriptionStarted: readonly SubscriptionStartedHook[];
   checkoutItems: ReadonlyMap<string, CheckoutItemBuilder>;
   refundEffects: ReadonlyMap<string, RefundEffect>;
 }
@@ -170,6 +177,7 @@ export function buildRegistry(capabilities: readonly Capability[]): Registry {
     onCatalogPush: hooksOnce(capabilities, (c) => c.onCatalogPush, 'catalog push'),
     onPaymentRecorded: hooksOnce(capabilities, (c) => c.onPaymentRecorded, 'payment recorded'),
     onRefundRecorded: hooksOnce(capabilities, (c) => c.onRefundRecorded, 'refund recorded'),
+    onSubscriptionStarted: hooksOnce(capabilities, (c) => c.onSubscriptionStarted, 'subscription started'),
     checkoutItems,
     refundEffects,
   };

@@ -3,7 +3,7 @@ import type { Db } from './db.ts';
 
 /**
  * The in-process caches that can change an outcome (API keys, project rows with their test clock
- * and settings, catalogs, provider settings, customer sessions, CORS decisions), one set per
+ * and settings, catalogs, provider settings, customer sessions, CORS decisions, whether a customer was erased), one set per
  * database handle, so two instances in one process keep separate caches like two processes do.
  *
  * How they are invalidated: a change deletes its entries locally and publishes the same
@@ -12,7 +12,7 @@ import type { Db } from './db.ts';
  * that loses its listening connection drops every entry and reconnects. PGlite is one process, so
  * the local delete is the whole story. The TTL (2 s) stays as a backstop.
  */
-export type CacheScope = 'project' | 'keys' | 'catalog' | 'provider' | 'session' | 'cors';
+export type CacheScope = 'project' | 'keys' | 'catalog' | 'provider' | 'session' | 'cors' | 'customer';
 
 export const CACHE_CHANNEL = 'tollgate_cache';
 const CACHE_TTL_MS = 2000;

@@ -74,6 +74,8 @@ export const PlanSchema = z
     active: z.boolean().default(true),
     /** Ordering for upgrade/downgrade when prices tie. */
     rank: z.number().int().optional(),
+    /** A subscription to this plan (a trial too) or a payment for it gives the customer one API key (docs/api-keys.md). */
+    issues_api_key: z.boolean().optional(),
   })
   .strict();
 export type Plan = z.infer<typeof PlanSchema>;
@@ -97,6 +99,8 @@ export const CreditPackSchema = z
       })
       .strict()
       .optional(),
+    /** Buying this pack gives the customer one API key, once (docs/api-keys.md). */
+    issues_api_key: z.boolean().optional(),
   })
   .strict();
 export type CreditPack = z.infer<typeof CreditPackSchema>;

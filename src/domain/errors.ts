@@ -10,6 +10,7 @@ export const ERROR_STATUS = {
   forbidden: 403,
   not_found: 404,
   customer_not_found: 404,
+  customer_deleted: 404,
   idempotency_conflict: 409,
   conflict: 409,
   insufficient_stock: 409,
@@ -48,6 +49,13 @@ export class NotFoundError extends AppError {
 export class CustomerNotFoundError extends AppError {
   constructor(id: string) {
     super('customer_not_found', `No such customer: '${id}'`);
+  }
+}
+
+/** The customer was erased (DELETE /v1/customers/:id): its reads answer 404 with this code, its mutations refuse. */
+export class CustomerDeletedError extends AppError {
+  constructor(id: string) {
+    super('customer_deleted', `Customer '${id}' was deleted; its personal data is erased`);
   }
 }
 

@@ -23,6 +23,7 @@ export const ID_PREFIX = {
   endpoint: 'ep',
   delivery: 'dlv',
   secret: 'sec',
+  customerApiKey: 'ckey',
   session: 'cuss',
   refund: 're',
   operator: 'op',

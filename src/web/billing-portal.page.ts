@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { AppError } from '../domain/errors.ts';
 import { formatMoney } from '../domain/money.ts';
 import type { AppContext } from '../app/context.ts';
+import { portalKeys, rollApiKey } from '../modules/api-keys/api-keys.service.ts';
 import { checkoutFromLink, describeLink, openPortal, portalState } from '../modules/subscriptions/portal.service.ts';
 import * as subsRepo from '../modules/subscriptions/subscriptions.repository.ts';
 import { cancelSubscription, resumeSubscription } from '../modules/subscriptions/subscriptions.cancel.ts';
@@ -24,7 +25,38 @@ const NOTICES: Record<string, string> = {
   resumed: 'Your subscription will continue.',
 };
 
-async function renderPortal(ctx: AppContext, token: string, projectId: string, customerId: string, returnUrl: string, msg?: { error?: string; notice?: string }) {
+/** The customer's API keys (no secrets); a key just rolled is shown once, here. */
+async function keysSection(ctx: AppContext, token: string, projectId: string, customerId: string, rolled?: { id: string; key: string }) {
+  const keys = await portalKeys(ctx, projectId, customerId);
+  if (keys.length === 0) return '';
+  const rows = keys
+    .map(
+      (k) => `<tr data-testid="api-key" data-key-id="${esc(k.id)}"><td>${esc(k.name ?? '—')}</td><td><code>${esc(k.preview)}</code></td><td>${esc(k.status)}</td><td>${
+        k.status === 'active' && !k.rolled_to
+          ? `<form method="post" action="/portal/${esc(token)}/api-keys/${esc(k.id)}/roll"><button type="submit" class="secondary" data-testid="roll">Roll key</button></form>`
+          : ''
+      }</td></tr>`,
+    )
+    .join('');
+  const shown = rolled
+    ? `<div class="alert success" role="status">Your new key — copy it now, it is shown only once:<br><code data-testid="new-key">${esc(rolled.key)}</code><br>The previous key stopped working.</div>`
+    : '';
+  return `<section class="card" aria-label="API keys" style="margin-top:1.5rem">
+    <h2>API keys</h2>
+    ${shown}
+    <table data-testid="api-keys"><thead><tr><th>Name</th><th>Key</th><th>Status</th><th></th></tr></thead><tbody>${rows}</tbody></table>
+    <p class="muted">Keys are stored hashed: a key is shown once, when it is created or rolled. Rolling replaces a key by a new one at once.</p>
+  </section>`;
+}
+
+async function renderPortal(
+  ctx: AppContext,
+  token: string,
+  projectId: string,
+  customerId: string,
+  returnUrl: string,
+  msg?: { error?: string; notice?: string; rolled?: { id: string; key: string } },
+) {
   const [st, invoices] = await Promise.all([portalState(ctx, projectId, customerId), recentCustomerInvoices(ctx.db, projectId, customerId, 12)]);
   const c = st.catalog;
   const theme = c.theme ?? { name: c.name };
@@ -114,6 +146,7 @@ async function renderPortal(ctx: AppContext, token: string, projectId: string, c
     <h2>Invoices</h2>
     ${invoiceRows}
   </section>
+  ${await keysSection(ctx, token, projectId, customerId, msg?.rolled)}
   <p><a class="link" id="return" href="${esc(returnUrl)}">← Back to ${esc(theme.name ?? c.name ?? 'the app')}</a></p>`;
   return page({ title: `Billing — ${theme.name ?? 'Tollgate'}`, theme, lang: c.locale ?? 'en', body });
 }
@@ -197,6 +230,23 @@ export function registerBillingPortalPages(app: FastifyInstance, ctx: AppContext
   action('resume', async (p) => {
     await resumeSubscription(ctx, ctx.db, p.caller, p.session.customer_id);
     return 'resumed';
+  });
+
+  // Roll one of the customer's API keys: the new key is shown on this reply only (never in a URL).
+  app.post<{ Params: { token: string; id: string } }>('/portal/:token/api-keys/:id/roll', HIDDEN, async (req, reply) => {
+    const p = await open(req.params.token, reply);
+    if (!p) return reply;
+    const { session } = p;
+    const render = (msg: Parameters<typeof renderPortal>[5]) => renderPortal(ctx, session.id, session.project_id, session.customer_id, session.return_url, msg);
+    try {
+      const rolled = await ctx.db.tx((q) => rollApiKey(ctx, q, { ...p.caller, ip: req.ip }, req.params.id, 0, { customerId: session.customer_id }));
+      return reply.header('cache-control', 'no-store').type('text/html; charset=utf-8').send(await render({ rolled: { id: rolled.id, key: rolled.key } }));
+    } catch (err) {
+      if (err instanceof AppError && err.status < 500) {
+        return reply.code(err.status).type('text/html; charset=utf-8').send(await render({ error: err.message }));
+      }
+      throw err;
+    }
   });
 
   // Payment links: sell a plan or a pack to someone who is not a customer yet.

@@ -17,5 +17,9 @@ export function customers(request: RequestFn) {
       request('GET', '/v1/customers', { params: { query }, ...o }) as R<'GET', '/v1/customers', List<Customer>>,
     update: (id: string, patch: Body<'PATCH', '/v1/customers/{id}'>, o?: CallOptions) =>
       request('PATCH', '/v1/customers/{id}', { params: { path: { id } }, body: patch, ...o }) as R<'PATCH', '/v1/customers/{id}', Customer>,
+    /** Erases the customer's personal data (docs/customers.md); afterwards the customer answers 404 `customer_deleted`. */
+    delete: (id: string, o?: CallOptions) => request('DELETE', '/v1/customers/{id}', { params: { path: { id } }, ...o }),
+    /** Everything Tollgate holds about the customer, as JSON. */
+    export: (id: string, o?: CallOptions) => request('GET', '/v1/customers/{id}/export', { params: { path: { id } }, ...o }),
   };
 }

@@ -8,6 +8,8 @@ export interface CustomerRow {
   metadata: Record<string, unknown>;
   created_at: Date;
   updated_at: Date;
+  /** Set when the customer was erased (DELETE /v1/customers/:id): the row stays, pseudonymous. */
+  deleted_at: Date | null;
 }
 
 export async function insertCustomer(
@@ -61,11 +63,16 @@ export async function listCustomers(
 ): Promise<CustomerRow[]> {
   return (
     await q.query<CustomerRow>(
-      `SELECT * FROM customers WHERE project_id = $1
+      `SELECT * FROM customers WHERE project_id = $1 AND deleted_at IS NULL
          AND ($2::text IS NULL OR id > $2)
          AND ($3::text IS NULL OR id ILIKE '%' || $3 || '%' OR email ILIKE '%' || $3 || '%' OR name ILIKE '%' || $3 || '%')
        ORDER BY id LIMIT $4`,
       [projectId, opts.startingAfter ?? null, opts.search ?? null, opts.limit + 1],
     )
   ).rows;
+}
+
+/** Whether the customer was erased; undefined when there is no such customer. */
+export async function deletedAtOf(q: Queryable, projectId: string, id: string): Promise<{ deleted_at: Date | null } | undefined> {
+  return (await q.query<{ deleted_at: Date | null }>('SELECT deleted_at FROM customers WHERE project_id = $1 AND id = $2', [projectId, id])).rows[0];
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Queryable } from '../../db/db.ts';
-import { CustomerNotFoundError } from '../../domain/errors.ts';
+import { CustomerDeletedError, CustomerNotFoundError } from '../../domain/errors.ts';
+import { cacheOf, invalidate } from '../../db/invalidation.ts';
 import { newId } from '../../domain/ids.ts';
 import type { AppContext } from '../../app/context.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
@@ -55,6 +56,7 @@ export async function ensureCustomer(
   input: EnsureInput = {},
 ): Promise<{ customer: repo.CustomerRow; created: boolean }> {
   const existing = await repo.findCustomer(q, projectId, id);
+  if (existing?.deleted_at) throw new CustomerDeletedError(id);
   if (existing) return { customer: existing, created: false };
   return q.tx(async (trx) => {
     const at = await projectNow(ctx, projectId);
@@ -62,6 +64,7 @@ export async function ensureCustomer(
     if (!inserted) {
       const row = await repo.findCustomer(trx, projectId, id);
       if (!row) throw new Error('customer insert conflicted but no row found');
+      if (row.deleted_at) throw new CustomerDeletedError(id);
       return { customer: row, created: false };
     }
     await creditsRepo.insertAccount(trx, projectId, id, at);
@@ -98,7 +101,29 @@ export function listCustomers(
 export async function requireCustomer(q: Queryable, projectId: string, id: string): Promise<repo.CustomerRow> {
   const row = await repo.findCustomer(q, projectId, id);
   if (!row) throw new CustomerNotFoundError(id);
+  if (row.deleted_at) throw new CustomerDeletedError(id);
   return row;
+}
+
+/**
+ * Refuses a request naming an erased customer (404 customer_deleted). Whether a customer was erased
+ * is cached per instance for a moment and invalidated on every instance when it is erased
+ * (src/db/invalidation.ts), so the check costs no query on the hot paths.
+ */
+export async function refuseDeletedCustomer(ctx: AppContext, projectId: string, id: string): Promise<void> {
+  const cache = cacheOf<boolean>(ctx.db, 'customer');
+  const key = `${projectId}:${id}`;
+  let deleted = cache.get(key);
+  if (deleted === undefined) {
+    deleted = Boolean((await repo.deletedAtOf(ctx.db, projectId, id))?.deleted_at);
+    cache.set(key, deleted);
+  }
+  if (deleted) throw new CustomerDeletedError(id);
+}
+
+/** After an erasure committed: every instance forgets that the customer was not erased. */
+export async function invalidateCustomer(ctx: AppContext, projectId: string, id: string): Promise<void> {
+  await invalidate(ctx.db, [{ scope: 'customer', key: `${projectId}:${id}` }]);
 }
 
 export async function upsertCustomer(

@@ -4,8 +4,8 @@ import type { Queryable } from '../../db/db.ts';
 export async function counts(q: Queryable, projectId: string, monthStart: Date) {
   const r = await q.query<{ customers: number; new_customers: number; failed_payments: number }>(
     `SELECT
-       (SELECT count(*)::int FROM customers WHERE project_id = $1) AS customers,
-       (SELECT count(*)::int FROM customers WHERE project_id = $1 AND created_at >= $2) AS new_customers,
+       (SELECT count(*)::int FROM customers WHERE project_id = $1 AND deleted_at IS NULL) AS customers,
+       (SELECT count(*)::int FROM customers WHERE project_id = $1 AND deleted_at IS NULL AND created_at >= $2) AS new_customers,
        (SELECT count(*)::int FROM payments WHERE project_id = $1 AND status = 'failed' AND created_at >= $2) AS failed_payments`,
     [projectId, monthStart],
   );

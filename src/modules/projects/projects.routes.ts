@@ -16,6 +16,8 @@ const Project = z.object({
   default_provider: z.string(),
   cors_origins: z.array(z.string()),
   catalog_version: z.number().int(),
+  /** The prefix of the customer API keys this project issues (docs/api-keys.md). */
+  api_keys: z.object({ prefix: z.string().nullable() }),
   created_at: Timestamp,
 });
 

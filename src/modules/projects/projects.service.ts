@@ -179,10 +179,17 @@ const Origin = z
     }
   }, 'must be an origin such as "https://app.example.com" (scheme, host, optional port; no path or trailing slash)');
 
+/** The prefix of the project's customer API keys (`settings.api_keys.prefix`, docs/api-keys.md); never `sk`/`pk`. */
+export const ApiKeyPrefixSchema = z
+  .string()
+  .regex(/^[a-z][a-z0-9]{1,15}$/, 'must be 2-16 lowercase letters or digits, starting with a letter')
+  .refine((p) => p !== 'sk' && p !== 'pk', 'sk and pk are the prefixes of Tollgate keys');
+
 export const ProjectPatchBody = z
   .object({
     name: z.string().min(1).max(200).optional(),
     cors_origins: z.array(Origin).max(50).optional(),
+    api_keys: z.object({ prefix: ApiKeyPrefixSchema }).strict().optional(),
   })
   .strict();
 
@@ -193,6 +200,7 @@ function projectView(p: repo.ProjectRow) {
     name: p.name,
     default_provider: p.default_provider,
     cors_origins: p.cors_origins,
+    api_keys: { prefix: (p.settings?.api_keys as { prefix?: string } | undefined)?.prefix ?? null },
     catalog_version: p.catalog_version,
     created_at: p.created_at,
   };
@@ -207,6 +215,7 @@ export async function updateProject(ctx: AppContext, q: Queryable, caller: Calle
   const row = await repo.updateProjectSettings(q, caller.projectId, {
     name: body.name,
     cors_origins: body.cors_origins ? [...new Set(body.cors_origins)] : undefined,
+    settings: body.api_keys ? { api_keys: body.api_keys } : undefined,
   });
   if (!row) throw new NotFoundError('project', caller.projectId);
   await audit(q, caller, { action: 'project.updated', target: caller.projectId, details: body }, ctx.clock.now());

@@ -62,6 +62,7 @@ export async function startSubscription(ctx: AppContext, q: Queryable, s: StartI
   const { catalog } = await getCatalog(ctx, s.projectId);
   const saved = await billFirstPeriod(ctx, q, inserted, s, trialDenied, catalog);
   await announceCreated(q, saved, s, catalog);
+  for (const hook of ctx.registry.onSubscriptionStarted) await hook(ctx, q, saved, s.at);
   return saved;
 }
 

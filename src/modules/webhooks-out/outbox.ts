@@ -5,6 +5,7 @@ import { newId } from '../../domain/ids.ts';
 export const OUTBOX_EVENT_TYPES = [
   'customer.created',
   'customer.updated',
+  'customer.deleted',
   'onboarding.started',
   'onboarding.step_completed',
   'onboarding.step_skipped',
