@@ -18,13 +18,26 @@ interface Operation {
   responses: Record<string, { content?: Record<string, { schema?: unknown }> }>;
 }
 
+// One validator per distinct schema for the whole test file: every harness (and every restart in
+// a test) serves the same document, so a schema is compiled once, not once per app.
+const ajv = new Ajv({ strict: false, allErrors: true });
+(addFormats as unknown as (a: Ajv) => void)(ajv);
+const validators = new Map<string, ValidateFunction>();
+function validatorFor(schema: unknown): ValidateFunction {
+  const key = JSON.stringify(schema);
+  let validate = validators.get(key);
+  if (!validate) {
+    validate = ajv.compile(schema as object);
+    validators.set(key, validate);
+  }
+  return validate;
+}
+
 export class ResponseChecker {
   private readonly ops: Operation[] = [];
-  private readonly ajv = new Ajv({ strict: false, allErrors: true });
   private readonly compiled = new Map<string, ValidateFunction>();
 
   constructor(doc: { paths: Record<string, Record<string, { responses?: Operation['responses'] }>> }) {
-    (addFormats as unknown as (a: Ajv) => void)(this.ajv);
     for (const [template, item] of Object.entries(doc.paths)) {
       const segments = template.split('/');
       const re = segments.map((s) => (s.startsWith('{') ? '[^/]+' : s.replace(/[.*+?^$()|[\]\\]/g, '\\$&'))).join('/');
@@ -70,7 +83,7 @@ export class ResponseChecker {
     const key = `${method} ${op.template} ${res.statusCode}`;
     let validate = this.compiled.get(key);
     if (!validate) {
-      validate = this.ajv.compile(schema as object);
+      validate = validatorFor(schema);
       this.compiled.set(key, validate);
     }
     let body: unknown;
