@@ -42,6 +42,7 @@ import { fulfillPlan, planCheckoutItem } from '../modules/subscriptions/subscrip
 import { onInvoicePaid, onInvoicePaymentFailed, onSubscriptionChanged, onTrialWillEnd } from '../modules/subscriptions/subscriptions.events.ts';
 import { advanceDueSubscriptions } from '../modules/subscriptions/subscriptions.renewal.ts';
 import { startDefaultTrial } from '../modules/subscriptions/subscriptions.start.ts';
+import { registerStreamRoutes } from '../modules/stream/stream.routes.ts';
 import { registerTestHelperRoutes } from '../modules/test-helpers/test-helpers.routes.ts';
 import { registerUsageRoutes } from '../modules/usage/usage.routes.ts';
 import { entitlementsCustomerView } from '../modules/usage/usage.service.ts';
@@ -81,6 +82,7 @@ export const capabilities: readonly Capability[] = [
     jobs: { 'customer_sessions.sweep': sweepCustomerSessions },
   },
   { name: 'usage', routes: [registerUsageRoutes], customerView: [entitlementsCustomerView] },
+  { name: 'stream', routes: [registerStreamRoutes] },
   {
     name: 'payments',
     routes: [registerPaymentRoutes, registerRefundRoutes, registerCheckoutPages],
