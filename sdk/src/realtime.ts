@@ -174,7 +174,7 @@ export class EntitlementCache {
   checkLocal(customerId: string, feature: string, quantity = 1): Decision | null {
     if (this.stale) return null;
     const e = this.entries.get(customerId);
-    if (!e || !e.snap.known) return null;
+    if (!e?.snap.known) return null;
     const f = e.snap.features[feature];
     if (!f) return null;
     if (f.type === 'credits') {
