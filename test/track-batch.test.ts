@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CatalogInput } from '../src/domain/catalog.ts';
+import { runDueJobs } from '../src/jobs/runner.ts';
 import { createTollgate } from '../src/server.ts';
 import { UsageRecorder } from '../sdk/src/usage.ts';
 import { createHarness, type Harness, type TestProject } from './support/harness.ts';
@@ -93,6 +94,20 @@ describe('POST /v1/track/batch', () => {
     expect(statuses.filter((s) => s === 'recorded')).toHaveLength(200);
     expect(statuses.filter((s) => s === 'duplicate')).toHaveLength(200);
     expect(await usage(p, 'd', 'api_calls')).toBe(200);
+  });
+
+  it('an event id is remembered for 90 days, then forgotten by the usage.purge-events job', async () => {
+    const p = await h.project({ catalog });
+    const events = [{ event_id: 'old', customer_id: 'g', feature: 'seats', quantity: 1 }];
+    expect((await p.call('POST', '/v1/track/batch', { events })).body.results[0].status).toBe('recorded');
+    const count = async () => (await h.db.query<{ n: number }>('SELECT count(*)::int AS n FROM usage_events WHERE project_id = $1', [p.id])).rows[0]!.n;
+    h.clock.advance(89 * 86_400_000);
+    await runDueJobs(h.tg.ctx);
+    expect(await count()).toBe(1);
+    expect((await p.call('POST', '/v1/track/batch', { events })).body.results[0].status).toBe('duplicate');
+    h.clock.advance(2 * 86_400_000);
+    await runDueJobs(h.tg.ctx);
+    expect(await count()).toBe(0);
   });
 
   it('bad input is a 400 and records nothing', async () => {

@@ -44,6 +44,7 @@ import { advanceDueSubscriptions } from '../modules/subscriptions/subscriptions.
 import { startDefaultTrial } from '../modules/subscriptions/subscriptions.start.ts';
 import { registerStreamRoutes } from '../modules/stream/stream.routes.ts';
 import { registerTestHelperRoutes } from '../modules/test-helpers/test-helpers.routes.ts';
+import { purgeUsageEvents } from '../modules/usage/usage.batch.ts';
 import { registerUsageRoutes } from '../modules/usage/usage.routes.ts';
 import { entitlementsCustomerView } from '../modules/usage/usage.service.ts';
 import { registerVaultRoutes } from '../modules/vault/vault.routes.ts';
@@ -81,7 +82,7 @@ export const capabilities: readonly Capability[] = [
     sessionAuthenticators: [authenticateCustomerSession],
     jobs: { 'customer_sessions.sweep': sweepCustomerSessions },
   },
-  { name: 'usage', routes: [registerUsageRoutes], customerView: [entitlementsCustomerView] },
+  { name: 'usage', routes: [registerUsageRoutes], customerView: [entitlementsCustomerView], jobs: { 'usage.purge-events': purgeUsageEvents } },
   { name: 'stream', routes: [registerStreamRoutes] },
   {
     name: 'payments',

@@ -55,7 +55,8 @@ CREATE TRIGGER stream_catalogs AFTER INSERT ON catalogs
 CREATE TRIGGER stream_project_clock AFTER UPDATE OF clock_offset_ms ON projects
   FOR EACH ROW WHEN (OLD.clock_offset_ms IS DISTINCT FROM NEW.clock_offset_ms) EXECUTE FUNCTION stream_touch_project();
 
--- POST /v1/track/batch: one row per recorded event, so a resent event is a duplicate, never counted twice.
+-- POST /v1/track/batch: one row per recorded event, so a resent event is a duplicate, never counted twice
+-- (kept 90 days; the usage.purge-events job forgets older ones).
 CREATE TABLE usage_events (
   project_id  text NOT NULL,
   event_id    text NOT NULL,
@@ -66,4 +67,4 @@ CREATE TABLE usage_events (
   recorded_at timestamptz NOT NULL,
   PRIMARY KEY (project_id, event_id)
 );
-CREATE INDEX usage_events_recorded ON usage_events (project_id, recorded_at);
+CREATE INDEX usage_events_recorded ON usage_events (recorded_at);

@@ -11,6 +11,8 @@ import * as repo from './usage.repository.ts';
 import { grantOf, meteredPeriod } from './usage.service.ts';
 
 export const MAX_BATCH = 1000;
+/** How long a recorded event_id is remembered (a resend within it is a duplicate). */
+export const EVENT_RETENTION_DAYS = 90;
 
 export const BatchEvent = z
   .object({
@@ -171,4 +173,10 @@ export async function trackBatch(ctx: AppContext, q: Queryable, projectId: strin
     await repo.unclaimEvents(trx, projectId, failed);
     return { results };
   });
+}
+
+/** Background: forgets event ids older than the retention, a thousand at a time. */
+export async function purgeUsageEvents(ctx: AppContext): Promise<number> {
+  const before = new Date(ctx.clock.now().getTime() - EVENT_RETENTION_DAYS * 86_400_000);
+  return repo.purgeEvents(ctx.db, before, 1000);
 }

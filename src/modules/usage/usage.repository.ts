@@ -1,3 +1,4 @@
+import { claimDueSql } from '../../db/claim.ts';
 import type { Queryable } from '../../db/db.ts';
 
 export interface UsageRead {
@@ -215,4 +216,11 @@ export async function writeCounters(
       at,
     ],
   );
+}
+
+/** Deletes up to `limit` events recorded before `before` (on each project's clock); returns how many. */
+export async function purgeEvents(q: Queryable, before: Date, limit: number): Promise<number> {
+  const due = claimDueSql({ table: 'usage_events', alias: 'e', select: 'e.project_id, e.event_id', dueAt: 'recorded_at', projectClock: true });
+  const r = await q.query(`DELETE FROM usage_events WHERE (project_id, event_id) IN (${due})`, [before, limit]);
+  return r.rowCount;
 }
