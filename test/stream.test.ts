@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CatalogInput } from '../src/domain/catalog.ts';
+import { runDueJobs } from '../src/jobs/runner.ts';
 import { createTollgate, type Tollgate } from '../src/server.ts';
 import { type Decision, type EntitlementSnapshot, EntitlementCache, SseParser } from '../sdk/src/realtime.ts';
 import { createHarness, type Harness, type TestProject } from './support/harness.ts';
@@ -172,7 +173,7 @@ describe('GET /v1/stream and the in-process check', () => {
     try {
       const latencies: number[] = [];
       const afterReply: number[] = [];
-      for (let i = 1; i <= 40; i++) {
+      for (let i = 1; i <= 100; i++) {
         const seen = until(cache, 'x', (s) => s.features.seats?.usage === i);
         const t0 = performance.now();
         const r = await fetch(`${base}/v1/track`, {
@@ -246,15 +247,15 @@ describe('GET /v1/stream and the in-process check', () => {
     const cache = new EntitlementCache({ baseUrl: base, apiKey: p.key, customers: ['q'] });
     await cache.start();
     try {
-      // A change recorded with its version but without pg_notify, as if the notification never came.
+      // A change logged without pg_notify, as if the notification never came.
       await h.db.tx(async (q) => {
-        await q.exec('ALTER TABLE usage_counters DISABLE TRIGGER stream_usage_counters');
+        await q.exec('ALTER TABLE usage_counters DISABLE TRIGGER stream_usage_counters_ins');
         await q.query(
           `INSERT INTO usage_counters (project_id, customer_id, feature, used, lim, updated_at) VALUES ($1, 'q', 'seats', 2, 3, now())`,
           [p.id],
         );
-        await q.query("UPDATE stream_versions SET seq = nextval('stream_seq') WHERE project_id = $1 AND customer_id = 'q'", [p.id]);
-        await q.exec('ALTER TABLE usage_counters ENABLE TRIGGER stream_usage_counters');
+        await q.query("INSERT INTO stream_changes (project_id, customer_id) VALUES ($1, 'q')", [p.id]);
+        await q.exec('ALTER TABLE usage_counters ENABLE TRIGGER stream_usage_counters_ins');
       });
       const s = await until(cache, 'q', (x) => x.features.seats?.usage === 2);
       expect(s.features.seats).toMatchObject({ usage: 2, limit: 3 });
@@ -294,5 +295,32 @@ describe('GET /v1/stream and the in-process check', () => {
     const snap = await p.call('GET', '/v1/customers/mine/entitlements-snapshot');
     expect(snap.status).toBe(200);
     expect(snap.body).toMatchObject({ object: 'entitlement_snapshot', customer_id: 'mine', plan: 'free', features: { seats: { limit: 3, usage: 0 } } });
+  });
+
+  // Last: it moves the harness clock far ahead.
+  it('the change log keeps 15 minutes: a resume from before what was pruned starts with reset', async () => {
+    const p = await h.project({ catalog });
+    await p.call('POST', '/v1/customers', { id: 'late' });
+    const once = async (headers: Record<string, string> = {}) => {
+      const res = await fetch(`${base}/v1/stream?once=true`, { headers: { authorization: `Bearer ${p.key}`, ...headers } });
+      const events: { event: string; data: string; id: string | null }[] = [];
+      new SseParser((e) => events.push(e), () => {}, () => {}).push(await res.text());
+      return events;
+    };
+    const cursor = (await once())[0]!.id!;
+    await p.call('POST', '/v1/track', { customer_id: 'late', feature: 'seats', quantity: 1 });
+    const before = (await p.call('GET', '/v1/customers/late/entitlements-snapshot')).body as EntitlementSnapshot;
+    const logged = async () => (await h.db.query<{ n: number }>('SELECT count(*)::int AS n FROM stream_changes WHERE project_id = $1', [p.id])).rows[0]!.n;
+    expect(await logged()).toBeGreaterThan(0);
+    h.clock.set(new Date(Date.now() + 16 * 60_000));
+    await runDueJobs(h.tg.ctx);
+    expect(await logged()).toBe(0);
+    const resumed = await once({ 'last-event-id': cursor });
+    expect(resumed.map((e) => e.event)).toEqual(['reset', 'ready']);
+    expect(Number(resumed[1]!.id)).toBeGreaterThanOrEqual(before.seq);
+    // A snapshot read after the pruning is not older than one read before it.
+    const after = (await p.call('GET', '/v1/customers/late/entitlements-snapshot')).body as EntitlementSnapshot;
+    expect(after.seq).toBeGreaterThanOrEqual(before.seq);
+    expect(after.features.seats).toMatchObject({ usage: 1 });
   });
 });

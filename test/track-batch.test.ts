@@ -96,6 +96,33 @@ describe('POST /v1/track/batch', () => {
     expect(await usage(p, 'd', 'api_calls')).toBe(200);
   });
 
+  it('batches and single tracks on the same customers at once: no deadlock, every unit counted once', async () => {
+    const p = await h.project({ catalog });
+    const customers = Array.from({ length: 12 }, (_, i) => `k${i}`);
+    for (const c of customers) await p.call('POST', '/v1/customers/' + c + '/credits/grant', { amount: 1000, reason: 'test' });
+    for (const c of customers) await p.call('POST', `/v1/customers/${c}/subscription`, { plan: 'pro' });
+    const shuffled = <T>(xs: T[], seed: number) => xs.map((x, i) => ({ x, k: (i * 7919 + seed * 104729) % 9973 })).sort((a, b) => a.k - b.k).map((y) => y.x);
+    const batches = Array.from({ length: 4 }, (_, b) => ({
+      events: shuffled(
+        customers.flatMap((c) => [
+          { event_id: `b${b}-${c}-calls`, customer_id: c, feature: 'api_calls', quantity: 1 },
+          { event_id: `b${b}-${c}-seats`, customer_id: c, feature: 'seats', quantity: 1 },
+          { event_id: `b${b}-${c}-render`, customer_id: c, feature: 'render_seconds', quantity: 10 },
+        ]),
+        b,
+      ),
+    }));
+    const singles = customers.map((c) => p.call('POST', '/v1/track', { customer_id: c, feature: 'api_calls', quantity: 1 }));
+    const replies = await Promise.all([...batches.map((b) => p.call('POST', '/v1/track/batch', b)), ...singles]);
+    expect(replies.map((r) => r.status)).toEqual(replies.map(() => 200));
+    for (const r of replies.slice(0, 4)) expect(r.body.results.every((x: { status: string }) => x.status === 'recorded')).toBe(true);
+    for (const c of customers) {
+      expect(await usage(p, c, 'api_calls')).toBe(5);
+      expect(await usage(p, c, 'seats')).toBe(4);
+    }
+    expect((await p.call('GET', '/v1/customers/k3/credits')).body.balance).toBe(1005 - 4);
+  });
+
   it('an event id is remembered for 90 days, then forgotten by the usage.purge-events job', async () => {
     const p = await h.project({ catalog });
     const events = [{ event_id: 'old', customer_id: 'g', feature: 'seats', quantity: 1 }];

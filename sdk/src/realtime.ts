@@ -241,7 +241,7 @@ export class EntitlementCache {
       const res = await this.fetchFn(`${this.baseUrl}/v1/customers/${encodeURIComponent(customerId)}/entitlements-snapshot`, {
         headers: { authorization: `Bearer ${this.opts.apiKey}` },
       });
-      if (res.ok) this.store((await res.json()) as EntitlementSnapshot);
+      if (res.ok) this.store((await res.json()) as EntitlementSnapshot, false);
       else await res.body?.cancel();
     } catch {
       /* the next check asks again */
@@ -250,9 +250,13 @@ export class EntitlementCache {
     }
   }
 
-  private store(s: EntitlementSnapshot): void {
+  /**
+   * Keeps the newer snapshot. The stream delivers one customer's snapshots in the order they were
+   * read, so an equal seq from it wins; a fetched one (read at another time) only replaces an older seq.
+   */
+  private store(s: EntitlementSnapshot, fromStream: boolean): void {
     const prior = this.entries.get(s.customer_id);
-    if (prior && prior.snap.seq > s.seq) return;
+    if (prior && (fromStream ? prior.snap.seq > s.seq : prior.snap.seq >= s.seq)) return;
     const resets = new Map<string, number>();
     for (const [id, f] of Object.entries(s.features)) if (f.resets_at) resets.set(id, Date.parse(f.resets_at));
     this.entries.set(s.customer_id, { snap: s, offset: Date.parse(s.now) - this.now(), resets });
@@ -316,7 +320,7 @@ export class EntitlementCache {
     this.messages++;
     this.lastMessageAt = this.now();
     if (ev.id !== null) this.lastEventId = ev.id;
-    if (ev.event === 'snapshot') this.store(JSON.parse(ev.data) as EntitlementSnapshot);
+    if (ev.event === 'snapshot') this.store(JSON.parse(ev.data) as EntitlementSnapshot, true);
     else if (ev.event === 'reset') this.entries.clear();
     else if (ev.event === 'ready') this.ready();
   }

@@ -43,6 +43,7 @@ import { onInvoicePaid, onInvoicePaymentFailed, onSubscriptionChanged, onTrialWi
 import { advanceDueSubscriptions } from '../modules/subscriptions/subscriptions.renewal.ts';
 import { startDefaultTrial } from '../modules/subscriptions/subscriptions.start.ts';
 import { registerStreamRoutes } from '../modules/stream/stream.routes.ts';
+import { pruneStreamLog } from '../modules/stream/stream.service.ts';
 import { registerTestHelperRoutes } from '../modules/test-helpers/test-helpers.routes.ts';
 import { purgeUsageEvents } from '../modules/usage/usage.batch.ts';
 import { registerUsageRoutes } from '../modules/usage/usage.routes.ts';
@@ -83,7 +84,7 @@ export const capabilities: readonly Capability[] = [
     jobs: { 'customer_sessions.sweep': sweepCustomerSessions },
   },
   { name: 'usage', routes: [registerUsageRoutes], customerView: [entitlementsCustomerView], jobs: { 'usage.purge-events': purgeUsageEvents } },
-  { name: 'stream', routes: [registerStreamRoutes] },
+  { name: 'stream', routes: [registerStreamRoutes], jobs: { 'stream.prune': pruneStreamLog } },
   {
     name: 'payments',
     routes: [registerPaymentRoutes, registerRefundRoutes, registerCheckoutPages],

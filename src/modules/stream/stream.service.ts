@@ -13,8 +13,8 @@ import * as repo from './stream.repository.ts';
  * The entitlement stream: what `POST /v1/check` decides on, per customer, pushed to subscribers
  * when it changes, so an SDK can answer `check` in-process (docs/sdk-realtime.md).
  *
- * Nothing here holds state that matters: the database keeps one version row per changed customer
- * (`stream_versions`, written by triggers in the changing transaction, which also `pg_notify`);
+ * Nothing here holds state that matters: the database logs which customers changed
+ * (`stream_changes`, written by triggers in the changing transaction, which also `pg_notify`);
  * a stream is a view of it. An instance LISTENs on `tollgate_stream` and also polls the versions by
  * seq, so a lost notification (or a dropped listening connection) is caught up within a second; a
  * client that lost its connection resumes with `Last-Event-ID`.
@@ -171,8 +171,8 @@ interface ProjectState {
   cursor: number;
   /** Cursors of the last polls: the poll re-reads from the oldest. */
   history: number[];
-  /** Newest seq dispatched per customer (only to skip re-sending; losing it costs duplicates). */
-  seen: Map<string, number>;
+  /** Log rows already dispatched (only so the poll's re-reads are not sent again; losing it costs duplicates). */
+  seen: Set<number>;
 }
 
 export function sseMessage(event: string, data: unknown, id?: number): string {
@@ -210,7 +210,7 @@ class StreamHub {
   private state(projectId: string): ProjectState {
     let s = this.projects.get(projectId);
     if (!s) {
-      s = { subs: new Set(), pending: new Set(), reset: false, flushing: false, cursor: -1, history: [], seen: new Map() };
+      s = { subs: new Set(), pending: new Set(), reset: false, flushing: false, cursor: -1, history: [], seen: new Set() };
       this.projects.set(projectId, s);
     }
     return s;
@@ -223,7 +223,7 @@ class StreamHub {
     const sub: Subscriber = { projectId, customers: customers ? new Set(customers) : null, sink, held: [], heartbeat: null };
     s.subs.add(sub);
     if (s.cursor < 0) {
-      s.cursor = await repo.latestSeq(this.ctx.db, projectId);
+      s.cursor = (await repo.cursorOf(this.ctx.db, projectId)).latest;
       s.history = [s.cursor];
     }
     return sub;
@@ -266,9 +266,9 @@ class StreamHub {
 
   private changed(projectId: string, s: ProjectState, customerId: string, seq: number): void {
     if (Number.isFinite(seq)) {
-      if ((s.seen.get(customerId) ?? -1) >= seq) return;
+      if (s.seen.has(seq)) return;
       if (s.seen.size > 100_000) s.seen.clear();
-      s.seen.set(customerId, seq);
+      s.seen.add(seq);
       if (seq > s.cursor) s.cursor = seq;
     }
     if (customerId === '') s.reset = true;
@@ -385,7 +385,9 @@ export async function openStream(ctx: AppContext, o: OpenStream, sink: StreamSin
     const first: string[] = ['retry: 2000\n\n'];
     let ids: string[] = o.customers ?? [];
     if (!o.customers && o.lastEventId !== null) {
-      const changes = await recentChanges(ctx.db, o.projectId, o.lastEventId);
+      const { pruned } = await repo.cursorOf(ctx.db, o.projectId);
+      // Older than the log keeps: what changed since is unknown, so everything held is outdated.
+      const changes = o.lastEventId < pruned ? [{ customer_id: '', seq: pruned }] : await recentChanges(ctx.db, o.projectId, o.lastEventId);
       if (changes.some((c) => c.customer_id === '')) first.push(sseMessage('reset', { seq: cursor }, cursor));
       ids = [...new Set(changes.map((c) => c.customer_id).filter((c) => c !== ''))];
     }
@@ -405,8 +407,8 @@ export async function openStream(ctx: AppContext, o: OpenStream, sink: StreamSin
   return () => hub.unsubscribe(sub);
 }
 
-async function recentChanges(q: Queryable, projectId: string, after: number): Promise<repo.VersionRow[]> {
-  const out: repo.VersionRow[] = [];
+async function recentChanges(q: Queryable, projectId: string, after: number): Promise<repo.ChangeRow[]> {
+  const out: repo.ChangeRow[] = [];
   let cursor = after;
   for (;;) {
     const page = await repo.changesSince(q, projectId, cursor, 5000);
@@ -414,4 +416,12 @@ async function recentChanges(q: Queryable, projectId: string, after: number): Pr
     if (page.length < 5000) return out;
     cursor = Number(page[page.length - 1]!.seq);
   }
+}
+
+/** How long the change log is kept: a stream resuming from further back gets a `reset`. */
+export const STREAM_LOG_RETENTION_MS = 15 * 60_000;
+
+/** Background (`stream.prune`): drops change-log rows older than the retention, a thousand at a time. */
+export async function pruneStreamLog(ctx: AppContext): Promise<number> {
+  return repo.pruneChanges(ctx.db, new Date(ctx.clock.now().getTime() - STREAM_LOG_RETENTION_MS), 1000);
 }

@@ -159,10 +159,18 @@ export async function trackBatch(ctx: AppContext, q: Queryable, projectId: strin
       );
     }
 
-    // Credits features: through the ledger, one deduction per event (as `POST /v1/track`).
-    for (const i of todo) {
+    // Credits features: through the ledger, one deduction per event (as `POST /v1/track`), customer
+    // by customer in id order (each customer's events in the order given), so two batches lock
+    // credit accounts in the same order and never wait on each other in a cycle.
+    const creditEvents = todo
+      .filter((i) => findFeature(catalog, body.events[i]!.feature)!.type === 'credits')
+      .sort((a, b) => {
+        const x = body.events[a]!.customer_id;
+        const y = body.events[b]!.customer_id;
+        return x < y ? -1 : x > y ? 1 : a - b;
+      });
+    for (const i of creditEvents) {
       const e = body.events[i]!;
-      if (findFeature(catalog, e.feature)!.type !== 'credits') continue;
       try {
         await deduct(ctx, trx, projectId, e.customer_id, { usage: { feature: e.feature, quantity: e.quantity } });
       } catch (err) {
