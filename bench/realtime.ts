@@ -24,7 +24,16 @@ async function until(cache: EntitlementCache, customer: string, pred: () => bool
   });
 }
 
-export async function realtimeBench(o: { url: string; key: string; ms: number; customers: number; out: Out; ratios: string[] }): Promise<void> {
+export async function realtimeBench(o: {
+  url: string;
+  key: string;
+  ms: number;
+  customers: number;
+  out: Out;
+  ratios: string[];
+  /** To measure POST /v1/track without the stream's triggers (same run). */
+  sql: (text: string) => Promise<unknown>;
+}): Promise<void> {
   const { url, key, ms, out, ratios } = o;
   const spread = () => `c${Math.floor(Math.random() * o.customers)}`;
   out('');
@@ -112,6 +121,26 @@ export async function realtimeBench(o: { url: string; key: string; ms: number; c
     bodyFor: () => JSON.stringify({ customer_id: spread(), feature: 'api_calls', quantity: 1 }),
   });
   out(fmt(single));
+  // The cost of the stream on the write path: the same track with the change-log triggers off.
+  await o.sql('ALTER TABLE usage_counters DISABLE TRIGGER stream_usage_counters_ins, DISABLE TRIGGER stream_usage_counters_upd');
+  let bare: Figures;
+  try {
+    bare = await httpLoad('POST /v1/track, stream triggers off', {
+      url,
+      clients: 32,
+      ms,
+      key,
+      body: '',
+      path: () => '/v1/track',
+      bodyFor: () => JSON.stringify({ customer_id: spread(), feature: 'api_calls', quantity: 1 }),
+    });
+  } finally {
+    await o.sql('ALTER TABLE usage_counters ENABLE TRIGGER stream_usage_counters_ins, ENABLE TRIGGER stream_usage_counters_upd');
+  }
+  out(fmt(bare));
+  const r0 = `  ratio track with the stream's triggers / without: ${(single.opsPerSec / bare.opsPerSec).toFixed(2)}   (p99 ${single.p99.toFixed(1)} vs ${bare.p99.toFixed(1)} ms)`;
+  out(r0);
+  ratios.push(r0);
   let ev = 0;
   const batchOf = () =>
     JSON.stringify({

@@ -96,7 +96,7 @@ async function main(): Promise<void> {
   const rateLimited: { label: string; f: Figures }[] = [];
   try {
     if (ONLY === 'realtime') {
-      await realtimeBench({ url, key, ms: MS, customers: CUSTOMERS, out, ratios });
+      await realtimeBench({ url, key, ms: MS, customers: CUSTOMERS, out, ratios, sql: (text) => pool.query(text) });
       out('');
       out('Summary');
       for (const r of ratios) out(r);
@@ -146,7 +146,7 @@ async function main(): Promise<void> {
       out(line);
       ratios.push(line);
     }
-    await realtimeBench({ url, key, ms: MS, customers: CUSTOMERS, out, ratios });
+    await realtimeBench({ url, key, ms: MS, customers: CUSTOMERS, out, ratios, sql: (text) => pool.query(text) });
     // Deduct with auto top-up enabled for every customer (threshold never reached: the cost of the
     // check after each deduct), against the same run without it.
     out('');

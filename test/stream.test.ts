@@ -274,6 +274,7 @@ describe('GET /v1/stream and the in-process check', () => {
       expect(r.status, url).toBe(400);
       expect(r.body.error.code).toBe('invalid_request');
     }
+    await expect(new EntitlementCache({ baseUrl: base, apiKey: 'sk_test_wrong' }).start()).rejects.toMatchObject({ status: 401 });
     const badId = await p.call('GET', '/v1/stream', undefined, { 'last-event-id': 'abc' });
     expect(badId.status).toBe(400);
     expect(badId.body.error.param).toBe('Last-Event-ID');

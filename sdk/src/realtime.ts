@@ -135,7 +135,8 @@ export class EntitlementCache {
   private abort: AbortController | null = null;
   private closed = false;
   private loop: Promise<void> | null = null;
-  private readyWaiters: Array<() => void> = [];
+  private readyWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+  private fatal: Error | null = null;
   private readonly fetching = new Set<string>();
   /** Messages received (snapshots, resets, heartbeats). */
   messages = 0;
@@ -152,10 +153,14 @@ export class EntitlementCache {
     this.reconnectMs = opts.reconnectDelayMs ?? 1000;
   }
 
-  /** Connects; resolves once the initial snapshots arrived (`ready`), or after the first failed attempt (it keeps retrying). */
+  /**
+   * Connects; resolves once the initial snapshots arrived (`ready`), or after the first failed
+   * attempt (it keeps retrying). Rejects when the key is refused (401/403): retrying cannot help.
+   */
   start(): Promise<void> {
+    if (this.fatal) return Promise.reject(this.fatal);
     if (!this.loop) this.loop = this.run();
-    return new Promise((resolve) => this.readyWaiters.push(resolve));
+    return new Promise((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
   }
 
   /** True when no message or heartbeat arrived within staleAfterMs. */
@@ -265,14 +270,20 @@ export class EntitlementCache {
 
   private ready(): void {
     const w = this.readyWaiters.splice(0);
-    for (const f of w) f();
+    for (const f of w) f.resolve();
   }
 
   private async run(): Promise<void> {
     while (!this.closed) {
       try {
         await this.connectOnce();
-      } catch {
+      } catch (err) {
+        if ((err as { fatal?: boolean }).fatal) {
+          this.fatal = err as Error;
+          this.closed = true;
+          for (const w of this.readyWaiters.splice(0)) w.reject(this.fatal);
+          return;
+        }
         /* reconnect below */
       }
       this.ready(); // start() does not wait forever on a failing server
@@ -291,7 +302,7 @@ export class EntitlementCache {
     const res = await this.fetchFn(url, { headers, signal: abort.signal });
     if (!res.ok || !res.body) {
       await res.body?.cancel();
-      throw new Error(`stream: HTTP ${res.status}`);
+      throw Object.assign(new Error(`stream: HTTP ${res.status}`), { status: res.status, fatal: res.status === 401 || res.status === 403 });
     }
     const parser = new SseParser(
       (ev) => this.onEvent(ev),
