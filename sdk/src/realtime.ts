@@ -177,7 +177,8 @@ export class EntitlementCache {
    * a reset passed, a quantity the server would refuse). Synchronous: the hot path.
    */
   checkLocal(customerId: string, feature: string, quantity = 1): Decision | null {
-    if (this.stale) return null;
+    const now = this.now();
+    if (now - this.lastMessageAt > this.staleAfterMs) return null;
     const e = this.entries.get(customerId);
     if (!e?.snap.known) return null;
     const f = e.snap.features[feature];
@@ -206,13 +207,13 @@ export class EntitlementCache {
         : { allowed: false, source: 'cache', reason: 'not_included', feature, type: f.type, plan, value: null };
     }
     const resets = e.resets.get(feature);
-    if (resets !== undefined && this.now() + e.offset >= resets) return null;
+    if (resets !== undefined && now + e.offset >= resets) return null;
     const usage = f.usage ?? 0;
     if (!f.granted) return { allowed: false, source: 'cache', reason: 'not_included', feature, type: f.type, plan, usage, limit: 0, remaining: 0 };
     const limit = f.limit ?? null;
     const remaining = limit === null ? null : Math.max(0, limit - usage);
-    const allowed = quantity <= 0 || limit === null || usage + quantity <= limit;
-    return { allowed, source: 'cache', ...(allowed ? {} : { reason: 'limit_reached' as const }), feature, type: f.type, plan, usage, limit, remaining };
+    if (quantity <= 0 || limit === null || usage + quantity <= limit) return { allowed: true, source: 'cache', feature, type: f.type, plan, usage, limit, remaining };
+    return { allowed: false, source: 'cache', reason: 'limit_reached', feature, type: f.type, plan, usage, limit, remaining };
   }
 
   /** May the customer use `quantity` of the feature now? From the cache when it can, else as onStale says. */
