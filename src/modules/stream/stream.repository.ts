@@ -76,3 +76,48 @@ export async function pruneChanges(q: Queryable, before: Date, limit: number): P
   );
   return Number(r.rows[0]?.n ?? 0);
 }
+
+/**
+ * Keeps this instance's listener row of a project alive (changes of the project are logged while
+ * one is). When no live listener was there before, the horizon moves past every seq so far: what
+ * changed meanwhile was not logged, so a resume from before must reset.
+ */
+export async function registerListener(q: Queryable, projectId: string, instanceId: string, ttlMs: number): Promise<boolean> {
+  return q.tx(async (trx) => {
+    const live = await trx.query<{ any: boolean }>(
+      'SELECT EXISTS (SELECT 1 FROM stream_listeners WHERE project_id = $1 AND expires_at > clock_timestamp()) AS any',
+      [projectId],
+    );
+    await trx.query(
+      `INSERT INTO stream_listeners (project_id, instance_id, expires_at) VALUES ($1, $2, clock_timestamp() + $3 * interval '1 millisecond')
+       ON CONFLICT (project_id, instance_id) DO UPDATE SET expires_at = EXCLUDED.expires_at`,
+      [projectId, instanceId, ttlMs],
+    );
+    if (!live.rows[0]?.any) {
+      await trx.query(
+        `INSERT INTO stream_horizons AS h (project_id, pruned_to) VALUES ($1, nextval('stream_seq'))
+         ON CONFLICT (project_id) DO UPDATE SET pruned_to = GREATEST(h.pruned_to, EXCLUDED.pruned_to)`,
+        [projectId],
+      );
+      return true;
+    }
+    return false;
+  });
+}
+
+/** Deletes up to `limit` listener rows expired before `before`. */
+export async function pruneListeners(q: Queryable, before: Date, limit: number): Promise<number> {
+  const due = claimDueSql({ table: 'stream_listeners', alias: 'l', select: 'l.project_id, l.instance_id', dueAt: 'expires_at' });
+  const r = await q.query(`DELETE FROM stream_listeners WHERE (project_id, instance_id) IN (${due})`, [before, limit]);
+  return r.rowCount;
+}
+
+/** The first transaction id not yet started: every transaction below it that is still running started before now. */
+export async function xidHorizon(q: Queryable): Promise<string> {
+  return (await q.query<{ x: string }>('SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS x')).rows[0]!.x;
+}
+
+/** True once every transaction older than `xid` has ended. */
+export async function olderTransactionsDone(q: Queryable, xid: string): Promise<boolean> {
+  return (await q.query<{ done: boolean }>('SELECT pg_snapshot_xmin(pg_current_snapshot()) >= $1::xid8 AS done', [xid])).rows[0]!.done;
+}
