@@ -298,21 +298,6 @@ describe('GET /v1/stream and the in-process check', () => {
     expect(snap.body).toMatchObject({ object: 'entitlement_snapshot', customer_id: 'mine', plan: 'free', features: { seats: { limit: 3, usage: 0 } } });
   });
 
-  it('a project with no stream open anywhere logs no changes; opening one switches logging on', async () => {
-    const p = await h.project({ catalog });
-    const logged = async () => (await h.db.query<{ n: number }>('SELECT count(*)::int AS n FROM stream_changes WHERE project_id = $1', [p.id])).rows[0]!.n;
-    await p.call('POST', '/v1/track', { customer_id: 'quiet', feature: 'seats', quantity: 1 });
-    expect(await logged()).toBe(0);
-    const first = await p.call('GET', '/v1/stream?once=true&customers=quiet');
-    expect(first.raw).toContain('"usage":1');
-    await p.call('POST', '/v1/track', { customer_id: 'quiet', feature: 'seats', quantity: 1 });
-    expect(await logged()).toBe(1);
-    // A resume from before logging was on cannot know what changed: reset.
-    const cursor = /id: (\d+)/.exec(first.raw)![1]!;
-    const resumed = await p.call('GET', '/v1/stream?once=true', undefined, { 'last-event-id': String(Number(cursor) - 1) });
-    expect(resumed.raw).toContain('event: reset');
-  });
-
   // Last: it moves the harness clock far ahead.
   it('the change log keeps 15 minutes: a resume from before what was pruned starts with reset', async () => {
     const p = await h.project({ catalog });

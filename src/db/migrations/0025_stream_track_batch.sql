@@ -5,10 +5,6 @@
 -- Append-only on purpose: no row is shared between writers, so it adds no lock to the changes it logs.
 -- Streams resume and poll by seq; the stream.prune job keeps 15 minutes and records up to where it
 -- pruned (stream_horizons), so a resume from before that is told to start again (reset).
--- Only projects with a stream open somewhere pay for it: an instance serving streams of a project
--- keeps a row in stream_listeners alive (30 s, renewed every 10 s); changes of other projects are not
--- logged. An instance that finds no live listener when it registers moves the horizon first, so a
--- resume from before that gap gets reset too.
 CREATE SEQUENCE stream_seq;
 
 CREATE TABLE stream_changes (
@@ -21,14 +17,6 @@ CREATE TABLE stream_changes (
 CREATE INDEX stream_changes_customer ON stream_changes (project_id, customer_id, seq);
 CREATE INDEX stream_changes_age ON stream_changes (changed_at);
 
-CREATE TABLE stream_listeners (
-  project_id  text NOT NULL,
-  instance_id text NOT NULL,
-  expires_at  timestamptz NOT NULL,
-  PRIMARY KEY (project_id, instance_id)
-);
-CREATE INDEX stream_listeners_expiry ON stream_listeners (expires_at);
-
 CREATE TABLE stream_horizons (
   project_id text PRIMARY KEY,
   pruned_to  bigint NOT NULL
@@ -39,8 +27,7 @@ CREATE FUNCTION stream_log_customers() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE r record;
 BEGIN
   FOR r IN INSERT INTO stream_changes (project_id, customer_id)
-           SELECT DISTINCT c.project_id, c.customer_id FROM changed_rows c
-           WHERE EXISTS (SELECT 1 FROM stream_listeners l WHERE l.project_id = c.project_id AND l.expires_at > clock_timestamp())
+           SELECT DISTINCT project_id, customer_id FROM changed_rows
            RETURNING project_id, customer_id, seq
   LOOP
     PERFORM pg_notify('tollgate_stream', json_build_object('p', r.project_id, 'c', r.customer_id, 's', r.seq)::text);
@@ -52,9 +39,6 @@ CREATE FUNCTION stream_log_project() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE p text; s bigint;
 BEGIN
   IF TG_TABLE_NAME = 'projects' THEN p := NEW.id; ELSE p := NEW.project_id; END IF;
-  IF NOT EXISTS (SELECT 1 FROM stream_listeners l WHERE l.project_id = p AND l.expires_at > clock_timestamp()) THEN
-    RETURN NULL;
-  END IF;
   INSERT INTO stream_changes (project_id, customer_id) VALUES (p, '') RETURNING seq INTO s;
   PERFORM pg_notify('tollgate_stream', json_build_object('p', p, 'c', '', 's', s)::text);
   RETURN NULL;

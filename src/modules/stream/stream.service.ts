@@ -26,10 +26,6 @@ const POLL_MS = 1000;
 /** How far back (in polls) the poll re-reads, for a change whose seq was drawn before a newer one committed. */
 const POLL_LOOKBACK = 3;
 const MAX_FILTER = 1000;
-/** A listener row lives this long and is renewed every third of it. */
-const LISTENER_TTL_MS = 30_000;
-/** How long a stream waits for transactions in flight when logging is switched on for its project. */
-const SETTLE_MS = 2000;
 const BATCH = 500;
 
 export interface FeatureSnapshot {
@@ -189,8 +185,6 @@ class StreamHub {
   private starting: Promise<void> | null = null;
   private poll: NodeJS.Timeout | null = null;
   private closed = false;
-  private renew: NodeJS.Timeout | null = null;
-  private readonly instanceId = `i_${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
   /** Notifications received (tests and the bench wait on it). */
   received = 0;
 
@@ -209,8 +203,6 @@ class StreamHub {
       );
       this.poll = setInterval(() => void this.pollAll(), POLL_MS);
       this.poll.unref();
-      this.renew = setInterval(() => void this.renewAll(), LISTENER_TTL_MS / 3);
-      this.renew.unref();
     })();
     await this.starting;
   }
@@ -231,34 +223,10 @@ class StreamHub {
     const sub: Subscriber = { projectId, customers: customers ? new Set(customers) : null, sink, held: [], heartbeat: null };
     s.subs.add(sub);
     if (s.cursor < 0) {
-      const switchedOn = await repo.registerListener(this.ctx.db, projectId, this.instanceId, LISTENER_TTL_MS);
-      // A change whose trigger ran before the listener row committed was not logged: wait for such
-      // transactions to end, so what is read next (the initial snapshots) includes them.
-      if (switchedOn) await settle(this.ctx.db);
       s.cursor = (await repo.cursorOf(this.ctx.db, projectId)).latest;
       s.history = [s.cursor];
     }
     return sub;
-  }
-
-  /** Sends every stream of the project fresh snapshots (a reset) a little later (logging was off meanwhile). */
-  private refreshLater(projectId: string): void {
-    const t = setTimeout(() => {
-      const s = this.projects.get(projectId);
-      if (s) this.changed(projectId, s, '', Number.NaN);
-    }, SETTLE_MS);
-    t.unref();
-  }
-
-  private async renewAll(): Promise<void> {
-    for (const projectId of this.projects.keys()) {
-      try {
-        // Normally a renewal; after a pause longer than the TTL, logging restarts and the streams refresh.
-        if (await repo.registerListener(this.ctx.db, projectId, this.instanceId, LISTENER_TTL_MS)) this.refreshLater(projectId);
-      } catch (err) {
-        this.ctx.log.warn({ err, projectId }, 'entitlement stream: listener renewal failed');
-      }
-    }
   }
 
   /** Sends what was held while the initial snapshots were read, then live messages and heartbeats. */
@@ -360,7 +328,6 @@ class StreamHub {
   async close(): Promise<void> {
     this.closed = true;
     if (this.poll) clearInterval(this.poll);
-    if (this.renew) clearInterval(this.renew);
     for (const s of this.projects.values()) for (const sub of s.subs) {
       if (sub.heartbeat) clearInterval(sub.heartbeat);
       sub.sink.end();
@@ -369,13 +336,6 @@ class StreamHub {
     await this.starting?.catch(() => {});
     await this.stopListening?.();
   }
-}
-
-/** Waits (up to SETTLE_MS) until every transaction running now has ended. */
-async function settle(db: Db): Promise<void> {
-  const xid = await repo.xidHorizon(db);
-  const until = Date.now() + SETTLE_MS;
-  while (!(await repo.olderTransactionsDone(db, xid)) && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
 }
 
 /** LISTEN on PostgreSQL (a dedicated connection, see `Db.listen`) or on the embedded PGlite. */
@@ -463,7 +423,5 @@ export const STREAM_LOG_RETENTION_MS = 15 * 60_000;
 
 /** Background (`stream.prune`): drops change-log rows older than the retention, a thousand at a time. */
 export async function pruneStreamLog(ctx: AppContext): Promise<number> {
-  const now = ctx.clock.now();
-  const changes = await repo.pruneChanges(ctx.db, new Date(now.getTime() - STREAM_LOG_RETENTION_MS), 1000);
-  return changes + (await repo.pruneListeners(ctx.db, now, 1000));
+  return repo.pruneChanges(ctx.db, new Date(ctx.clock.now().getTime() - STREAM_LOG_RETENTION_MS), 1000);
 }
