@@ -17,6 +17,7 @@ import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
 import pino from 'pino';
 import { defaultRegistry } from '../src/app/capabilities.ts';
 import { closedLoop, type Figures, fmt, httpLoad, startServer, stopServer } from './lib.ts';
+import { realtimeBench } from './realtime.ts';
 
 const ADMIN_URL = process.env.BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const DB_NAME = process.env.BENCH_DB_NAME ?? 'tollgate_bench';
@@ -25,6 +26,8 @@ const CUSTOMERS = 10_000;
 const MS = Number(process.env.BENCH_MS ?? 4000);
 const CLIENTS = (process.env.BENCH_CLIENTS ?? '1,8,32').split(',').map(Number);
 const PORT = 4391;
+/** `BENCH_ONLY=realtime`: only the in-process check, stream and batch figures (a reduced run). */
+const ONLY = process.env.BENCH_ONLY;
 const ENC = `k1:${Buffer.alloc(32, 3).toString('base64')}`;
 const PROJECT = 'bench';
 
@@ -94,6 +97,13 @@ async function main(): Promise<void> {
   const ratios: string[] = [];
   const rateLimited: { label: string; f: Figures }[] = [];
   try {
+    if (ONLY === 'realtime') {
+      await realtimeBench({ url, key, ms: MS, customers: CUSTOMERS, out, ratios, sql: (text) => pool.query(text) });
+      out('');
+      out('Summary');
+      for (const r of ratios) out(r);
+      return;
+    }
     // warm-up
     await httpLoad('warm-up', { url, clients: 8, ms: 1500, key, body: '{"amount":1}', path: () => `/v1/customers/${spread()}/credits/deduct` });
     await ceiling(pool, 8, false);
@@ -138,6 +148,7 @@ async function main(): Promise<void> {
       out(line);
       ratios.push(line);
     }
+    await realtimeBench({ url, key, ms: MS, customers: CUSTOMERS, out, ratios, sql: (text) => pool.query(text) });
     // Deduct with auto top-up enabled for every customer (threshold never reached: the cost of the
     // check after each deduct), against the same run without it.
     out('');

@@ -174,7 +174,11 @@ interface Req {
   scoped: boolean;
 }
 
-const REQUIRED_QUERY: Record<string, string> = { '/v1/customers/:id/subscription/preview': '?plan=pro' };
+const REQUIRED_QUERY: Record<string, string> = {
+  '/v1/customers/:id/subscription/preview': '?plan=pro',
+  // The entitlement stream stays open; `once` sends its initial messages and ends.
+  '/v1/stream': '?once=true',
+};
 
 function requestsFor(url: string, ids: Ids): Req[] {
   const key = { authorization: `Bearer ${a.key}` };

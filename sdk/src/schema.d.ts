@@ -251,6 +251,63 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/track/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Record usage events in a batch
+         * @description Up to 1000 events, applied in order as POST /v1/track would, in one transaction. Each event_id counts once per project, forever after a resend or restart: the reply says per event whether it was recorded, a duplicate, or not applied (error, with the reason).
+         */
+        post: operations["postTrackBatch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stream entitlement snapshots (Server-Sent Events)
+         * @description text/event-stream. Events: `snapshot` (data: an entitlement snapshot), `reset` (the catalog or the project clock changed: every cached snapshot is outdated), `ready` (the initial messages are sent); `: ping` every 15 s. Every event has an `id:`; reconnect with `Last-Event-ID` to receive what changed meanwhile.
+         */
+        get: operations["getStream"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customers/{id}/entitlements-snapshot": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a customer's entitlement snapshot */
+        get: operations["getCustomersEntitlementsSnapshotById"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/checkout": {
         parameters: {
             query?: never;
@@ -6428,6 +6485,552 @@ export interface operations {
                         error: {
                             /** @enum {string} */
                             code: "provider_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    postTrackBatch: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes the mutation safe to retry: the first reply is stored for 24 h and replayed to any request with the same key and body; the same key with another body is 409 idempotency_conflict. */
+                "idempotency-key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    events: {
+                        /** @description Your id of the event: a resend with the same id is a duplicate, never counted twice */
+                        event_id: string;
+                        customer_id: string;
+                        feature: string;
+                        /** @default 1 */
+                        quantity?: number;
+                        /**
+                         * Format: date-time
+                         * @description When it happened (stored with the event; the count goes to the current period)
+                         */
+                        timestamp?: string;
+                    }[];
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        results: {
+                            event_id: string;
+                            /**
+                             * @description duplicate: this event_id was recorded before (nothing counted again)
+                             * @enum {string}
+                             */
+                            status: "recorded" | "duplicate" | "error";
+                            /** @description Why the event was not applied (status error); its event_id may be sent again */
+                            error?: {
+                                /** @enum {string} */
+                                code: "invalid_request" | "limit_reached" | "not_included" | "insufficient_credits";
+                                message: string;
+                            };
+                        }[];
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: invalid_request, invalid_signature */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_request" | "invalid_signature";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "unauthorized";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "forbidden";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: conflict, idempotency_conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "conflict" | "idempotency_conflict";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "payload_too_large";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "rate_limited";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: internal_error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "internal_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: provider_error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "provider_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getStream: {
+        parameters: {
+            query?: {
+                /** @description Comma-separated customer ids (at most 1000): snapshots of these at connect, then their changes only */
+                customers?: string;
+                /** @description Same as the Last-Event-ID header (for clients that cannot set headers) */
+                last_event_id?: string;
+                /** @description true: send the initial messages and `ready`, then end */
+                once?: "true" | "false";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Server-Sent Events: snapshot, reset and ready events, and pings */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Error envelope; code is one of: invalid_request, invalid_signature */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_request" | "invalid_signature";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "unauthorized";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "forbidden";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "rate_limited";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: internal_error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "internal_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getCustomersEntitlementsSnapshotById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Everything `POST /v1/check` decides on for one customer (docs/sdk-realtime.md) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "entitlement_snapshot";
+                        customer_id: string;
+                        known: boolean;
+                        /** @description The version of these inputs: a snapshot with a lower seq is older */
+                        seq: number;
+                        /**
+                         * Format: date-time
+                         * @description The project's time when it was read
+                         */
+                        now: string;
+                        plan: string | null;
+                        credits: {
+                            balance: number;
+                            held: number;
+                            available: number;
+                        };
+                        features: {
+                            [key: string]: {
+                                /** @enum {string} */
+                                type: "metered" | "allocated" | "boolean" | "value" | "credits";
+                                granted: boolean;
+                                /** @description Counters: the limit of the plan (null: unlimited) */
+                                limit?: number | null;
+                                /** @description Counters: the count a check compares with the limit */
+                                usage?: number;
+                                /**
+                                 * Format: date-time
+                                 * @description Metered: when the count starts again (project time)
+                                 */
+                                resets_at?: string | null;
+                                value?: unknown;
+                                credit_cost?: {
+                                    credits: number;
+                                    per: number;
+                                    /** @enum {string} */
+                                    rounding: "up" | "down" | "nearest";
+                                };
+                            };
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: invalid_request, invalid_signature */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_request" | "invalid_signature";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "unauthorized";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "forbidden";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "rate_limited";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: internal_error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "internal_error";
                             message: string;
                             request_id: string;
                             param?: string;

@@ -45,7 +45,10 @@ import { fulfillPlan, planCheckoutItem } from '../modules/subscriptions/subscrip
 import { onInvoicePaid, onInvoicePaymentFailed, onSubscriptionChanged, onTrialWillEnd } from '../modules/subscriptions/subscriptions.events.ts';
 import { advanceDueSubscriptions } from '../modules/subscriptions/subscriptions.renewal.ts';
 import { startDefaultTrial } from '../modules/subscriptions/subscriptions.start.ts';
+import { registerStreamRoutes } from '../modules/stream/stream.routes.ts';
+import { pruneStreamLog } from '../modules/stream/stream.service.ts';
 import { registerTestHelperRoutes } from '../modules/test-helpers/test-helpers.routes.ts';
+import { purgeUsageEvents } from '../modules/usage/usage.batch.ts';
 import { registerUsageRoutes } from '../modules/usage/usage.routes.ts';
 import { entitlementsCustomerView } from '../modules/usage/usage.service.ts';
 import { registerVaultRoutes } from '../modules/vault/vault.routes.ts';
@@ -83,7 +86,8 @@ export const capabilities: readonly Capability[] = [
     sessionAuthenticators: [authenticateCustomerSession],
     jobs: { 'customer_sessions.sweep': sweepCustomerSessions },
   },
-  { name: 'usage', routes: [registerUsageRoutes], customerView: [entitlementsCustomerView] },
+  { name: 'usage', routes: [registerUsageRoutes], customerView: [entitlementsCustomerView], jobs: { 'usage.purge-events': purgeUsageEvents } },
+  { name: 'stream', routes: [registerStreamRoutes], jobs: { 'stream.prune': pruneStreamLog } },
   {
     name: 'payments',
     routes: [registerPaymentRoutes, registerRefundRoutes, registerCheckoutPages],

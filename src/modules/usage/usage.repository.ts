@@ -1,3 +1,4 @@
+import { claimDueSql } from '../../db/claim.ts';
 import type { Queryable } from '../../db/db.ts';
 
 export interface UsageRead {
@@ -99,4 +100,127 @@ export async function listCounters(
       [projectId, customerId],
     )
   ).rows;
+}
+
+export interface BatchEventRow {
+  event_id: string;
+  customer_id: string;
+  feature: string;
+  quantity: number;
+  occurred_at: Date | null;
+}
+
+/** Claims event ids: returns those not recorded before (a twin batch waits here for the first to commit). */
+export async function claimEvents(q: Queryable, projectId: string, events: BatchEventRow[], at: Date): Promise<Set<string>> {
+  const r = await q.query<{ event_id: string }>(
+    `INSERT INTO usage_events (project_id, event_id, customer_id, feature, quantity, occurred_at, recorded_at)
+     SELECT $1, e.event_id, e.customer_id, e.feature, e.quantity, e.occurred_at, $7
+     FROM unnest($2::text[], $3::text[], $4::text[], $5::numeric[], $6::timestamptz[]) AS e(event_id, customer_id, feature, quantity, occurred_at)
+     ON CONFLICT (project_id, event_id) DO NOTHING RETURNING event_id`,
+    [
+      projectId,
+      events.map((e) => e.event_id),
+      events.map((e) => e.customer_id),
+      events.map((e) => e.feature),
+      events.map((e) => e.quantity),
+      events.map((e) => e.occurred_at),
+      at,
+    ],
+  );
+  return new Set(r.rows.map((x) => x.event_id));
+}
+
+/** Frees the ids of events that were not applied, so a resend tries them again. */
+export async function unclaimEvents(q: Queryable, projectId: string, eventIds: string[]): Promise<void> {
+  if (eventIds.length === 0) return;
+  await q.query('DELETE FROM usage_events WHERE project_id = $1 AND event_id = ANY($2::text[])', [projectId, eventIds]);
+}
+
+export async function knownCustomers(q: Queryable, projectId: string, ids: string[]): Promise<Set<string>> {
+  const r = await q.query<{ id: string }>('SELECT id FROM customers WHERE project_id = $1 AND id = ANY($2::text[])', [projectId, ids]);
+  return new Set(r.rows.map((x) => x.id));
+}
+
+/** The live subscription (plan and period) of each customer that has one. */
+export async function liveSubscriptions(
+  q: Queryable,
+  projectId: string,
+  ids: string[],
+): Promise<Map<string, { plan_id: string; current_period_start: Date }>> {
+  const r = await q.query<{ customer_id: string; plan_id: string; current_period_start: Date }>(
+    `SELECT DISTINCT ON (customer_id) customer_id, plan_id, current_period_start FROM subscriptions
+     WHERE project_id = $1 AND customer_id = ANY($2::text[]) AND status IN ('trialing', 'active', 'past_due')
+     ORDER BY customer_id`,
+    [projectId, ids],
+  );
+  return new Map(r.rows.map((x) => [x.customer_id, x]));
+}
+
+export interface CounterKey {
+  customer_id: string;
+  feature: string;
+  period_start: Date | null;
+  lim: number | null;
+}
+
+/**
+ * Locks the counters of the given (customer, feature) pairs, creating absent ones at 0 first, so a
+ * concurrent `POST /v1/track` waits for this transaction and the limit decisions here hold.
+ */
+export async function lockCounters(
+  q: Queryable,
+  projectId: string,
+  keys: CounterKey[],
+  at: Date,
+): Promise<{ customer_id: string; feature: string; used: number; period_start: Date | null }[]> {
+  const customers = keys.map((k) => k.customer_id);
+  const features = keys.map((k) => k.feature);
+  await q.query(
+    `INSERT INTO usage_counters (project_id, customer_id, feature, used, period_start, lim, updated_at)
+     SELECT $1, k.customer_id, k.feature, 0, k.period_start, k.lim, $6
+     FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::bigint[]) AS k(customer_id, feature, period_start, lim)
+     ON CONFLICT (project_id, customer_id, feature) DO NOTHING`,
+    [projectId, customers, features, keys.map((k) => k.period_start), keys.map((k) => k.lim), at],
+  );
+  return (
+    await q.query<{ customer_id: string; feature: string; used: number; period_start: Date | null }>(
+      `SELECT u.customer_id, u.feature, u.used, u.period_start FROM usage_counters u
+       JOIN unnest($2::text[], $3::text[]) AS k(customer_id, feature) ON u.customer_id = k.customer_id AND u.feature = k.feature
+       WHERE u.project_id = $1
+       ORDER BY u.customer_id, u.feature
+       FOR UPDATE OF u`,
+      [projectId, customers, features],
+    )
+  ).rows;
+}
+
+/** Writes the new counts of several counters in one statement. */
+export async function writeCounters(
+  q: Queryable,
+  projectId: string,
+  rows: { customer_id: string; feature: string; used: number; period_start: Date | null; lim: number | null }[],
+  at: Date,
+): Promise<void> {
+  if (rows.length === 0) return;
+  await q.query(
+    `UPDATE usage_counters u SET used = k.used, period_start = k.period_start, lim = k.lim, updated_at = $7
+     FROM unnest($2::text[], $3::text[], $4::bigint[], $5::timestamptz[], $6::bigint[]) AS k(customer_id, feature, used, period_start, lim)
+     WHERE u.project_id = $1 AND u.customer_id = k.customer_id AND u.feature = k.feature`,
+    [
+      projectId,
+      rows.map((r) => r.customer_id),
+      rows.map((r) => r.feature),
+      rows.map((r) => r.used),
+      rows.map((r) => r.period_start),
+      rows.map((r) => r.lim),
+      at,
+    ],
+  );
+}
+
+/** Deletes up to `limit` events recorded before `before` (on each project's clock); returns how many. */
+export async function purgeEvents(q: Queryable, before: Date, limit: number): Promise<number> {
+  const due = claimDueSql({ table: 'usage_events', alias: 'e', select: 'e.project_id, e.event_id', dueAt: 'recorded_at', projectClock: true });
+  const r = await q.query(`DELETE FROM usage_events WHERE (project_id, event_id) IN (${due})`, [before, limit]);
+  return r.rowCount;
 }

@@ -1,11 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 import { callerOf } from '../../http/auth.ts';
 import type { AppContext } from '../../app/context.ts';
 import { idempotent } from '../../http/idempotency.ts';
-import { z } from 'zod';
 import { replies } from '../../http/openapi.ts';
 import { FeatureType, FeatureValueOrNull } from '../../http/schemas.ts';
+import { TrackBatchBody, trackBatch } from './usage.batch.ts';
 import { check, track, UsageBody } from './usage.service.ts';
 
 /** The answer of check and track: allowed or not, and why; the counter or the credit balance behind it. */
@@ -23,6 +24,19 @@ const UsageAnswer = z.object({
   value: FeatureValueOrNull.optional().describe('value features'),
 });
 
+const TrackBatchReply = z.object({
+  results: z.array(
+    z.object({
+      event_id: z.string(),
+      status: z.enum(['recorded', 'duplicate', 'error']).describe('duplicate: this event_id was recorded before (nothing counted again)'),
+      error: z
+        .object({ code: z.enum(['invalid_request', 'limit_reached', 'not_included', 'insufficient_credits']), message: z.string() })
+        .optional()
+        .describe('Why the event was not applied (status error); its event_id may be sent again'),
+    }),
+  ),
+});
+
 export function registerUsageRoutes(root: FastifyInstance, ctx: AppContext): void {
   const app = root.withTypeProvider<ZodTypeProvider>();
 
@@ -32,5 +46,19 @@ export function registerUsageRoutes(root: FastifyInstance, ctx: AppContext): voi
 
   app.post('/v1/track', { schema: { summary: 'Track usage', body: UsageBody, response: replies({ 200: UsageAnswer }) } }, async (req, reply) =>
     idempotent(ctx, req, reply, async (q) => ({ body: await track(ctx, q, callerOf(req).projectId, req.body) }), { atomic: false }),
+  );
+
+  app.post(
+    '/v1/track/batch',
+    {
+      schema: {
+        summary: 'Record usage events in a batch',
+        description:
+          'Up to 1000 events, applied in order as POST /v1/track would, in one transaction. Each event_id counts once per project, forever after a resend or restart: the reply says per event whether it was recorded, a duplicate, or not applied (error, with the reason).',
+        body: TrackBatchBody,
+        response: replies({ 200: TrackBatchReply }),
+      },
+    },
+    async (req, reply) => idempotent(ctx, req, reply, async (q) => ({ body: await trackBatch(ctx, q, callerOf(req).projectId, req.body) })),
   );
 }

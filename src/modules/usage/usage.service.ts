@@ -86,7 +86,7 @@ function validateQuantity(feature: Feature, quantity: number, tracking: boolean)
 }
 
 /** The metered period a count belongs to: the subscription's, else the calendar month (as the track statement). */
-function meteredPeriod(subPeriod: Date | null, now: Date): Date {
+export function meteredPeriod(subPeriod: Date | null, now: Date): Date {
   return subPeriod ?? monthStart(now);
 }
 

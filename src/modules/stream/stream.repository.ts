@@ -1,0 +1,78 @@
+import { claimDueSql } from '../../db/claim.ts';
+import type { Queryable } from '../../db/db.ts';
+
+/** What a decision needs for a set of customers, read in one statement (a consistent snapshot). */
+export interface DecisionRow {
+  customer_id: string;
+  known: boolean;
+  seq: number | null;
+  plan_id: string | null;
+  current_period_start: Date | null;
+  current_period_end: Date | null;
+  balance: number | null;
+  held: number | null;
+  counters: { feature: string; used: number; period_start: string | null }[] | null;
+}
+
+export async function readDecisionInputs(q: Queryable, projectId: string, customerIds: string[]): Promise<DecisionRow[]> {
+  const r = await q.query<DecisionRow>(
+    `SELECT ids.id AS customer_id,
+            (c.id IS NOT NULL) AS known,
+            GREATEST((SELECT max(x.seq) FROM stream_changes x WHERE x.project_id = $1 AND x.customer_id = ids.id),
+                     (SELECT h.pruned_to FROM stream_horizons h WHERE h.project_id = $1)) AS seq,
+            s.plan_id, s.current_period_start, s.current_period_end,
+            a.balance, a.held,
+            (SELECT json_agg(json_build_object('feature', u.feature, 'used', u.used, 'period_start', u.period_start))
+               FROM usage_counters u WHERE u.project_id = $1 AND u.customer_id = ids.id) AS counters
+     FROM unnest($2::text[]) AS ids(id)
+     LEFT JOIN customers c ON c.project_id = $1 AND c.id = ids.id
+     LEFT JOIN credit_accounts a ON a.project_id = $1 AND a.customer_id = ids.id
+     LEFT JOIN LATERAL (
+       SELECT plan_id, current_period_start, current_period_end FROM subscriptions
+       WHERE project_id = $1 AND customer_id = ids.id AND status IN ('trialing', 'active', 'past_due') LIMIT 1
+     ) s ON true`,
+    [projectId, customerIds],
+  );
+  return r.rows;
+}
+
+export interface ChangeRow {
+  customer_id: string;
+  seq: number;
+}
+
+/** Changes after `after` (by seq), oldest first; customer '' stands for every customer of the project. */
+export async function changesSince(q: Queryable, projectId: string, after: number, limit: number): Promise<ChangeRow[]> {
+  return (
+    await q.query<ChangeRow>('SELECT customer_id, seq FROM stream_changes WHERE project_id = $1 AND seq > $2 ORDER BY seq LIMIT $3', [
+      projectId,
+      after,
+      limit,
+    ])
+  ).rows;
+}
+
+/** The newest seq of the project and the seq up to which its log was pruned (0 when none). */
+export async function cursorOf(q: Queryable, projectId: string): Promise<{ latest: number; pruned: number }> {
+  const r = await q.query<{ latest: number | null; pruned: number | null }>(
+    `SELECT GREATEST((SELECT max(seq) FROM stream_changes WHERE project_id = $1), h.pruned_to) AS latest, h.pruned_to AS pruned
+     FROM (SELECT 1) one LEFT JOIN stream_horizons h ON h.project_id = $1`,
+    [projectId],
+  );
+  return { latest: Number(r.rows[0]?.latest ?? 0), pruned: Number(r.rows[0]?.pruned ?? 0) };
+}
+
+/** Deletes up to `limit` log rows older than `before`, recording per project up to where it pruned. */
+export async function pruneChanges(q: Queryable, before: Date, limit: number): Promise<number> {
+  const due = claimDueSql({ table: 'stream_changes', alias: 'c', select: 'c.project_id, c.seq', dueAt: 'changed_at', orderBy: 'c.changed_at' });
+  const r = await q.query<{ n: number }>(
+    `WITH gone AS (DELETE FROM stream_changes WHERE (project_id, seq) IN (${due}) RETURNING project_id, seq),
+     marked AS (
+       INSERT INTO stream_horizons AS h (project_id, pruned_to) SELECT project_id, max(seq) FROM gone GROUP BY project_id
+       ON CONFLICT (project_id) DO UPDATE SET pruned_to = GREATEST(h.pruned_to, EXCLUDED.pruned_to)
+     )
+     SELECT count(*)::int AS n FROM gone`,
+    [before, limit],
+  );
+  return Number(r.rows[0]?.n ?? 0);
+}

@@ -1,0 +1,97 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { AppContext } from '../../app/context.ts';
+import { callerOf } from '../../http/auth.ts';
+import { content, replies } from '../../http/openapi.ts';
+import { CustomerParams, Timestamp } from '../../http/schemas.ts';
+import { closeHub, customerSnapshot, openStream, parseCustomerFilter, parseLastEventId } from './stream.service.ts';
+
+const FeatureSnapshot = z.object({
+  type: z.enum(['metered', 'allocated', 'boolean', 'value', 'credits']),
+  granted: z.boolean(),
+  limit: z.number().int().nullable().optional().describe('Counters: the limit of the plan (null: unlimited)'),
+  usage: z.number().int().optional().describe('Counters: the count a check compares with the limit'),
+  resets_at: Timestamp.nullable().optional().describe('Metered: when the count starts again (project time)'),
+  value: z.unknown().optional(),
+  credit_cost: z.object({ credits: z.number(), per: z.number(), rounding: z.enum(['up', 'down', 'nearest']) }).optional(),
+});
+
+export const EntitlementSnapshot = z
+  .object({
+    object: z.literal('entitlement_snapshot'),
+    customer_id: z.string(),
+    known: z.boolean(),
+    seq: z.number().int().describe('The version of these inputs: a snapshot with a lower seq is older'),
+    now: Timestamp.describe("The project's time when it was read"),
+    plan: z.string().nullable(),
+    credits: z.object({ balance: z.number().int(), held: z.number().int(), available: z.number().int() }),
+    features: z.record(z.string(), FeatureSnapshot),
+  })
+  .describe('Everything `POST /v1/check` decides on for one customer (docs/sdk-realtime.md)');
+
+const StreamQuery = z
+  .object({
+    customers: z.string().max(300_000).optional().describe('Comma-separated customer ids (at most 1000): snapshots of these at connect, then their changes only'),
+    last_event_id: z.string().max(20).optional().describe('Same as the Last-Event-ID header (for clients that cannot set headers)'),
+    once: z.enum(['true', 'false']).optional().describe('true: send the initial messages and `ready`, then end'),
+  })
+  .strict();
+
+export function registerStreamRoutes(root: FastifyInstance, ctx: AppContext): void {
+  const app = root.withTypeProvider<ZodTypeProvider>();
+
+  app.addHook('preClose', async () => closeHub(ctx));
+
+  app.get(
+    '/v1/stream',
+    {
+      schema: {
+        summary: 'Stream entitlement snapshots (Server-Sent Events)',
+        description:
+          'text/event-stream. Events: `snapshot` (data: an entitlement snapshot), `reset` (the catalog or the project clock changed: every cached snapshot is outdated), `ready` (the initial messages are sent); `: ping` every 15 s. Every event has an `id:`; reconnect with `Last-Event-ID` to receive what changed meanwhile.',
+        querystring: StreamQuery,
+        response: replies({ 200: content('Server-Sent Events: snapshot, reset and ready events, and pings', { 'text/event-stream': z.string() }) }),
+      },
+    },
+    async (req, reply) => {
+      const { projectId } = callerOf(req);
+      const customers = parseCustomerFilter(req.query.customers);
+      const header = req.headers['last-event-id'];
+      const lastEventId = parseLastEventId(Array.isArray(header) ? header[0] : (header ?? req.query.last_event_id));
+      const res = reply.raw;
+      let headed = false;
+      const sink = {
+        write(chunk: string) {
+          if (!headed) {
+            // Taken over at the first message: a failure before it is an ordinary JSON error reply.
+            headed = true;
+            reply.hijack();
+            res.writeHead(200, {
+              'content-type': 'text/event-stream; charset=utf-8',
+              'cache-control': 'no-cache, no-transform',
+              connection: 'keep-alive',
+              'x-accel-buffering': 'no',
+            });
+          }
+          if (res.writableEnded) return;
+          res.write(chunk);
+          // A reader that stopped reading: drop it; it reconnects and resumes.
+          if (res.writableLength > 8 * 1024 * 1024) res.destroy();
+        },
+        end() {
+          if (!res.writableEnded) res.end();
+        },
+      };
+      const stop = await openStream(ctx, { projectId, customers, lastEventId, once: req.query.once === 'true' }, sink);
+      if (res.destroyed) stop();
+      else res.on('close', stop);
+    },
+  );
+
+  app.get(
+    '/v1/customers/:id/entitlements-snapshot',
+    { schema: { summary: "Get a customer's entitlement snapshot", params: CustomerParams, response: replies({ 200: EntitlementSnapshot }) } },
+    async (req) => customerSnapshot(ctx, callerOf(req).projectId, req.params.id),
+  );
+}
