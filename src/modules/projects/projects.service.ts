@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Queryable } from '../../db/db.ts';
 import { ConflictError, InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
+import { type EmailSettings, EmailSettingsPatch, mergeEmailSettings } from '../../domain/emails.ts';
 import { newId, randomToken } from '../../domain/ids.ts';
 import type { AppContext, Caller } from '../../app/context.ts';
 import { audit } from '../audit/audit.service.ts';
@@ -183,6 +184,8 @@ export const ProjectPatchBody = z
   .object({
     name: z.string().min(1).max(200).optional(),
     cors_origins: z.array(Origin).max(50).optional(),
+    /** E-mails to customers (docs/emails.md): merged into `settings.email`. */
+    email: EmailSettingsPatch.optional(),
   })
   .strict();
 
@@ -194,6 +197,7 @@ function projectView(p: repo.ProjectRow) {
     default_provider: p.default_provider,
     cors_origins: p.cors_origins,
     catalog_version: p.catalog_version,
+    email: (p.settings as { email?: EmailSettings }).email ?? {},
     created_at: p.created_at,
   };
 }
@@ -202,11 +206,19 @@ export async function getProjectView(ctx: AppContext, projectId: string) {
   return projectView(await getProject(ctx, projectId));
 }
 
+/** The project's e-mail settings, its row locked so two patches merge one after the other. */
+async function lockedEmailSettings(q: Queryable, projectId: string): Promise<EmailSettings | undefined> {
+  const row = await repo.lockProject(q, projectId);
+  if (!row) throw new NotFoundError('project', projectId);
+  return (row.settings as { email?: EmailSettings }).email;
+}
+
 /** Project settings an operator may change: its display name and the browser origins allowed by CORS. */
 export async function updateProject(ctx: AppContext, q: Queryable, caller: Caller, body: z.infer<typeof ProjectPatchBody>) {
   const row = await repo.updateProjectSettings(q, caller.projectId, {
     name: body.name,
     cors_origins: body.cors_origins ? [...new Set(body.cors_origins)] : undefined,
+    settings: body.email ? { email: mergeEmailSettings(await lockedEmailSettings(q, caller.projectId), body.email) } : undefined,
   });
   if (!row) throw new NotFoundError('project', caller.projectId);
   await audit(q, caller, { action: 'project.updated', target: caller.projectId, details: body }, ctx.clock.now());

@@ -323,7 +323,7 @@ const UNREFERENCED_EVENTS = claimDueSql({
   table: 'outbox_events',
   alias: 'e',
   select: 'e.seq',
-  where: 'e.dispatched_at < $1 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id)',
+  where: 'e.dispatched_at < $1 AND e.emailed_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id)',
 });
 
 /**

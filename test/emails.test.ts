@@ -1,0 +1,324 @@
+import type { AddressInfo } from 'node:net';
+import { type ParsedMail, simpleParser } from 'mailparser';
+import { PDFParse } from 'pdf-parse';
+import type { Browser } from 'playwright-core';
+import { SMTPServer } from 'smtp-server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MINUTE } from '../src/clock.ts';
+import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
+import type { CatalogInput } from '../src/domain/catalog.ts';
+import { formatMoney } from '../src/domain/money.ts';
+import { runDueJobs } from '../src/jobs/runner.ts';
+import { createOperator } from '../src/modules/dashboard/operators.service.ts';
+import { composeEmails } from '../src/modules/emails/emails.service.ts';
+import { buildDashboard } from '../web/dashboard/build.mjs';
+import { describeBrowser, HAS_BROWSER, launchBrowser, SCREENSHOT_DIR } from './support/browser.ts';
+import { createHarness, type Harness, type TestProject } from './support/harness.ts';
+
+/** A real SMTP server in the test process: every message it accepts is parsed back with mailparser. */
+const inbox: ParsedMail[] = [];
+function startSmtp(port = 0): Promise<{ server: SMTPServer; port: number }> {
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS', 'AUTH'],
+    logger: false,
+    onData(stream, _session, done) {
+      simpleParser(stream).then(
+        (m) => {
+          inbox.push(m);
+          done();
+        },
+        (err: Error) => done(err),
+      );
+    },
+  });
+  return new Promise((resolve, reject) => {
+    server.on('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve({ server, port: (server.server.address() as AddressInfo).port }));
+  });
+}
+const stopSmtp = (s: SMTPServer) => new Promise<void>((resolve) => s.close(() => resolve()));
+
+let h: Harness;
+let smtp: { server: SMTPServer; port: number };
+let smtpUrl: string;
+
+beforeAll(async () => {
+  smtp = await startSmtp();
+  smtpUrl = `smtp://127.0.0.1:${smtp.port}`;
+  h = await createHarness({ config: { smtpUrl } });
+});
+afterAll(async () => {
+  await h?.close();
+  if (smtp) await stopSmtp(smtp.server);
+});
+
+/** Credits (AurisVoice), plans with a 14-day trial (ArkWatch) and products (Webox) in one catalog. */
+function catalog(): CatalogInput {
+  const auris = DEMO_CATALOGS.aurisvoice!.catalog;
+  const ark = DEMO_CATALOGS.arkwatch!.catalog;
+  return {
+    ...auris,
+    theme: { name: 'AurisVoice', primary_color: '#6d28d9', logo_url: 'https://cdn.auris.test/logo.png' },
+    features: [...(auris.features ?? []), ...(ark.features ?? [])],
+    plans: ark.plans,
+    free_plan: ark.free_plan,
+    products: DEMO_CATALOGS.webox!.catalog.products,
+  } as CatalogInput;
+}
+
+const flush = () => runDueJobs(h.tg.ctx);
+const DAY_S = 86_400;
+const advance = async (p: TestProject, days: number) => {
+  const r = await p.call('POST', '/v1/test_helpers/clock/advance', { seconds: Math.round(days * DAY_S) });
+  expect(r.status).toBe(200);
+  await flush();
+};
+const ok = (r: { status: number; body: any }, what: string) => {
+  expect(r.status, `${what}: ${JSON.stringify(r.body)}`).toBeLessThan(300);
+  return r.body;
+};
+const checkout = (p: TestProject, body: Record<string, unknown>) =>
+  p.call('POST', '/v1/checkout', { success_url: 'https://app.test/ok', cancel_url: 'https://app.test/no', ...body });
+async function pay(p: TestProject, body: Record<string, unknown>, card = '4242424242424242') {
+  const s = ok(await checkout(p, body), 'checkout');
+  ok(await p.call('POST', `/v1/test_helpers/checkout/${s.session_id}/pay`, { card }), 'pay');
+}
+const received = (to: string) => inbox.filter((m) => m.to && !Array.isArray(m.to) && m.to.text === to);
+const oneOf = (mails: ParsedMail[], subject: string | RegExp) => {
+  const found = mails.filter((m) => (typeof subject === 'string' ? m.subject === subject : subject.test(m.subject ?? '')));
+  expect(found.map((m) => m.subject), `${subject} among ${mails.map((m) => m.subject).join(' | ')}`).toHaveLength(1);
+  return found[0]!;
+};
+
+/** Walks one customer through every e-mail: sign-up, low credits, purchases, a trial, a paid plan that lapses. */
+async function lifeOfACustomer(p: TestProject, id: string, locale: 'en' | 'fr') {
+  ok(await p.call('POST', '/v1/customers', { id, email: `${id}@example.com`, name: 'Ann' }), 'customer');
+  if (locale === 'fr') ok(await p.call('PATCH', `/v1/customers/${id}`, { locale: 'fr-FR' }), 'locale');
+  ok(await p.call('POST', `/v1/customers/${id}/credits/deduct`, { amount: 6 }), 'deduct'); // 10 signup credits → 4, under 5
+  // The card pays now and declines every later charge: the trial's end, the renewal and its retries fail.
+  await pay(p, { customer_id: id, credit_pack: 'pro' }, '4000000000000341');
+  ok(await p.call('POST', `/v1/customers/${id}/cart/items`, { product_id: 'voice-clone-kit', quantity: 2 }), 'cart');
+  const order = ok(await p.call('POST', `/v1/customers/${id}/orders`, {}), 'order');
+  await pay(p, { customer_id: id, order_id: order.id });
+  ok(await checkout(p, { customer_id: id, plan: 'starter' }), 'trial'); // 14 days, no card
+  await flush();
+  await advance(p, 11); // 3 days left
+  await advance(p, 4); // the trial ends, its first charge fails: it expires
+  await pay(p, { customer_id: id, plan: 'starter' }, '4000000000000341');
+  ok(await p.call('POST', `/v1/customers/${id}/subscription/cancel`, {}), 'cancel at period end');
+  ok(await p.call('POST', `/v1/customers/${id}/subscription/resume`), 'resume');
+  await flush();
+  for (let d = 0; d < 45; d += 1) await advance(p, 1); // the renewal fails, is retried, and the subscription ends
+  return order.id as string;
+}
+
+describe('e-mails over SMTP', () => {
+  for (const locale of ['en', 'fr'] as const) {
+    it(`every template arrives with its subject and text, themed, in ${locale === 'en' ? 'English' : 'French'}`, { timeout: 120_000 }, async () => {
+      const p = await h.project({ catalog: catalog() });
+      const who = `ann-${locale}-${p.id}`;
+      const orderId = await lifeOfACustomer(p, who, locale);
+      await flush();
+      const mails = received(`${who}@example.com`);
+      const fr = locale === 'fr';
+      const money = (amount: number) => formatMoney({ amount, currency: 'eur' }, locale);
+
+      const welcome = oneOf(mails, fr ? 'Bienvenue chez AurisVoice' : 'Welcome to AurisVoice');
+      expect(welcome.text).toContain(fr ? 'Bonjour Ann,' : 'Hello Ann,');
+      expect(welcome.from?.text).toBe(`"${p.id}" <billing@localhost>`);
+      expect(welcome.html).toContain('#6d28d9');
+      expect(welcome.html).toContain('https://cdn.auris.test/logo.png');
+
+      const low = oneOf(mails, fr ? 'Vos crédits AurisVoice sont presque épuisés' : 'Your AurisVoice credits are running low');
+      expect(low.text).toContain(fr ? "n'est plus que de 4 crédits (seuil d'alerte : 5)" : 'down to 4 credits (alert threshold: 5)');
+
+      // The receipt of the credit pack carries its invoice as a PDF.
+      const receipt = oneOf(mails, fr ? `Reçu de votre paiement de ${money(1500)}` : `Receipt for your payment of ${money(1500)}`);
+      const invoices = ok(await p.call('GET', `/v1/invoices?customer_id=${who}&limit=100`), 'invoices').data as { number: string; total: { amount: number } }[];
+      const packInvoice = invoices.find((i) => i.total.amount === 1500)!;
+      expect(receipt.text).toContain(fr ? `La facture ${packInvoice.number} est jointe` : `Invoice ${packInvoice.number} is attached`);
+      expect(receipt.attachments.map((a) => [a.filename, a.contentType])).toEqual([[`${packInvoice.number}.pdf`, 'application/pdf']]);
+      const pdfText = (await new PDFParse({ data: new Uint8Array(receipt.attachments[0]!.content) }).getText()).text;
+      expect(pdfText).toContain(packInvoice.number);
+
+      const order = oneOf(mails, fr ? `Commande confirmée : ${orderId}` : `Order confirmed: ${orderId}`);
+      expect(order.text).toContain(`2 × Voice clone kit — ${money(5800)}`);
+      oneOf(mails, fr ? `Reçu de votre paiement de ${money(5800)}` : `Receipt for your payment of ${money(5800)}`);
+
+      const willEnd = oneOf(mails, fr ? 'Votre essai Starter se termine dans 3 jours' : 'Your Starter trial ends in 3 days');
+      expect(willEnd.text).toContain(fr ? 'Ajoutez un moyen de paiement' : 'Add a payment method');
+      const ended = oneOf(mails, fr ? 'Votre essai Starter est terminé' : 'Your Starter trial has ended');
+      expect(ended.text).toContain(fr ? 'choisissez une offre' : 'choose a plan');
+
+      oneOf(mails, fr ? /^Votre abonnement Starter se termine le / : /^Your Starter subscription will end on /);
+
+      // Every failed charge of the dunning (the renewal, then each retry) sends one, with a portal link.
+      const failedEvents = await h.db.query('SELECT 1 FROM outbox_events WHERE project_id = $1 AND customer_id = $2 AND type = $3', [p.id, who, 'payment.failed']);
+      const failed = mails.filter((m) => m.subject === (fr ? "Votre paiement à AurisVoice n'a pas abouti" : 'Your payment to AurisVoice failed'));
+      expect(failedEvents.rowCount).toBeGreaterThanOrEqual(2);
+      expect(failed).toHaveLength(failedEvents.rowCount);
+      expect(failed[0]!.text).toContain(fr ? 'Motif : card_declined' : 'Reason: card_declined');
+      expect(failed[0]!.text).toMatch(new RegExp(`${h.config.publicUrl.replace(/[.:/]/g, '\\$&')}/portal/ps_\\w+`));
+      expect(failed[0]!.html).toContain(fr ? 'Mettre à jour le moyen de paiement' : 'Update payment method');
+
+      const canceled = oneOf(mails, fr ? 'Votre abonnement Starter est terminé' : 'Your Starter subscription has ended');
+      expect(canceled.text).toContain(fr ? 'Vous pouvez vous réabonner' : 'You can subscribe again');
+
+      // The API lists the same messages, each sent once.
+      const listed = ok(await p.call('GET', `/v1/customers/${who}/emails?limit=100`), 'list').data as { status: string; locale: string }[];
+      expect(listed).toHaveLength(mails.length);
+      expect(new Set(listed.map((m) => m.status))).toEqual(new Set(['sent']));
+      expect(new Set(listed.map((m) => m.locale))).toEqual(new Set([locale]));
+    });
+  }
+
+  it('a customer without an e-mail address gets nothing: the message is recorded as skipped', async () => {
+    const p = await h.project({ catalog: catalog() });
+    ok(await p.call('POST', '/v1/customers', { id: 'anon' }), 'customer');
+    await flush();
+    const list = ok(await p.call('GET', '/v1/emails?customer_id=anon'), 'list');
+    expect(list.data.map((m: any) => [m.template, m.status, m.skip_reason, m.to])).toEqual([['welcome', 'skipped', 'no_email', null]]);
+    expect((await p.call('GET', '/v1/customers/nobody/emails')).status).toBe(404);
+  });
+
+  it('a template switched off is not sent, an override subject and text are used, the sender is the project\'s', async () => {
+    const p = await h.project({ catalog: catalog() });
+    const patch = await p.call('PATCH', '/v1/project', {
+      email: {
+        from: '"Auris Billing" <billing@auris.test>',
+        templates: { welcome: { enabled: false }, credits_low: { subject: 'Only {{balance}} credits left', text: 'Hi {{customer_name}}, top up soon.' } },
+      },
+    });
+    expect(patch.status).toBe(200);
+    expect(patch.body.email).toMatchObject({ from: '"Auris Billing" <billing@auris.test>', templates: { welcome: { enabled: false } } });
+    const who = `bob-${p.id}`;
+    ok(await p.call('POST', '/v1/customers', { id: who, email: `${who}@example.com`, name: 'Bob' }), 'customer');
+    ok(await p.call('POST', `/v1/customers/${who}/credits/deduct`, { amount: 7 }), 'deduct');
+    await flush();
+    const mails = received(`${who}@example.com`);
+    expect(mails.map((m) => m.subject)).toEqual(['Only 3 credits left']);
+    expect(mails[0]!.text).toContain('Hi Bob, top up soon.');
+    expect(mails[0]!.from?.text).toBe('"Auris Billing" <billing@auris.test>');
+    const list = ok(await p.call('GET', `/v1/emails?customer_id=${who}&template=welcome`), 'list');
+    expect(list.data.map((m: any) => [m.status, m.skip_reason])).toEqual([['skipped', 'template_disabled']]);
+  });
+
+  it('bad e-mail settings are a 400 that changes nothing', async () => {
+    const p = await h.project({ catalog: catalog() });
+    const before = ok(await p.call('GET', '/v1/project'), 'project');
+    for (const email of [
+      { from: 'not an address' },
+      { templates: { welcome: { subject: 'Hello {{nope}}' } } },
+      { templates: { no_such_template: { enabled: false } } },
+      { templates: { welcome: { enabled: 'yes' } } },
+    ]) {
+      const r = await p.call('PATCH', '/v1/project', { email });
+      expect(r.status, JSON.stringify(email)).toBe(400);
+      expect(r.body.error.code).toBe('invalid_request');
+    }
+    expect(ok(await p.call('GET', '/v1/project'), 'project')).toEqual(before);
+  });
+
+  it('SMTP down: the message is retried later on the clock and delivered once', async () => {
+    const p = await h.project({ catalog: catalog() });
+    const who = `cid-${p.id}`;
+    await stopSmtp(smtp.server);
+    try {
+      ok(await p.call('POST', '/v1/customers', { id: who, email: `${who}@example.com` }), 'customer');
+      await flush();
+      const [pending] = ok(await p.call('GET', `/v1/emails?customer_id=${who}`), 'list').data;
+      expect(pending).toMatchObject({ template: 'welcome', status: 'pending', attempts: 1 });
+      expect(pending.last_error).toBeTruthy();
+      expect(new Date(pending.next_attempt_at).getTime() - h.clock.now().getTime()).toBe(MINUTE);
+    } finally {
+      smtp = await startSmtp(smtp.port);
+    }
+    await flush();
+    expect(received(`${who}@example.com`)).toHaveLength(0); // not due yet
+    h.clock.advance(MINUTE);
+    await flush();
+    h.clock.advance(60 * MINUTE);
+    await flush();
+    expect(received(`${who}@example.com`).map((m) => m.subject)).toEqual([`Welcome to AurisVoice`]);
+    const [sent] = ok(await p.call('GET', `/v1/emails?customer_id=${who}`), 'list').data;
+    expect(sent).toMatchObject({ status: 'sent', attempts: 2, last_error: null, next_attempt_at: null });
+  });
+
+  it('the same event processed twice, or by two instances at once, makes one message', async () => {
+    const p = await h.project({ catalog: catalog() });
+    const who = `dup-${p.id}`;
+    ok(await p.call('POST', '/v1/customers', { id: who, email: `${who}@example.com` }), 'customer');
+    await Promise.all([composeEmails(h.tg.ctx), composeEmails(h.tg.ctx), composeEmails(h.tg.ctx)]);
+    // Looked at again (as after a crash before the mark): nothing new.
+    await h.db.query('UPDATE outbox_events SET emailed_at = NULL WHERE project_id = $1', [p.id]);
+    await composeEmails(h.tg.ctx);
+    await flush();
+    const rows = await h.db.query('SELECT status FROM email_messages WHERE project_id = $1', [p.id]);
+    expect(rows.rows).toEqual([{ status: 'sent' }]);
+    expect(received(`${who}@example.com`)).toHaveLength(1);
+  });
+});
+
+describe('dev mailbox (no SMTP URL)', () => {
+  let browser: Browser | undefined;
+  let base: string;
+  let dev: Harness;
+  beforeAll(async () => {
+    await buildDashboard();
+    dev = await createHarness();
+    base = await dev.listen();
+    if (HAS_BROWSER) browser = await launchBrowser();
+  }, 120_000);
+  afterAll(async () => {
+    await browser?.close();
+    await dev?.close();
+  });
+
+  it('keeps the message as captured, lists it by the API with its text and HTML', async () => {
+    expect(dev.config.smtpUrl).toBeUndefined();
+    const p = await dev.project({ catalog: catalog() });
+    ok(await p.call('POST', '/v1/customers', { id: 'zoe', email: 'zoe@example.com', name: 'Zoé' }), 'customer');
+    await runDueJobs(dev.tg.ctx);
+    const list = ok(await p.call('GET', '/v1/emails'), 'list');
+    expect(list.data.map((m: any) => [m.template, m.status, m.to])).toEqual([['welcome', 'captured', 'zoe@example.com']]);
+    const one = ok(await p.call('GET', `/v1/emails/${list.data[0].id}`), 'email');
+    expect(one.text).toContain('Hello Zoé,');
+    expect(one.html).toContain('Welcome');
+    expect((await p.call('GET', '/v1/emails/eml_unknown')).status).toBe(404);
+  });
+
+  describeBrowser('in Chromium', () => {
+    it('the dashboard Mailbox page lists the message and shows its HTML and text; the customer page shows its status', { timeout: 60_000 }, async () => {
+      const p = await dev.project({ catalog: catalog(), name: 'Mailbox demo' });
+      ok(await p.call('POST', '/v1/customers', { id: 'yann', email: 'yann@example.com', name: 'Yann' }), 'customer');
+      ok(await p.call('PATCH', '/v1/customers/yann', { locale: 'fr' }), 'locale');
+      ok(await p.call('POST', '/v1/customers/yann/credits/deduct', { amount: 6 }), 'deduct');
+      await runDueJobs(dev.tg.ctx);
+      const email = `mailbox-${Date.now()}@example.com`;
+      await createOperator(dev.tg.ctx, { email, password: 'correct horse battery' });
+      for (const width of [1280, 390]) {
+        const ctx = await browser!.newContext({ viewport: { width, height: 900 } });
+        const page = await ctx.newPage();
+        await page.goto(`${base}/dashboard/`);
+        await page.fill('#email', email);
+        await page.fill('#password', 'correct horse battery');
+        await page.click('button[type=submit]');
+        await page.goto(`${base}/dashboard/#/p/${p.id}/mailbox`);
+        const rows = page.getByTestId('mail-row');
+        await expect.poll(() => rows.count()).toBe(2);
+        await page.getByText('Vos crédits AurisVoice sont presque épuisés').click();
+        const frame = page.frameLocator('[data-testid=mail-html]');
+        await expect.poll(() => frame.locator('body').textContent()).toContain("n'est plus que de 4 crédits");
+        await expect.poll(() => page.getByTestId('mail-text').textContent()).toContain('Bonjour Yann,');
+        await page.screenshot({ path: `${SCREENSHOT_DIR}/emails-mailbox-${width}.png`, fullPage: true });
+        await page.goto(`${base}/dashboard/#/p/${p.id}/customers/yann`);
+        const section = page.getByTestId('customer-emails');
+        await expect.poll(() => section.textContent()).toContain('Bienvenue chez AurisVoice');
+        expect(await section.textContent()).toContain('captured');
+        if (width === 1280) await page.screenshot({ path: `${SCREENSHOT_DIR}/emails-customer-${width}.png`, fullPage: true });
+        await ctx.close();
+      }
+    });
+  });
+});
