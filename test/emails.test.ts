@@ -312,8 +312,13 @@ describe('dev mailbox (no SMTP URL)', () => {
         await page.getByText('Vos crédits AurisVoice sont presque épuisés').click();
         const frame = page.frameLocator('[data-testid=mail-html]');
         await expect.poll(() => frame.locator('body').textContent()).toContain("n'est plus que de 4 crédits");
-        await expect.poll(() => page.getByTestId('mail-text').textContent()).toContain('Bonjour Yann,');
         await page.screenshot({ path: `${SCREENSHOT_DIR}/emails-mailbox-${width}.png`, fullPage: true });
+        await page.getByTestId('mail-html').scrollIntoViewIfNeeded();
+        // Nothing is wider than the screen.
+        expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width);
+        await page.screenshot({ path: `${SCREENSHOT_DIR}/emails-mailbox-${width}-reader.png` });
+        await page.getByRole('tab', { name: 'Text' }).click();
+        await expect.poll(() => page.getByTestId('mail-text').textContent()).toContain('Bonjour Yann,');
         await page.goto(`${base}/dashboard/#/p/${p.id}/customers/yann`);
         const section = page.getByTestId('customer-emails');
         await expect.poll(() => section.textContent()).toContain('Bienvenue chez AurisVoice');

@@ -175,7 +175,7 @@ export function renderEmail(
   const color = /^#[0-9a-fA-F]{6}$/.test(brand.color) ? brand.color : '#4f46e5';
   const buttonUrl = w.button ? (vars[w.button.url] ?? '') : '';
   const head = brand.logoUrl
-    ? `<img src="${escHtml(brand.logoUrl)}" alt="${escHtml(brand.name)}" height="32" style="height:32px;border:0;display:block">`
+    ? `<img src="${escHtml(brand.logoUrl)}" alt="${escHtml(brand.name)}" height="32" style="height:32px;border:0;display:block;color:#ffffff;font-size:18px;font-weight:700">`
     : `<span style="font-size:20px;font-weight:700;color:#ffffff">${escHtml(brand.name)}</span>`;
   const html = `<!doctype html>
 <html lang="${locale}">

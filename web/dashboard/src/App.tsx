@@ -7,6 +7,7 @@ import { CustomerPage } from './pages/Customer.tsx';
 import { CustomersPage } from './pages/Customers.tsx';
 import { EventsPage } from './pages/Events.tsx';
 import { KeysPage } from './pages/Keys.tsx';
+import { MailboxPage } from './pages/Mailbox.tsx';
 import { OverviewPage } from './pages/Overview.tsx';
 import { SettingsPage } from './pages/Settings.tsx';
 import { WebhooksPage } from './pages/Webhooks.tsx';
@@ -28,6 +29,7 @@ const NAV: [string, string][] = [
   ['catalog', 'Catalog'],
   ['events', 'Provider events'],
   ['webhooks', 'Webhooks'],
+  ['mailbox', 'Mailbox'],
   ['keys', 'API keys'],
   ['audit', 'Audit log'],
   ['settings', 'Settings'],
@@ -142,6 +144,8 @@ function Shell(props: { me: Me; route: string[]; onSignOut: () => void }) {
         <EventsPage key={project} project={project} />
       ) : section === 'webhooks' ? (
         <WebhooksPage key={project} project={project} />
+      ) : section === 'mailbox' ? (
+        <MailboxPage key={project} project={project} />
       ) : section === 'keys' ? (
         <KeysPage key={project} project={project} />
       ) : section === 'audit' ? (
