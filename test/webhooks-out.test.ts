@@ -9,6 +9,7 @@ import { emit } from '../src/modules/webhooks-out/outbox.ts';
 import { sendWebhook } from '../src/modules/webhooks-out/sender.ts';
 import { isPrivateAddress } from '../src/modules/webhooks-out/ssrf.ts';
 import { claimDueDeliveries } from '../src/modules/webhooks-out/webhooks.repository.ts';
+import { composeEmails } from '../src/modules/emails/emails.service.ts';
 import { deliverDue, dispatchOutbox, purgeWebhookHistory } from '../src/modules/webhooks-out/webhooks.service.ts';
 import { createTollgate } from '../src/server.ts';
 import { createHarness, type Harness, type TestProject } from './support/harness.ts';
@@ -413,6 +414,7 @@ describe('history', () => {
     await p.call('POST', '/v1/customers', { id: 'c', name: 'C2' });
     await emit(h.db, { projectId: p.id, type: 'credits.reversed', customerId: 'c', data: {}, at: h.clock.now() });
     await run();
+    await composeEmails(h.tg.ctx); // an event is kept until the e-mail job has seen it too
     expect(await deliveries(p, a.id)).toHaveLength(1);
     h.clock.advance(29 * 24 * HOUR);
     await purgeWebhookHistory(h.tg.ctx);

@@ -328,7 +328,7 @@ const UNREFERENCED_EVENTS = claimDueSql({
 
 /**
  * Forgets what is older than `before`: finished deliveries with their attempts, then dispatched
- * outbox events no delivery refers to. One bounded batch per call.
+ * outbox events no delivery refers to and the e-mail job has seen. One bounded batch per call.
  */
 export async function purgeBefore(q: Queryable, before: Date, limit: number): Promise<number> {
   const deliveries = await q.query<{ id: string }>(
