@@ -4,7 +4,13 @@ import { PDFParse } from 'pdf-parse';
 import type { Browser } from 'playwright-core';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MINUTE } from '../src/clock.ts';
+import pg from 'pg';
+import { MINUTE, ManualClock } from '../src/clock.ts';
+import { type Db, openDb } from '../src/db/db.ts';
+import { randomToken } from '../src/domain/ids.ts';
+import { ensureCustomer } from '../src/modules/customers/customers.service.ts';
+import { createProject } from '../src/modules/projects/projects.service.ts';
+import { createTollgate, type Tollgate } from '../src/server.ts';
 import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
 import type { CatalogInput } from '../src/domain/catalog.ts';
 import { formatMoney } from '../src/domain/money.ts';
@@ -13,7 +19,7 @@ import { createOperator } from '../src/modules/dashboard/operators.service.ts';
 import { composeEmails } from '../src/modules/emails/emails.service.ts';
 import { buildDashboard } from '../web/dashboard/build.mjs';
 import { describeBrowser, HAS_BROWSER, launchBrowser, SCREENSHOT_DIR } from './support/browser.ts';
-import { createHarness, type Harness, type TestProject } from './support/harness.ts';
+import { createHarness, type Harness, type TestProject, testConfig } from './support/harness.ts';
 
 /** A real SMTP server in the test process: every message it accepts is parsed back with mailparser. */
 const inbox: ParsedMail[] = [];
@@ -259,6 +265,44 @@ describe('e-mails over SMTP', () => {
     const rows = await h.db.query('SELECT status FROM email_messages WHERE project_id = $1', [p.id]);
     expect(rows.rows).toEqual([{ status: 'sent' }]);
     expect(received(`${who}@example.com`)).toHaveLength(1);
+  });
+});
+
+/**
+ * Two Tollgate instances on one PostgreSQL schema run both e-mail jobs at the same moment: every
+ * message is made once and sent once. (PGlite is one process: no second instance can exist there.)
+ */
+describe.skipIf(!process.env.DATABASE_URL)('two instances on one PostgreSQL database', () => {
+  it('both running the e-mail jobs at once make and send each message once', { timeout: 60_000 }, async () => {
+    const schema = `t_${randomToken(12).toLowerCase()}`;
+    const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await admin.connect();
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    await admin.end();
+    const scoped = new URL(process.env.DATABASE_URL as string);
+    scoped.searchParams.set('options', `-c search_path=${schema}`);
+    const clock = new ManualClock('2026-05-01T10:00:00Z');
+    const instances: { tg: Tollgate; db: Db }[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        const db = await openDb({ databaseUrl: scoped.toString(), poolSize: 8 });
+        instances.push({ db, tg: await createTollgate({ config: testConfig({ smtpUrl }), db, clock, runner: false, logger: false }) });
+      }
+      const [a, b] = instances as [{ tg: Tollgate; db: Db }, { tg: Tollgate; db: Db }];
+      const id = `t-${randomToken(10).toLowerCase()}`;
+      await createProject(a.tg.ctx, { id, name: 'Twins' });
+      const emails = Array.from({ length: 20 }, (_, i) => `twin${i}-${id}@example.com`);
+      for (const [i, email] of emails.entries()) await ensureCustomer(a.tg.ctx, a.db, id, `twin${i}`, { email });
+      await Promise.all([runDueJobs(a.tg.ctx), runDueJobs(b.tg.ctx), runDueJobs(a.tg.ctx), runDueJobs(b.tg.ctx)]);
+      const rows = await a.db.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM email_messages WHERE project_id = $1 GROUP BY status', [id]);
+      expect(rows.rows).toEqual([{ status: 'sent', n: 20 }]);
+      for (const email of emails) expect(received(email), email).toHaveLength(1);
+    } finally {
+      for (const i of instances) {
+        await i.tg.close();
+        await i.db.close();
+      }
+    }
   });
 });
 
