@@ -88,7 +88,8 @@ async function plan(ctx: AppContext, q: Queryable, e: repo.OutboxEvent, customer
   const at = new Date(e.created_at);
   switch (e.type) {
     case 'customer.created':
-      return [{ template: 'welcome', vars: {} }];
+      // Customers are also created on first use, without an address: a welcome needs one.
+      return d.email ? [{ template: 'welcome', vars: {} }] : [];
     case 'payment.succeeded': {
       const invoice = typeof d.id === 'string' ? await invoiceOfPayment(q, e.project_id, d.id) : undefined;
       return [
