@@ -28,6 +28,15 @@ function startSmtp(port = 0): Promise<{ server: SMTPServer; port: number }> {
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
     logger: false,
+    // A mailbox that does not exist: refused at RCPT TO, as real servers do.
+    onRcptTo(address, _session, done) {
+      if (address.address.startsWith('refused-')) {
+        const err = new Error('5.1.1 No such mailbox') as Error & { responseCode: number };
+        err.responseCode = 550;
+        return done(err);
+      }
+      done();
+    },
     onData(stream, _session, done) {
       simpleParser(stream).then(
         (m) => {
@@ -251,6 +260,26 @@ describe('e-mails over SMTP', () => {
     expect(received(`${who}@example.com`).map((m) => m.subject)).toEqual([`Welcome to AurisVoice`]);
     const [sent] = ok(await p.call('GET', `/v1/emails?customer_id=${who}`), 'list').data;
     expect(sent).toMatchObject({ status: 'sent', attempts: 2, last_error: null, next_attempt_at: null });
+  });
+
+  it('a message the SMTP server keeps refusing is retried on the schedule, then failed with the error', async () => {
+    const p = await h.project({ catalog: catalog() });
+    const who = `refused-${p.id}`;
+    ok(await p.call('POST', '/v1/customers', { id: who, email: `${who}@example.com` }), 'customer');
+    await flush();
+    const gaps: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const [m] = ok(await p.call('GET', `/v1/emails?customer_id=${who}`), 'list').data;
+      if (m.status !== 'pending') break;
+      gaps.push(Math.round((new Date(m.next_attempt_at).getTime() - h.clock.now().getTime()) / MINUTE));
+      h.clock.set(m.next_attempt_at);
+      await flush();
+    }
+    expect(gaps).toEqual([1, 5, 30, 120, 360, 1440]);
+    const [failed] = ok(await p.call('GET', `/v1/emails?customer_id=${who}`), 'list').data;
+    expect(failed).toMatchObject({ status: 'failed', attempts: 7, next_attempt_at: null, sent_at: null });
+    expect(failed.last_error).toMatch(/550|No such mailbox/);
+    expect(received(`${who}@example.com`)).toHaveLength(0);
   });
 
   it('the same event processed twice, or by two instances at once, makes one message', async () => {
