@@ -400,5 +400,27 @@ describe('dev mailbox (no SMTP URL)', () => {
         await ctx.close();
       }
     });
+
+    it('the Settings page switches a template off and sets the sender through PATCH /v1/project', { timeout: 60_000 }, async () => {
+      const p = await dev.project({ catalog: catalog(), name: 'Settings demo' });
+      const email = `settings-${Date.now()}@example.com`;
+      await createOperator(dev.tg.ctx, { email, password: 'correct horse battery' });
+      const ctx = await browser!.newContext({ viewport: { width: 1280, height: 900 } });
+      const page = await ctx.newPage();
+      await page.goto(`${base}/dashboard/`);
+      await page.fill('#email', email);
+      await page.fill('#password', 'correct horse battery');
+      await page.click('button[type=submit]');
+      await page.goto(`${base}/dashboard/#/p/${p.id}/settings`);
+      const card = page.getByTestId('email-settings');
+      await card.getByLabel('Sender').fill('"Settings Co" <billing@settings.test>');
+      await card.getByLabel('Welcome').uncheck();
+      await card.getByRole('button', { name: 'Save' }).click();
+      await expect.poll(() => card.textContent()).toContain('Saved.');
+      await page.screenshot({ path: `${SCREENSHOT_DIR}/emails-settings-1280.png`, fullPage: true });
+      await ctx.close();
+      const project = ok(await p.call('GET', '/v1/project'), 'project');
+      expect(project.email).toEqual({ enabled: true, from: '"Settings Co" <billing@settings.test>', templates: { welcome: { enabled: false } } });
+    });
   });
 });
