@@ -6,6 +6,7 @@ import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { MINUTE, ManualClock } from '../src/clock.ts';
+import { loadConfig } from '../src/config.ts';
 import { type Db, openDb } from '../src/db/db.ts';
 import { randomToken } from '../src/domain/ids.ts';
 import { ensureCustomer } from '../src/modules/customers/customers.service.ts';
@@ -19,7 +20,7 @@ import { createOperator } from '../src/modules/dashboard/operators.service.ts';
 import { composeEmails } from '../src/modules/emails/emails.service.ts';
 import { buildDashboard } from '../web/dashboard/build.mjs';
 import { describeBrowser, HAS_BROWSER, launchBrowser, SCREENSHOT_DIR } from './support/browser.ts';
-import { createHarness, type Harness, type TestProject, testConfig } from './support/harness.ts';
+import { createHarness, type Harness, TEST_ENCRYPTION_KEY, type TestProject, testConfig } from './support/harness.ts';
 
 /** A real SMTP server in the test process: every message it accepts is parsed back with mailparser. */
 const inbox: ParsedMail[] = [];
@@ -130,6 +131,18 @@ async function lifeOfACustomer(p: TestProject, id: string, locale: 'en' | 'fr') 
   return order.id as string;
 }
 
+describe('configuration', () => {
+  it('reads TOLLGATE_SMTP_URL, else SMTP_URL, and refuses a URL that is not smtp(s)://', () => {
+    const env = { TOLLGATE_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY, TOLLGATE_DATA_DIR: '/tmp/tollgate-test-unused' };
+    expect(loadConfig(env as NodeJS.ProcessEnv).smtpUrl).toBeUndefined();
+    expect(loadConfig({ ...env, SMTP_URL: 'smtp://mail.test:587' } as NodeJS.ProcessEnv).smtpUrl).toBe('smtp://mail.test:587');
+    expect(loadConfig({ ...env, SMTP_URL: 'smtp://a.test', TOLLGATE_SMTP_URL: 'smtps://u:p@b.test:465' } as NodeJS.ProcessEnv).smtpUrl).toBe('smtps://u:p@b.test:465');
+    expect(() => loadConfig({ ...env, TOLLGATE_SMTP_URL: 'http://mail.test' } as NodeJS.ProcessEnv)).toThrow(
+      'Invalid configuration: TOLLGATE_SMTP_URL: must be an smtp:// or smtps:// URL',
+    );
+  });
+});
+
 describe('e-mails over SMTP', () => {
   for (const locale of ['en', 'fr'] as const) {
     it(`every template arrives with its subject and text, themed, in ${locale === 'en' ? 'English' : 'French'}`, { timeout: 120_000 }, async () => {
@@ -189,6 +202,17 @@ describe('e-mails over SMTP', () => {
       expect(new Set(listed.map((m) => m.locale))).toEqual(new Set([locale]));
     });
   }
+
+  it("the customer's language wins over the project's; without one, the project's catalog locale is used", async () => {
+    const p = await h.project({ catalog: { ...catalog(), locale: 'fr' } as CatalogInput });
+    const fr = `fr-${p.id}`;
+    const en = `en-${p.id}`;
+    ok(await p.call('POST', '/v1/customers', { id: fr, email: `${fr}@example.com` }), 'customer');
+    ok(await p.call('POST', '/v1/customers', { id: en, email: `${en}@example.com`, metadata: { locale: 'en-GB' } }), 'customer');
+    await flush();
+    expect(received(`${fr}@example.com`).map((m) => m.subject)).toEqual(['Bienvenue chez AurisVoice']);
+    expect(received(`${en}@example.com`).map((m) => m.subject)).toEqual(['Welcome to AurisVoice']);
+  });
 
   it('a customer without an e-mail address gets nothing: no welcome, later messages are recorded as skipped', async () => {
     const p = await h.project({ catalog: catalog() });
