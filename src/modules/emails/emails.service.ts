@@ -83,7 +83,15 @@ function moneyIn(locale: EmailLocale, amount: unknown, currency: unknown): strin
 const LIVE = new Set(['trialing', 'active', 'past_due']);
 
 /** What e-mails one outbox event makes (before the project's switches apply). */
-async function plan(ctx: AppContext, q: Queryable, e: repo.OutboxEvent, customerId: string, locale: EmailLocale, p: ProjectRow): Promise<Planned[]> {
+async function plan(
+  ctx: AppContext,
+  q: Queryable,
+  e: repo.OutboxEvent,
+  customerId: string,
+  locale: EmailLocale,
+  p: ProjectRow,
+  willSend: (t: EmailTemplate) => boolean,
+): Promise<Planned[]> {
   const d = e.payload?.data ?? {};
   const at = new Date(e.created_at);
   switch (e.type) {
@@ -106,7 +114,11 @@ async function plan(ctx: AppContext, q: Queryable, e: repo.OutboxEvent, customer
       ];
     }
     case 'payment.failed': {
-      const portal = emailSettingsOf(p).portal_url ?? (await emailPortalLink(ctx, q, e.project_id, customerId, at, EMAIL_PORTAL_TTL_MS)) ?? '';
+      // A portal session is opened only for an e-mail that will go out.
+      const portal =
+        emailSettingsOf(p).portal_url ??
+        (willSend('payment_failed') ? await emailPortalLink(ctx, q, e.project_id, customerId, at, EMAIL_PORTAL_TTL_MS) : null) ??
+        '';
       return [
         {
           template: 'payment_failed',
@@ -177,7 +189,9 @@ async function composeFor(ctx: AppContext, q: Queryable, e: repo.OutboxEvent): P
   const customer = await customersRepository.findCustomer(q, e.project_id, customerId);
   const locale = pickEmailLocale(await customerLocale(q, e.project_id, customerId), customer?.metadata?.locale, catalog.locale);
   const settings = emailSettingsOf(p);
-  const planned = await plan(ctx, q, e, customerId, locale, p);
+  const skipReason = (t: EmailTemplate) =>
+    settings.enabled === false ? 'emails_disabled' : settings.templates?.[t]?.enabled === false ? 'template_disabled' : !customer?.email ? 'no_email' : null;
+  const planned = await plan(ctx, q, e, customerId, locale, p, (t) => skipReason(t) === null);
   const brand = brandOf(p, catalog);
   const at = new Date(e.created_at);
   let made = 0;
@@ -190,7 +204,7 @@ async function composeFor(ctx: AppContext, q: Queryable, e: repo.OutboxEvent): P
       ...m.vars,
     };
     const rendered = renderEmail(m.template, locale, brand, vars, { subject: t.subject, text: t.text });
-    const skip = settings.enabled === false ? 'emails_disabled' : t.enabled === false ? 'template_disabled' : !customer?.email ? 'no_email' : null;
+    const skip = skipReason(m.template);
     const inserted = await repo.insertMessage(q, {
       project_id: e.project_id,
       id: newId('email'),
@@ -244,8 +258,8 @@ export async function composeEmails(ctx: AppContext, batch = 100): Promise<numbe
   });
 }
 
-/** How long a claimed message is leased to its sender: the SMTP timeouts plus a margin. */
-const SEND_LEASE_MS = 90_000;
+/** How long a claimed batch is leased to its sender: well past the SMTP timeouts of one message (the batch is sent in parallel). */
+const SEND_LEASE_MS = 5 * 60_000;
 
 /**
  * Background: sends due messages. They are claimed (and leased) in a short transaction, sent with no
@@ -254,7 +268,7 @@ const SEND_LEASE_MS = 90_000;
  */
 export async function sendDueEmails(ctx: AppContext, batch = 20): Promise<number> {
   const due = await ctx.db.tx((trx) => repo.claimDueMessages(trx, ctx.clock.now(), batch, SEND_LEASE_MS));
-  for (const m of due) await sendOne(ctx, m);
+  await Promise.all(due.map((m) => sendOne(ctx, m)));
   return due.length;
 }
 
