@@ -399,11 +399,12 @@ describe('dev mailbox (no SMTP URL)', () => {
       for (const width of [1280, 390]) {
         const ctx = await browser!.newContext({ viewport: { width, height: 900 } });
         const page = await ctx.newPage();
-        await page.goto(`${base}/dashboard/`);
+        // Signed in on the page's own address, so the app never redirects to another project meanwhile.
+        await page.goto(`${base}/dashboard/#/p/${p.id}/mailbox`);
         await page.fill('#email', email);
         await page.fill('#password', 'correct horse battery');
         await page.click('button[type=submit]');
-        await page.goto(`${base}/dashboard/#/p/${p.id}/mailbox`);
+        await page.waitForSelector('.topbar');
         const rows = page.getByTestId('mail-row');
         await expect.poll(() => rows.count()).toBe(2);
         await page.getByText('Vos crédits AurisVoice sont presque épuisés').click();
@@ -431,11 +432,11 @@ describe('dev mailbox (no SMTP URL)', () => {
       await createOperator(dev.tg.ctx, { email, password: 'correct horse battery' });
       const ctx = await browser!.newContext({ viewport: { width: 1280, height: 900 } });
       const page = await ctx.newPage();
-      await page.goto(`${base}/dashboard/`);
+      await page.goto(`${base}/dashboard/#/p/${p.id}/settings`);
       await page.fill('#email', email);
       await page.fill('#password', 'correct horse battery');
       await page.click('button[type=submit]');
-      await page.goto(`${base}/dashboard/#/p/${p.id}/settings`);
+      await page.waitForSelector('.topbar');
       const card = page.getByTestId('email-settings');
       await card.getByLabel('Sender').fill('"Settings Co" <billing@settings.test>');
       await card.getByLabel('Welcome').uncheck();
