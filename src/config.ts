@@ -25,6 +25,8 @@ const EnvSchema = z.object({
   TOLLGATE_PROVIDER_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   TOLLGATE_STRIPE_API_BASE: z.string().url().optional(),
   TOLLGATE_PAYPAL_API_BASE: z.string().url().optional(),
+  TOLLGATE_SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional(),
+  SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional(),
   TOLLGATE_RUNNER_INTERVAL_MS: z.coerce.number().int().min(0).default(2000),
   TOLLGATE_DB_POOL: z.coerce.number().int().min(1).max(200).default(8),
   TOLLGATE_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
@@ -59,6 +61,11 @@ export interface Config {
   providerCallInTransaction: 'log' | 'throw';
   stripeApiBase: string | undefined;
   paypalApiBase: string | undefined;
+  /**
+   * Where e-mails to customers go (`TOLLGATE_SMTP_URL`, else `SMTP_URL`, e.g. smtp://user:pass@host:587);
+   * unset, they are kept in the dev mailbox (status `captured`) and shown in the dashboard.
+   */
+  smtpUrl: string | undefined;
   runnerIntervalMs: number;
   dbPool: number;
   /** Longest a client may take to send one whole request (headers and body); slower uploads are cut. */
@@ -136,6 +143,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     providerCallInTransaction: 'log',
     stripeApiBase: e.TOLLGATE_STRIPE_API_BASE,
     paypalApiBase: e.TOLLGATE_PAYPAL_API_BASE,
+    smtpUrl: e.TOLLGATE_SMTP_URL ?? e.SMTP_URL,
     runnerIntervalMs: e.TOLLGATE_RUNNER_INTERVAL_MS,
     dbPool: e.TOLLGATE_DB_POOL,
     requestTimeoutMs: e.TOLLGATE_REQUEST_TIMEOUT_MS,

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
 import type { CatalogInput } from '../src/domain/catalog.ts';
 import { listRoutes } from '../src/http/app.ts';
+import { runDueJobs } from '../src/jobs/runner.ts';
 import { createOperator } from '../src/modules/dashboard/operators.service.ts';
 import { createHarness, type Harness, type TestProject } from './support/harness.ts';
 
@@ -34,6 +35,7 @@ const UNKNOWN: Ids = {
   portal: 'tgcs_unknown0000',
   project: 'no-such-project',
   member: 'no_such_member',
+  email: 'eml_unknown0000',
 };
 
 /** AurisVoice's packs and plans plus Webox's products; project B also sells one product A does not. */
@@ -68,6 +70,9 @@ async function seedProject(p: TestProject, customer: string, product = 'voice-cl
   const events = ok(await p.call('GET', '/v1/events'), 'events');
   const deliveries = ok(await p.call('GET', '/v1/webhook-deliveries'), 'deliveries');
   const invoices = ok(await p.call('GET', `/v1/invoices?customer_id=${customer}`), 'invoices');
+  await runDueJobs(h.tg.ctx); // the customer's e-mails are made
+  const emails = ok(await p.call('GET', `/v1/emails?customer_id=${customer}`), 'emails');
+  expect(emails.data.length).toBeGreaterThan(0);
   const sessionToken = new URL(session.urls.credits).searchParams.get('session') ?? '';
   return {
     customer,
@@ -81,6 +86,7 @@ async function seedProject(p: TestProject, customer: string, product = 'voice-cl
     endpoint: endpoint.id,
     delivery: deliveries.data[0]?.id ?? UNKNOWN.delivery,
     invoice: invoices.data[0]?.id ?? UNKNOWN.invoice,
+    email: emails.data[0].id,
     secret: 'api_key',
     member: 'member_1',
     // A billing-portal token needs a live subscription: the portal page is walked with an unknown one.
@@ -105,6 +111,7 @@ function fill(url: string, ids: Ids, project: string): string {
     'webhook-endpoints': 'endpoint',
     'webhook-deliveries': 'delivery',
     invoices: 'invoice',
+    emails: 'email',
     secrets: 'secret',
     members: 'member',
     portal: 'portal',
@@ -163,6 +170,9 @@ const PROXIED = (ids: Ids) => [
   `customers/${ids.customer}/orders?limit=5`,
   `customers/${ids.customer}/secrets`,
   `payments?limit=10&customer_id=${ids.customer}`,
+  `customers/${ids.customer}/emails?limit=10`,
+  `emails?limit=50&customer_id=${ids.customer}`,
+  `emails/${ids.email}`,
 ];
 
 interface Req {

@@ -5,6 +5,7 @@ import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
 import { runDueJobs } from '../src/jobs/runner.ts';
 import { findProject } from '../src/modules/projects/projects.repository.ts';
 import { emit } from '../src/modules/webhooks-out/outbox.ts';
+import { composeEmails } from '../src/modules/emails/emails.service.ts';
 import { deliverDue, dispatchOutbox, purgeWebhookHistory } from '../src/modules/webhooks-out/webhooks.service.ts';
 import { createHarness, type Harness, type TestProject } from './support/harness.ts';
 import { type Received, type Receiver, startReceiver } from './support/receiver.ts';
@@ -255,6 +256,7 @@ describe('history', () => {
     await p.call('POST', '/v1/customers', { id: 'c', name: 'C2' });
     await emit(h.db, { projectId: p.id, type: 'credits.reversed', customerId: 'c', data: {}, at: h.clock.now() });
     await run();
+    await composeEmails(h.tg.ctx); // an event is kept until the e-mail job has seen it too
     expect(await deliveries(p, a.id)).toHaveLength(1);
     h.clock.advance(29 * 24 * HOUR);
     await purgeWebhookHistory(h.tg.ctx);

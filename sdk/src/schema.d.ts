@@ -1273,6 +1273,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/emails": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List e-mails sent to customers */
+        get: operations["getEmails"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/emails/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get an e-mail with its text and HTML */
+        get: operations["getEmailsById"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customers/{id}/emails": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List a customer's e-mails */
+        get: operations["getCustomersEmailsById"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/providers": {
         parameters: {
             query?: never;
@@ -1646,6 +1697,18 @@ export interface operations {
                         api_keys: {
                             prefix: string | null;
                         };
+                        email: {
+                            enabled?: boolean;
+                            from?: string;
+                            portal_url?: string;
+                            templates?: {
+                                [key: string]: {
+                                    enabled?: boolean;
+                                    subject?: string;
+                                    text?: string;
+                                };
+                            };
+                        };
                         /** Format: date-time */
                         created_at: string;
                     };
@@ -1771,6 +1834,19 @@ export interface operations {
                     api_keys?: {
                         prefix: string;
                     };
+                    email?: {
+                        enabled?: boolean;
+                        from?: string | null;
+                        /** Format: uri */
+                        portal_url?: string | null;
+                        templates?: {
+                            [key: string]: {
+                                enabled?: boolean;
+                                subject?: string;
+                                text?: string;
+                            } | null;
+                        };
+                    };
                 };
             };
         };
@@ -1791,6 +1867,18 @@ export interface operations {
                         catalog_version: number;
                         api_keys: {
                             prefix: string | null;
+                        };
+                        email: {
+                            enabled?: boolean;
+                            from?: string;
+                            portal_url?: string;
+                            templates?: {
+                                [key: string]: {
+                                    enabled?: boolean;
+                                    subject?: string;
+                                    text?: string;
+                                };
+                            };
                         };
                         /** Format: date-time */
                         created_at: string;
@@ -21294,6 +21382,532 @@ export interface operations {
                         error: {
                             /** @enum {string} */
                             code: "provider_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getEmails: {
+        parameters: {
+            query?: {
+                customer_id?: string;
+                status?: "pending" | "sent" | "captured" | "failed" | "skipped";
+                template?: "welcome" | "receipt" | "trial_will_end" | "trial_ended" | "payment_failed" | "subscription_canceled" | "subscription_will_end" | "credits_low" | "order_confirmation";
+                limit?: number;
+                starting_after?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "email";
+                            /** @enum {string} */
+                            template: "welcome" | "receipt" | "trial_will_end" | "trial_ended" | "payment_failed" | "subscription_canceled" | "subscription_will_end" | "credits_low" | "order_confirmation";
+                            event_id: string;
+                            event_type: string;
+                            customer_id: string | null;
+                            from: string;
+                            to: string | null;
+                            subject: string;
+                            locale: string;
+                            /**
+                             * @description pending, sent (accepted by the SMTP server), captured (dev mailbox), failed, skipped
+                             * @enum {string}
+                             */
+                            status: "pending" | "sent" | "captured" | "failed" | "skipped";
+                            /** @description no_email, template_disabled or emails_disabled when skipped */
+                            skip_reason: string | null;
+                            attempts: number;
+                            /** Format: date-time */
+                            next_attempt_at: string | null;
+                            last_error: string | null;
+                            attachments: {
+                                filename: string;
+                                content_type: string;
+                                invoice_id: string;
+                            }[];
+                            /** Format: date-time */
+                            created_at: string;
+                            /** Format: date-time */
+                            sent_at: string | null;
+                        }[];
+                        has_more: boolean;
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: invalid_request, invalid_signature */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_request" | "invalid_signature";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "unauthorized";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "forbidden";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "rate_limited";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: internal_error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "internal_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getEmailsById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "email";
+                        /** @enum {string} */
+                        template: "welcome" | "receipt" | "trial_will_end" | "trial_ended" | "payment_failed" | "subscription_canceled" | "subscription_will_end" | "credits_low" | "order_confirmation";
+                        event_id: string;
+                        event_type: string;
+                        customer_id: string | null;
+                        from: string;
+                        to: string | null;
+                        subject: string;
+                        locale: string;
+                        /**
+                         * @description pending, sent (accepted by the SMTP server), captured (dev mailbox), failed, skipped
+                         * @enum {string}
+                         */
+                        status: "pending" | "sent" | "captured" | "failed" | "skipped";
+                        /** @description no_email, template_disabled or emails_disabled when skipped */
+                        skip_reason: string | null;
+                        attempts: number;
+                        /** Format: date-time */
+                        next_attempt_at: string | null;
+                        last_error: string | null;
+                        attachments: {
+                            filename: string;
+                            content_type: string;
+                            invoice_id: string;
+                        }[];
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        sent_at: string | null;
+                        text: string;
+                        html: string;
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: invalid_request, invalid_signature */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_request" | "invalid_signature";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "unauthorized";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "forbidden";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "rate_limited";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: internal_error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "internal_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getCustomersEmailsById: {
+        parameters: {
+            query?: {
+                status?: "pending" | "sent" | "captured" | "failed" | "skipped";
+                template?: "welcome" | "receipt" | "trial_will_end" | "trial_ended" | "payment_failed" | "subscription_canceled" | "subscription_will_end" | "credits_low" | "order_confirmation";
+                limit?: number;
+                starting_after?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "email";
+                            /** @enum {string} */
+                            template: "welcome" | "receipt" | "trial_will_end" | "trial_ended" | "payment_failed" | "subscription_canceled" | "subscription_will_end" | "credits_low" | "order_confirmation";
+                            event_id: string;
+                            event_type: string;
+                            customer_id: string | null;
+                            from: string;
+                            to: string | null;
+                            subject: string;
+                            locale: string;
+                            /**
+                             * @description pending, sent (accepted by the SMTP server), captured (dev mailbox), failed, skipped
+                             * @enum {string}
+                             */
+                            status: "pending" | "sent" | "captured" | "failed" | "skipped";
+                            /** @description no_email, template_disabled or emails_disabled when skipped */
+                            skip_reason: string | null;
+                            attempts: number;
+                            /** Format: date-time */
+                            next_attempt_at: string | null;
+                            last_error: string | null;
+                            attachments: {
+                                filename: string;
+                                content_type: string;
+                                invoice_id: string;
+                            }[];
+                            /** Format: date-time */
+                            created_at: string;
+                            /** Format: date-time */
+                            sent_at: string | null;
+                        }[];
+                        has_more: boolean;
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: invalid_request, invalid_signature */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_request" | "invalid_signature";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "unauthorized";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "forbidden";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "rate_limited";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: internal_error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "internal_error";
                             message: string;
                             request_id: string;
                             param?: string;

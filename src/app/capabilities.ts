@@ -17,6 +17,8 @@ import { resumeStuckTopUps } from '../modules/credits/credits.topup.ts';
 import { registerCustomerSessionRoutes } from '../modules/customer-sessions/customer-sessions.routes.ts';
 import { authenticateCustomerSession, sweepCustomerSessions } from '../modules/customer-sessions/customer-sessions.service.ts';
 import { registerCustomerRoutes } from '../modules/customers/customers.routes.ts';
+import { registerEmailRoutes } from '../modules/emails/emails.routes.ts';
+import { composeEmails, sendDueEmails } from '../modules/emails/emails.service.ts';
 import { registerDashboard } from '../modules/dashboard/dashboard.routes.ts';
 import { authenticateOperatorSession, sweepOperatorSessions } from '../modules/dashboard/operators.service.ts';
 import { purgeIdempotencyKeys } from '../modules/idempotency/idempotency.service.ts';
@@ -162,6 +164,12 @@ export const capabilities: readonly Capability[] = [
     name: 'webhooks-out',
     routes: [registerWebhookEndpointRoutes],
     jobs: { 'webhooks.dispatch': dispatchOutbox, 'webhooks.deliver': deliverDue, 'webhooks.purge': purgeWebhookHistory },
+  },
+  {
+    // E-mails to customers, made from the outbox events above.
+    name: 'emails',
+    routes: [registerEmailRoutes],
+    jobs: { 'emails.compose': composeEmails, 'emails.send': sendDueEmails },
   },
   { name: 'providers', routes: [registerProviderRoutes] },
   { name: 'metrics', routes: [registerMetricsRoutes] },

@@ -30,6 +30,7 @@ export const ID_PREFIX = {
   request: 'req',
   issuedInvoice: 'in',
   creditNote: 'cn',
+  email: 'eml',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIX;

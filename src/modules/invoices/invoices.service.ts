@@ -364,3 +364,8 @@ export function vatReportCsv(report: Awaited<ReturnType<typeof vatReport>>): str
 export async function vatOfRevenue(q: Queryable, projectId: string, from: Date, to: Date): Promise<Map<string, number>> {
   return new Map((await repo.vatOfPayments(q, projectId, from, to)).map((r) => [r.currency, r.tax]));
 }
+
+/** The invoice issued for a payment, if any (a receipt e-mail attaches it). */
+export async function invoiceOfPayment(q: Queryable, projectId: string, paymentId: string): Promise<repo.InvoiceRow | undefined> {
+  return repo.findPaymentInvoice(q, projectId, paymentId);
+}

@@ -335,3 +335,8 @@ export async function completeOnboarding(ctx: AppContext, q: Queryable, caller: 
   await audit(q, caller, { action: 'onboarding.completed', customerId, target: `customer:${customerId}`, details: { before: { completed_at: null }, after: { completed_at: at } } }, at);
   return { object: 'onboarding', customer_id: customerId, ...view };
 }
+
+/** The language the customer's profile names (e-mails are written in it), or null. */
+export async function customerLocale(q: Queryable, projectId: string, customerId: string): Promise<string | null> {
+  return (await repo.findProfile(q, projectId, customerId))?.locale ?? null;
+}

@@ -40,6 +40,10 @@ export async function findProject(q: Queryable, id: string): Promise<ProjectRow 
   return (await q.query<ProjectRow>('SELECT * FROM projects WHERE id = $1', [id])).rows[0];
 }
 
+export async function lockProject(q: Queryable, id: string): Promise<ProjectRow | undefined> {
+  return (await q.query<ProjectRow>('SELECT * FROM projects WHERE id = $1 FOR NO KEY UPDATE', [id])).rows[0];
+}
+
 export async function listProjects(q: Queryable): Promise<ProjectRow[]> {
   return (await q.query<ProjectRow>('SELECT * FROM projects ORDER BY created_at, id')).rows;
 }

@@ -18,6 +18,13 @@ const Project = z.object({
   catalog_version: z.number().int(),
   /** The prefix of the customer API keys this project issues (docs/api-keys.md). */
   api_keys: z.object({ prefix: z.string().nullable() }),
+  /** E-mails to customers (docs/emails.md): what is set; absent fields take their defaults. */
+  email: z.object({
+    enabled: z.boolean().optional(),
+    from: z.string().optional(),
+    portal_url: z.string().optional(),
+    templates: z.record(z.string(), z.object({ enabled: z.boolean().optional(), subject: z.string().optional(), text: z.string().optional() })).optional(),
+  }),
   created_at: Timestamp,
 });
 

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Queryable } from '../../db/db.ts';
 import { ConflictError, InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
+import { type EmailSettings, EmailSettingsPatch, mergeEmailSettings } from '../../domain/emails.ts';
 import { newId, randomToken } from '../../domain/ids.ts';
 import type { AppContext, Caller } from '../../app/context.ts';
 import { audit } from '../audit/audit.service.ts';
@@ -190,6 +191,8 @@ export const ProjectPatchBody = z
     name: z.string().min(1).max(200).optional(),
     cors_origins: z.array(Origin).max(50).optional(),
     api_keys: z.object({ prefix: ApiKeyPrefixSchema }).strict().optional(),
+    /** E-mails to customers (docs/emails.md): merged into `settings.email`. */
+    email: EmailSettingsPatch.optional(),
   })
   .strict();
 
@@ -202,6 +205,7 @@ function projectView(p: repo.ProjectRow) {
     cors_origins: p.cors_origins,
     api_keys: { prefix: (p.settings?.api_keys as { prefix?: string } | undefined)?.prefix ?? null },
     catalog_version: p.catalog_version,
+    email: (p.settings as { email?: EmailSettings }).email ?? {},
     created_at: p.created_at,
   };
 }
@@ -210,12 +214,25 @@ export async function getProjectView(ctx: AppContext, projectId: string) {
   return projectView(await getProject(ctx, projectId));
 }
 
+/** The project's e-mail settings, its row locked so two patches merge one after the other. */
+async function lockedEmailSettings(q: Queryable, projectId: string): Promise<EmailSettings | undefined> {
+  const row = await repo.lockProject(q, projectId);
+  if (!row) throw new NotFoundError('project', projectId);
+  return (row.settings as { email?: EmailSettings }).email;
+}
+
 /** Project settings an operator may change: its display name and the browser origins allowed by CORS. */
 export async function updateProject(ctx: AppContext, q: Queryable, caller: Caller, body: z.infer<typeof ProjectPatchBody>) {
   const row = await repo.updateProjectSettings(q, caller.projectId, {
     name: body.name,
     cors_origins: body.cors_origins ? [...new Set(body.cors_origins)] : undefined,
-    settings: body.api_keys ? { api_keys: body.api_keys } : undefined,
+    settings:
+      body.api_keys || body.email
+        ? {
+            ...(body.api_keys ? { api_keys: body.api_keys } : {}),
+            ...(body.email ? { email: mergeEmailSettings(await lockedEmailSettings(q, caller.projectId), body.email) } : {}),
+          }
+        : undefined,
   });
   if (!row) throw new NotFoundError('project', caller.projectId);
   await audit(q, caller, { action: 'project.updated', target: caller.projectId, details: body }, ctx.clock.now());

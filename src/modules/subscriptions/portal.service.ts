@@ -198,3 +198,15 @@ export async function checkoutFromLink(ctx: AppContext, linkId: string, email: s
   const out = await createCheckout(ctx, caller, body, { paymentLinkId: l.id });
   return out.body as { url?: string | null; session_id?: string | null; status?: string };
 }
+
+/**
+ * A billing-portal link for an e-mail: Tollgate's own portal page (sandbox projects), valid `ttlMs`
+ * from `at`; null for projects whose portal is the provider's (its links expire within minutes).
+ */
+export async function emailPortalLink(ctx: AppContext, q: Queryable, projectId: string, customerId: string, at: Date, ttlMs: number): Promise<string | null> {
+  const project = await getProject(ctx, projectId);
+  if (project.default_provider !== 'sandbox') return null;
+  const id = `ps_${randomToken(32)}`;
+  await repo.insertPortalSession(q, { id, project_id: projectId, customer_id: customerId, return_url: ctx.config.publicUrl, created_at: at, expires_at: new Date(at.getTime() + ttlMs) });
+  return `${ctx.config.publicUrl}/portal/${id}`;
+}

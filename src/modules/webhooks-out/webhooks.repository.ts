@@ -323,12 +323,12 @@ const UNREFERENCED_EVENTS = claimDueSql({
   table: 'outbox_events',
   alias: 'e',
   select: 'e.seq',
-  where: 'e.dispatched_at < $1 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id)',
+  where: 'e.dispatched_at < $1 AND e.emailed_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id)',
 });
 
 /**
  * Forgets what is older than `before`: finished deliveries with their attempts, then dispatched
- * outbox events no delivery refers to. One bounded batch per call.
+ * outbox events no delivery refers to and the e-mail job has seen. One bounded batch per call.
  */
 export async function purgeBefore(q: Queryable, before: Date, limit: number): Promise<number> {
   const deliveries = await q.query<{ id: string }>(

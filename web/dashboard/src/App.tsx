@@ -8,6 +8,7 @@ import { CustomersPage } from './pages/Customers.tsx';
 import { EventsPage } from './pages/Events.tsx';
 import { InvoicesPage } from './pages/Invoices.tsx';
 import { KeysPage } from './pages/Keys.tsx';
+import { MailboxPage } from './pages/Mailbox.tsx';
 import { OverviewPage } from './pages/Overview.tsx';
 import { SettingsPage } from './pages/Settings.tsx';
 import { WebhooksPage } from './pages/Webhooks.tsx';
@@ -30,6 +31,7 @@ const NAV: [string, string][] = [
   ['invoices', 'Invoices'],
   ['events', 'Provider events'],
   ['webhooks', 'Webhooks'],
+  ['mailbox', 'Mailbox'],
   ['keys', 'API keys'],
   ['audit', 'Audit log'],
   ['settings', 'Settings'],
@@ -146,6 +148,8 @@ function Shell(props: { me: Me; route: string[]; onSignOut: () => void }) {
         <EventsPage key={project} project={project} />
       ) : section === 'webhooks' ? (
         <WebhooksPage key={project} project={project} />
+      ) : section === 'mailbox' ? (
+        <MailboxPage key={project} project={project} />
       ) : section === 'keys' ? (
         <KeysPage key={project} project={project} />
       ) : section === 'audit' ? (

@@ -22,6 +22,7 @@ export function CustomerPage(props: { project: string; id: string }) {
   const ledger = useLoad(() => v1(project, 'GET', `customers/${cid}/credits/transactions?limit=20`), [project, id]);
   const payments = useLoad(() => v1(project, 'GET', `payments?limit=10&customer_id=${cid}`), [project, id]);
   const invoices = useLoad(() => v1(project, 'GET', `customers/${cid}/invoices?limit=10`), [project, id]);
+  const emails = useLoad(() => optional(project, `customers/${cid}/emails?limit=10`), [project, id]);
   const extras = useLoad(
     async () => {
       const [subscription, orders, secrets] = await Promise.all([
@@ -210,6 +211,28 @@ export function CustomerPage(props: { project: string; id: string }) {
             {invoices.data && invoices.data.data.length === 0 && <p className="muted">No invoices.</p>}
             {invoices.data && invoices.data.data.length > 0 && <InvoiceTable project={project} rows={invoices.data.data} />}
           </Card>
+          {emails.data && (
+            <Card title="E-mails" testId="customer-emails" actions={<a className="small" href={href('p', project, 'mailbox')}>Mailbox</a>}>
+              {(emails.data.data ?? []).length === 0 && <p className="muted">No e-mails.</p>}
+              <div className="table-wrap">
+                <table>
+                  <tbody>
+                    {(emails.data.data ?? []).map((m: any) => (
+                      <tr key={m.id}>
+                        <td>{when(m.created_at)}</td>
+                        <td className="details">{m.subject}</td>
+                        <td className="hide-sm muted">{m.template}</td>
+                        <td>
+                          <Status value={m.status} />
+                          {m.skip_reason ? <span className="muted"> · {String(m.skip_reason).replace(/_/g, ' ')}</span> : null}
+                        </td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+            </Card>
+          )}
           {extras.data?.orders && (
             <Card title="Orders" testId="orders">
               {(extras.data.orders.data ?? []).length === 0 && <p className="muted">No orders.</p>}
