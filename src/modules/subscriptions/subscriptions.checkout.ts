@@ -67,6 +67,7 @@ function planItem(
     lineItems: [{ name: plan.name, amount: plan.price.amount, currency: plan.price.currency, quantity, interval: plan.interval }],
     trialDays: trialDays > 0 ? trialDays : null,
     trialWithoutCard: false,
+    taxBehavior: plan.price.tax_behavior,
     summary,
     discount: coupon
       ? {

@@ -1,0 +1,112 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
+import { createHarness, type Harness, type TestProject } from './support/harness.ts';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await createHarness();
+});
+afterAll(async () => h?.close());
+
+const auris = DEMO_CATALOGS.aurisvoice!.catalog;
+const seller = { name: 'Auris Voice SAS', country: 'FR', vat_id: 'FR12345678901', address: { line1: '12 rue de la Paix', city: 'Paris' } };
+const urls = { success_url: 'https://app.example/ok', cancel_url: 'https://app.example/cancel' };
+
+async function project(opts: { pricesIncludeTax?: boolean; catalog?: Record<string, unknown> } = {}): Promise<TestProject> {
+  const p = await h.project({ catalog: { ...auris, signup_credits: 0, ...(opts.catalog ?? {}) } });
+  const body = { seller, ...(opts.pricesIncludeTax === undefined ? {} : { prices_include_tax: opts.pricesIncludeTax }) };
+  const s = await p.call('PUT', '/v1/invoice-settings', body);
+  expect(s.status).toBe(200);
+  expect(s.body.prices_include_tax).toBe(opts.pricesIncludeTax ?? true);
+  return p;
+}
+
+async function payPack(p: TestProject, customer: string, extra: Record<string, unknown> = {}, pack = 'pro') {
+  const cs = await p.call('POST', '/v1/checkout', { customer_id: customer, credit_pack: pack, ...urls, ...extra });
+  expect(cs.status).toBe(201);
+  const paid = await p.call('POST', `/v1/test-helpers/checkout/${cs.body.session_id}/pay`, { card: '4242424242424242' });
+  expect(paid.status).toBe(200);
+  const payment = (await p.call('GET', `/v1/payments?customer_id=${customer}&limit=1`)).body.data[0];
+  const invoice = (await p.call('GET', `/v1/customers/${customer}/invoices`)).body.data[0];
+  return { session: cs.body, payment, invoice };
+}
+
+describe('tax-exclusive prices: VAT added on top at checkout', () => {
+  it('prices_include_tax false: a German consumer pays 15.00 € + 19 % = 17.85 €, and the invoice shows net 15.00, VAT 2.85, total 17.85', async () => {
+    const p = await project({ pricesIncludeTax: false });
+    await p.call('POST', '/v1/customers', { id: 'anna' });
+    await p.call('PUT', '/v1/customers/anna/billing-details', { name: 'Anna Schmidt', country: 'DE' });
+    const { session, payment, invoice } = await payPack(p, 'anna');
+    expect(session).toMatchObject({
+      amount_total: { amount: 1785, currency: 'eur' },
+      amount_due_today: { amount: 1785 },
+      amount_subtotal: { amount: 1500 },
+      amount_tax: { amount: 285 },
+      tax_rate: 19,
+      tax: { behavior: 'exclusive', computed_by: 'tollgate', country: 'DE', treatment: 'standard' },
+    });
+    expect((await p.call('GET', `/v1/checkout/${session.session_id}`)).body.amount_total.amount).toBe(1785);
+    expect(payment.amount).toBe(1785);
+    expect(invoice).toMatchObject({
+      payment_id: payment.id,
+      subtotal: 1500,
+      tax: 285,
+      total: 1785,
+      tax_details: { treatment: 'standard', country: 'DE', rate: 19, prices_include_tax: false, computed_by: 'tollgate' },
+    });
+    expect(invoice.lines[0]).toMatchObject({ net_amount: 1500, vat_amount: 285, amount: 1785, vat_rate: 19 });
+  });
+
+  it('the billing country given at checkout decides the VAT, else the seller country when the buyer has none', async () => {
+    const p = await project({ pricesIncludeTax: false });
+    await p.call('POST', '/v1/customers', { id: 'ben' });
+    await p.call('PUT', '/v1/customers/ben/billing-details', { country: 'DE' });
+    const given = await payPack(p, 'ben', { billing_details: { country: 'IT', name: 'Ben' } });
+    expect(given.session).toMatchObject({ amount_total: { amount: 1830 }, amount_tax: { amount: 330 }, tax_rate: 22 });
+    expect(given.invoice).toMatchObject({ subtotal: 1500, tax: 330, total: 1830, tax_details: { country: 'IT', evidence: { billing_country_source: 'checkout' } } });
+
+    const none = await payPack(p, 'nobody', {}, 'starter');
+    expect(none.session).toMatchObject({ amount_total: { amount: 600 }, amount_subtotal: { amount: 500 }, amount_tax: { amount: 100 }, tax_rate: 20, tax: { country: 'FR' } });
+    expect(none.payment.amount).toBe(600);
+    expect(none.invoice).toMatchObject({ subtotal: 500, tax: 100, total: 600 });
+  });
+
+  it('a reverse-charged business buyer pays the net price: no VAT is added', async () => {
+    const p = await project({ pricesIncludeTax: false });
+    await p.call('POST', '/v1/customers', { id: 'acme' });
+    await p.call('PUT', '/v1/customers/acme/billing-details', { name: 'ACME GmbH', country: 'DE', vat_id: 'DE123456789' });
+    const { session, payment, invoice } = await payPack(p, 'acme');
+    expect(session).toMatchObject({ amount_total: { amount: 1500 }, amount_tax: { amount: 0 }, tax_rate: 0, tax: { treatment: 'reverse_charge' } });
+    expect(payment.amount).toBe(1500);
+    expect(invoice).toMatchObject({ subtotal: 1500, tax: 0, total: 1500, tax_details: { treatment: 'reverse_charge', prices_include_tax: false } });
+  });
+
+  it('a price’s own tax_behavior overrides the project setting, both ways', async () => {
+    const packs = auris.credit_packs!.map((pk) => (pk.id === 'pro' ? { ...pk, price: { ...pk.price, tax_behavior: 'exclusive' } } : pk));
+    const p = await project({ catalog: { credit_packs: packs } });
+    await p.call('POST', '/v1/customers', { id: 'carl' });
+    expect((await p.call('PUT', '/v1/customers/carl/billing-details', { country: 'FR' })).status).toBe(200);
+    const pro = await payPack(p, 'carl', {}, 'pro');
+    expect(pro.session.amount_total.amount).toBe(1800);
+    expect(pro.invoice).toMatchObject({ subtotal: 1500, tax: 300, total: 1800 });
+    const starter = await payPack(p, 'carl', {}, 'starter');
+    expect(starter.session).toMatchObject({ amount_total: { amount: 500 }, amount_subtotal: { amount: 417 }, amount_tax: { amount: 83 }, tax: { behavior: 'inclusive' } });
+    expect(starter.invoice).toMatchObject({ subtotal: 417, tax: 83, total: 500, tax_details: { prices_include_tax: true } });
+
+    const inclusivePacks = auris.credit_packs!.map((pk) => (pk.id === 'pro' ? { ...pk, price: { ...pk.price, tax_behavior: 'inclusive' } } : pk));
+    const q = await project({ pricesIncludeTax: false, catalog: { credit_packs: inclusivePacks } });
+    const inc = await payPack(q, 'dora', {}, 'pro');
+    expect(inc.session.amount_total.amount).toBe(1500);
+    expect(inc.invoice).toMatchObject({ subtotal: 1250, tax: 250, total: 1500 });
+  });
+
+  it('a tax_behavior other than inclusive or exclusive is refused with the catalog path, and nothing changes', async () => {
+    const p = await project();
+    const before = await p.call('GET', '/v1/catalog');
+    const packs = auris.credit_packs!.map((pk) => ({ ...pk, price: { ...pk.price, tax_behavior: 'sometimes' } }));
+    const r = await p.call('PUT', '/v1/catalog', { ...auris, credit_packs: packs });
+    expect(r.status).toBe(400);
+    expect(JSON.stringify(r.body)).toContain('tax_behavior');
+    expect((await p.call('GET', '/v1/catalog')).body).toEqual(before.body);
+  });
+});
