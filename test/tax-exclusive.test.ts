@@ -109,4 +109,37 @@ describe('tax-exclusive prices: VAT added on top at checkout', () => {
     expect(JSON.stringify(r.body)).toContain('tax_behavior');
     expect((await p.call('GET', '/v1/catalog')).body).toEqual(before.body);
   });
+
+  it('a subscription at exclusive prices is charged VAT on top at checkout, at each renewal and on an upgrade’s proration, and each invoice splits it', async () => {
+    const p = await h.project({ catalog: DEMO_CATALOGS.arkwatch!.catalog });
+    expect((await p.call('PUT', '/v1/invoice-settings', { seller, prices_include_tax: false })).status).toBe(200);
+    await p.call('POST', '/v1/customers', { id: 'sam' });
+    await p.call('PUT', '/v1/customers/sam/billing-details', { country: 'FR' });
+    const cs = await p.call('POST', '/v1/checkout', { customer_id: 'sam', plan: 'starter', trial_days: 0, ...urls });
+    expect(cs.body).toMatchObject({ amount_total: { amount: 1080 }, amount_subtotal: { amount: 900 }, amount_tax: { amount: 180 }, recurring: { amount: { amount: 1080 } } });
+    expect((await p.call('POST', `/v1/test-helpers/checkout/${cs.body.session_id}/pay`, { card: '4242424242424242' })).status).toBe(200);
+    await p.call('POST', '/v1/test-helpers/clock/advance', { seconds: 31 * 86_400 });
+    const paid = (await p.call('GET', '/v1/payments?customer_id=sam&limit=10')).body.data.filter((x: { status: string }) => x.status === 'succeeded');
+    expect(paid.map((x: { amount: number }) => x.amount)).toEqual([1080, 1080]);
+
+    await p.call('POST', '/v1/test-helpers/clock/advance', { seconds: 10 * 86_400 });
+    const preview = await p.call('GET', '/v1/customers/sam/subscription/preview?plan=pro');
+    expect(preview.status).toBe(200);
+    const net = preview.body.proration.amount as number;
+    expect(net).toBeGreaterThan(0);
+    const vat = Math.floor((net * 2000 + 5000) / 10000);
+    expect(preview.body.amount_due_today.amount).toBe(net + vat);
+    const up = await p.call('POST', '/v1/customers/sam/subscription/change', { plan: 'pro' });
+    expect(up.status).toBe(200);
+    const latest = (await p.call('GET', '/v1/payments?customer_id=sam&limit=1')).body.data[0];
+    expect(latest.amount).toBe(net + vat);
+
+    const invoices = (await p.call('GET', '/v1/customers/sam/invoices')).body.data.reverse();
+    expect(invoices.map((i: { subtotal: number; tax: number; total: number }) => [i.subtotal, i.tax, i.total])).toEqual([
+      [900, 180, 1080],
+      [900, 180, 1080],
+      [net, vat, net + vat],
+    ]);
+    expect(invoices.every((i: { tax_details: { prices_include_tax: boolean } }) => i.tax_details.prices_include_tax === false)).toBe(true);
+  });
 });
