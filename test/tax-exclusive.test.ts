@@ -21,10 +21,10 @@ async function project(opts: { pricesIncludeTax?: boolean; catalog?: Record<stri
   return p;
 }
 
-async function payPack(p: TestProject, customer: string, extra: Record<string, unknown> = {}, pack = 'pro') {
+async function payPack(p: TestProject, customer: string, extra: Record<string, unknown> = {}, pack = 'pro', card = '4242424242424242') {
   const cs = await p.call('POST', '/v1/checkout', { customer_id: customer, credit_pack: pack, ...urls, ...extra });
   expect(cs.status).toBe(201);
-  const paid = await p.call('POST', `/v1/test-helpers/checkout/${cs.body.session_id}/pay`, { card: '4242424242424242' });
+  const paid = await p.call('POST', `/v1/test-helpers/checkout/${cs.body.session_id}/pay`, { card });
   expect(paid.status).toBe(200);
   const payment = (await p.call('GET', `/v1/payments?customer_id=${customer}&limit=1`)).body.data[0];
   const invoice = (await p.call('GET', `/v1/customers/${customer}/invoices`)).body.data[0];
@@ -141,5 +141,41 @@ describe('tax-exclusive prices: VAT added on top at checkout', () => {
       [net, vat, net + vat],
     ]);
     expect(invoices.every((i: { tax_details: { prices_include_tax: boolean } }) => i.tax_details.prices_include_tax === false)).toBe(true);
+  });
+});
+
+describe('the card’s country as VAT evidence', () => {
+  it('the sandbox’s French and German test cards are kept on the invoice as card_country; a disagreement with the billing country is kept and flagged, the VAT follows the billing country', async () => {
+    const p = await project();
+    await p.call('POST', '/v1/customers', { id: 'eva' });
+    await p.call('PUT', '/v1/customers/eva/billing-details', { country: 'DE' });
+    const fr = await payPack(p, 'eva', {}, 'pro', '4000 0025 0000 0003');
+    expect(fr.invoice.tax_details).toMatchObject({
+      country: 'DE',
+      rate: 19,
+      evidence: { billing_country: 'DE', billing_country_source: 'customer_billing_details', card_country: 'FR', countries_disagree: true },
+    });
+    const de = await payPack(p, 'eva', {}, 'starter', '4000002760000016');
+    expect(de.invoice.tax_details.evidence).toEqual({
+      billing_country: 'DE',
+      billing_country_source: 'customer_billing_details',
+      ip_country: null,
+      card_country: 'DE',
+    });
+    const us = await payPack(p, 'otto', { billing_details: { country: 'AT' }, ip_country: 'AT' }, 'starter');
+    expect(us.invoice.tax_details.evidence).toMatchObject({ billing_country: 'AT', ip_country: 'AT', card_country: 'US', countries_disagree: true });
+  });
+
+  it('a renewal charged on the saved card carries that card’s country', async () => {
+    const p = await h.project({ catalog: DEMO_CATALOGS.arkwatch!.catalog });
+    expect((await p.call('PUT', '/v1/invoice-settings', { seller })).status).toBe(200);
+    await p.call('POST', '/v1/customers', { id: 'rene' });
+    await p.call('PUT', '/v1/customers/rene/billing-details', { country: 'FR' });
+    const cs = await p.call('POST', '/v1/checkout', { customer_id: 'rene', plan: 'starter', trial_days: 0, ...urls });
+    expect((await p.call('POST', `/v1/test-helpers/checkout/${cs.body.session_id}/pay`, { card: '4000002500000003' })).status).toBe(200);
+    await p.call('POST', '/v1/test-helpers/clock/advance', { seconds: 31 * 86_400 });
+    const invoices = (await p.call('GET', '/v1/customers/rene/invoices')).body.data;
+    expect(invoices).toHaveLength(2);
+    expect(invoices.map((i: { tax_details: { evidence: { card_country: string } } }) => i.tax_details.evidence.card_country)).toEqual(['FR', 'FR']);
   });
 });

@@ -135,7 +135,7 @@ export type ProviderEvent =
       customerRef?: string | null;
       customerEmail?: string | null;
       subscriptionRef?: string | null;
-      paymentMethod?: { token: string; brand: string; last4: string } | null;
+      paymentMethod?: { token: string; brand: string; last4: string; country?: string | null } | null;
       /** The issuing country of the card paid with (ISO 3166-1 alpha-2), when the provider says (VAT evidence). */
       cardCountry?: string | null;
       /** Tax the provider computed and charged on top (Stripe Tax), in minor units; null when it computed none. */

@@ -156,6 +156,14 @@ async function describe(q: Queryable, p: paymentsRepo.PaymentRow): Promise<{ des
   }
 }
 
+/** The issuing country of the card paid with: as the provider reported it with the payment, else the customer's default card with that provider. */
+async function cardCountryOf(q: Queryable, payment: paymentsRepo.PaymentRow): Promise<string | null> {
+  if (typeof payment.details?.card_country === 'string') return payment.details.card_country;
+  if (!payment.customer_id) return null;
+  const card = await paymentsRepo.defaultPaymentMethod(q, payment.project_id, payment.customer_id);
+  return card?.provider === payment.provider ? card.country : null;
+}
+
 /**
  * How a payment splits into net and VAT: Stripe's computed tax when Stripe Tax charged it; the VAT
  * Tollgate added on top of an exclusive price (recorded with the payment or its checkout session);
@@ -203,7 +211,7 @@ export const issueInvoiceForPayment: PaymentRecordedHook = async (ctx, q, paymen
   const session = payment.checkout_session_id ? await paymentsRepo.findSession(q, payment.checkout_session_id, payment.project_id) : undefined;
   const given = session?.details.billing as z.infer<typeof BillingDetailsBody> | undefined;
   const evidence = (session?.details.evidence as Record<string, unknown> | undefined) ?? {};
-  const cardCountry = typeof payment.details?.card_country === 'string' ? payment.details.card_country : null;
+  const cardCountry = await cardCountryOf(q, payment);
   // Billing details given at checkout become the customer's; otherwise the stored ones apply.
   const billing =
     payment.customer_id && given

@@ -240,6 +240,7 @@ export async function replaceCard(ctx: AppContext, q: Queryable, caller: Caller,
     brand: outcome.brand,
     last4: outcome.last4,
     token: cardToken(cardNumber),
+    country: outcome.country,
     at,
   });
   await audit(q, caller, { action: 'payment_method.updated', customerId, details: { brand: outcome.brand, last4: outcome.last4 } }, at);
