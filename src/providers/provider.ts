@@ -177,6 +177,8 @@ export interface InvoiceEventFields {
   periodEnd: Date | null;
   billingReason: string | null;
   failureReason?: string | null;
+  /** Tax the provider computed and charged (Stripe Tax), in minor units. */
+  providerTax?: { amount: number; rate: number | null; country: string | null } | null;
 }
 
 /** One door for every payment provider. */

@@ -25,6 +25,8 @@ export interface InvoiceInput {
   failureReason?: string | null;
   /** The VAT added on top of an exclusive price (what `amount` is made of). */
   tax?: ChargeTax | null;
+  /** The tax the provider computed and charged (Stripe Tax). */
+  providerTax?: { amount: number; rate: number | null; country: string | null } | null;
 }
 
 /**
@@ -89,7 +91,7 @@ async function recordInvoicePayment(
     period_start: i.periodStart,
     period_end: i.periodEnd,
     failure_reason: o.failureReason,
-    details: { invoice_ref: i.invoiceRef, ...(i.tax ? { tax: i.tax } : {}) },
+    details: { invoice_ref: i.invoiceRef, ...(i.tax ? { tax: i.tax } : {}), ...(i.providerTax ? { provider_tax: i.providerTax } : {}) },
     created_at: i.at,
   });
 }

@@ -13,7 +13,7 @@ import type {
   ProviderEvent,
   UpdateSubscriptionInput,
 } from '../provider.ts';
-import { stripeSettingsSpec } from './stripe.settings.ts';
+import { type StripeSettings, stripeSettingsSpec } from './stripe.settings.ts';
 import { callStripe, stripeFor } from './stripe.client.ts';
 import { stripeToEvents, subscriptionEvent } from './stripe.events.ts';
 import { verifyStripeWebhook } from './stripe.webhooks.ts';
@@ -128,6 +128,12 @@ export const stripeProvider: PaymentProvider = {
       };
       if (input.trialDays && input.trialWithoutCard) params.payment_method_collection = 'if_required';
     }
+    if (call.settings && (call.settings as StripeSettings).automatic_tax) {
+      // Stripe Tax computes the tax from the address the customer gives on Stripe's page.
+      params.automatic_tax = { enabled: true };
+      params.billing_address_collection = 'required';
+      if (customerRef) params.customer_update = { address: 'auto', name: 'auto' };
+    }
     if (input.discount) {
       params.discounts = [{ coupon: await couponFor(stripe, projectId, input.discount, input.lineItems[0]?.currency ?? 'eur') }];
     } else if (input.mode === 'subscription') {
@@ -141,6 +147,26 @@ export const stripeProvider: PaymentProvider = {
   },
 
   verifyWebhook: verifyStripeWebhook,
+
+  computesTax: (settings: unknown) => (settings as StripeSettings | null)?.automatic_tax === true,
+
+  /**
+   * A completed one-off checkout names its PaymentIntent only: it is read with its charge expanded,
+   * so the event carries the card's country (`payment_method_details.card.country`). Read outside
+   * any transaction; when Stripe cannot be reached the payload is applied as it came.
+   */
+  async enrichPayload(call: ProviderCall, payload: unknown): Promise<unknown> {
+    const e = payload as { type?: string; data?: { object?: { payment_intent?: unknown } } };
+    const pi = e?.data?.object?.payment_intent;
+    if (e?.type !== 'checkout.session.completed' || typeof pi !== 'string') return payload;
+    try {
+      const { stripe } = stripeFor(call);
+      const intent = await callStripe('paymentIntents.retrieve', () => stripe.paymentIntents.retrieve(pi, { expand: ['latest_charge'] }));
+      return { ...e, data: { ...e.data, object: { ...e.data?.object, payment_intent: intent } } };
+    } catch {
+      return payload;
+    }
+  },
 
   toEvents: stripeToEvents,
 
