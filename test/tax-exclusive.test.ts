@@ -118,6 +118,7 @@ describe('tax-exclusive prices: VAT added on top at checkout', () => {
     const cs = await p.call('POST', '/v1/checkout', { customer_id: 'sam', plan: 'starter', trial_days: 0, ...urls });
     expect(cs.body).toMatchObject({ amount_total: { amount: 1080 }, amount_subtotal: { amount: 900 }, amount_tax: { amount: 180 }, recurring: { amount: { amount: 1080 } } });
     expect((await p.call('POST', `/v1/test-helpers/checkout/${cs.body.session_id}/pay`, { card: '4242424242424242' })).status).toBe(200);
+    expect((await p.call('GET', '/v1/customers/sam/subscription')).body).toMatchObject({ price: { amount: 900 }, next_charge: { amount: 1080 } });
     await p.call('POST', '/v1/test-helpers/clock/advance', { seconds: 31 * 86_400 });
     const paid = (await p.call('GET', '/v1/payments?customer_id=sam&limit=10')).body.data.filter((x: { status: string }) => x.status === 'succeeded');
     expect(paid.map((x: { amount: number }) => x.amount)).toEqual([1080, 1080]);
@@ -129,10 +130,12 @@ describe('tax-exclusive prices: VAT added on top at checkout', () => {
     expect(net).toBeGreaterThan(0);
     const vat = Math.floor((net * 2000 + 5000) / 10000);
     expect(preview.body.amount_due_today.amount).toBe(net + vat);
+    expect(preview.body.next_charge.amount).toBe(3480); // 29.00 € + 20 %
     const up = await p.call('POST', '/v1/customers/sam/subscription/change', { plan: 'pro' });
     expect(up.status).toBe(200);
     const latest = (await p.call('GET', '/v1/payments?customer_id=sam&limit=1')).body.data[0];
     expect(latest.amount).toBe(net + vat);
+    expect(up.body.next_charge.amount).toBe(3480);
 
     const invoices = (await p.call('GET', '/v1/customers/sam/invoices')).body.data.reverse();
     expect(invoices.map((i: { subtotal: number; tax: number; total: number }) => [i.subtotal, i.tax, i.total])).toEqual([

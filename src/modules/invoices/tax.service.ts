@@ -1,7 +1,7 @@
 import type { Queryable } from '../../db/db.ts';
 import { decideVat, splitInclusive, type TaxBehavior, taxOnTop, type VatDecision } from '../../domain/vat-rates.ts';
 import type { AppContext } from '../../app/context.ts';
-import { getProject } from '../projects/projects.service.ts';
+import { getProject, projectsRepository } from '../projects/projects.service.ts';
 import * as repo from './invoices.repository.ts';
 
 /**
@@ -73,4 +73,23 @@ export async function chargeFor(
   }
   const split = splitInclusive(e.amount, vat.rate);
   return { ...base, net: split.net, tax: split.tax, total: e.amount };
+}
+
+/**
+ * The VAT rate (percent) added on top of a customer's exclusive price on a date: the rate chargeFor
+ * would apply (0 for a reverse charge, outside the EU or without a VAT-registered seller). Reads only
+ * through `q`, for views that state the next charge.
+ */
+export async function rateOnTop(q: Queryable, projectId: string, customerId: string, at: Date): Promise<number> {
+  const project = await projectsRepository.findProject(q, projectId);
+  const s = project ? settingsOf(project) : {};
+  const buyer = await repo.findBillingDetails(q, projectId, customerId);
+  return decideVat({
+    sellerCountry: s.seller?.country ?? null,
+    sellerVatId: s.seller?.vat_id ?? null,
+    buyerCountry: buyer?.country ?? null,
+    buyerVatId: buyer?.vat_id ?? null,
+    at,
+    overrides: s.vat_rates,
+  }).rate;
 }
