@@ -20,8 +20,8 @@ afterAll(async () => {
 const URLS = { success_url: 'https://app.example.com/ok', cancel_url: 'https://app.example.com/cancel' };
 const seller = { name: 'Auris Voice SAS', country: 'FR', vat_id: 'FR12345678901' };
 
-async function stripeProject(opts: { automaticTax?: boolean; pricesIncludeTax?: boolean } = {}) {
-  const p = await h.project({ catalog: { ...DEMO_CATALOGS.aurisvoice!.catalog, signup_credits: 0 } });
+async function stripeProject(opts: { automaticTax?: boolean; pricesIncludeTax?: boolean; catalog?: Record<string, unknown> } = {}) {
+  const p = await h.project({ catalog: { ...DEMO_CATALOGS.aurisvoice!.catalog, signup_credits: 0, ...(opts.catalog ?? {}) } });
   expect((await p.call('PUT', '/v1/invoice-settings', { seller, prices_include_tax: opts.pricesIncludeTax ?? false })).status).toBe(200);
   const sk = `sk_test_${p.id.replace(/-/g, '_')}_${randomToken(8)}`;
   const whsec = `whsec_${randomToken(32)}`;
@@ -110,5 +110,26 @@ describe('Stripe Tax (automatic_tax in the Stripe settings)', () => {
     expect(r.status).toBe(400);
     const settings = (await p.call('GET', '/v1/providers')).body.data.find((d: { provider: string }) => d.provider === 'stripe');
     expect(settings.automatic_tax).toBe(true);
+  });
+
+  it('a plan through Stripe with Stripe Tax: the first and the renewal invoices record the tax of Stripe’s paid invoices', async () => {
+    const ark = DEMO_CATALOGS.arkwatch!.catalog;
+    const p = await stripeProject({ automaticTax: true, catalog: { features: ark.features, plans: ark.plans, free_plan: ark.free_plan } });
+    await p.call('POST', '/v1/customers', { id: 'sub1', email: 'sub1@example.com' });
+    const cs = await p.call('POST', '/v1/checkout', { customer_id: 'sub1', plan: 'starter', trial_days: 0, ...URLS });
+    expect(cs.status).toBe(201);
+    expect(stripe.writes(p.sk, '/v1/checkout/sessions').at(-1)!.params.automatic_tax).toEqual({ enabled: 'true' });
+    const session = stripe.list(p.sk, 'checkout.session').at(-1)!;
+    const events = stripe.completeCheckout(p.sk, session.id, { country: 'FR' });
+    for (const e of events) expect((await deliver(p, e)).status).toBe(200);
+    const sub = stripe.list(p.sk, 'subscription').at(-1)!;
+    for (const e of stripe.renew(p.sk, sub.id)) expect((await deliver(p, e)).status).toBe(200);
+    const payments = (await p.call('GET', '/v1/payments?customer_id=sub1')).body.data;
+    expect(payments.map((x: { amount: number }) => x.amount)).toEqual([1080, 1080]);
+    const invoices = (await p.call('GET', '/v1/customers/sub1/invoices')).body.data;
+    expect(invoices).toHaveLength(2);
+    for (const inv of invoices) {
+      expect(inv).toMatchObject({ subtotal: 900, tax: 180, total: 1080, tax_details: { computed_by: 'stripe', rate: 20, country: 'FR', treatment: 'standard' } });
+    }
   });
 });

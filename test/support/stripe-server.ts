@@ -632,7 +632,7 @@ export class LocalStripe {
       const tax = Math.round((s.amount_total * rate) / 100);
       s.total_details = { ...s.total_details, amount_tax: tax };
       s.amount_total += tax;
-      s.automatic_tax = { ...s.automatic_tax, status: 'complete', country };
+      s.automatic_tax = { ...s.automatic_tax, status: 'complete' };
     }
     if (!s.customer) {
       const cus = this.route(a, 'POST', '/v1/customers', { email: opts.email ?? s.customer_email ?? 'buyer@example.com' });
@@ -753,7 +753,14 @@ export class LocalStripe {
     const taxed = sub._automatic_tax as { rate: number; country: string } | null | undefined;
     const tax = taxed && amount > 0 ? Math.round(amount - amount / (1 + taxed.rate / 100)) : 0;
     return this.put(a, {
-      ...(taxed ? { automatic_tax: { enabled: true, status: 'complete', country: taxed.country }, tax, total_taxes: [{ amount: tax, tax_behavior: 'exclusive' }] } : {}),
+      ...(taxed
+        ? {
+            automatic_tax: { enabled: true, status: 'complete' },
+            customer_address: { country: taxed.country },
+            tax,
+            total_taxes: [{ amount: tax, tax_behavior: 'exclusive' }],
+          }
+        : {}),
       id: rid('in', 24),
       object: 'invoice',
       amount_due: amount,

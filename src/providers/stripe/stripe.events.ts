@@ -73,7 +73,8 @@ function invoicePayment(i: O): string | null {
 /** The tax Stripe Tax computed for a completed session or a paid invoice (null without Stripe Tax). */
 function automaticTax(o: O): { amount: number; rate: number | null; country: string | null } | null {
   if (obj(o.automatic_tax).enabled !== true) return null;
-  const country = str(obj(o.automatic_tax).country ?? null) ?? str(obj(obj(o.customer_details).address).country) ?? str(o.customer_address && obj(o.customer_address).country);
+  // The address Stripe taxed: the session's customer details, or the invoice's customer address.
+  const country = str(obj(obj(o.customer_details).address).country) ?? str(obj(o.customer_address).country);
   const fromSession = num(obj(o.total_details).amount_tax);
   const fromInvoice = num(o.tax) ?? (Array.isArray(o.total_taxes) ? (o.total_taxes as unknown[]).reduce<number>((s, t) => s + (num(obj(t).amount) ?? 0), 0) : null);
   const amount = fromSession ?? fromInvoice;
