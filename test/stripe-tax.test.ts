@@ -58,7 +58,7 @@ describe('Stripe Tax (automatic_tax in the Stripe settings)', () => {
     expect(cs.body).toMatchObject({ amount_total: { amount: 1500 }, amount_subtotal: { amount: 1500 }, amount_tax: null, tax: { computed_by: 'stripe', behavior: 'exclusive' } });
     const create = stripe.writes(p.sk, '/v1/checkout/sessions')[0]!;
     expect(create.params).toMatchObject({ automatic_tax: { enabled: 'true' }, billing_address_collection: 'required', customer_update: { address: 'auto' } });
-    expect(create.params.line_items).toHaveLength(1);
+    expect(create.params.line_items).toMatchObject([{ price_data: { unit_amount: '1500', tax_behavior: 'exclusive' } }]);
 
     const session = stripe.list(p.sk, 'checkout.session')[0]!;
     const [completed] = stripe.completeCheckout(p.sk, session.id, { country: 'FR', cardCountry: 'DE' });

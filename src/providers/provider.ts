@@ -77,6 +77,8 @@ export interface CreateCheckoutInput {
   promotionCode?: string | null;
   discount?: { percentOff?: number; amountOff?: number; duration: string; durationInMonths?: number } | null;
   expiresAt: Date;
+  /** Whether the line amounts include tax or have it added on top (for a provider that computes tax). */
+  taxBehavior?: 'inclusive' | 'exclusive';
   /** Deterministic: derived from our record so a retry after a crash reuses the provider object. */
   idempotencyKey: string;
   metadata: Record<string, string>;

@@ -357,6 +357,7 @@ export async function createCheckout(
       promotionCode: body.promotion_code ?? null,
       discount: item.discount ?? null,
       expiresAt: session.expires_at,
+      taxBehavior: item.taxBehavior,
       idempotencyKey: `tollgate-checkout-${id}`,
       metadata: { tollgate_project: projectId, tollgate_session: id, tollgate_customer: customer?.id ?? '' },
     });

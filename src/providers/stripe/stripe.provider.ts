@@ -88,7 +88,9 @@ export const stripeProvider: PaymentProvider = {
     const projectId = input.project.id;
     const customerRef =
       input.customer.providerRef ?? (input.customer.id ? await ensureStripeCustomer(call, stripe, projectId, input.customer) : null);
-    const priceRef = await mappedPrice(call, input);
+    const automaticTax = (call.settings as StripeSettings | null)?.automatic_tax === true;
+    // With Stripe Tax, a catalog-synced Price has no tax behaviour of ours: price_data carries it.
+    const priceRef = automaticTax ? undefined : await mappedPrice(call, input);
     const line_items: Stripe.Checkout.SessionCreateParams.LineItem[] = input.lineItems.map((l) =>
       priceRef
         ? { price: priceRef, quantity: l.quantity }
@@ -99,6 +101,7 @@ export const stripeProvider: PaymentProvider = {
               unit_amount: l.amount,
               product_data: { name: l.name, ...(l.description ? { description: l.description } : {}) },
               ...(input.mode === 'subscription' ? { recurring: { interval: l.interval ?? 'month' } } : {}),
+              ...(automaticTax && input.taxBehavior ? { tax_behavior: input.taxBehavior } : {}),
             },
           },
     );
@@ -128,7 +131,7 @@ export const stripeProvider: PaymentProvider = {
       };
       if (input.trialDays && input.trialWithoutCard) params.payment_method_collection = 'if_required';
     }
-    if (call.settings && (call.settings as StripeSettings).automatic_tax) {
+    if (automaticTax) {
       // Stripe Tax computes the tax from the address the customer gives on Stripe's page.
       params.automatic_tax = { enabled: true };
       params.billing_address_collection = 'required';
