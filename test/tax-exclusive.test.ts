@@ -147,6 +147,33 @@ describe('tax-exclusive prices: VAT added on top at checkout', () => {
   });
 });
 
+describe('orders at exclusive prices', () => {
+  it('an order of exclusive products is charged VAT on top; one mixing exclusive and inclusive products is refused at checkout (400 order_id) and stays pending', async () => {
+    const products = [
+      { id: 'mug', name: 'Mug', price: { amount: 1000, currency: 'eur', tax_behavior: 'exclusive' }, stock: 10 },
+      { id: 'cap', name: 'Cap', price: { amount: 2000, currency: 'eur' }, stock: 10 },
+    ];
+    const p = await h.project({ catalog: { products } });
+    expect((await p.call('PUT', '/v1/invoice-settings', { seller })).status).toBe(200);
+    await p.call('POST', '/v1/customers', { id: 'olga' });
+    await p.call('POST', '/v1/customers/olga/cart/items', { product_id: 'mug', quantity: 2 });
+    const one = await p.call('POST', '/v1/customers/olga/orders', {});
+    expect(one.status).toBe(201);
+    const cs = await p.call('POST', '/v1/checkout', { customer_id: 'olga', order_id: one.body.id, ...urls });
+    expect(cs.status).toBe(201);
+    expect(cs.body).toMatchObject({ amount_total: { amount: 2400 }, amount_subtotal: { amount: 2000 }, amount_tax: { amount: 400 }, tax: { country: 'FR' } });
+
+    await p.call('POST', '/v1/customers/olga/cart/items', { product_id: 'mug', quantity: 1 });
+    await p.call('POST', '/v1/customers/olga/cart/items', { product_id: 'cap', quantity: 1 });
+    const mixed = await p.call('POST', '/v1/customers/olga/orders', {});
+    expect(mixed.status).toBe(201);
+    const refused = await p.call('POST', '/v1/checkout', { customer_id: 'olga', order_id: mixed.body.id, ...urls });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toMatchObject({ code: 'invalid_request', param: 'order_id' });
+    expect((await p.call('GET', `/v1/orders/${mixed.body.id}`)).body.status).toBe('pending');
+  });
+});
+
 describe('the card’s country as VAT evidence', () => {
   it('the sandbox’s French and German test cards are kept on the invoice as card_country; a disagreement with the billing country is kept and flagged, the VAT follows the billing country', async () => {
     const p = await project();
