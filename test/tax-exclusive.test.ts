@@ -1,3 +1,4 @@
+import { PDFParse } from 'pdf-parse';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
 import { createHarness, type Harness, type TestProject } from './support/harness.ts';
@@ -55,6 +56,15 @@ describe('tax-exclusive prices: VAT added on top at checkout', () => {
       tax_details: { treatment: 'standard', country: 'DE', rate: 19, prices_include_tax: false, computed_by: 'tollgate' },
     });
     expect(invoice.lines[0]).toMatchObject({ net_amount: 1500, vat_amount: 285, amount: 1785, vat_rate: 19 });
+    const pdf = await h.tg.app.inject({ method: 'GET', url: `/v1/invoices/${invoice.id}/pdf`, headers: { authorization: `Bearer ${p.key}` } });
+    const parser = new PDFParse({ data: new Uint8Array(pdf.rawPayload) });
+    const text = (await parser.getText()).text;
+    await parser.destroy();
+    expect(text).toContain('€15.00');
+    expect(text).toContain('€2.85');
+    expect(text).toContain('€17.85');
+    expect(text).toContain('Prices exclude VAT: VAT is added on top.');
+    expect(text).not.toContain('Prices include VAT');
   });
 
   it('the billing country given at checkout decides the VAT, else the seller country when the buyer has none', async () => {
@@ -150,7 +160,7 @@ describe('tax-exclusive prices: VAT added on top at checkout', () => {
 describe('orders at exclusive prices', () => {
   it('an order of exclusive products is charged VAT on top; one mixing exclusive and inclusive products is refused at checkout (400 order_id) and stays pending', async () => {
     const products = [
-      { id: 'mug', name: 'Mug', price: { amount: 1000, currency: 'eur', tax_behavior: 'exclusive' }, stock: 10 },
+      { id: 'mug', name: 'Mug', price: { amount: 1000, currency: 'eur', tax_behavior: 'exclusive' as const }, stock: 10 },
       { id: 'cap', name: 'Cap', price: { amount: 2000, currency: 'eur' }, stock: 10 },
     ];
     const p = await h.project({ catalog: { products } });
