@@ -57,7 +57,8 @@ async function render(ctx: AppContext, s: paymentsRepo.CheckoutSessionRow, error
     <table class="lines" data-testid="lines"><tbody>${lines}${discount}${tax}
       <tr class="total"><th>${esc(shown.total_label)}</th><th class="num" data-testid="due-today">${esc(shown.due_today)}</th></tr></tbody></table>
     <p class="muted">Sandbox mode: no real money moves. Test cards: <code>4242 4242 4242 4242</code> pays,
-    <code>4000 0000 0000 0002</code> is declined, <code>4000 0000 0000 9995</code> has insufficient funds.</p>
+    <code>4000 0000 0000 0002</code> is declined, <code>4000 0000 0000 9995</code> has insufficient funds;
+    <code>4000 0025 0000 0003</code> and <code>4000 0027 6000 0016</code> pay with a card issued in France and Germany.</p>
   </section>
   <section class="card" aria-label="Payment">
     <h2>Pay with card</h2>
