@@ -57,7 +57,12 @@ describe('the hosted checkout page at tax-exclusive prices', () => {
     expect(await text(page, '[data-testid=due-today]')).toBe(money(cs.body.amount_total.amount));
     expect(await text(page, '[data-testid=due-today]')).toBe('€18.00');
     expect(await text(page, '#pay')).toBe('Pay €18.00');
-    await page.screenshot({ path: `${SCREENSHOT_DIR}/checkout-tax-exclusive.png`, fullPage: true });
+    for (const width of [1280, 390]) {
+      await page.setViewportSize({ width, height: 900 });
+      await page.screenshot({ path: `${SCREENSHOT_DIR}/checkout-tax-exclusive-${width}.png`, fullPage: true });
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      expect(overflow, `scrolls sideways at ${width}px`).toBeLessThanOrEqual(0);
+    }
     const { payment, invoice } = await payOnPage(p, page, 'claire', cs.body.url);
     expect(payment.amount).toBe(1800);
     expect(invoice).toMatchObject({ payment_id: payment.id, subtotal: 1500, tax: 300, total: 1800, tax_details: { prices_include_tax: false } });
