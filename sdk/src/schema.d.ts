@@ -2691,6 +2691,8 @@ export interface operations {
                             price: {
                                 amount: number;
                                 currency: string;
+                                /** @enum {string} */
+                                tax_behavior?: "inclusive" | "exclusive";
                             };
                             /**
                              * @default month
@@ -2737,6 +2739,8 @@ export interface operations {
                             price: {
                                 amount: number;
                                 currency: string;
+                                /** @enum {string} */
+                                tax_behavior?: "inclusive" | "exclusive";
                             };
                             /** @default false */
                             popular: boolean;
@@ -2757,6 +2761,8 @@ export interface operations {
                             price: {
                                 amount: number;
                                 currency: string;
+                                /** @enum {string} */
+                                tax_behavior?: "inclusive" | "exclusive";
                             };
                             /** @default null */
                             stock: number | null;
@@ -2960,6 +2966,8 @@ export interface operations {
                         price: {
                             amount: number;
                             currency: string;
+                            /** @enum {string} */
+                            tax_behavior?: "inclusive" | "exclusive";
                         };
                         /**
                          * @default month
@@ -3007,6 +3015,8 @@ export interface operations {
                         price: {
                             amount: number;
                             currency: string;
+                            /** @enum {string} */
+                            tax_behavior?: "inclusive" | "exclusive";
                         };
                         /** @default false */
                         popular?: boolean;
@@ -3026,6 +3036,8 @@ export interface operations {
                         price: {
                             amount: number;
                             currency: string;
+                            /** @enum {string} */
+                            tax_behavior?: "inclusive" | "exclusive";
                         };
                         /** @default null */
                         stock?: number | null;
@@ -3123,6 +3135,8 @@ export interface operations {
                             price: {
                                 amount: number;
                                 currency: string;
+                                /** @enum {string} */
+                                tax_behavior?: "inclusive" | "exclusive";
                             };
                             /**
                              * @default month
@@ -3169,6 +3183,8 @@ export interface operations {
                             price: {
                                 amount: number;
                                 currency: string;
+                                /** @enum {string} */
+                                tax_behavior?: "inclusive" | "exclusive";
                             };
                             /** @default false */
                             popular: boolean;
@@ -3189,6 +3205,8 @@ export interface operations {
                             price: {
                                 amount: number;
                                 currency: string;
+                                /** @enum {string} */
+                                tax_behavior?: "inclusive" | "exclusive";
                             };
                             /** @default null */
                             stock: number | null;
@@ -7212,6 +7230,26 @@ export interface operations {
                             amount: number;
                             currency: string;
                         };
+                        /** @description Today's charge before VAT added on top (after any discount) */
+                        amount_subtotal: {
+                            amount: number;
+                            currency: string;
+                        };
+                        /** @description The VAT of today's charge (contained in it when prices include VAT); null when the provider computes it at payment */
+                        amount_tax: {
+                            amount: number;
+                            currency: string;
+                        } | null;
+                        tax_rate: number | null;
+                        tax: {
+                            /** @enum {string} */
+                            behavior: "inclusive" | "exclusive";
+                            /** @enum {string} */
+                            computed_by: "tollgate" | "stripe";
+                            rate: number | null;
+                            country: string | null;
+                            treatment: string | null;
+                        } | null;
                         lines: {
                             name: string;
                             quantity: number;
@@ -7582,6 +7620,26 @@ export interface operations {
                             amount: number;
                             currency: string;
                         };
+                        /** @description Today's charge before VAT added on top (after any discount) */
+                        amount_subtotal: {
+                            amount: number;
+                            currency: string;
+                        };
+                        /** @description The VAT of today's charge (contained in it when prices include VAT); null when the provider computes it at payment */
+                        amount_tax: {
+                            amount: number;
+                            currency: string;
+                        } | null;
+                        tax_rate: number | null;
+                        tax: {
+                            /** @enum {string} */
+                            behavior: "inclusive" | "exclusive";
+                            /** @enum {string} */
+                            computed_by: "tollgate" | "stripe";
+                            rate: number | null;
+                            country: string | null;
+                            treatment: string | null;
+                        } | null;
                         lines: {
                             name: string;
                             quantity: number;
@@ -18230,6 +18288,7 @@ export interface operations {
                         vat_rates: {
                             [key: string]: number;
                         };
+                        prices_include_tax: boolean;
                     };
                 };
             };
@@ -18369,6 +18428,7 @@ export interface operations {
                     vat_rates?: {
                         [key: string]: number;
                     };
+                    prices_include_tax?: boolean;
                 };
             };
         };
@@ -18397,6 +18457,7 @@ export interface operations {
                         vat_rates: {
                             [key: string]: number;
                         };
+                        prices_include_tax: boolean;
                     };
                 };
             };
@@ -25349,6 +25410,26 @@ export interface operations {
                             amount: number;
                             currency: string;
                         };
+                        /** @description Today's charge before VAT added on top (after any discount) */
+                        amount_subtotal: {
+                            amount: number;
+                            currency: string;
+                        };
+                        /** @description The VAT of today's charge (contained in it when prices include VAT); null when the provider computes it at payment */
+                        amount_tax: {
+                            amount: number;
+                            currency: string;
+                        } | null;
+                        tax_rate: number | null;
+                        tax: {
+                            /** @enum {string} */
+                            behavior: "inclusive" | "exclusive";
+                            /** @enum {string} */
+                            computed_by: "tollgate" | "stripe";
+                            rate: number | null;
+                            country: string | null;
+                            treatment: string | null;
+                        } | null;
                         lines: {
                             name: string;
                             quantity: number;
@@ -25672,6 +25753,26 @@ export interface operations {
                             amount: number;
                             currency: string;
                         };
+                        /** @description Today's charge before VAT added on top (after any discount) */
+                        amount_subtotal: {
+                            amount: number;
+                            currency: string;
+                        };
+                        /** @description The VAT of today's charge (contained in it when prices include VAT); null when the provider computes it at payment */
+                        amount_tax: {
+                            amount: number;
+                            currency: string;
+                        } | null;
+                        tax_rate: number | null;
+                        tax: {
+                            /** @enum {string} */
+                            behavior: "inclusive" | "exclusive";
+                            /** @enum {string} */
+                            computed_by: "tollgate" | "stripe";
+                            rate: number | null;
+                            country: string | null;
+                            treatment: string | null;
+                        } | null;
                         lines: {
                             name: string;
                             quantity: number;

@@ -10,6 +10,14 @@ const Name = z.string().min(1).max(200);
 const Count = z.number().int().min(0).max(1_000_000_000);
 
 /**
+ * A catalog price: amount and currency, and whether VAT is included in it (`inclusive`) or added on
+ * top at checkout (`exclusive`). Without `tax_behavior` the project's invoice setting
+ * `prices_include_tax` decides (default: inclusive).
+ */
+export const PriceSchema = MoneySchema.extend({ tax_behavior: z.enum(['inclusive', 'exclusive']).optional() }).strict();
+export type Price = z.infer<typeof PriceSchema>;
+
+/**
  * A feature an app asks about.
  * - metered: counted and reset each billing period (API calls per month)
  * - allocated: counts what is held now (watches, seats); a negative track releases units
@@ -56,7 +64,7 @@ export const PlanSchema = z
     id: Id,
     name: Name,
     description: z.string().max(2000).optional(),
-    price: MoneySchema,
+    price: PriceSchema,
     interval: z.enum(['month', 'year']).default('month'),
     trial_days: z.number().int().min(0).max(730).default(0),
     trial_requires_card: z.boolean().default(false),
@@ -85,7 +93,7 @@ export const CreditPackSchema = z
     id: Id,
     name: Name,
     credits: z.number().int().min(1).max(1_000_000_000),
-    price: MoneySchema,
+    price: PriceSchema,
     popular: z.boolean().default(false),
     active: z.boolean().default(true),
     /**
@@ -110,7 +118,7 @@ export const ProductSchema = z
     id: Id,
     name: Name,
     description: z.string().max(5000).optional(),
-    price: MoneySchema,
+    price: PriceSchema,
     /** null = unlimited (digital goods). */
     stock: Count.nullable().default(null),
     active: z.boolean().default(true),

@@ -1,4 +1,5 @@
 import { formatMoney, type Money, percentOf } from './money.ts';
+import { formatRate } from './vat-rates.ts';
 import { type AppliedCoupon, addInterval, amountDue, discountFor, type Interval, prorate } from './subscription.ts';
 
 /**
@@ -15,6 +16,20 @@ export interface SummaryLine {
 export interface SummaryCoupon extends AppliedCoupon {
   id?: string | null;
   name?: string | null;
+}
+
+/** The tax of a checkout: added on top (exclusive prices), contained (inclusive), or left to the provider (Stripe Tax). */
+export interface SummaryTax {
+  behavior: 'inclusive' | 'exclusive';
+  computed_by: 'tollgate' | 'stripe';
+  /** Percent; null when the provider computes it at payment. */
+  rate: number | null;
+  country: string | null;
+  treatment: 'standard' | 'reverse_charge' | 'none' | null;
+  /** Net of today's charge (before VAT added on top). */
+  net: number;
+  /** VAT of today's charge; null when the provider computes it at payment. */
+  amount: number | null;
 }
 
 export interface PriceSummary {
@@ -37,6 +52,8 @@ export interface PriceSummary {
   trial: { days: number; ends_at: string } | null;
   /** The recurring charge that follows: its amount, how often, and when the first one is taken. */
   recurring: { amount: number; interval: Interval; starts_at: string } | null;
+  /** Absent on summaries stored before taxes were shown. */
+  tax?: SummaryTax | null;
 }
 
 export interface SummaryInput {
@@ -119,11 +136,24 @@ export function describeSummary(s: PriceSummary, locale = 'en') {
     headline,
     due_today: fmt(s.amount_due_today),
     discount,
+    tax: taxLine(s.tax ?? null, locale, fmt),
+    /** The label of the total row: what is charged today. */
+    total_label: locale.toLowerCase().startsWith('fr') ? (s.tax?.behavior === 'exclusive' ? 'Total TTC aujourd’hui' : 'À payer aujourd’hui') : 'Due today',
     lines: s.lines.map((l) => ({ label: l.quantity > 1 ? `${l.name} × ${l.quantity}` : l.name, amount: fmt(l.amount) })),
     button: s.amount_due_today === 0 && s.trial ? `Start trial — ${fmt(0)} today` : `Pay ${fmt(s.amount_due_today)}`,
     /** When the recurring charge starts, as a sentence (null for a one-off payment). */
     recurring: s.recurring ? `${s.trial ? 'First charge' : 'Next charge'} ${fmt(s.recurring.amount)} on ${s.recurring.starts_at.slice(0, 10)}, then every ${s.recurring.interval}` : null,
   };
+}
+
+/** The VAT line of an exclusive price ("VAT 20 % (FR)", "TVA 20 % (FR)"); null when VAT is included or left to the provider. */
+function taxLine(t: SummaryTax | null, locale: string, fmt: (amount: number) => string): { label: string; amount: string } | null {
+  if (t?.behavior !== 'exclusive' || t.computed_by !== 'tollgate' || t.amount === null) return null;
+  const fr = locale.toLowerCase().startsWith('fr');
+  const vat = fr ? 'TVA' : 'VAT';
+  if (t.treatment === 'reverse_charge') return { label: fr ? `${vat} autoliquidée (${t.country})` : `${vat} reverse charged (${t.country})`, amount: fmt(0) };
+  if (t.treatment !== 'standard') return null;
+  return { label: `${vat} ${formatRate(t.rate ?? 0, locale)} (${t.country})`, amount: fmt(t.amount) };
 }
 
 function discountLabel(d: NonNullable<PriceSummary['discount']>): string {

@@ -159,3 +159,17 @@ export function splitInclusive(gross: number, rate: number): { net: number; tax:
   const tax = Math.round((gross * bp) / (10_000 + bp));
   return { net: gross - tax, tax };
 }
+
+/** Whether a catalog price includes VAT (`inclusive`, the default) or has it added on top (`exclusive`). */
+export type TaxBehavior = 'inclusive' | 'exclusive';
+
+/** VAT on top of a net amount (minor units), rounded half up to the minor unit. */
+export function taxOnTop(net: number, rate: number): number {
+  const bp = Math.round(rate * 100);
+  return Math.floor((net * bp + 5_000) / 10_000);
+}
+
+/** A VAT rate for people: `20 %`, `25.5 %` (`25,5 %` in French). */
+export function formatRate(rate: number, locale = 'en'): string {
+  return `${new Intl.NumberFormat(locale, { maximumFractionDigits: 2 }).format(rate)} %`;
+}

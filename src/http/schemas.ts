@@ -156,6 +156,18 @@ export const CheckoutSession = z.object({
   quantity: z.number().int(),
   amount_total: Money.describe('What is charged today (0 during a trial); the same figure as amount_due_today'),
   amount_due_today: Money,
+  amount_subtotal: Money.describe("Today's charge before VAT added on top (after any discount)"),
+  amount_tax: Money.nullable().describe("The VAT of today's charge (contained in it when prices include VAT); null when the provider computes it at payment"),
+  tax_rate: z.number().nullable(),
+  tax: z
+    .object({
+      behavior: z.enum(['inclusive', 'exclusive']),
+      computed_by: z.enum(['tollgate', 'stripe']),
+      rate: z.number().nullable(),
+      country: z.string().nullable(),
+      treatment: z.string().nullable(),
+    })
+    .nullable(),
   lines: z.array(z.object({ name: z.string(), quantity: z.number().int(), unit_amount: Money, amount: Money })),
   subtotal: Money,
   discount: z

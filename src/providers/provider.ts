@@ -77,6 +77,8 @@ export interface CreateCheckoutInput {
   promotionCode?: string | null;
   discount?: { percentOff?: number; amountOff?: number; duration: string; durationInMonths?: number } | null;
   expiresAt: Date;
+  /** Whether the line amounts include tax or have it added on top (for a provider that computes tax). */
+  taxBehavior?: 'inclusive' | 'exclusive';
   /** Deterministic: derived from our record so a retry after a crash reuses the provider object. */
   idempotencyKey: string;
   metadata: Record<string, string>;
@@ -135,7 +137,11 @@ export type ProviderEvent =
       customerRef?: string | null;
       customerEmail?: string | null;
       subscriptionRef?: string | null;
-      paymentMethod?: { token: string; brand: string; last4: string } | null;
+      paymentMethod?: { token: string; brand: string; last4: string; country?: string | null } | null;
+      /** The issuing country of the card paid with (ISO 3166-1 alpha-2), when the provider says (VAT evidence). */
+      cardCountry?: string | null;
+      /** Tax the provider computed and charged on top (Stripe Tax), in minor units; null when it computed none. */
+      providerTax?: { amount: number; rate: number | null; country: string | null } | null;
     }
   | { kind: 'checkout.async_payment_succeeded'; sessionRef: string; paymentRef: string | null }
   | { kind: 'checkout.async_payment_failed'; sessionRef: string; reason: string | null }
@@ -173,6 +179,8 @@ export interface InvoiceEventFields {
   periodEnd: Date | null;
   billingReason: string | null;
   failureReason?: string | null;
+  /** Tax the provider computed and charged (Stripe Tax), in minor units. */
+  providerTax?: { amount: number; rate: number | null; country: string | null } | null;
 }
 
 /** One door for every payment provider. */
@@ -193,6 +201,13 @@ export interface PaymentProvider {
   verifyWebhook(call: ProviderCall, input: VerifyWebhookInput): Promise<VerifiedWebhook>;
   /** Maps a stored provider payload to Tollgate events (unknown types → `unsupported`). */
   toEvents(payload: unknown): ProviderEvent[];
+  /** Whether the provider computes the tax of its checkouts itself with these settings (Stripe Tax). */
+  computesTax?(settings: unknown): boolean;
+  /**
+   * What the provider can add to a stored payload by reading its own API (e.g. the card's country of
+   * a completed checkout), called outside any transaction before the payload is applied.
+   */
+  enrichPayload?(call: ProviderCall, payload: unknown): Promise<unknown>;
   refund(call: ProviderCall, input: RefundInput): Promise<RefundResult>;
   createPortal?(call: ProviderCall, input: PortalInput): Promise<{ url: string }>;
   /**

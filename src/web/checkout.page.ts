@@ -45,6 +45,7 @@ async function render(ctx: AppContext, s: paymentsRepo.CheckoutSessionRow, error
       .map((l) => `<tr><td>${esc(l.label)}</td><td class="num">${esc(l.amount)}</td></tr>`)
       .join('');
     const discount = shown.discount ? `<tr data-testid="discount"><td>${esc(shown.discount.label)}</td><td class="num">${esc(shown.discount.amount)}</td></tr>` : '';
+    const tax = shown.tax ? `<tr data-testid="tax"><td>${esc(shown.tax.label)}</td><td class="num">${esc(shown.tax.amount)}</td></tr>` : '';
     const needsEmail = !s.customer_id && !s.customer_email;
     body = `<div class="grid">
   <section class="card" aria-label="Order summary">
@@ -53,10 +54,11 @@ async function render(ctx: AppContext, s: paymentsRepo.CheckoutSessionRow, error
     <div class="amount" data-testid="amount">${esc(shown.due_today)}<span class="muted"> today</span></div>
     <p class="headline" data-testid="headline">${esc(shown.headline)}</p>
     ${shown.recurring ? `<p class="muted" data-testid="recurring">${esc(shown.recurring)}</p>` : ''}
-    <table class="lines" data-testid="lines"><tbody>${lines}${discount}
-      <tr class="total"><th>Due today</th><th class="num" data-testid="due-today">${esc(shown.due_today)}</th></tr></tbody></table>
+    <table class="lines" data-testid="lines"><tbody>${lines}${discount}${tax}
+      <tr class="total"><th>${esc(shown.total_label)}</th><th class="num" data-testid="due-today">${esc(shown.due_today)}</th></tr></tbody></table>
     <p class="muted">Sandbox mode: no real money moves. Test cards: <code>4242 4242 4242 4242</code> pays,
-    <code>4000 0000 0000 0002</code> is declined, <code>4000 0000 0000 9995</code> has insufficient funds.</p>
+    <code>4000 0000 0000 0002</code> is declined, <code>4000 0000 0000 9995</code> has insufficient funds;
+    <code>4000 0025 0000 0003</code> and <code>4000 0027 6000 0016</code> pay with a card issued in France and Germany.</p>
   </section>
   <section class="card" aria-label="Payment">
     <h2>Pay with card</h2>

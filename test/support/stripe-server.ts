@@ -417,6 +417,13 @@ export class LocalStripe {
     }
 
     // Checkout Sessions
+    // PaymentIntents (read, with `expand[]=latest_charge`)
+    if (r1 === 'payment_intents' && method === 'GET' && r2) {
+      const pi = this.find(a, r2, 'payment_intent');
+      const expand: string[] = p.expand ? [].concat(p.expand) : [];
+      return expand.includes('latest_charge') && pi.latest_charge ? { ...pi, latest_charge: this.find(a, pi.latest_charge, 'charge') } : pi;
+    }
+
     if (r1 === 'checkout' && r2 === 'sessions') {
       if (method === 'POST' && !r3) return this.createCheckoutSession(a, p);
       if (method === 'GET' && r3) return this.find(a, r3, 'checkout.session');
@@ -596,6 +603,9 @@ export class LocalStripe {
       subscription: null,
       success_url: p.success_url ?? null,
       total_details: { amount_discount: discount, amount_shipping: 0, amount_tax: 0 },
+      // Stripe Tax: the tax is computed once the customer's address is known (at completion here).
+      automatic_tax: { enabled: bool(p.automatic_tax?.enabled) === true, liability: null, status: null },
+      billing_address_collection: p.billing_address_collection ?? null,
       ui_mode: 'hosted',
       url: `${this.url}/c/pay/${id}`,
       // Kept for the simulation, as Stripe keeps them server side.
@@ -606,11 +616,24 @@ export class LocalStripe {
   }
 
   /** The customer pays on Stripe's page: the session completes and Stripe's events are produced (not delivered). */
-  completeCheckout(key: string, sessionId: string, opts: { email?: string; async?: boolean } = {}): Obj[] {
+  completeCheckout(
+    key: string,
+    sessionId: string,
+    opts: { email?: string; async?: boolean; /** The billing address's country the customer gives (default FR). */ country?: string; /** The card's issuing country (default US). */ cardCountry?: string } = {},
+  ): Obj[] {
     const a = this.account(key);
     const s = this.find(a, sessionId, 'checkout.session');
     const now = this.now();
     const events: Obj[] = [];
+    const country = opts.country ?? 'FR';
+    if (s.automatic_tax?.enabled) {
+      // Stripe Tax, simulated: the standard rate of the billing country (FR 20 %, DE 19 %, elsewhere none) on the amount after discount.
+      const rate = STRIPE_TAX_RATES[country] ?? 0;
+      const tax = Math.round((s.amount_total * rate) / 100);
+      s.total_details = { ...s.total_details, amount_tax: tax };
+      s.amount_total += tax;
+      s.automatic_tax = { ...s.automatic_tax, status: 'complete' };
+    }
     if (!s.customer) {
       const cus = this.route(a, 'POST', '/v1/customers', { email: opts.email ?? s.customer_email ?? 'buyer@example.com' });
       s.customer = cus.id;
@@ -623,6 +646,7 @@ export class LocalStripe {
       tax_exempt: 'none',
       tax_ids: [],
     };
+    if (s.billing_address_collection === 'required' || s.automatic_tax?.enabled) s.customer_details.address = { country, city: null, line1: null, line2: null, postal_code: null, state: null };
     s.status = 'complete';
     if (s.mode === 'payment') {
       const pi = this.put(a, {
@@ -648,6 +672,7 @@ export class LocalStripe {
         metadata: {},
         paid: true,
         payment_intent: pi.id,
+        payment_method_details: { type: 'card', card: { brand: 'visa', last4: '4242', country: opts.cardCountry ?? 'US' } },
         refunded: false,
         refunds: { object: 'list', data: [], has_more: false },
         status: 'succeeded',
@@ -706,6 +731,7 @@ export class LocalStripe {
       trial_start: trialDays ? now : null,
     });
     sub.items.data[0].subscription = sub.id;
+    sub._automatic_tax = s.automatic_tax?.enabled ? { rate: STRIPE_TAX_RATES[country] ?? 0, country } : null;
     const invoice = this.invoice(a, sub, trialDays ? 0 : s.amount_total, 'subscription_create', now, periodEnd);
     sub.latest_invoice = invoice.id;
     s.subscription = sub.id;
@@ -723,7 +749,18 @@ export class LocalStripe {
   }
 
   private invoice(a: Account, sub: Obj, amount: number, reason: string, start: number, end: number, paid = true): Obj {
+    // With Stripe Tax the invoice's total includes the tax on its net amount.
+    const taxed = sub._automatic_tax as { rate: number; country: string } | null | undefined;
+    const tax = taxed && amount > 0 ? Math.round(amount - amount / (1 + taxed.rate / 100)) : 0;
     return this.put(a, {
+      ...(taxed
+        ? {
+            automatic_tax: { enabled: true, status: 'complete' },
+            customer_address: { country: taxed.country },
+            tax,
+            total_taxes: [{ amount: tax, tax_behavior: 'exclusive' }],
+          }
+        : {}),
       id: rid('in', 24),
       object: 'invoice',
       amount_due: amount,
@@ -773,7 +810,9 @@ export class LocalStripe {
     const item = sub.items.data[0];
     const start = item.current_period_end;
     const end = start + 30 * 86400;
-    const inv = this.invoice(a, sub, item.price.unit_amount * item.quantity, 'subscription_cycle', start, end, !opts.fail);
+    const net = item.price.unit_amount * item.quantity;
+    const taxed = sub._automatic_tax as { rate: number } | null | undefined;
+    const inv = this.invoice(a, sub, taxed ? net + Math.round((net * taxed.rate) / 100) : net, 'subscription_cycle', start, end, !opts.fail);
     const previous = { status: sub.status };
     sub.status = opts.fail ? 'past_due' : 'active';
     sub.trial_end = sub.trial_end && sub.trial_end > start ? sub.trial_end : sub.trial_end;
@@ -806,6 +845,9 @@ export class LocalStripe {
     return pub;
   }
 }
+
+/** The rates the simulated Stripe Tax applies, by billing country. */
+const STRIPE_TAX_RATES: Record<string, number> = { FR: 20, DE: 19 };
 
 /** Signs a payload the way Stripe does, with the SDK's own helper. */
 export function stripeSignature(payload: string, secret: string, timestamp: number): string {

@@ -425,12 +425,19 @@ export async function expireOrders(ctx: AppContext, batch = 100): Promise<number
 // Checkout, payment and refund of an order ----------------------------------------------------
 
 /** A checkout for a pending order of this customer (one open session per order). */
-export const orderCheckoutItem: CheckoutItemBuilder = async (_ctx, q, { projectId, customerId, body }) => {
+export const orderCheckoutItem: CheckoutItemBuilder = async (ctx, q, { projectId, customerId, body }) => {
   const id = body.order_id as string;
   const o = await repo.findOrder(q, projectId, id);
   if (!o || o.customer_id !== customerId) throw new NotFoundError('order', id);
   if (o.status !== 'pending') throw new ConflictError(`This order is ${o.status}; only a pending order can be paid`, { status: o.status });
   const items = await repo.orderItems(q, [o.id]);
+  // An order is charged at one tax behaviour: its products' (the project's setting for those without one).
+  const { catalog } = await getCatalog(ctx, projectId, q);
+  const behaviors = new Set(items.map((i) => catalog.products.find((p) => p.id === i.product_id)?.price.tax_behavior ?? 'default'));
+  if (behaviors.size > 1) {
+    throw new InvalidRequestError('This order mixes tax-inclusive and tax-exclusive prices; pay them in separate orders', 'order_id');
+  }
+  const own = [...behaviors][0];
   // One open checkout per order: an earlier one (another provider, a second tab) cannot be paid too.
   await expireOpenSessionsFor(q, projectId, 'order', o.id);
   return {
@@ -443,6 +450,7 @@ export const orderCheckoutItem: CheckoutItemBuilder = async (_ctx, q, { projectI
     lineItems: items.map((i) => ({ name: i.name, amount: i.unit_amount, currency: i.currency, quantity: i.quantity })),
     // The session lives no longer than the reservation it pays for.
     expiresAt: o.expires_at,
+    taxBehavior: own === 'inclusive' || own === 'exclusive' ? own : undefined,
     details: { name: `Order ${o.id}`, order_id: o.id, count: items.reduce((n, i) => n + i.quantity, 0) },
   };
 };

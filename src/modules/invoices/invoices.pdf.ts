@@ -74,7 +74,7 @@ export function renderInvoicePdf(i: InvoiceRow): Promise<Buffer> {
     if (i.tax_details.treatment === 'reverse_charge') notes.push(String(i.tax_details.note ?? 'Reverse charge'));
     if (i.tax_details.treatment === 'none') notes.push('No VAT charged.');
     if (i.tax_details.treatment === 'standard' && i.tax_details.country) notes.push(`VAT of ${String(i.tax_details.country)} applied.`);
-    notes.push('Prices include VAT where VAT applies.');
+    notes.push(i.tax_details.prices_include_tax === false ? 'Prices exclude VAT: VAT is added on top.' : 'Prices include VAT where VAT applies.');
     doc.text(notes.join('\n'), 50, y, { width: 495 });
     doc.end();
   });

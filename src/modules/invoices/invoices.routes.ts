@@ -116,6 +116,8 @@ const InvoiceSettings = z.object({
   prefix: z.string(),
   credit_note_prefix: z.string(),
   vat_rates: z.record(z.string(), z.number()),
+  /** Whether catalog prices include VAT (a price's own tax_behavior overrides it). */
+  prices_include_tax: z.boolean(),
 });
 
 /** Answers with a document's PDF (the API, the billing portal and the hosted pages). */

@@ -3,7 +3,9 @@ import type { Queryable } from '../../db/db.ts';
 import { InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
 import { newId } from '../../domain/ids.ts';
 import { CountryCode, PostalAddress } from '../../domain/address.ts';
-import { decideVat, isEuCountry, isValidVatIdFormat, splitInclusive } from '../../domain/vat-rates.ts';
+import { decideVat, isEuCountry, isValidVatIdFormat, splitInclusive, type VatDecision } from '../../domain/vat-rates.ts';
+import type { SummaryTax } from '../../domain/pricing.ts';
+import type { ChargeTax } from './tax.service.ts';
 import type { AppContext, Caller } from '../../app/context.ts';
 import type { PaymentRecordedHook, RefundRecordedHook } from '../../app/registry.ts';
 import { audit } from '../audit/audit.service.ts';
@@ -31,6 +33,8 @@ export const InvoiceSettingsBody = z
     prefix: z.string().regex(/^[A-Z0-9]{1,10}$/, 'must be 1 to 10 capital letters or digits').optional(),
     credit_note_prefix: z.string().regex(/^[A-Z0-9]{1,10}$/, 'must be 1 to 10 capital letters or digits').optional(),
     vat_rates: z.record(z.string().regex(/^[A-Z]{2}$/), z.number().min(0).max(50)).optional(),
+    /** Whether catalog prices include VAT (default true); false adds VAT on top at checkout. A price's `tax_behavior` overrides it. */
+    prices_include_tax: z.boolean().optional(),
   })
   .strict();
 export type InvoiceSettings = z.infer<typeof InvoiceSettingsBody>;
@@ -57,7 +61,7 @@ function settingsOf(project: { settings: Record<string, unknown> }): InvoiceSett
 
 export async function getInvoiceSettings(ctx: AppContext, projectId: string) {
   const s = settingsOf(await getProject(ctx, projectId));
-  return { object: 'invoice_settings', seller: s.seller ?? null, prefix: s.prefix ?? 'INV', credit_note_prefix: s.credit_note_prefix ?? 'CN', vat_rates: s.vat_rates ?? {} };
+  return { object: 'invoice_settings', seller: s.seller ?? null, prefix: s.prefix ?? 'INV', credit_note_prefix: s.credit_note_prefix ?? 'CN', vat_rates: s.vat_rates ?? {}, prices_include_tax: s.prices_include_tax ?? true };
 }
 
 /** Replaces the project's invoicing settings (seller details, number prefixes, VAT rate overrides). */
@@ -154,6 +158,52 @@ async function describe(q: Queryable, p: paymentsRepo.PaymentRow): Promise<{ des
   }
 }
 
+/** The issuing country of the card paid with: as the provider reported it with the payment, else the customer's default card with that provider. */
+async function cardCountryOf(q: Queryable, payment: paymentsRepo.PaymentRow): Promise<string | null> {
+  if (typeof payment.details?.card_country === 'string') return payment.details.card_country;
+  if (!payment.customer_id) return null;
+  const card = await paymentsRepo.defaultPaymentMethod(q, payment.project_id, payment.customer_id);
+  return card?.provider === payment.provider ? card.country : null;
+}
+
+/**
+ * How a payment splits into net and VAT: Stripe's computed tax when Stripe Tax charged it; the VAT
+ * Tollgate added on top of an exclusive price (recorded with the payment or its checkout session);
+ * else the VAT contained in the amount paid (inclusive prices).
+ */
+function invoiceTax(
+  payment: paymentsRepo.PaymentRow,
+  session: paymentsRepo.CheckoutSessionRow | undefined,
+  decided: VatDecision,
+): { vat: VatDecision; split: { net: number; tax: number }; exclusive: boolean; computedBy: 'tollgate' | 'stripe' } {
+  const summaryTax = (session?.details.summary as { tax?: SummaryTax | null } | undefined)?.tax ?? null;
+  const providerTax = payment.details?.provider_tax as { amount: number; rate: number | null; country: string | null } | undefined;
+  if (providerTax && typeof providerTax.amount === 'number') {
+    const net = payment.amount - providerTax.amount;
+    const rate = providerTax.rate ?? (net > 0 ? Math.round((providerTax.amount * 10_000) / net) / 100 : 0);
+    const vat: VatDecision =
+      providerTax.amount > 0 ? { rate, treatment: 'standard', country: providerTax.country ?? decided.country } : { ...decided, rate: 0 };
+    return { vat, split: { net, tax: providerTax.amount }, exclusive: summaryTax?.behavior !== 'inclusive', computedBy: 'stripe' };
+  }
+  // What was charged for a renewal or proration, else what the checkout session added.
+  const charged = payment.details?.tax as ChargeTax | undefined;
+  const added =
+    charged?.tax_behavior === 'exclusive'
+      ? { net: charged.net, rate: charged.rate, treatment: charged.treatment, country: charged.country }
+      : summaryTax?.behavior === 'exclusive' && summaryTax.computed_by === 'tollgate' && summaryTax.treatment
+        ? { net: summaryTax.net, rate: summaryTax.rate ?? 0, treatment: summaryTax.treatment, country: summaryTax.country }
+        : null;
+  if (added) {
+    return {
+      vat: { rate: added.rate, treatment: added.treatment, country: added.country },
+      split: { net: added.net, tax: payment.amount - added.net },
+      exclusive: true,
+      computedBy: 'tollgate',
+    };
+  }
+  return { vat: decided, split: splitInclusive(payment.amount, decided.rate), exclusive: false, computedBy: 'tollgate' };
+}
+
 /** Issues the invoice of a succeeded payment, in the payment's transaction (listed as `onPaymentRecorded`). */
 export const issueInvoiceForPayment: PaymentRecordedHook = async (ctx, q, payment) => {
   if (payment.status !== 'succeeded' || payment.amount <= 0) return;
@@ -163,6 +213,7 @@ export const issueInvoiceForPayment: PaymentRecordedHook = async (ctx, q, paymen
   const session = payment.checkout_session_id ? await paymentsRepo.findSession(q, payment.checkout_session_id, payment.project_id) : undefined;
   const given = session?.details.billing as z.infer<typeof BillingDetailsBody> | undefined;
   const evidence = (session?.details.evidence as Record<string, unknown> | undefined) ?? {};
+  const cardCountry = await cardCountryOf(q, payment);
   // Billing details given at checkout become the customer's; otherwise the stored ones apply.
   const billing =
     payment.customer_id && given
@@ -179,7 +230,7 @@ export const issueInvoiceForPayment: PaymentRecordedHook = async (ctx, q, paymen
         ? await repo.findBillingDetails(q, payment.project_id, payment.customer_id)
         : undefined;
   const at = payment.created_at;
-  const vat = decideVat({
+  const decided = decideVat({
     sellerCountry: s.seller?.country ?? null,
     sellerVatId: s.seller?.vat_id ?? null,
     buyerCountry: billing?.country ?? null,
@@ -188,7 +239,7 @@ export const issueInvoiceForPayment: PaymentRecordedHook = async (ctx, q, paymen
     overrides: s.vat_rates,
   });
   const { description, quantity } = await describe(q, payment);
-  const split = splitInclusive(payment.amount, vat.rate);
+  const { vat, split, exclusive, computedBy } = invoiceTax(payment, session, decided);
   const year = at.getUTCFullYear();
   const sequence = await repo.nextSequence(q, payment.project_id, 'invoice', year);
   await repo.insertInvoice(q, {
@@ -235,12 +286,14 @@ export const issueInvoiceForPayment: PaymentRecordedHook = async (ctx, q, paymen
       treatment: vat.treatment,
       country: vat.country,
       rate: vat.rate,
-      prices_include_tax: true,
-      computed_by: 'tollgate',
+      prices_include_tax: !exclusive,
+      computed_by: computedBy,
       evidence: {
         billing_country: billing?.country ?? null,
         billing_country_source: given ? 'checkout' : billing?.country ? 'customer_billing_details' : null,
         ip_country: evidence.ip_country ?? null,
+        card_country: cardCountry,
+        ...(cardCountry && billing?.country && cardCountry !== billing.country.toUpperCase() ? { countries_disagree: true } : {}),
       },
       ...(vat.treatment === 'reverse_charge' ? { note: 'Reverse charge: VAT to be accounted for by the recipient (Article 196, Directive 2006/112/EC)' } : {}),
     },

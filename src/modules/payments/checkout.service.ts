@@ -5,12 +5,13 @@ import { InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
 import { derivedId, newId } from '../../domain/ids.ts';
 import { type PriceSummary, priceSummary } from '../../domain/pricing.ts';
 import { CountryCode, PostalAddress } from '../../domain/address.ts';
-import { isEuCountry, isValidVatIdFormat } from '../../domain/vat-rates.ts';
+import { formatRate, isEuCountry, isValidVatIdFormat, type TaxBehavior } from '../../domain/vat-rates.ts';
 import type { AppContext, Caller } from '../../app/context.ts';
 import { getProvider } from '../../app/registry.ts';
 import type { CreateCheckoutResult, LineItem, ProviderName } from '../../providers/provider.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
 import { CustomerIdSchema, ensureCustomer } from '../customers/customers.service.ts';
+import { chargeFor, taxBehaviorOf } from '../invoices/tax.service.ts';
 import { getProject, projectNow } from '../projects/projects.service.ts';
 import * as repo from './payments.repository.ts';
 import { providerCall } from '../providers/provider-call.ts';
@@ -79,6 +80,8 @@ export interface CheckoutItem {
   discount?: { percentOff?: number; amountOff?: number; duration: string; durationInMonths?: number } | null;
   /** What the customer is shown and charged (priceSummary); derived from lineItems when absent. */
   summary?: PriceSummary;
+  /** The price's own tax behaviour (catalog `price.tax_behavior`); else the project's `prices_include_tax`. */
+  taxBehavior?: TaxBehavior;
   /** When the session must close (an order's stock reservation); default 24 h. */
   expiresAt?: Date;
   details: Record<string, unknown>;
@@ -109,6 +112,7 @@ export const creditPackCheckoutItem: CheckoutItemBuilder = async (ctx, _q, { pro
     lineItems: [
       { name: `${pack.name} — ${pack.credits} credits`, amount: pack.price.amount, currency: pack.price.currency, quantity: body.quantity },
     ],
+    taxBehavior: pack.price.tax_behavior,
     details: { credits: pack.credits * body.quantity, name: pack.name },
   };
 };
@@ -125,6 +129,7 @@ export function sessionSummary(s: repo.CheckoutSessionRow): PriceSummary {
 
 export function sessionView(s: repo.CheckoutSessionRow) {
   const summary = sessionSummary(s);
+  const tax = summary.tax ?? null;
   return {
     id: s.id,
     session_id: s.id,
@@ -138,6 +143,14 @@ export function sessionView(s: repo.CheckoutSessionRow) {
     /** What is charged today (0 during a trial); the same figure as amount_due_today. */
     amount_total: { amount: s.amount, currency: s.currency },
     amount_due_today: { amount: summary.amount_due_today, currency: s.currency },
+    /** Today's charge before VAT added on top (after any discount); amount_total = amount_subtotal + amount_tax when prices exclude VAT. */
+    amount_subtotal: { amount: tax ? tax.net : s.amount, currency: s.currency },
+    /** The VAT of today's charge (contained in it when prices include VAT); null when the provider computes it at payment. */
+    amount_tax: tax?.amount === null ? null : { amount: tax?.amount ?? 0, currency: s.currency },
+    tax_rate: tax?.rate ?? null,
+    tax: tax
+      ? { behavior: tax.behavior, computed_by: tax.computed_by, rate: tax.rate, country: tax.country, treatment: tax.treatment }
+      : null,
     lines: summary.lines.map((l) => ({
       name: l.name,
       quantity: l.quantity,
@@ -205,6 +218,49 @@ function checkedSummary(item: CheckoutItem, at: Date): PriceSummary {
   return summary;
 }
 
+/**
+ * The item as charged, tax included: an exclusive price gets the VAT of the buyer's country added on
+ * top (to today's charge and to the recurring one), shown as its own line; an inclusive price is
+ * charged as it is. A provider that computes tax itself (Stripe Tax) is left to add it.
+ */
+async function withTax(
+  ctx: AppContext,
+  q: Queryable,
+  item: CheckoutItem,
+  e: { projectId: string; customerId: string | null; body: CheckoutBody; at: Date; providerComputesTax: boolean },
+): Promise<CheckoutItem> {
+  const summary = checkedSummary(item, e.at);
+  const behavior = await taxBehaviorOf(ctx, e.projectId, item.taxBehavior);
+  if (e.providerComputesTax) {
+    const tax = { behavior, computed_by: 'stripe' as const, rate: null, country: null, treatment: null, net: item.amount, amount: null };
+    return { ...item, taxBehavior: behavior, summary: { ...summary, tax } };
+  }
+  const given = e.body.billing_details;
+  const charge = (amount: number) =>
+    chargeFor(ctx, q, {
+      projectId: e.projectId,
+      customerId: e.customerId,
+      amount,
+      behavior,
+      billing: given ? { country: given.country, vat_id: given.vat_id ?? null } : null,
+      at: e.at,
+    });
+  const today = await charge(item.amount);
+  const tax = { behavior, computed_by: 'tollgate' as const, rate: today.rate, country: today.country, treatment: today.treatment, net: today.net, amount: today.tax };
+  if (behavior === 'inclusive') return { ...item, taxBehavior: behavior, summary: { ...summary, tax } };
+  const recurring = summary.recurring ? { ...summary.recurring, amount: (await charge(summary.recurring.amount)).total } : null;
+  // The provider charges what the page shows: the net lines and one VAT line (recurring with a plan).
+  const interval = item.lineItems[0]?.interval;
+  const vatLine = { name: `VAT ${formatRate(today.rate)} (${today.country})`, amount: today.tax, currency: item.currency, quantity: 1, ...(interval ? { interval } : {}) };
+  return {
+    ...item,
+    taxBehavior: behavior,
+    amount: today.total,
+    lineItems: today.tax > 0 ? [...item.lineItems, vatLine] : item.lineItems,
+    summary: { ...summary, amount_due_today: today.total, recurring, tax },
+  };
+}
+
 /** Stores the open session Tollgate will fulfil when the provider reports it paid. */
 function insertOpenSession(
   q: Queryable,
@@ -258,6 +314,7 @@ export async function createCheckout(
   const project = await getProject(ctx, projectId);
   const { name: providerName, provider } = checkoutProvider(ctx, body, project.default_provider);
   if (!body.customer_id && !opts.paymentLinkId) throw new InvalidRequestError('customer_id is required', 'customer_id');
+  const providerComputesTax = provider.computesTax ? provider.computesTax((await providerCall(ctx, projectId, provider.name)).settings) : false;
   const intent = await ctx.db.tx(async (q): Promise<CheckoutReply | { session: repo.CheckoutSessionRow; item: CheckoutItem | null; customer: CheckoutCustomer }> => {
     const customer = body.customer_id
       ? (await ensureCustomer(ctx, q, projectId, body.customer_id, { email: body.customer_email ?? null })).customer
@@ -268,8 +325,9 @@ export async function createCheckout(
     const prior = opts.requestKey ? await repo.findSession(q, id, projectId) : undefined;
     if (prior) return prior.provider_ref || prior.status !== 'open' ? { status: 201, body: sessionView(prior) } : { session: prior, item: null, customer };
     const at = await projectNow(ctx, projectId);
-    const item = await resolveItem(ctx, q, { projectId, customerId: customer?.id ?? null, body, at });
-    if ('complete' in item) return { status: 201, body: item.complete };
+    const built = await resolveItem(ctx, q, { projectId, customerId: customer?.id ?? null, body, at });
+    if ('complete' in built) return { status: 201, body: built.complete };
+    const item = await withTax(ctx, q, built, { projectId, customerId: customer?.id ?? null, body, at, providerComputesTax });
     const expiresAt = item.expiresAt ?? new Date(at.getTime() + SESSION_TTL_MS);
     const session = await insertOpenSession(q, { id, projectId, providerName, customer, body, item, opts, at, expiresAt });
     return { session, item, customer };
@@ -281,7 +339,7 @@ export async function createCheckout(
     // Resuming a session recorded before a crash: its item is priced again exactly as stored.
     const built = await resolveItem(ctx, ctx.db, { projectId, customerId: customer?.id ?? null, body, at: session.created_at });
     if ('complete' in built) return { status: 201, body: built.complete };
-    item = built;
+    item = await withTax(ctx, ctx.db, built, { projectId, customerId: customer?.id ?? null, body, at: session.created_at, providerComputesTax });
   }
   const id = session.id;
   let created: CreateCheckoutResult;
@@ -299,6 +357,7 @@ export async function createCheckout(
       promotionCode: body.promotion_code ?? null,
       discount: item.discount ?? null,
       expiresAt: session.expires_at,
+      taxBehavior: item.taxBehavior,
       idempotencyKey: `tollgate-checkout-${id}`,
       metadata: { tollgate_project: projectId, tollgate_session: id, tollgate_customer: customer?.id ?? '' },
     });

@@ -232,7 +232,7 @@ export async function listPayments(
 
 export async function upsertPaymentMethod(
   q: Queryable,
-  m: { id: string; projectId: string; customerId: string; provider: string; brand: string; last4: string; token: string; at: Date },
+  m: { id: string; projectId: string; customerId: string; provider: string; brand: string; last4: string; token: string; country?: string | null; at: Date },
 ): Promise<void> {
   await q.query('UPDATE payment_methods SET is_default = false WHERE project_id = $1 AND customer_id = $2 AND provider = $3', [
     m.projectId,
@@ -240,9 +240,9 @@ export async function upsertPaymentMethod(
     m.provider,
   ]);
   await q.query(
-    `INSERT INTO payment_methods (id, project_id, customer_id, provider, brand, last4, token, is_default, created_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, true, $8)`,
-    [m.id, m.projectId, m.customerId, m.provider, m.brand, m.last4, m.token, m.at],
+    `INSERT INTO payment_methods (id, project_id, customer_id, provider, brand, last4, token, is_default, created_at, country)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, true, $8, $9)`,
+    [m.id, m.projectId, m.customerId, m.provider, m.brand, m.last4, m.token, m.at, m.country ?? null],
   );
 }
 
@@ -250,10 +250,10 @@ export async function defaultPaymentMethod(
   q: Queryable,
   projectId: string,
   customerId: string,
-): Promise<{ id: string; provider: string; brand: string; last4: string; token: string } | undefined> {
+): Promise<{ id: string; provider: string; brand: string; last4: string; token: string; country: string | null } | undefined> {
   return (
-    await q.query<{ id: string; provider: string; brand: string; last4: string; token: string }>(
-      `SELECT id, provider, brand, last4, token FROM payment_methods
+    await q.query<{ id: string; provider: string; brand: string; last4: string; token: string; country: string | null }>(
+      `SELECT id, provider, brand, last4, token, country FROM payment_methods
        WHERE project_id = $1 AND customer_id = $2 AND is_default ORDER BY created_at DESC LIMIT 1`,
       [projectId, customerId],
     )

@@ -74,7 +74,7 @@ async function recordCheckoutPayment(
   ctx: AppContext,
   q: Queryable,
   session: repo.CheckoutSessionRow,
-  e: { customerId: string; amount: number; currency: string; paymentRef: string; at: Date },
+  e: { customerId: string; amount: number; currency: string; paymentRef: string; at: Date; details: Record<string, unknown> },
 ): Promise<repo.PaymentRow | null> {
   return recordPayment(ctx, q, {
     id: newId('payment'),
@@ -93,8 +93,15 @@ async function recordCheckoutPayment(
     period_start: null,
     period_end: null,
     failure_reason: null,
+    details: e.details,
     created_at: e.at,
   });
+}
+
+/** What the provider said about the payment that the invoice keeps: the card's country, the tax it computed. */
+function paymentEvidence(event: CompletedEvent): Record<string, unknown> {
+  const cardCountry = event.cardCountry ?? event.paymentMethod?.country ?? null;
+  return { ...(cardCountry ? { card_country: cardCountry } : {}), ...(event.providerTax ? { provider_tax: event.providerTax } : {}) };
 }
 
 async function fulfill(
@@ -126,7 +133,7 @@ async function fulfill(
   const amount = event.amount ?? session.amount;
   const payment =
     amount > 0 && paymentRef && session.mode === 'payment'
-      ? await recordCheckoutPayment(ctx, q, session, { customerId, amount, currency: event.currency ?? session.currency, paymentRef, at })
+      ? await recordCheckoutPayment(ctx, q, session, { customerId, amount, currency: event.currency ?? session.currency, paymentRef, at, details: paymentEvidence(event) })
       : null;
   const fulfillment = ctx.registry.fulfillments.get(session.item_type);
   const after = fulfillment ? await fulfillment(ctx, q, { session: done, payment, event, ev }) : undefined;

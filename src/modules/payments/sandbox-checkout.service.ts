@@ -50,7 +50,7 @@ export async function payCheckoutSession(
       currency: session.currency,
       customer: session.customer_id,
       customer_email: session.customer_email ?? input.email ?? null,
-      payment_method: { token: cardToken(input.card), brand: outcome.brand, last4: outcome.last4 },
+      payment_method: { token: cardToken(input.card), brand: outcome.brand, last4: outcome.last4, country: outcome.country },
     },
     `evt_sbx_cs_${session.id.slice(3)}`,
   );

@@ -14,7 +14,7 @@ import * as paymentsRepo from '../payments/payments.repository.ts';
 import { recordPayment } from '../payments/payments.service.ts';
 import { projectNow } from '../projects/projects.service.ts';
 import * as repo from './subscriptions.repository.ts';
-import { billCurrentPeriod } from './subscriptions.renewal.ts';
+import { billCurrentPeriod, subscriptionCharge } from './subscriptions.renewal.ts';
 import { chargeContext, chargeSavedCard, couponFields, couponOf, emitUpdated, isManaged, lockForAction, nextCharge, requireManaged, requirePlan, reschedule, resolveCoupon, subscriptionView, viaProvider, viaProviderOutsideTx } from './subscriptions.view.ts';
 
 /** Plan changes with proration, coupons and card replacement. */
@@ -98,7 +98,8 @@ export async function previewChange(ctx: AppContext, q: Queryable, projectId: st
     quantity,
     change: kind,
     proration: proration ? prorationView(proration, current.currency) : null,
-    amount_due_today: { amount: proration?.due ?? 0, currency: current.currency },
+    /** What the change charges now: the prorated amount, plus VAT when the price excludes it (as the change charges). */
+    amount_due_today: { amount: (await subscriptionCharge(ctx, q, current, proration?.due ?? 0, at)).amount, currency: current.currency },
     next_charge: nextCharge(after, await chargeContext(q, current)),
     current_period_end: current.current_period_end,
   };
@@ -175,6 +176,7 @@ function classifyChange(row: repo.SubscriptionRow, plan: Plan, quantity: number,
 /** Charges the prorated difference of an upgrade (changeTerms) now, on the saved card. */
 async function chargeProration(ctx: AppContext, q: Queryable, row: repo.SubscriptionRow, plan: Plan, p: ReturnType<typeof prorateChange>, at: Date) {
   const charge = await chargeSavedCard(q, row);
+  const charged = await subscriptionCharge(ctx, q, row, p.due, at);
   if (!charge.ok) {
     if (charge.reason === 'no_payment_method') throw new PaymentRequiredError('Add a card before upgrading', { reason: charge.reason });
     throw new AppError('card_declined', charge.message, { decline_code: charge.reason });
@@ -183,7 +185,7 @@ async function chargeProration(ctx: AppContext, q: Queryable, row: repo.Subscrip
       id: newId('payment'),
       project_id: row.project_id,
       customer_id: row.customer_id,
-      amount: p.due,
+      amount: charged.amount,
       currency: row.currency,
       status: 'succeeded',
       provider: row.provider,
@@ -196,7 +198,7 @@ async function chargeProration(ctx: AppContext, q: Queryable, row: repo.Subscrip
       period_start: at,
       period_end: row.current_period_end,
       failure_reason: null,
-      details: { proration: { from: row.plan_id, to: plan.id, credit: p.credit, charge: p.charge } },
+      details: { proration: { from: row.plan_id, to: plan.id, credit: p.credit, charge: p.charge }, ...(charged.tax ? { tax: charged.tax } : {}) },
       created_at: at,
   });
 }
@@ -238,6 +240,7 @@ export async function replaceCard(ctx: AppContext, q: Queryable, caller: Caller,
     brand: outcome.brand,
     last4: outcome.last4,
     token: cardToken(cardNumber),
+    country: outcome.country,
     at,
   });
   await audit(q, caller, { action: 'payment_method.updated', customerId, details: { brand: outcome.brand, last4: outcome.last4 } }, at);

@@ -67,6 +67,7 @@ function planItem(
     lineItems: [{ name: plan.name, amount: plan.price.amount, currency: plan.price.currency, quantity, interval: plan.interval }],
     trialDays: trialDays > 0 ? trialDays : null,
     trialWithoutCard: false,
+    taxBehavior: plan.price.tax_behavior,
     summary,
     discount: coupon
       ? {
@@ -131,7 +132,12 @@ export const fulfillPlan: Fulfillment = async (ctx, q, { session, event }) => {
   // The trial the page showed is the trial given (never more charged than shown), even if the customer's one trial was claimed meanwhile.
   const promisedTrialEnd = d.trial_end ? new Date(d.trial_end) : null;
   const coupon = d.coupon_id ? (catalog.coupons.find((c) => c.id === d.coupon_id) ?? null) : null;
-  const frozen = { ...plan, price: { amount: Number(d.unit_amount ?? plan.price.amount), currency: session.currency } };
+  // The tax behaviour the checkout charged at is the subscription's.
+  const charged = (session.details.summary as { tax?: { behavior?: 'inclusive' | 'exclusive' } | null } | undefined)?.tax?.behavior;
+  const frozen = {
+    ...plan,
+    price: { amount: Number(d.unit_amount ?? plan.price.amount), currency: session.currency, tax_behavior: charged ?? plan.price.tax_behavior },
+  };
   const trialDays = Number(d.trial_days ?? 0);
   const start = {
     projectId: session.project_id,

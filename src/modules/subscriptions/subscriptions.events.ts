@@ -172,6 +172,7 @@ async function invoiceContext(ctx: AppContext, q: Queryable, ev: EventMeta, e: I
     periodStart: e.periodStart,
     periodEnd: e.periodEnd,
     at,
+    providerTax: e.providerTax ?? null,
   };
   return { sub, at, invoice };
 }

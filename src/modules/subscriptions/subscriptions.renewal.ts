@@ -6,6 +6,7 @@ import type { AppContext } from '../../app/context.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
 import * as paymentsRepo from '../payments/payments.repository.ts';
 import { recordPayment } from '../payments/payments.service.ts';
+import { type ChargeTax, chargeFor } from '../invoices/tax.service.ts';
 import { emit } from '../webhooks-out/outbox.ts';
 import * as repo from './subscriptions.repository.ts';
 import { startPeriod } from './subscriptions.start.ts';
@@ -22,6 +23,21 @@ export interface InvoiceInput {
   at: Date;
   sessionId?: string | null;
   failureReason?: string | null;
+  /** The VAT added on top of an exclusive price (what `amount` is made of). */
+  tax?: ChargeTax | null;
+  /** The tax the provider computed and charged (Stripe Tax). */
+  providerTax?: { amount: number; rate: number | null; country: string | null } | null;
+}
+
+/**
+ * What is charged for a net amount of this subscription: the amount itself when its price includes
+ * VAT, else the amount plus the VAT of the customer's country (chargeFor). Renewals, retries, a trial's
+ * end and prorations all charge through here.
+ */
+export async function subscriptionCharge(ctx: AppContext, q: Queryable, row: repo.SubscriptionRow, net: number, at: Date): Promise<{ amount: number; tax: ChargeTax | null }> {
+  if (row.tax_behavior !== 'exclusive' || net === 0) return { amount: net, tax: null };
+  const tax = await chargeFor(ctx, q, { projectId: row.project_id, customerId: row.customer_id, amount: net, behavior: 'exclusive', at });
+  return { amount: tax.total, tax };
 }
 
 /**
@@ -75,7 +91,7 @@ async function recordInvoicePayment(
     period_start: i.periodStart,
     period_end: i.periodEnd,
     failure_reason: o.failureReason,
-    details: { invoice_ref: i.invoiceRef },
+    details: { invoice_ref: i.invoiceRef, ...(i.tax ? { tax: i.tax } : {}), ...(i.providerTax ? { provider_tax: i.providerTax } : {}) },
     created_at: i.at,
   });
 }
@@ -89,10 +105,12 @@ export async function billCurrentPeriod(
   opts: { onSession?: boolean; paymentRef?: string } = {},
 ) {
   const amount = amountDue(row.price_amount, row.quantity, couponOf(row), row.cycles_billed, row.interval);
+  const charged = await subscriptionCharge(ctx, q, row, amount, at);
   const invoice: InvoiceInput = {
     invoiceRef: invoiceRef(row),
     paymentRef: opts.paymentRef ?? attemptRef(row),
-    amount,
+    amount: charged.amount,
+    tax: charged.tax,
     currency: row.currency,
     periodStart: row.current_period_start,
     periodEnd: row.current_period_end,
@@ -117,13 +135,15 @@ export async function billCurrentPeriod(
     return true;
   }
   await recordInvoiceFailed(ctx, q, row, { ...invoice, failureReason: charge.reason });
+  row.open_invoice_amount = charged.amount;
   return false;
 }
 
 /** A failed charge of the current period: past_due, with the first retry scheduled. */
 export function markPastDue(row: repo.SubscriptionRow, at: Date) {
   row.status = transition(row.status, 'payment_failed');
-  row.open_invoice_amount = amountDue(row.price_amount, row.quantity, couponOf(row), row.cycles_billed, row.interval);
+  // What the failed charge asked for (VAT included), set by billCurrentPeriod.
+  row.open_invoice_amount = row.open_invoice_amount ?? amountDue(row.price_amount, row.quantity, couponOf(row), row.cycles_billed, row.interval);
   row.open_invoice_ref = invoiceRef(row);
   row.retry_count = 0;
   row.next_retry_at = addDays(at, RETRY_SCHEDULE_DAYS[0]);

@@ -40,6 +40,8 @@ export interface SubscriptionRow {
   provider_updated_at: Date | null;
   provider_deleted: boolean;
   metadata: Record<string, unknown>;
+  /** VAT on top of the price at each charge (`exclusive`) or included in it. */
+  tax_behavior: 'inclusive' | 'exclusive';
   created_at: Date;
   updated_at: Date;
 }
@@ -83,6 +85,7 @@ const COLUMNS: (keyof SubscriptionRow)[] = [
   'provider_updated_at',
   'provider_deleted',
   'metadata',
+  'tax_behavior',
   'created_at',
   'updated_at',
 ];

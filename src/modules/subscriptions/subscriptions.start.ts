@@ -1,3 +1,5 @@
+import type { TaxBehavior } from '../../domain/vat-rates.ts';
+import { taxBehaviorOf } from '../invoices/tax.service.ts';
 import { z } from 'zod';
 import type { Queryable } from '../../db/db.ts';
 import { type Catalog, type Coupon, findPlan, type Plan } from '../../domain/catalog.ts';
@@ -54,7 +56,7 @@ export async function startSubscription(ctx: AppContext, q: Queryable, s: StartI
     trialDenied = claimed.trialDenied;
     trialEnd = claimed.trialDays > 0 ? addDays(s.at, claimed.trialDays) : null;
   }
-  const row = newSubscriptionRow(s, id, trialEnd);
+  const row = newSubscriptionRow(s, id, trialEnd, await taxBehaviorOf(ctx, s.projectId, s.plan.price.tax_behavior));
   s.apply?.(row);
   if (isLive(row.status)) await endLiveSubscription(ctx, q, s.projectId, s.customerId, s.at, 'replaced');
   reschedule(row);
@@ -84,7 +86,7 @@ async function claimTrial(q: Queryable, s: StartInput, id: string) {
 }
 
 /** The new subscription: trialing until its trial ends, else active for its first period. */
-function newSubscriptionRow(s: StartInput, id: string, trialEnd: Date | null): repo.SubscriptionRow {
+function newSubscriptionRow(s: StartInput, id: string, trialEnd: Date | null, taxBehavior: TaxBehavior): repo.SubscriptionRow {
   const anchor = trialEnd ?? s.at;
   const row: repo.SubscriptionRow = {
     id,
@@ -120,6 +122,7 @@ function newSubscriptionRow(s: StartInput, id: string, trialEnd: Date | null): r
     provider_updated_at: s.providerUpdatedAt ?? null,
     provider_deleted: false,
     metadata: s.metadata ?? {},
+    tax_behavior: taxBehavior,
     created_at: s.at,
     updated_at: s.at,
   };

@@ -1,3 +1,5 @@
+import { taxOnTop } from '../../domain/vat-rates.ts';
+import { rateOnTop } from '../invoices/tax.service.ts';
 import { z } from 'zod';
 import type { Queryable } from '../../db/db.ts';
 import { type Catalog, type Coupon, findCouponByCode, findPlan, type Plan } from '../../domain/catalog.ts';
@@ -60,6 +62,8 @@ export function reschedule(row: repo.SubscriptionRow): repo.SubscriptionRow {
 /** What decides whether a trial Tollgate bills ends with a charge: a card on file (unknown: assumed). */
 export interface ChargeContext {
   cardOnFile?: boolean;
+  /** The VAT rate added on top of the next charge (a subscription at exclusive prices). */
+  vatOnTop?: number;
 }
 
 /**
@@ -78,13 +82,16 @@ export function nextCharge(row: repo.SubscriptionRow, c: ChargeContext = {}): { 
   const unit = row.pending_price_amount ?? row.price_amount;
   if (unit * row.quantity === 0) return null;
   const at = row.status === 'trialing' && row.trial_end ? row.trial_end : row.current_period_end;
-  return { amount: amountDue(unit, row.quantity, couponOf(row), row.cycles_billed, row.interval), currency: row.currency, at };
+  const net = amountDue(unit, row.quantity, couponOf(row), row.cycles_billed, row.interval);
+  // At exclusive prices the charge is the net amount plus VAT on top (as subscriptionCharge charges it).
+  return { amount: c.vatOnTop ? net + taxOnTop(net, c.vatOnTop) : net, currency: row.currency, at };
 }
 
 /** Whether the customer of a trial Tollgate bills has a card on file; undefined where it changes nothing. */
 export async function chargeContext(q: Queryable, row: repo.SubscriptionRow | undefined): Promise<ChargeContext> {
-  if (row?.status !== 'trialing' || row.provider !== 'sandbox') return {};
-  return { cardOnFile: (await paymentsRepo.defaultPaymentMethod(q, row.project_id, row.customer_id)) !== undefined };
+  const tax = row?.tax_behavior === 'exclusive' && isManaged(row) ? { vatOnTop: await rateOnTop(q, row.project_id, row.customer_id, row.status === 'trialing' && row.trial_end ? row.trial_end : row.current_period_end) } : {};
+  if (row?.status !== 'trialing' || row.provider !== 'sandbox') return tax;
+  return { ...tax, cardOnFile: (await paymentsRepo.defaultPaymentMethod(q, row.project_id, row.customer_id)) !== undefined };
 }
 
 export function subscriptionView(row: repo.SubscriptionRow, catalog: Catalog, now: Date, charge: ChargeContext = {}) {

@@ -42,6 +42,11 @@ export async function lockEvent(q: Queryable, id: string): Promise<InboxRow | un
   return (await q.query<InboxRow>('SELECT * FROM provider_events WHERE id = $1 FOR UPDATE', [id])).rows[0];
 }
 
+/** An event by its inbox id, unlocked (what the provider may complete before it is applied). */
+export async function findEventById(q: Queryable, id: string): Promise<InboxRow | undefined> {
+  return (await q.query<InboxRow>('SELECT * FROM provider_events WHERE id = $1', [id])).rows[0];
+}
+
 export async function markEvent(
   q: Queryable,
   id: string,

@@ -73,6 +73,9 @@ export async function recordProviderEvent(
 /** Applies a stored event exactly once: the row lock serialises twins, the status skips repeats. */
 export async function processEvent(ctx: AppContext, id: string, opts: { force?: boolean } = {}): Promise<repo.InboxRow['status']> {
   try {
+    // What the provider adds to the payload from its own API (a charge's card country) is read
+    // before the transaction, never inside it.
+    const enriched = await enrichedPayload(ctx, id, opts.force === true);
     const outcome = await ctx.db.tx(async (trx): Promise<repo.InboxRow['status'] | { outside: (() => Promise<void>)[] }> => {
       const row = await repo.lockEvent(trx, id);
       if (!row) throw new Error(`inbox event ${id} not found`);
@@ -80,7 +83,7 @@ export async function processEvent(ctx: AppContext, id: string, opts: { force?: 
       const provider = getProvider(ctx, row.provider);
       if (!provider) throw new Error(`provider ${row.provider} is not available`);
       const outcomes: HandlerOutcome[] = [];
-      for (const event of provider.toEvents(row.payload)) {
+      for (const event of provider.toEvents(enriched ?? row.payload)) {
         outcomes.push(
           await applyProviderEvent(ctx, trx, { projectId: row.project_id, provider: row.provider, inboxId: row.id, occurredAt: row.occurred_at }, event),
         );
@@ -115,6 +118,15 @@ export async function processEvent(ctx: AppContext, id: string, opts: { force?: 
     });
     return 'failed';
   }
+}
+
+/** The stored payload as the provider completes it from its API (outside any transaction), or undefined. */
+async function enrichedPayload(ctx: AppContext, id: string, force: boolean): Promise<unknown> {
+  const row = await repo.findEventById(ctx.db, id);
+  if (!row || (!force && (row.status === 'processed' || row.status === 'ignored'))) return undefined;
+  const provider = getProvider(ctx, row.provider);
+  if (!provider?.enrichPayload) return undefined;
+  return provider.enrichPayload(await providerCall(ctx, row.project_id, row.provider), row.payload);
 }
 
 /** Background: retries failed or stranded events whose time has come. */

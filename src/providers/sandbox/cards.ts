@@ -1,18 +1,21 @@
-/** The sandbox's test cards, as Stripe documents them. */
+/** The sandbox's test cards, as Stripe documents them, each with its issuing country (VAT evidence). */
 export type CardOutcome =
-  | { ok: true; brand: string; last4: string; failsLater: boolean }
+  | { ok: true; brand: string; last4: string; country: string; failsLater: boolean }
   | { ok: false; code: 'card_declined' | 'insufficient_funds' | 'invalid_number' | 'expired_card' | 'authentication_required'; message: string };
 
-const CARDS: Record<string, { brand: string; outcome: 'pay' | 'decline' | 'insufficient' | 'pay_then_fail' | 'always_authenticate' }> = {
-  '4242424242424242': { brand: 'visa', outcome: 'pay' },
-  '4000056655665556': { brand: 'visa', outcome: 'pay' },
-  '5555555555554444': { brand: 'mastercard', outcome: 'pay' },
-  '378282246310005': { brand: 'amex', outcome: 'pay' },
-  '4000000000000002': { brand: 'visa', outcome: 'decline' },
-  '4000000000009995': { brand: 'visa', outcome: 'insufficient' },
-  '4000000000000341': { brand: 'visa', outcome: 'pay_then_fail' },
+const CARDS: Record<string, { brand: string; country: string; outcome: 'pay' | 'decline' | 'insufficient' | 'pay_then_fail' | 'always_authenticate' }> = {
+  '4242424242424242': { brand: 'visa', country: 'US', outcome: 'pay' },
+  '4000056655665556': { brand: 'visa', country: 'US', outcome: 'pay' },
+  '5555555555554444': { brand: 'mastercard', country: 'US', outcome: 'pay' },
+  '378282246310005': { brand: 'amex', country: 'US', outcome: 'pay' },
+  // Cards issued in France and Germany (Stripe's test cards by country).
+  '4000002500000003': { brand: 'visa', country: 'FR', outcome: 'pay' },
+  '4000002760000016': { brand: 'visa', country: 'DE', outcome: 'pay' },
+  '4000000000000002': { brand: 'visa', country: 'US', outcome: 'decline' },
+  '4000000000009995': { brand: 'visa', country: 'US', outcome: 'insufficient' },
+  '4000000000000341': { brand: 'visa', country: 'US', outcome: 'pay_then_fail' },
   // 3-D Secure on every payment: passes on the hosted page, needs the customer off-session.
-  '4000002760003184': { brand: 'visa', outcome: 'always_authenticate' },
+  '4000002760003184': { brand: 'visa', country: 'DE', outcome: 'always_authenticate' },
 };
 
 export function normaliseCard(input: string): string {
@@ -61,7 +64,7 @@ export function firstCharge(input: string): CardOutcome {
   }
   if (card.outcome === 'decline') return { ok: false, code: 'card_declined', message: 'Your card was declined.' };
   if (card.outcome === 'insufficient') return { ok: false, code: 'insufficient_funds', message: 'Your card has insufficient funds.' };
-  return { ok: true, brand: card.brand, last4: n.slice(-4), failsLater: card.outcome === 'pay_then_fail' };
+  return { ok: true, brand: card.brand, last4: n.slice(-4), country: card.country, failsLater: card.outcome === 'pay_then_fail' };
 }
 
 /** The outcome of a later off-session charge (renewal) of a saved card. */

@@ -83,7 +83,7 @@ export const sandboxProvider: PaymentProvider = {
     const o = e.data?.object ?? {};
     switch (e.type) {
       case 'checkout.session.completed': {
-        const pm = o.payment_method as { token?: string; brand?: string; last4?: string } | undefined;
+        const pm = o.payment_method as { token?: string; brand?: string; last4?: string; country?: string } | undefined;
         return [
           {
             kind: 'checkout.completed',
@@ -95,7 +95,8 @@ export const sandboxProvider: PaymentProvider = {
             customerRef: str(o.customer),
             customerEmail: str(o.customer_email),
             subscriptionRef: str(o.subscription),
-            paymentMethod: pm?.token ? { token: pm.token, brand: pm.brand ?? 'card', last4: pm.last4 ?? '' } : null,
+            paymentMethod: pm?.token ? { token: pm.token, brand: pm.brand ?? 'card', last4: pm.last4 ?? '', country: str(pm.country) } : null,
+            cardCountry: str(pm?.country),
           },
         ];
       }

@@ -70,6 +70,17 @@ function invoicePayment(i: O): string | null {
   return ref(i.charge);
 }
 
+/** The tax Stripe Tax computed for a completed session or a paid invoice (null without Stripe Tax). */
+function automaticTax(o: O): { amount: number; rate: number | null; country: string | null } | null {
+  if (obj(o.automatic_tax).enabled !== true) return null;
+  // The address Stripe taxed: the session's customer details, or the invoice's customer address.
+  const country = str(obj(obj(o.customer_details).address).country) ?? str(obj(o.customer_address).country);
+  const fromSession = num(obj(o.total_details).amount_tax);
+  const fromInvoice = num(o.tax) ?? (Array.isArray(o.total_taxes) ? (o.total_taxes as unknown[]).reduce<number>((s, t) => s + (num(obj(t).amount) ?? 0), 0) : null);
+  const amount = fromSession ?? fromInvoice;
+  return amount === null ? null : { amount, rate: null, country };
+}
+
 /** Maps a verified Stripe event to Tollgate's union; anything else is `unsupported` (acknowledged). */
 export function stripeToEvents(payload: unknown): ProviderEvent[] {
   const e = obj(payload);
@@ -90,6 +101,9 @@ export function stripeToEvents(payload: unknown): ProviderEvent[] {
           customerEmail: str(obj(o.customer_details).email) ?? str(o.customer_email),
           subscriptionRef: ref(o.subscription),
           paymentMethod: null,
+          // Present when the PaymentIntent was read with its charge (enrichPayload).
+          cardCountry: str(obj(obj(obj(obj(o.payment_intent).latest_charge).payment_method_details).card).country),
+          providerTax: automaticTax(o),
         },
       ];
     }
@@ -126,6 +140,7 @@ export function stripeToEvents(payload: unknown): ProviderEvent[] {
           periodStart: date(period.start) ?? date(o.period_start),
           periodEnd: date(period.end) ?? date(o.period_end),
           billingReason: str(o.billing_reason),
+          providerTax: type === 'invoice.paid' ? automaticTax(o) : null,
           failureReason: type === 'invoice.payment_failed' ? (str(failure.message) ?? 'The payment failed') : null,
         },
       ];

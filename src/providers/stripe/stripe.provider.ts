@@ -13,7 +13,7 @@ import type {
   ProviderEvent,
   UpdateSubscriptionInput,
 } from '../provider.ts';
-import { stripeSettingsSpec } from './stripe.settings.ts';
+import { type StripeSettings, stripeSettingsSpec } from './stripe.settings.ts';
 import { callStripe, stripeFor } from './stripe.client.ts';
 import { stripeToEvents, subscriptionEvent } from './stripe.events.ts';
 import { verifyStripeWebhook } from './stripe.webhooks.ts';
@@ -88,7 +88,9 @@ export const stripeProvider: PaymentProvider = {
     const projectId = input.project.id;
     const customerRef =
       input.customer.providerRef ?? (input.customer.id ? await ensureStripeCustomer(call, stripe, projectId, input.customer) : null);
-    const priceRef = await mappedPrice(call, input);
+    const automaticTax = (call.settings as StripeSettings | null)?.automatic_tax === true;
+    // With Stripe Tax, a catalog-synced Price has no tax behaviour of ours: price_data carries it.
+    const priceRef = automaticTax ? undefined : await mappedPrice(call, input);
     const line_items: Stripe.Checkout.SessionCreateParams.LineItem[] = input.lineItems.map((l) =>
       priceRef
         ? { price: priceRef, quantity: l.quantity }
@@ -99,6 +101,7 @@ export const stripeProvider: PaymentProvider = {
               unit_amount: l.amount,
               product_data: { name: l.name, ...(l.description ? { description: l.description } : {}) },
               ...(input.mode === 'subscription' ? { recurring: { interval: l.interval ?? 'month' } } : {}),
+              ...(automaticTax && input.taxBehavior ? { tax_behavior: input.taxBehavior } : {}),
             },
           },
     );
@@ -128,6 +131,12 @@ export const stripeProvider: PaymentProvider = {
       };
       if (input.trialDays && input.trialWithoutCard) params.payment_method_collection = 'if_required';
     }
+    if (automaticTax) {
+      // Stripe Tax computes the tax from the address the customer gives on Stripe's page.
+      params.automatic_tax = { enabled: true };
+      params.billing_address_collection = 'required';
+      if (customerRef) params.customer_update = { address: 'auto', name: 'auto' };
+    }
     if (input.discount) {
       params.discounts = [{ coupon: await couponFor(stripe, projectId, input.discount, input.lineItems[0]?.currency ?? 'eur') }];
     } else if (input.mode === 'subscription') {
@@ -141,6 +150,26 @@ export const stripeProvider: PaymentProvider = {
   },
 
   verifyWebhook: verifyStripeWebhook,
+
+  computesTax: (settings: unknown) => (settings as StripeSettings | null)?.automatic_tax === true,
+
+  /**
+   * A completed one-off checkout names its PaymentIntent only: it is read with its charge expanded,
+   * so the event carries the card's country (`payment_method_details.card.country`). Read outside
+   * any transaction; when Stripe cannot be reached the payload is applied as it came.
+   */
+  async enrichPayload(call: ProviderCall, payload: unknown): Promise<unknown> {
+    const e = payload as { type?: string; data?: { object?: { payment_intent?: unknown } } };
+    const pi = e?.data?.object?.payment_intent;
+    if (e?.type !== 'checkout.session.completed' || typeof pi !== 'string') return payload;
+    try {
+      const { stripe } = stripeFor(call);
+      const intent = await callStripe('paymentIntents.retrieve', () => stripe.paymentIntents.retrieve(pi, { expand: ['latest_charge'] }));
+      return { ...e, data: { ...e.data, object: { ...e.data?.object, payment_intent: intent } } };
+    } catch {
+      return payload;
+    }
+  },
 
   toEvents: stripeToEvents,
 

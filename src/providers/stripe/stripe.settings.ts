@@ -14,6 +14,8 @@ export const StripeSettingsSchema = z
       .max(5)
       .default([]),
     publishable_key: z.string().regex(/^pk_(test|live)_[A-Za-z0-9_]{8,}$/, 'must be a publishable key (pk_test_…, pk_live_…)').optional(),
+    /** Stripe Tax: Checkout Sessions are created with `automatic_tax: {enabled: true}` and Stripe computes the tax. */
+    automatic_tax: z.boolean().default(false),
   })
   .strict()
   .superRefine((s, ctx) => {
@@ -35,5 +37,6 @@ export const stripeSettingsSpec: ProviderSettingsSpec<typeof StripeSettingsSchem
     secret_key: tail(s.secret_key),
     webhook_secrets: s.webhook_secrets.map((w) => `whsec_…${w.slice(-4)}`),
     publishable_key: s.publishable_key ?? null,
+    automatic_tax: s.automatic_tax,
   }),
 };
