@@ -1,0 +1,74 @@
+/**
+ * The example apps in examples/, each started on a random port against a real Tollgate (one
+ * harness for the file, one project per product with its demo catalog), driven over HTTP.
+ */
+import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { Tollgate } from '@tollgate/sdk';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DAY } from '../src/clock.ts';
+import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
+import { createApp as aurisvoiceApp } from '../examples/aurisvoice/app.ts';
+import { listen } from '../examples/shared/http.ts';
+import { createHarness, type Harness, type TestProject } from './support/harness.ts';
+
+let h: Harness;
+let base: string;
+const servers: Server[] = [];
+
+beforeAll(async () => {
+  h = await createHarness();
+  base = await h.listen();
+});
+afterAll(async () => {
+  for (const s of servers) s.close();
+  await h?.close();
+});
+
+const PRODUCTS = ['aurisvoice', 'arkwatch', 'iacompagnon', 'webox', 'ava'] as const;
+type Product = (typeof PRODUCTS)[number];
+
+/** A project with the product's demo catalog, and the example app started against it. */
+async function start(product: Product, createApp: (o: { tollgate: Tollgate }) => Server) {
+  const project = await h.project({ catalog: DEMO_CATALOGS[product]!.catalog });
+  const server = createApp({ tollgate: new Tollgate({ apiKey: project.key, baseUrl: base, maxRetries: 0 }) });
+  servers.push(server);
+  const url = await listen(server);
+  const call = async (method: string, path: string, body?: unknown) => {
+    const r = await fetch(`${url}${path}`, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    return { status: r.status, body: (await r.json()) as any };
+  };
+  return { project, url, call };
+}
+
+describe('aurisvoice', () => {
+  it('holds credits for a dub, captures what it cost, releases on failure, and answers 402 with the credits page', async () => {
+    const { call, project } = await start('aurisvoice', aurisvoiceApp);
+    expect(await call('POST', '/signup', { user_id: 'ada', email: 'ada@example.com' })).toEqual({ status: 201, body: { user_id: 'ada', credits: 10 } });
+    // 50 s estimated: 5 credits held; 45 s dubbed: 5 credits (rounded up) captured.
+    const dub = await call('POST', '/dub', { user_id: 'ada', seconds: 50 });
+    expect(dub.status).toBe(200);
+    expect(dub.body).toMatchObject({ seconds: 45, credits_charged: 5, credits: 5 });
+    // 20 s estimated (18 s dubbed): 2 credits captured.
+    expect((await call('POST', '/dub', { user_id: 'ada', seconds: 20 })).body).toMatchObject({ seconds: 18, credits_charged: 2, credits: 3 });
+    // A failed job releases its hold: the balance is back where it was.
+    const failed = await call('POST', '/dub', { user_id: 'ada', seconds: 30, simulate_failure: true });
+    expect(failed).toEqual({ status: 502, body: { error: 'dubbing_failed', credits_released: true, credits: 3 } });
+    const holds = (await project.call('GET', '/v1/customers/ada/credits/transactions')).body.data.map((t: { reason: string }) => t.reason);
+    expect(holds.length).toBeGreaterThan(0);
+    // 600 s needs 60 credits: 402 with the hosted pages of this customer, nothing charged.
+    const short = await call('POST', '/dub', { user_id: 'ada', seconds: 600 });
+    expect(short.status).toBe(402);
+    expect(short.body).toMatchObject({ error: 'insufficient_credits', required: 60, available: 3 });
+    expect(short.body.buy_credits_url).toMatch(new RegExp(`^${base}/p/${project.id}/credits\\?session=tgcs_`));
+    expect(short.body.pricing_url).toMatch(new RegExp(`^${base}/p/${project.id}/pricing\\?session=tgcs_`));
+    const page = await fetch(short.body.buy_credits_url);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('Pro');
+    expect((await call('GET', '/credits/ada')).body).toEqual({ credits: 3 });
+  });
+});
