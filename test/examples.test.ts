@@ -8,6 +8,7 @@ import { Tollgate } from '@tollgate/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAY } from '../src/clock.ts';
 import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
+import { createApp as arkwatchApp } from '../examples/arkwatch/app.ts';
 import { createApp as aurisvoiceApp } from '../examples/aurisvoice/app.ts';
 import { listen } from '../examples/shared/http.ts';
 import { createHarness, type Harness, type TestProject } from './support/harness.ts';
@@ -70,5 +71,46 @@ describe('aurisvoice', () => {
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('Pro');
     expect((await call('GET', '/credits/ada')).body).toEqual({ credits: 3 });
+  });
+});
+
+describe('arkwatch', () => {
+  it('3 watches on Free, the 4th refused with the upgrade link; after a Pro trial without card the 4th works; billing portal', async () => {
+    const { call, project } = await start('arkwatch', arkwatchApp);
+    expect((await call('POST', '/signup', { user_id: 'kim', email: 'kim@example.com' })).status).toBe(201);
+    expect((await call('GET', '/account/kim')).body).toEqual({ plan: 'free', status: 'free', days_remaining: null, watches: { used: 0, limit: 3 } });
+    for (let i = 1; i <= 3; i++) {
+      const w = await call('POST', '/watches/kim', { url: `https://site${i}.example` });
+      expect(w.status).toBe(201);
+      expect(w.body).toMatchObject({ url: `https://site${i}.example`, used: i, limit: 3 });
+    }
+    const refused = await call('POST', '/watches/kim', { url: 'https://site4.example' });
+    expect(refused.status).toBe(402);
+    expect(refused.body.error).toBe('watch_limit_reached');
+    expect(refused.body.upgrade_url).toMatch(new RegExp(`^${base}/p/${project.id}/pricing\\?session=tgcs_`));
+    const pricing = await fetch(refused.body.upgrade_url);
+    expect(pricing.status).toBe(200);
+    expect(await pricing.text()).toContain('Pro');
+    expect((await call('GET', '/watches/kim')).body.data).toHaveLength(3);
+
+    const trial = await call('POST', '/trial/kim', { plan: 'pro' });
+    expect(trial.status).toBe(201);
+    expect(trial.body).toMatchObject({ plan: 'pro', status: 'trialing' });
+    expect((await call('GET', '/account/kim')).body).toEqual({ plan: 'pro', status: 'trialing', days_remaining: 14, watches: { used: 3, limit: 100 } });
+    const fourth = await call('POST', '/watches/kim', { url: 'https://site4.example' });
+    expect(fourth.status).toBe(201);
+    expect(fourth.body).toMatchObject({ used: 4, limit: 100 });
+    // Deleting a watch gives its place back.
+    expect((await call('DELETE', `/watches/kim/${fourth.body.id}`)).body).toEqual({ deleted: true, id: fourth.body.id });
+    expect((await call('GET', '/account/kim')).body.watches).toEqual({ used: 3, limit: 100 });
+    expect((await call('DELETE', '/watches/kim/w_unknown')).status).toBe(404);
+    // Nothing is charged for the trial: the customer has no payment.
+    expect((await project.call('GET', '/v1/payments?customer_id=kim')).body.data).toEqual([]);
+
+    const billing = await call('GET', '/billing/kim');
+    expect(billing.body.url).toMatch(new RegExp(`^${base}/portal/ps_`));
+    const portal = await fetch(billing.body.url);
+    expect(portal.status).toBe(200);
+    expect(await portal.text()).toContain('Pro');
   });
 });
