@@ -10,6 +10,7 @@ import { DAY } from '../src/clock.ts';
 import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
 import { createApp as arkwatchApp } from '../examples/arkwatch/app.ts';
 import { createApp as aurisvoiceApp } from '../examples/aurisvoice/app.ts';
+import { createApp as iacompagnonApp } from '../examples/iacompagnon/app.ts';
 import { listen } from '../examples/shared/http.ts';
 import { createHarness, type Harness, type TestProject } from './support/harness.ts';
 
@@ -112,5 +113,31 @@ describe('arkwatch', () => {
     const portal = await fetch(billing.body.url);
     expect(portal.status).toBe(200);
     expect(await portal.text()).toContain('Pro');
+  });
+});
+
+describe('iacompagnon', () => {
+  it('a new user is trialing Premium with a banner counting down; the upgrade checkout saves the card and ends the countdown', async () => {
+    const { call, project } = await start('iacompagnon', iacompagnonApp);
+    const signup = await call('POST', '/signup', { user_id: 'lea', email: 'lea@example.com' });
+    expect(signup).toEqual({ status: 201, body: { user_id: 'lea', subscription: { plan: 'premium', status: 'trialing', days_remaining: 14, next_charge: null } } });
+    const home = await call('GET', '/home/lea');
+    expect(home.body).toMatchObject({ plan: 'premium', status: 'trialing', banner: { text: 'Essai Premium : encore 14 jours', days_remaining: 14 } });
+    expect(home.body.upgrade_url).toMatch(new RegExp(`^${base}/checkout/`));
+    h.clock.advance(3 * DAY);
+    const later = await call('GET', '/home/lea');
+    expect(later.body.banner).toEqual({ text: 'Essai Premium : encore 11 jours', days_remaining: 11 });
+    expect((await call('POST', '/chat/lea', { message: 'Bonjour' })).body.reply).toContain('Bonjour');
+
+    // The upgrade link is a hosted checkout; paying it (the sandbox's test helper) saves the card: the
+    // trial keeps its end date and then turns into a charge, so the banner and the link are gone.
+    const page = await fetch(later.body.upgrade_url);
+    expect(page.status).toBe(200);
+    const sessionId = new URL(later.body.upgrade_url).pathname.split('/').pop();
+    const paid = await project.call('POST', `/v1/test-helpers/checkout/${sessionId}/pay`, { card: '4242424242424242' });
+    expect(paid.status).toBe(200);
+    const upgraded = (await call('GET', '/home/lea')).body;
+    expect(upgraded).toMatchObject({ plan: 'premium', status: 'trialing', days_remaining: 11, banner: null, upgrade_url: null });
+    expect(upgraded.next_charge).toEqual({ amount: 1999, currency: 'eur', at: '2026-03-15T10:00:00.000Z' });
   });
 });
