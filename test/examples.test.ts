@@ -12,19 +12,26 @@ import { createApp as arkwatchApp } from '../examples/arkwatch/app.ts';
 import { createApp as aurisvoiceApp } from '../examples/aurisvoice/app.ts';
 import { createApp as iacompagnonApp } from '../examples/iacompagnon/app.ts';
 import { listen } from '../examples/shared/http.ts';
-import { createHarness, type Harness, type TestProject } from './support/harness.ts';
+import { createApp as weboxApp } from '../examples/webox/app.ts';
+import { createHarness, type Harness } from './support/harness.ts';
+import { PaypalTestServer } from './support/paypal-server.ts';
 
 let h: Harness;
 let base: string;
+let pp: PaypalTestServer;
 const servers: Server[] = [];
 
 beforeAll(async () => {
-  h = await createHarness();
+  // A local PayPal-compatible server stands in for PayPal (Webox's PayPal checkout).
+  pp = new PaypalTestServer();
+  await pp.start();
+  h = await createHarness({ config: { paypalApiBase: pp.url } });
   base = await h.listen();
 });
 afterAll(async () => {
   for (const s of servers) s.close();
   await h?.close();
+  await pp?.stop();
 });
 
 const PRODUCTS = ['aurisvoice', 'arkwatch', 'iacompagnon', 'webox', 'ava'] as const;
@@ -139,5 +146,50 @@ describe('iacompagnon', () => {
     const upgraded = (await call('GET', '/home/lea')).body;
     expect(upgraded).toMatchObject({ plan: 'premium', status: 'trialing', days_remaining: 11, banner: null, upgrade_url: null });
     expect(upgraded.next_charge).toEqual({ amount: 1999, currency: 'eur', at: '2026-03-15T10:00:00.000Z' });
+  });
+});
+
+describe('webox', () => {
+  it('lists products, fills the cart, and pays orders with the sandbox and with PayPal', async () => {
+    const { call, project } = await start('webox', weboxApp);
+    const listed = (await call('GET', '/products')).body.data as { id: string; stock: number | null }[];
+    expect(listed.map((p) => p.id).sort()).toEqual(DEMO_CATALOGS.webox!.catalog.products!.map((p) => p.id).sort());
+    expect(listed.find((p) => p.id === 'voice-clone-kit')?.stock).toBe(25);
+    expect((await call('POST', '/signup', { user_id: 'sam', email: 'sam@example.com' })).status).toBe(201);
+
+    const added = await call('POST', '/cart/sam', { product_id: 'voice-clone-kit', quantity: 2 });
+    expect(added.status).toBe(201);
+    expect(added.body).toMatchObject({ count: 2, total: { amount: 5800, currency: 'eur' } });
+    expect(await call('POST', '/cart/sam', { product_id: 'dataset-starter', quantity: 30 })).toMatchObject({ status: 409, body: { error: 'insufficient_stock' } });
+    expect((await call('POST', '/cart/sam', { product_id: 'no-such-product' })).status).toBe(404);
+    expect((await call('POST', '/cart/sam', { product_id: 'ebook-ai-business', quantity: 0 })).status).toBe(400);
+
+    // Sandbox: the hosted checkout page, paid with the sandbox's test card.
+    const sandbox = await call('POST', '/checkout/sam', { provider: 'sandbox' });
+    expect(sandbox.status).toBe(201);
+    expect(sandbox.body).toMatchObject({ total: { amount: 5800, currency: 'eur' } });
+    expect(sandbox.body.checkout_url).toBe(`${base}/checkout/${sandbox.body.session_id}`);
+    expect((await call('GET', '/cart/sam')).body.count).toBe(0);
+    expect((await call('GET', `/orders/${sandbox.body.order_id}`)).body.status).toBe('pending');
+    expect((await project.call('POST', `/v1/test-helpers/checkout/${sandbox.body.session_id}/pay`, { card: '4242424242424242' })).status).toBe(200);
+    expect((await call('GET', `/orders/${sandbox.body.order_id}`)).body).toEqual({ id: sandbox.body.order_id, status: 'paid', total: { amount: 5800, currency: 'eur' } });
+    expect((await call('GET', '/products')).body.data.find((p: { id: string }) => p.id === 'voice-clone-kit').stock).toBe(23);
+
+    // PayPal: the checkout URL is PayPal's approval page; the buyer approves and comes back through
+    // Tollgate, which captures the order and sends them to the shop's order page.
+    expect((await project.call('PUT', '/v1/providers/paypal', { client_id: 'AZexampleClient01', client_secret: 'ECexampleSecret01', webhook_id: 'WH-EXAMPLE-01', mode: 'sandbox' })).status).toBe(200);
+    await call('POST', '/cart/sam', { product_id: 'ebook-ai-business' });
+    const paypal = await call('POST', '/checkout/sam', { provider: 'paypal' });
+    expect(paypal.status).toBe(201);
+    expect(paypal.body.checkout_url.startsWith(`${pp.url}/checkoutnow?token=`)).toBe(true);
+    const back = await fetch(pp.approve(new URL(paypal.body.checkout_url).searchParams.get('token') as string), { redirect: 'manual' });
+    expect(back.status).toBe(303);
+    expect(back.headers.get('location')).toMatch(new RegExp(`/orders/${paypal.body.order_id}$`));
+    expect((await call('GET', `/orders/${paypal.body.order_id}`)).body).toEqual({ id: paypal.body.order_id, status: 'paid', total: { amount: 1200, currency: 'eur' } });
+    const payments = (await project.call('GET', '/v1/payments?customer_id=sam')).body.data.map((p: { provider: string; amount: number }) => [p.provider, p.amount]);
+    expect(payments.sort()).toEqual([
+      ['paypal', 1200],
+      ['sandbox', 5800],
+    ]);
   });
 });

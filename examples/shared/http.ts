@@ -38,7 +38,12 @@ export function createServer(routes: Record<string, Handler>): http.Server {
   const table = Object.entries(routes).map(([key, handler]) => {
     const [method, path] = key.split(' ') as [string, string];
     const names: string[] = [];
-    const pattern = new RegExp(`^${path.replace(/:(\w+)/g, (_, n: string) => (names.push(n), '([^/]+)'))}$`);
+    const pattern = new RegExp(
+      `^${path.replace(/:(\w+)/g, (_, n: string) => {
+        names.push(n);
+        return '([^/]+)';
+      })}$`,
+    );
     return { method, pattern, names, handler };
   });
   return http.createServer(async (req, res) => {
