@@ -8,6 +8,7 @@ import { Tollgate } from '@tollgate/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAY } from '../src/clock.ts';
 import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
+import { createApp as avaApp, type CallKeys } from '../examples/ava/app.ts';
 import { createApp as arkwatchApp } from '../examples/arkwatch/app.ts';
 import { createApp as aurisvoiceApp } from '../examples/aurisvoice/app.ts';
 import { createApp as iacompagnonApp } from '../examples/iacompagnon/app.ts';
@@ -191,5 +192,58 @@ describe('webox', () => {
       ['paypal', 1200],
       ['sandbox', 5800],
     ]);
+  });
+});
+
+describe('ava', () => {
+  it('the onboarding wizard keeps the Vapi and Twilio keys in the vault; a call uses them, or the platform keys (BYOK)', async () => {
+    const dialed: { to: string; keys: CallKeys }[] = [];
+    const dialer = async (call: { to: string; keys: CallKeys }) => {
+      dialed.push(call);
+      return { id: `call_${dialed.length}`, minutes: 4 };
+    };
+    const { call, project } = await start('ava', ({ tollgate }) => avaApp({ tollgate, dialer }));
+    expect((await call('POST', '/onboarding/mia/start', { email: 'mia@example.com' })).status).toBe(201);
+    expect((await call('GET', '/onboarding/mia')).body).toMatchObject({ onboarding: { status: 'not_started' }, keys: [] });
+
+    const vapi = await call('POST', '/onboarding/mia/vapi', { api_key: 'vapi-mia-own-key-0001' });
+    expect(vapi.body.saved).toEqual([{ name: 'vapi_api_key', preview: expect.any(String) }]);
+    expect(JSON.stringify(vapi.body)).not.toContain('vapi-mia-own-key-0001');
+    const twilio = await call('POST', '/onboarding/mia/twilio', { account_sid: 'AC-mia-sid-000001', auth_token: 'mia-twilio-token-0001' });
+    expect(twilio.body.saved.map((s: { name: string }) => s.name).sort()).toEqual(['twilio_account_sid', 'twilio_auth_token']);
+    const done = await call('POST', '/onboarding/mia/assistant', { tone: 'friendly', persona: 'Receptionist of a dental practice' });
+    expect(done.status).toBe(200);
+    expect(done.body.onboarding).toMatchObject({ status: 'completed' });
+    expect(done.body.keys.map((k: { name: string }) => k.name).sort()).toEqual(['twilio_account_sid', 'twilio_auth_token', 'vapi_api_key']);
+    expect(JSON.stringify(done.body)).not.toContain('mia-twilio-token-0001');
+    const stored = (await project.call('GET', '/v1/customers/mia')).body;
+    expect(stored.settings.studio).toEqual({ tone: 'friendly', persona: 'Receptionist of a dental practice' });
+
+    // Noa skips Twilio and has no Vapi key yet: the wizard cannot finish, and there is nothing to call with.
+    await call('POST', '/onboarding/noa/start', { email: 'noa@example.com' });
+    expect((await call('POST', '/onboarding/noa/twilio', { skip: true })).body).toEqual({ skipped: true, saved: [] });
+    expect(await call('POST', '/onboarding/noa/assistant', { tone: 'formal', persona: 'Concierge' })).toEqual({
+      status: 409,
+      body: { error: 'onboarding_incomplete', pending_steps: ['vapi'] },
+    });
+    expect((await call('POST', '/calls/noa', { to: '+33612345678' })).body.error).toBe('vapi_not_connected');
+    expect(dialed).toHaveLength(0);
+
+    // The platform's own keys, used for customers who brought none.
+    for (const [name, value] of [
+      ['vapi_api_key', 'vapi-platform-key-0001'],
+      ['twilio_account_sid', 'AC-platform-sid-0001'],
+      ['twilio_auth_token', 'platform-twilio-token-01'],
+    ]) {
+      expect((await project.call('PUT', `/v1/secrets/${name}`, { value })).status).toBe(200);
+    }
+    const own = await call('POST', '/calls/mia', { to: '+33611111111' });
+    expect(own).toEqual({ status: 201, body: { call_id: 'call_1', minutes: 4, vapi_key: 'customer', twilio_key: 'customer' } });
+    expect(dialed[0]).toEqual({ to: '+33611111111', keys: { vapi: 'vapi-mia-own-key-0001', twilio: { sid: 'AC-mia-sid-000001', token: 'mia-twilio-token-0001' } } });
+    const fallback = await call('POST', '/calls/noa', { to: '+33622222222' });
+    expect(fallback.body).toMatchObject({ vapi_key: 'platform', twilio_key: 'platform' });
+    expect(dialed[1]?.keys).toEqual({ vapi: 'vapi-platform-key-0001', twilio: { sid: 'AC-platform-sid-0001', token: 'platform-twilio-token-01' } });
+    // The minutes count against the Free plan's 30 per month.
+    expect((await project.call('POST', '/v1/check', { customer_id: 'mia', feature: 'call_minutes' })).body).toMatchObject({ usage: 4, limit: 30 });
   });
 });
