@@ -2,7 +2,7 @@
  * The example apps in examples/, each started on a random port against a real Tollgate (one
  * harness for the file, one project per product with its demo catalog), driven over HTTP.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { Tollgate } from '@tollgate/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -68,8 +68,13 @@ describe('aurisvoice', () => {
     // A failed job releases its hold: the balance is back where it was.
     const failed = await call('POST', '/dub', { user_id: 'ada', seconds: 30, simulate_failure: true });
     expect(failed).toEqual({ status: 502, body: { error: 'dubbing_failed', credits_released: true, credits: 3 } });
-    const holds = (await project.call('GET', '/v1/customers/ada/credits/transactions')).body.data.map((t: { reason: string }) => t.reason);
-    expect(holds.length).toBeGreaterThan(0);
+    const ledger = (await project.call('GET', '/v1/customers/ada/credits/transactions')).body.data.map((t: { amount: number; kind: string }) => [t.kind, t.amount]);
+    // Only what was captured reached the ledger; the released hold left no entry.
+    expect(ledger).toEqual([
+      ['capture', -2],
+      ['capture', -5],
+      ['signup', 10],
+    ]);
     // 600 s needs 60 credits: 402 with the hosted pages of this customer, nothing charged.
     const short = await call('POST', '/dub', { user_id: 'ada', seconds: 600 });
     expect(short.status).toBe(402);
@@ -245,5 +250,24 @@ describe('ava', () => {
     expect(dialed[1]?.keys).toEqual({ vapi: 'vapi-platform-key-0001', twilio: { sid: 'AC-platform-sid-0001', token: 'platform-twilio-token-01' } });
     // The minutes count against the Free plan's 30 per month.
     expect((await project.call('POST', '/v1/check', { customer_id: 'mia', feature: 'call_minutes' })).body).toMatchObject({ usage: 4, limit: 30 });
+  });
+});
+
+describe('examples/README.md', () => {
+  const root = new URL('../examples/', import.meta.url);
+  const codeLines = (text: string) => text.split('\n').filter((l) => l.trim() !== '' && !/^\s*(\/\/|\/\*\*?|\*)/.test(l)).length;
+
+  it.each(PRODUCTS)('%s: the SDK is used in tollgate.ts only, in at most 40 lines, as the table says', (product) => {
+    const files = readdirSync(new URL(`${product}/`, root)).filter((f) => f.endsWith('.ts'));
+    expect(files.sort()).toEqual(['app.ts', 'server.ts', 'tollgate.ts']);
+    for (const f of files.filter((x) => x !== 'tollgate.ts')) {
+      expect(readFileSync(new URL(`${product}/${f}`, root), 'utf8'), `${product}/${f}`).not.toContain('@tollgate/sdk');
+    }
+    const lines = codeLines(readFileSync(new URL(`${product}/tollgate.ts`, root), 'utf8'));
+    expect(lines).toBeLessThanOrEqual(40);
+    const readme = readFileSync(new URL('README.md', root), 'utf8');
+    const row = readme.split('\n').find((l) => l.startsWith(`| [${product}](${product}/) |`));
+    expect(row).toContain(`\`npx tsx examples/${product}/server.ts\``);
+    expect(row?.trim().endsWith(`| ${lines} |`), `README row of ${product}: ${lines} lines`).toBe(true);
   });
 });
