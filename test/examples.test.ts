@@ -181,6 +181,15 @@ describe('webox', () => {
     expect((await call('GET', `/orders/${sandbox.body.order_id}`)).body).toEqual({ id: sandbox.body.order_id, status: 'paid', total: { amount: 5800, currency: 'eur' } });
     expect((await call('GET', '/products')).body.data.find((p: { id: string }) => p.id === 'voice-clone-kit').stock).toBe(23);
 
+    expect(await call('POST', '/checkout/sam', { provider: 'sandbox' })).toEqual({ status: 400, body: { error: 'invalid_request', message: 'The cart is empty' } });
+    // PayPal before it is set up: no checkout, and the order made for it is canceled (its units back).
+    await call('POST', '/cart/sam', { product_id: 'voice-clone-kit' });
+    const unset = await call('POST', '/checkout/sam', { provider: 'paypal' });
+    expect(unset).toEqual({ status: 400, body: { error: 'invalid_request', message: 'PayPal is not configured for this project: PUT /v1/providers/paypal first' } });
+    const orders = (await project.call('GET', '/v1/customers/sam/orders')).body.data.map((o: { status: string }) => o.status);
+    expect(orders.sort()).toEqual(['canceled', 'paid']);
+    expect((await call('GET', '/products')).body.data.find((p: { id: string }) => p.id === 'voice-clone-kit').stock).toBe(23);
+
     // PayPal: the checkout URL is PayPal's approval page; the buyer approves and comes back through
     // Tollgate, which captures the order and sends them to the shop's order page.
     expect((await project.call('PUT', '/v1/providers/paypal', { client_id: 'AZexampleClient01', client_secret: 'ECexampleSecret01', webhook_id: 'WH-EXAMPLE-01', mode: 'sandbox' })).status).toBe(200);

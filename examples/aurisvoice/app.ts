@@ -27,7 +27,10 @@ export function createApp({ tollgate, dubber = simulatedDubber }: { tollgate: To
       const user = field(req, 'user_id');
       try {
         const paid = await paidDubbing(tollgate, user, seconds, () => dubber({ seconds, fail: req.body.simulate_failure === true }));
-        if (!paid.ok) return { status: 402, body: { error: 'insufficient_credits', ...paid } };
+        if (!paid.ok) {
+          const { ok: _, ...short } = paid;
+          return { status: 402, body: { error: 'insufficient_credits', ...short } };
+        }
         return { body: { ...paid.result, credits_charged: paid.charged, credits: await balance(tollgate, user) } };
       } catch (err) {
         if (err instanceof DubbingFailed) {

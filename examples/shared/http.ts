@@ -71,6 +71,10 @@ export function createServer(routes: Record<string, Handler>): http.Server {
       send(404, { error: 'not_found' });
     } catch (err) {
       if (err instanceof HttpError) return send(err.status, err.body);
+      // An API client's error carrying a 4xx status (an unknown customer, a bad request): the
+      // caller's mistake, passed on as such; anything else is this app's failure.
+      const e = err as { status?: unknown; code?: unknown; message?: unknown };
+      if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) return send(e.status, { error: e.code ?? 'request_failed', message: e.message });
       console.error(err);
       send(500, { error: 'internal_error' });
     }

@@ -26,7 +26,12 @@ export async function addToCart(tg: Tollgate, customerId: string, productId: str
 /** Freezes the cart into an order (stock reserved) and opens its hosted checkout. */
 export async function checkoutCart(tg: Tollgate, customerId: string, provider: 'sandbox' | 'paypal', returnTo: string) {
   const order = await tg.orders.create(customerId);
-  const session = await tg.checkout.create({ customer_id: customerId, order_id: order.id, provider, success_url: `${returnTo}/orders/${order.id}`, cancel_url: `${returnTo}/cart/${customerId}` });
+  const back = { success_url: `${returnTo}/orders/${order.id}`, cancel_url: `${returnTo}/cart/${customerId}` };
+  // No checkout (the provider is not set up): the order is canceled, its units back on sale.
+  const session = await tg.checkout.create({ customer_id: customerId, order_id: order.id, provider, ...back }).catch(async (err: unknown) => {
+    await tg.orders.cancel(order.id);
+    throw err;
+  });
   return { order_id: order.id, total: order.total, checkout_url: session.url, session_id: session.session_id };
 }
 
