@@ -85,6 +85,8 @@ describe('aurisvoice', () => {
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('Pro');
     expect((await call('GET', '/credits/ada')).body).toEqual({ credits: 3 });
+    expect((await call('POST', '/dub', { user_id: 'ada', seconds: 0 })).status).toBe(400);
+    expect((await call('POST', '/dub', { seconds: 10 })).body).toEqual({ error: 'invalid_request', message: 'user_id is required' });
   });
 });
 
@@ -118,6 +120,9 @@ describe('arkwatch', () => {
     expect((await call('DELETE', `/watches/kim/${fourth.body.id}`)).body).toEqual({ deleted: true, id: fourth.body.id });
     expect((await call('GET', '/account/kim')).body.watches).toEqual({ used: 3, limit: 100 });
     expect((await call('DELETE', '/watches/kim/w_unknown')).status).toBe(404);
+    expect((await call('POST', '/watches/kim', { url: 'ftp://nope' })).status).toBe(400);
+    // Tollgate's own 404 for a customer it does not know is passed on as is.
+    expect(await call('GET', '/account/nobody')).toMatchObject({ status: 404, body: { error: 'customer_not_found' } });
     // Nothing is charged for the trial: the customer has no payment.
     expect((await project.call('GET', '/v1/payments?customer_id=kim')).body.data).toEqual([]);
 
