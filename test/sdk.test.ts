@@ -196,6 +196,27 @@ describe('the SDK package against a running server: ergonomic calls', () => {
     expect(list.data.map((s) => s.customer_id)).toContain('ark-1');
   });
 
+  it('entitlements() answers check in-process from the stream; usage() batches tracks, each event once', async () => {
+    const tg = client(await project('arkwatch'));
+    await tg.customers.create({ id: 'rt-1' });
+    await tg.track('rt-1', 'watches', 2);
+    const cache = tg.entitlements({ customers: ['rt-1'] });
+    await cache.start();
+    try {
+      expect(cache.checkLocal('rt-1', 'watches', 1)).toMatchObject({ allowed: true, source: 'cache' });
+      expect(cache.checkLocal('rt-1', 'watches', 2)).toMatchObject({ allowed: false, reason: 'limit_reached' });
+      expect((await tg.check('rt-1', 'watches', 2)).allowed).toBe(false);
+      const usage = tg.usage({ flushIntervalMs: 60_000 });
+      const id = usage.record({ customer_id: 'rt-1', feature: 'watches', quantity: 1 });
+      expect(id).toMatch(/.+/);
+      await usage.flush();
+      await usage.close();
+      expect(await tg.check('rt-1', 'watches', 1)).toMatchObject({ allowed: false, usage: 3, limit: 3 });
+    } finally {
+      cache.close();
+    }
+  });
+
   it('cart: add, get, remove; orders: create from the cart, get, list', async () => {
     const tg = client(await project('webox'));
     await tg.customers.create({ id: 'shop-1' });

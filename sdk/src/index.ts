@@ -17,7 +17,9 @@ import { customers } from './resources/customers.js';
 import type { RequestFn } from './resources/request.js';
 import { secrets } from './resources/secrets.js';
 import { subscriptions } from './resources/subscriptions.js';
+import { EntitlementCache, type EntitlementCacheOptions } from './realtime.js';
 import { buildPath, Transport } from './transport.js';
+import { UsageRecorder, type UsageRecorderOptions } from './usage.js';
 import type { Body, CallOptions, Method, Operation, PathsWith, Reply, RequestArgs } from './types.js';
 import type { Plans, Subscription, UsageAnswer } from './models.js';
 import { type VerifyOptions, verifyWebhook, type WebhookEvent, type WebhookHeaders } from './webhooks.js';
@@ -28,6 +30,8 @@ export type { RequestFn } from './resources/request.js';
 export { newIdempotencyKey } from './transport.js';
 export type * from './types.js';
 export * from './webhooks.js';
+export * from './realtime.js';
+export * from './usage.js';
 
 export interface ClientOptions {
   /** A secret key (`sk_...`), a publishable key (`pk_...`) or a customer session token. */
@@ -52,9 +56,11 @@ type UsageInput = { customer_id: string; feature: string; quantity?: number };
 
 export class Tollgate {
   readonly #transport: Transport;
+  readonly #options: ClientOptions;
 
   constructor(options: ClientOptions) {
     if (!options?.apiKey) throw new TypeError('Tollgate: apiKey is required (sk_..., pk_... or a customer session token)');
+    this.#options = options;
     this.#transport = new Transport({
       apiKey: options.apiKey,
       baseUrl: (options.baseUrl ?? 'http://localhost:4242').replace(/\/+$/, ''),
@@ -97,6 +103,24 @@ export class Tollgate {
   readonly orders = orders(this.#request);
   readonly secrets = secrets(this.#request);
   readonly apiKeys = apiKeys(this.#request);
+
+  /**
+   * Decisions without a round trip (docs/sdk-realtime.md): a per-customer snapshot kept fresh from
+   * `GET /v1/stream`, answering `check` in-process within a staleness bound. Call `start()` first.
+   */
+  entitlements(options: Omit<EntitlementCacheOptions, 'baseUrl' | 'apiKey'> = {}): EntitlementCache {
+    return new EntitlementCache({ ...this.#connection(), ...options });
+  }
+
+  /** A batching usage recorder over `POST /v1/track/batch`: each event once, across retries and restarts. */
+  usage(options: Omit<UsageRecorderOptions, 'baseUrl' | 'apiKey'> = {}): UsageRecorder {
+    return new UsageRecorder({ ...this.#connection(), ...options });
+  }
+
+  #connection() {
+    const baseUrl = (this.#options.baseUrl ?? 'http://localhost:4242').replace(/\/+$/, '');
+    return { baseUrl, apiKey: this.#options.apiKey, ...(this.#options.fetch ? { fetch: this.#options.fetch } : {}) };
+  }
 
   /** Outgoing webhooks: check a delivery's signature before trusting it. */
   readonly webhooks = {

@@ -25,12 +25,14 @@ export function CustomerPage(props: { project: string; id: string }) {
   const emails = useLoad(() => optional(project, `customers/${cid}/emails?limit=10`), [project, id]);
   const extras = useLoad(
     async () => {
-      const [subscription, orders, secrets] = await Promise.all([
+      const [subscription, orders, secrets, autoTopUp, members] = await Promise.all([
         optional(project, `customers/${cid}/subscription`),
         optional(project, `customers/${cid}/orders?limit=5`),
         optional(project, `customers/${cid}/secrets`),
+        optional(project, `customers/${cid}/credits/auto-top-up`),
+        optional(project, `customers/${cid}/members`),
       ]);
-      return { subscription, orders, secrets };
+      return { subscription, orders, secrets, autoTopUp, members };
     },
     [project, id],
   );
@@ -165,7 +167,10 @@ export function CustomerPage(props: { project: string; id: string }) {
                       <tr key={e.id}>
                         <td>{when(e.created_at)}</td>
                         <td className="hide-sm">{e.kind}</td>
-                        <td>{e.reason}</td>
+                        <td>
+                          {e.reason}
+                          {e.member_id && <span className="muted small"> · by {e.member_id}</span>}
+                        </td>
                         <td className={`num ${e.amount > 0 ? 'pos' : 'neg'}`}>{e.amount > 0 ? `+${e.amount}` : e.amount}</td>
                         <td className="num">{e.balance_after}</td>
                       </tr>
@@ -175,6 +180,49 @@ export function CustomerPage(props: { project: string; id: string }) {
               </div>
             )}
           </Card>
+          {(extras.data?.autoTopUp?.enabled || extras.data?.autoTopUp?.last_error) && (
+            <Card title="Auto top-up" testId="auto-top-up">
+              <dl className="kv">
+                <dt>Status</dt>
+                <dd>
+                  <Status value={extras.data.autoTopUp.enabled ? 'enabled' : 'disabled'} />
+                  {extras.data.autoTopUp.last_error && <span className="muted"> · last error: {extras.data.autoTopUp.last_error}</span>}
+                </dd>
+                <dt>Buys</dt>
+                <dd>
+                  pack {extras.data.autoTopUp.pack} when fewer than {extras.data.autoTopUp.threshold} credits are available
+                </dd>
+                <dt>This month</dt>
+                <dd>
+                  {extras.data.autoTopUp.spent_this_month} of {extras.data.autoTopUp.monthly_cap} (minor units, the monthly cap)
+                </dd>
+              </dl>
+            </Card>
+          )}
+          {extras.data?.members && extras.data.members.data.length > 0 && (
+            <Card title="Team members" testId="members">
+              <div className="table-wrap">
+                <table>
+                  <thead>
+                    <tr>
+                      <th>Member</th>
+                      <th className="num">Spent this period</th>
+                      <th className="num">Limit</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {extras.data.members.data.map((m: any) => (
+                      <tr key={m.member_id} data-testid="member-row">
+                        <td>{m.member_id}</td>
+                        <td className="num">{m.spent_this_period}</td>
+                        <td className="num">{m.limit ? `${m.limit.amount} / ${m.limit.period}` : 'none'}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+            </Card>
+          )}
           <Card title="Payments">
             <Loading error={payments.error} loading={payments.loading && !payments.data} />
             {payments.data && payments.data.data.length === 0 && <p className="muted">No payments.</p>}
