@@ -103,6 +103,9 @@ describe('pay-what-you-want credit packs', () => {
     }
     expect(await sessionsOf(p)).toBe(0);
     expect((await p.call('GET', '/v1/customers/bob/credits')).body.balance).toBe(0);
+    const link = await p.call('POST', '/v1/payment-links', { credit_pack: 'flex' });
+    expect(link.status).toBe(400);
+    expect(link.body.error).toMatchObject({ code: 'invalid_request', param: 'credit_pack' });
   });
 
   it('GET /v1/plans exposes pay_what_you_want (null for fixed packs)', async () => {
