@@ -2752,6 +2752,11 @@ export interface operations {
                                 per_credit: number;
                             };
                             issues_api_key?: boolean;
+                            pay_what_you_want?: {
+                                min: number;
+                                max: number;
+                                credits_per_unit: number;
+                            };
                         }[];
                         /** @default [] */
                         products: {
@@ -3027,6 +3032,11 @@ export interface operations {
                             per_credit: number;
                         };
                         issues_api_key?: boolean;
+                        pay_what_you_want?: {
+                            min: number;
+                            max: number;
+                            credits_per_unit: number;
+                        };
                     }[];
                     /** @default [] */
                     products?: {
@@ -3196,6 +3206,11 @@ export interface operations {
                                 per_credit: number;
                             };
                             issues_api_key?: boolean;
+                            pay_what_you_want?: {
+                                min: number;
+                                max: number;
+                                credits_per_unit: number;
+                            };
                         }[];
                         /** @default [] */
                         products: {
@@ -3631,6 +3646,23 @@ export interface operations {
                                 label: string;
                                 per_credit: number;
                                 amount: number;
+                            } | null;
+                            /** @description The buyer picks the amount (checkout `amount`; `price` is the suggestion); null for a fixed-price pack */
+                            pay_what_you_want: {
+                                /** @description The least the buyer may pay */
+                                min: {
+                                    amount: number;
+                                    currency: string;
+                                };
+                                /** @description The most the buyer may pay */
+                                max: {
+                                    amount: number;
+                                    currency: string;
+                                };
+                                /** @description Credits per one major unit of the currency (per €1), rounded down */
+                                credits_per_unit: number;
+                                /** @description Minor units per major unit, as a power of ten (2 for eur: 750 = 7.50 €) */
+                                currency_exponent: number;
                             } | null;
                         }[];
                         free_plan: string | null;
@@ -7169,6 +7201,7 @@ export interface operations {
                     order_id?: string;
                     /** @default 1 */
                     quantity?: number;
+                    amount?: number;
                     /** @description An http(s) URL; in success_url, {CHECKOUT_SESSION_ID} is replaced by the session id */
                     success_url: string;
                     /** @description An http(s) URL; in success_url, {CHECKOUT_SESSION_ID} is replaced by the session id */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CurrencySchema, MoneySchema } from './money.ts';
+import { AmountSchema, CurrencySchema, currencyExponent, MoneySchema } from './money.ts';
 
 const Id = z
   .string()
@@ -109,6 +109,19 @@ export const CreditPackSchema = z
       .optional(),
     /** Buying this pack gives the customer one API key, once (docs/api-keys.md). */
     issues_api_key: z.boolean().optional(),
+    /**
+     * Pay what you want: the buyer picks an amount between `min` and `max` (minor units of the
+     * pack's currency) and gets `credits_per_unit` credits per one major unit (per €1), rounded
+     * down. `price` is then the suggested amount and `credits` what it buys (docs/credits.md).
+     */
+    pay_what_you_want: z
+      .object({
+        min: AmountSchema.min(1),
+        max: AmountSchema.min(1),
+        credits_per_unit: z.number().int('must be a whole number of credits').min(1).max(1_000_000),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 export type CreditPack = z.infer<typeof CreditPackSchema>;
@@ -198,6 +211,20 @@ export const CatalogSchema = z
     unique(c.credit_packs, 'credit_packs');
     unique(c.products, 'products');
     unique(c.coupons, 'coupons');
+    c.credit_packs.forEach((p, i) => {
+      const pwyw = p.pay_what_you_want;
+      if (!pwyw) return;
+      const at = (field: string) => ['credit_packs', i, 'pay_what_you_want', field];
+      if (pwyw.min > pwyw.max) ctx.addIssue({ code: 'custom', path: at('max'), message: `must be at least min (${pwyw.min})` });
+      else if (p.price.amount < pwyw.min || p.price.amount > pwyw.max)
+        ctx.addIssue({ code: 'custom', path: ['credit_packs', i, 'price', 'amount'], message: `the suggested amount must be between min (${pwyw.min}) and max (${pwyw.max})` });
+      else if (packCreditsFor(p, pwyw.max) > 1_000_000_000)
+        ctx.addIssue({ code: 'custom', path: at('max'), message: 'buys more than 1,000,000,000 credits' });
+      else if (packCreditsFor(p, pwyw.min) < 1)
+        ctx.addIssue({ code: 'custom', path: at('min'), message: 'must buy at least one credit' });
+      else if (p.credits !== packCreditsFor(p, p.price.amount))
+        ctx.addIssue({ code: 'custom', path: ['credit_packs', i, 'credits'], message: `must be ${packCreditsFor(p, p.price.amount)}, what the suggested price buys` });
+    });
     const features = new Map(c.features.map((f) => [f.id, f]));
     c.plans.forEach((p, i) => {
       if (p.included_credits_mode === 'rollover' && p.included_credits_rollover_cap === undefined)
@@ -229,6 +256,20 @@ export type CatalogInput = z.input<typeof CatalogSchema>;
 export type Catalog = z.infer<typeof CatalogSchema>;
 
 export const EMPTY_CATALOG: Catalog = CatalogSchema.parse({});
+
+/**
+ * The credits an amount (minor units of the pack's currency) buys: for a pay-what-you-want pack,
+ * `credits_per_unit` per major unit, rounded down to whole credits; for a fixed pack, its credits
+ * when the amount is its price (0 otherwise).
+ */
+export function packCreditsFor(pack: Pick<CreditPack, 'credits' | 'price' | 'pay_what_you_want'>, amountMinor: number): number {
+  if (!Number.isSafeInteger(amountMinor) || amountMinor < 0) return 0;
+  const pwyw = pack.pay_what_you_want;
+  if (!pwyw) return amountMinor === pack.price.amount ? pack.credits : 0;
+  // Integers only: amount × credits per unit, divided by the minor units in one major unit.
+  const perMajor = 10 ** currencyExponent(pack.price.currency);
+  return Math.floor((amountMinor * pwyw.credits_per_unit) / perMajor);
+}
 
 /** Credits a usage quantity costs under a feature's conversion. */
 export function creditsForUsage(feature: Feature, quantity: number): number {

@@ -94,14 +94,41 @@ function script(o: Opened, extra: Record<string, unknown>): string {
   function show(kind, text) {
     alertBox.className = 'alert ' + kind; alertBox.textContent = text; alertBox.hidden = false;
   }
+  // A pay-what-you-want pack: the typed amount (major units) in minor units, or null when it is not
+  // a number of the currency's precision within the pack's range. Credits: per major unit, rounded down.
+  function pwywAmount(box) {
+    const raw = box.querySelector('input').value.trim().replace(',', '.');
+    const exp = Number(box.dataset.exp);
+    if (!/^[0-9]+([.][0-9]+)?$/.test(raw)) return null;
+    const [whole, frac = ''] = raw.split('.');
+    if (frac.replace(/0+$/, '').length > exp) return null;
+    const minor = Number(whole) * 10 ** exp + Number((frac + '0'.repeat(exp)).slice(0, exp) || '0');
+    if (!Number.isSafeInteger(minor) || minor < Number(box.dataset.min) || minor > Number(box.dataset.max)) return null;
+    return minor;
+  }
+  function pwywUpdate(box) {
+    const minor = pwywAmount(box);
+    const err = box.querySelector('.field-error');
+    err.hidden = minor !== null;
+    box.querySelector('input').setAttribute('aria-invalid', String(minor === null));
+    box.querySelector('.pwyw-credits').textContent = minor === null ? '0' : String(Math.floor((minor * Number(box.dataset.perUnit)) / 10 ** Number(box.dataset.exp)));
+    return minor;
+  }
+  document.querySelectorAll('[data-pwyw]').forEach((box) => {
+    box.querySelector('input').addEventListener('input', () => pwywUpdate(box));
+  });
   document.querySelectorAll('button[data-item]').forEach((b) => {
     b.addEventListener('click', async () => {
+      const box = b.closest('.pack') && b.closest('.pack').querySelector('[data-pwyw]');
+      const amount = box ? pwywUpdate(box) : null;
+      if (box && amount === null) { box.querySelector('input').focus(); return; }
       b.disabled = true;
       const here = new URL(location.href);
       here.searchParams.delete('checkout'); here.searchParams.delete('canceled');
       const back = here.toString();
       const body = { customer_id: cfg.customer, success_url: back + '&checkout={CHECKOUT_SESSION_ID}', cancel_url: back + '&canceled=1' };
       body[b.dataset.kind] = b.dataset.item;
+      if (box) body.amount = amount;
       try {
         const res = await fetch('/v1/checkout', {
           method: 'POST',
@@ -196,9 +223,30 @@ const EXTRA_CSS = `<style>
   th.num, td.num { text-align: right; }
   .pack .badge { position: absolute; top: -.7rem; right: 1rem; background: var(--primary); color: #fff; }
   .pack button { margin-top: auto; }
+  .pwyw { display: flex; flex-direction: column; gap: .35rem; margin: .5rem 0 1.25rem; }
+  .pwyw input { font: inherit; font-size: 1.3rem; padding: .4rem .6rem; width: 100%; box-sizing: border-box; }
+  .pwyw input[aria-invalid="true"] { border-color: var(--danger); }
+  .field-error { color: var(--danger); font-size: .9rem; }
   section + section { margin-top: 1.5rem; }
   .amount-pos { color: #166534; font-weight: 600; } .amount-neg { color: var(--danger); font-weight: 600; }
 </style>`;
+
+/** A pay-what-you-want pack's amount field (major units) and the credits the typed amount buys. */
+function pwywField(o: Opened, p: ReturnType<typeof publicPlans>['credit_packs'][number]): string {
+  const w = p.pay_what_you_want;
+  if (!w) return '';
+  const exp = w.currency_exponent;
+  const major = (minor: number) => (minor / 10 ** exp).toFixed(exp);
+  const range = { min: o.money(w.min), max: o.money(w.max) };
+  const id = `amount-${p.id}`;
+  return `<div class="pwyw" data-pwyw="${esc(p.id)}" data-min="${esc(w.min.amount)}" data-max="${esc(w.max.amount)}" data-exp="${esc(exp)}" data-per-unit="${esc(w.credits_per_unit)}">
+        <label for="${esc(id)}">${esc(o.t('pwyw_amount', { currency: p.price.currency.toUpperCase() }))}</label>
+        <input type="number" id="${esc(id)}" name="amount" inputmode="decimal" min="${esc(major(w.min.amount))}" max="${esc(major(w.max.amount))}" step="${esc(exp > 0 ? (1 / 10 ** exp).toFixed(exp) : '1')}" value="${esc(major(p.price.amount))}" aria-describedby="${esc(id)}-range">
+        <div class="muted" id="${esc(id)}-range">${esc(o.t('pwyw_range', range))}</div>
+        <div data-testid="pwyw-credits-${esc(p.id)}" aria-live="polite"><strong class="pwyw-credits">${esc(p.credits)}</strong> ${esc(o.t('credits'))}</div>
+        <div class="field-error" data-testid="pwyw-error-${esc(p.id)}" role="alert" hidden>${esc(o.t('pwyw_invalid', range))}</div>
+      </div>`;
+}
 
 function packCards(o: Opened): string {
   const plans = publicPlans(o.catalog);
@@ -207,11 +255,15 @@ function packCards(o: Opened): string {
       (p) => `<div class="card pack${p.popular ? ' popular' : ''}" data-testid="pack-${esc(p.id)}">
       ${p.popular ? `<span class="badge">${esc(o.t('most_popular'))}</span>` : ''}
       <h2>${esc(p.name)}</h2>
-      <div><strong>${esc(p.credits)}</strong> ${esc(o.t('credits'))}</div>
+      ${
+        p.pay_what_you_want
+          ? pwywField(o, p)
+          : `<div><strong>${esc(p.credits)}</strong> ${esc(o.t('credits'))}</div>
       ${p.units ? `<div class="muted" data-testid="units-${esc(p.id)}">≈ ${esc(new Intl.NumberFormat(o.locale, { maximumFractionDigits: 1 }).format(p.units.amount))} ${esc(p.units.label)}</div>` : ''}
       <div class="price">${esc(o.money(p.price))}</div>
       <ul><li>${esc(o.money({ amount: Math.round(p.price_per_credit.amount), currency: p.price.currency }))} ${esc(o.t('per_credit'))}</li>
-      ${p.savings_percent > 0 ? `<li>${esc(o.t('save'))} ${esc(p.savings_percent)} %</li>` : ''}</ul>
+      ${p.savings_percent > 0 ? `<li>${esc(o.t('save'))} ${esc(p.savings_percent)} %</li>` : ''}</ul>`
+      }
       <button type="button" data-kind="credit_pack" data-item="${esc(p.id)}" id="buy-${esc(p.id)}">${esc(o.t('buy'))} ${esc(p.name)}</button>
     </div>`,
     )

@@ -39,6 +39,9 @@ const STRINGS = {
     download_invoice: 'Download invoice {number} (PDF)',
     credit_note: 'credit note',
     total: 'Total',
+    pwyw_amount: 'Your amount ({currency})',
+    pwyw_range: 'From {min} to {max}',
+    pwyw_invalid: 'Enter an amount from {min} to {max}.',
   },
   fr: {
     credits_title: 'Vos crédits',
@@ -79,6 +82,9 @@ const STRINGS = {
     download_invoice: 'Télécharger la facture {number} (PDF)',
     credit_note: 'avoir',
     total: 'Total',
+    pwyw_amount: 'Votre montant ({currency})',
+    pwyw_range: 'De {min} à {max}',
+    pwyw_invalid: 'Saisissez un montant de {min} à {max}.',
   },
 } as const;
 

@@ -50,6 +50,15 @@ const PublicPlans = z.object({
         .object({ label: z.string(), per_credit: z.number(), amount: z.number() })
         .nullable()
         .describe("What the pack buys in the product's unit; null when the catalog does not say"),
+      pay_what_you_want: z
+        .object({
+          min: Money.describe('The least the buyer may pay'),
+          max: Money.describe('The most the buyer may pay'),
+          credits_per_unit: z.number().int().describe('Credits per one major unit of the currency (per €1), rounded down'),
+          currency_exponent: z.number().int().describe('Minor units per major unit, as a power of ten (2 for eur: 750 = 7.50 €)'),
+        })
+        .nullable()
+        .describe('The buyer picks the amount (checkout `amount`; `price` is the suggestion); null for a fixed-price pack'),
     }),
   ),
   free_plan: z.string().nullable(),

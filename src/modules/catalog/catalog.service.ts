@@ -1,5 +1,6 @@
 import type { Queryable } from '../../db/db.ts';
 import { type Catalog, type CatalogInput, CatalogSchema, EMPTY_CATALOG } from '../../domain/catalog.ts';
+import { currencyExponent } from '../../domain/money.ts';
 import type { AppContext, Caller } from '../../app/context.ts';
 import { cacheOf, invalidate } from '../../db/invalidation.ts';
 import { parseOrThrow } from '../../lib/validation.ts';
@@ -103,6 +104,15 @@ export function publicPlans(c: Catalog) {
         savings_percent: worst > 0 ? Math.round((1 - unit / worst) * 100) : 0,
         // What the pack buys in the product's unit (credits × per_credit, to two decimals); null when the catalog does not say.
         units: p.unit ? { label: p.unit.label, per_credit: p.unit.per_credit, amount: Math.round(p.credits * p.unit.per_credit * 100) / 100 } : null,
+        // The buyer picks the amount (price is the suggestion); null for a fixed-price pack.
+        pay_what_you_want: p.pay_what_you_want
+          ? {
+              min: { amount: p.pay_what_you_want.min, currency: p.price.currency },
+              max: { amount: p.pay_what_you_want.max, currency: p.price.currency },
+              credits_per_unit: p.pay_what_you_want.credits_per_unit,
+              currency_exponent: currencyExponent(p.price.currency),
+            }
+          : null,
       };
     }),
     free_plan: c.free_plan ?? null,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Queryable } from '../../db/db.ts';
-import { findPack } from '../../domain/catalog.ts';
+import { findPack, packCreditsFor } from '../../domain/catalog.ts';
+import { formatMoney, MAX_AMOUNT } from '../../domain/money.ts';
 import { InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
 import { derivedId, newId } from '../../domain/ids.ts';
 import { type PriceSummary, priceSummary } from '../../domain/pricing.ts';
@@ -49,6 +50,8 @@ export const CheckoutBodySchema = z
     credit_pack: z.string().min(1).max(64).optional(),
     order_id: z.string().min(1).max(64).optional(),
     quantity: z.number().int().min(1).max(10_000).default(1),
+    /** What the buyer chose to pay for a pay-what-you-want credit pack, in minor units (VAT added on top if the price excludes it). */
+    amount: z.number().int('must be an integer of minor units').min(1).max(MAX_AMOUNT).optional(),
     success_url: Url,
     cancel_url: Url,
     trial_days: z.number().int().min(0).max(730).optional(),
@@ -63,6 +66,10 @@ export const CheckoutBodySchema = z
   .refine((b) => [b.plan, b.credit_pack, b.order_id].filter((v) => v !== undefined).length === 1, {
     message: 'send exactly one of "plan", "credit_pack" or "order_id"',
     path: ['plan'],
+  })
+  .refine((b) => b.amount === undefined || b.credit_pack !== undefined, {
+    message: 'is only for a pay-what-you-want credit pack',
+    path: ['amount'],
   });
 export type CheckoutBody = z.infer<typeof CheckoutBodySchema>;
 
@@ -97,23 +104,48 @@ export type CheckoutItemBuilder = (
   e: { projectId: string; customerId: string | null; body: CheckoutBody; at: Date },
 ) => Promise<CheckoutItem | { complete: Record<string, unknown> }>;
 
-/** A checkout for a credit pack: the pack's price times the quantity. */
+/**
+ * A checkout for a credit pack: the pack's price times the quantity; for a pay-what-you-want pack,
+ * the `amount` the buyer chose (between the pack's min and max, quantity 1) and the credits it buys.
+ */
 export const creditPackCheckoutItem: CheckoutItemBuilder = async (ctx, _q, { projectId, body }) => {
   const { catalog } = await getCatalog(ctx, projectId);
   const pack = findPack(catalog, body.credit_pack as string);
   if (!pack?.active) throw new InvalidRequestError(`Unknown credit pack '${body.credit_pack}'`, 'credit_pack');
+  const pwyw = pack.pay_what_you_want;
+  if (!pwyw) {
+    if (body.amount !== undefined) throw new InvalidRequestError(`Credit pack '${pack.id}' has a fixed price: send no amount`, 'amount');
+    return {
+      itemType: 'credit_pack',
+      itemId: pack.id,
+      mode: 'payment',
+      amount: pack.price.amount * body.quantity,
+      currency: pack.price.currency,
+      quantity: body.quantity,
+      lineItems: [
+        { name: `${pack.name} — ${pack.credits} credits`, amount: pack.price.amount, currency: pack.price.currency, quantity: body.quantity },
+      ],
+      taxBehavior: pack.price.tax_behavior,
+      details: { credits: pack.credits * body.quantity, name: pack.name },
+    };
+  }
+  const money = (amount: number) => formatMoney({ amount, currency: pack.price.currency });
+  if (body.amount === undefined)
+    throw new InvalidRequestError(`Credit pack '${pack.id}' is pay what you want: send an amount between ${money(pwyw.min)} and ${money(pwyw.max)} in minor units`, 'amount');
+  if (body.amount < pwyw.min || body.amount > pwyw.max)
+    throw new InvalidRequestError(`amount must be between ${pwyw.min} and ${pwyw.max} (${money(pwyw.min)} – ${money(pwyw.max)})`, 'amount');
+  if (body.quantity !== 1) throw new InvalidRequestError('quantity must be 1 for a pay-what-you-want credit pack', 'quantity');
+  const credits = packCreditsFor(pack, body.amount);
   return {
     itemType: 'credit_pack',
     itemId: pack.id,
     mode: 'payment',
-    amount: pack.price.amount * body.quantity,
+    amount: body.amount,
     currency: pack.price.currency,
-    quantity: body.quantity,
-    lineItems: [
-      { name: `${pack.name} — ${pack.credits} credits`, amount: pack.price.amount, currency: pack.price.currency, quantity: body.quantity },
-    ],
+    quantity: 1,
+    lineItems: [{ name: `${pack.name} — ${credits} credits`, amount: body.amount, currency: pack.price.currency, quantity: 1 }],
     taxBehavior: pack.price.tax_behavior,
-    details: { credits: pack.credits * body.quantity, name: pack.name },
+    details: { credits, name: pack.name, pay_what_you_want: { amount: body.amount } },
   };
 };
 

@@ -115,6 +115,8 @@ export async function createPaymentLink(ctx: AppContext, q: Queryable, caller: C
   } else {
     const pack = findPack(catalog, body.credit_pack as string);
     if (!pack?.active) throw new InvalidRequestError(`Unknown credit pack '${body.credit_pack}'`, 'credit_pack');
+    // The buyer picks a pay-what-you-want amount on the hosted credits page; a link has no amount to charge.
+    if (pack.pay_what_you_want) throw new InvalidRequestError(`Credit pack '${pack.id}' is pay what you want: a payment link cannot sell it`, 'credit_pack');
   }
   const at = await projectNow(ctx, caller.projectId);
   const link = await repo.insertPaymentLink(q, {
