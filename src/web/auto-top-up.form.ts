@@ -12,7 +12,9 @@ export const AUTO_TOP_UP_CSS = `<style>
   .atu-form { display: grid; gap: .75rem; grid-template-columns: repeat(auto-fit, minmax(180px, 1fr)); align-items: end; margin-top: 1rem; }
   .atu-form label { display: block; font-size: .9rem; margin-bottom: .25rem; }
   .atu-form input[type=number], .atu-form select { width: 100%; box-sizing: border-box; }
-  .atu-form .toggle { display: flex; gap: .5rem; align-items: center; }
+  .atu-form .toggle { display: flex; gap: .5rem; align-items: center; justify-content: flex-start; }
+  .atu-form .toggle input { width: auto; flex: none; margin: 0; }
+  .atu-form .toggle label { display: inline; margin: 0; font-weight: 600; }
   .atu-facts { display: grid; gap: .25rem 1rem; grid-template-columns: max-content 1fr; margin: .5rem 0 0; }
   .atu-facts dt { color: var(--muted); } .atu-facts dd { margin: 0; overflow-wrap: anywhere; }
 </style>`;
