@@ -81,6 +81,10 @@ describeBrowser('auto top-up on the hosted credits page', () => {
     await page.waitForSelector('[data-testid=atu-error]');
     expect(await page.textContent('[data-testid=atu-error]')).toContain('Le plafond mensuel doit permettre au moins un pack');
     expect(await page.textContent('[data-testid=atu-state]')).toBe('Désactivée');
+    // The form shows what was typed, to correct it.
+    expect(await page.inputValue('#atu-cap')).toBe('5');
+    expect(await page.inputValue('#atu-pack')).toBe('pro');
+    expect(await page.isChecked('#atu-enabled')).toBe(true);
     expect(await setting(p, 'leo')).toMatchObject({ enabled: false, pack: null });
     expect(await noSidewaysScroll(page)).toBe(true);
     await page.screenshot({ path: `${SCREENSHOT_DIR}/auto-top-up-credits-error-fr.png`, fullPage: true });
@@ -126,6 +130,7 @@ describeBrowser('auto top-up in the billing portal', () => {
     const [res] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.click('#atu-save')]);
     expect(res.status()).toBe(400);
     expect(await page.textContent('[data-testid=error]')).toContain('The monthly cap must allow at least one pack (€15.00)');
+    expect(await page.inputValue('#atu-cap')).toBe('1');
     expect(await setting(p, 'noa')).toMatchObject({ monthly_cap: 4500 });
     await page.close();
   });

@@ -24,12 +24,14 @@ export async function autoTopUpSection(
   ctx: AppContext,
   o: { projectId: string; customerId: string; catalog: Catalog; locale: Locale; t: T },
   action: string,
-  msg: { error?: string; saved?: boolean } = {},
+  msg: { error?: string; saved?: boolean; /** The form as posted, shown again with its error. */ form?: unknown } = {},
 ): Promise<string> {
   const s = await getAutoTopUp(ctx, ctx.db, o.projectId, o.customerId);
   const packs = o.catalog.credit_packs.filter((p) => p.active);
   if (packs.length === 0) return '';
-  const chosen = packs.find((p) => p.id === s.pack) ?? packs[0]!;
+  const posted = msg.form && typeof msg.form === 'object' ? (msg.form as Record<string, unknown>) : null;
+  const field = (k: string) => (posted && typeof posted[k] === 'string' ? (posted[k] as string) : undefined);
+  const chosen = packs.find((p) => p.id === (field('pack') ?? s.pack)) ?? packs[0]!;
   const currency = chosen.price.currency;
   const money = (amount: number) => formatMoney({ amount, currency }, o.locale);
   const major = (amount: number) => (amount / 10 ** currencyExponent(currency)).toFixed(currencyExponent(currency));
@@ -55,12 +57,12 @@ export async function autoTopUpSection(
         : ''
     }
     <form method="post" action="${esc(action)}" class="atu-form" data-testid="atu-form">
-      <div class="toggle"><input type="checkbox" id="atu-enabled" name="enabled" value="on"${s.enabled ? ' checked' : ''}><label for="atu-enabled">${esc(t('auto_top_up_enable'))}</label></div>
+      <div class="toggle"><input type="checkbox" id="atu-enabled" name="enabled" value="on"${(posted ? field('enabled') === 'on' : s.enabled) ? ' checked' : ''}><label for="atu-enabled">${esc(t('auto_top_up_enable'))}</label></div>
       <div><label for="atu-threshold">${esc(t('threshold'))} (${esc(t('credits'))})</label>
-        <input type="number" id="atu-threshold" name="threshold" min="0" step="1" required value="${esc(s.threshold ?? 10)}"></div>
+        <input type="number" id="atu-threshold" name="threshold" min="0" step="1" required value="${esc(field('threshold') ?? s.threshold ?? 10)}"></div>
       <div><label for="atu-pack">${esc(t('pack'))}</label><select id="atu-pack" name="pack">${options}</select></div>
       <div><label for="atu-cap">${esc(t('monthly_cap'))} (${esc(currency.toUpperCase())})</label>
-        <input type="number" id="atu-cap" name="monthly_cap" min="0" step="${step}" required value="${esc(major(s.monthly_cap ?? chosen.price.amount * 3))}"></div>
+        <input type="number" id="atu-cap" name="monthly_cap" min="0" step="${step}" required value="${esc(field('monthly_cap') ?? major(s.monthly_cap ?? chosen.price.amount * 3))}"></div>
       <div><button type="submit" id="atu-save">${esc(t('save_settings'))}</button></div>
     </form>
   </section>`;

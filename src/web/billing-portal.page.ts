@@ -62,7 +62,7 @@ async function renderPortal(
   projectId: string,
   customerId: string,
   returnUrl: string,
-  msg?: { error?: string; notice?: string; rolled?: { id: string; key: string } },
+  msg?: { error?: string; notice?: string; rolled?: { id: string; key: string }; /** The auto top-up form as posted, shown again with its error. */ form?: unknown },
 ) {
   const [st, invoices] = await Promise.all([portalState(ctx, projectId, customerId), recentCustomerInvoices(ctx.db, projectId, customerId, 12)]);
   const c = st.catalog;
@@ -153,7 +153,7 @@ async function renderPortal(
     <h2>Invoices</h2>
     ${invoiceRows}
   </section>
-  <div style="margin-top:1.5rem">${await autoTopUpSection(ctx, { projectId, customerId, catalog: c, locale: 'en', t: EN }, `/portal/${token}/auto-top-up`)}</div>
+  <div style="margin-top:1.5rem">${await autoTopUpSection(ctx, { projectId, customerId, catalog: c, locale: 'en', t: EN }, `/portal/${token}/auto-top-up`, { form: msg?.form })}</div>
   ${await keysSection(ctx, token, projectId, customerId, msg?.rolled)}
   <p><a class="link" id="return" href="${esc(returnUrl)}">← Back to ${esc(theme.name ?? c.name ?? 'the app')}</a></p>`;
   return page({ title: `Billing — ${theme.name ?? 'Tollgate'}`, theme, lang: c.locale ?? 'en', body });
@@ -215,7 +215,12 @@ export function registerBillingPortalPages(app: FastifyInstance, ctx: AppContext
           return reply
             .code(err.status)
             .type('text/html; charset=utf-8')
-            .send(await renderPortal(ctx, p.session.id, p.session.project_id, p.session.customer_id, p.session.return_url, { error: err.message }));
+            .send(
+              await renderPortal(ctx, p.session.id, p.session.project_id, p.session.customer_id, p.session.return_url, {
+                error: err.message,
+                ...(name === 'auto-top-up' ? { form: req.body } : {}),
+              }),
+            );
         }
         throw err;
       }

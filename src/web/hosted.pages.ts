@@ -226,13 +226,13 @@ function creditsUrl(o: Opened, path = 'credits', extra = ''): string {
   return `/p/${encodeURIComponent(o.projectId)}/${path}?session=${encodeURIComponent(o.token)}&locale=${o.locale}${extra}`;
 }
 
-async function creditsPage(ctx: AppContext, o: Opened, q: HostedQuery, atuError?: string): Promise<string> {
+async function creditsPage(ctx: AppContext, o: Opened, q: HostedQuery, atuError?: { message: string; form: unknown }): Promise<string> {
   const [bal, hist, status, invoices, atu] = await Promise.all([
     balanceOf(ctx, ctx.db, o.projectId, o.customerId),
     history(ctx, ctx.db, o.projectId, o.customerId, { limit: 5 }),
     checkoutStatus(ctx, o, q),
     recentCustomerInvoices(ctx.db, o.projectId, o.customerId, 5),
-    autoTopUpSection(ctx, o, creditsUrl(o, 'credits/auto-top-up'), { error: atuError, saved: q.auto_top_up === 'saved' }),
+    autoTopUpSection(ctx, o, creditsUrl(o, 'credits/auto-top-up'), { error: atuError?.message, form: atuError?.form, saved: q.auto_top_up === 'saved' }),
   ]);
   const dateFmt = new Intl.DateTimeFormat(o.locale, { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' });
   const rows = hist.data
@@ -341,7 +341,7 @@ export function registerHostedPages(app: FastifyInstance, ctx: AppContext): void
     try {
       await applyAutoTopUpForm(ctx, o, req.body);
     } catch (err) {
-      if (err instanceof AppError && err.status < 500) return send(reply, err.status, await creditsPage(ctx, o, {}, err.message));
+      if (err instanceof AppError && err.status < 500) return send(reply, err.status, await creditsPage(ctx, o, {}, { message: err.message, form: req.body }));
       throw err;
     }
     return reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').redirect(creditsUrl(o, 'credits', '&auto_top_up=saved'), 303);
