@@ -211,6 +211,12 @@ export interface PaymentProvider {
   refund(call: ProviderCall, input: RefundInput): Promise<RefundResult>;
   createPortal?(call: ProviderCall, input: PortalInput): Promise<{ url: string }>;
   /**
+   * Charges the customer's saved payment method without them present (auto top-up). A decline or a
+   * card that needs the customer to authenticate is an answer (`ok: false`); a provider that cannot
+   * be reached throws, and the caller charges again later with the same idempotency key.
+   */
+  chargeOffSession?(call: ProviderCall, input: ChargeOffSessionInput): Promise<OffSessionResult>;
+  /**
    * Changes a subscription the provider bills (cancel, resume, switch plan) and returns its new
    * state, which Tollgate applies through the same `subscription.changed` handler as a webhook.
    */
@@ -224,6 +230,21 @@ export interface PaymentProvider {
     input: { project: ProviderProject; subscriptionRef: string },
   ): Promise<Extract<ProviderEvent, { kind: 'subscription.changed' }> | null>;
 }
+
+export interface ChargeOffSessionInput {
+  /** The provider's customer linked to the Tollgate customer. */
+  customerRef: string;
+  amount: number;
+  currency: string;
+  /** Deterministic (the top-up's own key): a charge made again answers the first one. */
+  idempotencyKey: string;
+  description: string;
+  metadata: Record<string, string>;
+}
+
+export type OffSessionResult =
+  | { ok: true; ref: string }
+  | { ok: false; code: 'card_declined' | 'authentication_required' | 'no_payment_method' | (string & {}); message: string };
 
 export interface UpdateSubscriptionInput {
   project: ProviderProject;

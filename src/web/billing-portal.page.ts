@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { AppError } from '../domain/errors.ts';
 import { formatMoney } from '../domain/money.ts';
 import type { AppContext } from '../app/context.ts';
+import { getCatalog } from '../modules/catalog/catalog.service.ts';
 import { portalKeys, rollApiKey } from '../modules/api-keys/api-keys.service.ts';
 import { checkoutFromLink, describeLink, openPortal, portalState } from '../modules/subscriptions/portal.service.ts';
 import * as subsRepo from '../modules/subscriptions/subscriptions.repository.ts';
@@ -10,7 +11,9 @@ import { cancelSubscription, resumeSubscription } from '../modules/subscriptions
 import { changePlan, replaceCard } from '../modules/subscriptions/subscriptions.change.ts';
 import { sendInvoicePdf } from '../modules/invoices/invoices.routes.ts';
 import { findCustomerInvoice, recentCustomerInvoices } from '../modules/invoices/invoices.service.ts';
+import { AUTO_TOP_UP_CSS, applyAutoTopUpForm, autoTopUpSection } from './auto-top-up.form.ts';
 import { esc, page } from './html.ts';
+import { translator } from './i18n.ts';
 
 const fmtDate = (d: Date | string | null | undefined) =>
   d ? new Date(d).toLocaleDateString('en-GB', { year: 'numeric', month: 'long', day: 'numeric', timeZone: 'UTC' }) : '—';
@@ -23,7 +26,11 @@ const NOTICES: Record<string, string> = {
   scheduled: 'Your plan will change at the end of the current period.',
   canceled: 'Your subscription will end at the end of the current period.',
   resumed: 'Your subscription will continue.',
+  auto_top_up_saved: 'Auto top-up settings saved.',
 };
+
+/** The portal speaks English; the auto top-up section shares the hosted page's strings. */
+const EN = translator('en');
 
 /** The customer's API keys (no secrets); a key just rolled is shown once, here. */
 async function keysSection(ctx: AppContext, token: string, projectId: string, customerId: string, rolled?: { id: string; key: string }) {
@@ -55,7 +62,7 @@ async function renderPortal(
   projectId: string,
   customerId: string,
   returnUrl: string,
-  msg?: { error?: string; notice?: string; rolled?: { id: string; key: string } },
+  msg?: { error?: string; notice?: string; rolled?: { id: string; key: string }; /** The auto top-up form as posted, shown again with its error. */ form?: unknown },
 ) {
   const [st, invoices] = await Promise.all([portalState(ctx, projectId, customerId), recentCustomerInvoices(ctx.db, projectId, customerId, 12)]);
   const c = st.catalog;
@@ -118,7 +125,7 @@ async function renderPortal(
         )
         .join('')}</tbody></table>`
     : '<p class="muted">No invoices yet.</p>';
-  const body = `
+  const body = `${AUTO_TOP_UP_CSS}
   ${msg?.error ? `<div class="alert error" role="alert" data-testid="error">${esc(msg.error)}</div>` : ''}
   ${msg?.notice ? `<div class="alert success" role="status" data-testid="notice">${esc(msg.notice)}</div>` : ''}
   <div class="grid">
@@ -146,6 +153,7 @@ async function renderPortal(
     <h2>Invoices</h2>
     ${invoiceRows}
   </section>
+  <div style="margin-top:1.5rem">${await autoTopUpSection(ctx, { projectId, customerId, catalog: c, locale: 'en', t: EN }, `/portal/${token}/auto-top-up`, { form: msg?.form })}</div>
   ${await keysSection(ctx, token, projectId, customerId, msg?.rolled)}
   <p><a class="link" id="return" href="${esc(returnUrl)}">← Back to ${esc(theme.name ?? c.name ?? 'the app')}</a></p>`;
   return page({ title: `Billing — ${theme.name ?? 'Tollgate'}`, theme, lang: c.locale ?? 'en', body });
@@ -207,7 +215,12 @@ export function registerBillingPortalPages(app: FastifyInstance, ctx: AppContext
           return reply
             .code(err.status)
             .type('text/html; charset=utf-8')
-            .send(await renderPortal(ctx, p.session.id, p.session.project_id, p.session.customer_id, p.session.return_url, { error: err.message }));
+            .send(
+              await renderPortal(ctx, p.session.id, p.session.project_id, p.session.customer_id, p.session.return_url, {
+                error: err.message,
+                ...(name === 'auto-top-up' ? { form: req.body } : {}),
+              }),
+            );
         }
         throw err;
       }
@@ -222,6 +235,10 @@ export function registerBillingPortalPages(app: FastifyInstance, ctx: AppContext
     const { plan } = PlanForm.parse(body);
     const r = await changePlan(ctx, ctx.db, p.caller, p.session.customer_id, { plan });
     return r.change === 'downgrade' ? 'scheduled' : 'changed';
+  });
+  action('auto-top-up', async (p, body) => {
+    await applyAutoTopUpForm(ctx, { projectId: p.session.project_id, customerId: p.session.customer_id, catalog: (await getCatalog(ctx, p.session.project_id)).catalog, locale: 'en', t: EN }, body);
+    return 'auto_top_up_saved';
   });
   action('cancel', async (p) => {
     await cancelSubscription(ctx, ctx.db, p.caller, p.session.customer_id, true);

@@ -9,6 +9,8 @@ import { customersRepository } from '../modules/customers/customers.service.ts';
 import { sendInvoicePdf } from '../modules/invoices/invoices.routes.ts';
 import { findCustomerInvoice, type InvoiceRow, invoiceOfSession, recentCustomerInvoices } from '../modules/invoices/invoices.service.ts';
 import * as paymentsRepo from '../modules/payments/payments.repository.ts';
+import { AppError } from '../domain/errors.ts';
+import { AUTO_TOP_UP_CSS, applyAutoTopUpForm, autoTopUpSection } from './auto-top-up.form.ts';
 import { esc, page } from './html.ts';
 import { type Locale, pickLocale, translator } from './i18n.ts';
 
@@ -18,6 +20,7 @@ interface HostedQuery {
   checkout?: string;
   canceled?: string;
   subscribed?: string;
+  auto_top_up?: string;
 }
 
 interface Opened {
@@ -270,12 +273,18 @@ function packCards(o: Opened): string {
     .join('');
 }
 
-async function creditsPage(ctx: AppContext, o: Opened, q: HostedQuery): Promise<string> {
-  const [bal, hist, status, invoices] = await Promise.all([
+/** The credits page's own URL (the session and the locale kept), for its forms and redirects. */
+function creditsUrl(o: Opened, path = 'credits', extra = ''): string {
+  return `/p/${encodeURIComponent(o.projectId)}/${path}?session=${encodeURIComponent(o.token)}&locale=${o.locale}${extra}`;
+}
+
+async function creditsPage(ctx: AppContext, o: Opened, q: HostedQuery, atuError?: { message: string; form: unknown }): Promise<string> {
+  const [bal, hist, status, invoices, atu] = await Promise.all([
     balanceOf(ctx, ctx.db, o.projectId, o.customerId),
     history(ctx, ctx.db, o.projectId, o.customerId, { limit: 5 }),
     checkoutStatus(ctx, o, q),
     recentCustomerInvoices(ctx.db, o.projectId, o.customerId, 5),
+    autoTopUpSection(ctx, o, creditsUrl(o, 'credits/auto-top-up'), { error: atuError?.message, form: atuError?.form, saved: q.auto_top_up === 'saved' }),
   ]);
   const dateFmt = new Intl.DateTimeFormat(o.locale, { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' });
   const rows = hist.data
@@ -284,7 +293,7 @@ async function creditsPage(ctx: AppContext, o: Opened, q: HostedQuery): Promise<
       <td class="num ${e.amount > 0 ? 'amount-pos' : 'amount-neg'}">${e.amount > 0 ? '+' : ''}${esc(e.amount)}</td><td class="num">${esc(e.balance_after)}</td></tr>`,
     )
     .join('');
-  const body = `${EXTRA_CSS}
+  const body = `${EXTRA_CSS}${AUTO_TOP_UP_CSS}
   <div id="status" role="status" hidden></div>
   ${status.html}
   <section class="card" aria-label="${esc(o.t('balance'))}">
@@ -297,6 +306,7 @@ async function creditsPage(ctx: AppContext, o: Opened, q: HostedQuery): Promise<
     <h2>${esc(o.t('buy_credits'))}</h2>
     <div class="packs">${packCards(o)}</div>
   </section>
+  ${atu}
   <section class="card" aria-label="${esc(o.t('history'))}">
     <h2>${esc(o.t('history'))}</h2>
     ${
@@ -375,6 +385,18 @@ export function registerHostedPages(app: FastifyInstance, ctx: AppContext): void
   app.get('/p/:project/credits', opts, async (req: Req, reply) => {
     const o = await open(ctx, req, reply);
     if (o) return send(reply, 200, await creditsPage(ctx, o, req.query));
+  });
+  // The auto top-up form: applied through putAutoTopUp, then back to the page (303); bad input shows the page again with the error (400).
+  app.post('/p/:project/credits/auto-top-up', opts, async (req: Req, reply) => {
+    const o = await open(ctx, req, reply);
+    if (!o) return;
+    try {
+      await applyAutoTopUpForm(ctx, o, req.body);
+    } catch (err) {
+      if (err instanceof AppError && err.status < 500) return send(reply, err.status, await creditsPage(ctx, o, {}, { message: err.message, form: req.body }));
+      throw err;
+    }
+    return reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').redirect(creditsUrl(o, 'credits', '&auto_top_up=saved'), 303);
   });
   app.get('/p/:project/pricing', opts, async (req: Req, reply) => {
     const o = await open(ctx, req, reply);

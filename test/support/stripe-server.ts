@@ -153,6 +153,9 @@ export class LocalStripe {
     const idem = (req.headers['idempotency-key'] as string | undefined) ?? null;
     const rec: RecordedRequest = { method, path: url.pathname, params, idempotencyKey: idem, replayed: false, account: key };
     this.requests.push(rec);
+    // A fault hits a replayed answer too: a cut connection drops Stripe's answer, replayed or not.
+    const fi = this.faults.findIndex((f) => url.pathname.startsWith(f.path));
+    const fault = fi >= 0 ? this.faults.splice(fi, 1)[0] : undefined;
     if (method === 'POST' && idem) {
       const fingerprint = createHash('sha256').update(`${method} ${url.pathname}\n${raw}`).digest('hex');
       const prior = a.idempotency.get(idem);
@@ -170,12 +173,14 @@ export class LocalStripe {
           return;
         }
         rec.replayed = true;
+        if (fault?.kind === 'drop') {
+          req.socket.destroy();
+          return;
+        }
         send(prior.status, prior.body, { 'idempotent-replayed': 'true', 'original-request': 'req_replayed' });
         return;
       }
     }
-    const fi = this.faults.findIndex((f) => url.pathname.startsWith(f.path));
-    const fault = fi >= 0 ? this.faults.splice(fi, 1)[0] : undefined;
     if (fault?.kind === 'error') {
       send(fault.status ?? 500, JSON.stringify({ error: { type: 'api_error', message: 'Simulated failure' } }), { 'stripe-should-retry': 'false' });
       return;
@@ -188,9 +193,11 @@ export class LocalStripe {
       if (!(err instanceof StripeApiError)) throw err;
       status = err.status;
       body = JSON.stringify({ error: err.body });
-      // Stripe saves nothing for a request that failed validation.
-      send(status, body);
-      return;
+      // Stripe saves nothing for a request that failed validation; a card error is an answer, saved.
+      if (status !== 402) {
+        send(status, body);
+        return;
+      }
     }
     if (method === 'POST' && idem) {
       a.idempotency.set(idem, {
@@ -416,6 +423,14 @@ export class LocalStripe {
       if (method === 'GET' && r2) return this.find(a, r2, 'coupon');
     }
 
+    // PaymentMethods (cards saved to a customer)
+    if (r1 === 'payment_methods' && method === 'GET' && r2) return this.find(a, r2, 'payment_method');
+    if (r1 === 'payment_methods' && method === 'GET')
+      return this.page(a, 'payment_method', p, (o) => (!p.customer || o.customer === p.customer) && (!p.type || o.type === p.type), '/v1/payment_methods');
+
+    // PaymentIntents created and confirmed off-session against a saved payment method
+    if (r1 === 'payment_intents' && method === 'POST' && !r2) return this.createPaymentIntent(a, p);
+
     // Checkout Sessions
     // PaymentIntents (read, with `expand[]=latest_charge`)
     if (r1 === 'payment_intents' && method === 'GET' && r2) {
@@ -528,6 +543,102 @@ export class LocalStripe {
     fail(404, `Unrecognized request URL (${method}: ${path}).`);
   }
 
+  /**
+   * Saves a card to a customer as Stripe does when a checkout sets it up for later use. Test cards as
+   * Stripe documents them off-session: 4242… succeeds, 4000 0027 6000 3184 requires authentication,
+   * 4000 0000 0000 0341 is declined.
+   */
+  attachCard(key: string, customerId: string, number = '4242424242424242', opts: { default?: boolean } = {}): Obj {
+    const a = this.account(key);
+    const cus = this.find(a, customerId, 'customer');
+    const pm = this.put(a, {
+      id: rid('pm', 24),
+      object: 'payment_method',
+      type: 'card',
+      created: this.now(),
+      customer: cus.id,
+      livemode: a.livemode,
+      metadata: {},
+      billing_details: { address: null, email: null, name: null, phone: null },
+      card: { brand: 'visa', last4: number.slice(-4), country: 'US', exp_month: 12, exp_year: 2034, funding: 'credit' },
+      _number: number,
+    });
+    if (opts.default) cus.invoice_settings.default_payment_method = pm.id;
+    return pm;
+  }
+
+  private createPaymentIntent(a: Account, p: Obj): Obj {
+    const amount = int(p.amount);
+    if (!amount || amount < 1) fail(400, 'Missing required param: amount.', { param: 'amount', code: 'parameter_missing' });
+    if (!p.currency) fail(400, 'Missing required param: currency.', { param: 'currency', code: 'parameter_missing' });
+    const customer = p.customer ? this.find(a, p.customer, 'customer') : null;
+    const pm = p.payment_method ? this.find(a, p.payment_method, 'payment_method') : null;
+    if (pm && customer && pm.customer !== customer.id)
+      fail(400, `The provided PaymentMethod ${pm.id} does not belong to the customer.`, { param: 'payment_method' });
+    if (bool(p.off_session) && !bool(p.confirm)) fail(400, 'off_session can only be used with confirm=true.', { param: 'off_session' });
+    const pi = this.put(a, {
+      id: rid('pi', 24),
+      object: 'payment_intent',
+      amount,
+      amount_received: 0,
+      created: this.now(),
+      currency: String(p.currency).toLowerCase(),
+      customer: customer?.id ?? null,
+      description: p.description ?? null,
+      last_payment_error: null,
+      latest_charge: null,
+      livemode: a.livemode,
+      metadata: p.metadata && typeof p.metadata === 'object' ? { ...p.metadata } : {},
+      off_session: bool(p.off_session) ?? null,
+      payment_method: pm?.id ?? null,
+      status: pm ? 'requires_confirmation' : 'requires_payment_method',
+    });
+    if (!bool(p.confirm)) return pi;
+    if (!pm) fail(400, 'You cannot confirm this PaymentIntent because it is missing a payment method.', { param: 'payment_method' });
+    const number = String(pm._number);
+    const declined = number === '4000000000000341';
+    const sca = number === '4000002760003184';
+    if (declined || sca) {
+      const error = declined
+        ? { type: 'card_error', code: 'card_declined', decline_code: 'generic_decline', message: 'Your card was declined.' }
+        : {
+            type: 'card_error',
+            code: 'authentication_required',
+            decline_code: 'authentication_required',
+            message: 'Your card was declined. This transaction requires authentication.',
+          };
+      pi.status = 'requires_payment_method';
+      pi.last_payment_error = { ...error, payment_method: structuredClone(pm) };
+      this.event(a.key, 'payment_intent.payment_failed', pi);
+      throw new StripeApiError(402, { ...error, payment_intent: structuredClone(pi), request_log_url: null });
+    }
+    const ch = this.put(a, {
+      id: rid('ch', 24),
+      object: 'charge',
+      amount,
+      amount_captured: amount,
+      amount_refunded: 0,
+      created: this.now(),
+      currency: pi.currency,
+      customer: pi.customer,
+      livemode: a.livemode,
+      metadata: { ...pi.metadata },
+      paid: true,
+      payment_intent: pi.id,
+      payment_method: pm.id,
+      payment_method_details: { type: 'card', card: { brand: pm.card.brand, last4: pm.card.last4, country: pm.card.country } },
+      refunded: false,
+      refunds: { object: 'list', data: [], has_more: false },
+      status: 'succeeded',
+    });
+    pi.status = 'succeeded';
+    pi.amount_received = amount;
+    pi.latest_charge = ch.id;
+    this.event(a.key, 'charge.succeeded', ch);
+    this.event(a.key, 'payment_intent.succeeded', pi);
+    return pi;
+  }
+
   private createCheckoutSession(a: Account, p: Obj): Obj {
     const mode = p.mode;
     if (!['payment', 'subscription', 'setup'].includes(mode)) fail(400, 'Invalid mode', { param: 'mode' });
@@ -619,7 +730,7 @@ export class LocalStripe {
   completeCheckout(
     key: string,
     sessionId: string,
-    opts: { email?: string; async?: boolean; /** The billing address's country the customer gives (default FR). */ country?: string; /** The card's issuing country (default US). */ cardCountry?: string } = {},
+    opts: { email?: string; async?: boolean; /** The billing address's country the customer gives (default FR). */ country?: string; /** The card's issuing country (default US). */ cardCountry?: string; /** The card number (test cards; default 4242…). */ card?: string } = {},
   ): Obj[] {
     const a = this.account(key);
     const s = this.find(a, sessionId, 'checkout.session');
@@ -678,6 +789,11 @@ export class LocalStripe {
         status: 'succeeded',
       });
       pi.latest_charge = ch.id;
+      if (s._payment_intent_data?.setup_future_usage) {
+        const pm = this.attachCard(key, s.customer, opts.card ?? '4242424242424242');
+        pi.payment_method = pm.id;
+        pi.setup_future_usage = s._payment_intent_data.setup_future_usage;
+      }
       s.payment_intent = pi.id;
       s.payment_status = opts.async ? 'unpaid' : 'paid';
       events.push(this.event(key, 'checkout.session.completed', this.publicSession(s)));

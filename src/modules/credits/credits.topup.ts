@@ -4,7 +4,11 @@ import { findPack } from '../../domain/catalog.ts';
 import { InvalidRequestError } from '../../domain/errors.ts';
 import { newId } from '../../domain/ids.ts';
 import type { AppContext } from '../../app/context.ts';
+import { getProvider } from '../../app/registry.ts';
+import type { OffSessionResult } from '../../providers/provider.ts';
 import { laterCharge } from '../../providers/sandbox/cards.ts';
+import { providerCall } from '../providers/provider-call.ts';
+import { findProviderCustomerRef } from '../providers/providers.repository.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
 import { requireCustomer } from '../customers/customers.service.ts';
 import * as paymentsRepo from '../payments/payments.repository.ts';
@@ -123,14 +127,56 @@ export async function resumeStuckTopUps(ctx: AppContext, batch = 20): Promise<nu
   return rows.length;
 }
 
+/** Providers that can charge a saved payment method off-session, in the order they are tried. */
+const OFF_SESSION_PROVIDERS = ['stripe', 'paypal'] as const;
+
+/**
+ * The off-session charge, outside any transaction: the sandbox card saved at its checkout, else the
+ * customer's payment method at a provider they are linked to. Throws when the provider cannot be
+ * reached (the top-up stays pending and the resume job charges it again with the same key).
+ */
+async function chargeOffSession(ctx: AppContext, t: repo.TopUpRow, packName: string): Promise<{ provider: string; outcome: OffSessionResult }> {
+  const { project_id: projectId, customer_id: customerId } = t;
+  const card = await paymentsRepo.defaultPaymentMethod(ctx.db, projectId, customerId);
+  if (card?.provider === 'sandbox') {
+    const o = laterCharge(card.token);
+    return { provider: 'sandbox', outcome: o.ok ? { ok: true, ref: t.idempotency_key } : o };
+  }
+  for (const name of OFF_SESSION_PROVIDERS) {
+    const provider = getProvider(ctx, name);
+    if (!provider?.chargeOffSession) continue;
+    const customerRef = await findProviderCustomerRef(ctx.db, projectId, customerId, name);
+    if (!customerRef) continue;
+    const call = await providerCall(ctx, projectId, name);
+    if (!call.settings) continue;
+    const outcome = await provider.chargeOffSession(call, {
+      customerRef,
+      amount: t.amount,
+      currency: t.currency,
+      idempotencyKey: t.idempotency_key,
+      description: `Auto top-up: ${packName}`,
+      metadata: { tollgate_project: projectId, tollgate_customer: customerId, tollgate_auto_top_up: t.id, tollgate_item_type: 'credit_pack', tollgate_item: t.pack_id },
+    });
+    return { provider: name, outcome };
+  }
+  return {
+    provider: card?.provider ?? 'sandbox',
+    outcome: { ok: false, code: 'no_payment_method', message: card ? `Auto top-up is not available with ${card.provider}` : 'No payment method on file' },
+  };
+}
+
 /** The charge (outside any transaction), then its outcome applied once: the payment and the grant, or auto top-up off. */
 async function chargeTopUp(ctx: AppContext, t: repo.TopUpRow, packName: string): Promise<void> {
   const { project_id: projectId, customer_id: customerId } = t;
-  const card = await paymentsRepo.defaultPaymentMethod(ctx.db, projectId, customerId);
-  const outcome =
-    card && card.provider === 'sandbox'
-      ? laterCharge(card.token)
-      : { ok: false as const, code: 'no_payment_method', message: card ? `Auto top-up is not available with ${card.provider} yet` : 'No payment method on file' };
+  let charged: Awaited<ReturnType<typeof chargeOffSession>>;
+  try {
+    charged = await chargeOffSession(ctx, t, packName);
+  } catch (err) {
+    // Unknown outcome (provider unreachable): left pending; after its lease the resume job charges it again.
+    ctx.log.warn({ err, projectId, topUp: t.id }, 'auto top-up charge failed; it will be retried with the same idempotency key');
+    return;
+  }
+  const { provider, outcome } = charged;
   await ctx.db.tx(async (trx) => {
     const at = await projectNow(ctx, projectId);
     if (!(await repo.settleTopUp(trx, projectId, t.id, outcome.ok ? 'succeeded' : 'failed', outcome.ok ? null : outcome.code))) return;
@@ -143,8 +189,8 @@ async function chargeTopUp(ctx: AppContext, t: repo.TopUpRow, packName: string):
         amount: t.amount,
         currency: t.currency,
         status: 'succeeded',
-        provider: 'sandbox',
-        provider_ref: t.idempotency_key,
+        provider,
+        provider_ref: outcome.ref,
         kind: 'credit_pack',
         item_id: t.pack_id,
         checkout_session_id: null,

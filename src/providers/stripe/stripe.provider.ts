@@ -12,9 +12,11 @@ import type {
   RefundResult,
   ProviderEvent,
   UpdateSubscriptionInput,
+  ChargeOffSessionInput,
+  OffSessionResult,
 } from '../provider.ts';
 import { type StripeSettings, stripeSettingsSpec } from './stripe.settings.ts';
-import { callStripe, stripeFor } from './stripe.client.ts';
+import { Stripe as StripeSdk, callStripe, stripeFor } from './stripe.client.ts';
 import { stripeToEvents, subscriptionEvent } from './stripe.events.ts';
 import { verifyStripeWebhook } from './stripe.webhooks.ts';
 
@@ -121,7 +123,8 @@ export const stripeProvider: PaymentProvider = {
     };
     // Stripe's own 24 h expiry matches our session's; sending a time here would break replay after a crash.
     if (input.mode === 'payment') {
-      params.payment_intent_data = { metadata };
+      // A credit pack's card is kept for later off-session charges (auto top-up).
+      params.payment_intent_data = { metadata, ...(customerRef && session?.type === 'credit_pack' ? { setup_future_usage: 'off_session' } : {}) };
     } else {
       const planMeta: Record<string, string> = session?.type === 'plan' ? { tollgate_plan: session.id } : {};
       params.subscription_data = {
@@ -190,6 +193,49 @@ export const stripeProvider: PaymentProvider = {
       stripe.billingPortal.sessions.create({ customer, return_url: input.returnUrl }, { idempotencyKey: input.idempotencyKey }),
     );
     return { url: s.url };
+  },
+
+  /**
+   * A PaymentIntent confirmed off-session against the customer's default payment method (else their
+   * first card), under the caller's idempotency key: a charge made again answers the first one.
+   */
+  async chargeOffSession(call: ProviderCall, input: ChargeOffSessionInput): Promise<OffSessionResult> {
+    const { stripe } = stripeFor(call);
+    const customer = await callStripe('customers.retrieve', () => stripe.customers.retrieve(input.customerRef));
+    if ((customer as { deleted?: boolean }).deleted) return { ok: false, code: 'no_payment_method', message: 'The Stripe customer was deleted' };
+    const dflt = (customer as Stripe.Customer).invoice_settings?.default_payment_method;
+    let pm = typeof dflt === 'string' ? dflt : (dflt?.id ?? null);
+    if (!pm) {
+      const cards = await callStripe('paymentMethods.list', () => stripe.paymentMethods.list({ customer: input.customerRef, type: 'card', limit: 1 }));
+      pm = cards.data[0]?.id ?? null;
+    }
+    if (!pm) return { ok: false, code: 'no_payment_method', message: 'No card saved at Stripe for this customer' };
+    const payment_method = pm;
+    let intent: Stripe.PaymentIntent;
+    try {
+      intent = await stripe.paymentIntents.create(
+        {
+          amount: input.amount,
+          currency: input.currency,
+          customer: input.customerRef,
+          payment_method,
+          confirm: true,
+          off_session: true,
+          description: input.description,
+          metadata: input.metadata,
+        },
+        { idempotencyKey: input.idempotencyKey },
+      );
+    } catch (err) {
+      if (err instanceof StripeSdk.errors.StripeCardError) {
+        const code = err.code === 'authentication_required' ? 'authentication_required' : (err.code ?? 'card_declined');
+        return { ok: false, code, message: err.message };
+      }
+      return await callStripe('paymentIntents.create', () => Promise.reject(err));
+    }
+    if (intent.status === 'succeeded') return { ok: true, ref: intent.id };
+    if (intent.status === 'requires_action') return { ok: false, code: 'authentication_required', message: 'The card requires the customer to authenticate' };
+    return { ok: false, code: 'card_declined', message: `The payment was not completed (${intent.status})` };
   },
 
   /** Cancel, resume or change plan at Stripe; Stripe's answer is applied at once (its webhook follows). */
