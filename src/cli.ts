@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { ConfigError, loadConfig } from './config.ts';
@@ -9,7 +9,11 @@ import { migrate } from './db/migrate.ts';
 import { seedDemo } from './demo/seed.ts';
 import { pushCatalog, validateCatalog } from './modules/catalog/catalog.service.ts';
 import { firstRunToken } from './modules/dashboard/operators.service.ts';
-import { createKey, createProject, getProject, KEY_SCOPES } from './modules/projects/projects.service.ts';
+import { createKey, createProject, getProject, KEY_SCOPES, listKeys, projectsRepository, revokeKey } from './modules/projects/projects.service.ts';
+import { getCatalog } from './modules/catalog/catalog.service.ts';
+import { audit } from './modules/audit/audit.service.ts';
+import { describeDiff, diffCatalogs } from './domain/catalog-diff.ts';
+import { CATALOG_TEMPLATE_DOCUMENTS, CATALOG_TEMPLATES, type CatalogTemplate, stripCatalogComments } from './domain/catalog-templates.ts';
 import { vatReport, vatReportCsv } from './modules/invoices/invoices.service.ts';
 import { rotateSecrets } from './modules/vault/vault.service.ts';
 import { stripeCommand, syncStripeAfterPush } from './modules/stripe/stripe.cli.ts';
@@ -20,13 +24,19 @@ const HELP = `tollgate — self-hosted monetization server
 Usage:
   tollgate start                          serve the API (same as npm start)
   tollgate migrate                        apply database migrations
+  tollgate init [--template credits|tiers|shop] [--out tollgate.catalog.json] [--force]
+                                          write a commented starter catalog file
   tollgate projects create <name> [--id <slug>]
                                           create a project; prints its keys (shown once)
+  tollgate projects list                  every project with its catalog version
   tollgate keys create --project <id> [--publishable] [--scopes full,read,secrets:reveal]
+  tollgate keys list --project <id>       the project's keys (id, kind, scopes, created, revoked)
+  tollgate keys revoke <key-id> --project <id>
   tollgate operators link                 print a one-time link that creates a dashboard operator
   tollgate push <catalog.json> --project <id> [--dry-run]
                                           validate and push a catalog file (and sync it to Stripe
-                                          when the project has Stripe; --dry-run shows that plan)
+                                          when the project has Stripe; --dry-run shows the diff
+                                          against the current catalog and changes nothing)
   tollgate import stripe --project <id>   bring a Stripe account's customers, prices and subscriptions in
   tollgate reconcile stripe --project <id>
                                           re-read Stripe for events and sessions webhooks may have missed
@@ -35,13 +45,60 @@ Usage:
   tollgate vault rotate [--batch <n>]     re-encrypt every secret under the newest key of
                                           TOLLGATE_ENCRYPTION_KEY (resumable: run it again)
 
+Every command takes --json (machine-readable output on stdout; errors as {"error":{"code","message"}}
+on stderr) and --help. tollgate --version prints the version.
+
 Environment: PORT, DATABASE_URL, TOLLGATE_DATA_DIR, TOLLGATE_DEMO_KEY, TOLLGATE_ENCRYPTION_KEY, ...
 `;
+
+/** `tollgate <command> --help`: the command's forms and flags. */
+const COMMAND_HELP: Record<string, string> = {
+  start: 'usage: tollgate start\n  Serves the API, the dashboard and the pages (PORT, HOST, DATABASE_URL, TOLLGATE_DATA_DIR ...).\n',
+  migrate: 'usage: tollgate migrate\n  Applies pending database migrations.\n',
+  init: `usage: tollgate init [--template credits|tiers|shop] [--out <file>] [--force]
+  --template <name>   credits (credit packs), tiers (plans with a trial) or shop (products); default credits
+  --out <file>        where to write; default tollgate.catalog.json
+  --force             overwrite an existing file
+  Keys named "//" in the file are comments; tollgate push ignores them.
+`,
+  projects: `usage: tollgate projects create <name> [--id <slug>]
+       tollgate projects list
+  --id <slug>         the project id (default: from the name)
+`,
+  keys: `usage: tollgate keys create --project <id> [--publishable] [--scopes full,read,secrets:reveal]
+       tollgate keys list --project <id>
+       tollgate keys revoke <key-id> --project <id>
+  --project <id>      the project (required)
+  --publishable       a publishable key instead of a secret key (create)
+  --scopes <list>     comma-separated: ${KEY_SCOPES.join(', ')}; default full (create)
+`,
+  operators: 'usage: tollgate operators link\n  Prints a one-time link (valid 24 h) that creates a dashboard operator.\n',
+  push: `usage: tollgate push <catalog.json> --project <id> [--dry-run]
+  --project <id>      the project (required)
+  --dry-run           validate, show the diff against the current catalog (and the Stripe plan); change nothing
+  Keys starting with "//" are comments and are dropped before validation.
+`,
+  import: 'usage: tollgate import stripe --project <id>\n  --project <id>      the project (required)\n',
+  reconcile: 'usage: tollgate reconcile stripe --project <id>\n  --project <id>      the project (required)\n',
+  report: `usage: tollgate report vat --project <id> --quarter 2026-Q4 [--csv]
+  --project <id>      the project (required)
+  --quarter <YYYY-Qn> the quarter (required)
+  --csv               CSV instead of text
+`,
+  vault: 'usage: tollgate vault rotate [--batch <n>]\n  --batch <n>         secrets per transaction; default 500\n',
+};
 
 /** A mistake in how the command was called (exit code 1). */
 export class UsageError extends Error {}
 /** Input that names something missing or is invalid: unknown project, bad scope, unreadable catalog (exit code 2). */
-export class InputError extends Error {}
+export class InputError extends Error {
+  constructor(
+    message: string,
+    readonly code = 'invalid_input',
+  ) {
+    super(message);
+  }
+}
 
 type FlagSpec = Record<string, { type: 'string' | 'boolean' }>;
 
@@ -74,7 +131,7 @@ function readCatalogFile(file: string): unknown {
     throw new InputError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
   }
   try {
-    return JSON.parse(text) as unknown;
+    return stripCatalogComments(JSON.parse(text));
   } catch (err) {
     throw new InputError(`${file} is not valid JSON: ${(err as Error).message}`);
   }
@@ -84,7 +141,7 @@ async function requireProject(ctx: Awaited<ReturnType<typeof createTollgate>>['c
   try {
     await getProject(ctx, id);
   } catch {
-    throw new InputError(`project '${id}' not found`);
+    throw new InputError(`project '${id}' not found`, 'project_not_found');
   }
 }
 
@@ -154,30 +211,115 @@ async function start(): Promise<void> {
   process.on('SIGTERM', shutdown);
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** Whether the arguments ask for machine-readable output (`--json` anywhere). */
+export function wantsJson(argv: string[]): boolean {
+  return argv.includes('--json');
+}
+
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** Text for people, or one JSON document for scripts. */
+function emit(json: boolean, text: string, data: unknown): void {
+  process.stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : text);
+}
+
+/** Runs fn with stdout captured line by line (helpers that print progress text), for --json output. */
+async function captured<T>(json: boolean, fn: () => Promise<T>): Promise<{ result: T; lines: string[] }> {
+  if (!json) return { result: await fn(), lines: [] };
+  const lines: string[] = [];
+  const write = process.stdout.write;
+  process.stdout.write = ((chunk: string | Uint8Array) => {
+    lines.push(...String(chunk).split('\n').filter(Boolean));
+    return true;
+  }) as typeof process.stdout.write;
+  try {
+    return { result: await fn(), lines };
+  } finally {
+    process.stdout.write = write;
+  }
+}
+
+const iso = (d: Date | null | undefined) => (d ? new Date(d).toISOString() : null);
+
+export async function main(argvIn: string[]): Promise<number> {
+  const json = wantsJson(argvIn);
+  const argv = argvIn.filter((a) => a !== '--json');
   const [cmd, sub, ...rest] = argv;
+  if (cmd === '--version' || cmd === '-v' || cmd === 'version') {
+    if (argv.length > 1) throw new UsageError('usage: tollgate --version');
+    emit(json, `tollgate ${VERSION}\n`, { version: VERSION });
+    return 0;
+  }
+  if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') {
+    const topic = cmd === 'help' ? sub : undefined;
+    if (topic !== undefined && !COMMAND_HELP[topic]) throw new UsageError(`unknown command '${topic}'; run "tollgate --help"`);
+    const text = topic ? (COMMAND_HELP[topic] as string) : HELP;
+    emit(json, text, { usage: text });
+    return 0;
+  }
+  if (cmd === 'dev' ? false : !COMMAND_HELP[cmd]) {
+    throw new UsageError(cmd.startsWith('-') ? `Unknown option '${cmd}'; run "tollgate --help"` : `unknown command '${cmd}'; run "tollgate --help"`);
+  }
+  if (argv.includes('--help') || argv.includes('-h')) {
+    const text = COMMAND_HELP[cmd === 'dev' ? 'start' : cmd] as string;
+    emit(json, text, { usage: text });
+    return 0;
+  }
   switch (cmd) {
-    case undefined:
-    case 'help':
-    case '--help':
-      process.stdout.write(HELP);
-      return 0;
     case 'start':
-    case 'dev':
+    case 'dev': {
+      if (argv.length > 1) throw new UsageError(argv[1]?.startsWith('-') ? `Unknown option '${argv[1]}'; usage: tollgate start` : 'usage: tollgate start');
       await start();
       return -1;
+    }
     case 'migrate': {
       const usage = 'usage: tollgate migrate';
       if (sub !== undefined || parse(rest, {}, usage).positionals.length) throw new UsageError(sub?.startsWith('-') ? `Unknown option '${sub}'; ${usage}` : usage);
       const config = commandConfig();
       const db = await openDb({ databaseUrl: config.databaseUrl, dataDir: `${config.dataDir}/pgdata` });
-      const applied = await migrate(db, (m) => process.stdout.write(`  ${m}\n`));
-      process.stdout.write(applied.length ? `Applied ${applied.length} migration(s).\n` : 'Database is up to date.\n');
-      await db.close();
+      try {
+        const applied = await migrate(db, (m) => {
+          if (!json) process.stdout.write(`  ${m}\n`);
+        });
+        emit(json, applied.length ? `Applied ${applied.length} migration(s).\n` : 'Database is up to date.\n', { applied });
+      } finally {
+        await db.close();
+      }
+      return 0;
+    }
+    case 'init': {
+      const usage = 'usage: tollgate init [--template credits|tiers|shop] [--out <file>] [--force]';
+      const { values, positionals } = parse(argv.slice(1), { template: { type: 'string' }, out: { type: 'string' }, force: { type: 'boolean' } }, usage);
+      if (positionals.length) throw new UsageError(usage);
+      const template = (values.template as string | undefined) ?? 'credits';
+      if (!(CATALOG_TEMPLATES as readonly string[]).includes(template)) {
+        throw new InputError(`unknown template '${template}'; templates: ${CATALOG_TEMPLATES.join(', ')}`, 'unknown_template');
+      }
+      const out = (values.out as string | undefined) ?? 'tollgate.catalog.json';
+      if (existsSync(out) && !values.force) throw new InputError(`${out} already exists; use --force to overwrite it`, 'file_exists');
+      try {
+        writeFileSync(out, `${JSON.stringify(CATALOG_TEMPLATE_DOCUMENTS[template as CatalogTemplate], null, 2)}\n`);
+      } catch (err) {
+        throw new InputError(`cannot write ${out}: ${(err as Error).message}`, 'cannot_write');
+      }
+      emit(json, `Wrote the ${template} catalog template to ${out}.\nEdit it, then: tollgate push ${out} --project <id> --dry-run\n`, { file: out, template });
       return 0;
     }
     case 'projects': {
-      const usage = 'usage: tollgate projects create <name> [--id <slug>]';
+      if (sub === 'list') {
+        const usage = 'usage: tollgate projects list';
+        if (parse(rest, {}, usage).positionals.length) throw new UsageError(usage);
+        return withCtx(async (ctx) => {
+          const rows = await projectsRepository.listProjects(ctx.db);
+          const projects = rows.map((p) => ({ id: p.id, name: p.name, catalog_version: Number(p.catalog_version), created_at: iso(p.created_at) }));
+          const text = projects.length
+            ? `${projects.map((p) => `${p.id.padEnd(24)} ${p.name.padEnd(24)} catalog v${p.catalog_version}  created ${p.created_at}`).join('\n')}\n`
+            : 'No projects yet: tollgate projects create <name>\n';
+          emit(json, text, { projects });
+          return 0;
+        });
+      }
+      const usage = 'usage: tollgate projects create <name> [--id <slug>] | tollgate projects list';
       const { values, positionals } = parse(rest, { id: { type: 'string' } }, usage);
       if (sub !== 'create' || positionals.length !== 1) throw new UsageError(usage);
       const name = positionals[0] as string;
@@ -185,16 +327,60 @@ export async function main(argv: string[]): Promise<number> {
         const id = (values.id as string | undefined) ?? undefined;
         // Checked first: createProject on an existing project would mint a key pair nobody sees.
         const exists = id ? await getProject(ctx, id).then(() => true, () => false) : false;
-        if (exists) throw new InputError(`project '${id}' already exists; use "tollgate keys create --project ${id}"`);
+        if (exists) throw new InputError(`project '${id}' already exists; use "tollgate keys create --project ${id}"`, 'project_exists');
         const r = await createProject(ctx, { name, id });
-        if (!r.created) throw new InputError(`project '${r.project.id}' already exists; use "tollgate keys create --project ${r.project.id}"`);
-        process.stdout.write(
+        if (!r.created) throw new InputError(`project '${r.project.id}' already exists; use "tollgate keys create --project ${r.project.id}"`, 'project_exists');
+        emit(
+          json,
           `Project ${r.project.id} created.\n  secret key:      ${r.secretKey.key}\n  publishable key: ${r.publishableKey.key}\nKeys are stored hashed and shown only once.\n`,
+          { project: { id: r.project.id, name: r.project.name }, secret_key: r.secretKey.key, publishable_key: r.publishableKey.key },
         );
         return 0;
       });
     }
     case 'keys': {
+      if (sub === 'list' || sub === 'revoke') {
+        const usage = sub === 'list' ? 'usage: tollgate keys list --project <id>' : 'usage: tollgate keys revoke <key-id> --project <id>';
+        const { values, positionals } = parse(rest, { project: { type: 'string' } }, usage);
+        const project = values.project as string | undefined;
+        if (!project || positionals.length !== (sub === 'list' ? 0 : 1)) throw new UsageError(usage);
+        return withCtx(async (ctx) => {
+          await requireProject(ctx, project);
+          if (sub === 'revoke') {
+            const id = positionals[0] as string;
+            const found = (await listKeys(ctx, project)).some((k) => k.id === id);
+            if (!found) throw new InputError(`key '${id}' not found in project '${project}'`, 'key_not_found');
+            const key = await ctx.db.tx(async (q) => {
+              const k = await revokeKey(ctx, q, project, id);
+              await audit(q, { projectId: project, keyId: 'cli', kind: 'operator', scopes: ['full'], actor: 'cli' }, { action: 'key.revoked', target: k.id }, ctx.clock.now());
+              return k;
+            });
+            emit(json, `Revoked key ${key.id} (${key.kind}, ${key.preview}) at ${iso(key.revoked_at)}.\n`, {
+              id: key.id,
+              kind: key.kind,
+              preview: key.preview,
+              revoked_at: iso(key.revoked_at),
+            });
+            return 0;
+          }
+          const keys = (await listKeys(ctx, project)).map((k) => ({
+            id: k.id,
+            kind: k.kind,
+            preview: k.preview,
+            scopes: k.scopes,
+            name: k.name,
+            created_at: iso(k.created_at),
+            revoked_at: iso(k.revoked_at),
+          }));
+          const text = keys.length
+            ? `${keys
+                .map((k) => `${k.id}  ${k.kind.padEnd(11)} ${k.scopes.join(',').padEnd(20)} created ${k.created_at}  ${k.revoked_at ? `revoked ${k.revoked_at}` : 'active'}  ${k.preview}`)
+                .join('\n')}\n(last use is not recorded)\n`
+            : `No keys in ${project}.\n`;
+          emit(json, text, { project, keys });
+          return 0;
+        });
+      }
       const usage = 'usage: tollgate keys create --project <id> [--publishable] [--scopes full,read,secrets:reveal]';
       const { values, positionals } = parse(rest, { project: { type: 'string' }, publishable: { type: 'boolean' }, scopes: { type: 'string' } }, usage);
       const project = values.project as string | undefined;
@@ -203,7 +389,7 @@ export async function main(argv: string[]): Promise<number> {
       return withCtx(async (ctx) => {
         await requireProject(ctx, project);
         const k = await createKey(ctx.db, project, { kind: values.publishable ? 'publishable' : 'secret', scopes, name: 'cli' });
-        process.stdout.write(`${k.key}\n`);
+        emit(json, `${k.key}\n`, { id: k.id, kind: k.kind, scopes: k.scopes, key: k.key });
         return 0;
       });
     }
@@ -212,7 +398,8 @@ export async function main(argv: string[]): Promise<number> {
       if (sub !== 'link' || parse(rest, {}, usage).positionals.length) throw new UsageError(usage);
       return withCtx(async (ctx) => {
         const token = await firstRunToken(ctx, { evenWithOperators: true });
-        process.stdout.write(`Open this one-time link (valid 24 h) to create an operator:\n  ${ctx.config.publicUrl}/dashboard/#/setup/${token}\n`);
+        const url = `${ctx.config.publicUrl}/dashboard/#/setup/${token}`;
+        emit(json, `Open this one-time link (valid 24 h) to create an operator:\n  ${url}\n`, { url });
         return 0;
       });
     }
@@ -224,29 +411,45 @@ export async function main(argv: string[]): Promise<number> {
       if (!file || file.startsWith('--') || !project || positionals.length) throw new UsageError(usage);
       const doc = readCatalogFile(file);
       const catalog = validateCatalog(doc);
+      const counts = { features: catalog.features.length, plans: catalog.plans.length, credit_packs: catalog.credit_packs.length, products: catalog.products.length };
       if (values['dry-run']) {
-        process.stdout.write(
-          `Catalog is valid: ${catalog.features.length} features, ${catalog.plans.length} plans, ${catalog.credit_packs.length} credit packs, ${catalog.products.length} products (dry run, nothing pushed).\n`,
-        );
         return withCtx(async (ctx) => {
           await requireProject(ctx, project);
-          return syncStripeAfterPush(ctx, project, { dryRun: true, catalog });
+          const current = await getCatalog(ctx, project);
+          const diff = diffCatalogs(current.catalog, catalog);
+          const lines = describeDiff(diff);
+          const text =
+            `Catalog is valid: ${counts.features} features, ${counts.plans} plans, ${counts.credit_packs} credit packs, ${counts.products} products (dry run, nothing pushed).\n` +
+            (lines.length
+              ? `Changes against ${project}'s catalog version ${current.version}:\n${lines.map((l) => `  ${l}\n`).join('')}`
+              : `No changes against ${project}'s catalog version ${current.version}.\n`);
+          if (!json) process.stdout.write(text);
+          const { result, lines: stripe } = await captured(json, () => syncStripeAfterPush(ctx, project, { dryRun: true, catalog }));
+          if (json) emit(true, '', { dry_run: true, project, current_version: current.version, counts, diff, stripe });
+          return result;
         });
       }
       return withCtx(async (ctx) => {
         await requireProject(ctx, project);
         const r = await pushCatalog(ctx, project, doc as never, 'cli');
-        process.stdout.write(`Pushed catalog version ${r.version} to ${project}.\n`);
-        return syncStripeAfterPush(ctx, project, { dryRun: false });
+        if (!json) process.stdout.write(`Pushed catalog version ${r.version} to ${project}.\n`);
+        const { result, lines: stripe } = await captured(json, () => syncStripeAfterPush(ctx, project, { dryRun: false }));
+        if (json) emit(true, '', { project, version: r.version, counts, stripe });
+        return result;
       });
     }
     case 'import':
     case 'reconcile': {
       const usage = `usage: tollgate ${cmd} stripe --project <id>`;
-      const { values } = parse(rest, { project: { type: 'string' } }, usage);
+      const { values, positionals } = parse(rest, { project: { type: 'string' } }, usage);
       const project = values.project as string | undefined;
-      if (sub !== 'stripe' || !project) throw new UsageError(usage);
-      return withCtx((ctx) => stripeCommand(ctx, cmd, project));
+      if (sub !== 'stripe' || !project || positionals.length) throw new UsageError(usage);
+      return withCtx(async (ctx) => {
+        await requireProject(ctx, project);
+        const { result, lines } = await captured(json, () => stripeCommand(ctx, cmd, project));
+        if (json) emit(true, '', { project, output: lines });
+        return result;
+      });
     }
     case 'report': {
       const usage = 'usage: tollgate report vat --project <id> --quarter 2026-Q4 [--csv]';
@@ -258,6 +461,10 @@ export async function main(argv: string[]): Promise<number> {
       return withCtx(async (ctx) => {
         await requireProject(ctx, project);
         const report = await vatReport(ctx.db, project, quarter);
+        if (json) {
+          emit(true, '', { project, ...report });
+          return 0;
+        }
         if (values.csv) {
           process.stdout.write(vatReportCsv(report));
           return 0;
@@ -275,31 +482,46 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'vault': {
       const usage = 'usage: tollgate vault rotate [--batch <n>]';
-      const { values } = parse(rest, { batch: { type: 'string' } }, usage);
-      if (sub !== 'rotate') throw new UsageError(usage);
+      const { values, positionals } = parse(rest, { batch: { type: 'string' } }, usage);
+      if (sub !== 'rotate' || positionals.length) throw new UsageError(usage);
       const batchSize = Number(values.batch ?? 500);
       if (!Number.isInteger(batchSize) || batchSize < 1) throw new ConfigError('--batch must be a positive integer');
       return withCtx(async (ctx) => {
         const newest = ctx.config.encryptionKeys[0]?.id;
-        const bar = new cliProgress.SingleBar(
-          { format: `  re-encrypting under '${newest}' [{bar}] {value}/{total}`, hideCursor: true },
-          cliProgress.Presets.shades_classic,
-        );
+        const bar = json
+          ? null
+          : new cliProgress.SingleBar({ format: `  re-encrypting under '${newest}' [{bar}] {value}/{total}`, hideCursor: true }, cliProgress.Presets.shades_classic);
         const r = await rotateSecrets(ctx, {
           batchSize,
-          onStart: (total) => bar.start(total, 0),
-          onProgress: (done) => bar.update(done),
+          onStart: (total) => bar?.start(total, 0),
+          onProgress: (done) => bar?.update(done),
         });
-        bar.stop();
-        process.stdout.write(`Re-encrypted ${r.rotated} of ${r.total} secret(s) under key '${newest}'.\n`);
-        for (const f of r.failed) process.stderr.write(`  could not re-encrypt ${f.id}: ${f.error}\n`);
+        bar?.stop();
+        emit(json, `Re-encrypted ${r.rotated} of ${r.total} secret(s) under key '${newest}'.\n`, { key: newest, rotated: r.rotated, total: r.total, failed: r.failed });
+        if (!json) for (const f of r.failed) process.stderr.write(`  could not re-encrypt ${f.id}: ${f.error}\n`);
         return r.failed.length ? 1 : 0;
       });
     }
     default:
-      process.stderr.write(`Unknown command '${cmd}'.\n\n${HELP}`);
-      return 1;
+      throw new UsageError(`unknown command '${cmd}'; run "tollgate --help"`);
   }
+}
+
+/** The error's code for `--json` output: `{"error":{"code","message"}}`. */
+export function errorCode(err: unknown): string {
+  if (err instanceof DataDirLockedError) return 'data_dir_locked';
+  if (err instanceof UsageError) return 'usage_error';
+  if (err instanceof ConfigError) return 'config_error';
+  if (err instanceof InputError) return err.code;
+  if (err instanceof AppError) return err.code;
+  return 'internal_error';
+}
+
+/** What the entry point writes to stderr for an error: one line, or one JSON object with --json. */
+export function errorOutput(err: unknown, json: boolean): string {
+  if (!json) return `${errorMessage(err)}\n`;
+  const known = errorCode(err) !== 'internal_error';
+  return `${JSON.stringify({ error: { code: errorCode(err), message: known ? errorMessage(err) : String((err as Error).message ?? err) } })}\n`;
 }
 
 /** The message a user sees for an error: never a stack trace for a mistake of theirs. */
@@ -324,7 +546,7 @@ if (isEntry) {
       if (code >= 0) process.exit(code);
     },
     (err) => {
-      process.stderr.write(`${errorMessage(err)}\n`);
+      process.stderr.write(errorOutput(err, wantsJson(process.argv.slice(2))));
       process.exit(exitCode(err));
     },
   );

@@ -63,6 +63,9 @@ describe('issue 11 item 13: the embedded data directory is locked by the running
     for (const argv of [
       ['keys', 'create', '--project', 'shop'],
       ['projects', 'create', 'Shop'],
+      ['projects', 'list'],
+      ['keys', 'list', '--project', 'shop'],
+      ['keys', 'revoke', 'key_1', '--project', 'shop'],
       ['migrate'],
       ['start'],
     ]) {
