@@ -7,11 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // Every ```ts block of README.md and docs/*.md is type-checked against @tollgate/sdk (its sources), with the
 // client every page assumes in scope. Blocks that are not TypeScript (config, output) are ```json / ```text.
 const ROOT = resolve(import.meta.dirname, '..');
-const PRELUDE = [
-  "import { Tollgate } from '@tollgate/sdk';",
-  'const tollgate = new Tollgate({ apiKey: process.env.TOLLGATE_KEY! });',
-  'void tollgate;',
-];
+// `process.env` is all the snippets use of Node: declared here, so the check does not load @types/node.
+const NODE = 'declare const process: { env: Record<string, string | undefined> };';
+const IMPORT = "import { Tollgate } from '@tollgate/sdk';";
+const CLIENT = ['const tollgate = new Tollgate({ apiKey: process.env.TOLLGATE_KEY! });', 'void tollgate;'];
 
 interface Snippet {
   source: string; // README.md or docs/x.md
@@ -40,7 +39,7 @@ function snippets(): Snippet[] {
 function prelude(code: string): string[] {
   const own = /\bconst tollgate\s*=/.test(code);
   const importsTollgate = /import\s*\{[^}]*\bTollgate\b[^}]*\}\s*from\s*'@tollgate\/sdk'/.test(code);
-  return PRELUDE.filter((l, n) => (n === 0 ? !importsTollgate : !own));
+  return [...(importsTollgate ? [] : [IMPORT]), ...(own ? [] : CLIENT)];
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'tollgate-doc-snippets-'));
@@ -52,7 +51,7 @@ function checkSnippets(list: Snippet[]): string[] {
   list.forEach((s, n) => {
     const head = prelude(s.code);
     const file = join(dir, `snippet-${n}.ts`);
-    writeFileSync(file, `${[...head, s.code, 'export {};'].join('\n')}\n`);
+    writeFileSync(file, `${[...head, s.code, 'export {};', NODE].join('\n')}\n`);
     where.set(file, { snippet: s, offset: head.length });
   });
   const program = ts.createProgram([...where.keys()], {
@@ -63,8 +62,7 @@ function checkSnippets(list: Snippet[]): string[] {
     noEmit: true,
     skipLibCheck: true,
     lib: ['lib.es2022.d.ts', 'lib.dom.d.ts'],
-    types: ['node'],
-    typeRoots: [join(ROOT, 'node_modules/@types')],
+    types: [], // the SDK needs no Node types: `process` is declared by the prelude
     paths: { '@tollgate/sdk': [join(ROOT, 'sdk/src/index.ts')] },
   });
   const errors: string[] = [];
