@@ -109,6 +109,15 @@ describe('TypeScript snippets in README.md and docs/*.md', () => {
       expect(pages, page).toContain(page);
   });
 
+  it('every page with a curl example also shows the SDK', () => {
+    const pages = new Set(all.map((s) => s.source));
+    const withCurl = ['README.md', ...readdirSync(join(ROOT, 'docs')).map((f) => `docs/${f}`)].filter((f) =>
+      /^```(sh|bash)\n(?:(?!```)[\s\S])*\bcurl /m.test(readFileSync(join(ROOT, f), 'utf8')),
+    );
+    expect(withCurl.length).toBeGreaterThan(5);
+    expect(withCurl.filter((f) => !pages.has(f))).toEqual([]);
+  });
+
   it('type-check against @tollgate/sdk', () => {
     expect(errors.filter((e) => !e.startsWith('canary.md:'))).toEqual([]);
   });
