@@ -6,7 +6,7 @@ import type { AppContext } from '../../app/context.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
 import { CustomerIdSchema } from '../customers/customers.service.ts';
 import { projectNow, projectNowUncached } from '../projects/projects.service.ts';
-import { grantOf, meteredPeriod } from '../usage/usage.service.ts';
+import { counterStanding, grantOf } from '../usage/usage.service.ts';
 import * as repo from './stream.repository.ts';
 
 /**
@@ -81,18 +81,12 @@ function buildSnapshot(catalog: Catalog, now: Date, row: repo.DecisionRow): Enti
       features[f.id] = { type: f.type, granted: g.granted, value: g.granted ? g.value : null };
       continue;
     }
-    const c = row.counters?.find((x) => x.feature === f.id);
-    let usage = Number(c?.used ?? 0);
-    let resets: Date | null = null;
-    if (f.type === 'metered') {
-      const period = meteredPeriod(row.current_period_start, now);
-      if ((c?.period_start ? new Date(c.period_start).getTime() : null) !== period.getTime()) usage = 0;
-      resets = row.current_period_start ? row.current_period_end : nextMonth(monthStart(now));
-    }
+    const { limit, usage } = counterStanding(f, g, row.counters?.find((x) => x.feature === f.id), row.current_period_start, now);
+    const resets = f.type === 'metered' ? (row.current_period_start ? row.current_period_end : nextMonth(monthStart(now))) : null;
     features[f.id] = {
       type: f.type,
       granted: g.granted,
-      limit: g.granted ? g.limit : 0,
+      limit,
       usage,
       ...(f.type === 'metered' ? { resets_at: resets ? resets.toISOString() : null } : {}),
     };

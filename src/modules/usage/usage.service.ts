@@ -90,6 +90,26 @@ export function meteredPeriod(subPeriod: Date | null, now: Date): Date {
   return subPeriod ?? monthStart(now);
 }
 
+/**
+ * A counted (metered or allocated) feature as the plan grants it and as it is used now: the limit (0
+ * when not granted, null when unlimited) and the count, a metered count being 0 once its period passed.
+ * The one rule behind the customer view's entitlements and the stream's snapshots.
+ */
+export function counterStanding(
+  f: Feature,
+  g: { granted: boolean; limit: number | null },
+  counter: { used: number | string | null; period_start: Date | string | null } | undefined,
+  subscriptionPeriodStart: Date | null,
+  now: Date,
+): { limit: number | null; usage: number } {
+  let usage = Number(counter?.used ?? 0);
+  if (f.type === 'metered') {
+    const counted = counter?.period_start ? new Date(counter.period_start).getTime() : null;
+    if (counted !== meteredPeriod(subscriptionPeriodStart, now).getTime()) usage = 0;
+  }
+  return { limit: g.granted ? g.limit : 0, usage };
+}
+
 function counterAnswer(
   feature: Feature,
   planId: string | null,
@@ -240,13 +260,7 @@ export async function entitlementsOf(ctx: AppContext, q: Queryable, projectId: s
       out[f.id] = { type: f.type, allowed: g.granted, value: g.granted ? g.value : null };
       continue;
     }
-    const c = counters.find((x) => x.feature === f.id);
-    let usage = c?.used ?? 0;
-    if (f.type === 'metered') {
-      const period = meteredPeriod(live?.current_period_start ?? null, now);
-      if (c?.period_start?.getTime() !== period.getTime()) usage = 0;
-    }
-    const limit = g.granted ? g.limit : 0;
+    const { limit, usage } = counterStanding(f, g, counters.find((x) => x.feature === f.id), live?.current_period_start ?? null, now);
     out[f.id] = {
       type: f.type,
       allowed: g.granted && (limit === null || usage < limit),
