@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { Webhook } from 'standardwebhooks';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HOUR, MINUTE, ManualClock, SECOND } from '../src/clock.ts';
 import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
 import { randomToken } from '../src/domain/ids.ts';
@@ -11,7 +11,7 @@ import { sendWebhook } from '../src/modules/webhooks-out/sender.ts';
 import { isPrivateAddress } from '../src/modules/webhooks-out/ssrf.ts';
 import { emit } from '../src/modules/webhooks-out/outbox.ts';
 import { claimDueDeliveries } from '../src/modules/webhooks-out/webhooks.repository.ts';
-import { deliverDue, dispatchOutbox } from '../src/modules/webhooks-out/webhooks.service.ts';
+import { dispatchOutbox } from '../src/modules/webhooks-out/webhooks.service.ts';
 import { setPaypalCertFetcher } from '../src/providers/paypal/paypal.webhook.ts';
 import { signSandboxEvent } from '../src/providers/sandbox/sandbox.provider.ts';
 import { createTollgate } from '../src/server.ts';
@@ -19,6 +19,7 @@ import { NEEDS_PG, onPostgres } from './support/engine.ts';
 import { createHarness, type Harness, type Res, type TestProject } from './support/harness.ts';
 import { PaypalTestServer } from './support/paypal-server.ts';
 import { type Received, type Receiver, startReceiver } from './support/receiver.ts';
+import { createEndpoint, drainWebhooks, listDeliveries, verifyOutgoing as verifyWith } from './support/webhooks.ts';
 import { LocalStripe, stripeSignature } from './support/stripe-server.ts';
 
 /*
@@ -161,39 +162,12 @@ async function subRow(sp: TestProject, provider: string, ref: string) {
 
 // Outgoing webhooks, as in test/webhooks-out.test.ts ------------------------------------------------
 
-/** The two webhook jobs until they are idle. */
-async function runWebhooks(ctx = h.tg.ctx) {
-  for (let i = 0; i < 50; i++) if ((await dispatchOutbox(ctx)) + (await deliverDue(ctx)) === 0) return;
-}
+const runWebhooks = (ctx = h.tg.ctx) => drainWebhooks(ctx);
 let pathSeq = 0;
 const newPath = () => `/hook-${++pathSeq}`;
-
-async function endpoint(sp: TestProject, path: string, events: string[] = ['*']) {
-  const r = await sp.call('POST', '/v1/webhook-endpoints', { url: rx.url(path), events });
-  expect(r.status).toBe(201);
-  return r.body as { id: string; secret: string };
-}
-
-/** Verifies with the official library, at the server clock the message was signed with. */
-function verifyOutgoing(secret: string, r: Received) {
-  vi.useFakeTimers({ toFake: ['Date'] });
-  try {
-    vi.setSystemTime(h.clock.now());
-    return new Webhook(secret).verify(r.body, {
-      'webhook-id': String(r.headers['webhook-id']),
-      'webhook-timestamp': String(r.headers['webhook-timestamp']),
-      'webhook-signature': String(r.headers['webhook-signature']),
-    }) as Record<string, unknown>;
-  } finally {
-    vi.useRealTimers();
-  }
-}
-
-async function deliveries(sp: TestProject, endpointId: string) {
-  const r = await sp.call('GET', `/v1/webhook-endpoints/${endpointId}/deliveries`);
-  expect(r.status).toBe(200);
-  return r.body.data as Array<Record<string, any>>;
-}
+const endpoint = (sp: TestProject, path: string, events?: string[]) => createEndpoint(sp, rx.url(path), events);
+const verifyOutgoing = (secret: string, r: Received) => verifyWith(h.clock.now(), secret, r);
+const deliveries = listDeliveries;
 
 describe('bad input gets a clear 4xx and changes nothing', () => {
   it('malformed JSON is 400 invalid_request', async () => {

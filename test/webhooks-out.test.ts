@@ -1,14 +1,15 @@
-import { Webhook } from 'standardwebhooks';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+
+import { afterAll, beforeAll, describe, expect, it, } from 'vitest';
 import { HOUR, ManualClock, MINUTE, SECOND } from '../src/clock.ts';
 import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
 import { runDueJobs } from '../src/jobs/runner.ts';
 import { findProject } from '../src/modules/projects/projects.repository.ts';
 import { emit } from '../src/modules/webhooks-out/outbox.ts';
 import { composeEmails } from '../src/modules/emails/emails.service.ts';
-import { deliverDue, dispatchOutbox, purgeWebhookHistory } from '../src/modules/webhooks-out/webhooks.service.ts';
+import { purgeWebhookHistory } from '../src/modules/webhooks-out/webhooks.service.ts';
 import { createHarness, type Harness, type TestProject } from './support/harness.ts';
 import { type Received, type Receiver, startReceiver } from './support/receiver.ts';
+import { createEndpoint, drainWebhooks, listDeliveries, verifyOutgoing } from './support/webhooks.ts';
 
 let h: Harness;
 let rx: Receiver;
@@ -24,39 +25,12 @@ afterAll(async () => {
 });
 
 const auris = () => h.project({ catalog: DEMO_CATALOGS.aurisvoice!.catalog });
-/** The two webhook jobs until they are idle (the other jobs would act on other files' rows at this clock). */
-async function run(ctx = h.tg.ctx) {
-  for (let i = 0; i < 50; i++) if ((await dispatchOutbox(ctx)) + (await deliverDue(ctx)) === 0) return;
-}
+const run = (ctx = h.tg.ctx) => drainWebhooks(ctx);
 let pathSeq = 0;
 const newPath = () => `/hook-${++pathSeq}`;
-
-async function endpoint(p: TestProject, path: string, events: string[] = ['*']) {
-  const r = await p.call('POST', '/v1/webhook-endpoints', { url: rx.url(path), events });
-  expect(r.status).toBe(201);
-  return r.body as { id: string; secret: string };
-}
-
-/** Verifies with the official library, at the server clock the message was signed with. */
-function verify(secret: string, r: Received) {
-  vi.useFakeTimers({ toFake: ['Date'] });
-  try {
-    vi.setSystemTime(h.clock.now());
-    return new Webhook(secret).verify(r.body, {
-      'webhook-id': String(r.headers['webhook-id']),
-      'webhook-timestamp': String(r.headers['webhook-timestamp']),
-      'webhook-signature': String(r.headers['webhook-signature']),
-    }) as Record<string, unknown>;
-  } finally {
-    vi.useRealTimers();
-  }
-}
-
-async function deliveries(p: TestProject, endpointId: string) {
-  const r = await p.call('GET', `/v1/webhook-endpoints/${endpointId}/deliveries`);
-  expect(r.status).toBe(200);
-  return r.body.data as Array<Record<string, any>>;
-}
+const endpoint = (p: TestProject, path: string, events?: string[]) => createEndpoint(p, rx.url(path), events);
+const verify = (secret: string, r: Received) => verifyOutgoing(h.clock.now(), secret, r);
+const deliveries = listDeliveries;
 
 describe('webhook endpoints', () => {
   it('creation returns a whsec_ secret once, stores it encrypted, and lists without it', async () => {
