@@ -2,7 +2,7 @@ import { connect, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HOUR, MINUTE, ManualClock, SECOND } from '../src/clock.ts';
+import { HOUR, MINUTE, SECOND } from '../src/clock.ts';
 import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
 import { randomToken } from '../src/domain/ids.ts';
 import { nextRetryDelay, RETRY_DELAYS_MS, RETRY_JITTER } from '../src/domain/webhook-retry.ts';
@@ -12,12 +12,11 @@ import { isPrivateAddress } from '../src/modules/webhooks-out/ssrf.ts';
 import { emit } from '../src/modules/webhooks-out/outbox.ts';
 import { claimDueDeliveries } from '../src/modules/webhooks-out/webhooks.repository.ts';
 import { dispatchOutbox } from '../src/modules/webhooks-out/webhooks.service.ts';
-import { setPaypalCertFetcher } from '../src/providers/paypal/paypal.webhook.ts';
 import { signSandboxEvent } from '../src/providers/sandbox/sandbox.provider.ts';
 import { createTollgate } from '../src/server.ts';
 import { NEEDS_PG, onPostgres } from './support/engine.ts';
 import { createHarness, type Harness, type Res, type TestProject } from './support/harness.ts';
-import { PaypalTestServer } from './support/paypal-server.ts';
+import { PAYPAL_WEBHOOK_ID, type PaypalTestServer, startPaypalHarness } from './support/paypal-server.ts';
 import { type Received, type Receiver, startReceiver } from './support/receiver.ts';
 import { createEndpoint, drainWebhooks, listDeliveries, verifyOutgoing as verifyWith } from './support/webhooks.ts';
 import { LocalStripe, stripeSignature } from './support/stripe-server.ts';
@@ -1204,23 +1203,13 @@ describe('hostile case 24: a webhook URL aimed at private addresses, DNS rebindi
   describe('a PayPal cert_url outside PayPal hosts', () => {
     let ph: Harness;
     let pp: PaypalTestServer;
-    const certFetches: string[] = [];
-    const WEBHOOK_ID = '8PT597110X687430LKGECATA';
+    let certFetches: string[];
+    let closePaypal: () => Promise<void>;
+    const WEBHOOK_ID = PAYPAL_WEBHOOK_ID;
     beforeAll(async () => {
-      pp = new PaypalTestServer();
-      await pp.start();
-      // The test certificate is valid from the moment it was made: the clock starts just after.
-      ph = await createHarness({ clock: new ManualClock(new Date(Date.now() + 1000)), config: { paypalApiBase: pp.url } });
-      setPaypalCertFetcher(async (url) => {
-        certFetches.push(url);
-        return pp.cert.certPem;
-      });
+      ({ h: ph, pp, certFetches, close: closePaypal } = await startPaypalHarness());
     });
-    afterAll(async () => {
-      setPaypalCertFetcher(null);
-      await ph?.close();
-      await pp?.stop();
-    });
+    afterAll(async () => closePaypal?.());
 
     it('is rejected with 400 invalid_signature without any fetch; PayPal certificates are fetched once and cached', async () => {
       const pq = await ph.project({ catalog: DEMO_CATALOGS.webox!.catalog });

@@ -1,30 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock } from '../src/clock.ts';
 import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
-import { setPaypalCertFetcher } from '../src/providers/paypal/paypal.webhook.ts';
-import { createHarness, type Harness, type TestProject } from './support/harness.ts';
-import { PaypalTestServer } from './support/paypal-server.ts';
+import type { Harness, TestProject } from './support/harness.ts';
+import { PAYPAL_WEBHOOK_ID, type PaypalTestServer, startPaypalHarness } from './support/paypal-server.ts';
 
 let h: Harness;
 let pp: PaypalTestServer;
-const certFetches: string[] = [];
-const WEBHOOK_ID = '8PT597110X687430LKGECATA';
+let close: () => Promise<void>;
+const WEBHOOK_ID = PAYPAL_WEBHOOK_ID;
 
 beforeAll(async () => {
-  pp = new PaypalTestServer();
-  await pp.start();
-  // The test certificate is valid from the moment it was made: the clock starts just after.
-  h = await createHarness({ clock: new ManualClock(new Date(Date.now() + 1000)), config: { paypalApiBase: pp.url } });
-  setPaypalCertFetcher(async (url) => {
-    certFetches.push(url);
-    return pp.cert.certPem;
-  });
+  ({ h, pp, close } = await startPaypalHarness());
 });
-afterAll(async () => {
-  setPaypalCertFetcher(null);
-  await h?.close();
-  await pp?.stop();
-});
+afterAll(async () => close?.());
 
 async function paypalProject(catalog = DEMO_CATALOGS.webox!.catalog): Promise<TestProject> {
   const p = await h.project({ catalog });

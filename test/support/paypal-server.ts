@@ -6,6 +6,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { ManualClock } from '../../src/clock.ts';
+import { setPaypalCertFetcher } from '../../src/providers/paypal/paypal.webhook.ts';
+import { createHarness, type Harness } from './harness.ts';
 
 type Json = Record<string, any>;
 
@@ -289,4 +292,33 @@ export class PaypalTestServer {
       },
     };
   }
+}
+
+/** The webhook id the PayPal test projects are configured with. */
+export const PAYPAL_WEBHOOK_ID = '8PT597110X687430LKGECATA';
+
+/**
+ * A harness wired to a local PayPal server whose certificates are fetched through a recording fetcher
+ * (`certFetches` lists each URL fetched). The test certificate is valid from the moment it was made:
+ * the harness clock starts just after.
+ */
+export async function startPaypalHarness(): Promise<{ h: Harness; pp: PaypalTestServer; certFetches: string[]; close: () => Promise<void> }> {
+  const pp = new PaypalTestServer();
+  await pp.start();
+  const h = await createHarness({ clock: new ManualClock(new Date(Date.now() + 1000)), config: { paypalApiBase: pp.url } });
+  const certFetches: string[] = [];
+  setPaypalCertFetcher(async (url) => {
+    certFetches.push(url);
+    return pp.cert.certPem;
+  });
+  return {
+    h,
+    pp,
+    certFetches,
+    close: async () => {
+      setPaypalCertFetcher(null);
+      await h.close();
+      await pp.stop();
+    },
+  };
 }
