@@ -16,6 +16,7 @@ import { credits } from './resources/credits.js';
 import { customers } from './resources/customers.js';
 import type { RequestFn } from './resources/request.js';
 import { secrets } from './resources/secrets.js';
+import { catalog } from './resources/catalog.js';
 import { subscriptions } from './resources/subscriptions.js';
 import { EntitlementCache, type EntitlementCacheOptions } from './realtime.js';
 import { buildPath, Transport } from './transport.js';
@@ -98,6 +99,7 @@ export class Tollgate {
   readonly credits = credits(this.#request);
   readonly checkout = checkout(this.#request);
   readonly subscriptions = subscriptions(this.#request);
+  readonly catalog = catalog(this.#request);
   readonly portal = portal(this.#request);
   readonly cart = cart(this.#request);
   readonly orders = orders(this.#request);

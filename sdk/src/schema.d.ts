@@ -92,6 +92,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/catalog/diff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Preview a catalog push (validate and diff, change nothing) */
+        post: operations["postCatalogDiff"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/plans": {
         parameters: {
             query?: never;
@@ -490,6 +507,23 @@ export interface paths {
         get: operations["getCustomersSubscriptionPreviewById"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customers/{id}/subscription/extend-trial": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Extend the trial */
+        post: operations["postCustomersSubscriptionExtendTrialById"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3564,6 +3598,406 @@ export interface operations {
                         error: {
                             /** @enum {string} */
                             code: "internal_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    postCatalogDiff: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes the mutation safe to retry: the first reply is stored for 24 h and replayed to any request with the same key and body; the same key with another body is 409 idempotency_conflict. */
+                "idempotency-key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name?: string;
+                    /** @default eur */
+                    currency?: string;
+                    theme?: {
+                        name?: string;
+                        primary_color?: string;
+                        accent_color?: string;
+                        /** Format: uri */
+                        logo_url?: string;
+                    };
+                    /** @default 0 */
+                    signup_credits?: number;
+                    low_balance_threshold?: number;
+                    /** @default [] */
+                    features?: {
+                        id: string;
+                        name?: string;
+                        /** @enum {string} */
+                        type: "metered" | "allocated" | "boolean" | "value" | "credits";
+                        unit?: string;
+                        credit_cost?: {
+                            credits: number;
+                            /** @default 1 */
+                            per?: number;
+                            /**
+                             * @default up
+                             * @enum {string}
+                             */
+                            rounding?: "up" | "down" | "nearest";
+                        };
+                    }[];
+                    /** @default [] */
+                    plans?: {
+                        id: string;
+                        name: string;
+                        description?: string;
+                        price: {
+                            amount: number;
+                            currency: string;
+                            /** @enum {string} */
+                            tax_behavior?: "inclusive" | "exclusive";
+                        };
+                        /**
+                         * @default month
+                         * @enum {string}
+                         */
+                        interval?: "month" | "year";
+                        /** @default 0 */
+                        trial_days?: number;
+                        /** @default false */
+                        trial_requires_card?: boolean;
+                        /** @default false */
+                        per_seat?: boolean;
+                        /** @default 0 */
+                        included_credits?: number;
+                        /** @enum {string} */
+                        included_credits_mode?: "keep" | "reset" | "rollover";
+                        included_credits_rollover_cap?: number;
+                        /** @default {} */
+                        features?: {
+                            [key: string]: boolean | {
+                                limit?: number | null;
+                                value?: number | string | boolean;
+                                /** @enum {string} */
+                                reset?: "period" | "month" | "never";
+                                overage_credits?: number;
+                            };
+                        };
+                        /** @default false */
+                        popular?: boolean;
+                        /** @default true */
+                        active?: boolean;
+                        rank?: number;
+                        issues_api_key?: boolean;
+                    }[];
+                    free_plan?: string;
+                    default_trial?: {
+                        plan: string;
+                        days: number;
+                    };
+                    /** @default [] */
+                    credit_packs?: {
+                        id: string;
+                        name: string;
+                        credits: number;
+                        price: {
+                            amount: number;
+                            currency: string;
+                            /** @enum {string} */
+                            tax_behavior?: "inclusive" | "exclusive";
+                        };
+                        /** @default false */
+                        popular?: boolean;
+                        /** @default true */
+                        active?: boolean;
+                        unit?: {
+                            label: string;
+                            per_credit: number;
+                        };
+                        issues_api_key?: boolean;
+                        pay_what_you_want?: {
+                            min: number;
+                            max: number;
+                            credits_per_unit: number;
+                        };
+                    }[];
+                    /** @default [] */
+                    products?: {
+                        id: string;
+                        name: string;
+                        description?: string;
+                        price: {
+                            amount: number;
+                            currency: string;
+                            /** @enum {string} */
+                            tax_behavior?: "inclusive" | "exclusive";
+                        };
+                        /** @default null */
+                        stock?: number | null;
+                        /** @default true */
+                        active?: boolean;
+                        /** @default false */
+                        digital?: boolean;
+                        /** Format: uri */
+                        image_url?: string;
+                        category?: string;
+                    }[];
+                    /** @default [] */
+                    coupons?: {
+                        id: string;
+                        code: string;
+                        percent_off?: number;
+                        amount_off?: {
+                            amount: number;
+                            currency: string;
+                        };
+                        /** @enum {string} */
+                        duration: "once" | "repeating" | "forever";
+                        duration_in_months?: number;
+                        plans?: string[];
+                        /** @default true */
+                        active?: boolean;
+                    }[];
+                    onboarding?: {
+                        steps: {
+                            id: string;
+                            name: string;
+                            /** @default false */
+                            optional?: boolean;
+                        }[];
+                    };
+                    /** @default [] */
+                    secrets?: {
+                        name: string;
+                        label?: string;
+                    }[];
+                    settings_schema?: {
+                        [key: string]: {
+                            [key: string]: unknown;
+                        };
+                    };
+                    locale?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "catalog_diff";
+                        /** @description The version the diff is against (0: no catalog yet) */
+                        current_version: number;
+                        items: {
+                            /** @enum {string} */
+                            section: "features" | "plans" | "credit_packs" | "products" | "coupons";
+                            id: string;
+                            /** @enum {string} */
+                            change: "added" | "removed" | "changed";
+                            /** @description For `changed`: each differing field */
+                            fields?: {
+                                field: string;
+                                /** @description Absent when the field was not set */
+                                before: unknown;
+                                /** @description Absent when the field is removed */
+                                after: unknown;
+                            }[];
+                        }[];
+                        /** @description Top-level settings (currency, signup_credits, theme …) that differ */
+                        settings: {
+                            field: string;
+                            /** @description Absent when the field was not set */
+                            before: unknown;
+                            /** @description Absent when the field is removed */
+                            after: unknown;
+                        }[];
+                        /** @description The diff as `tollgate push --dry-run` prints it: `+ plan pro`, `- credit pack small`, `~ plan basic` … */
+                        lines: string[];
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: invalid_request, invalid_signature */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_request" | "invalid_signature";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "unauthorized";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "forbidden";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: conflict, idempotency_conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "conflict" | "idempotency_conflict";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "payload_too_large";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "rate_limited";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: internal_error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "internal_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: provider_error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "provider_error";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -10147,6 +10581,271 @@ export interface operations {
                         error: {
                             /** @enum {string} */
                             code: "internal_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    postCustomersSubscriptionExtendTrialById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes the mutation safe to retry: the first reply is stored for 24 h and replayed to any request with the same key and body; the same key with another body is 409 idempotency_conflict. */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Days added to the trial */
+                    days: number;
+                    /** @description Kept in the audit log */
+                    reason?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "subscription";
+                        customer_id: string;
+                        /** @description The plan in force: the subscribed plan while live, else the catalog free plan (or null) */
+                        plan: string | null;
+                        plan_name: string | null;
+                        /** @description Set once the subscription has ended: the plan it was on */
+                        previous_plan?: string;
+                        /** @enum {string} */
+                        status: "trialing" | "active" | "past_due" | "canceled" | "expired";
+                        quantity: number;
+                        price: {
+                            amount: number;
+                            currency: string;
+                        };
+                        /** @enum {string} */
+                        interval: "month" | "year";
+                        /** Format: date-time */
+                        trial_start: string | null;
+                        /** Format: date-time */
+                        trial_end: string | null;
+                        days_remaining: number | null;
+                        /** Format: date-time */
+                        current_period_start: string;
+                        /** Format: date-time */
+                        current_period_end: string;
+                        cancel_at_period_end: boolean;
+                        /** Format: date-time */
+                        canceled_at: string | null;
+                        /** Format: date-time */
+                        ended_at: string | null;
+                        pending_plan: string | null;
+                        coupon: {
+                            id: string;
+                            percent_off: number | null;
+                            amount_off: number | null;
+                            /** @enum {string|null} */
+                            duration: "once" | "repeating" | "forever" | null;
+                            duration_in_months: number | null;
+                        } | null;
+                        next_charge: {
+                            amount: number;
+                            currency: string;
+                            /** Format: date-time */
+                            at: string;
+                        } | null;
+                        provider: string;
+                        /** Format: date-time */
+                        created_at: string;
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: invalid_request, invalid_signature */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_request" | "invalid_signature";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "unauthorized";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "forbidden";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: conflict, idempotency_conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "conflict" | "idempotency_conflict";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "payload_too_large";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "rate_limited";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: internal_error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "internal_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: provider_error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "provider_error";
                             message: string;
                             request_id: string;
                             param?: string;

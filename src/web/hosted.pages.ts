@@ -362,6 +362,16 @@ async function pricingPage(ctx: AppContext, o: Opened, q: HostedQuery): Promise<
   return page({ title: `${o.t('pricing_title')} — ${themeOf(o.catalog).name}`, theme: themeOf(o.catalog), lang: o.locale, body });
 }
 
+/**
+ * The pricing page as a customer would see it, for a draft catalog (the dashboard's catalog editor).
+ * No session: it is shown in a sandboxed frame, its buttons do nothing there.
+ */
+export async function pricingPreview(ctx: AppContext, projectId: string, catalog: Catalog): Promise<string> {
+  const locale = pickLocale(catalog.locale);
+  const o: Opened = { token: '', projectId, customerId: '', catalog, locale, t: translator(locale), money: (m) => formatMoney(m, locale) };
+  return pricingPage(ctx, o, {});
+}
+
 /** The customer's account page: balance, links to the credits page and the pricing table. */
 async function accountPage(ctx: AppContext, o: Opened): Promise<string> {
   const [bal, invoices] = await Promise.all([

@@ -41,6 +41,13 @@ export function subscriptions(request: RequestFn) {
         '/v1/customers/{id}/subscription/resume',
         Subscription
       >,
+    /** Moves the end of a trial (and its first charge) `days` later; a subscription that is not trialing is 409. */
+    extendTrial: (customerId: string, body: Body<'POST', '/v1/customers/{id}/subscription/extend-trial'>, o?: CallOptions) =>
+      request('POST', '/v1/customers/{id}/subscription/extend-trial', { params: path(customerId), body, ...o }) as R<
+        'POST',
+        '/v1/customers/{id}/subscription/extend-trial',
+        Subscription
+      >,
     list: (query?: Query<'GET', '/v1/subscriptions'>, o?: CallOptions) =>
       request('GET', '/v1/subscriptions', { params: { query }, ...o }) as R<'GET', '/v1/subscriptions', List<Subscription>>,
   };

@@ -6,7 +6,8 @@ import type { AppContext } from '../../app/context.ts';
 import { idempotent } from '../../http/idempotency.ts';
 import { replies } from '../../http/openapi.ts';
 import { Money } from '../../http/schemas.ts';
-import { getCatalog, publicPlans, putCatalog } from './catalog.service.ts';
+import { diffCatalogs, describeDiff } from '../../domain/catalog-diff.ts';
+import { getCatalog, publicPlans, putCatalog, validateCatalog } from './catalog.service.ts';
 
 /** The catalog as stored (defaults filled in), with its version. */
 const CatalogReply = z
@@ -15,6 +16,27 @@ const CatalogReply = z
   .extend({
     // per_credit is > 0; said in words here: OpenAPI 3.0's boolean exclusiveMinimum does not survive JSON Schema validators.
     credit_packs: z.array(CreditPackSchema.extend({ unit: z.object({ label: z.string(), per_credit: z.number().describe('greater than 0') }).strict().optional() })),
+  })
+  .strict();
+const FieldChange = z.object({
+  field: z.string(),
+  before: z.unknown().describe('Absent when the field was not set'),
+  after: z.unknown().describe('Absent when the field is removed'),
+});
+const CatalogDiffReply = z
+  .object({
+    object: z.literal('catalog_diff'),
+    current_version: z.number().int().describe('The version the diff is against (0: no catalog yet)'),
+    items: z.array(
+      z.object({
+        section: z.enum(['features', 'plans', 'credit_packs', 'products', 'coupons']),
+        id: z.string(),
+        change: z.enum(['added', 'removed', 'changed']),
+        fields: z.array(FieldChange).optional().describe('For `changed`: each differing field'),
+      }),
+    ),
+    settings: z.array(FieldChange).describe('Top-level settings (currency, signup_credits, theme …) that differ'),
+    lines: z.array(z.string()).describe('The diff as `tollgate push --dry-run` prints it: `+ plan pro`, `- credit pack small`, `~ plan basic` …'),
   })
   .strict();
 const PublicPlans = z.object({
@@ -89,6 +111,21 @@ export function registerCatalogRoutes(app: FastifyInstance, ctx: AppContext): vo
       const { version, catalog } = await putCatalog(ctx, trx, callerOf(req), req.body);
       return { body: { version, ...catalog } };
     }),
+  );
+
+  app.post(
+    '/v1/catalog/diff',
+    {
+      // Validated by validateCatalog, as PUT /v1/catalog; nothing is stored, so no Idempotency-Key is needed.
+      schema: { summary: 'Preview a catalog push (validate and diff, change nothing)', body: CatalogSchema, response: replies({ 200: CatalogDiffReply }) },
+      validatorCompiler: () => (data) => ({ value: data }),
+    },
+    async (req) => {
+      const next = validateCatalog(req.body);
+      const current = await getCatalog(ctx, callerOf(req).projectId);
+      const diff = diffCatalogs(current.catalog, next);
+      return { object: 'catalog_diff' as const, current_version: current.version, ...diff, lines: describeDiff(diff) };
+    },
   );
 
   app.get('/v1/plans', { schema: { response: replies({ 200: PublicPlans }) }, config: { auth: 'publishable' } }, async (req) => {

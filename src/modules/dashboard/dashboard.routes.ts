@@ -5,6 +5,8 @@ import { AppError, ForbiddenError, NotFoundError } from '../../domain/errors.ts'
 import type { AppContext } from '../../app/context.ts';
 import { idempotent } from '../../http/idempotency.ts';
 import { CustomerParams } from '../../http/schemas.ts';
+import { pricingPreview } from '../../web/hosted.pages.ts';
+import { validateCatalog } from '../catalog/catalog.service.ts';
 import { getProject } from '../projects/projects.service.ts';
 import { AdjustBody, adjustCredits, overview, projectsForOperator } from './dashboard.service.ts';
 import { serveDashboardFile } from './dashboard.static.ts';
@@ -100,6 +102,18 @@ function registerProjectViews(app: DashboardApp, ctx: AppContext): void {
     await getProject(ctx, req.params.project);
     return overview(ctx, req.params.project);
   });
+
+  // The hosted pricing page rendered for a draft catalog (nothing is stored); a bad draft is a 400 with the catalog's messages.
+  app.post(
+    '/dashboard/api/p/:project/catalog/pricing-preview',
+    { ...open, schema: { hide: true, params: ProjectParams, body: z.object({ catalog: z.unknown() }).strict() } },
+    async (req) => {
+      await requireOperator(ctx, req);
+      await getProject(ctx, req.params.project);
+      const catalog = validateCatalog(req.body.catalog);
+      return { object: 'pricing_preview', html: await pricingPreview(ctx, req.params.project, catalog) };
+    },
+  );
 
   app.post(
     '/dashboard/api/p/:project/customers/:id/credits/adjust',

@@ -10,6 +10,7 @@ import { createPaymentLink, createPortal, getPaymentLink, PaymentLinkBody, Porta
 import { CancelBody, cancelSubscription, resumeSubscription } from './subscriptions.cancel.ts';
 import { applyCoupon, ChangeBody, ChangeQuery, CouponBody, changePlan, PreviewQuery, previewChange } from './subscriptions.change.ts';
 import { SubscribeBody, subscribeWithoutPayment } from './subscriptions.start.ts';
+import { ExtendTrialBody, extendTrial } from './subscriptions.trial.ts';
 import { getCustomerSubscription, ListSubscriptionsQuery, listSubscriptions } from './subscriptions.view.ts';
 
 const Proration = Money.extend({
@@ -101,6 +102,12 @@ export function registerSubscriptionRoutes(root: FastifyInstance, ctx: AppContex
     '/v1/customers/:id/subscription/preview',
     { schema: { summary: 'Preview a plan change', params: CustomerParams, querystring: PreviewQuery, response: replies({ 200: ChangePreview, ...errorResponses('conflict') }) }, config: { auth: 'customer' } },
     async (req) => ctx.db.tx((q) => previewChange(ctx, q, callerOf(req).projectId, req.params.id, req.query)),
+  );
+
+  app.post(
+    '/v1/customers/:id/subscription/extend-trial',
+    { schema: { summary: 'Extend the trial', params: CustomerParams, body: ExtendTrialBody, response: replies({ 200: Subscription, ...errorResponses('conflict') }) } },
+    async (req, reply) => idempotent(ctx, req, reply, async (q) => ({ body: await extendTrial(ctx, q, callerOf(req), req.params.id, req.body) })),
   );
 
   app.post('/v1/customers/:id/subscription/coupon', { schema: { summary: 'Apply a promotion code to the subscription', params: CustomerParams, body: CouponBody, response: replies({ 200: Subscription, ...errorResponses('conflict') }) } }, async (req, reply) =>
