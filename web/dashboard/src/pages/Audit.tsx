@@ -12,6 +12,9 @@ export function AuditPage(props: { project: string }) {
   const [action, setAction] = useState('');
   const [q, setQ] = useState('');
   const list = useLoad(() => audit(props.project, q), [props.project, q]);
+  // Key ids → key names, so the log says who acted ("Backend key"), not "key:key_8f…".
+  const keys = useLoad(() => v1(props.project, 'GET', 'keys').catch(() => ({ data: [] })), [props.project]);
+  const names: Record<string, string> = Object.fromEntries((keys.data?.data ?? []).map((k: any) => [k.id, `${k.name || `${k.kind} key`} (${k.preview})`]));
   return (
     <>
       <h1>Audit log</h1>
@@ -46,7 +49,9 @@ export function AuditPage(props: { project: string }) {
                   {list.data.data.map((r: any) => (
                     <tr key={r.id}>
                       <td>{when(r.created_at)}</td>
-                      <td className="small details">{r.actor}</td>
+                      <td className="small details" data-testid="audit-actor">
+                        <Actor actor={r.actor} names={names} />
+                      </td>
                       <td className="details">
                         <code>{r.action}</code> {r.target && <span className="muted small">{r.target}</span>}
                         <div className="small muted">
@@ -67,4 +72,28 @@ export function AuditPage(props: { project: string }) {
       )}
     </>
   );
+}
+
+/** Who acted, by name: an operator's e-mail, an API key's name, a customer's id. */
+function Actor(props: { actor: string; names: Record<string, string> }) {
+  const at = props.actor.indexOf(':');
+  const kind = at > 0 ? props.actor.slice(0, at) : '';
+  const who = at > 0 ? props.actor.slice(at + 1) : props.actor;
+  if (kind === 'key') {
+    return (
+      <span title={props.actor}>
+        {props.names[who] ?? 'A deleted API key'}
+      </span>
+    );
+  }
+  if (kind === 'dashboard') {
+    return (
+      <span title="Signed in to the dashboard">
+        <span className="muted">dashboard:</span>
+        {who}
+      </span>
+    );
+  }
+  if (kind === 'customer') return <span>customer {who}</span>;
+  return <span>{props.actor}</span>;
 }

@@ -3,7 +3,8 @@ import { ApiError, dash, money, v1, when } from '../api.ts';
 import { useLoad } from '../hooks.ts';
 import { InvoiceTable } from './Invoices.tsx';
 import { href } from '../router.ts';
-import { Alert, Card, Json, Loading, Stat, Status } from '../ui.tsx';
+import { Alert, Card, Loading, Stat, Status } from '../ui.tsx';
+import { EntitlementsTable, PartialRefund, ProfileForm, SubscriptionPanel } from './CustomerActions.tsx';
 
 /** A module's read that may not exist on this instance (subscriptions, orders, vault): null when absent. */
 async function optional(project: string, path: string): Promise<any | null> {
@@ -36,8 +37,19 @@ export function CustomerPage(props: { project: string; id: string }) {
     },
     [project, id],
   );
+  const catalog = useLoad(() => v1(project, 'GET', 'catalog'), [project]);
   const [msg, setMsg] = useState<{ kind: 'success' | 'error'; text: string }>();
+  const [actionMsg, setActionMsg] = useState<{ kind: 'success' | 'error'; text: string }>();
   const [busy, setBusy] = useState(false);
+  const [partial, setPartial] = useState<string>();
+  const [paymentMsg, setPaymentMsgState] = useState<{ kind: 'success' | 'error'; text: string }>();
+  const setPaymentMsg = (kind: 'success' | 'error', text: string) => setPaymentMsgState({ kind, text });
+  const say = (kind: 'success' | 'error', text: string) => setActionMsg({ kind, text });
+  const reloadAll = () => Promise.all([customer.reload(), ledger.reload(), payments.reload(), invoices.reload(), extras.reload()]);
+  const cat = catalog.data;
+  const plans = (cat?.plans ?? []).filter((p: any) => p.active);
+  const featureNames: Record<string, string> = Object.fromEntries((cat?.features ?? []).map((f: any) => [f.id, f.name ?? f.id]));
+  const sells = { products: (cat?.products ?? []).length > 0, plans: (cat?.plans ?? []).length > 0 };
 
   async function adjust(e: FormEvent<HTMLFormElement>) {
     e.preventDefault();
@@ -114,36 +126,27 @@ export function CustomerPage(props: { project: string; id: string }) {
                 </button>
               </form>
             </Card>
-            <Card title="Subscription and access">
-              {extras.data?.subscription ? (
-                <dl className="kv">
-                  <dt>Plan</dt>
-                  <dd>{extras.data.subscription.plan?.name ?? extras.data.subscription.plan?.id ?? extras.data.subscription.plan ?? '—'}</dd>
-                  <dt>Status</dt>
-                  <dd>
-                    <Status value={String(extras.data.subscription.status)} />
-                  </dd>
-                  {extras.data.subscription.current_period_end && (
-                    <>
-                      <dt>Renews</dt>
-                      <dd>{when(extras.data.subscription.current_period_end)}</dd>
-                    </>
-                  )}
-                </dl>
+            <Card title="Subscription and access" testId="subscription-card">
+              {actionMsg && <Alert kind={actionMsg.kind}>{actionMsg.text}</Alert>}
+              {extras.data?.subscription || sells.plans ? (
+                <SubscriptionPanel key={JSON.stringify(extras.data?.subscription ?? null)} project={project} customer={id} sub={extras.data?.subscription} plans={plans} say={say} onChanged={reloadAll} />
               ) : (
-                <p className="muted">No subscription module on this instance, or no subscription.</p>
+                <p className="muted">No subscription plans in the catalog.</p>
               )}
-              {c.entitlements && (
-                <details>
-                  <summary>Usage and entitlements</summary>
-                  <Json value={c.entitlements} />
-                </details>
+              {c.entitlements && Object.keys(c.entitlements.features ?? {}).length > 0 && (
+                <>
+                  <h3>Usage and entitlements</h3>
+                  <EntitlementsTable features={c.entitlements.features} names={featureNames} />
+                </>
               )}
               <button type="button" className="secondary" onClick={openCreditsPage}>
                 Open the customer's credits page
               </button>
             </Card>
           </div>
+          <Card title="E-mail and metadata" testId="profile-card">
+            <ProfileForm key={c.updated_at} project={project} customer={c} say={say} onChanged={reloadAll} />
+          </Card>
         </>
       )}
       {!notFound && (
@@ -223,7 +226,8 @@ export function CustomerPage(props: { project: string; id: string }) {
               </div>
             </Card>
           )}
-          <Card title="Payments">
+          <Card title="Payments" testId="payments">
+            {paymentMsg && <Alert kind={paymentMsg.kind}>{paymentMsg.text}</Alert>}
             <Loading error={payments.error} loading={payments.loading && !payments.data} />
             {payments.data && payments.data.data.length === 0 && <p className="muted">No payments.</p>}
             {payments.data && payments.data.data.length > 0 && (
@@ -242,10 +246,17 @@ export function CustomerPage(props: { project: string; id: string }) {
                         </td>
                         <td>
                           {(p.status === 'succeeded' || p.status === 'partially_refunded') && (
-                            <button type="button" className="small-button danger" onClick={() => refund(p)}>
-                              Refund
-                            </button>
+                            <div className="row wrap">
+                              <button type="button" className="small-button danger" onClick={() => refund(p)}>
+                                Refund
+                              </button>
+                              <button type="button" className="small-button" onClick={() => setPartial(partial === p.id ? undefined : p.id)}>
+                                Partial refund…
+                              </button>
+                            </div>
                           )}
+                          {partial === p.id && <PartialRefund project={project} payment={p} say={setPaymentMsg} onDone={reloadAll} onClose={() => setPartial(undefined)} />}
+                          {p.amount_refunded > 0 && <div className="muted small">{money({ amount: p.amount_refunded, currency: p.currency })} refunded</div>}
                         </td>
                       </tr>
                     ))}
@@ -281,7 +292,7 @@ export function CustomerPage(props: { project: string; id: string }) {
               </div>
             </Card>
           )}
-          {extras.data?.orders && (
+          {extras.data?.orders && sells.products && (
             <Card title="Orders" testId="orders">
               {(extras.data.orders.data ?? []).length === 0 && <p className="muted">No orders.</p>}
               <div className="table-wrap">

@@ -49,11 +49,18 @@ async function mrrHistory(project: string, months: string[]): Promise<{ month: s
 export function OverviewPage(props: { project: string }) {
   const o = useLoad(() => dash<Overview>('GET', `p/${encodeURIComponent(props.project)}/overview`), [props.project]);
   const pays = useLoad(() => v1(props.project, 'GET', 'payments?limit=10'), [props.project]);
+  // Which capabilities the project uses: cards for the others are not shown.
+  const cat = useLoad(() => v1(props.project, 'GET', 'catalog'), [props.project]);
   const d = o.data;
   const months = d?.months.join(',');
   const history = useLoad(async () => (d ? mrrHistory(props.project, d.months) : null), [props.project, months]);
   const cur = d?.currencies[0] ?? 'eur';
   const fmt = (v: number) => money({ amount: v, currency: cur });
+  const uses = {
+    subscriptions: (cat.data?.plans ?? []).some((p: any) => p.price.amount > 0) || (d ? d.subscriptions.active + d.subscriptions.trialing + d.subscriptions.past_due + d.subscriptions.canceled > 0 : false),
+    credits: (cat.data?.credit_packs ?? []).length > 0 || (cat.data?.features ?? []).some((f: any) => f.type === 'credits') || (d?.credits_sold ?? 0) > 0,
+  };
+  const revenuePoints = d ? d.months.map((m) => ({ label: m, value: d.revenue_by_month.filter((r) => r.month === m && r.currency === cur).reduce((s, r) => s + r.net, 0) })) : [];
   const pct = (r: number | null | undefined) => (r === null || r === undefined ? '—' : `${Math.round(r * 1000) / 10} %`);
   return (
     <>
@@ -64,18 +71,30 @@ export function OverviewPage(props: { project: string }) {
           <div className="stats">
             <Stat testId="stat-revenue-month" label="Revenue this month" value={d.revenue_this_month.map((m) => money(m)).join(' · ') || fmt(0)} />
             <Stat testId="stat-revenue-total" label="Revenue, last 12 months" value={d.revenue_total.map((m) => money(m)).join(' · ') || fmt(0)} />
-            <Stat testId="stat-mrr" label="MRR" value={d.metrics.mrr.map((m) => money(m)).join(' · ') || fmt(0)} />
-            <Stat testId="stat-active" label="Active subscriptions" value={d.metrics.active_subscriptions} hint={`${d.metrics.trialing_subscriptions} trialing`} />
+            {uses.subscriptions && <Stat testId="stat-mrr" label="MRR" value={d.metrics.mrr.map((m) => money(m)).join(' · ') || fmt(0)} />}
+            {uses.subscriptions && (
+              <Stat
+                testId="stat-active"
+                label="Active subscriptions"
+                value={d.metrics.active_subscriptions}
+                hint={`${d.metrics.trialing_subscriptions} trialing${d.subscriptions.past_due ? ` · ${d.subscriptions.past_due} past due` : ''}`}
+              />
+            )}
             <Stat testId="stat-customers" label="Customers" value={d.customers} hint={`${d.new_customers_this_month} new this month`} />
-            <Stat testId="stat-credits" label="Credits sold" value={d.credits_sold.toLocaleString()} hint={`${d.credits_consumed.toLocaleString()} consumed`} />
-            <Stat
-              label="Trial conversion (this month)"
-              value={pct(d.metrics.trial_conversion.rate)}
-              hint={`${d.metrics.trial_conversion.converted} of ${d.metrics.trial_conversion.trials_ended} trials`}
-            />
-            <Stat label="Churn (this month)" value={pct(d.metrics.churn.rate)} hint={`${d.metrics.churn.churned} of ${d.metrics.churn.active_at_start} subscriptions`} />
+            {uses.credits && <Stat testId="stat-credits" label="Credits sold" value={d.credits_sold.toLocaleString()} hint={`${d.credits_consumed.toLocaleString()} consumed`} />}
+            {uses.subscriptions && (
+              <Stat
+                testId="stat-trial-conversion"
+                label="Trial conversion (this month)"
+                value={pct(d.metrics.trial_conversion.rate)}
+                hint={`${d.metrics.trial_conversion.converted} of ${d.metrics.trial_conversion.trials_ended} trials`}
+              />
+            )}
+            {uses.subscriptions && (
+              <Stat testId="stat-churn" label="Churn (this month)" value={pct(d.metrics.churn.rate)} hint={`${d.metrics.churn.churned} of ${d.metrics.churn.active_at_start} subscriptions`} />
+            )}
           </div>
-          {history.data?.some((x) => x.mrr.length > 0) && (
+          {uses.subscriptions && history.data?.some((x) => x.mrr.length > 0) && (
             <Card title="MRR, end of month">
               <BarChart
                 testId="mrr-chart"
@@ -85,11 +104,13 @@ export function OverviewPage(props: { project: string }) {
             </Card>
           )}
           <Card title={`Revenue by month (${cur.toUpperCase()}, net of refunds)`}>
-            <BarChart
-              testId="revenue-chart"
-              format={fmt}
-              points={d.months.map((m) => ({ label: m, value: d.revenue_by_month.filter((r) => r.month === m && r.currency === cur).reduce((s, r) => s + r.net, 0) }))}
-            />
+            {revenuePoints.some((p) => p.value !== 0) ? (
+              <BarChart testId="revenue-chart" format={fmt} points={revenuePoints} />
+            ) : (
+              <p className="muted empty-chart" data-testid="revenue-empty">
+                No revenue in the last 12 months yet. Payments appear here once customers pay.
+              </p>
+            )}
           </Card>
         </>
       )}
