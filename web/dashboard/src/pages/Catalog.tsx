@@ -186,9 +186,11 @@ export function CatalogPage(props: { project: string }) {
                 </details>
               )}
               <div className="actions">
-                <button type="button" disabled={busy || !draft.diff || draft.diff.lines.length === 0} onClick={push}>
-                  Push version {draft.diff ? draft.diff.current_version + 1 : ''}
-                </button>
+                {draft.diff && (
+                  <button type="button" disabled={busy || draft.diff.lines.length === 0} onClick={push}>
+                    Push version {draft.diff.current_version + 1}
+                  </button>
+                )}
                 <button type="button" className="secondary" onClick={() => setDraft(undefined)}>
                   Discard
                 </button>
@@ -241,6 +243,9 @@ export function CatalogPage(props: { project: string }) {
   );
 }
 
+/** Numbers right-aligned; the id column is left out on a phone (the name says which item it is). */
+const cls = (head: string, i: number) => [head === 'Price' || head === 'Credits' ? 'num' : '', i === 0 ? 'hide-sm' : ''].join(' ').trim();
+
 function ItemTable(props: { title: string; rows: Doc[]; empty: string; head: string[]; testId: string; children: (row: Doc) => ReactNode[] }) {
   return (
     <Card title={props.title} testId={props.testId}>
@@ -252,7 +257,7 @@ function ItemTable(props: { title: string; rows: Doc[]; empty: string; head: str
             <thead>
               <tr>
                 {props.head.map((h, i) => (
-                  <th key={h || i} className={h === 'Price' || h === 'Credits' ? 'num' : ''}>
+                  <th key={h || i} className={cls(h, i)}>
                     {h}
                   </th>
                 ))}
@@ -262,7 +267,7 @@ function ItemTable(props: { title: string; rows: Doc[]; empty: string; head: str
               {props.rows.map((r) => (
                 <tr key={r.id} data-testid={`row-${r.id}`}>
                   {props.children(r).map((cell, i) => (
-                    <td key={props.head[i] || i} className={props.head[i] === 'Price' || props.head[i] === 'Credits' ? 'num' : ''}>
+                    <td key={props.head[i] || i} className={cls(props.head[i] ?? '', i)}>
                       {cell}
                     </td>
                   ))}

@@ -319,7 +319,7 @@ export function CustomerPage(props: { project: string; id: string }) {
               </div>
             </Card>
           )}
-          {extras.data?.secrets && (
+          {extras.data?.secrets && ((cat?.secrets ?? []).length > 0 || (extras.data.secrets.data ?? []).length > 0) && (
             <Card title="Vault">
               <ul>
                 {(extras.data.secrets.data ?? []).map((s: any) => (

@@ -120,7 +120,7 @@ export function SubscriptionPanel(props: { project: string; customer: string; su
       {live && props.plans.length > 0 && (
         <form className="stack" onSubmit={previewChange} data-testid="change-plan">
           <label htmlFor="plan">Change plan</label>
-          <div className="row">
+          <div className="row wrap">
             <select
               id="plan"
               value={plan}
@@ -177,7 +177,7 @@ export function SubscriptionPanel(props: { project: string; customer: string; su
       {sub?.status === 'trialing' && (
         <form className="stack" onSubmit={extend} data-testid="extend-trial">
           <label htmlFor="days">Extend the trial by (days)</label>
-          <div className="row">
+          <div className="row wrap">
             <input id="days" name="days" type="number" min={1} max={365} step={1} required />
             <input aria-label="Reason for the extension" name="trial-reason" placeholder="Reason (optional)" maxLength={500} />
             <button type="submit" className="secondary" disabled={busy}>
