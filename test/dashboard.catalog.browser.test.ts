@@ -50,19 +50,26 @@ async function pushReviewed(page: Page, version: number) {
   await page.waitForSelector(`text=Pushed catalog version ${version}.`);
 }
 
+// One project and one page, changed step by step by the tests below (in order).
+let p: TestProject;
+let page: Page;
+let v0: number;
+
 describeBrowser('the catalog editor', () => {
-  it('adds a plan with a pricing preview, archives a plan its subscriber keeps, adds a coupon, uploads a file', async () => {
-    const p = await h.project({ catalog: CATALOG, name: 'Studio' });
+  beforeAll(async () => {
+    p = await h.project({ catalog: CATALOG, name: 'Studio' });
     await p.call('POST', '/v1/customers', { id: 'sam' });
     expect((await p.call('POST', '/v1/customers/sam/subscription', { plan: 'starter' })).status).toBe(201);
-    const v0 = (await catalog(p)).version;
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    v0 = (await catalog(p)).version;
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.on('dialog', (d) => void d.accept());
     await signIn(page);
     await page.goto(`${base}/dashboard/#/p/${p.id}/catalog`);
     await page.waitForSelector('[data-testid=catalog-plans] >> text=Starter');
+  });
+  afterAll(async () => page?.close());
 
-    // A new plan: diff, the pricing page it gives, nothing stored before the push.
+  it('adds a plan: its diff and the pricing page it gives, nothing stored before the push', async () => {
     await page.click('text=Add plan');
     await page.fill('#item-id', 'team');
     await page.fill('#item-name', 'Team');
@@ -82,8 +89,9 @@ describeBrowser('the catalog editor', () => {
     expect(afterAdd.version).toBe(v0 + 1);
     expect(afterAdd.plans.find((x: { id: string }) => x.id === 'team')).toMatchObject({ name: 'Team', price: { amount: 4950, currency: 'eur' }, interval: 'month', trial_days: 7, active: true });
     await page.waitForSelector('[data-testid=row-team]');
+  });
 
-    // Archive Starter: no longer sold, its subscriber keeps it.
+  it('archives a plan: no longer sold, its subscriber keeps it and its limits', async () => {
     await page.locator('[data-testid=row-starter]').locator('text=Archive').click();
     await page.waitForSelector('[data-testid=catalog-diff]');
     expect(await diffLines(page)).toEqual(['~ plan starter', '    active: true → false']);
@@ -94,8 +102,9 @@ describeBrowser('the catalog editor', () => {
     expect(plans).toEqual(['pro', 'team']);
     expect((await p.call('GET', '/v1/customers/sam/subscription')).body).toMatchObject({ plan: 'starter', status: 'trialing' });
     expect((await p.call('POST', '/v1/check', { customer_id: 'sam', feature: 'projects' })).body).toMatchObject({ allowed: true, limit: 3 });
+  });
 
-    // A coupon for Pro only.
+  it('adds a promotion code for one plan', async () => {
     await page.click('text=Add coupon');
     await page.fill('#item-id', 'launch');
     await page.fill('#item-code', 'LAUNCH20');
@@ -108,8 +117,9 @@ describeBrowser('the catalog editor', () => {
     expect(await diffLines(page)).toEqual(['+ coupon launch']);
     await pushReviewed(page, v0 + 3);
     expect((await catalog(p)).coupons).toEqual([{ id: 'launch', code: 'LAUNCH20', percent_off: 20, duration: 'repeating', duration_in_months: 3, plans: ['pro'], active: true }]);
+  });
 
-    // A file, as tollgate push takes it ("//" keys are comments): a pack changes price, one is added, the coupon goes.
+  it('uploads a file as tollgate push takes it ("//" keys are comments): a pack changes price, one is added, the coupon goes', async () => {
     const doc = await catalog(p);
     const { version: _v, ...file } = doc;
     file['//'] = 'edited by hand';
@@ -130,8 +140,10 @@ describeBrowser('the catalog editor', () => {
       ['large', 4000],
     ]);
     expect(uploaded.coupons).toEqual([]);
+  });
 
-    // A file the catalog refuses: its message, nothing to push, nothing stored.
+  it('refuses a file the catalog refuses, or that is not JSON, with its message; nothing to push, nothing stored', async () => {
+    const { version: _v, ...file } = await catalog(p);
     await page.click('text=Upload a catalog file');
     await page.setInputFiles('#catalog-file', { name: 'bad.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify({ ...file, plans: [{ id: 'x', name: 'X', price: { amount: -5, currency: 'eur' } }] })) });
     await page.click('text=Show the changes');
@@ -145,9 +157,9 @@ describeBrowser('the catalog editor', () => {
     await page.waitForSelector('text=broken.json is not valid JSON');
     expect((await catalog(p)).version).toBe(v0 + 4);
     await page.screenshot({ path: `${SCREENSHOT_DIR}/dashboard-catalog.png`, fullPage: true });
-    await page.close();
+  });
 
-    // A phone: the review with its preview, no sideways scroll.
+  it('reviews a change on a phone without sideways scroll', async () => {
     const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true });
     await signIn(phone);
     await phone.goto(`${base}/dashboard/#/p/${p.id}/catalog`);

@@ -54,17 +54,23 @@ async function paid(p: TestProject, customer: string, plan: string, card = '4242
 const sub = async (p: TestProject, c: string) => (await p.call('GET', `/v1/customers/${c}/subscription`)).body;
 const noOverflow = (page: Page) => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
 
+// One project and one page for the actions below (in order); bob's subscription changes from test to test.
+let p: TestProject;
+let page: Page;
+
 describeBrowser('customer actions in the dashboard', () => {
-  it('extends a trial, changes plan after its preview, cancels and resumes, refunds part of a payment, edits the customer', async () => {
-    const p = await h.project({ catalog: CATALOG, name: 'Watchtower' });
+  beforeAll(async () => {
+    p = await h.project({ catalog: CATALOG, name: 'Watchtower' });
     await p.call('POST', '/v1/customers', { id: 'carol' });
     expect((await p.call('POST', '/v1/customers/carol/subscription', { plan: 'trial' })).status).toBe(201);
     await paid(p, 'bob', 'basic');
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.on('dialog', (d) => void d.accept());
     await signIn(page);
+  });
+  afterAll(async () => page?.close());
 
-    // A trial: its end in words, then seven more days.
+  it('extends a trial: its end in words, then seven more days', async () => {
     await page.goto(`${base}/dashboard/#/p/${p.id}/customers/carol`);
     await page.waitForSelector('[data-testid=renewal]');
     expect(await page.textContent('[data-testid=renewal]')).toContain('14 days left');
@@ -75,8 +81,9 @@ describeBrowser('customer actions in the dashboard', () => {
     await page.waitForSelector('text=Trial extended by 7 days.');
     await page.waitForSelector('[data-testid=renewal] >> text=21 days left');
     expect(new Date((await sub(p, 'carol')).trial_end).getTime() - new Date(before).getTime()).toBe(7 * 86_400_000);
+  });
 
-    // A paid subscription: the upgrade's proration preview is the API's, then the change.
+  it("changes plan after showing the upgrade's proration preview (the API's figures)", async () => {
     await page.goto(`${base}/dashboard/#/p/${p.id}/customers/bob`);
     await page.waitForSelector('[data-testid=renewal]');
     expect(await page.textContent('[data-testid=subscription]')).toContain('Renews');
@@ -93,8 +100,9 @@ describeBrowser('customer actions in the dashboard', () => {
     await page.waitForSelector('text=Plan changed to pro.');
     expect(await sub(p, 'bob')).toMatchObject({ plan: 'pro', status: 'active' });
     await page.waitForSelector('[data-testid=entitlements] >> text=100');
+  });
 
-    // Cancel at the period end, then resume.
+  it('cancels at the period end, then resumes', async () => {
     await page.click('text=Cancel at period end');
     await page.waitForSelector('text=The subscription ends at the period end.');
     expect((await sub(p, 'bob')).cancel_at_period_end).toBe(true);
@@ -102,8 +110,9 @@ describeBrowser('customer actions in the dashboard', () => {
     await page.click('[data-testid=subscription-actions] >> text=Resume');
     await page.waitForSelector('text=The subscription is resumed.');
     expect((await sub(p, 'bob')).cancel_at_period_end).toBe(false);
+  });
 
-    // Refund 4.00 € of the first 10.00 € payment.
+  it('refunds 4.00 € of a 10.00 € payment with a reason', async () => {
     const first = (await p.call('GET', '/v1/payments?customer_id=bob')).body.data.find((x: { amount: number }) => x.amount === 1000);
     const row = page.locator('[data-testid=payments] tr', { hasText: '€10.00' });
     await row.locator('text=Partial refund…').click();
@@ -114,8 +123,9 @@ describeBrowser('customer actions in the dashboard', () => {
     const refunded = (await p.call('GET', `/v1/payments/${first.id}`)).body;
     expect(refunded).toMatchObject({ amount_refunded: 400, status: 'partially_refunded' });
     await page.waitForSelector('[data-testid=payments] >> text=€4.00 refunded');
+  });
 
-    // E-mail and metadata.
+  it("edits the customer's e-mail and metadata; refuses metadata that is not an object", async () => {
     await page.fill('#customer-email', 'bob@example.com');
     await page.fill('#customer-metadata', '{"source": "sales"}');
     await page.click('[data-testid=profile-form] button[type=submit]');
@@ -125,14 +135,15 @@ describeBrowser('customer actions in the dashboard', () => {
     await page.click('[data-testid=profile-form] button[type=submit]');
     await page.waitForSelector('text=Metadata must be a JSON object');
     await page.screenshot({ path: `${SCREENSHOT_DIR}/dashboard-customer-actions.png`, fullPage: true });
+  });
 
-    // Cancel now.
+  it('cancels now', async () => {
     await page.click('[data-testid=subscription-actions] >> text=Cancel now');
     await page.waitForSelector('text=The subscription is canceled.');
     expect((await sub(p, 'bob')).status).toBe('canceled');
-    await page.close();
+  });
 
-    // On a phone: the same page, no sideways scroll.
+  it('shows the actions on a phone without sideways scroll', async () => {
     const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true });
     await signIn(phone);
     await phone.goto(`${base}/dashboard/#/p/${p.id}/customers/carol`);
