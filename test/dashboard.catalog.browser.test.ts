@@ -159,6 +159,21 @@ describeBrowser('the catalog editor', () => {
     await page.screenshot({ path: `${SCREENSHOT_DIR}/dashboard-catalog.png`, fullPage: true });
   });
 
+  it('does not push over a version pushed since the review', async () => {
+    await page.locator('[data-testid=row-small]').locator('text=Archive').click();
+    await page.waitForSelector('[data-testid=catalog-diff]');
+    const { version, ...doc } = await catalog(p);
+    const cli = await p.call('PUT', '/v1/catalog', { ...doc, signup_credits: 25 });
+    expect(cli.body.version).toBe(version + 1);
+    await page.click(`[data-testid=catalog-review] >> text=Push version ${version + 1}`);
+    await page.waitForSelector(`text=The catalog changed since this review (now version ${version + 1}).`);
+    const after = await catalog(p);
+    expect(after.version).toBe(version + 1);
+    expect(after.signup_credits).toBe(25);
+    expect(after.credit_packs.find((x: { id: string }) => x.id === 'small').active).toBe(true);
+    await page.click('[data-testid=catalog-review] >> text=Discard');
+  });
+
   it('reviews a change on a phone without sideways scroll', async () => {
     const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true });
     await signIn(phone);

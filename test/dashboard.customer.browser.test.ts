@@ -115,7 +115,7 @@ describeBrowser('customer actions in the dashboard', () => {
   it('refunds 4.00 € of a 10.00 € payment with a reason', async () => {
     const first = (await p.call('GET', '/v1/payments?customer_id=bob')).body.data.find((x: { amount: number }) => x.amount === 1000);
     const row = page.locator('[data-testid=payments] tr', { hasText: '€10.00' });
-    await row.locator('text=Partial refund…').click();
+    await row.locator('text=Other amount…').click();
     await row.locator('[name=refund-amount]').fill('4');
     await row.locator('[name=refund-reason]').fill('Outage on the 3rd');
     await row.locator('text=Refund this amount').click();

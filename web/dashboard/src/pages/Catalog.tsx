@@ -73,6 +73,13 @@ export function CatalogPage(props: { project: string }) {
     if (!window.confirm(`Push catalog version ${draft.diff.current_version + 1} (${draft.diff.lines.filter((l) => !l.startsWith(' ')).length} changes)? It applies at once.`)) return;
     setBusy(true);
     try {
+      // Pushed over what was reviewed only: a version pushed meanwhile (CLI, another operator) means a new review.
+      const now = await v1(project, 'GET', 'catalog');
+      if (now.version !== draft.diff.current_version) {
+        setDraft({ ...draft, diff: undefined, preview: undefined, error: `The catalog changed since this review (now version ${now.version}). Discard and make the change again.` });
+        await cat.reload();
+        return;
+      }
       const saved = await v1(project, 'PUT', 'catalog', draft.doc);
       setDraft(undefined);
       setMsg({ kind: 'success', text: `Pushed catalog version ${saved.version}.` });

@@ -250,8 +250,8 @@ export function CustomerPage(props: { project: string; id: string }) {
                               <button type="button" className="small-button danger" onClick={() => refund(p)}>
                                 Refund
                               </button>
-                              <button type="button" className="small-button" onClick={() => setPartial(partial === p.id ? undefined : p.id)}>
-                                Partial refund…
+                              <button type="button" className="small-button" title="Refund part of this payment" onClick={() => setPartial(partial === p.id ? undefined : p.id)}>
+                                Other amount…
                               </button>
                             </div>
                           )}
