@@ -129,7 +129,7 @@ describeBrowser('customer actions in the dashboard', () => {
     await page.fill('#customer-email', 'bob@example.com');
     await page.fill('#customer-metadata', '{"source": "sales"}');
     await page.click('[data-testid=profile-form] button[type=submit]');
-    await page.waitForSelector('text=Customer saved.');
+    await page.waitForSelector('[data-testid=profile-card] >> text=Customer saved.');
     expect((await p.call('GET', '/v1/customers/bob')).body).toMatchObject({ email: 'bob@example.com', metadata: { source: 'sales' } });
     await page.fill('#customer-metadata', '[1, 2]');
     await page.click('[data-testid=profile-form] button[type=submit]');

@@ -45,6 +45,8 @@ export function CustomerPage(props: { project: string; id: string }) {
   const [paymentMsg, setPaymentMsgState] = useState<{ kind: 'success' | 'error'; text: string }>();
   const setPaymentMsg = (kind: 'success' | 'error', text: string) => setPaymentMsgState({ kind, text });
   const say = (kind: 'success' | 'error', text: string) => setActionMsg({ kind, text });
+  const [profileMsg, setProfileMsg] = useState<{ kind: 'success' | 'error'; text: string }>();
+  const sayProfile = (kind: 'success' | 'error', text: string) => setProfileMsg({ kind, text });
   const reloadAll = () => Promise.all([customer.reload(), ledger.reload(), payments.reload(), invoices.reload(), extras.reload()]);
   const cat = catalog.data;
   const plans = (cat?.plans ?? []).filter((p: any) => p.active);
@@ -145,7 +147,8 @@ export function CustomerPage(props: { project: string; id: string }) {
             </Card>
           </div>
           <Card title="E-mail and metadata" testId="profile-card">
-            <ProfileForm key={c.updated_at} project={project} customer={c} say={say} onChanged={reloadAll} />
+            {profileMsg && <Alert kind={profileMsg.kind}>{profileMsg.text}</Alert>}
+            <ProfileForm key={c.updated_at} project={project} customer={c} say={sayProfile} onChanged={reloadAll} />
           </Card>
         </>
       )}

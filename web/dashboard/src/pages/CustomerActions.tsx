@@ -1,6 +1,6 @@
 import { type FormEvent, useState } from 'react';
 import { money, v1, when } from '../api.ts';
-import { Alert, Status } from '../ui.tsx';
+import { Status } from '../ui.tsx';
 
 type Say = (kind: 'success' | 'error', text: string) => void;
 
@@ -225,7 +225,6 @@ export function EntitlementsTable(props: { features: Record<string, any>; names:
 /** E-mail, name and metadata, saved through POST /v1/customers (metadata keys merge; a removed key is cleared to null). */
 export function ProfileForm(props: { project: string; customer: any; say: Say; onChanged: () => Promise<unknown> }) {
   const c = props.customer;
-  const [error, setError] = useState<string>();
   async function save(e: FormEvent<HTMLFormElement>) {
     e.preventDefault();
     const f = new FormData(e.currentTarget);
@@ -234,11 +233,10 @@ export function ProfileForm(props: { project: string; customer: any; say: Say; o
       metadata = JSON.parse(String(f.get('metadata') || '{}'));
       if (!metadata || typeof metadata !== 'object' || Array.isArray(metadata)) throw new Error('not an object');
     } catch {
-      setError('Metadata must be a JSON object, e.g. {"plan_source": "sales"}');
+      props.say('error', 'Metadata must be a JSON object, e.g. {"plan_source": "sales"}');
       return;
     }
     for (const k of Object.keys(c.metadata ?? {})) if (!(k in metadata)) metadata[k] = null;
-    setError(undefined);
     const email = String(f.get('email') ?? '').trim();
     const name = String(f.get('name') ?? '').trim();
     try {
@@ -251,7 +249,6 @@ export function ProfileForm(props: { project: string; customer: any; say: Say; o
   }
   return (
     <form className="stack" onSubmit={save} data-testid="profile-form">
-      {error && <Alert kind="error">{error}</Alert>}
       <label htmlFor="customer-email">E-mail</label>
       <input id="customer-email" name="email" type="email" maxLength={320} defaultValue={c.email ?? ''} />
       <label htmlFor="customer-name">Name</label>
