@@ -43,8 +43,13 @@ describe('POST /v1/customers/:id/subscription/extend-trial', () => {
     // Day 15: the original trial would have ended; the extended one runs on.
     await advance(p, 15);
     expect(await sub(p, 'tina')).toMatchObject({ status: 'trialing', days_remaining: 9 });
+    // The "trial ends soon" e-mail went out once, three days before the new end (day 21), not before day 11.
+    expect((await p.call('GET', '/v1/customers/tina/emails?limit=50')).body.data.filter((m: { template: string }) => m.template === 'trial_will_end')).toHaveLength(0);
     await advance(p, 10);
     expect((await sub(p, 'tina')).status).not.toBe('trialing');
+    const reminders = (await p.call('GET', '/v1/customers/tina/emails?limit=50')).body.data.filter((m: { template: string }) => m.template === 'trial_will_end');
+    expect(reminders).toHaveLength(1);
+    expect(new Date(reminders[0].created_at).getTime()).toBe(new Date(ext.body.trial_end).getTime() - 3 * DAY * 1000);
   });
 
   it('refuses what is not a trial (409), an unknown customer (404) and bad days (400), changing nothing', async () => {

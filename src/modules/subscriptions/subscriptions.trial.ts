@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { DAY } from '../../clock.ts';
 import type { Queryable } from '../../db/db.ts';
 import { ConflictError } from '../../domain/errors.ts';
+import { TRIAL_WILL_END_DAYS } from '../../domain/subscription.ts';
 import type { AppContext, Caller } from '../../app/context.ts';
 import { audit } from '../audit/audit.service.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
@@ -32,8 +33,8 @@ export async function extendTrial(ctx: AppContext, q: Queryable, caller: Caller,
   row.trial_end = to;
   row.current_period_end = to;
   row.billing_anchor = to;
-  // The "trial ends soon" e-mail is due again before the new end.
-  row.trial_will_end_sent = false;
+  // The "trial ends soon" e-mail is due again when its time before the new end is still ahead.
+  if (to.getTime() - TRIAL_WILL_END_DAYS * DAY > at.getTime()) row.trial_will_end_sent = false;
   row.updated_at = at;
   reschedule(row);
   const saved = await repo.saveSubscription(q, row);
