@@ -181,6 +181,8 @@ describeBrowser('the catalog editor', () => {
     await phone.waitForSelector('[data-testid=row-pro]');
     await phone.locator('[data-testid=row-pro]').locator('text=Archive').click();
     await phone.waitForSelector('[data-testid=catalog-diff]');
+    await phone.frameLocator('[data-testid=pricing-preview]').locator('[data-testid=plan-team]').waitFor();
+    expect(await phone.frameLocator('[data-testid=pricing-preview]').locator('[data-testid=plan-pro]').count()).toBe(0);
     expect(await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)).toBeLessThanOrEqual(0);
     await phone.screenshot({ path: `${SCREENSHOT_DIR}/dashboard-catalog-phone.png`, fullPage: true });
     await phone.close();

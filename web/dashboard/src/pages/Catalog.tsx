@@ -250,8 +250,9 @@ export function CatalogPage(props: { project: string }) {
   );
 }
 
-/** Numbers right-aligned; the id column is left out on a phone (the name says which item it is). */
-const cls = (head: string, i: number) => [head === 'Price' || head === 'Credits' ? 'num' : '', i === 0 ? 'hide-sm' : ''].join(' ').trim();
+/** Numbers right-aligned; on a phone the id, interval, trial and duration columns are left out (the name says which item it is). */
+const PHONE_HIDDEN = new Set(['Interval', 'Trial', 'Duration']);
+const cls = (head: string, i: number) => [head === 'Price' || head === 'Credits' ? 'num' : '', i === 0 || PHONE_HIDDEN.has(head) ? 'hide-sm' : ''].join(' ').trim();
 
 function ItemTable(props: { title: string; rows: Doc[]; empty: string; head: string[]; testId: string; children: (row: Doc) => ReactNode[] }) {
   return (
