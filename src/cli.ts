@@ -30,7 +30,7 @@ Usage:
                                           create a project; prints its keys (shown once)
   tollgate projects list                  every project with its catalog version
   tollgate keys create --project <id> [--publishable] [--scopes full,read,secrets:reveal]
-  tollgate keys list --project <id>       the project's keys (id, kind, scopes, created, revoked)
+  tollgate keys list --project <id>       the project's keys (id, kind, scopes, created, revoked, last used)
   tollgate keys revoke <key-id> --project <id>
   tollgate operators link                 print a one-time link that creates a dashboard operator
   tollgate push <catalog.json> --project <id> [--dry-run]
@@ -371,11 +371,12 @@ export async function main(argvIn: string[]): Promise<number> {
             name: k.name,
             created_at: iso(k.created_at),
             revoked_at: iso(k.revoked_at),
+            last_used_at: iso(k.last_used_at),
           }));
           const text = keys.length
             ? `${keys
-                .map((k) => `${k.id}  ${k.kind.padEnd(11)} ${k.scopes.join(',').padEnd(20)} created ${k.created_at}  ${k.revoked_at ? `revoked ${k.revoked_at}` : 'active'}  ${k.preview}`)
-                .join('\n')}\n(last use is not recorded)\n`
+                .map((k) => `${k.id}  ${k.kind.padEnd(11)} ${k.scopes.join(',').padEnd(20)} created ${k.created_at}  ${k.revoked_at ? `revoked ${k.revoked_at}` : 'active'}  last used ${k.last_used_at ?? 'never'}  ${k.preview}`)
+                .join('\n')}\n(last use is recorded to within 5 minutes)\n`
             : `No keys in ${project}.\n`;
           emit(json, text, { project, keys });
           return 0;
