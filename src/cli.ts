@@ -10,7 +10,7 @@ import { seedDemo } from './demo/seed.ts';
 import { pushCatalog, validateCatalog } from './modules/catalog/catalog.service.ts';
 import { firstRunToken } from './modules/dashboard/operators.service.ts';
 import { createKey, createProject, getProject, getProjectView, KEY_SCOPES, listKeys, ProjectPatchBody, projectsRepository, revokeKey, updateProject } from './modules/projects/projects.service.ts';
-import { invalidateCorsCache } from './http/cors.ts';
+import { invalidate } from './db/invalidation.ts';
 import { getCatalog } from './modules/catalog/catalog.service.ts';
 import { audit } from './modules/audit/audit.service.ts';
 import { describeDiff, diffCatalogs } from './domain/catalog-diff.ts';
@@ -473,7 +473,8 @@ export async function main(argvIn: string[]): Promise<number> {
         const view = body
           ? await ctx.db.tx((q) => updateProject(ctx, q, { projectId: project, keyId: 'cli', kind: 'operator', scopes: ['full'], actor: 'cli' }, body))
           : await getProjectView(ctx, project);
-        if (body) await invalidateCorsCache(ctx);
+        // The CORS answers of running servers are cached under 'cors' (src/http/cors.ts).
+        if (body) await invalidate(ctx.db, [{ scope: 'cors' }]);
         const settings = { project, rate_limit: view.rate_limit, branding: view.branding, locale: view.locale, cors_origins: view.cors_origins };
         const rl = view.rate_limit;
         const limit = (v: number | null, d: number) => (v === null ? `${d === 0 ? 'unlimited' : `${d}/s`} (server default)` : v === 0 ? 'unlimited' : `${v}/s`);
