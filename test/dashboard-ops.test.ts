@@ -353,3 +353,26 @@ describe('providers: status and verification against the provider', () => {
     expect((await p.call('GET', '/v1/providers/sandbox/status')).status).toBe(404);
   });
 });
+
+describe('the SDK calls of these pages', () => {
+  it('project.update, keys.list, providers.status, webhookEndpoints.create / test / rotateSecret', async () => {
+    const { Tollgate } = await import('@tollgate/sdk');
+    const base = await h.listen();
+    const p = await h.project();
+    const tg = new Tollgate({ apiKey: p.key, baseUrl: base });
+    const updated = await tg.project.update({ rate_limit: { per_customer_per_second: 9 }, branding: { name: 'SDK Co' } });
+    expect(updated.rate_limit.per_customer_per_second).toBe(9);
+    expect(updated.branding.name).toBe('SDK Co');
+    await keyUsesSettled(h.tg.ctx);
+    const keys = await tg.keys.list();
+    expect(keys.data.find((k) => k.kind === 'secret')?.last_used_at).toBe(h.clock.now().toISOString());
+    const status = await tg.providers.status('stripe');
+    expect(status.webhook_url).toBe(`${base}/v1/webhooks/stripe/${p.id}`);
+    const ep = await tg.webhookEndpoints.create({ url: rx.url('/sdk'), events: ['*'] });
+    const delivery = await tg.webhookEndpoints.test(ep.id);
+    expect(delivery.status).toBe('succeeded');
+    const rotated = await tg.webhookEndpoints.rotateSecret(ep.id, 60);
+    expect(rotated.secret).not.toBe(ep.secret);
+    expect(rotated.previous_secret_expires_at).toBe(new Date(h.clock.now().getTime() + 60_000).toISOString());
+  });
+});
