@@ -7,6 +7,7 @@ import { keyUsesSettled } from '../src/modules/keys/key-usage.ts';
 import { describeBrowser, HAS_BROWSER, launchBrowser, SCREENSHOT_DIR } from './support/browser.ts';
 import { createHarness, type Harness, type TestProject } from './support/harness.ts';
 import { type Receiver, startReceiver } from './support/receiver.ts';
+import { PaypalTestServer } from './support/paypal-server.ts';
 import { LocalStripe } from './support/stripe-server.ts';
 import { verifyOutgoing } from './support/webhooks.ts';
 
@@ -18,6 +19,7 @@ import { verifyOutgoing } from './support/webhooks.ts';
  */
 let h: Harness;
 let stripe: LocalStripe;
+let paypal: PaypalTestServer;
 let rx: Receiver;
 let browser: Browser;
 let ctx: BrowserContext;
@@ -28,9 +30,11 @@ let p: TestProject;
 beforeAll(async () => {
   if (!HAS_BROWSER) return;
   stripe = await new LocalStripe().start();
+  paypal = new PaypalTestServer();
+  await paypal.start();
   rx = await startReceiver();
   // The clock starts at the real time, so "last used" reads as recent in the browser.
-  h = await createHarness({ clock: new ManualClock(new Date()), config: { stripeApiBase: stripe.url, webhookAllowPrivate: true, webhookTimeoutMs: 3000 } });
+  h = await createHarness({ clock: new ManualClock(new Date()), config: { stripeApiBase: stripe.url, paypalApiBase: paypal.url, webhookAllowPrivate: true, webhookTimeoutMs: 3000 } });
   base = await h.listen();
   p = await h.project({ name: 'Ops Studio' });
   await createOperator(h.tg.ctx, { email: 'ops@example.com', password: 'correct horse battery staple' });
@@ -51,6 +55,7 @@ afterAll(async () => {
   await browser?.close();
   await h?.close();
   await stripe?.close();
+  await paypal?.stop();
   await rx?.close();
 });
 
@@ -143,6 +148,34 @@ describeBrowser('the dashboard runs the business: settings, providers, webhooks,
     await page.getByTestId('verify-stripe').getByText('Not connected').waitFor();
     expect(await page.getByTestId('verify-stripe').textContent()).toContain('Stripe refused the secret key');
     await shoot('providers-stripe');
+  });
+
+  it('connects PayPal: a too-short client id is refused at its field, then the keys verify with an OAuth token', async () => {
+    await open('settings');
+    const card = page.getByTestId('provider-paypal');
+    await page.getByTestId('edit-paypal').click();
+    await card.getByLabel('Client id').fill('abc');
+    await card.getByLabel('Client secret').fill('paypal-secret-1234');
+    await card.getByLabel('Webhook id').fill('WH-7TX');
+    await card.getByRole('button', { name: 'Save PayPal keys' }).click();
+    await page.getByTestId('error-client_id').waitFor();
+    expect(await page.getByTestId('error-client_id').textContent()).toContain('8');
+    expect((await api('GET', '/v1/providers')).data.map((x: any) => x.provider)).not.toContain('paypal');
+    await card.getByLabel('Client id').fill('AbCdEfGh-client');
+    await card.getByText('New checkouts use PayPal').click();
+    await card.getByRole('button', { name: 'Save PayPal keys' }).click();
+    await card.getByText('PayPal keys saved.').waitFor();
+    expect(await page.getByTestId('default-provider').textContent()).toContain('New checkouts use paypal');
+    expect(await page.content()).not.toContain('paypal-secret-1234');
+    await page.getByTestId('verify-button-paypal').click();
+    await page.getByTestId('verify-paypal').waitFor();
+    expect(await page.getByTestId('verify-paypal').textContent()).toContain('Connected: PayPal accepted the test credentials');
+    expect(paypal.requests.some((r) => r.path === '/v1/oauth2/token')).toBe(true);
+    paypal.rejectedClients.add('AbCdEfGh-client');
+    await page.getByTestId('verify-button-paypal').click();
+    await page.getByTestId('verify-paypal').getByText(/Not connected/).waitFor();
+    expect(await page.getByTestId('verify-paypal').textContent()).toContain('PayPal refused the client id and secret (HTTP 401: invalid_client)');
+    await shoot('providers-paypal');
   });
 
   it('manages a webhook endpoint: empty state, secret shown once, test event, edit, disable, rotate', async () => {

@@ -35,6 +35,7 @@ export function FormAlert(props: { error?: FormError; fields: string[] }) {
 /** A secret shown once, with a copy button (the text stays selectable when the clipboard is refused). */
 export function OnceSecret(props: { label: string; value: string; testId: string }) {
   const [copied, setCopied] = useState<string>();
+  const [done, setDone] = useState(false);
   async function copy() {
     try {
       await navigator.clipboard.writeText(props.value);
@@ -43,6 +44,7 @@ export function OnceSecret(props: { label: string; value: string; testId: string
       setCopied('Select the text and copy it');
     }
   }
+  if (done) return null;
   return (
     <div className="alert success once-secret" role="status">
       {props.label}
@@ -52,6 +54,9 @@ export function OnceSecret(props: { label: string; value: string; testId: string
         </code>
         <button type="button" className="small-button" onClick={copy} data-testid={`${props.testId}-copy`}>
           Copy
+        </button>
+        <button type="button" className="small-button" onClick={() => setDone(true)}>
+          Done
         </button>
       </div>
       {copied && <span className="small muted">{copied}</span>}

@@ -121,6 +121,7 @@ function Provider(props: { project: string; spec: (typeof PROVIDERS)[number]; sa
           ))}
         </div>
       )}
+      <Loading error={status.error} loading={status.loading && !st} />
       {props.saved && (
         <dl className="status-list" data-testid={`preview-${spec.id}`}>
           <dt>Mode</dt>
@@ -130,7 +131,6 @@ function Provider(props: { project: string; spec: (typeof PROVIDERS)[number]; sa
           ))}
         </dl>
       )}
-      <Loading error={status.error} loading={status.loading && !st} />
       {st && (
         <dl className="status-list" data-testid={`status-${spec.id}`}>
           <dt>Webhook URL</dt>
