@@ -166,6 +166,19 @@ describe('PATCH /v1/project: rate limits, branding, locale', () => {
     expect(after).toContain(String(themed));
   });
 
+  it('e-mails to customers carry the project branding and locale', async () => {
+    const p = await h.project({ catalog: DEMO_CATALOGS.aurisvoice!.catalog });
+    await p.call('PATCH', '/v1/project', { branding: { name: 'Mailbrand Studio', primary_color: '#be123c' }, locale: 'fr-FR' });
+    await p.call('POST', '/v1/customers', { id: 'mail1', email: 'mail1@example.com' });
+    await runDueJobs(h.tg.ctx);
+    const list = (await p.call('GET', '/v1/emails?customer_id=mail1')).body.data;
+    expect(list.length).toBeGreaterThan(0);
+    const mail = (await p.call('GET', `/v1/emails/${list[0].id}`)).body;
+    expect(mail.html).toContain('Mailbrand Studio');
+    expect(mail.html).toContain('#be123c');
+    expect(mail.locale).toBe('fr');
+  });
+
   it('refuses a bad color, logo URL or locale naming the field', async () => {
     const p = await h.project();
     const cases: [unknown, string][] = [
