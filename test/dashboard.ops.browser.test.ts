@@ -101,6 +101,7 @@ describeBrowser('the dashboard runs the business: settings, providers, webhooks,
     expect(await page.getByTestId('error-branding.primary_color').textContent()).toBe('must be a color such as "#4f46e5"');
     expect(await brand.getByLabel('Color').getAttribute('aria-invalid')).toBe('true');
     expect((await api('GET', '/v1/project')).branding.name).toBeNull();
+    await shoot('settings-errors');
     await brand.getByLabel('Color').fill('#0f766e');
     await brand.getByLabel('Language (locale)').fill('fr-FR');
     await brand.getByRole('button', { name: 'Save branding' }).click();
@@ -187,6 +188,7 @@ describeBrowser('the dashboard runs the business: settings, providers, webhooks,
     await form.getByRole('button', { name: 'Create endpoint' }).click();
     await page.getByTestId('error-url').waitFor();
     expect(await page.getByTestId('error-url').textContent()).toBe('url must use http or https');
+    await shoot('webhooks-form');
     await form.getByLabel('Endpoint URL').fill(rx.url('/ui'));
     await form.getByLabel('Description').fill('Billing backend');
     await form.getByRole('button', { name: 'Create endpoint' }).click();
