@@ -9,7 +9,8 @@ import { migrate } from './db/migrate.ts';
 import { seedDemo } from './demo/seed.ts';
 import { pushCatalog, validateCatalog } from './modules/catalog/catalog.service.ts';
 import { firstRunToken } from './modules/dashboard/operators.service.ts';
-import { createKey, createProject, getProject, KEY_SCOPES, listKeys, projectsRepository, revokeKey } from './modules/projects/projects.service.ts';
+import { createKey, createProject, getProject, getProjectView, KEY_SCOPES, listKeys, ProjectPatchBody, projectsRepository, revokeKey, updateProject } from './modules/projects/projects.service.ts';
+import { invalidate } from './db/invalidation.ts';
 import { getCatalog } from './modules/catalog/catalog.service.ts';
 import { audit } from './modules/audit/audit.service.ts';
 import { describeDiff, diffCatalogs } from './domain/catalog-diff.ts';
@@ -30,8 +31,12 @@ Usage:
                                           create a project; prints its keys (shown once)
   tollgate projects list                  every project with its catalog version
   tollgate keys create --project <id> [--publishable] [--scopes full,read,secrets:reveal]
-  tollgate keys list --project <id>       the project's keys (id, kind, scopes, created, revoked)
+  tollgate keys list --project <id>       the project's keys (id, kind, scopes, created, revoked, last used)
   tollgate keys revoke <key-id> --project <id>
+  tollgate settings show --project <id>   the project's rate limits, branding, locale and CORS origins
+  tollgate settings set --project <id> [--rate-limit-per-key <n|default>] [--rate-limit-per-customer <n|default>]
+                        [--brand-name <s|default>] [--brand-color <#rrggbb|default>] [--logo-url <url|default>]
+                        [--locale <bcp47|default>] [--cors-origins <origin,origin|none>]
   tollgate operators link                 print a one-time link that creates a dashboard operator
   tollgate push <catalog.json> --project <id> [--dry-run]
                                           validate and push a catalog file (and sync it to Stripe
@@ -72,6 +77,17 @@ const COMMAND_HELP: Record<string, string> = {
   --publishable       a publishable key instead of a secret key (create)
   --scopes <list>     comma-separated: ${KEY_SCOPES.join(', ')}; default full (create)
 `,
+  settings: `usage: tollgate settings show --project <id>
+       tollgate settings set --project <id> [flags]
+  --project <id>                  the project (required)
+  --rate-limit-per-key <n>        requests per second per API key; 0 = unlimited; default = the server's
+  --rate-limit-per-customer <n>   requests per second per customer; 0 = unlimited; default = the server's
+  --brand-name <name>             the name hosted pages and e-mails show (default: the catalog theme's)
+  --brand-color <#rrggbb>         their primary color
+  --logo-url <url>                their logo
+  --locale <bcp47>                their language, e.g. fr-FR (default: the catalog's)
+  --cors-origins <list>           comma-separated browser origins allowed to call the API; none = no origin
+`,
   operators: 'usage: tollgate operators link\n  Prints a one-time link (valid 24 h) that creates a dashboard operator.\n',
   push: `usage: tollgate push <catalog.json> --project <id> [--dry-run]
   --project <id>      the project (required)
@@ -87,6 +103,47 @@ const COMMAND_HELP: Record<string, string> = {
 `,
   vault: 'usage: tollgate vault rotate [--batch <n>]\n  --batch <n>         secrets per transaction; default 500\n',
 };
+
+/** `tollgate settings set` flags as a PATCH /v1/project body, checked by the API's own schema (one line per mistake). */
+function settingsPatch(v: Record<string, string | boolean | undefined>) {
+  const text = (k: string) => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
+  const reset = (s: string) => s === 'default' || s === 'none';
+  const perSecond = (k: string) => {
+    const s = text(k);
+    if (s === undefined) return undefined;
+    if (reset(s)) return null;
+    if (!/^\d+$/.test(s)) throw new InputError(`--${k} must be a whole number of requests per second (0 = unlimited) or "default" (got '${s}')`, 'invalid_input');
+    return Number(s);
+  };
+  const orNull = (k: string) => {
+    const s = text(k);
+    return s === undefined ? undefined : reset(s) ? null : s;
+  };
+  const body: Record<string, unknown> = {};
+  const rate = { per_key_per_second: perSecond('rate-limit-per-key'), per_customer_per_second: perSecond('rate-limit-per-customer') };
+  if (rate.per_key_per_second !== undefined || rate.per_customer_per_second !== undefined) body.rate_limit = rate;
+  const branding = { name: orNull('brand-name'), primary_color: orNull('brand-color'), logo_url: orNull('logo-url') };
+  if (Object.values(branding).some((x) => x !== undefined)) body.branding = branding;
+  if (text('locale') !== undefined) body.locale = orNull('locale');
+  const origins = text('cors-origins');
+  if (origins !== undefined) body.cors_origins = reset(origins) ? [] : origins.split(',').map((o) => o.trim()).filter(Boolean);
+  const parsed = ProjectPatchBody.safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const flag: Record<string, string> = {
+      'rate_limit.per_key_per_second': '--rate-limit-per-key',
+      'rate_limit.per_customer_per_second': '--rate-limit-per-customer',
+      'branding.name': '--brand-name',
+      'branding.primary_color': '--brand-color',
+      'branding.logo_url': '--logo-url',
+      locale: '--locale',
+    };
+    const path = (issue?.path ?? []).join('.');
+    const name = flag[path] ?? (path.startsWith('cors_origins') ? '--cors-origins' : path);
+    throw new InputError(`${name} ${issue?.message ?? 'is invalid'}`, 'invalid_input');
+  }
+  return parsed.data;
+}
 
 /** A mistake in how the command was called (exit code 1). */
 export class UsageError extends Error {}
@@ -371,11 +428,12 @@ export async function main(argvIn: string[]): Promise<number> {
             name: k.name,
             created_at: iso(k.created_at),
             revoked_at: iso(k.revoked_at),
+            last_used_at: iso(k.last_used_at),
           }));
           const text = keys.length
             ? `${keys
-                .map((k) => `${k.id}  ${k.kind.padEnd(11)} ${k.scopes.join(',').padEnd(20)} created ${k.created_at}  ${k.revoked_at ? `revoked ${k.revoked_at}` : 'active'}  ${k.preview}`)
-                .join('\n')}\n(last use is not recorded)\n`
+                .map((k) => `${k.id}  ${k.kind.padEnd(11)} ${k.scopes.join(',').padEnd(20)} created ${k.created_at}  ${k.revoked_at ? `revoked ${k.revoked_at}` : 'active'}  last used ${k.last_used_at ?? 'never'}  ${k.preview}`)
+                .join('\n')}\n(last use is recorded to within 5 minutes)\n`
             : `No keys in ${project}.\n`;
           emit(json, text, { project, keys });
           return 0;
@@ -390,6 +448,48 @@ export async function main(argvIn: string[]): Promise<number> {
         await requireProject(ctx, project);
         const k = await createKey(ctx.db, project, { kind: values.publishable ? 'publishable' : 'secret', scopes, name: 'cli' });
         emit(json, `${k.key}\n`, { id: k.id, kind: k.kind, scopes: k.scopes, key: k.key });
+        return 0;
+      });
+    }
+    case 'settings': {
+      const usage = 'usage: tollgate settings show --project <id> | tollgate settings set --project <id> [flags] (tollgate settings --help)';
+      const flags: FlagSpec = {
+        project: { type: 'string' },
+        'rate-limit-per-key': { type: 'string' },
+        'rate-limit-per-customer': { type: 'string' },
+        'brand-name': { type: 'string' },
+        'brand-color': { type: 'string' },
+        'logo-url': { type: 'string' },
+        locale: { type: 'string' },
+        'cors-origins': { type: 'string' },
+      };
+      const { values, positionals } = parse(rest, sub === 'show' ? { project: { type: 'string' } } : flags, usage);
+      const project = values.project as string | undefined;
+      if ((sub !== 'show' && sub !== 'set') || !project || positionals.length) throw new UsageError(usage);
+      const body = sub === 'set' ? settingsPatch(values) : undefined;
+      if (body && Object.keys(body).length === 0) throw new UsageError(`nothing to set; ${usage}`);
+      return withCtx(async (ctx) => {
+        await requireProject(ctx, project);
+        const view = body
+          ? await ctx.db.tx((q) => updateProject(ctx, q, { projectId: project, keyId: 'cli', kind: 'operator', scopes: ['full'], actor: 'cli' }, body))
+          : await getProjectView(ctx, project);
+        // The CORS answers of running servers are cached under 'cors' (src/http/cors.ts).
+        if (body) await invalidate(ctx.db, [{ scope: 'cors' }]);
+        const settings = { project, rate_limit: view.rate_limit, branding: view.branding, locale: view.locale, cors_origins: view.cors_origins };
+        const rl = view.rate_limit;
+        const limit = (v: number | null, d: number) => (v === null ? `${d === 0 ? 'unlimited' : `${d}/s`} (server default)` : v === 0 ? 'unlimited' : `${v}/s`);
+        const text = [
+          `${body ? 'Saved. ' : ''}Settings of ${project}:`,
+          `  rate limit per key       ${limit(rl.per_key_per_second, rl.server_defaults.per_key_per_second)}`,
+          `  rate limit per customer  ${limit(rl.per_customer_per_second, rl.server_defaults.per_customer_per_second)}`,
+          `  brand name               ${view.branding.name ?? '(catalog theme)'}`,
+          `  brand color              ${view.branding.primary_color ?? '(catalog theme)'}`,
+          `  logo URL                 ${view.branding.logo_url ?? '(catalog theme)'}`,
+          `  locale                   ${view.locale ?? '(catalog)'}`,
+          `  CORS origins             ${view.cors_origins.join(', ') || '(none)'}`,
+          '',
+        ].join('\n');
+        emit(json, text, settings);
         return 0;
       });
     }

@@ -14,6 +14,7 @@ import { checkout, portal } from './resources/checkout.js';
 import { cart, orders } from './resources/commerce.js';
 import { credits } from './resources/credits.js';
 import { customers } from './resources/customers.js';
+import { keys, project, providers, webhookEndpoints } from './resources/operations.js';
 import type { RequestFn } from './resources/request.js';
 import { secrets } from './resources/secrets.js';
 import { catalog } from './resources/catalog.js';
@@ -105,6 +106,10 @@ export class Tollgate {
   readonly orders = orders(this.#request);
   readonly secrets = secrets(this.#request);
   readonly apiKeys = apiKeys(this.#request);
+  readonly project = project(this.#request);
+  readonly keys = keys(this.#request);
+  readonly providers = providers(this.#request);
+  readonly webhookEndpoints = webhookEndpoints(this.#request);
 
   /**
    * Decisions without a round trip (docs/sdk-realtime.md): a per-customer snapshot kept fresh from

@@ -1239,6 +1239,43 @@ export interface paths {
         patch: operations["patchWebhookEndpointsById"];
         trace?: never;
     };
+    "/v1/webhook-endpoints/{id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Rotate an endpoint signing secret */
+        post: operations["postWebhookEndpointsRotateSecretById"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-endpoints/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a test event to an endpoint
+         * @description Sends a `webhook.test` event to this endpoint only, now, and returns the delivery with its attempt.
+         */
+        post: operations["postWebhookEndpointsTestById"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/webhook-endpoints/{id}/deliveries": {
         parameters: {
             query?: never;
@@ -1369,6 +1406,43 @@ export interface paths {
         get: operations["getProviders"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/providers/{provider}/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Provider connection status */
+        get: operations["getProvidersStatusByProvider"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/providers/{provider}/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verify a provider connection
+         * @description Calls the provider with the saved credentials (one read-only request) and says whether it accepted them. Changes nothing.
+         */
+        post: operations["postProvidersVerifyByProvider"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1743,6 +1817,20 @@ export interface operations {
                                 };
                             };
                         };
+                        rate_limit: {
+                            per_key_per_second: number | null;
+                            per_customer_per_second: number | null;
+                            server_defaults: {
+                                per_key_per_second: number;
+                                per_customer_per_second: number;
+                            };
+                        };
+                        branding: {
+                            name: string | null;
+                            primary_color: string | null;
+                            logo_url: string | null;
+                        };
+                        locale: string | null;
                         /** Format: date-time */
                         created_at: string;
                     };
@@ -1864,6 +1952,17 @@ export interface operations {
             content: {
                 "application/json": {
                     name?: string;
+                    /** @description Merged into settings.rate_limit; a null field returns to the server default */
+                    rate_limit?: {
+                        per_key_per_second?: number | null;
+                        per_customer_per_second?: number | null;
+                    };
+                    branding?: {
+                        name?: string | null;
+                        primary_color?: string | null;
+                        logo_url?: string | null;
+                    };
+                    locale?: string | null;
                     cors_origins?: string[];
                     api_keys?: {
                         prefix: string;
@@ -1914,6 +2013,20 @@ export interface operations {
                                 };
                             };
                         };
+                        rate_limit: {
+                            per_key_per_second: number | null;
+                            per_customer_per_second: number | null;
+                            server_defaults: {
+                                per_key_per_second: number;
+                                per_customer_per_second: number;
+                            };
+                        };
+                        branding: {
+                            name: string | null;
+                            primary_color: string | null;
+                            logo_url: string | null;
+                        };
+                        locale: string | null;
                         /** Format: date-time */
                         created_at: string;
                     };
@@ -2131,6 +2244,11 @@ export interface operations {
                             created_at: string;
                             /** Format: date-time */
                             revoked_at: string | null;
+                            /**
+                             * Format: date-time
+                             * @description When the key was last used, to within 5 minutes (null: not since this was recorded)
+                             */
+                            last_used_at: string | null;
                         }[];
                         has_more: boolean;
                     };
@@ -2502,6 +2620,11 @@ export interface operations {
                         created_at: string;
                         /** Format: date-time */
                         revoked_at: string | null;
+                        /**
+                         * Format: date-time
+                         * @description When the key was last used, to within 5 minutes (null: not since this was recorded)
+                         */
+                        last_used_at: string | null;
                         /** @enum {string} */
                         object: "api_key";
                     };
@@ -20523,6 +20646,11 @@ export interface operations {
                             enabled: boolean;
                             description: string | null;
                             disabled_reason: string | null;
+                            /**
+                             * Format: date-time
+                             * @description After a rotation: until when the old secret still signs deliveries
+                             */
+                            previous_secret_expires_at: string | null;
                             /** Format: date-time */
                             created_at: string;
                             /** Format: date-time */
@@ -20671,6 +20799,11 @@ export interface operations {
                         enabled: boolean;
                         description: string | null;
                         disabled_reason: string | null;
+                        /**
+                         * Format: date-time
+                         * @description After a rotation: until when the old secret still signs deliveries
+                         */
+                        previous_secret_expires_at: string | null;
                         /** Format: date-time */
                         created_at: string;
                         /** Format: date-time */
@@ -20888,6 +21021,11 @@ export interface operations {
                         enabled: boolean;
                         description: string | null;
                         disabled_reason: string | null;
+                        /**
+                         * Format: date-time
+                         * @description After a rotation: until when the old secret still signs deliveries
+                         */
+                        previous_secret_expires_at: string | null;
                         /** Format: date-time */
                         created_at: string;
                         /** Format: date-time */
@@ -21246,10 +21384,480 @@ export interface operations {
                         enabled: boolean;
                         description: string | null;
                         disabled_reason: string | null;
+                        /**
+                         * Format: date-time
+                         * @description After a rotation: until when the old secret still signs deliveries
+                         */
+                        previous_secret_expires_at: string | null;
                         /** Format: date-time */
                         created_at: string;
                         /** Format: date-time */
                         updated_at: string;
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: invalid_request, invalid_signature */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_request" | "invalid_signature";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "unauthorized";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "forbidden";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: conflict, idempotency_conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "conflict" | "idempotency_conflict";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "payload_too_large";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "rate_limited";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: internal_error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "internal_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: provider_error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "provider_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    postWebhookEndpointsRotateSecretById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes the mutation safe to retry: the first reply is stored for 24 h and replayed to any request with the same key and body; the same key with another body is 409 idempotency_conflict. */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @default 86400 */
+                    expires_in_seconds?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "webhook_endpoint";
+                        url: string;
+                        events: string[];
+                        enabled: boolean;
+                        description: string | null;
+                        disabled_reason: string | null;
+                        /**
+                         * Format: date-time
+                         * @description After a rotation: until when the old secret still signs deliveries
+                         */
+                        previous_secret_expires_at: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        /** @description The new signing secret (whsec_...); shown with the rotation only */
+                        secret: string;
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: invalid_request, invalid_signature */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_request" | "invalid_signature";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "unauthorized";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "forbidden";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: conflict, idempotency_conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "conflict" | "idempotency_conflict";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "payload_too_large";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "rate_limited";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: internal_error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "internal_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: provider_error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "provider_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    postWebhookEndpointsTestById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes the mutation safe to retry: the first reply is stored for 24 h and replayed to any request with the same key and body; the same key with another body is 409 idempotency_conflict. */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "webhook_delivery";
+                        endpoint_id: string;
+                        event_id: string;
+                        event_type: string;
+                        /** @enum {string} */
+                        status: "pending" | "succeeded" | "failed";
+                        attempts: number;
+                        /** Format: date-time */
+                        next_attempt_at: string | null;
+                        last_status_code: number | null;
+                        last_error: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        completed_at: string | null;
+                        attempt_log: {
+                            attempt: number;
+                            url: string;
+                            status_code: number | null;
+                            duration_ms: number;
+                            error: string | null;
+                            response_excerpt: string | null;
+                            /** Format: date-time */
+                            created_at: string;
+                        }[];
                     };
                 };
             };
@@ -22842,6 +23450,399 @@ export interface operations {
                         error: {
                             /** @enum {string} */
                             code: "internal_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getProvidersStatusByProvider: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "provider_status";
+                        provider: string;
+                        /** @description Whether keys are saved for this provider */
+                        configured: boolean;
+                        /** @description test or live; null when not configured */
+                        mode: string | null;
+                        /** Format: date-time */
+                        updated_at: string | null;
+                        /** @description The URL to paste into the provider's webhook settings */
+                        webhook_url: string;
+                        webhooks: {
+                            received: number;
+                            /** Format: date-time */
+                            last_received_at: string | null;
+                            failed: number;
+                            last_error: {
+                                /** Format: date-time */
+                                at: string;
+                                event_id: string | null;
+                                message: string;
+                            } | null;
+                        };
+                        /** @description Stripe: the catalog pushed to Stripe Products and Prices; null for other providers */
+                        catalog_sync: {
+                            /** @enum {string} */
+                            status: "never" | "idle" | "pending" | "failed";
+                            catalog_version: number | null;
+                            /** Format: date-time */
+                            synced_at: string | null;
+                            last_error: string | null;
+                        } | null;
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: invalid_request, invalid_signature */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_request" | "invalid_signature";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "unauthorized";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "forbidden";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "rate_limited";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: internal_error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "internal_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    postProvidersVerifyByProvider: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes the mutation safe to retry: the first reply is stored for 24 h and replayed to any request with the same key and body; the same key with another body is 409 idempotency_conflict. */
+                "idempotency-key"?: string;
+            };
+            path: {
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "provider_verification";
+                        provider: string;
+                        /** @enum {string} */
+                        mode: "test" | "live";
+                        ok: boolean;
+                        /** @description Why the provider refused the saved credentials */
+                        error: string | null;
+                        warnings: string[];
+                        /** Format: date-time */
+                        checked_at: string;
+                        webhook_url: string;
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: invalid_request, invalid_signature */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_request" | "invalid_signature";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "unauthorized";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "forbidden";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: conflict, idempotency_conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "conflict" | "idempotency_conflict";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "payload_too_large";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "rate_limited";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: internal_error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "internal_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: provider_error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "provider_error";
                             message: string;
                             request_id: string;
                             param?: string;

@@ -3,6 +3,7 @@ import swagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, LogController } from 'fastify';
 import { validatorCompiler } from 'fastify-type-provider-zod';
 import { newId } from '../domain/ids.ts';
+import { registerKeyUsage } from '../modules/keys/key-usage.ts';
 import { registerRateLimit } from '../modules/rate-limit/rate-limit.service.ts';
 import { registerAuth } from './auth.ts';
 import { registerCors } from './cors.ts';
@@ -113,6 +114,7 @@ export async function buildApp(
   });
   registerAuth(app, ctx);
   registerRateLimit(app, ctx);
+  registerKeyUsage(app, ctx);
   app.addHook('onSend', async (req, reply) => {
     reply.header('request-id', req.id);
   });

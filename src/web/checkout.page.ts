@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { AppError } from '../domain/errors.ts';
 import { describeSummary } from '../domain/pricing.ts';
 import type { AppContext } from '../app/context.ts';
-import { getCatalog } from '../modules/catalog/catalog.service.ts';
+import { getShownCatalog } from '../modules/catalog/catalog.service.ts';
 import { sessionSummary } from '../modules/payments/checkout.service.ts';
 import * as paymentsRepo from '../modules/payments/payments.repository.ts';
 import { projectNow } from '../modules/projects/projects.service.ts';
@@ -27,7 +27,7 @@ function describe(s: paymentsRepo.CheckoutSessionRow): string {
 }
 
 async function render(ctx: AppContext, s: paymentsRepo.CheckoutSessionRow, error?: string, values: Record<string, string> = {}) {
-  const { catalog } = await getCatalog(ctx, s.project_id);
+  const { catalog } = await getShownCatalog(ctx, s.project_id);
   const theme = catalog.theme ?? { name: catalog.name };
   // One source: the session's price summary, the figures the API returns and the charge uses.
   const shown = describeSummary(sessionSummary(s), catalog.locale ?? 'en');

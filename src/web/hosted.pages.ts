@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Catalog } from '../domain/catalog.ts';
 import { formatMoney, type Money } from '../domain/money.ts';
 import type { AppContext } from '../app/context.ts';
-import { getCatalog, publicPlans } from '../modules/catalog/catalog.service.ts';
+import { getShownCatalog, publicPlans } from '../modules/catalog/catalog.service.ts';
 import { balanceOf, history } from '../modules/credits/credits.service.ts';
 import { resolveCustomerSession } from '../modules/customer-sessions/customer-sessions.service.ts';
 import { customersRepository } from '../modules/customers/customers.service.ts';
@@ -65,7 +65,7 @@ async function open(ctx: AppContext, req: FastifyRequest<{ Params: { project: st
     return undefined;
   }
   const [{ catalog }, customer] = await Promise.all([
-    getCatalog(ctx, session.project_id),
+    getShownCatalog(ctx, session.project_id),
     customersRepository.findCustomer(ctx.db, session.project_id, session.customer_id),
   ]);
   const locale = pickLocale(req.query.locale, customer?.metadata?.locale, catalog.locale, req.headers['accept-language']);

@@ -43,6 +43,8 @@ export class PaypalTestServer {
   readonly requests: RecordedRequest[] = [];
   readonly orders = new Map<string, Json>();
   readonly captures = new Map<string, { capture: Json; orderId: string; refunded: number }>();
+  /** Client ids the token endpoint refuses (401 invalid_client), as PayPal does with wrong credentials. */
+  readonly rejectedClients = new Set<string>();
   private readonly replays = new Map<string, { status: number; body: Json }>();
   private server!: Server;
   url = '';
@@ -94,6 +96,8 @@ export class PaypalTestServer {
 
     if (req.method === 'POST' && path === '/v1/oauth2/token') {
       if (!String(req.headers.authorization).startsWith('Basic ')) return this.send(res, 401, { error: 'invalid_client' });
+      const client = Buffer.from(String(req.headers.authorization).slice(6), 'base64').toString('utf8').split(':')[0] ?? '';
+      if (this.rejectedClients.has(client)) return this.send(res, 401, { error: 'invalid_client', error_description: 'Client Authentication failed' });
       return this.send(res, 200, {
         scope: 'https://uri.paypal.com/services/payments/payment',
         access_token: `A21AA${randomBytes(16).toString('hex')}`,

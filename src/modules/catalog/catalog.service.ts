@@ -5,7 +5,7 @@ import type { AppContext, Caller } from '../../app/context.ts';
 import { cacheOf, invalidate } from '../../db/invalidation.ts';
 import { parseOrThrow } from '../../lib/validation.ts';
 import { audit } from '../audit/audit.service.ts';
-import { invalidateProject } from '../projects/projects.service.ts';
+import { getProject, invalidateProject, projectBranding } from '../projects/projects.service.ts';
 import * as repo from './catalog.repository.ts';
 
 export interface CurrentCatalog {
@@ -24,6 +24,19 @@ export async function getCatalog(ctx: AppContext, projectId: string, q: Queryabl
   const value = row ? { version: row.version, catalog: CatalogSchema.parse(row.document) } : { version: 0, catalog: EMPTY_CATALOG };
   if (!q.inTransaction) cache.set(projectId, value);
   return value;
+}
+
+/** A catalog as hosted pages and e-mails show it: the project's branding and locale (PATCH /v1/project) over its theme and locale. */
+export function brandCatalog(p: Parameters<typeof projectBranding>[0], catalog: Catalog): Catalog {
+  const { branding, locale } = projectBranding(p);
+  if (!branding.name && !branding.primary_color && !branding.logo_url && !locale) return catalog;
+  return { ...catalog, theme: { ...catalog.theme, ...branding }, ...(locale ? { locale } : {}) };
+}
+
+/** The current catalog for showing to customers (see brandCatalog); never for pushing or diffing. */
+export async function getShownCatalog(ctx: AppContext, projectId: string): Promise<CurrentCatalog> {
+  const [current, project] = await Promise.all([getCatalog(ctx, projectId), getProject(ctx, projectId)]);
+  return { version: current.version, catalog: brandCatalog(project, current.catalog) };
 }
 
 export function validateCatalog(input: unknown): Catalog {

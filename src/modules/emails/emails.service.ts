@@ -13,7 +13,7 @@ import {
 import { NotFoundError } from '../../domain/errors.ts';
 import { newId } from '../../domain/ids.ts';
 import { formatMoney } from '../../domain/money.ts';
-import { getCatalog } from '../catalog/catalog.service.ts';
+import { brandCatalog, getCatalog } from '../catalog/catalog.service.ts';
 import { customersRepository, requireCustomer } from '../customers/customers.service.ts';
 import { invoiceOfPayment, requireInvoice } from '../invoices/invoices.service.ts';
 import { renderInvoicePdf } from '../invoices/invoices.pdf.ts';
@@ -185,7 +185,7 @@ async function composeFor(ctx: AppContext, q: Queryable, e: repo.OutboxEvent): P
   if (!EMAIL_EVENTS.has(e.type) || !e.customer_id) return 0;
   const customerId = e.customer_id;
   const p = await getProject(ctx, e.project_id);
-  const { catalog } = await getCatalog(ctx, e.project_id);
+  const catalog = brandCatalog(p, (await getCatalog(ctx, e.project_id)).catalog);
   const customer = await customersRepository.findCustomer(q, e.project_id, customerId);
   const locale = pickEmailLocale(await customerLocale(q, e.project_id, customerId), customer?.metadata?.locale, catalog.locale);
   const settings = emailSettingsOf(p);

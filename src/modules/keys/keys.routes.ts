@@ -29,6 +29,7 @@ const ApiKey = z.object({
   name: z.string().nullable(),
   created_at: Timestamp,
   revoked_at: Timestamp.nullable(),
+  last_used_at: Timestamp.nullable().describe('When the key was last used, to within 5 minutes (null: not since this was recorded)'),
 });
 const CreatedKey = z.object({
   id: z.string(),

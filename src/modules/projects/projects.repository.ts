@@ -22,6 +22,8 @@ export interface ApiKeyRow {
   name: string | null;
   created_at: Date;
   revoked_at: Date | null;
+  /** Coarse: written at most once per key every few minutes, after the reply (see touchKey). */
+  last_used_at: Date | null;
 }
 
 export async function insertProject(
@@ -104,6 +106,29 @@ export async function revokeKey(q: Queryable, projectId: string, id: string, at:
   const r = await q.query<ApiKeyRow>(
     `UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) WHERE project_id = $1 AND id = $2 RETURNING *`,
     [projectId, id, at],
+  );
+  return r.rows[0];
+}
+
+/**
+ * Records a key's use, at most once per `everyMs`: the row changes only when its last use is
+ * older (or unset), so many instances touching the same key write it once per period.
+ */
+export async function touchKey(q: Queryable, projectId: string, id: string, at: Date, everyMs: number): Promise<boolean> {
+  const r = await q.query(
+    `UPDATE api_keys SET last_used_at = $3
+     WHERE project_id = $1 AND id = $2 AND (last_used_at IS NULL OR last_used_at <= $3::timestamptz - ($4 * interval '1 millisecond'))`,
+    [projectId, id, at, everyMs],
+  );
+  return r.rowCount > 0;
+}
+
+/** Sets (or, with null, removes) `settings.locale`. */
+export async function setProjectLocale(q: Queryable, id: string, locale: string | null): Promise<ProjectRow | undefined> {
+  const r = await q.query<ProjectRow>(
+    `UPDATE projects SET settings = CASE WHEN $2::text IS NULL THEN settings - 'locale' ELSE settings || jsonb_build_object('locale', $2::text) END
+     WHERE id = $1 RETURNING *`,
+    [id, locale],
   );
   return r.rows[0];
 }

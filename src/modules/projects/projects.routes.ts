@@ -25,6 +25,16 @@ const Project = z.object({
     portal_url: z.string().optional(),
     templates: z.record(z.string(), z.object({ enabled: z.boolean().optional(), subject: z.string().optional(), text: z.string().optional() })).optional(),
   }),
+  /** Requests per second the API accepts (docs/api.md): null takes the server default; 0 is unlimited. */
+  rate_limit: z.object({
+    per_key_per_second: z.number().int().nullable(),
+    per_customer_per_second: z.number().int().nullable(),
+    server_defaults: z.object({ per_key_per_second: z.number().int(), per_customer_per_second: z.number().int() }),
+  }),
+  /** What hosted pages and e-mails show over the catalog's theme; null: the catalog's value. */
+  branding: z.object({ name: z.string().nullable(), primary_color: z.string().nullable(), logo_url: z.string().nullable() }),
+  /** The locale of hosted pages and e-mails over the catalog's `locale`; null: the catalog's. */
+  locale: z.string().nullable(),
   created_at: Timestamp,
 });
 

@@ -186,9 +186,60 @@ export const ApiKeyPrefixSchema = z
   .regex(/^[a-z][a-z0-9]{1,15}$/, 'must be 2-16 lowercase letters or digits, starting with a letter')
   .refine((p) => p !== 'sk' && p !== 'pk', 'sk and pk are the prefixes of Tollgate keys');
 
+/** Requests per second; 0 = unlimited, null = back to the server default (TOLLGATE_RATE_LIMIT_*). */
+const PerSecond = z.number().int('must be a whole number').min(0, 'must be 0 (unlimited) or more').max(100_000, 'must be at most 100000').nullable().optional();
+
+export const RateLimitPatch = z
+  .object({ per_key_per_second: PerSecond, per_customer_per_second: PerSecond })
+  .strict()
+  .describe('Merged into settings.rate_limit; a null field returns to the server default');
+
+const HexColor = z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a color such as "#4f46e5"');
+const LogoUrl = z
+  .string()
+  .max(2048)
+  .refine((v) => {
+    try {
+      const u = new URL(v);
+      return u.protocol === 'https:' || u.protocol === 'http:';
+    } catch {
+      return false;
+    }
+  }, 'must be an absolute http(s) URL');
+
+/** What hosted pages and e-mails show, over the catalog's `theme` (null: the catalog's value). */
+export const BrandingPatch = z
+  .object({
+    name: z.string().trim().min(1, 'must not be empty').max(100).nullable().optional(),
+    primary_color: HexColor.nullable().optional(),
+    logo_url: LogoUrl.nullable().optional(),
+  })
+  .strict();
+
+/** A BCP 47 locale for hosted pages and e-mails, over the catalog's `locale`. */
+export const ProjectLocale = z
+  .string()
+  .max(35)
+  .refine((l) => {
+    try {
+      return Intl.getCanonicalLocales(l).length === 1;
+    } catch {
+      return false;
+    }
+  }, 'must be a BCP 47 locale such as "fr-FR"');
+
+export interface ProjectBranding {
+  name?: string;
+  primary_color?: string;
+  logo_url?: string;
+}
+
 export const ProjectPatchBody = z
   .object({
     name: z.string().min(1).max(200).optional(),
+    rate_limit: RateLimitPatch.optional(),
+    branding: BrandingPatch.optional(),
+    locale: ProjectLocale.nullable().optional(),
     cors_origins: z.array(Origin).max(50).optional(),
     api_keys: z.object({ prefix: ApiKeyPrefixSchema }).strict().optional(),
     /** E-mails to customers (docs/emails.md): merged into `settings.email`. */
@@ -196,8 +247,38 @@ export const ProjectPatchBody = z
   })
   .strict();
 
-function projectView(p: repo.ProjectRow) {
+/** A patch of an object setting: a null field is removed, the others replace theirs. */
+function mergeFields(current: unknown, patch: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...((current as Record<string, unknown> | undefined) ?? {}) };
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === undefined) continue;
+    if (v === null) delete out[k];
+    else out[k] = v;
+  }
+  return out;
+}
+
+/** The project's own branding and locale (PATCH /v1/project), shown over the catalog's theme and locale. */
+export function projectBranding(p: Pick<repo.ProjectRow, 'settings'>): { branding: ProjectBranding; locale: string | null } {
+  const s = p.settings as { branding?: ProjectBranding; locale?: string };
+  return { branding: s.branding ?? {}, locale: s.locale ?? null };
+}
+
+function rateLimitView(ctx: AppContext, p: repo.ProjectRow) {
+  const rl = (p.settings?.rate_limit ?? {}) as { per_key_per_second?: number; per_customer_per_second?: number };
   return {
+    per_key_per_second: rl.per_key_per_second ?? null,
+    per_customer_per_second: rl.per_customer_per_second ?? null,
+    server_defaults: { per_key_per_second: ctx.config.rateLimit.perKeyPerSecond, per_customer_per_second: ctx.config.rateLimit.perCustomerPerSecond },
+  };
+}
+
+function projectView(ctx: AppContext, p: repo.ProjectRow) {
+  const { branding, locale } = projectBranding(p);
+  return {
+    rate_limit: rateLimitView(ctx, p),
+    branding: { name: branding.name ?? null, primary_color: branding.primary_color ?? null, logo_url: branding.logo_url ?? null },
+    locale,
     id: p.id,
     object: 'project',
     name: p.name,
@@ -211,7 +292,7 @@ function projectView(p: repo.ProjectRow) {
 }
 
 export async function getProjectView(ctx: AppContext, projectId: string) {
-  return projectView(await getProject(ctx, projectId));
+  return projectView(ctx, await getProject(ctx, projectId));
 }
 
 /** The project's e-mail settings, its row locked so two patches merge one after the other. */
@@ -223,21 +304,25 @@ async function lockedEmailSettings(q: Queryable, projectId: string): Promise<Ema
 
 /** Project settings an operator may change: its display name and the browser origins allowed by CORS. */
 export async function updateProject(ctx: AppContext, q: Queryable, caller: Caller, body: z.infer<typeof ProjectPatchBody>) {
-  const row = await repo.updateProjectSettings(q, caller.projectId, {
+  // Settings merged field by field read the row locked, so two patches apply one after the other.
+  const locked = body.rate_limit || body.branding ? await repo.lockProject(q, caller.projectId) : undefined;
+  if ((body.rate_limit || body.branding) && !locked) throw new NotFoundError('project', caller.projectId);
+  const settings: Record<string, unknown> = {
+    ...(body.api_keys ? { api_keys: body.api_keys } : {}),
+    ...(body.email ? { email: mergeEmailSettings(await lockedEmailSettings(q, caller.projectId), body.email) } : {}),
+    ...(body.rate_limit ? { rate_limit: mergeFields(locked?.settings.rate_limit, body.rate_limit) } : {}),
+    ...(body.branding ? { branding: mergeFields(locked?.settings.branding, body.branding) } : {}),
+  };
+  let row = await repo.updateProjectSettings(q, caller.projectId, {
     name: body.name,
     cors_origins: body.cors_origins ? [...new Set(body.cors_origins)] : undefined,
-    settings:
-      body.api_keys || body.email
-        ? {
-            ...(body.api_keys ? { api_keys: body.api_keys } : {}),
-            ...(body.email ? { email: mergeEmailSettings(await lockedEmailSettings(q, caller.projectId), body.email) } : {}),
-          }
-        : undefined,
+    settings: Object.keys(settings).length ? settings : undefined,
   });
+  if (row && body.locale !== undefined) row = await repo.setProjectLocale(q, caller.projectId, body.locale);
   if (!row) throw new NotFoundError('project', caller.projectId);
   await audit(q, caller, { action: 'project.updated', target: caller.projectId, details: body }, ctx.clock.now());
   await invalidateProject(ctx, caller.projectId);
-  return projectView(row);
+  return projectView(ctx, row);
 }
 
 export { repo as projectsRepository };

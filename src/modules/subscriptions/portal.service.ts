@@ -7,7 +7,7 @@ import { newId, randomToken } from '../../domain/ids.ts';
 import type { AppContext, Caller } from '../../app/context.ts';
 import { getProvider } from '../../app/registry.ts';
 import { audit } from '../audit/audit.service.ts';
-import { getCatalog } from '../catalog/catalog.service.ts';
+import { getCatalog, getShownCatalog } from '../catalog/catalog.service.ts';
 import { CustomerIdSchema, ensureCustomer, requireCustomer } from '../customers/customers.service.ts';
 import { type CheckoutBody, createCheckout } from '../payments/checkout.service.ts';
 import * as paymentsRepo from '../payments/payments.repository.ts';
@@ -66,7 +66,7 @@ export async function openPortal(ctx: AppContext, id: string) {
 /** What the portal page shows. */
 export async function portalState(ctx: AppContext, projectId: string, customerId: string) {
   const [{ catalog }, now, row, card, payments] = await Promise.all([
-    getCatalog(ctx, projectId),
+    getShownCatalog(ctx, projectId),
     projectNow(ctx, projectId),
     repo.findCurrentSubscription(ctx.db, projectId, customerId),
     paymentsRepo.defaultPaymentMethod(ctx.db, projectId, customerId),
@@ -144,7 +144,7 @@ export async function getPaymentLink(ctx: AppContext, projectId: string, id: str
 
 /** What a payment link sells, for its page. */
 export async function describeLink(ctx: AppContext, l: repo.PaymentLinkRow) {
-  const { catalog } = await getCatalog(ctx, l.project_id);
+  const { catalog } = await getShownCatalog(ctx, l.project_id);
   if (l.item_type === 'plan') {
     const plan = findPlan(catalog, l.item_id);
     if (!plan) return null;

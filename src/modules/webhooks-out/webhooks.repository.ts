@@ -10,6 +10,9 @@ export interface EndpointRow {
   description: string | null;
   secret_encrypted: string;
   disabled_reason: string | null;
+  /** After a rotation: the old secret, still signing (next to the new one) until it expires. */
+  previous_secret_encrypted: string | null;
+  previous_secret_expires_at: Date | null;
   created_at: Date;
   updated_at: Date;
   deleted_at: Date | null;
@@ -53,6 +56,8 @@ export interface DueDelivery {
   endpoint_id: string;
   url: string;
   secret_encrypted: string;
+  previous_secret_encrypted: string | null;
+  previous_secret_expires_at: Date | null;
   event_id: string;
   event_type: string;
   customer_id: string | null;
@@ -223,6 +228,7 @@ export async function claimDueDeliveries(q: Queryable, now: Date, limit: number,
   return (
     await q.query<DueDelivery>(
       `SELECT d.id, d.project_id, d.attempts, d.retry_step, ep.id AS endpoint_id, ep.url, ep.secret_encrypted,
+         ep.previous_secret_encrypted, ep.previous_secret_expires_at,
          e.id AS event_id, e.type AS event_type, e.customer_id, e.payload, e.created_at AS event_created_at, pr.clock_offset_ms
        FROM webhook_deliveries d JOIN webhook_endpoints ep ON ep.id = d.endpoint_id JOIN outbox_events e ON e.id = d.event_id
          JOIN projects pr ON pr.id = d.project_id
@@ -343,4 +349,61 @@ export async function purgeBefore(q: Queryable, before: Date, limit: number): Pr
     [before, limit],
   );
   return deliveries.rowCount + events.rowCount;
+}
+
+/** A new signing secret; the current one keeps signing until `previousUntil` (null: dropped at once). */
+export async function rotateEndpointSecret(
+  q: Queryable,
+  projectId: string,
+  id: string,
+  r: { secret: string; previousUntil: Date | null; at: Date },
+): Promise<EndpointRow | undefined> {
+  const res = await q.query<EndpointRow>(
+    `UPDATE webhook_endpoints SET
+       previous_secret_encrypted = CASE WHEN $4::timestamptz IS NULL THEN NULL ELSE secret_encrypted END,
+       previous_secret_expires_at = $4, secret_encrypted = $3, updated_at = $5
+     WHERE project_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING *`,
+    [projectId, id, r.secret, r.previousUntil, r.at],
+  );
+  return res.rows[0];
+}
+
+/** A test event for one endpoint: never fanned out to the others (dispatched and e-mailed at once). */
+export async function insertTestDelivery(
+  q: Queryable,
+  t: { projectId: string; endpointId: string; eventId: string; deliveryId: string; payload: Record<string, unknown>; at: Date; now: Date },
+): Promise<void> {
+  await q.query(
+    `INSERT INTO outbox_events (id, project_id, type, customer_id, payload, created_at, dispatched_at, emailed_at)
+     VALUES ($1, $2, 'webhook.test', NULL, $3, $4, $5, $5)`,
+    [t.eventId, t.projectId, JSON.stringify({ type: 'webhook.test', customer_id: null, data: t.payload }), t.at, t.now],
+  );
+  await q.query(
+    `INSERT INTO webhook_deliveries (id, project_id, endpoint_id, event_id, event_type, status, next_attempt_at, created_at, updated_at)
+     VALUES ($1, $2, $3, $4, 'webhook.test', 'pending', $5, $6, $6)`,
+    [t.deliveryId, t.projectId, t.endpointId, t.eventId, t.at, t.now],
+  );
+}
+
+/** Claims one pending delivery by id (as claimDueDeliveries does); empty when another instance holds it. */
+export async function claimDelivery(q: Queryable, projectId: string, id: string, now: Date, leaseUntil: Date): Promise<DueDelivery[]> {
+  const claimed = await q.query<{ id: string }>(
+    `UPDATE webhook_deliveries d SET attempts = d.attempts + 1,
+       next_attempt_at = $4::timestamptz + (pp.clock_offset_ms * interval '1 millisecond'), updated_at = $3
+     FROM (SELECT d2.id FROM webhook_deliveries d2 WHERE d2.project_id = $1 AND d2.id = $2 AND d2.status = 'pending' FOR UPDATE SKIP LOCKED) c, projects pp
+     WHERE d.project_id = $1 AND d.id = c.id AND pp.id = d.project_id RETURNING d.id`,
+    [projectId, id, now, leaseUntil],
+  );
+  if (claimed.rowCount === 0) return [];
+  return (
+    await q.query<DueDelivery>(
+      `SELECT d.id, d.project_id, d.attempts, d.retry_step, ep.id AS endpoint_id, ep.url, ep.secret_encrypted,
+         ep.previous_secret_encrypted, ep.previous_secret_expires_at,
+         e.id AS event_id, e.type AS event_type, e.customer_id, e.payload, e.created_at AS event_created_at, pr.clock_offset_ms
+       FROM webhook_deliveries d JOIN webhook_endpoints ep ON ep.project_id = d.project_id AND ep.id = d.endpoint_id
+         JOIN outbox_events e ON e.project_id = d.project_id AND e.id = d.event_id JOIN projects pr ON pr.id = d.project_id
+       WHERE d.project_id = $1 AND d.id = $2`,
+      [projectId, id],
+    )
+  ).rows;
 }

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { callerOf } from '../../http/auth.ts';
 import type { AppContext } from '../../app/context.ts';
-import { idempotent } from '../../http/idempotency.ts';
+import { idempotent, idempotentOutsideTx } from '../../http/idempotency.ts';
 import { z } from 'zod';
 import { errorResponses, replies } from '../../http/openapi.ts';
 import { IdParams, ListQuery, listOf, Timestamp } from '../../http/schemas.ts';
@@ -16,8 +16,11 @@ import {
   getEndpoint,
   listDeliveries,
   listEndpoints,
+  RotateSecretSchema,
   redeliver,
+  rotateEndpointSecret,
   secretForReplay,
+  sendTestEvent,
   UpdateEndpointSchema,
   updateEndpoint,
 } from './webhooks.service.ts';
@@ -30,6 +33,7 @@ const Endpoint = z.object({
   enabled: z.boolean(),
   description: z.string().nullable(),
   disabled_reason: z.string().nullable(),
+  previous_secret_expires_at: Timestamp.nullable().describe('After a rotation: until when the old secret still signs deliveries'),
   created_at: Timestamp,
   updated_at: Timestamp,
 });
@@ -99,6 +103,42 @@ export function registerWebhookEndpointRoutes(root: FastifyInstance, ctx: AppCon
     await afterEndpointChange(ctx, caller.projectId);
     return out;
   });
+
+  app.post(
+    '/v1/webhook-endpoints/:id/rotate-secret',
+    {
+      schema: {
+        summary: 'Rotate an endpoint signing secret',
+        params: IdParams,
+        body: RotateSecretSchema,
+        response: replies({ 200: Endpoint.extend({ secret: z.string().describe('The new signing secret (whsec_...); shown with the rotation only') }) }),
+      },
+    },
+    async (req, reply) => {
+      const caller = callerOf(req);
+      let secret: string | null = null;
+      const out = (await idempotent(ctx, req, reply, async (q) => {
+        const rotated = await rotateEndpointSecret(ctx, q, caller, req.params.id, req.body);
+        secret = rotated.secret;
+        return { body: rotated.endpoint };
+      })) as { id: string };
+      // Like a creation's, the secret is never stored with the idempotent reply.
+      return { ...out, secret: secret ?? (await secretForReplay(ctx, caller.projectId, out.id)) };
+    },
+  );
+
+  app.post(
+    '/v1/webhook-endpoints/:id/test',
+    {
+      schema: {
+        summary: 'Send a test event to an endpoint',
+        description: 'Sends a `webhook.test` event to this endpoint only, now, and returns the delivery with its attempt.',
+        params: IdParams,
+        response: replies({ 200: DeliveryWithLog, ...errorResponses('conflict') }),
+      },
+    },
+    async (req, reply) => idempotentOutsideTx(ctx, req, reply, async () => ({ body: await sendTestEvent(ctx, callerOf(req), req.params.id) })),
+  );
 
   app.get('/v1/webhook-endpoints/:id/deliveries', { schema: { params: IdParams, querystring: DeliveriesQuery, response: replies({ 200: listOf(DeliveryWithLog) }) } }, async (req) =>
     listDeliveries(ctx.db, callerOf(req).projectId, req.params.id, req.query),

@@ -74,6 +74,7 @@ function endpointView(e: repo.EndpointRow) {
     enabled: e.enabled,
     description: e.description,
     disabled_reason: e.disabled_reason,
+    previous_secret_expires_at: e.previous_secret_expires_at,
     created_at: e.created_at,
     updated_at: e.updated_at,
   };
@@ -232,6 +233,63 @@ export async function redeliver(ctx: AppContext, q: Queryable, projectId: string
   return deliveryView(await repo.resetDelivery(q, id, ctx.clock.now()));
 }
 
+export const RotateSecretSchema = z
+  .object({
+    /** How long the old secret keeps signing next to the new one (0: it stops at once). Default 24 h. */
+    expires_in_seconds: z.number().int().min(0).max(7 * 86_400, 'must be at most 7 days (604800)').default(86_400),
+  })
+  .strict();
+
+/**
+ * A new signing secret for an endpoint, returned once. During the grace period deliveries carry a
+ * signature by each secret (Standard Webhooks lists several in `webhook-signature`), so a receiver
+ * can switch to the new secret whenever it likes before the old one expires.
+ */
+export async function rotateEndpointSecret(ctx: AppContext, q: Queryable, caller: Caller, id: string, body: z.infer<typeof RotateSecretSchema>) {
+  const secret = `whsec_${randomBytes(32).toString('base64')}`;
+  const at = ctx.clock.now();
+  const previousUntil = body.expires_in_seconds > 0 ? new Date(at.getTime() + body.expires_in_seconds * 1000) : null;
+  const row = await repo.rotateEndpointSecret(q, caller.projectId, id, {
+    secret: encrypt(ctx.config.encryptionKeys, secret, aad(caller.projectId, id)),
+    previousUntil,
+    at,
+  });
+  if (!row) throw new NotFoundError('webhook endpoint', id);
+  await audit(q, caller, { action: 'webhook_endpoint.secret_rotated', target: id, details: { expires_in_seconds: body.expires_in_seconds } }, at);
+  return { endpoint: endpointView(row), secret };
+}
+
+/**
+ * Sends a `webhook.test` event to one endpoint now and returns the delivery with its attempt: the
+ * rows are written in one transaction, the request is made after it commits (no transaction open),
+ * then settled like any delivery (a failed test retries on the usual schedule).
+ */
+export async function sendTestEvent(ctx: AppContext, caller: Caller, id: string) {
+  const projectId = caller.projectId;
+  const deliveryId = newId('delivery');
+  await ctx.db.tx(async (q) => {
+    const ep = await repo.findEndpoint(q, projectId, id);
+    if (!ep) throw new NotFoundError('webhook endpoint', id);
+    if (!ep.enabled) throw new ConflictError('This endpoint is disabled; enable it to send it a test event', { endpoint_id: id });
+    const now = ctx.clock.now();
+    await repo.insertTestDelivery(q, {
+      projectId,
+      endpointId: id,
+      eventId: newId('outbox'),
+      deliveryId,
+      payload: { object: 'webhook_test', message: 'A test event sent from Tollgate', endpoint_id: id },
+      at: await projectNow(ctx, projectId),
+      now,
+    });
+    await audit(q, caller, { action: 'webhook_endpoint.tested', target: id, details: { delivery_id: deliveryId } }, now);
+  });
+  const now = ctx.clock.now();
+  const lease = new Date(now.getTime() + ctx.config.webhookTimeoutMs + LEASE_MARGIN_MS);
+  const claimed = await ctx.db.tx((trx) => repo.claimDelivery(trx, projectId, deliveryId, now, lease));
+  for (const d of claimed) await deliverOne(ctx, d);
+  return getDelivery(ctx.db, projectId, deliveryId);
+}
+
 // Background ------------------------------------------------------------------------------
 
 /** Fans undispatched outbox events out to deliveries, one batch per transaction. */
@@ -272,13 +330,17 @@ async function deliverOne(ctx: AppContext, d: repo.DueDelivery): Promise<void> {
   const body = eventBody(d);
   let headers: Record<string, string>;
   try {
-    const secret = decrypt(ctx.config.encryptionKeys, d.secret_encrypted, aad(d.project_id, d.endpoint_id));
+    const secrets = [decrypt(ctx.config.encryptionKeys, d.secret_encrypted, aad(d.project_id, d.endpoint_id))];
+    // A rotated secret signs too until it expires: the receiver may verify with either.
+    if (d.previous_secret_encrypted && d.previous_secret_expires_at && new Date(d.previous_secret_expires_at).getTime() > sentAt.getTime()) {
+      secrets.push(decrypt(ctx.config.encryptionKeys, d.previous_secret_encrypted, aad(d.project_id, d.endpoint_id)));
+    }
     headers = {
       'content-type': 'application/json',
       'user-agent': 'Tollgate-Webhooks/1',
       'webhook-id': d.event_id,
       'webhook-timestamp': String(Math.floor(sentAt.getTime() / 1000)),
-      'webhook-signature': new Webhook(secret).sign(d.event_id, sentAt, body),
+      'webhook-signature': secrets.map((secret) => new Webhook(secret).sign(d.event_id, sentAt, body)).join(' '),
     };
   } catch (err) {
     ctx.log.error({ err, delivery: d.id }, 'webhook secret cannot be read');

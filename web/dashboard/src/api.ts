@@ -3,6 +3,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** The request field the error is about (`branding.logo_url`), when the API names one. */
+    readonly param?: string,
   ) {
     super(message);
   }
@@ -23,7 +25,7 @@ async function request<T>(method: string, url: string, body?: unknown): Promise<
   if (!res.ok) {
     const e = data?.error;
     if (res.status === 401 && !url.endsWith('/login') && !url.endsWith('/setup')) window.dispatchEvent(new Event('tollgate:signed-out'));
-    throw new ApiError(res.status, e?.code ?? 'error', e?.message ?? `${res.status} ${res.statusText}`);
+    throw new ApiError(res.status, e?.code ?? 'error', e?.message ?? `${res.status} ${res.statusText}`, typeof e?.param === 'string' ? e.param : undefined);
   }
   return data as T;
 }
