@@ -6879,6 +6879,8 @@ export interface operations {
                 last_event_id?: string;
                 /** @description true: send the initial messages and `ready`, then end */
                 once?: "true" | "false";
+                /** @description true: snapshots carry the customers' API keys; without `customers`, a snapshot of every key holder at connect and after a reset */
+                api_keys?: "true" | "false";
             };
             header?: never;
             path?: never;
@@ -7054,6 +7056,27 @@ export interface operations {
                                     rounding: "up" | "down" | "nearest";
                                 };
                             };
+                        };
+                        /** @description Streams opened with `api_keys=true` only: the customer's API keys (docs/api-keys.md, verifying in-process) */
+                        api_keys?: {
+                            customer_deleted: boolean;
+                            keys: {
+                                id: string;
+                                /** @description The SHA-256 of the key (hex): the SDK hashes a presented key and looks it up */
+                                key_hash: string;
+                                name: string | null;
+                                scopes: string[];
+                                /** Format: date-time */
+                                expires_at: string | null;
+                                /** Format: date-time */
+                                revoked_at: string | null;
+                                rate_limit: {
+                                    limit: number;
+                                    window_seconds: number;
+                                } | null;
+                                remaining: number | null;
+                                rolled_to: string | null;
+                            }[];
                         };
                     };
                 };
