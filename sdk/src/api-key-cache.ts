@@ -47,6 +47,8 @@ export class ApiKeyVerifier extends EntitlementCache {
   /** The hashes and erasure of each key holder, as of its newest snapshot with keys. */
   private readonly holders = new Map<string, { deleted: boolean; hashes: string[] }>();
   private readonly unknownKeys: 'not_found' | 'remote';
+  /** The last entitlements made, per customer, with the snapshot they were made from. */
+  private readonly madeEntitlements = new Map<string, { snap: EntitlementSnapshot; features: Record<string, unknown>; resetsAt: number }>();
   /** How many verifications were answered in-process and over HTTP. */
   local = 0;
   remote = 0;
@@ -68,6 +70,7 @@ export class ApiKeyVerifier extends EntitlementCache {
     if (prior) for (const h of prior.hashes) this.byHash.delete(h);
     const hashes: string[] = [];
     for (const key of s.api_keys.keys) {
+      Object.freeze(key.scopes); // handed out with every verdict: read-only
       this.byHash.set(key.key_hash, { key, customerId: s.customer_id });
       hashes.push(key.key_hash);
     }
@@ -86,39 +89,24 @@ export class ApiKeyVerifier extends EntitlementCache {
     const e = this.entryOf(customerId);
     const holder = this.holders.get(customerId);
     if (!e?.snap.known || !holder) return null;
-    const base = { key_id: key.id, customer_id: customerId };
-    if (holder.deleted) return { valid: false, code: 'customer_deleted', ...base };
-    if (key.revoked_at) return { valid: false, code: 'revoked', ...base };
+    if (holder.deleted) return { valid: false, code: 'customer_deleted', key_id: key.id, customer_id: customerId };
+    if (key.revoked_at) return { valid: false, code: 'revoked', key_id: key.id, customer_id: customerId };
     const now = this.now() + e.offset;
-    if (key.expires_at && Date.parse(key.expires_at) <= now) return { valid: false, code: 'expired', ...base };
+    if (key.expires_at && Date.parse(key.expires_at) <= now) return { valid: false, code: 'expired', key_id: key.id, customer_id: customerId };
     if (key.rate_limit) return null;
     if (key.remaining !== null) {
       // A budget only goes down: 0 is final. A rolled key draws on its successor's budget.
-      if (key.remaining === 0 && !key.rolled_to) return { valid: false, code: 'usage_exceeded', ...base, remaining: 0, rate_limit: null };
+      if (key.remaining === 0 && !key.rolled_to) return { valid: false, code: 'usage_exceeded', key_id: key.id, customer_id: customerId, remaining: 0, rate_limit: null };
       return null;
     }
-    const entitlements: Record<string, unknown> = {};
-    for (const [id, f] of Object.entries(e.snap.features)) {
-      if (f.type === 'credits') entitlements[id] = { type: f.type, allowed: e.snap.credits.balance > 0, balance: e.snap.credits.balance };
-      else if (f.type === 'boolean') entitlements[id] = { type: f.type, allowed: f.granted };
-      else if (f.type === 'value') entitlements[id] = { type: f.type, allowed: f.granted, value: f.granted ? f.value : null };
-      else {
-        const resets = e.resets.get(id);
-        if (resets !== undefined && now >= resets) return null;
-        const usage = f.usage ?? 0;
-        const limit = f.limit ?? null;
-        entitlements[id] = {
-          type: f.type,
-          allowed: f.granted && (limit === null || usage < limit),
-          usage,
-          limit,
-          remaining: limit === null ? null : Math.max(0, limit - usage),
-        };
-      }
-    }
+    const ent = this.entitlementsOf(e.snap, e.resets);
+    // A metered count past its reset: the snapshot's usage is no longer the count.
+    if (now >= ent.resetsAt) return null;
+    const entitlements = ent.features;
     return {
       valid: true,
-      ...base,
+      key_id: key.id,
+      customer_id: customerId,
       name: key.name,
       scopes: key.scopes,
       plan: e.snap.plan,
@@ -127,6 +115,30 @@ export class ApiKeyVerifier extends EntitlementCache {
       expires_at: key.expires_at,
       rate_limit: null,
     };
+  }
+
+  /** The verify reply's `entitlements` of a snapshot, made once per snapshot (read-only: frozen). */
+  private entitlementsOf(snap: EntitlementSnapshot, resets: Map<string, number>): { features: Record<string, unknown>; resetsAt: number } {
+    const made = this.madeEntitlements.get(snap.customer_id);
+    if (made?.snap === snap) return made;
+    const features: Record<string, unknown> = {};
+    let resetsAt = Number.POSITIVE_INFINITY;
+    for (const [id, f] of Object.entries(snap.features)) {
+      if (f.type === 'credits') features[id] = { type: f.type, allowed: snap.credits.balance > 0, balance: snap.credits.balance };
+      else if (f.type === 'boolean') features[id] = { type: f.type, allowed: f.granted };
+      else if (f.type === 'value') features[id] = { type: f.type, allowed: f.granted, value: f.granted ? f.value : null };
+      else {
+        const at = resets.get(id);
+        if (at !== undefined && at < resetsAt) resetsAt = at;
+        const usage = f.usage ?? 0;
+        const limit = f.limit ?? null;
+        features[id] = { type: f.type, allowed: f.granted && (limit === null || usage < limit), usage, limit, remaining: limit === null ? null : Math.max(0, limit - usage) };
+      }
+      Object.freeze(features[id]);
+    }
+    const out = { snap, features: Object.freeze(features), resetsAt };
+    this.madeEntitlements.set(snap.customer_id, out);
+    return out;
   }
 
   /** The verdict: from the cache when it can, else `POST /v1/api-keys/verify`. An invalid key is an answer, never an exception. */
