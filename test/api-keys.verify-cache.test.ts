@@ -5,6 +5,7 @@ import { Tollgate } from '../sdk/src/index.ts';
 import type { EntitlementSnapshot } from '../sdk/src/realtime.ts';
 import { sha256Hex } from '../sdk/src/sha256.ts';
 import type { CatalogInput } from '../src/domain/catalog.ts';
+import { runDueJobs } from '../src/jobs/runner.ts';
 import { createHarness, type Harness, type TestProject } from './support/harness.ts';
 
 /** Issue 15: the SDK verifies customer API keys from a cache kept fresh by the push stream (docs/api-keys.md). */
@@ -292,5 +293,42 @@ describe('issue 15: verify from the SDK cache', () => {
     } finally {
       w.close();
     }
+  });
+});
+
+describe('issue 15: an automatic key is announced by e-mail, never written in it', () => {
+  it('a subscription to a plan with issues_api_key sends "your API key is ready" with a billing-portal link; a key the app created sends nothing', async () => {
+    const q = await h.project({ catalog: { ...catalog, plans: catalog.plans!.map((x) => (x.id === 'pro' ? { ...x, issues_api_key: true } : x)) } as CatalogInput });
+    expect((await q.call('POST', '/v1/customers', { id: 'kim', email: 'kim@example.com' })).status).toBe(201);
+    expect((await q.call('POST', '/v1/customers', { id: 'lou', email: 'lou@example.com' })).status).toBe(201);
+    expect((await q.call('POST', '/v1/customers/kim/subscription', { plan: 'pro' })).status).toBeLessThan(300);
+    await newKey('lou', {}, q);
+    const [auto] = (await q.call('GET', '/v1/customers/kim/api-keys')).body.data;
+    expect(auto).toMatchObject({ auto_issued: true, status: 'active' });
+    await runDueJobs(h.tg.ctx);
+    const mails = await h.db.query<{ customer_id: string; to_address: string; subject: string; text_body: string; html_body: string }>(
+      "SELECT customer_id, to_address, subject, text_body, html_body FROM email_messages WHERE project_id = $1 AND template = 'api_key_ready'",
+      [q.id],
+    );
+    expect(mails.rows.map((m) => [m.customer_id, m.to_address])).toEqual([['kim', 'kim@example.com']]);
+    const mail = mails.rows[0]!;
+    expect(mail.text_body).toContain(auto.preview);
+    const hash = (await h.db.query<{ key_hash: string }>('SELECT key_hash FROM customer_api_keys WHERE project_id = $1 AND id = $2', [q.id, auto.id])).rows[0]!.key_hash;
+    expect(mail.text_body + mail.html_body).not.toContain(hash);
+    const link = /https?:\/\/[^/\s]+(\/portal\/ps_[A-Za-z0-9]+)/.exec(mail.text_body);
+    expect(link, mail.text_body).not.toBeNull();
+    // The link opens the customer's billing portal, which lists the key with its Roll button.
+    const page = await h.inject({ method: 'GET', url: link![1]! });
+    expect(page.status).toBe(200);
+    expect(page.raw).toContain(auto.preview);
+    // A webhook event for every key created, without the key.
+    const events = await h.db.query<{ customer_id: string; payload: string }>(
+      "SELECT customer_id, payload::text AS payload FROM outbox_events WHERE project_id = $1 AND type = 'api_key.created' ORDER BY seq",
+      [q.id],
+    );
+    expect(events.rows.map((e) => [e.customer_id, JSON.parse(e.payload).data.auto_issued])).toEqual([
+      ['kim', true],
+      ['lou', false],
+    ]);
   });
 });

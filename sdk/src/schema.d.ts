@@ -19972,7 +19972,7 @@ export interface operations {
             content: {
                 "application/json": {
                     url: string;
-                    events: ("*" | "customer.created" | "customer.updated" | "customer.deleted" | "onboarding.started" | "onboarding.step_completed" | "onboarding.step_skipped" | "onboarding.completed" | "subscription.created" | "subscription.updated" | "subscription.canceled" | "subscription.trial_will_end" | "entitlements.updated" | "credits.granted" | "credits.deducted" | "credits.low_balance" | "credits.reversed" | "credits.transferred" | "credits.expired" | "credits.auto_top_up_failed" | "checkout.completed" | "payment.succeeded" | "payment.failed" | "payment.refunded" | "order.paid" | "order.canceled" | "order.refunded")[];
+                    events: ("*" | "customer.created" | "customer.updated" | "customer.deleted" | "onboarding.started" | "onboarding.step_completed" | "onboarding.step_skipped" | "onboarding.completed" | "subscription.created" | "subscription.updated" | "subscription.canceled" | "subscription.trial_will_end" | "entitlements.updated" | "credits.granted" | "credits.deducted" | "credits.low_balance" | "credits.reversed" | "credits.transferred" | "credits.expired" | "credits.auto_top_up_failed" | "checkout.completed" | "payment.succeeded" | "payment.failed" | "payment.refunded" | "order.paid" | "order.canceled" | "order.refunded" | "api_key.created")[];
                     /** @default true */
                     enabled?: boolean;
                     description?: string;
@@ -20548,7 +20548,7 @@ export interface operations {
             content: {
                 "application/json": {
                     url?: string;
-                    events?: ("*" | "customer.created" | "customer.updated" | "customer.deleted" | "onboarding.started" | "onboarding.step_completed" | "onboarding.step_skipped" | "onboarding.completed" | "subscription.created" | "subscription.updated" | "subscription.canceled" | "subscription.trial_will_end" | "entitlements.updated" | "credits.granted" | "credits.deducted" | "credits.low_balance" | "credits.reversed" | "credits.transferred" | "credits.expired" | "credits.auto_top_up_failed" | "checkout.completed" | "payment.succeeded" | "payment.failed" | "payment.refunded" | "order.paid" | "order.canceled" | "order.refunded")[];
+                    events?: ("*" | "customer.created" | "customer.updated" | "customer.deleted" | "onboarding.started" | "onboarding.step_completed" | "onboarding.step_skipped" | "onboarding.completed" | "subscription.created" | "subscription.updated" | "subscription.canceled" | "subscription.trial_will_end" | "entitlements.updated" | "credits.granted" | "credits.deducted" | "credits.low_balance" | "credits.reversed" | "credits.transferred" | "credits.expired" | "credits.auto_top_up_failed" | "checkout.completed" | "payment.succeeded" | "payment.failed" | "payment.refunded" | "order.paid" | "order.canceled" | "order.refunded" | "api_key.created")[];
                     enabled?: boolean;
                     description?: string | null;
                 };
@@ -21515,7 +21515,7 @@ export interface operations {
             query?: {
                 customer_id?: string;
                 status?: "pending" | "sent" | "captured" | "failed" | "skipped";
-                template?: "welcome" | "receipt" | "trial_will_end" | "trial_ended" | "payment_failed" | "subscription_canceled" | "subscription_will_end" | "credits_low" | "order_confirmation";
+                template?: "welcome" | "receipt" | "trial_will_end" | "trial_ended" | "payment_failed" | "subscription_canceled" | "subscription_will_end" | "credits_low" | "order_confirmation" | "api_key_ready";
                 limit?: number;
                 starting_after?: string;
             };
@@ -21539,7 +21539,7 @@ export interface operations {
                             /** @enum {string} */
                             object: "email";
                             /** @enum {string} */
-                            template: "welcome" | "receipt" | "trial_will_end" | "trial_ended" | "payment_failed" | "subscription_canceled" | "subscription_will_end" | "credits_low" | "order_confirmation";
+                            template: "welcome" | "receipt" | "trial_will_end" | "trial_ended" | "payment_failed" | "subscription_canceled" | "subscription_will_end" | "credits_low" | "order_confirmation" | "api_key_ready";
                             event_id: string;
                             event_type: string;
                             customer_id: string | null;
@@ -21696,7 +21696,7 @@ export interface operations {
                         /** @enum {string} */
                         object: "email";
                         /** @enum {string} */
-                        template: "welcome" | "receipt" | "trial_will_end" | "trial_ended" | "payment_failed" | "subscription_canceled" | "subscription_will_end" | "credits_low" | "order_confirmation";
+                        template: "welcome" | "receipt" | "trial_will_end" | "trial_ended" | "payment_failed" | "subscription_canceled" | "subscription_will_end" | "credits_low" | "order_confirmation" | "api_key_ready";
                         event_id: string;
                         event_type: string;
                         customer_id: string | null;
@@ -21855,7 +21855,7 @@ export interface operations {
         parameters: {
             query?: {
                 status?: "pending" | "sent" | "captured" | "failed" | "skipped";
-                template?: "welcome" | "receipt" | "trial_will_end" | "trial_ended" | "payment_failed" | "subscription_canceled" | "subscription_will_end" | "credits_low" | "order_confirmation";
+                template?: "welcome" | "receipt" | "trial_will_end" | "trial_ended" | "payment_failed" | "subscription_canceled" | "subscription_will_end" | "credits_low" | "order_confirmation" | "api_key_ready";
                 limit?: number;
                 starting_after?: string;
             };
@@ -21881,7 +21881,7 @@ export interface operations {
                             /** @enum {string} */
                             object: "email";
                             /** @enum {string} */
-                            template: "welcome" | "receipt" | "trial_will_end" | "trial_ended" | "payment_failed" | "subscription_canceled" | "subscription_will_end" | "credits_low" | "order_confirmation";
+                            template: "welcome" | "receipt" | "trial_will_end" | "trial_ended" | "payment_failed" | "subscription_canceled" | "subscription_will_end" | "credits_low" | "order_confirmation" | "api_key_ready";
                             event_id: string;
                             event_type: string;
                             customer_id: string | null;
