@@ -297,7 +297,7 @@ describe('issue 15: verify from the SDK cache', () => {
 });
 
 describe('issue 15: an automatic key is announced by e-mail, never written in it', () => {
-  it('a subscription to a plan with issues_api_key sends "your API key is ready" with a billing-portal link; a key the app created sends nothing', async () => {
+  it('a subscription to a plan with issues_api_key sends "your API key is ready" with a billing-portal link, where the rolled key verifies from the cache; a key the app created sends nothing', async () => {
     const q = await h.project({ catalog: { ...catalog, plans: catalog.plans!.map((x) => (x.id === 'pro' ? { ...x, issues_api_key: true } : x)) } as CatalogInput });
     expect((await q.call('POST', '/v1/customers', { id: 'kim', email: 'kim@example.com' })).status).toBe(201);
     expect((await q.call('POST', '/v1/customers', { id: 'lou', email: 'lou@example.com' })).status).toBe(201);
@@ -321,7 +321,21 @@ describe('issue 15: an automatic key is announced by e-mail, never written in it
     const page = await h.inject({ method: 'GET', url: link![1]! });
     expect(page.status).toBe(200);
     expect(page.raw).toContain(auto.preview);
-    // A webhook event for every key created, without the key.
+    // Rolled there, the key is shown once, and the app's gateway verifies it from its cache at once.
+    const gate = new ApiKeyVerifier({ baseUrl: base, apiKey: q.key, now: () => h.clock.now().getTime(), staleAfterMs: 86_400_000 });
+    await gate.start();
+    try {
+      const rolled = await h.inject({ method: 'POST', url: `${link![1]!}/api-keys/${auto.id}/roll` });
+      expect(rolled.status, rolled.raw).toBe(200);
+      const shown = /data-testid="new-key"[^>]*>\s*([a-z0-9]+_[0-9A-Za-z]{43})\s*</.exec(rolled.raw)?.[1];
+      expect(shown, rolled.raw).toBeDefined();
+      const verdict = await localUntil(gate, shown!, (d) => d?.valid === true);
+      expect(verdict).toMatchObject({ valid: true, customer_id: 'kim', plan: 'pro', name: 'Default' });
+      expect(verdict).toEqual(await httpVerify(shown!, q));
+    } finally {
+      gate.close();
+    }
+    // A webhook event for every key created, never with the key.
     const events = await h.db.query<{ customer_id: string; payload: string }>(
       "SELECT customer_id, payload::text AS payload FROM outbox_events WHERE project_id = $1 AND type = 'api_key.created' ORDER BY seq",
       [q.id],
@@ -329,6 +343,7 @@ describe('issue 15: an automatic key is announced by e-mail, never written in it
     expect(events.rows.map((e) => [e.customer_id, JSON.parse(e.payload).data.auto_issued])).toEqual([
       ['kim', true],
       ['lou', false],
+      ['kim', false], // the roll in the portal
     ]);
   });
 });
