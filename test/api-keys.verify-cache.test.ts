@@ -6,6 +6,7 @@ import type { EntitlementSnapshot } from '../sdk/src/realtime.ts';
 import { sha256Hex } from '../sdk/src/sha256.ts';
 import type { CatalogInput } from '../src/domain/catalog.ts';
 import { runDueJobs } from '../src/jobs/runner.ts';
+import { createTollgate } from '../src/server.ts';
 import { createHarness, type Harness, type TestProject } from './support/harness.ts';
 
 /** Issue 15: the SDK verifies customer API keys from a cache kept fresh by the push stream (docs/api-keys.md). */
@@ -221,6 +222,28 @@ describe('issue 15: verify from the SDK cache', () => {
     expect(afterReply[197]!).toBeLessThan(50);
     // From the request start it also includes the revoke itself (on a loaded 2-core machine, tens of ms).
     expect(p99).toBeLessThan(500);
+  });
+
+  it('a verifier on another instance (same database) sees a key issued and revoked through this one', async () => {
+    const other = await createTollgate({ config: h.config, db: h.db, clock: h.clock, runner: false, logger: false });
+    await other.app.listen({ port: 0, host: '127.0.0.1' });
+    const w = new ApiKeyVerifier({
+      baseUrl: `http://127.0.0.1:${(other.app.server.address() as { port: number }).port}`,
+      apiKey: p.key,
+      now: () => h.clock.now().getTime(),
+      staleAfterMs: 86_400_000,
+    });
+    try {
+      await w.start();
+      await customer('hop');
+      const k = await newKey('hop', { scopes: ['a'] });
+      expect(await localUntil(w, k.key, (d) => d?.valid === true)).toEqual(await httpVerify(k.key));
+      expect((await p.call('DELETE', `/v1/api-keys/${k.id}`)).status).toBe(200);
+      expect(await localUntil(w, k.key, (d) => d?.valid === false)).toEqual({ valid: false, code: 'revoked', key_id: k.id, customer_id: 'hop' });
+    } finally {
+      w.close();
+      await other.close();
+    }
   });
 
   it('answers nothing locally while disconnected; a revocation made meanwhile arrives on reconnect (Last-Event-ID)', async () => {
