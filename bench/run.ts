@@ -10,14 +10,13 @@ import { openDb } from '../src/db/db.ts';
 import { migrate } from '../src/db/migrate.ts';
 import { systemClock } from '../src/clock.ts';
 import { createProject } from '../src/modules/projects/projects.service.ts';
-import { hashApiKey } from '../src/modules/api-keys/api-keys.service.ts';
-import { randomToken } from '../src/domain/ids.ts';
 import { pushCatalog } from '../src/modules/catalog/catalog.service.ts';
 import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
 import pino from 'pino';
 import { defaultRegistry } from '../src/app/capabilities.ts';
 import { closedLoop, type Figures, fmt, httpLoad, startServer, stopServer } from './lib.ts';
 import { realtimeBench } from './realtime.ts';
+import { verifyBench } from './verify.ts';
 
 const ADMIN_URL = process.env.BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const DB_NAME = process.env.BENCH_DB_NAME ?? 'tollgate_bench';
@@ -26,7 +25,7 @@ const CUSTOMERS = 10_000;
 const MS = Number(process.env.BENCH_MS ?? 4000);
 const CLIENTS = (process.env.BENCH_CLIENTS ?? '1,8,32').split(',').map(Number);
 const PORT = 4391;
-/** `BENCH_ONLY=realtime`: only the in-process check, stream and batch figures (a reduced run). */
+/** `BENCH_ONLY=realtime`: only the in-process check, stream and batch figures; `BENCH_ONLY=verify`: only the API-key verify figures (reduced runs). */
 const ONLY = process.env.BENCH_ONLY;
 const ENC = `k1:${Buffer.alloc(32, 3).toString('base64')}`;
 const PROJECT = 'bench';
@@ -97,6 +96,13 @@ async function main(): Promise<void> {
   const ratios: string[] = [];
   const rateLimited: { label: string; f: Figures }[] = [];
   try {
+    if (ONLY === 'verify') {
+      await verifyBench({ url, key, pool, project: PROJECT, customers: CUSTOMERS, ms: MS, out, ratios, ceiling: () => ceiling(pool, 32, false) });
+      out('');
+      out('Summary');
+      for (const r of ratios) out(r);
+      return;
+    }
     if (ONLY === 'realtime') {
       await realtimeBench({ url, key, ms: MS, customers: CUSTOMERS, out, ratios, sql: (text) => pool.query(text) });
       out('');
@@ -169,38 +175,8 @@ async function main(): Promise<void> {
     ratios.push(line);
     await pool.query('DELETE FROM credit_auto_top_ups WHERE project_id = $1', [PROJECT]);
 
-    // Customer API keys: POST /v1/api-keys/verify (one lookup by hash + the customer's entitlements),
-    // one key per customer, and the same verify on keys with a usage budget (one atomic decrement more).
-    out('');
-    out(`PostgreSQL — POST /v1/api-keys/verify, ${CUSTOMERS} keys, spread, 32 clients`);
-    const rawKeys = Array.from({ length: CUSTOMERS }, () => `bench_${randomToken(43)}`);
-    await pool.query(
-      `INSERT INTO customer_api_keys (project_id, id, customer_id, key_hash, preview, remaining, created_at)
-       SELECT $1, 'ckey_bench_' || g, 'c' || g, h, 'bench_…', CASE WHEN g % 2 = 1 THEN 1000000000 END, now()
-       FROM unnest($2::text[]) WITH ORDINALITY AS u(h, n), LATERAL (SELECT n - 1 AS g) x`,
-      [PROJECT, rawKeys.map(hashApiKey)],
-    );
-    await pool.query('ANALYZE customer_api_keys');
-    const verifyBase = await ceiling(pool, 32, false);
-    out(fmt(verifyBase));
-    for (const [label, pick] of [
-      ['verify, no budget', () => rawKeys[2 * Math.floor(Math.random() * (CUSTOMERS / 2))]],
-      ['verify, with remaining', () => rawKeys[2 * Math.floor(Math.random() * (CUSTOMERS / 2)) + 1]],
-    ] as const) {
-      const f = await httpLoad(`POST /v1/api-keys/verify (${label})`, {
-        url,
-        clients: 32,
-        ms: MS,
-        key,
-        body: '',
-        path: () => '/v1/api-keys/verify',
-        bodyFor: () => JSON.stringify({ key: pick() }),
-      });
-      out(fmt(f));
-      const vline = `  ratio ${label} / ceiling at 32 clients spread: ${(f.opsPerSec / verifyBase.opsPerSec).toFixed(2)}   (HTTP p99 ${f.p99.toFixed(1)} ms)`;
-      out(vline);
-      ratios.push(vline);
-    }
+    // Customer API keys: verify over HTTP, from the SDK cache, and the revocation latency (bench/verify.ts).
+    await verifyBench({ url, key, pool, project: PROJECT, customers: CUSTOMERS, ms: MS, out, ratios, ceiling: () => ceiling(pool, 32, false) });
   } finally {
     await pool.end();
     await stopServer(server);

@@ -9,6 +9,7 @@
  * one) and retries network errors, 5xx and 429 with that same key, so a retried call never takes
  * effect twice.
  */
+import { ApiKeyVerifier, type ApiKeyVerifierOptions } from './api-key-cache.js';
 import { apiKeys } from './resources/api-keys.js';
 import { checkout, portal } from './resources/checkout.js';
 import { cart, orders } from './resources/commerce.js';
@@ -33,6 +34,8 @@ export { newIdempotencyKey } from './transport.js';
 export type * from './types.js';
 export * from './webhooks.js';
 export * from './realtime.js';
+export * from './api-key-cache.js';
+export { sha256Hex } from './sha256.js';
 export * from './usage.js';
 
 export interface ClientOptions {
@@ -105,7 +108,16 @@ export class Tollgate {
   readonly cart = cart(this.#request);
   readonly orders = orders(this.#request);
   readonly secrets = secrets(this.#request);
-  readonly apiKeys = apiKeys(this.#request);
+  readonly apiKeys = {
+    ...apiKeys(this.#request),
+    /**
+     * Verifies keys in-process from the push stream (docs/api-keys.md, "Verifying in-process"):
+     * `verifyLocal(key)` (synchronous, null when only the server can answer) and `verify(key)`.
+     * Call `start()` first.
+     */
+    verifier: (options: Omit<ApiKeyVerifierOptions, 'baseUrl' | 'apiKey'> = {}): ApiKeyVerifier =>
+      new ApiKeyVerifier({ ...this.#connection(), ...options }),
+  };
   readonly project = project(this.#request);
   readonly keys = keys(this.#request);
   readonly providers = providers(this.#request);

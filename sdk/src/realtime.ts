@@ -47,6 +47,21 @@ export interface EntitlementSnapshot {
   plan: string | null;
   credits: { balance: number; held: number; available: number };
   features: Record<string, FeatureSnapshot>;
+  /** Streams opened with `api_keys=true` only (the `ApiKeyVerifier`): the customer's API keys. */
+  api_keys?: { customer_deleted: boolean; keys: ApiKeySnapshot[] };
+}
+
+/** A customer API key as the stream carries it: its SHA-256 (hex), never the key. */
+export interface ApiKeySnapshot {
+  id: string;
+  key_hash: string;
+  name: string | null;
+  scopes: string[];
+  expires_at: string | null;
+  revoked_at: string | null;
+  rate_limit: { limit: number; window_seconds: number } | null;
+  remaining: number | null;
+  rolled_to: string | null;
 }
 
 export interface Decision {
@@ -123,12 +138,18 @@ function creditsFor(cost: NonNullable<FeatureSnapshot['credit_cost']>, quantity:
 
 export class EntitlementCache {
   private readonly entries = new Map<string, Entry>();
-  private readonly fetchFn: typeof fetch;
-  private readonly now: () => number;
+  protected readonly fetchFn: typeof fetch;
+  protected readonly now: () => number;
   private readonly staleAfterMs: number;
   private readonly onStale: OnStale;
-  private readonly baseUrl: string;
+  protected readonly baseUrl: string;
   private readonly filter: Set<string> | null;
+  /** Subclasses: extra query parameters of the stream. */
+  protected streamParams: Record<string, string> = {};
+  /** Set at every `ready` of a connection (the initial messages arrived). */
+  protected readyCount = 0;
+  /** True between a connection's `ready` and its end: changes are arriving. */
+  protected connected = false;
   private lastEventId: string | null = null;
   private lastMessageAt = Number.NEGATIVE_INFINITY;
   private reconnectMs: number;
@@ -143,7 +164,7 @@ export class EntitlementCache {
   /** Called after every snapshot is stored (benchmarks and tests wait on it). */
   onSnapshot: ((s: EntitlementSnapshot) => void) | null = null;
 
-  constructor(private readonly opts: EntitlementCacheOptions) {
+  constructor(protected readonly opts: EntitlementCacheOptions) {
     this.fetchFn = opts.fetch ?? globalThis.fetch.bind(globalThis);
     this.now = opts.now ?? Date.now;
     this.staleAfterMs = opts.staleAfterMs ?? 30_000;
@@ -266,7 +287,16 @@ export class EntitlementCache {
     const resets = new Map<string, number>();
     for (const [id, f] of Object.entries(s.features)) if (f.resets_at) resets.set(id, Date.parse(f.resets_at));
     this.entries.set(s.customer_id, { snap: s, offset: Date.parse(s.now) - this.now(), resets });
+    this.stored(s);
     this.onSnapshot?.(s);
+  }
+
+  /** Subclasses: a snapshot was kept (a newer one than held). */
+  protected stored(_s: EntitlementSnapshot): void {}
+
+  /** The customer's snapshot with the project's time offset (project time − local time) and metered resets (ms). */
+  protected entryOf(customerId: string): { snap: EntitlementSnapshot; offset: number; resets: Map<string, number> } | undefined {
+    return this.entries.get(customerId);
   }
 
   private ready(): void {
@@ -278,7 +308,9 @@ export class EntitlementCache {
     while (!this.closed) {
       try {
         await this.connectOnce();
+        this.connected = false;
       } catch (err) {
+        this.connected = false;
         if ((err as { fatal?: boolean }).fatal) {
           this.fatal = err as Error;
           this.closed = true;
@@ -298,6 +330,7 @@ export class EntitlementCache {
     this.abort = abort;
     const url = new URL(`${this.baseUrl}/v1/stream`);
     if (this.filter) url.searchParams.set('customers', [...this.filter].join(','));
+    for (const [k, v] of Object.entries(this.streamParams)) url.searchParams.set(k, v);
     const headers: Record<string, string> = { authorization: `Bearer ${this.opts.apiKey}`, accept: 'text/event-stream' };
     if (this.lastEventId) headers['last-event-id'] = this.lastEventId;
     const res = await this.fetchFn(url, { headers, signal: abort.signal });
@@ -334,16 +367,22 @@ export class EntitlementCache {
     if (ev.id !== null) this.lastEventId = ev.id;
     if (ev.event === 'snapshot') this.store(JSON.parse(ev.data) as EntitlementSnapshot, true);
     else if (ev.event === 'reset') this.entries.clear();
-    else if (ev.event === 'ready') this.ready();
+    else if (ev.event === 'ready') {
+      this.readyCount++;
+      this.connected = true;
+      this.ready();
+    }
   }
 
   /** Disconnects (for a test: as if the network dropped) without closing; it reconnects. */
   dropConnection(): void {
+    this.connected = false;
     this.abort?.abort();
   }
 
   close(): void {
     this.closed = true;
+    this.connected = false;
     this.abort?.abort();
     this.ready();
   }

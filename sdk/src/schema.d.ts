@@ -7436,6 +7436,8 @@ export interface operations {
                 last_event_id?: string;
                 /** @description true: send the initial messages and `ready`, then end */
                 once?: "true" | "false";
+                /** @description true: snapshots carry the customers' API keys; without `customers`, a snapshot of every key holder at connect and after a reset */
+                api_keys?: "true" | "false";
             };
             header?: never;
             path?: never;
@@ -7611,6 +7613,27 @@ export interface operations {
                                     rounding: "up" | "down" | "nearest";
                                 };
                             };
+                        };
+                        /** @description Streams opened with `api_keys=true` only: the customer's API keys (docs/api-keys.md, verifying in-process) */
+                        api_keys?: {
+                            customer_deleted: boolean;
+                            keys: {
+                                id: string;
+                                /** @description The SHA-256 of the key (hex): the SDK hashes a presented key and looks it up */
+                                key_hash: string;
+                                name: string | null;
+                                scopes: string[];
+                                /** Format: date-time */
+                                expires_at: string | null;
+                                /** Format: date-time */
+                                revoked_at: string | null;
+                                rate_limit: {
+                                    limit: number;
+                                    window_seconds: number;
+                                } | null;
+                                remaining: number | null;
+                                rolled_to: string | null;
+                            }[];
                         };
                     };
                 };
@@ -20776,7 +20799,7 @@ export interface operations {
             content: {
                 "application/json": {
                     url: string;
-                    events: ("*" | "customer.created" | "customer.updated" | "customer.deleted" | "onboarding.started" | "onboarding.step_completed" | "onboarding.step_skipped" | "onboarding.completed" | "subscription.created" | "subscription.updated" | "subscription.canceled" | "subscription.trial_will_end" | "entitlements.updated" | "credits.granted" | "credits.deducted" | "credits.low_balance" | "credits.reversed" | "credits.transferred" | "credits.expired" | "credits.auto_top_up_failed" | "checkout.completed" | "payment.succeeded" | "payment.failed" | "payment.refunded" | "order.paid" | "order.canceled" | "order.refunded")[];
+                    events: ("*" | "customer.created" | "customer.updated" | "customer.deleted" | "onboarding.started" | "onboarding.step_completed" | "onboarding.step_skipped" | "onboarding.completed" | "subscription.created" | "subscription.updated" | "subscription.canceled" | "subscription.trial_will_end" | "entitlements.updated" | "credits.granted" | "credits.deducted" | "credits.low_balance" | "credits.reversed" | "credits.transferred" | "credits.expired" | "credits.auto_top_up_failed" | "checkout.completed" | "payment.succeeded" | "payment.failed" | "payment.refunded" | "order.paid" | "order.canceled" | "order.refunded" | "api_key.created")[];
                     /** @default true */
                     enabled?: boolean;
                     description?: string;
@@ -21362,7 +21385,7 @@ export interface operations {
             content: {
                 "application/json": {
                     url?: string;
-                    events?: ("*" | "customer.created" | "customer.updated" | "customer.deleted" | "onboarding.started" | "onboarding.step_completed" | "onboarding.step_skipped" | "onboarding.completed" | "subscription.created" | "subscription.updated" | "subscription.canceled" | "subscription.trial_will_end" | "entitlements.updated" | "credits.granted" | "credits.deducted" | "credits.low_balance" | "credits.reversed" | "credits.transferred" | "credits.expired" | "credits.auto_top_up_failed" | "checkout.completed" | "payment.succeeded" | "payment.failed" | "payment.refunded" | "order.paid" | "order.canceled" | "order.refunded")[];
+                    events?: ("*" | "customer.created" | "customer.updated" | "customer.deleted" | "onboarding.started" | "onboarding.step_completed" | "onboarding.step_skipped" | "onboarding.completed" | "subscription.created" | "subscription.updated" | "subscription.canceled" | "subscription.trial_will_end" | "entitlements.updated" | "credits.granted" | "credits.deducted" | "credits.low_balance" | "credits.reversed" | "credits.transferred" | "credits.expired" | "credits.auto_top_up_failed" | "checkout.completed" | "payment.succeeded" | "payment.failed" | "payment.refunded" | "order.paid" | "order.canceled" | "order.refunded" | "api_key.created")[];
                     enabled?: boolean;
                     description?: string | null;
                 };
@@ -22799,7 +22822,7 @@ export interface operations {
             query?: {
                 customer_id?: string;
                 status?: "pending" | "sent" | "captured" | "failed" | "skipped";
-                template?: "welcome" | "receipt" | "trial_will_end" | "trial_ended" | "payment_failed" | "subscription_canceled" | "subscription_will_end" | "credits_low" | "order_confirmation";
+                template?: "welcome" | "receipt" | "trial_will_end" | "trial_ended" | "payment_failed" | "subscription_canceled" | "subscription_will_end" | "credits_low" | "order_confirmation" | "api_key_ready";
                 limit?: number;
                 starting_after?: string;
             };
@@ -22823,7 +22846,7 @@ export interface operations {
                             /** @enum {string} */
                             object: "email";
                             /** @enum {string} */
-                            template: "welcome" | "receipt" | "trial_will_end" | "trial_ended" | "payment_failed" | "subscription_canceled" | "subscription_will_end" | "credits_low" | "order_confirmation";
+                            template: "welcome" | "receipt" | "trial_will_end" | "trial_ended" | "payment_failed" | "subscription_canceled" | "subscription_will_end" | "credits_low" | "order_confirmation" | "api_key_ready";
                             event_id: string;
                             event_type: string;
                             customer_id: string | null;
@@ -22980,7 +23003,7 @@ export interface operations {
                         /** @enum {string} */
                         object: "email";
                         /** @enum {string} */
-                        template: "welcome" | "receipt" | "trial_will_end" | "trial_ended" | "payment_failed" | "subscription_canceled" | "subscription_will_end" | "credits_low" | "order_confirmation";
+                        template: "welcome" | "receipt" | "trial_will_end" | "trial_ended" | "payment_failed" | "subscription_canceled" | "subscription_will_end" | "credits_low" | "order_confirmation" | "api_key_ready";
                         event_id: string;
                         event_type: string;
                         customer_id: string | null;
@@ -23139,7 +23162,7 @@ export interface operations {
         parameters: {
             query?: {
                 status?: "pending" | "sent" | "captured" | "failed" | "skipped";
-                template?: "welcome" | "receipt" | "trial_will_end" | "trial_ended" | "payment_failed" | "subscription_canceled" | "subscription_will_end" | "credits_low" | "order_confirmation";
+                template?: "welcome" | "receipt" | "trial_will_end" | "trial_ended" | "payment_failed" | "subscription_canceled" | "subscription_will_end" | "credits_low" | "order_confirmation" | "api_key_ready";
                 limit?: number;
                 starting_after?: string;
             };
@@ -23165,7 +23188,7 @@ export interface operations {
                             /** @enum {string} */
                             object: "email";
                             /** @enum {string} */
-                            template: "welcome" | "receipt" | "trial_will_end" | "trial_ended" | "payment_failed" | "subscription_canceled" | "subscription_will_end" | "credits_low" | "order_confirmation";
+                            template: "welcome" | "receipt" | "trial_will_end" | "trial_ended" | "payment_failed" | "subscription_canceled" | "subscription_will_end" | "credits_low" | "order_confirmation" | "api_key_ready";
                             event_id: string;
                             event_type: string;
                             customer_id: string | null;

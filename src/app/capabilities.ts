@@ -178,6 +178,7 @@ export const capabilities: readonly Capability[] = [
     // The app's own API keys for its customers (docs/api-keys.md); issued on a payment or subscription start when the catalog says so.
     name: 'api-keys',
     routes: [registerApiKeyRoutes],
+    emits: ['api_key.created'],
     onPaymentRecorded: [issueApiKeyOnPayment],
     onSubscriptionStarted: [issueApiKeyOnSubscriptionStart],
   },

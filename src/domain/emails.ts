@@ -14,6 +14,7 @@ export const EMAIL_TEMPLATES = {
   subscription_will_end: ['customer_name', 'customer_email', 'project_name', 'plan_name', 'period_end'],
   credits_low: ['customer_name', 'customer_email', 'project_name', 'balance', 'threshold'],
   order_confirmation: ['customer_name', 'customer_email', 'project_name', 'order_id', 'total', 'items'],
+  api_key_ready: ['customer_name', 'customer_email', 'project_name', 'key_name', 'key_preview', 'portal_url'],
 } as const satisfies Record<string, readonly string[]>;
 
 export type EmailTemplate = keyof typeof EMAIL_TEMPLATES;

@@ -12,6 +12,7 @@ import { requireCustomer } from '../customers/customers.service.ts';
 import { ApiKeyPrefixSchema, getProject, projectNow } from '../projects/projects.service.ts';
 import { countAttempts } from '../rate-limit/rate-limit.service.ts';
 import { entitlementsOf } from '../usage/usage.service.ts';
+import { emit } from '../webhooks-out/outbox.ts';
 import * as repo from './api-keys.repository.ts';
 
 export type { CustomerApiKeyRow } from './api-keys.repository.ts';
@@ -94,6 +95,8 @@ async function issue(ctx: AppContext, q: Queryable, projectId: string, customerI
     auto_issued: s.autoIssued,
     created_at: at,
   });
+  // For the app's webhooks and the "API key ready" e-mail of an automatic key; never the key itself.
+  if (row) await emit(q, { projectId, type: 'api_key.created', customerId, data: apiKeyView(row, at), at });
   return row ? { row, key: raw } : undefined;
 }
 

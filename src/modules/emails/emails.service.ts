@@ -36,6 +36,7 @@ const EMAIL_EVENTS = new Set([
   'subscription.canceled',
   'credits.low_balance',
   'order.paid',
+  'api_key.created',
 ]);
 
 /** A "trial ended" e-mail goes out for a change seen within this long after the trial's end. */
@@ -174,6 +175,15 @@ async function plan(
           },
         },
       ];
+    }
+    case 'api_key.created': {
+      // Only a key nobody has seen (issued by a payment or a subscription start): the customer reveals it in the portal.
+      if (d.auto_issued !== true) return [];
+      const portal =
+        emailSettingsOf(p).portal_url ??
+        (willSend('api_key_ready') ? await emailPortalLink(ctx, q, e.project_id, customerId, at, EMAIL_PORTAL_TTL_MS) : null) ??
+        '';
+      return [{ template: 'api_key_ready', onceKey: `api_key_ready:${str(d.id)}`, vars: { key_name: str(d.name), key_preview: str(d.preview), portal_url: portal } }];
     }
     default:
       return [];

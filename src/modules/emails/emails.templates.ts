@@ -113,6 +113,20 @@ const T: Record<EmailTemplate, Record<EmailLocale, Wording>> = {
       text: 'Bonjour {{customer_name}},\n\nMerci pour votre commande {{order_id}}. Nous avons bien reçu votre paiement de {{total}}.\n\n{{items}}',
     },
   },
+  // An automatically issued key (docs/api-keys.md): never the key itself (e-mails are kept and travel
+  // in clear), a link to the billing portal where the customer reveals it.
+  api_key_ready: {
+    en: {
+      subject: 'Your {{project_name}} API key is ready',
+      text: 'Hello {{customer_name}},\n\nWelcome! Your {{project_name}} API key is ready ({{key_preview}}).\n\nFor your security it is not written in this e-mail: open your account and choose "Roll key" to reveal it (it is shown there once): {{portal_url}}',
+      button: { label: 'Reveal my API key', url: 'portal_url' },
+    },
+    fr: {
+      subject: 'Votre clé d’API {{project_name}} est prête',
+      text: 'Bonjour {{customer_name}},\n\nBienvenue ! Votre clé d’API {{project_name}} est prête ({{key_preview}}).\n\nPour votre sécurité, elle n’est pas écrite dans cet e-mail : ouvrez votre compte et choisissez « Roll key » pour la révéler (elle y est affichée une seule fois) : {{portal_url}}',
+      button: { label: 'Révéler ma clé d’API', url: 'portal_url' },
+    },
+  },
 };
 
 /** Wording computed by the composer, per locale. */

@@ -12,9 +12,30 @@ export interface DecisionRow {
   balance: number | null;
   held: number | null;
   counters: { feature: string; used: number; period_start: string | null }[] | null;
+  /** With `withKeys` only: when the customer was erased, and its API keys (as JSON). */
+  deleted_at?: Date | string | null;
+  api_keys?: ApiKeyInput[] | null;
 }
 
-export async function readDecisionInputs(q: Queryable, projectId: string, customerIds: string[]): Promise<DecisionRow[]> {
+/** A customer API key as the stream carries it (no secret: the SHA-256 the verify looks up). */
+export interface ApiKeyInput {
+  id: string;
+  key_hash: string;
+  name: string | null;
+  scopes: string[];
+  expires_at: string | null;
+  revoked_at: string | null;
+  rate_limit: number | null;
+  rate_limit_window_seconds: number | null;
+  remaining: number | string | null;
+  rolled_to: string | null;
+}
+
+/**
+ * Reads a decision's inputs in one statement; `withKeys` adds the customer's API keys and erasure
+ * in the same statement, so a snapshot's keys are exactly as new as its seq.
+ */
+export async function readDecisionInputs(q: Queryable, projectId: string, customerIds: string[], withKeys = false): Promise<DecisionRow[]> {
   const r = await q.query<DecisionRow>(
     `SELECT ids.id AS customer_id,
             (c.id IS NOT NULL) AS known,
@@ -23,7 +44,17 @@ export async function readDecisionInputs(q: Queryable, projectId: string, custom
             s.plan_id, s.current_period_start, s.current_period_end,
             a.balance, a.held,
             (SELECT json_agg(json_build_object('feature', u.feature, 'used', u.used, 'period_start', u.period_start))
-               FROM usage_counters u WHERE u.project_id = $1 AND u.customer_id = ids.id) AS counters
+               FROM usage_counters u WHERE u.project_id = $1 AND u.customer_id = ids.id) AS counters${
+               withKeys
+                 ? `,
+            c.deleted_at,
+            (SELECT json_agg(json_build_object('id', k.id, 'key_hash', k.key_hash, 'name', k.name, 'scopes', k.scopes,
+                       'expires_at', k.expires_at, 'revoked_at', k.revoked_at, 'rate_limit', k.rate_limit,
+                       'rate_limit_window_seconds', k.rate_limit_window_seconds, 'remaining', k.remaining, 'rolled_to', k.rolled_to)
+                       ORDER BY k.created_at, k.id)
+               FROM customer_api_keys k WHERE k.project_id = $1 AND k.customer_id = ids.id) AS api_keys`
+                 : ''
+             }
      FROM unnest($2::text[]) AS ids(id)
      LEFT JOIN customers c ON c.project_id = $1 AND c.id = ids.id
      LEFT JOIN credit_accounts a ON a.project_id = $1 AND a.customer_id = ids.id
@@ -34,6 +65,15 @@ export async function readDecisionInputs(q: Queryable, projectId: string, custom
     [projectId, customerIds],
   );
   return r.rows;
+}
+
+/** The customers of a project holding at least one API key (any status), by id, a page at a time. */
+export async function keyHolders(q: Queryable, projectId: string, after: string, limit: number): Promise<string[]> {
+  const r = await q.query<{ customer_id: string }>(
+    'SELECT DISTINCT customer_id FROM customer_api_keys WHERE project_id = $1 AND customer_id > $2 ORDER BY customer_id LIMIT $3',
+    [projectId, after, limit],
+  );
+  return r.rows.map((x) => x.customer_id);
 }
 
 export interface ChangeRow {

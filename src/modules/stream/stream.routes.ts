@@ -17,6 +17,18 @@ const FeatureSnapshot = z.object({
   credit_cost: z.object({ credits: z.number(), per: z.number(), rounding: z.enum(['up', 'down', 'nearest']) }).optional(),
 });
 
+const ApiKeySnapshot = z.object({
+  id: z.string(),
+  key_hash: z.string().describe('The SHA-256 of the key (hex): the SDK hashes a presented key and looks it up'),
+  name: z.string().nullable(),
+  scopes: z.array(z.string()),
+  expires_at: Timestamp.nullable(),
+  revoked_at: Timestamp.nullable(),
+  rate_limit: z.object({ limit: z.number().int(), window_seconds: z.number().int() }).nullable(),
+  remaining: z.number().int().nullable(),
+  rolled_to: z.string().nullable(),
+});
+
 export const EntitlementSnapshot = z
   .object({
     object: z.literal('entitlement_snapshot'),
@@ -27,6 +39,10 @@ export const EntitlementSnapshot = z
     plan: z.string().nullable(),
     credits: z.object({ balance: z.number().int(), held: z.number().int(), available: z.number().int() }),
     features: z.record(z.string(), FeatureSnapshot),
+    api_keys: z
+      .object({ customer_deleted: z.boolean(), keys: z.array(ApiKeySnapshot) })
+      .optional()
+      .describe('Streams opened with `api_keys=true` only: the customer\'s API keys (docs/api-keys.md, verifying in-process)'),
   })
   .describe('Everything `POST /v1/check` decides on for one customer (docs/sdk-realtime.md)');
 
@@ -35,6 +51,10 @@ const StreamQuery = z
     customers: z.string().max(300_000).optional().describe('Comma-separated customer ids (at most 1000): snapshots of these at connect, then their changes only'),
     last_event_id: z.string().max(20).optional().describe('Same as the Last-Event-ID header (for clients that cannot set headers)'),
     once: z.enum(['true', 'false']).optional().describe('true: send the initial messages and `ready`, then end'),
+    api_keys: z
+      .enum(['true', 'false'])
+      .optional()
+      .describe("true: snapshots carry the customers' API keys; without `customers`, a snapshot of every key holder at connect and after a reset"),
   })
   .strict();
 
@@ -83,7 +103,7 @@ export function registerStreamRoutes(root: FastifyInstance, ctx: AppContext): vo
           if (!res.writableEnded) res.end();
         },
       };
-      const stop = await openStream(ctx, { projectId, customers, lastEventId, once: req.query.once === 'true' }, sink);
+      const stop = await openStream(ctx, { projectId, customers, lastEventId, once: req.query.once === 'true', apiKeys: req.query.api_keys === 'true' }, sink);
       if (res.destroyed) stop();
       else res.on('close', stop);
     },

@@ -54,13 +54,54 @@ export interface EntitlementSnapshot {
   plan: string | null;
   credits: { balance: number; held: number; available: number };
   features: Record<string, FeatureSnapshot>;
+  /** Streams opened with `api_keys=true` only: the customer's API keys, for the SDK's local verify. */
+  api_keys?: ApiKeysSnapshot;
+}
+
+/** A customer API key as the stream carries it: its SHA-256, never the key. */
+export interface ApiKeySnapshot {
+  id: string;
+  key_hash: string;
+  name: string | null;
+  scopes: string[];
+  expires_at: string | null;
+  revoked_at: string | null;
+  rate_limit: { limit: number; window_seconds: number } | null;
+  remaining: number | null;
+  rolled_to: string | null;
+}
+
+export interface ApiKeysSnapshot {
+  /** The customer was erased: every key of it verifies as `customer_deleted`. */
+  customer_deleted: boolean;
+  /** Every key of the customer, whatever its status (a revoked key verifies as `revoked`, not `not_found`). */
+  keys: ApiKeySnapshot[];
+}
+
+const iso = (v: string | Date | null | undefined) => (v === null || v === undefined ? null : new Date(v).toISOString());
+
+function keysSnapshot(row: repo.DecisionRow): ApiKeysSnapshot {
+  return {
+    customer_deleted: row.deleted_at !== null && row.deleted_at !== undefined,
+    keys: (row.api_keys ?? []).map((k) => ({
+      id: k.id,
+      key_hash: k.key_hash,
+      name: k.name,
+      scopes: k.scopes,
+      expires_at: iso(k.expires_at),
+      revoked_at: iso(k.revoked_at),
+      rate_limit: k.rate_limit && k.rate_limit_window_seconds ? { limit: Number(k.rate_limit), window_seconds: Number(k.rate_limit_window_seconds) } : null,
+      remaining: k.remaining === null ? null : Number(k.remaining),
+      rolled_to: k.rolled_to,
+    })),
+  };
 }
 
 function nextMonth(d: Date): Date {
   return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1));
 }
 
-function buildSnapshot(catalog: Catalog, now: Date, row: repo.DecisionRow): EntitlementSnapshot {
+function buildSnapshot(catalog: Catalog, now: Date, row: repo.DecisionRow, withKeys: boolean): EntitlementSnapshot {
   const planId = row.plan_id ?? catalog.free_plan ?? null;
   const plan = planId ? findPlan(catalog, planId) : undefined;
   const balance = Number(row.balance ?? 0);
@@ -100,18 +141,22 @@ function buildSnapshot(catalog: Catalog, now: Date, row: repo.DecisionRow): Enti
     plan: row.known ? planId : (catalog.free_plan ?? null),
     credits: { balance, held, available: balance - held },
     features,
+    ...(withKeys ? { api_keys: keysSnapshot(row) } : {}),
   };
 }
 
-/** Snapshots of several customers: one catalog read and one statement. `fresh`: bypass the caches (after a catalog or clock change). */
-export async function snapshots(ctx: AppContext, projectId: string, customerIds: string[], fresh = false): Promise<EntitlementSnapshot[]> {
+/**
+ * Snapshots of several customers: one catalog read and one statement. `fresh`: bypass the caches
+ * (after a catalog or clock change). `withKeys`: with the customers' API keys (`api_keys`).
+ */
+export async function snapshots(ctx: AppContext, projectId: string, customerIds: string[], fresh = false, withKeys = false): Promise<EntitlementSnapshot[]> {
   if (customerIds.length === 0) return [];
   const { catalog } = fresh ? await ctx.db.tx((q) => getCatalog(ctx, projectId, q)) : await getCatalog(ctx, projectId);
   const now = fresh ? await projectNowUncached(ctx, projectId) : await projectNow(ctx, projectId);
   const out: EntitlementSnapshot[] = [];
   for (let i = 0; i < customerIds.length; i += BATCH) {
-    const rows = await repo.readDecisionInputs(ctx.db, projectId, customerIds.slice(i, i + BATCH));
-    for (const r of rows) out.push(buildSnapshot(catalog, now, r));
+    const rows = await repo.readDecisionInputs(ctx.db, projectId, customerIds.slice(i, i + BATCH), withKeys);
+    for (const r of rows) out.push(buildSnapshot(catalog, now, r, withKeys));
   }
   return out;
 }
@@ -151,6 +196,8 @@ export interface StreamSink {
 interface Subscriber {
   projectId: string;
   customers: Set<string> | null;
+  /** Opened with `api_keys=true`: snapshots carry the customers' keys, and every key holder is sent after a reset. */
+  apiKeys: boolean;
   sink: StreamSink;
   /** Messages arriving while the initial snapshots are read are held, then sent after them. */
   held: string[] | null;
@@ -210,11 +257,11 @@ class StreamHub {
     return s;
   }
 
-  async subscribe(projectId: string, customers: string[] | null, sink: StreamSink): Promise<Subscriber> {
+  async subscribe(projectId: string, customers: string[] | null, sink: StreamSink, apiKeys = false): Promise<Subscriber> {
     if (this.closed) throw new Error('stream hub closed');
     await this.start();
     const s = this.state(projectId);
-    const sub: Subscriber = { projectId, customers: customers ? new Set(customers) : null, sink, held: [], heartbeat: null };
+    const sub: Subscriber = { projectId, customers: customers ? new Set(customers) : null, apiKeys, sink, held: [], heartbeat: null };
     s.subs.add(sub);
     if (s.cursor < 0) {
       s.cursor = (await repo.cursorOf(this.ctx.db, projectId)).latest;
@@ -285,12 +332,25 @@ class StreamHub {
           else for (const c of sub.customers) if (reset || changed.has(c)) wanted.add(c);
         }
         if (everyone) for (const c of changed) wanted.add(c);
-        const snaps = await snapshots(this.ctx, projectId, [...wanted], reset);
+        let withKeys = false;
+        let allHolders = false;
+        for (const sub of s.subs) {
+          if (sub.apiKeys) withKeys = true;
+          if (sub.apiKeys && !sub.customers && reset) allHolders = true;
+        }
+        // After a reset every snapshot held is outdated: a key cache gets all its key holders again.
+        const holdersOnly = new Set<string>();
+        if (allHolders) for (const c of await allKeyHolders(this.ctx.db, projectId)) if (!wanted.has(c)) holdersOnly.add(c);
+        for (const c of holdersOnly) wanted.add(c);
+        const snaps = await snapshots(this.ctx, projectId, [...wanted], reset, withKeys);
         const id = s.cursor;
         for (const sub of s.subs) {
           const out: string[] = [];
           if (reset && !sub.customers) out.push(sseMessage('reset', { seq: id }, id));
-          for (const snap of snaps) if (!sub.customers || sub.customers.has(snap.customer_id)) out.push(sseMessage('snapshot', snap, id));
+          for (const snap of snaps) {
+            const mine = sub.customers ? sub.customers.has(snap.customer_id) : sub.apiKeys || !holdersOnly.has(snap.customer_id);
+            if (mine) out.push(sseMessage('snapshot', sub.apiKeys ? snap : withoutKeys(snap), id));
+          }
           if (out.length === 0) continue;
           const chunk = out.join('');
           if (sub.held) sub.held.push(chunk);
@@ -362,6 +422,8 @@ export interface OpenStream {
   customers: string[] | null;
   lastEventId: number | null;
   once: boolean;
+  /** Snapshots with the customers' API keys; without a filter, every key holder at connect. */
+  apiKeys?: boolean;
 }
 
 /**
@@ -373,19 +435,24 @@ export interface OpenStream {
  */
 export async function openStream(ctx: AppContext, o: OpenStream, sink: StreamSink): Promise<() => void> {
   const hub = hubOf(ctx);
-  const sub = await hub.subscribe(o.projectId, o.customers, sink);
+  const apiKeys = o.apiKeys === true;
+  const sub = await hub.subscribe(o.projectId, o.customers, sink, apiKeys);
   try {
     const cursor = hub.cursorOf(o.projectId);
     const first: string[] = ['retry: 2000\n\n'];
     let ids: string[] = o.customers ?? [];
+    let everyHolder = !o.customers && apiKeys && o.lastEventId === null;
     if (!o.customers && o.lastEventId !== null) {
       const { pruned } = await repo.cursorOf(ctx.db, o.projectId);
       // Older than the log keeps: what changed since is unknown, so everything held is outdated.
       const changes = o.lastEventId < pruned ? [{ customer_id: '', seq: pruned }] : await recentChanges(ctx.db, o.projectId, o.lastEventId);
-      if (changes.some((c) => c.customer_id === '')) first.push(sseMessage('reset', { seq: cursor }, cursor));
+      const reset = changes.some((c) => c.customer_id === '');
+      if (reset) first.push(sseMessage('reset', { seq: cursor }, cursor));
+      if (reset && apiKeys) everyHolder = true;
       ids = [...new Set(changes.map((c) => c.customer_id).filter((c) => c !== ''))];
     }
-    for (const snap of await snapshots(ctx, o.projectId, ids)) first.push(sseMessage('snapshot', snap, cursor));
+    if (everyHolder) ids = [...new Set([...ids, ...(await allKeyHolders(ctx.db, o.projectId))])];
+    for (const snap of await snapshots(ctx, o.projectId, ids, false, apiKeys)) first.push(sseMessage('snapshot', snap, cursor));
     first.push(sseMessage('ready', { seq: cursor, customers: o.customers?.length ?? null }, cursor));
     sink.write(first.join(''));
   } catch (err) {
@@ -399,6 +466,22 @@ export async function openStream(ctx: AppContext, o: OpenStream, sink: StreamSin
   }
   hub.goLive(sub);
   return () => hub.unsubscribe(sub);
+}
+
+function withoutKeys(s: EntitlementSnapshot): EntitlementSnapshot {
+  if (!s.api_keys) return s;
+  const { api_keys: _, ...rest } = s;
+  return rest;
+}
+
+/** Every customer of the project holding an API key (any status). */
+async function allKeyHolders(q: Queryable, projectId: string): Promise<string[]> {
+  const out: string[] = [];
+  for (;;) {
+    const page = await repo.keyHolders(q, projectId, out[out.length - 1] ?? '', 5000);
+    out.push(...page);
+    if (page.length < 5000) return out;
+  }
 }
 
 async function recentChanges(q: Queryable, projectId: string, after: number): Promise<repo.ChangeRow[]> {

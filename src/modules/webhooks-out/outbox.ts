@@ -29,6 +29,7 @@ export const OUTBOX_EVENT_TYPES = [
   'order.paid',
   'order.canceled',
   'order.refunded',
+  'api_key.created',
 ] as const;
 
 export type OutboxEventType = (typeof OUTBOX_EVENT_TYPES)[number];

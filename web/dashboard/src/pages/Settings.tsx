@@ -178,6 +178,7 @@ const TEMPLATES: [string, string][] = [
   ['subscription_canceled', 'Subscription ended'],
   ['credits_low', 'Credits running low'],
   ['order_confirmation', 'Order confirmation'],
+  ['api_key_ready', 'API key ready'],
 ];
 
 /** `settings.email` through PATCH /v1/project: sender, portal link, and which e-mails go out. */
