@@ -1690,6 +1690,17 @@ export interface operations {
                         id: string;
                         /** @enum {string} */
                         object: "project";
+                        /** @enum {string} */
+                        mode: "test" | "live";
+                        /** @description The test mode's project id (the id the project was created with) */
+                        test_project_id: string;
+                        /** @description The live mode's project id: `<test id>_live` */
+                        live_project_id: string;
+                        /**
+                         * @description `shared`: live mode sells the test catalog; `own`: a live catalog was pushed
+                         * @enum {string}
+                         */
+                        live_catalog: "shared" | "own";
                         name: string;
                         default_provider: string;
                         cors_origins: string[];
@@ -1754,7 +1765,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1764,7 +1775,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -1861,6 +1872,17 @@ export interface operations {
                         id: string;
                         /** @enum {string} */
                         object: "project";
+                        /** @enum {string} */
+                        mode: "test" | "live";
+                        /** @description The test mode's project id (the id the project was created with) */
+                        test_project_id: string;
+                        /** @description The live mode's project id: `<test id>_live` */
+                        live_project_id: string;
+                        /**
+                         * @description `shared`: live mode sells the test catalog; `own`: a live catalog was pushed
+                         * @enum {string}
+                         */
+                        live_catalog: "shared" | "own";
                         name: string;
                         default_provider: string;
                         cors_origins: string[];
@@ -1925,7 +1947,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1935,7 +1957,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -2089,6 +2111,8 @@ export interface operations {
                             id: string;
                             project_id: string;
                             /** @enum {string} */
+                            mode: "test" | "live";
+                            /** @enum {string} */
                             kind: "secret" | "publishable";
                             preview: string;
                             scopes: ("full" | "read" | "secrets:reveal" | "publishable")[];
@@ -2142,7 +2166,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2152,7 +2176,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -2229,6 +2253,8 @@ export interface operations {
                      */
                     scopes?: ("full" | "read" | "secrets:reveal")[];
                     name?: string;
+                    /** @enum {string} */
+                    mode?: "test" | "live";
                 };
             };
         };
@@ -2245,6 +2271,10 @@ export interface operations {
                         object: "api_key";
                         /** @description The key itself: shown once, with the creation */
                         key: string;
+                        /** @description The project of the key's mode: `<id>_live` for a live key */
+                        project_id: string;
+                        /** @enum {string} */
+                        mode: "test" | "live";
                         /** @enum {string} */
                         kind: "secret" | "publishable";
                         scopes: ("full" | "read" | "secrets:reveal" | "publishable")[];
@@ -2294,7 +2324,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2304,7 +2334,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -2460,6 +2490,8 @@ export interface operations {
                         id: string;
                         project_id: string;
                         /** @enum {string} */
+                        mode: "test" | "live";
+                        /** @enum {string} */
                         kind: "secret" | "publishable";
                         preview: string;
                         scopes: ("full" | "read" | "secrets:reveal" | "publishable")[];
@@ -2513,7 +2545,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2523,7 +2555,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -2857,7 +2889,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2867,7 +2899,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -3311,7 +3343,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3321,7 +3353,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -3513,7 +3545,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3523,7 +3555,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -3719,7 +3751,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3729,7 +3761,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -3982,7 +4014,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3992,7 +4024,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -4135,7 +4167,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4145,7 +4177,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -4490,7 +4522,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4500,7 +4532,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -4770,7 +4802,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4780,7 +4812,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -4927,7 +4959,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4937,7 +4969,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -5353,7 +5385,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5363,7 +5395,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -5576,7 +5608,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5586,7 +5618,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -5800,7 +5832,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5810,7 +5842,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -6024,7 +6056,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6034,7 +6066,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -6258,7 +6290,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6268,7 +6300,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -6492,7 +6524,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6502,7 +6534,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -6728,7 +6760,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6738,7 +6770,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -6935,7 +6967,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6945,7 +6977,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -7098,7 +7130,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7108,7 +7140,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -7467,7 +7499,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7477,7 +7509,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -7778,7 +7810,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7788,7 +7820,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -7954,7 +7986,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7964,7 +7996,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -8100,7 +8132,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8110,7 +8142,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -8306,7 +8338,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8316,7 +8348,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -8529,7 +8561,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8539,7 +8571,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -8738,7 +8770,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8748,7 +8780,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -8967,7 +8999,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8977,7 +9009,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -9230,7 +9262,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9240,7 +9272,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -9486,7 +9518,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9496,7 +9528,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -9820,7 +9852,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9830,7 +9862,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -10056,7 +10088,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10066,7 +10098,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -10278,7 +10310,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10288,7 +10320,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -10539,7 +10571,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10549,7 +10581,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -10680,7 +10712,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10690,7 +10722,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -10921,7 +10953,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10931,7 +10963,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -11144,7 +11176,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11154,7 +11186,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -11291,7 +11323,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11301,7 +11333,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -11462,7 +11494,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11472,7 +11504,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -11627,7 +11659,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11637,7 +11669,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -11873,7 +11905,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11883,7 +11915,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -12096,7 +12128,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -12106,7 +12138,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -12255,7 +12287,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -12265,7 +12297,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -12428,7 +12460,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -12438,7 +12470,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -12652,7 +12684,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -12662,7 +12694,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -12857,7 +12889,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -12867,7 +12899,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -13023,7 +13055,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13033,7 +13065,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -13281,7 +13313,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13291,7 +13323,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -13538,7 +13570,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13548,7 +13580,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -13759,7 +13791,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13769,7 +13801,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -13949,7 +13981,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13959,7 +13991,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -14173,7 +14205,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14183,7 +14215,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -14396,7 +14428,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14406,7 +14438,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -14536,7 +14568,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14546,7 +14578,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -14708,7 +14740,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14718,7 +14750,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -14883,7 +14915,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14893,7 +14925,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -15071,7 +15103,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15081,7 +15113,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -15254,7 +15286,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15264,7 +15296,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -15490,7 +15522,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15500,7 +15532,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -15712,7 +15744,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15722,7 +15754,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -15967,7 +15999,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15977,7 +16009,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -16165,7 +16197,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -16175,7 +16207,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -16411,7 +16443,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -16421,7 +16453,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -16600,7 +16632,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -16610,7 +16642,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -16849,7 +16881,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -16859,7 +16891,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -17122,7 +17154,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -17132,7 +17164,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -17307,7 +17339,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -17317,7 +17349,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -17449,7 +17481,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -17459,7 +17491,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -17664,7 +17696,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -17674,7 +17706,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -17819,7 +17851,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -17829,7 +17861,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -17995,7 +18027,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -18005,7 +18037,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -18226,7 +18258,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -18236,7 +18268,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -18365,7 +18397,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -18375,7 +18407,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -18534,7 +18566,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -18544,7 +18576,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -18761,7 +18793,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -18771,7 +18803,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -18904,7 +18936,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -18914,7 +18946,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -19114,7 +19146,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -19124,7 +19156,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -19345,7 +19377,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -19355,7 +19387,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -19487,7 +19519,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -19497,7 +19529,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -19652,7 +19684,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -19662,7 +19694,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -19873,7 +19905,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -19883,7 +19915,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -20021,7 +20053,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -20031,7 +20063,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -20236,7 +20268,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -20246,7 +20278,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -20387,7 +20419,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -20397,7 +20429,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -20594,7 +20626,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -20604,7 +20636,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -20834,7 +20866,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -20844,7 +20876,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -21012,7 +21044,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -21022,7 +21054,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -21182,7 +21214,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -21192,7 +21224,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -21345,7 +21377,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -21355,7 +21387,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -21589,7 +21621,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -21599,7 +21631,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -21746,7 +21778,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -21756,7 +21788,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -21931,7 +21963,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -21941,7 +21973,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -22092,7 +22124,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -22102,7 +22134,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -22238,7 +22270,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -22248,7 +22280,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -22514,7 +22546,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -22524,7 +22556,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -22661,7 +22693,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -22671,7 +22703,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -22884,7 +22916,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -22894,7 +22926,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -23086,7 +23118,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -23096,7 +23128,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -23248,7 +23280,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -23258,7 +23290,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -23465,7 +23497,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -23475,7 +23507,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -23631,7 +23663,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -23641,7 +23673,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -23853,7 +23885,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -23863,7 +23895,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -24053,7 +24085,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -24063,7 +24095,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -24205,7 +24237,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -24215,7 +24247,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -24392,7 +24424,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -24402,7 +24434,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -24657,7 +24689,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -24667,7 +24699,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -24887,7 +24919,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -24897,7 +24929,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -25100,7 +25132,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -25110,7 +25142,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -25325,7 +25357,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -25335,7 +25367,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -25588,7 +25620,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -25598,7 +25630,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -25931,7 +25963,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -25941,7 +25973,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -26152,7 +26184,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -26162,7 +26194,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -26373,7 +26405,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -26383,7 +26415,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -26556,6 +26588,26 @@ export interface operations {
                         error: {
                             /** @enum {string} */
                             code: "invalid_request" | "invalid_signature";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: livemode_forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;

@@ -12,6 +12,11 @@ import { getProjectView, ProjectPatchBody, updateProject } from './projects.serv
 const Project = z.object({
   id: z.string(),
   object: z.literal('project'),
+  /** The mode of the key that asked (docs/modes.md): a live key's project is the live twin `<id>_live`. */
+  mode: z.enum(['test', 'live']),
+  test_project_id: z.string().describe("The test mode's project id (the id the project was created with)"),
+  live_project_id: z.string().describe("The live mode's project id: `<test id>_live`"),
+  live_catalog: z.enum(['shared', 'own']).describe('`shared`: live mode sells the test catalog; `own`: a live catalog was pushed'),
   name: z.string(),
   default_provider: z.string(),
   cors_origins: z.array(z.string()),
