@@ -1,10 +1,16 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Tollgate } from '@tollgate/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
 import { randomToken } from '../src/domain/ids.ts';
 import { listMigrations, migrate } from '../src/db/migrate.ts';
 import { findKeyByHash, findProject } from '../src/modules/projects/projects.repository.ts';
 import { hashKey } from '../src/modules/projects/projects.service.ts';
-import { createHarness, type Harness, openTestDb, type Res, type TestProject } from './support/harness.ts';
+import { createHarness, type Harness, openTestDb, type Res, TEST_ENCRYPTION_KEY, type TestProject } from './support/harness.ts';
 import { PaypalTestServer } from './support/paypal-server.ts';
 import { LocalStripe, stripeSignature } from './support/stripe-server.ts';
 
@@ -341,4 +347,50 @@ describe('migration 0032', () => {
       await db.close();
     }
   });
+});
+
+describe('SDK', () => {
+  it('a live key just works, and project.get() says its mode', async () => {
+    const base = await h.listen();
+    const { test, live } = await pair('aurisvoice');
+    const sdkLive = new Tollgate({ apiKey: live.key, baseUrl: base });
+    const sdkTest = new Tollgate({ apiKey: test.key, baseUrl: base });
+    expect(await sdkLive.project.get()).toMatchObject({ id: live.id, mode: 'live', test_project_id: test.id });
+    expect((await sdkTest.project.get()).mode).toBe('test');
+    await sdkLive.customers.create({ id: 'ana' });
+    await sdkLive.credits.grant('ana', { amount: 3, reason: 'live' });
+    expect((await sdkLive.credits.balance('ana')).balance).toBe(10 + 3);
+    const made = await sdkTest.keys.create({ mode: 'live', kind: 'publishable' });
+    expect(made.key).toMatch(/^pk_live_/);
+    const plans = await new Tollgate({ apiKey: made.key, baseUrl: base }).plans();
+    expect(plans.credit_packs.map((p) => p.id)).toEqual(['starter', 'pro', 'premium']);
+  });
+});
+
+describe('CLI', () => {
+  it('keys create --mode live makes live keys, push --mode live gives live mode its own catalog, a bad --mode is a usage error', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tollgate-modes-'));
+    const env = { ...process.env, TOLLGATE_DATA_DIR: dir, TOLLGATE_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY, LOG_LEVEL: 'silent' };
+    const run = promisify(execFile);
+    const cli = (...args: string[]) =>
+      run(process.execPath, ['bin/tollgate.js', ...args], { env, timeout: 90_000 }).catch((e: { stdout: string; stderr: string; code: number }) => e);
+    try {
+      const id = `modes-${Date.now().toString(36)}`;
+      expect((await cli('projects', 'create', 'Modes Co', '--id', id)).stdout).toContain(`Project ${id} created.`);
+      const live = JSON.parse((await cli('keys', 'create', '--project', id, '--mode', 'live', '--json')).stdout);
+      expect(live).toMatchObject({ mode: 'live', project: `${id}_live`, kind: 'secret' });
+      expect(live.key).toMatch(/^sk_live_/);
+      const bad = (await cli('keys', 'create', '--project', id, '--mode', 'prod')) as { code: number; stderr: string };
+      expect(bad.code).toBe(1);
+      expect(bad.stderr.split('\n')[0]).toBe("--mode must be test or live (got 'prod')");
+
+      const file = join(dir, 'live.catalog.json');
+      writeFileSync(file, JSON.stringify({ credit_packs: [{ id: 'live-pack', name: 'Live pack', credits: 5, price: { amount: 300, currency: 'eur' } }] }));
+      expect((await cli('push', file, '--project', id, '--mode', 'live')).stdout).toContain(`Pushed catalog version 1 to ${id}_live (live mode now has its own catalog).`);
+      // The test catalog is untouched by the live push.
+      expect((await cli('push', file, '--project', id, '--dry-run')).stdout).toContain(`Changes against ${id}'s catalog version 0:`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 300_000); // each command starts its own process and opens the embedded database (~4 s on an idle machine)
 });

@@ -15,6 +15,7 @@ import { cart, orders } from './resources/commerce.js';
 import { credits } from './resources/credits.js';
 import { customers } from './resources/customers.js';
 import type { RequestFn } from './resources/request.js';
+import { keys, project } from './resources/project.js';
 import { secrets } from './resources/secrets.js';
 import { subscriptions } from './resources/subscriptions.js';
 import { EntitlementCache, type EntitlementCacheOptions } from './realtime.js';
@@ -103,6 +104,9 @@ export class Tollgate {
   readonly orders = orders(this.#request);
   readonly secrets = secrets(this.#request);
   readonly apiKeys = apiKeys(this.#request);
+  /** The key's project; `mode` says test or live (docs/modes.md). */
+  readonly project = project(this.#request);
+  readonly keys = keys(this.#request);
 
   /**
    * Decisions without a round trip (docs/sdk-realtime.md): a per-customer snapshot kept fresh from
