@@ -316,6 +316,23 @@ describe('catalog', () => {
     expect((await test.call('PUT', '/v1/catalog', catalogOf('aurisvoice'))).status).toBe(200);
     expect(await packs(test)).toEqual(['starter', 'pro', 'premium']);
     expect(await packs(live)).toEqual(['premium']);
+
+    // Sharing again, then back to the live catalog kept aside.
+    const shared = await test.call('PATCH', '/v1/project', { live_catalog: 'shared' });
+    expect(shared.body.live_catalog).toBe('shared');
+    expect(await packs(live)).toEqual(['starter', 'pro', 'premium']);
+    const own = await live.call('PATCH', '/v1/project', { live_catalog: 'own' });
+    expect(own.body).toMatchObject({ mode: 'live', live_catalog: 'own' });
+    expect(await packs(live)).toEqual(['premium']);
+  });
+
+  it('live_catalog "own" is refused while live mode has never had a catalog pushed', async () => {
+    const { test, live } = await pair('aurisvoice');
+    const r = await test.call('PATCH', '/v1/project', { live_catalog: 'own' });
+    expect(r.status).toBe(409);
+    expect(r.body.error).toMatchObject({ code: 'conflict', param: 'live_catalog' });
+    expect((await live.call('GET', '/v1/project')).body.live_catalog).toBe('shared');
+    expect((await live.call('GET', '/v1/plans')).body.credit_packs).toHaveLength(3);
   });
 });
 

@@ -1858,6 +1858,8 @@ export interface operations {
                             } | null;
                         };
                     };
+                    /** @enum {string} */
+                    live_catalog?: "shared" | "own";
                 };
             };
         };

@@ -5,7 +5,7 @@ import type { AppContext } from '../../app/context.ts';
 import { invalidateCorsCache } from '../../http/cors.ts';
 import { z } from 'zod';
 import { idempotent } from '../../http/idempotency.ts';
-import { replies } from '../../http/openapi.ts';
+import { errorResponses, replies } from '../../http/openapi.ts';
 import { Timestamp } from '../../http/schemas.ts';
 import { getProjectView, ProjectPatchBody, updateProject } from './projects.service.ts';
 
@@ -36,7 +36,7 @@ const Project = z.object({
 export function registerProjectRoutes(root: FastifyInstance, ctx: AppContext): void {
   const app = root.withTypeProvider<ZodTypeProvider>();
   app.get('/v1/project', { schema: { response: replies({ 200: Project }) } }, async (req) => getProjectView(ctx, callerOf(req).projectId));
-  app.patch('/v1/project', { schema: { body: ProjectPatchBody, response: replies({ 200: Project }) } }, async (req, reply) =>
+  app.patch('/v1/project', { schema: { body: ProjectPatchBody, response: replies({ 200: Project, ...errorResponses('conflict') }) } }, async (req, reply) =>
     idempotent(ctx, req, reply, async (q) => {
       const body = await updateProject(ctx, q, callerOf(req), req.body);
       await invalidateCorsCache(ctx);

@@ -242,6 +242,8 @@ export const ProjectPatchBody = z
     api_keys: z.object({ prefix: ApiKeyPrefixSchema }).strict().optional(),
     /** E-mails to customers (docs/emails.md): merged into `settings.email`. */
     email: EmailSettingsPatch.optional(),
+    /** `shared`: live mode sells the test catalog again; `own`: its own (pushed in live mode) catalog (docs/modes.md). */
+    live_catalog: z.enum(['shared', 'own']).optional(),
   })
   .strict();
 
@@ -296,9 +298,22 @@ export async function updateProject(ctx: AppContext, q: Queryable, caller: Calle
         : undefined,
   });
   if (!row) throw new NotFoundError('project', caller.projectId);
+  const liveId = projectIdOfMode(row, 'live');
+  if (body.live_catalog) {
+    const twin = await repo.lockProject(q, liveId);
+    if (!twin) throw new NotFoundError('project', liveId);
+    if (body.live_catalog === 'own' && Number(twin.catalog_version) === 0) {
+      throw new ConflictError('Live mode has no catalog of its own yet: push one in live mode (tollgate push <file> --mode live, or PUT /v1/catalog with a live key)', {
+        param: 'live_catalog',
+      });
+    }
+    await repo.setLiveCatalogShared(q, liveId, body.live_catalog === 'shared');
+    await invalidate(ctx.db, [{ scope: 'catalog', key: liveId }]);
+  }
   await audit(q, caller, { action: 'project.updated', target: caller.projectId, details: body }, ctx.clock.now());
   await invalidateProject(ctx, caller.projectId);
   await invalidateProject(ctx, projectIdOfMode(row, row.mode === 'live' ? 'test' : 'live'));
+  if (body.live_catalog && row.mode === 'live') return projectView((await repo.findProject(q, row.id)) ?? row, body.live_catalog === 'shared');
   return projectView(row, await liveCatalogShared(ctx, row, q));
 }
 
