@@ -301,6 +301,7 @@ describe('catalog', () => {
     const { test, live } = await pair('aurisvoice');
     const packs = async (p: TestProject) => (await p.call('GET', '/v1/plans')).body.credit_packs.map((c: { id: string }) => c.id);
     expect(await packs(live)).toEqual(['starter', 'pro', 'premium']);
+    expect((await live.call('GET', '/v1/project')).body).toMatchObject({ live_catalog: 'shared', catalog_version: 1 });
     const smaller = { ...catalogOf('aurisvoice'), credit_packs: catalogOf('aurisvoice').credit_packs?.slice(0, 1) };
     expect((await test.call('PUT', '/v1/catalog', smaller)).status).toBe(200);
     expect(await packs(live)).toEqual(['starter']);
@@ -311,8 +312,8 @@ describe('catalog', () => {
     expect(pushed.status).toBe(200);
     expect(await packs(live)).toEqual(['premium']);
     expect(await packs(test)).toEqual(['starter']);
-    expect((await live.call('GET', '/v1/project')).body.live_catalog).toBe('own');
-    expect((await test.call('GET', '/v1/project')).body.live_catalog).toBe('own');
+    expect((await live.call('GET', '/v1/project')).body).toMatchObject({ live_catalog: 'own', catalog_version: 1 });
+    expect((await test.call('GET', '/v1/project')).body).toMatchObject({ live_catalog: 'own', catalog_version: 2 });
     expect((await test.call('PUT', '/v1/catalog', catalogOf('aurisvoice'))).status).toBe(200);
     expect(await packs(test)).toEqual(['starter', 'pro', 'premium']);
     expect(await packs(live)).toEqual(['premium']);

@@ -247,7 +247,7 @@ export const ProjectPatchBody = z
   })
   .strict();
 
-function projectView(p: repo.ProjectRow, liveCatalogShared: boolean) {
+function projectView(p: repo.ProjectRow, liveCatalogShared: boolean, catalogVersion = Number(p.catalog_version)) {
   return {
     id: p.id,
     object: 'project',
@@ -259,7 +259,8 @@ function projectView(p: repo.ProjectRow, liveCatalogShared: boolean) {
     default_provider: p.default_provider,
     cors_origins: p.cors_origins,
     api_keys: { prefix: (p.settings?.api_keys as { prefix?: string } | undefined)?.prefix ?? null },
-    catalog_version: p.catalog_version,
+    // A live mode sharing the test catalog reads the test catalog's version.
+    catalog_version: catalogVersion,
     email: (p.settings as { email?: EmailSettings }).email ?? {},
     created_at: p.created_at,
   };
@@ -274,7 +275,9 @@ async function liveCatalogShared(ctx: AppContext, p: repo.ProjectRow, q: Queryab
 
 export async function getProjectView(ctx: AppContext, projectId: string) {
   const p = await getProject(ctx, projectId);
-  return projectView(p, await liveCatalogShared(ctx, p));
+  const shared = await liveCatalogShared(ctx, p);
+  const catalogOf = p.mode === 'live' && shared && p.test_project_id ? await getProject(ctx, p.test_project_id) : p;
+  return projectView(p, shared, Number(catalogOf.catalog_version));
 }
 
 /** The project's e-mail settings, its row locked so two patches merge one after the other. */
