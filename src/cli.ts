@@ -360,8 +360,8 @@ export async function main(argvIn: string[]): Promise<number> {
     }
     case 'keys': {
       if (sub === 'list' || sub === 'revoke') {
-        const usage =
-          sub === 'list' ? 'usage: tollgate keys list --project <id> [--mode test|live]' : 'usage: tollgate keys revoke <key-id> --project <id> [--mode test|live]';
+        // The one-line usage stays as it was; `tollgate keys --help` lists --mode.
+        const usage = sub === 'list' ? 'usage: tollgate keys list --project <id>' : 'usage: tollgate keys revoke <key-id> --project <id>';
         const { values, positionals } = parse(rest, { project: { type: 'string' }, mode: { type: 'string' } }, usage);
         const named = values.project as string | undefined;
         if (!named || positionals.length !== (sub === 'list' ? 0 : 1)) throw new UsageError(usage);
@@ -404,7 +404,7 @@ export async function main(argvIn: string[]): Promise<number> {
           return 0;
         });
       }
-      const usage = 'usage: tollgate keys create --project <id> [--mode test|live] [--publishable] [--scopes full,read,secrets:reveal]';
+      const usage = 'usage: tollgate keys create --project <id> [--publishable] [--scopes full,read,secrets:reveal]';
       const { values, positionals } = parse(
         rest,
         { project: { type: 'string' }, mode: { type: 'string' }, publishable: { type: 'boolean' }, scopes: { type: 'string' } },
@@ -437,7 +437,7 @@ export async function main(argvIn: string[]): Promise<number> {
       });
     }
     case 'push': {
-      const usage = 'usage: tollgate push <catalog.json> --project <id> [--mode test|live] [--dry-run]';
+      const usage = 'usage: tollgate push <catalog.json> --project <id> [--dry-run]';
       const { values, positionals } = parse(rest, { project: { type: 'string' }, mode: { type: 'string' }, 'dry-run': { type: 'boolean' } }, usage);
       const file = sub;
       const named = values.project as string | undefined;
