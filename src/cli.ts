@@ -9,7 +9,7 @@ import { migrate } from './db/migrate.ts';
 import { seedDemo } from './demo/seed.ts';
 import { pushCatalog, validateCatalog } from './modules/catalog/catalog.service.ts';
 import { firstRunToken } from './modules/dashboard/operators.service.ts';
-import { createKey, createProject, getProject, getProjectView, KEY_SCOPES, listKeys, ProjectPatchBody, projectsRepository, revokeKey, updateProject } from './modules/projects/projects.service.ts';
+import { createModeKey, createProject, getProject, getProjectView, KEY_SCOPES, listKeys, type Mode, ProjectPatchBody, projectIdOfMode, projectsRepository, revokeKey, updateProject } from './modules/projects/projects.service.ts';
 import { invalidate } from './db/invalidation.ts';
 import { getCatalog } from './modules/catalog/catalog.service.ts';
 import { audit } from './modules/audit/audit.service.ts';
@@ -30,18 +30,22 @@ Usage:
   tollgate projects create <name> [--id <slug>]
                                           create a project; prints its keys (shown once)
   tollgate projects list                  every project with its catalog version
-  tollgate keys create --project <id> [--publishable] [--scopes full,read,secrets:reveal]
-  tollgate keys list --project <id>       the project's keys (id, kind, scopes, created, revoked, last used)
-  tollgate keys revoke <key-id> --project <id>
+  tollgate keys create --project <id> [--mode test|live] [--publishable] [--scopes full,read,secrets:reveal]
+                                          a key of the project's test (sk_test_) or live (sk_live_) mode
+  tollgate keys list --project <id> [--mode test|live]
+                                          the mode's keys (id, kind, scopes, created, revoked, last used)
+  tollgate keys revoke <key-id> --project <id> [--mode test|live]
   tollgate settings show --project <id>   the project's rate limits, branding, locale and CORS origins
   tollgate settings set --project <id> [--rate-limit-per-key <n|default>] [--rate-limit-per-customer <n|default>]
                         [--brand-name <s|default>] [--brand-color <#rrggbb|default>] [--logo-url <url|default>]
                         [--locale <bcp47|default>] [--cors-origins <origin,origin|none>]
   tollgate operators link                 print a one-time link that creates a dashboard operator
-  tollgate push <catalog.json> --project <id> [--dry-run]
+  tollgate push <catalog.json> --project <id> [--mode test|live] [--dry-run]
                                           validate and push a catalog file (and sync it to Stripe
                                           when the project has Stripe; --dry-run shows the diff
-                                          against the current catalog and changes nothing)
+                                          against the current catalog and changes nothing);
+                                          live mode sells the test catalog until --mode live
+                                          pushes a live catalog of its own
   tollgate import stripe --project <id>   bring a Stripe account's customers, prices and subscriptions in
   tollgate reconcile stripe --project <id>
                                           re-read Stripe for events and sessions webhooks may have missed
@@ -70,10 +74,11 @@ const COMMAND_HELP: Record<string, string> = {
        tollgate projects list
   --id <slug>         the project id (default: from the name)
 `,
-  keys: `usage: tollgate keys create --project <id> [--publishable] [--scopes full,read,secrets:reveal]
-       tollgate keys list --project <id>
-       tollgate keys revoke <key-id> --project <id>
+  keys: `usage: tollgate keys create --project <id> [--mode test|live] [--publishable] [--scopes full,read,secrets:reveal]
+       tollgate keys list --project <id> [--mode test|live]
+       tollgate keys revoke <key-id> --project <id> [--mode test|live]
   --project <id>      the project (required)
+  --mode <mode>       test (sk_test_/pk_test_ keys, the default) or live (sk_live_/pk_live_ keys)
   --publishable       a publishable key instead of a secret key (create)
   --scopes <list>     comma-separated: ${KEY_SCOPES.join(', ')}; default full (create)
 `,
@@ -89,8 +94,10 @@ const COMMAND_HELP: Record<string, string> = {
   --cors-origins <list>           comma-separated browser origins allowed to call the API; none = no origin
 `,
   operators: 'usage: tollgate operators link\n  Prints a one-time link (valid 24 h) that creates a dashboard operator.\n',
-  push: `usage: tollgate push <catalog.json> --project <id> [--dry-run]
+  push: `usage: tollgate push <catalog.json> --project <id> [--mode test|live] [--dry-run]
   --project <id>      the project (required)
+  --mode <mode>       test (default; live mode shares it until it has its own) or live (gives live
+                      mode its own catalog from then on; docs/modes.md)
   --dry-run           validate, show the diff against the current catalog (and the Stripe plan); change nothing
   Keys starting with "//" are comments and are dropped before validation.
 `,
@@ -192,6 +199,19 @@ function readCatalogFile(file: string): unknown {
   } catch (err) {
     throw new InputError(`${file} is not valid JSON: ${(err as Error).message}`);
   }
+}
+
+/** `--mode test|live` (default test): which mode of the project a command acts on (docs/modes.md). */
+function parseMode(v: unknown, usage: string): Mode {
+  if (v === undefined || v === 'test') return 'test';
+  if (v === 'live') return 'live';
+  throw new UsageError(`--mode must be test or live (got '${String(v)}')\n${usage}`);
+}
+
+/** The project id of the given mode (`<id>_live` for live), after checking the project exists. */
+async function projectOfMode(ctx: Awaited<ReturnType<typeof createTollgate>>['ctx'], id: string, mode: Mode): Promise<string> {
+  await requireProject(ctx, id);
+  return projectIdOfMode(await getProject(ctx, id), mode);
 }
 
 async function requireProject(ctx: Awaited<ReturnType<typeof createTollgate>>['ctx'], id: string): Promise<void> {
@@ -397,12 +417,14 @@ export async function main(argvIn: string[]): Promise<number> {
     }
     case 'keys': {
       if (sub === 'list' || sub === 'revoke') {
+        // The one-line usage stays as it was; `tollgate keys --help` lists --mode.
         const usage = sub === 'list' ? 'usage: tollgate keys list --project <id>' : 'usage: tollgate keys revoke <key-id> --project <id>';
-        const { values, positionals } = parse(rest, { project: { type: 'string' } }, usage);
-        const project = values.project as string | undefined;
-        if (!project || positionals.length !== (sub === 'list' ? 0 : 1)) throw new UsageError(usage);
+        const { values, positionals } = parse(rest, { project: { type: 'string' }, mode: { type: 'string' } }, usage);
+        const named = values.project as string | undefined;
+        if (!named || positionals.length !== (sub === 'list' ? 0 : 1)) throw new UsageError(usage);
+        const mode = parseMode(values.mode, usage);
         return withCtx(async (ctx) => {
-          await requireProject(ctx, project);
+          const project = await projectOfMode(ctx, named, mode);
           if (sub === 'revoke') {
             const id = positionals[0] as string;
             const found = (await listKeys(ctx, project)).some((k) => k.id === id);
@@ -422,6 +444,7 @@ export async function main(argvIn: string[]): Promise<number> {
           }
           const keys = (await listKeys(ctx, project)).map((k) => ({
             id: k.id,
+            mode: k.mode,
             kind: k.kind,
             preview: k.preview,
             scopes: k.scopes,
@@ -440,14 +463,24 @@ export async function main(argvIn: string[]): Promise<number> {
         });
       }
       const usage = 'usage: tollgate keys create --project <id> [--publishable] [--scopes full,read,secrets:reveal]';
-      const { values, positionals } = parse(rest, { project: { type: 'string' }, publishable: { type: 'boolean' }, scopes: { type: 'string' } }, usage);
+      const { values, positionals } = parse(
+        rest,
+        { project: { type: 'string' }, mode: { type: 'string' }, publishable: { type: 'boolean' }, scopes: { type: 'string' } },
+        usage,
+      );
       const project = values.project as string | undefined;
       if (sub !== 'create' || !project || positionals.length) throw new UsageError(usage);
+      const mode = parseMode(values.mode, usage);
       const scopes = parseScopes(values.scopes as string | undefined);
       return withCtx(async (ctx) => {
         await requireProject(ctx, project);
-        const k = await createKey(ctx.db, project, { kind: values.publishable ? 'publishable' : 'secret', scopes, name: 'cli' });
-        emit(json, `${k.key}\n`, { id: k.id, kind: k.kind, scopes: k.scopes, key: k.key });
+        const caller = { projectId: project, keyId: 'cli', kind: 'operator' as const, scopes: ['full'], actor: 'cli' };
+        const k = await ctx.db.tx(async (q) => {
+          const created = await createModeKey(ctx, q, caller, { kind: values.publishable ? 'publishable' : 'secret', scopes, name: 'cli', mode });
+          await audit(q, { ...caller, projectId: created.project_id }, { action: 'key.created', target: created.id, details: { kind: created.kind, scopes: created.scopes, mode } }, ctx.clock.now());
+          return created;
+        });
+        emit(json, `${k.key}\n`, { id: k.id, kind: k.kind, mode: k.mode, project: k.project_id, scopes: k.scopes, key: k.key });
         return 0;
       });
     }
@@ -505,16 +538,17 @@ export async function main(argvIn: string[]): Promise<number> {
     }
     case 'push': {
       const usage = 'usage: tollgate push <catalog.json> --project <id> [--dry-run]';
-      const { values, positionals } = parse(rest, { project: { type: 'string' }, 'dry-run': { type: 'boolean' } }, usage);
+      const { values, positionals } = parse(rest, { project: { type: 'string' }, mode: { type: 'string' }, 'dry-run': { type: 'boolean' } }, usage);
       const file = sub;
-      const project = values.project as string | undefined;
-      if (!file || file.startsWith('--') || !project || positionals.length) throw new UsageError(usage);
+      const named = values.project as string | undefined;
+      if (!file || file.startsWith('--') || !named || positionals.length) throw new UsageError(usage);
+      const mode = parseMode(values.mode, usage);
       const doc = readCatalogFile(file);
       const catalog = validateCatalog(doc);
       const counts = { features: catalog.features.length, plans: catalog.plans.length, credit_packs: catalog.credit_packs.length, products: catalog.products.length };
       if (values['dry-run']) {
         return withCtx(async (ctx) => {
-          await requireProject(ctx, project);
+          const project = await projectOfMode(ctx, named, mode);
           const current = await getCatalog(ctx, project);
           const diff = diffCatalogs(current.catalog, catalog);
           const lines = describeDiff(diff);
@@ -530,9 +564,15 @@ export async function main(argvIn: string[]): Promise<number> {
         });
       }
       return withCtx(async (ctx) => {
-        await requireProject(ctx, project);
+        const project = await projectOfMode(ctx, named, mode);
         const r = await pushCatalog(ctx, project, doc as never, 'cli');
-        if (!json) process.stdout.write(`Pushed catalog version ${r.version} to ${project}.\n`);
+        if (!json) {
+          process.stdout.write(
+            mode === 'live'
+              ? `Pushed catalog version ${r.version} to ${project} (live mode now has its own catalog).\n`
+              : `Pushed catalog version ${r.version} to ${project}.\n`,
+          );
+        }
         const { result, lines: stripe } = await captured(json, () => syncStripeAfterPush(ctx, project, { dryRun: false }));
         if (json) emit(true, '', { project, version: r.version, counts, stripe });
         return result;

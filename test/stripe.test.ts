@@ -76,8 +76,10 @@ describe('Stripe settings', () => {
     expect(s.secret_key).toMatch(/^sk_test_…/);
     const stored = await h.db.query<{ config_encrypted: string }>('SELECT config_encrypted FROM provider_settings WHERE project_id = $1', [p.id]);
     expect(stored.rows[0]?.config_encrypted).not.toContain(p.sk);
+    // Live credentials belong to the project's live mode (docs/modes.md): test mode refuses them.
     const live = await p.call('PUT', '/v1/providers/stripe', { secret_key: `sk_live_${randomToken(20)}`, webhook_secrets: [p.whsec] });
-    expect(live.body.mode).toBe('live');
+    expect(live.status).toBe(403);
+    expect(live.body.error.code).toBe('livemode_forbidden');
   });
 
   it('rejects malformed keys and a publishable key of the other mode with 400 and keeps the old settings', async () => {

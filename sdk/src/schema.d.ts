@@ -1798,6 +1798,17 @@ export interface operations {
                         id: string;
                         /** @enum {string} */
                         object: "project";
+                        /** @enum {string} */
+                        mode: "test" | "live";
+                        /** @description The test mode's project id (the id the project was created with) */
+                        test_project_id: string;
+                        /** @description The live mode's project id: `<test id>_live` */
+                        live_project_id: string;
+                        /**
+                         * @description `shared`: live mode sells the test catalog; `own`: a live catalog was pushed
+                         * @enum {string}
+                         */
+                        live_catalog: "shared" | "own";
                         name: string;
                         default_provider: string;
                         cors_origins: string[];
@@ -1876,7 +1887,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1886,7 +1897,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -1980,6 +1991,8 @@ export interface operations {
                             } | null;
                         };
                     };
+                    /** @enum {string} */
+                    live_catalog?: "shared" | "own";
                 };
             };
         };
@@ -1994,6 +2007,17 @@ export interface operations {
                         id: string;
                         /** @enum {string} */
                         object: "project";
+                        /** @enum {string} */
+                        mode: "test" | "live";
+                        /** @description The test mode's project id (the id the project was created with) */
+                        test_project_id: string;
+                        /** @description The live mode's project id: `<test id>_live` */
+                        live_project_id: string;
+                        /**
+                         * @description `shared`: live mode sells the test catalog; `own`: a live catalog was pushed
+                         * @enum {string}
+                         */
+                        live_catalog: "shared" | "own";
                         name: string;
                         default_provider: string;
                         cors_origins: string[];
@@ -2072,7 +2096,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2082,7 +2106,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -2236,6 +2260,8 @@ export interface operations {
                             id: string;
                             project_id: string;
                             /** @enum {string} */
+                            mode: "test" | "live";
+                            /** @enum {string} */
                             kind: "secret" | "publishable";
                             preview: string;
                             scopes: ("full" | "read" | "secrets:reveal" | "publishable")[];
@@ -2294,7 +2320,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2304,7 +2330,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -2381,6 +2407,8 @@ export interface operations {
                      */
                     scopes?: ("full" | "read" | "secrets:reveal")[];
                     name?: string;
+                    /** @enum {string} */
+                    mode?: "test" | "live";
                 };
             };
         };
@@ -2397,6 +2425,10 @@ export interface operations {
                         object: "api_key";
                         /** @description The key itself: shown once, with the creation */
                         key: string;
+                        /** @description The project of the key's mode: `<id>_live` for a live key */
+                        project_id: string;
+                        /** @enum {string} */
+                        mode: "test" | "live";
                         /** @enum {string} */
                         kind: "secret" | "publishable";
                         scopes: ("full" | "read" | "secrets:reveal" | "publishable")[];
@@ -2446,7 +2478,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2456,7 +2488,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -2612,6 +2644,8 @@ export interface operations {
                         id: string;
                         project_id: string;
                         /** @enum {string} */
+                        mode: "test" | "live";
+                        /** @enum {string} */
                         kind: "secret" | "publishable";
                         preview: string;
                         scopes: ("full" | "read" | "secrets:reveal" | "publishable")[];
@@ -2670,7 +2704,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2680,7 +2714,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -3014,7 +3048,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3024,7 +3058,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -3468,7 +3502,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3478,7 +3512,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -3670,7 +3704,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3680,7 +3714,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -3990,7 +4024,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4000,7 +4034,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -4276,7 +4310,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4286,7 +4320,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -4539,7 +4573,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4549,7 +4583,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -4692,7 +4726,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4702,7 +4736,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -5047,7 +5081,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5057,7 +5091,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -5327,7 +5361,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5337,7 +5371,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -5484,7 +5518,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5494,7 +5528,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -5910,7 +5944,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5920,7 +5954,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -6133,7 +6167,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6143,7 +6177,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -6357,7 +6391,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6367,7 +6401,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -6581,7 +6615,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6591,7 +6625,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -6815,7 +6849,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6825,7 +6859,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -7049,7 +7083,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7059,7 +7093,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -7285,7 +7319,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7295,7 +7329,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -7494,7 +7528,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7504,7 +7538,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -7678,7 +7712,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7688,7 +7722,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -8047,7 +8081,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8057,7 +8091,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -8358,7 +8392,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8368,7 +8402,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -8534,7 +8568,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8544,7 +8578,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -8680,7 +8714,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8690,7 +8724,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -8886,7 +8920,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8896,7 +8930,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -9109,7 +9143,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9119,7 +9153,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -9318,7 +9352,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9328,7 +9362,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -9547,7 +9581,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9557,7 +9591,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -9810,7 +9844,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9820,7 +9854,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -10066,7 +10100,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10076,7 +10110,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -10400,7 +10434,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10410,7 +10444,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -10636,7 +10670,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10646,7 +10680,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -10861,7 +10895,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10871,7 +10905,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -11123,7 +11157,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11133,7 +11167,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -11384,7 +11418,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11394,7 +11428,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -11525,7 +11559,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11535,7 +11569,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -11766,7 +11800,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11776,7 +11810,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -11989,7 +12023,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11999,7 +12033,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -12136,7 +12170,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -12146,7 +12180,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -12307,7 +12341,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -12317,7 +12351,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -12472,7 +12506,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -12482,7 +12516,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -12718,7 +12752,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -12728,7 +12762,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -12941,7 +12975,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -12951,7 +12985,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -13100,7 +13134,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13110,7 +13144,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -13273,7 +13307,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13283,7 +13317,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -13497,7 +13531,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13507,7 +13541,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -13702,7 +13736,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13712,7 +13746,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -13868,7 +13902,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13878,7 +13912,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -14126,7 +14160,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14136,7 +14170,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -14383,7 +14417,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14393,7 +14427,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -14604,7 +14638,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14614,7 +14648,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -14794,7 +14828,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14804,7 +14838,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -15018,7 +15052,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15028,7 +15062,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -15241,7 +15275,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15251,7 +15285,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -15381,7 +15415,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15391,7 +15425,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -15553,7 +15587,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15563,7 +15597,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -15728,7 +15762,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15738,7 +15772,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -15916,7 +15950,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15926,7 +15960,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -16099,7 +16133,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -16109,7 +16143,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -16335,7 +16369,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -16345,7 +16379,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -16557,7 +16591,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -16567,7 +16601,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -16812,7 +16846,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -16822,7 +16856,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -17010,7 +17044,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -17020,7 +17054,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -17256,7 +17290,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -17266,7 +17300,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -17445,7 +17479,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -17455,7 +17489,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -17694,7 +17728,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -17704,7 +17738,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -17967,7 +18001,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -17977,7 +18011,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -18152,7 +18186,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -18162,7 +18196,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -18294,7 +18328,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -18304,7 +18338,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -18509,7 +18543,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -18519,7 +18553,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -18664,7 +18698,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -18674,7 +18708,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -18840,7 +18874,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -18850,7 +18884,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -19071,7 +19105,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -19081,7 +19115,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -19210,7 +19244,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -19220,7 +19254,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -19379,7 +19413,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -19389,7 +19423,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -19606,7 +19640,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -19616,7 +19650,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -19749,7 +19783,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -19759,7 +19793,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -19959,7 +19993,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -19969,7 +20003,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -20190,7 +20224,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -20200,7 +20234,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -20332,7 +20366,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -20342,7 +20376,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -20497,7 +20531,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -20507,7 +20541,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -20723,7 +20757,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -20733,7 +20767,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -20876,7 +20910,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -20886,7 +20920,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -21096,7 +21130,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -21106,7 +21140,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -21247,7 +21281,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -21257,7 +21291,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -21459,7 +21493,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -21469,7 +21503,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -21691,7 +21725,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -21701,7 +21735,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -21924,7 +21958,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -21934,7 +21968,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -22164,7 +22198,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -22174,7 +22208,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -22342,7 +22376,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -22352,7 +22386,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -22512,7 +22546,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -22522,7 +22556,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -22675,7 +22709,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -22685,7 +22719,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -22919,7 +22953,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -22929,7 +22963,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -23076,7 +23110,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -23086,7 +23120,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -23261,7 +23295,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -23271,7 +23305,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -23422,7 +23456,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -23432,7 +23466,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -23577,7 +23611,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -23587,7 +23621,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -23735,7 +23769,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -23745,7 +23779,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -23961,7 +23995,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -23971,7 +24005,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -24237,7 +24271,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -24247,7 +24281,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -24384,7 +24418,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -24394,7 +24428,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -24607,7 +24641,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -24617,7 +24651,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -24809,7 +24843,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -24819,7 +24853,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -24971,7 +25005,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -24981,7 +25015,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -25188,7 +25222,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -25198,7 +25232,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -25354,7 +25388,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -25364,7 +25398,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -25576,7 +25610,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -25586,7 +25620,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -25776,7 +25810,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -25786,7 +25820,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -25928,7 +25962,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -25938,7 +25972,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -26115,7 +26149,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -26125,7 +26159,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -26380,7 +26414,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -26390,7 +26424,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -26610,7 +26644,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -26620,7 +26654,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -26823,7 +26857,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -26833,7 +26867,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -27048,7 +27082,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -27058,7 +27092,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -27311,7 +27345,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -27321,7 +27355,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -27654,7 +27688,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -27664,7 +27698,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -27875,7 +27909,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -27885,7 +27919,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -28096,7 +28130,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error envelope; code is one of: forbidden */
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -28106,7 +28140,7 @@ export interface operations {
                         /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
                         error: {
                             /** @enum {string} */
-                            code: "forbidden";
+                            code: "forbidden" | "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;
@@ -28279,6 +28313,26 @@ export interface operations {
                         error: {
                             /** @enum {string} */
                             code: "invalid_request" | "invalid_signature";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: livemode_forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "livemode_forbidden";
                             message: string;
                             request_id: string;
                             param?: string;

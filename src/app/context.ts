@@ -33,4 +33,6 @@ export interface Caller {
   /** "key:<id>", "dashboard:<user>", "customer:<id>" — recorded in the audit log. */
   actor: string;
   ip?: string;
+  /** The mode of the caller's project (docs/modes.md): set by the auth hook on every authenticated request. */
+  mode?: 'test' | 'live';
 }

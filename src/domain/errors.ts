@@ -8,6 +8,7 @@ export const ERROR_STATUS = {
   payment_required: 402,
   card_declined: 402,
   forbidden: 403,
+  livemode_forbidden: 403,
   not_found: 404,
   customer_not_found: 404,
   customer_deleted: 404,
@@ -66,6 +67,13 @@ export class InsufficientCreditsError extends AppError {
       required,
       available,
     });
+  }
+}
+
+/** A test-only thing (sandbox, test cards, test helpers, test clock, test credentials) asked of live mode, or the reverse. */
+export class LivemodeForbiddenError extends AppError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('livemode_forbidden', message, details);
   }
 }
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError, ForbiddenError } from '../domain/errors.ts';
-import { authenticateKey } from '../modules/projects/projects.service.ts';
+import { authenticateKey, getProject } from '../modules/projects/projects.service.ts';
 import type { AppContext, Caller } from '../app/context.ts';
 
 /**
@@ -40,12 +40,12 @@ export function registerAuth(app: FastifyInstance, ctx: AppContext): void {
     let caller: Caller | undefined;
     if (token.startsWith('sk_') || token.startsWith('pk_')) {
       const auth = await authenticateKey(ctx, token);
-      if (auth) caller = { ...auth.caller, ip: req.ip };
+      if (auth) caller = { ...auth.caller, mode: auth.project.mode, ip: req.ip };
     } else {
       for (const fn of ctx.registry.sessionAuthenticators) {
         const found = await fn(ctx, token);
         if (found) {
-          caller = { ...found, ip: req.ip };
+          caller = { ...found, mode: found.mode ?? (await getProject(ctx, found.projectId)).mode, ip: req.ip };
           break;
         }
       }

@@ -197,6 +197,11 @@ export interface PaymentProvider {
   /** The settings an operator gives this provider (`PUT /v1/providers/:provider`). */
   readonly settings?: ProviderSettingsSpec;
   createCheckout(call: ProviderCall, input: CreateCheckoutInput): Promise<CreateCheckoutResult>;
+  /**
+   * Asks the provider whether the call's settings are accepted, and in which mode (test or live); throws
+   * on credentials it refuses. Called when an operator connects the provider to a live project.
+   */
+  verifyCredentials?(call: ProviderCall): Promise<{ livemode: boolean }>;
   /** Verifies the raw body and headers; throws SignatureError on anything wrong. */
   verifyWebhook(call: ProviderCall, input: VerifyWebhookInput): Promise<VerifiedWebhook>;
   /** Maps a stored provider payload to Tollgate events (unknown types → `unsupported`). */

@@ -128,6 +128,9 @@ export class LocalStripe {
     return this.account(key).objects.get(id);
   }
 
+  /** Keys Stripe refuses (401), as for a revoked or mistyped key. */
+  readonly refusedKeys = new Set<string>();
+
   /** Every answer waits this long first: a Stripe-compatible server answering slowly. */
   delayMs = 0;
 
@@ -144,7 +147,7 @@ export class LocalStripe {
       res.writeHead(status, { 'content-type': 'application/json', 'request-id': rid('req', 14), ...headers });
       res.end(body);
     };
-    if (!/^(sk|rk)_(test|live)_/.test(key)) {
+    if (!/^(sk|rk)_(test|live)_/.test(key) || this.refusedKeys.has(key)) {
       send(401, JSON.stringify({ error: { type: 'invalid_request_error', message: 'Invalid API Key provided' } }));
       return;
     }
@@ -261,6 +264,11 @@ export class LocalStripe {
     const now = this.now();
     const live = a.livemode;
     const meta = (m: unknown) => (m && typeof m === 'object' ? { ...(m as Obj) } : {});
+
+    // Balance (read by Tollgate to check a key and its mode)
+    if (r1 === 'balance' && method === 'GET' && !r2) {
+      return { object: 'balance', available: [{ amount: 0, currency: 'eur', source_types: { card: 0 } }], pending: [], livemode: live };
+    }
 
     // Customers
     if (r1 === 'customers') {

@@ -5,8 +5,11 @@ export async function findCurrentCatalog(
   projectId: string,
 ): Promise<{ version: number; document: unknown; created_at: Date } | undefined> {
   const r = await q.query<{ version: number; document: unknown; created_at: Date }>(
+    // A live twin sharing its test project's catalog reads the test project's current version (docs/modes.md).
     `SELECT c.version, c.document, c.created_at FROM projects p
-     JOIN catalogs c ON c.project_id = p.id AND c.version = p.catalog_version WHERE p.id = $1`,
+     LEFT JOIN projects t ON t.id = p.test_project_id AND p.live_catalog_shared
+     JOIN catalogs c ON c.project_id = COALESCE(t.id, p.id) AND c.version = COALESCE(t.catalog_version, p.catalog_version)
+     WHERE p.id = $1`,
     [projectId],
   );
   return r.rows[0];

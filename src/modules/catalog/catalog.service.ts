@@ -5,7 +5,8 @@ import type { AppContext, Caller } from '../../app/context.ts';
 import { cacheOf, invalidate } from '../../db/invalidation.ts';
 import { parseOrThrow } from '../../lib/validation.ts';
 import { audit } from '../audit/audit.service.ts';
-import { getProject, invalidateProject, projectBranding } from '../projects/projects.service.ts';
+import { NotFoundError } from '../../domain/errors.ts';
+import { getProject, invalidateProject, liveProjectId, projectBranding, projectsRepository } from '../projects/projects.service.ts';
 import * as repo from './catalog.repository.ts';
 
 export interface CurrentCatalog {
@@ -60,15 +61,26 @@ export async function putCatalog(
   input: unknown,
 ): Promise<CurrentCatalog> {
   const catalog = validateCatalog(input);
+  const project = await projectsRepository.lockProject(q, caller.projectId);
+  if (!project) throw new NotFoundError('project', caller.projectId);
   const previous = (await getCatalog(ctx, caller.projectId, q)).catalog;
   const at = ctx.clock.now();
+  // A push in live mode gives live mode its own catalog from then on (`tollgate push --mode live`).
+  if (project.mode === 'live') await projectsRepository.setLiveCatalogShared(q, project.id, false);
   const version = await repo.insertCatalogVersion(q, caller.projectId, catalog, caller.actor, at);
-  for (const hook of ctx.registry.onCatalogPush) {
-    await hook(ctx, q, { projectId: caller.projectId, previous, next: catalog, version });
+  // A live twin still sharing this catalog takes it too: its own stock rows, its own price sync.
+  const twinId = project.mode === 'test' ? liveProjectId(project.id) : undefined;
+  const twin = twinId ? await projectsRepository.findProject(q, twinId) : undefined;
+  const sharing = twin?.live_catalog_shared ? twin.id : undefined;
+  for (const projectId of [caller.projectId, ...(sharing ? [sharing] : [])]) {
+    for (const hook of ctx.registry.onCatalogPush) {
+      await hook(ctx, q, { projectId, previous, next: catalog, version });
+    }
   }
-  await audit(q, caller, { action: 'catalog.pushed', target: `catalog:v${version}`, details: { version } }, at);
-  await invalidate(ctx.db, [{ scope: 'catalog', key: caller.projectId }]);
-  await invalidateProject(ctx, caller.projectId);
+  await audit(q, caller, { action: 'catalog.pushed', target: `catalog:v${version}`, details: { version, mode: project.mode } }, at);
+  const touched = [caller.projectId, ...(twinId ? [twinId] : [])];
+  await invalidate(ctx.db, touched.map((key) => ({ scope: 'catalog', key })));
+  for (const id of touched) await invalidateProject(ctx, id);
   return { version, catalog };
 }
 

@@ -22,7 +22,7 @@ import {
 } from './operators.service.ts';
 
 export const COOKIE = 'tollgate_dashboard';
-const ProjectParams = z.object({ project: z.string().min(1).max(63) });
+const ProjectParams = z.object({ project: z.string().min(1).max(68) });
 
 function cookieToken(req: FastifyRequest): string | undefined {
   for (const part of (req.headers.cookie ?? '').split(';')) {

@@ -6,12 +6,18 @@ import { deduct, manualGrant } from '../credits/credits.service.ts';
 import { requireCustomer } from '../customers/customers.service.ts';
 import { creditTotals, type Metrics, metrics, monthWindow } from '../metrics/metrics.service.ts';
 import { listProjects } from '../projects/projects.repository.ts';
-import { projectNow } from '../projects/projects.service.ts';
+import { liveProjectId, projectNow } from '../projects/projects.service.ts';
 import * as repo from './dashboard.repository.ts';
 
-/** Every project of this instance: an operator manages them all. */
+/** Every project of this instance (by its test id, with its live twin's id): an operator manages them all. */
 export async function projectsForOperator(ctx: AppContext) {
-  return (await listProjects(ctx.db)).map((p) => ({ id: p.id, name: p.name, default_provider: p.default_provider, created_at: p.created_at }));
+  return (await listProjects(ctx.db)).map((p) => ({
+    id: p.id,
+    live_id: liveProjectId(p.id),
+    name: p.name,
+    default_provider: p.default_provider,
+    created_at: p.created_at,
+  }));
 }
 
 /** Sums the metrics' zero-filled revenue rows per currency, optionally for one month only. */

@@ -7,13 +7,15 @@ import { idempotent } from '../../http/idempotency.ts';
 import { replies } from '../../http/openapi.ts';
 import { IdParams, Timestamp } from '../../http/schemas.ts';
 import { audit } from '../audit/audit.service.ts';
-import { createKey, KEY_SCOPES, listKeys, revokeKey } from '../projects/projects.service.ts';
+import { createModeKey, KEY_SCOPES, listKeys, revokeKey } from '../projects/projects.service.ts';
 
 const CreateKeyBody = z
   .object({
     kind: z.enum(['secret', 'publishable']).default('secret'),
     scopes: z.array(z.enum(KEY_SCOPES)).min(1).max(3).default(['full']),
     name: z.string().max(100).optional(),
+    /** `live` makes an `sk_live_`/`pk_live_` key of the project's live mode; default: the calling key's mode (docs/modes.md). */
+    mode: z.enum(['test', 'live']).optional(),
   })
   .strict();
 
@@ -23,6 +25,7 @@ const KeyScope = z.enum([...KEY_SCOPES, 'publishable']);
 const ApiKey = z.object({
   id: z.string(),
   project_id: z.string(),
+  mode: z.enum(['test', 'live']),
   kind: KeyKind,
   preview: z.string(),
   scopes: z.array(KeyScope),
@@ -35,6 +38,8 @@ const CreatedKey = z.object({
   id: z.string(),
   object: z.literal('api_key'),
   key: z.string().describe('The key itself: shown once, with the creation'),
+  project_id: z.string().describe('The project of the key\'s mode: `<id>_live` for a live key'),
+  mode: z.enum(['test', 'live']),
   kind: KeyKind,
   scopes: z.array(KeyScope),
   preview: z.string(),
@@ -50,8 +55,8 @@ export function registerKeyRoutes(root: FastifyInstance, ctx: AppContext): void 
     idempotent(ctx, req, reply, async (q) => {
       const caller = callerOf(req);
       const body = req.body;
-      const key = await createKey(q, caller.projectId, { kind: body.kind, scopes: body.scopes, name: body.name });
-      await audit(q, caller, { action: 'key.created', target: key.id, details: { kind: key.kind, scopes: key.scopes } }, ctx.clock.now());
+      const key = await createModeKey(ctx, q, caller, { kind: body.kind, scopes: body.scopes, name: body.name, mode: body.mode });
+      await audit(q, caller, { action: 'key.created', target: key.id, details: { kind: key.kind, scopes: key.scopes, mode: key.mode } }, ctx.clock.now());
       return { status: 201, body: { ...key, object: 'api_key' } };
     }),
   );

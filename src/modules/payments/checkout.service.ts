@@ -16,6 +16,7 @@ import { chargeFor, taxBehaviorOf } from '../invoices/tax.service.ts';
 import { getProject, projectNow } from '../projects/projects.service.ts';
 import * as repo from './payments.repository.ts';
 import { providerCall } from '../providers/provider-call.ts';
+import { requireLiveProvider } from '../providers/providers.service.ts';
 
 /** The buyer's billing details given at checkout: printed on the invoice, their country is VAT evidence. */
 const BillingDetails = z
@@ -345,6 +346,7 @@ export async function createCheckout(
   const projectId = caller.projectId;
   const project = await getProject(ctx, projectId);
   const { name: providerName, provider } = checkoutProvider(ctx, body, project.default_provider);
+  if (project.mode === 'live') await requireLiveProvider(ctx, projectId, providerName);
   if (!body.customer_id && !opts.paymentLinkId) throw new InvalidRequestError('customer_id is required', 'customer_id');
   const providerComputesTax = provider.computesTax ? provider.computesTax((await providerCall(ctx, projectId, provider.name)).settings) : false;
   const intent = await ctx.db.tx(async (q): Promise<CheckoutReply | { session: repo.CheckoutSessionRow; item: CheckoutItem | null; customer: CheckoutCustomer }> => {

@@ -10,6 +10,12 @@ export interface ProjectRow {
   catalog_version: number;
   settings: Record<string, unknown>;
   created_at: Date;
+  /** `test` for a project as created; `live` for its twin `<id>_live` (docs/modes.md). */
+  mode: 'test' | 'live';
+  /** The live twin's test project; null on a test project. */
+  test_project_id: string | null;
+  /** On a live twin: whether it reads its test project's catalog (true until a live catalog is pushed). */
+  live_catalog_shared: boolean;
 }
 
 export interface ApiKeyRow {
@@ -38,6 +44,23 @@ export async function insertProject(
   return r.rows[0];
 }
 
+/** The live twin of a test project (kept if it exists), sharing its name, origins and settings. */
+export async function insertLiveTwin(
+  q: Queryable,
+  p: { id: string; testProjectId: string; sandboxWebhookSecret: string },
+): Promise<void> {
+  await q.query(
+    `INSERT INTO projects (id, name, default_provider, sandbox_webhook_secret, cors_origins, settings, mode, test_project_id)
+     SELECT $1, t.name, 'stripe', $3, t.cors_origins, t.settings, 'live', t.id FROM projects t WHERE t.id = $2 AND t.mode = 'test'
+     ON CONFLICT (id) DO NOTHING`,
+    [p.id, p.testProjectId, p.sandboxWebhookSecret],
+  );
+}
+
+export async function setLiveCatalogShared(q: Queryable, liveId: string, shared: boolean): Promise<void> {
+  await q.query("UPDATE projects SET live_catalog_shared = $2 WHERE id = $1 AND mode = 'live'", [liveId, shared]);
+}
+
 export async function findProject(q: Queryable, id: string): Promise<ProjectRow | undefined> {
   return (await q.query<ProjectRow>('SELECT * FROM projects WHERE id = $1', [id])).rows[0];
 }
@@ -47,21 +70,35 @@ export async function lockProject(q: Queryable, id: string): Promise<ProjectRow 
 }
 
 export async function listProjects(q: Queryable): Promise<ProjectRow[]> {
-  return (await q.query<ProjectRow>('SELECT * FROM projects ORDER BY created_at, id')).rows;
+  return (await q.query<ProjectRow>("SELECT * FROM projects WHERE mode = 'test' ORDER BY created_at, id")).rows;
 }
+
+/** Settings that belong to one mode (they follow that mode's endpoints); every other setting is shared. */
+const PER_MODE_SETTINGS = new Set(['emit_credits_deducted']);
 
 export async function updateProjectSettings(
   q: Queryable,
   id: string,
   patch: { cors_origins?: string[]; default_provider?: string; settings?: Record<string, unknown>; name?: string },
 ): Promise<ProjectRow | undefined> {
+  // Name, origins and settings are shared by both modes: written to the test project and its live twin
+  // alike (docs/modes.md); the default provider belongs to the one mode.
+  const own = Object.fromEntries(Object.entries(patch.settings ?? {}).filter(([k]) => PER_MODE_SETTINGS.has(k)));
+  const shared = Object.fromEntries(Object.entries(patch.settings ?? {}).filter(([k]) => !PER_MODE_SETTINGS.has(k)));
+  if (patch.cors_origins || Object.keys(shared).length > 0 || patch.name) {
+    await q.query(
+      `UPDATE projects SET cors_origins = COALESCE($2, cors_origins),
+         settings = settings || COALESCE($3::jsonb, '{}'::jsonb),
+         name = COALESCE($4, name)
+       WHERE id IN (SELECT COALESCE(test_project_id, id) FROM projects WHERE id = $1)
+          OR test_project_id IN (SELECT COALESCE(test_project_id, id) FROM projects WHERE id = $1)`,
+      [id, patch.cors_origins ?? null, Object.keys(shared).length > 0 ? JSON.stringify(shared) : null, patch.name ?? null],
+    );
+  }
   const r = await q.query<ProjectRow>(
-    `UPDATE projects SET cors_origins = COALESCE($2, cors_origins),
-       default_provider = COALESCE($3, default_provider),
-       settings = settings || COALESCE($4::jsonb, '{}'::jsonb),
-       name = COALESCE($5, name)
+    `UPDATE projects SET default_provider = COALESCE($2, default_provider), settings = settings || COALESCE($3::jsonb, '{}'::jsonb)
      WHERE id = $1 RETURNING *`,
-    [id, patch.cors_origins ?? null, patch.default_provider ?? null, patch.settings ? JSON.stringify(patch.settings) : null, patch.name ?? null],
+    [id, patch.default_provider ?? null, Object.keys(own).length > 0 ? JSON.stringify(own) : null],
   );
   return r.rows[0];
 }
@@ -126,9 +163,12 @@ export async function touchKey(q: Queryable, projectId: string, id: string, at: 
 /** Sets (or, with null, removes) `settings.locale`. */
 export async function setProjectLocale(q: Queryable, id: string, locale: string | null): Promise<ProjectRow | undefined> {
   const r = await q.query<ProjectRow>(
+    // The locale is shared by both modes, like the other display settings (docs/modes.md).
     `UPDATE projects SET settings = CASE WHEN $2::text IS NULL THEN settings - 'locale' ELSE settings || jsonb_build_object('locale', $2::text) END
-     WHERE id = $1 RETURNING *`,
+     WHERE id IN (SELECT COALESCE(test_project_id, id) FROM projects WHERE id = $1)
+        OR test_project_id IN (SELECT COALESCE(test_project_id, id) FROM projects WHERE id = $1)
+     RETURNING *`,
     [id, locale],
   );
-  return r.rows[0];
+  return r.rows.find((row) => row.id === id);
 }

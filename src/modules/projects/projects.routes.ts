@@ -5,13 +5,18 @@ import type { AppContext } from '../../app/context.ts';
 import { invalidateCorsCache } from '../../http/cors.ts';
 import { z } from 'zod';
 import { idempotent } from '../../http/idempotency.ts';
-import { replies } from '../../http/openapi.ts';
+import { errorResponses, replies } from '../../http/openapi.ts';
 import { Timestamp } from '../../http/schemas.ts';
 import { getProjectView, ProjectPatchBody, updateProject } from './projects.service.ts';
 
 const Project = z.object({
   id: z.string(),
   object: z.literal('project'),
+  /** The mode of the key that asked (docs/modes.md): a live key's project is the live twin `<id>_live`. */
+  mode: z.enum(['test', 'live']),
+  test_project_id: z.string().describe("The test mode's project id (the id the project was created with)"),
+  live_project_id: z.string().describe("The live mode's project id: `<test id>_live`"),
+  live_catalog: z.enum(['shared', 'own']).describe('`shared`: live mode sells the test catalog; `own`: a live catalog was pushed'),
   name: z.string(),
   default_provider: z.string(),
   cors_origins: z.array(z.string()),
@@ -41,7 +46,7 @@ const Project = z.object({
 export function registerProjectRoutes(root: FastifyInstance, ctx: AppContext): void {
   const app = root.withTypeProvider<ZodTypeProvider>();
   app.get('/v1/project', { schema: { response: replies({ 200: Project }) } }, async (req) => getProjectView(ctx, callerOf(req).projectId));
-  app.patch('/v1/project', { schema: { body: ProjectPatchBody, response: replies({ 200: Project }) } }, async (req, reply) =>
+  app.patch('/v1/project', { schema: { body: ProjectPatchBody, response: replies({ 200: Project, ...errorResponses('conflict') }) } }, async (req, reply) =>
     idempotent(ctx, req, reply, async (q) => {
       const body = await updateProject(ctx, q, callerOf(req), req.body);
       await invalidateCorsCache(ctx);

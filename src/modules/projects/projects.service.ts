@@ -24,6 +24,22 @@ export function keyPreview(raw: string): string {
 
 const PROJECT_ID = /^[a-z0-9][a-z0-9-]{1,62}$/;
 
+export type Mode = 'test' | 'live';
+
+/**
+ * The live twin of a test project (docs/modes.md). "_" is outside the project id alphabet, so a twin id
+ * can never be taken by a user's project; it is reserved by creating the twin with its test project.
+ */
+export function liveProjectId(testProjectId: string): string {
+  return `${testProjectId}_live`;
+}
+
+/** The project row of the given mode in the pair a project belongs to. */
+export function projectIdOfMode(p: Pick<repo.ProjectRow, 'id' | 'test_project_id'>, mode: Mode): string {
+  const testId = p.test_project_id ?? p.id;
+  return mode === 'live' ? liveProjectId(testId) : testId;
+}
+
 export function slugify(name: string): string {
   return name
     .toLowerCase()
@@ -48,7 +64,10 @@ export async function createKey(
   opts: { kind: 'secret' | 'publishable'; scopes?: string[]; name?: string; raw?: string; live?: boolean },
 ): Promise<CreatedKey> {
   const prefix = opts.kind === 'secret' ? 'sk' : 'pk';
-  const raw = opts.raw ?? `${prefix}_${opts.live ? 'live' : 'test'}_${randomToken(32)}`;
+  // A key's mode is its project's: a live key belongs to the live twin (docs/modes.md).
+  const live = projectId.endsWith('_live');
+  if (opts.live !== undefined && opts.live !== live) throw new Error(`a ${opts.live ? 'live' : 'test'} key cannot belong to project ${projectId}`);
+  const raw = opts.raw ?? `${prefix}_${live ? 'live' : 'test'}_${randomToken(32)}`;
   const scopes = opts.kind === 'publishable' ? ['publishable'] : (opts.scopes ?? ['full']);
   const row = await repo.insertApiKey(q, {
     id: newId('key'),
@@ -60,6 +79,27 @@ export async function createKey(
     name: opts.name,
   });
   return { id: row.id, key: raw, kind: row.kind, scopes: row.scopes, preview: row.preview, created_at: row.created_at };
+}
+
+/**
+ * A key of the caller's project pair in the mode asked (the caller's own by default): a test key may
+ * create the live mode's keys and the reverse, as Stripe's dashboard does (docs/modes.md).
+ */
+export async function createModeKey(
+  ctx: AppContext,
+  q: Queryable,
+  caller: Caller,
+  opts: { kind: 'secret' | 'publishable'; scopes?: string[]; name?: string; mode?: Mode },
+): Promise<CreatedKey & { project_id: string; mode: Mode }> {
+  const own = await getProject(ctx, caller.projectId);
+  const mode = opts.mode ?? own.mode;
+  const projectId = projectIdOfMode(own, mode);
+  // Projects made before test and live modes have their twin from migration 0032; make sure anyway.
+  if (mode === 'live' && !(await repo.findProject(q, projectId))) {
+    await repo.insertLiveTwin(q, { id: projectId, testProjectId: own.id, sandboxWebhookSecret: `whsec_${Buffer.from(randomToken(32)).toString('base64')}` });
+  }
+  const key = await createKey(q, projectId, { kind: opts.kind, scopes: opts.scopes, name: opts.name, live: mode === 'live' });
+  return { ...key, project_id: projectId, mode };
 }
 
 export async function createProject(
@@ -76,6 +116,12 @@ export async function createProject(
     });
     const project = inserted ?? (await repo.findProject(trx, id));
     if (!project) throw new Error(`project ${id} vanished`);
+    if (project.mode !== 'test') throw new InvalidRequestError(`'${id}' is a live project; create projects by their test id`, 'id');
+    await repo.insertLiveTwin(trx, {
+      id: liveProjectId(id),
+      testProjectId: id,
+      sandboxWebhookSecret: `whsec_${Buffer.from(randomToken(32)).toString('base64')}`,
+    });
     // Keys are stored hashed and shown once: an existing project never gets a key pair nobody sees.
     // Only fixed demo keys (`<prefix>_<project>`) are re-made, which keeps them valid and adds no row.
     if (!inserted && !input.keyPrefix) {
@@ -116,6 +162,7 @@ export async function authenticateKey(
       kind: row.kind,
       scopes: row.scopes,
       actor: `key:${row.id}`,
+      mode: row.project.mode,
     },
     project: row.project,
   };
@@ -155,8 +202,10 @@ export function projectTime(ctx: AppContext, p: Pick<repo.ProjectRow, 'clock_off
   return new Date(ctx.clock.now().getTime() + Number(p.clock_offset_ms));
 }
 
+const keyMode = (projectId: string): Mode => (projectId.endsWith('_live') ? 'live' : 'test');
+
 export async function listKeys(ctx: AppContext, projectId: string) {
-  return (await repo.listKeys(ctx.db, projectId)).map(({ key_hash: _h, ...k }) => k);
+  return (await repo.listKeys(ctx.db, projectId)).map(({ key_hash: _h, ...k }) => ({ ...k, mode: keyMode(k.project_id) }));
 }
 
 export async function revokeKey(ctx: AppContext, q: Queryable, projectId: string, id: string) {
@@ -164,7 +213,7 @@ export async function revokeKey(ctx: AppContext, q: Queryable, projectId: string
   if (!row) throw new NotFoundError('key', id);
   await invalidate(ctx.db, [{ scope: 'keys' }]);
   const { key_hash: _h, ...rest } = row;
-  return rest;
+  return { ...rest, mode: keyMode(rest.project_id) };
 }
 
 /** An origin as browsers send it: scheme, host and optional port, nothing else. */
@@ -244,6 +293,8 @@ export const ProjectPatchBody = z
     api_keys: z.object({ prefix: ApiKeyPrefixSchema }).strict().optional(),
     /** E-mails to customers (docs/emails.md): merged into `settings.email`. */
     email: EmailSettingsPatch.optional(),
+    /** `shared`: live mode sells the test catalog again; `own`: its own (pushed in live mode) catalog (docs/modes.md). */
+    live_catalog: z.enum(['shared', 'own']).optional(),
   })
   .strict();
 
@@ -273,7 +324,7 @@ function rateLimitView(ctx: AppContext, p: repo.ProjectRow) {
   };
 }
 
-function projectView(ctx: AppContext, p: repo.ProjectRow) {
+function projectView(ctx: AppContext, p: repo.ProjectRow, liveCatalogShared: boolean, catalogVersion = Number(p.catalog_version)) {
   const { branding, locale } = projectBranding(p);
   return {
     rate_limit: rateLimitView(ctx, p),
@@ -281,18 +332,33 @@ function projectView(ctx: AppContext, p: repo.ProjectRow) {
     locale,
     id: p.id,
     object: 'project',
+    mode: p.mode,
+    test_project_id: projectIdOfMode(p, 'test'),
+    live_project_id: projectIdOfMode(p, 'live'),
+    live_catalog: liveCatalogShared ? ('shared' as const) : ('own' as const),
     name: p.name,
     default_provider: p.default_provider,
     cors_origins: p.cors_origins,
     api_keys: { prefix: (p.settings?.api_keys as { prefix?: string } | undefined)?.prefix ?? null },
-    catalog_version: p.catalog_version,
+    // A live mode sharing the test catalog reads the test catalog's version.
+    catalog_version: catalogVersion,
     email: (p.settings as { email?: EmailSettings }).email ?? {},
     created_at: p.created_at,
   };
 }
 
+/** Whether the live mode of a project's pair reads the test catalog. */
+async function liveCatalogShared(ctx: AppContext, p: repo.ProjectRow, q: Queryable = ctx.db): Promise<boolean> {
+  if (p.mode === 'live') return p.live_catalog_shared;
+  const twin = q.inTransaction ? await repo.findProject(q, liveProjectId(p.id)) : await getProject(ctx, liveProjectId(p.id)).catch(() => undefined);
+  return twin?.live_catalog_shared ?? true;
+}
+
 export async function getProjectView(ctx: AppContext, projectId: string) {
-  return projectView(ctx, await getProject(ctx, projectId));
+  const p = await getProject(ctx, projectId);
+  const shared = await liveCatalogShared(ctx, p);
+  const catalogOf = p.mode === 'live' && shared && p.test_project_id ? await getProject(ctx, p.test_project_id) : p;
+  return projectView(ctx, p, shared, Number(catalogOf.catalog_version));
 }
 
 /** The project's e-mail settings, its row locked so two patches merge one after the other. */
@@ -320,9 +386,23 @@ export async function updateProject(ctx: AppContext, q: Queryable, caller: Calle
   });
   if (row && body.locale !== undefined) row = await repo.setProjectLocale(q, caller.projectId, body.locale);
   if (!row) throw new NotFoundError('project', caller.projectId);
+  const liveId = projectIdOfMode(row, 'live');
+  if (body.live_catalog) {
+    const twin = await repo.lockProject(q, liveId);
+    if (!twin) throw new NotFoundError('project', liveId);
+    if (body.live_catalog === 'own' && Number(twin.catalog_version) === 0) {
+      throw new ConflictError('Live mode has no catalog of its own yet: push one in live mode (tollgate push <file> --mode live, or PUT /v1/catalog with a live key)', {
+        param: 'live_catalog',
+      });
+    }
+    await repo.setLiveCatalogShared(q, liveId, body.live_catalog === 'shared');
+    await invalidate(ctx.db, [{ scope: 'catalog', key: liveId }]);
+  }
   await audit(q, caller, { action: 'project.updated', target: caller.projectId, details: body }, ctx.clock.now());
   await invalidateProject(ctx, caller.projectId);
-  return projectView(ctx, row);
+  await invalidateProject(ctx, projectIdOfMode(row, row.mode === 'live' ? 'test' : 'live'));
+  if (body.live_catalog && row.mode === 'live') return projectView(ctx, (await repo.findProject(q, row.id)) ?? row, body.live_catalog === 'shared');
+  return projectView(ctx, row, await liveCatalogShared(ctx, row, q));
 }
 
 export { repo as projectsRepository };

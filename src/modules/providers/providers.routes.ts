@@ -6,7 +6,7 @@ import type { AppContext } from '../../app/context.ts';
 import { idempotent } from '../../http/idempotency.ts';
 import { errorResponses, replies } from '../../http/openapi.ts';
 import { Timestamp } from '../../http/schemas.ts';
-import { listProviderSettings, putProviderSettings } from './providers.service.ts';
+import { listProviderSettings, putProviderSettings, verifyProviderSettings } from './providers.service.ts';
 import { providerStatus, verifyProvider } from './providers.status.ts';
 
 const ProviderSettings = z
@@ -88,9 +88,12 @@ export function registerProviderRoutes(root: FastifyInstance, ctx: AppContext): 
   app.put(
     '/v1/providers/:provider',
     { schema: { params: z.object({ provider: z.string().min(1).max(32) }), body: z.record(z.string(), z.unknown()), response: replies({ 200: ProviderSettings }) } },
-    async (req, reply) =>
-      idempotent(ctx, req, reply, async (q) => ({
+    async (req, reply) => {
+      // Live credentials are checked with the provider first, outside the transaction that stores them.
+      await verifyProviderSettings(ctx, callerOf(req), req.params.provider, req.body);
+      return idempotent(ctx, req, reply, async (q) => ({
         body: await putProviderSettings(ctx, q, callerOf(req), req.params.provider, req.body),
-      })),
+      }));
+    },
   );
 }

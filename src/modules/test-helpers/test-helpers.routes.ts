@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { errorResponses, replies } from '../../http/openapi.ts';
 import { CheckoutSession, Timestamp } from '../../http/schemas.ts';
-import { ForbiddenError, InvalidRequestError } from '../../domain/errors.ts';
+import { ForbiddenError, InvalidRequestError, LivemodeForbiddenError } from '../../domain/errors.ts';
 import { routeUrls } from '../../http/aliases.ts';
 import { callerOf } from '../../http/auth.ts';
 import { idempotent } from '../../http/idempotency.ts';
@@ -26,6 +26,9 @@ const AdvanceBody = z
 
 async function requireSandbox(ctx: AppContext, projectId: string) {
   const project = await getProject(ctx, projectId);
+  if (project.mode === 'live') {
+    throw new LivemodeForbiddenError('Test helpers and the test clock exist in test mode only: use a test key (sk_test_…); live time is never moved');
+  }
   if (project.default_provider !== 'sandbox') {
     throw new ForbiddenError('Test helpers are available only to projects on the sandbox provider');
   }
@@ -86,7 +89,9 @@ export function registerTestHelperRoutes(root: FastifyInstance, ctx: AppContext)
       const moved = (await idempotent(ctx, req, reply, async (trx) => {
         const before = await projectNowUncached(ctx, caller.projectId);
         const ms = req.body.seconds !== undefined ? req.body.seconds * 1000 : new Date(req.body.to as string).getTime() - before.getTime();
-        if (ms <= 0) throw new InvalidRequestError('The clock only moves forward', req.body.to ? 'to' : 'seconds');
+        if (ms <= 0) {
+          throw new InvalidRequestError('The clock only moves forward', req.body.to ? 'to' : 'seconds', { now: before.toISOString() });
+        }
         if (ms > MAX_ADVANCE_S * 1000) throw new InvalidRequestError('Advance at most five years at a time', 'to');
         const row = await addClockOffset(trx, caller.projectId, ms);
         const now = projectTime(ctx, row ?? { clock_offset_ms: 0 });

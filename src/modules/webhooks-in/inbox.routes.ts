@@ -9,7 +9,8 @@ import { EventsQuery, getEvent, listEvents, receiveWebhook, replayEvent } from '
 
 const WebhookParams = z.object({
   provider: z.enum(['sandbox', 'stripe', 'paypal']),
-  project: z.string().min(1).max(63),
+  /** A project id, or its live twin's `<id>_live` (docs/modes.md). */
+  project: z.string().min(1).max(68),
 });
 
 const EventStatus = z.enum(['pending', 'processed', 'failed', 'ignored']);
@@ -42,7 +43,7 @@ export function registerInboxRoutes(root: FastifyInstance, ctx: AppContext): voi
     scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
     scope
       .withTypeProvider<ZodTypeProvider>()
-      .post('/v1/webhooks/:provider/:project', { schema: { summary: 'Receive a provider webhook', params: WebhookParams, response: replies({ 200: Received }) }, config: { auth: 'none' } }, async (req) => {
+      .post('/v1/webhooks/:provider/:project', { schema: { summary: 'Receive a provider webhook', params: WebhookParams, response: replies({ 200: Received, ...errorResponses('livemode_forbidden') }) }, config: { auth: 'none' } }, async (req) => {
         const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
         return receiveWebhook(ctx, req.params.provider, req.params.project, raw, req.headers);
       });

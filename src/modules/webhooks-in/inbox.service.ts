@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AppError, NotFoundError } from '../../domain/errors.ts';
+import { AppError, LivemodeForbiddenError, NotFoundError } from '../../domain/errors.ts';
 import { newId } from '../../domain/ids.ts';
 import type { AppContext } from '../../app/context.ts';
 import { getProvider } from '../../app/registry.ts';
@@ -37,6 +37,9 @@ export async function receiveWebhook(
   if (!provider) throw new NotFoundError('provider', providerName);
   const project = await findProject(ctx.db, projectId);
   if (!project) throw new NotFoundError('project', projectId);
+  if (project.mode === 'live' && providerName === 'sandbox') {
+    throw new LivemodeForbiddenError('The sandbox provider exists in test mode only: live mode takes no sandbox webhooks');
+  }
   const verified = await provider.verifyWebhook(await providerCall(ctx, projectId, providerName), { project, rawBody, headers });
   return recordProviderEvent(ctx, providerName, projectId, verified);
 }

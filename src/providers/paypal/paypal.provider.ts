@@ -3,7 +3,7 @@ import {
   PaypalExperienceUserAction,
   PaypalWalletContextShippingPreference,
 } from '@paypal/paypal-server-sdk';
-import { InvalidRequestError } from '../../domain/errors.ts';
+import { InvalidRequestError, ProviderError } from '../../domain/errors.ts';
 import { currencyExponent } from '../../domain/money.ts';
 import type {
   ProviderSettingsSpec,
@@ -18,7 +18,7 @@ import type {
   VerifyWebhookInput,
 } from '../provider.ts';
 import { paypalApi, paypalError, rawJson } from './paypal.client.ts';
-import { paypalSettingsSpec } from './paypal.settings.ts';
+import { type PaypalSettings, paypalSettingsSpec } from './paypal.settings.ts';
 import { verifyPaypalWebhook } from './paypal.webhook.ts';
 
 /** 1999 eur → "19.99"; 500 jpy → "500". */
@@ -136,6 +136,35 @@ export const paypalProvider: PaymentProvider = {
     } catch (err) {
       throw paypalError(err, 'creating the PayPal order');
     }
+  },
+
+  async verifyCredentials(call: ProviderCall): Promise<{ livemode: boolean }> {
+    const settings = call.settings as PaypalSettings | undefined;
+    if (!settings) throw new InvalidRequestError('PayPal is not configured for this project: PUT /v1/providers/paypal first', 'provider');
+    const base = (call.apiBase ?? (settings.mode === 'live' ? 'https://api-m.paypal.com' : 'https://api-m.sandbox.paypal.com')).replace(/\/$/, '');
+    // An access token is granted only to client credentials of the environment asked (sandbox or live).
+    let res: Response;
+    try {
+      res = await fetch(`${base}/v1/oauth2/token`, {
+        method: 'POST',
+        headers: {
+          authorization: `Basic ${Buffer.from(`${settings.client_id}:${settings.client_secret}`).toString('base64')}`,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        body: 'grant_type=client_credentials',
+        signal: AbortSignal.timeout(call.timeoutMs),
+      });
+    } catch (err) {
+      throw new ProviderError('paypal', `could not be reached: ${(err as Error).message}`, { paypal_status: null, paypal_issue: null });
+    }
+    if (!res.ok) {
+      const body = (await res.json().catch(() => ({}))) as { error?: string };
+      throw new ProviderError('paypal', `refused these credentials${body.error ? `: ${body.error}` : ''}`, {
+        paypal_status: res.status,
+        paypal_issue: body.error ?? null,
+      });
+    }
+    return { livemode: settings.mode === 'live' };
   },
 
   verifyWebhook(call: ProviderCall, input: VerifyWebhookInput): Promise<VerifiedWebhook> {

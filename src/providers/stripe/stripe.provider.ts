@@ -154,6 +154,13 @@ export const stripeProvider: PaymentProvider = {
 
   verifyWebhook: verifyStripeWebhook,
 
+  async verifyCredentials(call: ProviderCall): Promise<{ livemode: boolean }> {
+    const { stripe } = stripeFor(call);
+    // The balance is readable by every standard key and says the key's mode.
+    const balance = await callStripe('balance.retrieve', () => stripe.balance.retrieve());
+    return { livemode: balance.livemode };
+  },
+
   computesTax: (settings: unknown) => (settings as StripeSettings | null)?.automatic_tax === true,
 
   /**

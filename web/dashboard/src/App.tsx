@@ -21,7 +21,33 @@ interface Me {
 }
 interface Project {
   id: string;
+  /** The live mode's project id (`<id>_live`, docs/modes.md). */
+  live_id: string;
   name: string;
+}
+
+/** A route's project id names a mode: `<id>_live` is the live mode of project `<id>`. */
+function modeOf(projectId: string): { testId: string; mode: 'test' | 'live' } {
+  return projectId.endsWith('_live') ? { testId: projectId.slice(0, -5), mode: 'live' } : { testId: projectId, mode: 'test' };
+}
+
+function ModeSwitch(props: { mode: 'test' | 'live'; onChange: (mode: 'test' | 'live') => void; place: 'header' | 'bar' }) {
+  // In the header on a wide screen; in the mode bar below it on a phone, where the header has no room.
+  return (
+    <fieldset className={`mode-switch in-${props.place}`} aria-label="Mode" data-testid="mode-switch">
+      {(['test', 'live'] as const).map((m) => (
+        <button
+          key={m}
+          type="button"
+          aria-pressed={props.mode === m}
+          className={props.mode === m ? `mode-${m} active` : `mode-${m}`}
+          onClick={() => props.mode !== m && props.onChange(m)}
+        >
+          {m === 'test' ? 'Test' : 'Live'}
+        </button>
+      ))}
+    </fieldset>
+  );
 }
 
 const NAV: [string, string][] = [
@@ -123,6 +149,9 @@ function Shell(props: { me: Me; route: string[]; onSignOut: () => void }) {
   const list = projects.data?.data ?? [];
   const project = props.route[0] === 'p' ? (props.route[1] ?? '') : '';
   const section = project ? (props.route[2] ?? '') : '';
+  const { testId, mode } = modeOf(project);
+  // Each mode has its own records: switching keeps the section, not a record of the other mode.
+  const switchMode = (next: 'test' | 'live') => go('p', next === 'live' ? `${testId}_live` : testId, section);
   useEffect(() => {
     if (!project && list.length) go('p', list[0]!.id);
   }, [project, list]);
@@ -161,7 +190,7 @@ function Shell(props: { me: Me; route: string[]; onSignOut: () => void }) {
       );
   }
   return (
-    <div className="shell">
+    <div className={project ? `shell ${mode}-mode` : 'shell'}>
       <header className="topbar">
         <button type="button" className="menu-button" aria-label="Menu" onClick={() => setMenu(!menu)}>
           ☰
@@ -172,8 +201,8 @@ function Shell(props: { me: Me; route: string[]; onSignOut: () => void }) {
         <select
           aria-label="Project"
           data-testid="project-select"
-          value={project}
-          onChange={(e) => go('p', e.target.value, section)}
+          value={testId}
+          onChange={(e) => go('p', mode === 'live' ? `${e.target.value}_live` : e.target.value, section)}
         >
           {list.map((p) => (
             <option key={p.id} value={p.id}>
@@ -181,12 +210,28 @@ function Shell(props: { me: Me; route: string[]; onSignOut: () => void }) {
             </option>
           ))}
         </select>
+        {project && <ModeSwitch mode={mode} onChange={switchMode} place="header" />}
         <span className="spacer" />
         <span className="muted small who">{props.me.email}</span>
         <button type="button" className="link-button" onClick={signOut}>
           Sign out
         </button>
       </header>
+      {project && mode === 'test' && (
+        <div className="mode-bar test-banner" role="status" data-testid="test-banner">
+          <div className="mode-bar-text">
+            <strong>Test mode</strong>
+            <span>Test data: sandbox payments and test cards, no real money moves. Switch to Live for real customers.</span>
+          </div>
+          <ModeSwitch mode={mode} onChange={switchMode} place="bar" />
+        </div>
+      )}
+      {project && mode === 'live' && (
+        <div className="mode-bar live-bar" data-testid="live-bar">
+          <strong>Live mode</strong>
+          <ModeSwitch mode={mode} onChange={switchMode} place="bar" />
+        </div>
+      )}
       <nav className={menu ? 'sidebar open' : 'sidebar'}>
         {NAV.map(([s, label]) => (
           <a key={s} href={href('p', project, ...(s ? [s] : []))} className={section === s ? 'active' : ''}>
