@@ -961,6 +961,83 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/disputes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get disputes
+         * @description Disputes (chargebacks) of payments, newest first.
+         */
+        get: operations["getDisputes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/disputes/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get disputes */
+        get: operations["getDisputesById"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/test-helpers/payments/{id}/dispute": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create test helpers payments dispute
+         * @description Test mode: the buyer disputes a sandbox payment (a signed `charge.dispute.created` sandbox event).
+         */
+        post: operations["postTestHelpersPaymentsDisputeById"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/test-helpers/disputes/{id}/update": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create test helpers disputes update
+         * @description Test mode: a sandbox dispute goes under review, or closes won or lost (a signed `charge.dispute.updated|closed` sandbox event).
+         */
+        post: operations["postTestHelpersDisputesUpdateById"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/invoices": {
         parameters: {
             query?: never;
@@ -1709,6 +1786,10 @@ export interface operations {
                                 };
                             };
                         };
+                        disputes: {
+                            /** @enum {string} */
+                            on_open: "hold" | "claw_back" | "none";
+                        };
                         /** Format: date-time */
                         created_at: string;
                     };
@@ -1847,6 +1928,10 @@ export interface operations {
                             } | null;
                         };
                     };
+                    disputes?: {
+                        /** @enum {string} */
+                        on_open: "hold" | "claw_back" | "none";
+                    };
                 };
             };
         };
@@ -1879,6 +1964,10 @@ export interface operations {
                                     text?: string;
                                 };
                             };
+                        };
+                        disputes: {
+                            /** @enum {string} */
+                            on_open: "hold" | "claw_back" | "none";
                         };
                         /** Format: date-time */
                         created_at: string;
@@ -3939,6 +4028,59 @@ export interface operations {
                             /** @enum {boolean} */
                             cancel_at_period_end: false;
                         };
+                        disputes: {
+                            open: number;
+                            lost: number;
+                            /** @description Credits set aside by open disputes (counted in `credits.held`) */
+                            credits_held: number;
+                            /** @description An open or lost dispute concerns a payment of a subscription */
+                            subscription_at_risk: boolean;
+                            /** @description Open and lost disputes, newest first (at most 20) */
+                            data: {
+                                id: string;
+                                /** @enum {string} */
+                                object: "dispute";
+                                payment_id: string;
+                                customer_id: string | null;
+                                /** @description The disputed amount, in minor units of `currency` */
+                                amount: number;
+                                currency: string;
+                                /** @description The provider's reason (Stripe's `fraudulent`, PayPal's `merchandise_or_service_not_received`…) */
+                                reason: string | null;
+                                /** @enum {string} */
+                                status: "needs_response" | "under_review" | "won" | "lost";
+                                provider: string;
+                                /** @description The provider's dispute id (Stripe `dp_…`, PayPal `PP-D-…`) */
+                                provider_ref: string;
+                                provider_status: string | null;
+                                /** Format: date-time */
+                                evidence_due_by: string | null;
+                                /**
+                                 * @description The project policy (settings.disputes.on_open) applied when the dispute opened
+                                 * @enum {string}
+                                 */
+                                on_open: "hold" | "claw_back" | "none";
+                                /** @description What the dispute did to the credits the payment bought */
+                                credits: {
+                                    /** @description The disputed share of the credits the payment bought */
+                                    requested: number;
+                                    /** @description Set aside now (policy hold, while open) */
+                                    held: number;
+                                    /** @description Taken back (policy claw_back, or a lost hold) */
+                                    reversed: number;
+                                    /** @description Already spent when the dispute opened: neither held nor taken back, never made a debt */
+                                    shortfall: number;
+                                };
+                                /** @description The subscription flagged at risk by this dispute, if the payment paid for one */
+                                subscription_id: string | null;
+                                /** Format: date-time */
+                                created_at: string;
+                                /** Format: date-time */
+                                updated_at: string;
+                                /** Format: date-time */
+                                closed_at: string | null;
+                            }[];
+                        };
                     };
                 };
             };
@@ -4446,6 +4588,59 @@ export interface operations {
                             current_period_end: null;
                             /** @enum {boolean} */
                             cancel_at_period_end: false;
+                        };
+                        disputes: {
+                            open: number;
+                            lost: number;
+                            /** @description Credits set aside by open disputes (counted in `credits.held`) */
+                            credits_held: number;
+                            /** @description An open or lost dispute concerns a payment of a subscription */
+                            subscription_at_risk: boolean;
+                            /** @description Open and lost disputes, newest first (at most 20) */
+                            data: {
+                                id: string;
+                                /** @enum {string} */
+                                object: "dispute";
+                                payment_id: string;
+                                customer_id: string | null;
+                                /** @description The disputed amount, in minor units of `currency` */
+                                amount: number;
+                                currency: string;
+                                /** @description The provider's reason (Stripe's `fraudulent`, PayPal's `merchandise_or_service_not_received`…) */
+                                reason: string | null;
+                                /** @enum {string} */
+                                status: "needs_response" | "under_review" | "won" | "lost";
+                                provider: string;
+                                /** @description The provider's dispute id (Stripe `dp_…`, PayPal `PP-D-…`) */
+                                provider_ref: string;
+                                provider_status: string | null;
+                                /** Format: date-time */
+                                evidence_due_by: string | null;
+                                /**
+                                 * @description The project policy (settings.disputes.on_open) applied when the dispute opened
+                                 * @enum {string}
+                                 */
+                                on_open: "hold" | "claw_back" | "none";
+                                /** @description What the dispute did to the credits the payment bought */
+                                credits: {
+                                    /** @description The disputed share of the credits the payment bought */
+                                    requested: number;
+                                    /** @description Set aside now (policy hold, while open) */
+                                    held: number;
+                                    /** @description Taken back (policy claw_back, or a lost hold) */
+                                    reversed: number;
+                                    /** @description Already spent when the dispute opened: neither held nor taken back, never made a debt */
+                                    shortfall: number;
+                                };
+                                /** @description The subscription flagged at risk by this dispute, if the payment paid for one */
+                                subscription_id: string | null;
+                                /** Format: date-time */
+                                created_at: string;
+                                /** Format: date-time */
+                                updated_at: string;
+                                /** Format: date-time */
+                                closed_at: string | null;
+                            }[];
                         };
                     };
                 };
@@ -5160,6 +5355,59 @@ export interface operations {
                             /** @enum {boolean} */
                             cancel_at_period_end: false;
                         };
+                        disputes: {
+                            open: number;
+                            lost: number;
+                            /** @description Credits set aside by open disputes (counted in `credits.held`) */
+                            credits_held: number;
+                            /** @description An open or lost dispute concerns a payment of a subscription */
+                            subscription_at_risk: boolean;
+                            /** @description Open and lost disputes, newest first (at most 20) */
+                            data: {
+                                id: string;
+                                /** @enum {string} */
+                                object: "dispute";
+                                payment_id: string;
+                                customer_id: string | null;
+                                /** @description The disputed amount, in minor units of `currency` */
+                                amount: number;
+                                currency: string;
+                                /** @description The provider's reason (Stripe's `fraudulent`, PayPal's `merchandise_or_service_not_received`…) */
+                                reason: string | null;
+                                /** @enum {string} */
+                                status: "needs_response" | "under_review" | "won" | "lost";
+                                provider: string;
+                                /** @description The provider's dispute id (Stripe `dp_…`, PayPal `PP-D-…`) */
+                                provider_ref: string;
+                                provider_status: string | null;
+                                /** Format: date-time */
+                                evidence_due_by: string | null;
+                                /**
+                                 * @description The project policy (settings.disputes.on_open) applied when the dispute opened
+                                 * @enum {string}
+                                 */
+                                on_open: "hold" | "claw_back" | "none";
+                                /** @description What the dispute did to the credits the payment bought */
+                                credits: {
+                                    /** @description The disputed share of the credits the payment bought */
+                                    requested: number;
+                                    /** @description Set aside now (policy hold, while open) */
+                                    held: number;
+                                    /** @description Taken back (policy claw_back, or a lost hold) */
+                                    reversed: number;
+                                    /** @description Already spent when the dispute opened: neither held nor taken back, never made a debt */
+                                    shortfall: number;
+                                };
+                                /** @description The subscription flagged at risk by this dispute, if the payment paid for one */
+                                subscription_id: string | null;
+                                /** Format: date-time */
+                                created_at: string;
+                                /** Format: date-time */
+                                updated_at: string;
+                                /** Format: date-time */
+                                closed_at: string | null;
+                            }[];
+                        };
                     };
                 };
             };
@@ -5309,6 +5557,59 @@ export interface operations {
                             current_period_end: null;
                             /** @enum {boolean} */
                             cancel_at_period_end: false;
+                        };
+                        disputes: {
+                            open: number;
+                            lost: number;
+                            /** @description Credits set aside by open disputes (counted in `credits.held`) */
+                            credits_held: number;
+                            /** @description An open or lost dispute concerns a payment of a subscription */
+                            subscription_at_risk: boolean;
+                            /** @description Open and lost disputes, newest first (at most 20) */
+                            data: {
+                                id: string;
+                                /** @enum {string} */
+                                object: "dispute";
+                                payment_id: string;
+                                customer_id: string | null;
+                                /** @description The disputed amount, in minor units of `currency` */
+                                amount: number;
+                                currency: string;
+                                /** @description The provider's reason (Stripe's `fraudulent`, PayPal's `merchandise_or_service_not_received`…) */
+                                reason: string | null;
+                                /** @enum {string} */
+                                status: "needs_response" | "under_review" | "won" | "lost";
+                                provider: string;
+                                /** @description The provider's dispute id (Stripe `dp_…`, PayPal `PP-D-…`) */
+                                provider_ref: string;
+                                provider_status: string | null;
+                                /** Format: date-time */
+                                evidence_due_by: string | null;
+                                /**
+                                 * @description The project policy (settings.disputes.on_open) applied when the dispute opened
+                                 * @enum {string}
+                                 */
+                                on_open: "hold" | "claw_back" | "none";
+                                /** @description What the dispute did to the credits the payment bought */
+                                credits: {
+                                    /** @description The disputed share of the credits the payment bought */
+                                    requested: number;
+                                    /** @description Set aside now (policy hold, while open) */
+                                    held: number;
+                                    /** @description Taken back (policy claw_back, or a lost hold) */
+                                    reversed: number;
+                                    /** @description Already spent when the dispute opened: neither held nor taken back, never made a debt */
+                                    shortfall: number;
+                                };
+                                /** @description The subscription flagged at risk by this dispute, if the payment paid for one */
+                                subscription_id: string | null;
+                                /** Format: date-time */
+                                created_at: string;
+                                /** Format: date-time */
+                                updated_at: string;
+                                /** Format: date-time */
+                                closed_at: string | null;
+                            }[];
                         };
                     };
                 };
@@ -7907,6 +8208,22 @@ export interface operations {
                             /** Format: date-time */
                             period_end: string | null;
                             failure_reason: string | null;
+                            /** @description The provider's fee (Stripe's balance transaction, PayPal's seller receivable breakdown, the sandbox's 2.9 % + 30); null until known */
+                            fee: {
+                                amount: number;
+                                currency: string;
+                            } | null;
+                            /** @description What the payment leaves after the fee, in the fee currency; null until the fee is known */
+                            net: {
+                                amount: number;
+                                currency: string;
+                            } | null;
+                            /** @description The payment's latest dispute (GET /v1/disputes/:id), or null */
+                            dispute: {
+                                id: string;
+                                /** @enum {string} */
+                                status: "needs_response" | "under_review" | "won" | "lost";
+                            } | null;
                             /** Format: date-time */
                             created_at: string;
                         }[];
@@ -8055,6 +8372,22 @@ export interface operations {
                         /** Format: date-time */
                         period_end: string | null;
                         failure_reason: string | null;
+                        /** @description The provider's fee (Stripe's balance transaction, PayPal's seller receivable breakdown, the sandbox's 2.9 % + 30); null until known */
+                        fee: {
+                            amount: number;
+                            currency: string;
+                        } | null;
+                        /** @description What the payment leaves after the fee, in the fee currency; null until the fee is known */
+                        net: {
+                            amount: number;
+                            currency: string;
+                        } | null;
+                        /** @description The payment's latest dispute (GET /v1/disputes/:id), or null */
+                        dispute: {
+                            id: string;
+                            /** @enum {string} */
+                            status: "needs_response" | "under_review" | "won" | "lost";
+                        } | null;
                         /** Format: date-time */
                         created_at: string;
                     };
@@ -8247,6 +8580,22 @@ export interface operations {
                             /** Format: date-time */
                             period_end: string | null;
                             failure_reason: string | null;
+                            /** @description The provider's fee (Stripe's balance transaction, PayPal's seller receivable breakdown, the sandbox's 2.9 % + 30); null until known */
+                            fee: {
+                                amount: number;
+                                currency: string;
+                            } | null;
+                            /** @description What the payment leaves after the fee, in the fee currency; null until the fee is known */
+                            net: {
+                                amount: number;
+                                currency: string;
+                            } | null;
+                            /** @description The payment's latest dispute (GET /v1/disputes/:id), or null */
+                            dispute: {
+                                id: string;
+                                /** @enum {string} */
+                                status: "needs_response" | "under_review" | "won" | "lost";
+                            } | null;
                             /** Format: date-time */
                             created_at: string;
                         };
@@ -16991,6 +17340,876 @@ export interface operations {
             };
         };
     };
+    getDisputes: {
+        parameters: {
+            query?: {
+                limit?: number;
+                starting_after?: string;
+                customer_id?: string;
+                payment_id?: string;
+                status?: "needs_response" | "under_review" | "won" | "lost";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "dispute";
+                            payment_id: string;
+                            customer_id: string | null;
+                            /** @description The disputed amount, in minor units of `currency` */
+                            amount: number;
+                            currency: string;
+                            /** @description The provider's reason (Stripe's `fraudulent`, PayPal's `merchandise_or_service_not_received`…) */
+                            reason: string | null;
+                            /** @enum {string} */
+                            status: "needs_response" | "under_review" | "won" | "lost";
+                            provider: string;
+                            /** @description The provider's dispute id (Stripe `dp_…`, PayPal `PP-D-…`) */
+                            provider_ref: string;
+                            provider_status: string | null;
+                            /** Format: date-time */
+                            evidence_due_by: string | null;
+                            /**
+                             * @description The project policy (settings.disputes.on_open) applied when the dispute opened
+                             * @enum {string}
+                             */
+                            on_open: "hold" | "claw_back" | "none";
+                            /** @description What the dispute did to the credits the payment bought */
+                            credits: {
+                                /** @description The disputed share of the credits the payment bought */
+                                requested: number;
+                                /** @description Set aside now (policy hold, while open) */
+                                held: number;
+                                /** @description Taken back (policy claw_back, or a lost hold) */
+                                reversed: number;
+                                /** @description Already spent when the dispute opened: neither held nor taken back, never made a debt */
+                                shortfall: number;
+                            };
+                            /** @description The subscription flagged at risk by this dispute, if the payment paid for one */
+                            subscription_id: string | null;
+                            /** Format: date-time */
+                            created_at: string;
+                            /** Format: date-time */
+                            updated_at: string;
+                            /** Format: date-time */
+                            closed_at: string | null;
+                        }[];
+                        has_more: boolean;
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: invalid_request, invalid_signature */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_request" | "invalid_signature";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "unauthorized";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "forbidden";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "rate_limited";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: internal_error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "internal_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getDisputesById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "dispute";
+                        payment_id: string;
+                        customer_id: string | null;
+                        /** @description The disputed amount, in minor units of `currency` */
+                        amount: number;
+                        currency: string;
+                        /** @description The provider's reason (Stripe's `fraudulent`, PayPal's `merchandise_or_service_not_received`…) */
+                        reason: string | null;
+                        /** @enum {string} */
+                        status: "needs_response" | "under_review" | "won" | "lost";
+                        provider: string;
+                        /** @description The provider's dispute id (Stripe `dp_…`, PayPal `PP-D-…`) */
+                        provider_ref: string;
+                        provider_status: string | null;
+                        /** Format: date-time */
+                        evidence_due_by: string | null;
+                        /**
+                         * @description The project policy (settings.disputes.on_open) applied when the dispute opened
+                         * @enum {string}
+                         */
+                        on_open: "hold" | "claw_back" | "none";
+                        /** @description What the dispute did to the credits the payment bought */
+                        credits: {
+                            /** @description The disputed share of the credits the payment bought */
+                            requested: number;
+                            /** @description Set aside now (policy hold, while open) */
+                            held: number;
+                            /** @description Taken back (policy claw_back, or a lost hold) */
+                            reversed: number;
+                            /** @description Already spent when the dispute opened: neither held nor taken back, never made a debt */
+                            shortfall: number;
+                        };
+                        /** @description The subscription flagged at risk by this dispute, if the payment paid for one */
+                        subscription_id: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        /** Format: date-time */
+                        closed_at: string | null;
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: invalid_request, invalid_signature */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_request" | "invalid_signature";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "unauthorized";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "forbidden";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "rate_limited";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: internal_error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "internal_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    postTestHelpersPaymentsDisputeById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes the mutation safe to retry: the first reply is stored for 24 h and replayed to any request with the same key and body; the same key with another body is 409 idempotency_conflict. */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    amount?: number;
+                    /** @default fraudulent */
+                    reason?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "dispute";
+                        payment_id: string;
+                        customer_id: string | null;
+                        /** @description The disputed amount, in minor units of `currency` */
+                        amount: number;
+                        currency: string;
+                        /** @description The provider's reason (Stripe's `fraudulent`, PayPal's `merchandise_or_service_not_received`…) */
+                        reason: string | null;
+                        /** @enum {string} */
+                        status: "needs_response" | "under_review" | "won" | "lost";
+                        provider: string;
+                        /** @description The provider's dispute id (Stripe `dp_…`, PayPal `PP-D-…`) */
+                        provider_ref: string;
+                        provider_status: string | null;
+                        /** Format: date-time */
+                        evidence_due_by: string | null;
+                        /**
+                         * @description The project policy (settings.disputes.on_open) applied when the dispute opened
+                         * @enum {string}
+                         */
+                        on_open: "hold" | "claw_back" | "none";
+                        /** @description What the dispute did to the credits the payment bought */
+                        credits: {
+                            /** @description The disputed share of the credits the payment bought */
+                            requested: number;
+                            /** @description Set aside now (policy hold, while open) */
+                            held: number;
+                            /** @description Taken back (policy claw_back, or a lost hold) */
+                            reversed: number;
+                            /** @description Already spent when the dispute opened: neither held nor taken back, never made a debt */
+                            shortfall: number;
+                        };
+                        /** @description The subscription flagged at risk by this dispute, if the payment paid for one */
+                        subscription_id: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        /** Format: date-time */
+                        closed_at: string | null;
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: invalid_request, invalid_signature */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_request" | "invalid_signature";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "unauthorized";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "forbidden";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: conflict, idempotency_conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "conflict" | "idempotency_conflict";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "payload_too_large";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "rate_limited";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: internal_error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "internal_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: provider_error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "provider_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    postTestHelpersDisputesUpdateById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes the mutation safe to retry: the first reply is stored for 24 h and replayed to any request with the same key and body; the same key with another body is 409 idempotency_conflict. */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    status: "under_review" | "won" | "lost";
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "dispute";
+                        payment_id: string;
+                        customer_id: string | null;
+                        /** @description The disputed amount, in minor units of `currency` */
+                        amount: number;
+                        currency: string;
+                        /** @description The provider's reason (Stripe's `fraudulent`, PayPal's `merchandise_or_service_not_received`…) */
+                        reason: string | null;
+                        /** @enum {string} */
+                        status: "needs_response" | "under_review" | "won" | "lost";
+                        provider: string;
+                        /** @description The provider's dispute id (Stripe `dp_…`, PayPal `PP-D-…`) */
+                        provider_ref: string;
+                        provider_status: string | null;
+                        /** Format: date-time */
+                        evidence_due_by: string | null;
+                        /**
+                         * @description The project policy (settings.disputes.on_open) applied when the dispute opened
+                         * @enum {string}
+                         */
+                        on_open: "hold" | "claw_back" | "none";
+                        /** @description What the dispute did to the credits the payment bought */
+                        credits: {
+                            /** @description The disputed share of the credits the payment bought */
+                            requested: number;
+                            /** @description Set aside now (policy hold, while open) */
+                            held: number;
+                            /** @description Taken back (policy claw_back, or a lost hold) */
+                            reversed: number;
+                            /** @description Already spent when the dispute opened: neither held nor taken back, never made a debt */
+                            shortfall: number;
+                        };
+                        /** @description The subscription flagged at risk by this dispute, if the payment paid for one */
+                        subscription_id: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        /** Format: date-time */
+                        closed_at: string | null;
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: invalid_request, invalid_signature */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_request" | "invalid_signature";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "unauthorized";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "forbidden";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: conflict, idempotency_conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "conflict" | "idempotency_conflict";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "payload_too_large";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "rate_limited";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: internal_error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "internal_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: provider_error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "provider_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
     getInvoices: {
         parameters: {
             query?: {
@@ -19949,7 +21168,7 @@ export interface operations {
             content: {
                 "application/json": {
                     url: string;
-                    events: ("*" | "customer.created" | "customer.updated" | "customer.deleted" | "onboarding.started" | "onboarding.step_completed" | "onboarding.step_skipped" | "onboarding.completed" | "subscription.created" | "subscription.updated" | "subscription.canceled" | "subscription.trial_will_end" | "entitlements.updated" | "credits.granted" | "credits.deducted" | "credits.low_balance" | "credits.reversed" | "credits.transferred" | "credits.expired" | "credits.auto_top_up_failed" | "checkout.completed" | "payment.succeeded" | "payment.failed" | "payment.refunded" | "order.paid" | "order.canceled" | "order.refunded")[];
+                    events: ("*" | "customer.created" | "customer.updated" | "customer.deleted" | "onboarding.started" | "onboarding.step_completed" | "onboarding.step_skipped" | "onboarding.completed" | "subscription.created" | "subscription.updated" | "subscription.canceled" | "subscription.trial_will_end" | "entitlements.updated" | "credits.granted" | "credits.deducted" | "credits.low_balance" | "credits.reversed" | "credits.transferred" | "credits.expired" | "credits.auto_top_up_failed" | "checkout.completed" | "payment.succeeded" | "payment.failed" | "payment.refunded" | "dispute.created" | "dispute.updated" | "dispute.closed" | "order.paid" | "order.canceled" | "order.refunded")[];
                     /** @default true */
                     enabled?: boolean;
                     description?: string;
@@ -20525,7 +21744,7 @@ export interface operations {
             content: {
                 "application/json": {
                     url?: string;
-                    events?: ("*" | "customer.created" | "customer.updated" | "customer.deleted" | "onboarding.started" | "onboarding.step_completed" | "onboarding.step_skipped" | "onboarding.completed" | "subscription.created" | "subscription.updated" | "subscription.canceled" | "subscription.trial_will_end" | "entitlements.updated" | "credits.granted" | "credits.deducted" | "credits.low_balance" | "credits.reversed" | "credits.transferred" | "credits.expired" | "credits.auto_top_up_failed" | "checkout.completed" | "payment.succeeded" | "payment.failed" | "payment.refunded" | "order.paid" | "order.canceled" | "order.refunded")[];
+                    events?: ("*" | "customer.created" | "customer.updated" | "customer.deleted" | "onboarding.started" | "onboarding.step_completed" | "onboarding.step_skipped" | "onboarding.completed" | "subscription.created" | "subscription.updated" | "subscription.canceled" | "subscription.trial_will_end" | "entitlements.updated" | "credits.granted" | "credits.deducted" | "credits.low_balance" | "credits.reversed" | "credits.transferred" | "credits.expired" | "credits.auto_top_up_failed" | "checkout.completed" | "payment.succeeded" | "payment.failed" | "payment.refunded" | "dispute.created" | "dispute.updated" | "dispute.closed" | "order.paid" | "order.canceled" | "order.refunded")[];
                     enabled?: boolean;
                     description?: string | null;
                 };

@@ -25,6 +25,8 @@ const Project = z.object({
     portal_url: z.string().optional(),
     templates: z.record(z.string(), z.object({ enabled: z.boolean().optional(), subject: z.string().optional(), text: z.string().optional() })).optional(),
   }),
+  /** What a dispute does to what the payment bought (docs/disputes.md). */
+  disputes: z.object({ on_open: z.enum(['hold', 'claw_back', 'none']) }),
   created_at: Timestamp,
 });
 

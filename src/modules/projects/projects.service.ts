@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { DEFAULT_DISPUTE_POLICY, DISPUTE_POLICIES, type DisputePolicy } from '../../domain/disputes.ts';
 import type { Queryable } from '../../db/db.ts';
 import { ConflictError, InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
 import { type EmailSettings, EmailSettingsPatch, mergeEmailSettings } from '../../domain/emails.ts';
@@ -193,6 +194,8 @@ export const ProjectPatchBody = z
     api_keys: z.object({ prefix: ApiKeyPrefixSchema }).strict().optional(),
     /** E-mails to customers (docs/emails.md): merged into `settings.email`. */
     email: EmailSettingsPatch.optional(),
+    /** What a dispute does to what the payment bought (docs/disputes.md): `settings.disputes`. */
+    disputes: z.object({ on_open: z.enum(DISPUTE_POLICIES) }).strict().optional(),
   })
   .strict();
 
@@ -206,6 +209,7 @@ function projectView(p: repo.ProjectRow) {
     api_keys: { prefix: (p.settings?.api_keys as { prefix?: string } | undefined)?.prefix ?? null },
     catalog_version: p.catalog_version,
     email: (p.settings as { email?: EmailSettings }).email ?? {},
+    disputes: { on_open: (p.settings?.disputes as { on_open?: DisputePolicy } | undefined)?.on_open ?? DEFAULT_DISPUTE_POLICY },
     created_at: p.created_at,
   };
 }
@@ -227,9 +231,10 @@ export async function updateProject(ctx: AppContext, q: Queryable, caller: Calle
     name: body.name,
     cors_origins: body.cors_origins ? [...new Set(body.cors_origins)] : undefined,
     settings:
-      body.api_keys || body.email
+      body.api_keys || body.email || body.disputes
         ? {
             ...(body.api_keys ? { api_keys: body.api_keys } : {}),
+            ...(body.disputes ? { disputes: body.disputes } : {}),
             ...(body.email ? { email: mergeEmailSettings(await lockedEmailSettings(q, caller.projectId), body.email) } : {}),
           }
         : undefined,
