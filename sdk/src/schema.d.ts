@@ -1455,6 +1455,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/metrics/prometheus": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get metrics prometheus
+         * @description The project's money for a Prometheus scrape (bearer auth with a secret key): all-time gross, refunded, provider fees and lost disputes as counters, open disputes and net as gauges, per currency in minor units.
+         */
+        get: operations["getMetricsPrometheus"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/customers/{id}/secrets/{name}": {
         parameters: {
             query?: never;
@@ -23690,7 +23710,147 @@ export interface operations {
                         credits_consumed: {
                             credits: number;
                         };
+                        /** @description What the payments made in the period leave, per currency, after refunds, provider fees and disputes */
+                        net_revenue: {
+                            currency: string;
+                            /** @description Paid by the payments made in the period */
+                            gross: number;
+                            refunded: number;
+                            /** @description The providers' fees in this currency (a fee settled in another currency counts under that one) */
+                            fees: number;
+                            disputes: {
+                                /** @description Disputed and still open: the provider holds the money */
+                                held: number;
+                                /** @description Disputes lost: the money is gone */
+                                lost: number;
+                            };
+                            /** @description gross − refunded − fees − disputes held − disputes lost */
+                            net: number;
+                            payments: number;
+                            /** @description Payments whose fee the provider has not stated yet (counted as 0) */
+                            fees_unknown: number;
+                        }[];
                     };
+                };
+            };
+            /** @description Error envelope; code is one of: invalid_request, invalid_signature */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_request" | "invalid_signature";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "unauthorized";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "forbidden";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "rate_limited";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: internal_error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "internal_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getMetricsPrometheus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Prometheus text exposition format */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
                 };
             };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */
