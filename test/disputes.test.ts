@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NotFoundError, Tollgate } from '@tollgate/sdk';
 import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
 import { randomToken } from '../src/domain/ids.ts';
 import { collectDueFees } from '../src/modules/payments/fees.service.ts';
@@ -357,5 +358,20 @@ describe('PayPal disputes and fees', () => {
     expect(d).toHaveLength(1);
     expect(d[0]).toMatchObject({ status: 'lost', provider_status: 'RESOLVED:RESOLVED_BUYER_FAVOUR', credits: { reversed: 60, held: 0 } });
     expect(await credits(p, 'pol')).toMatchObject({ balance: 10, held: 0 });
+  });
+});
+
+describe('the SDK', () => {
+  it('disputes.list and disputes.get read what the API holds', async () => {
+    const base = await h.listen();
+    const p = await sandboxProject();
+    const pay = await buyPack(p, 'sdk-1');
+    const d = await ok(p.call('POST', `/v1/test-helpers/payments/${pay.id}/dispute`, { amount: 500 }));
+    const tg = new Tollgate({ apiKey: p.key, baseUrl: base });
+    const list = await tg.disputes.list({ payment_id: pay.id });
+    expect(list.data.map((x) => [x.id, x.status, x.amount])).toEqual([[d.id, 'needs_response', 500]]);
+    const one = await tg.disputes.get(d.id);
+    expect(one.credits).toEqual({ requested: 20, held: 20, reversed: 0, shortfall: 0 });
+    await expect(tg.disputes.get('dsp_nope')).rejects.toBeInstanceOf(NotFoundError);
   });
 });

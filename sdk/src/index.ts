@@ -14,6 +14,7 @@ import { checkout, portal } from './resources/checkout.js';
 import { cart, orders } from './resources/commerce.js';
 import { credits } from './resources/credits.js';
 import { customers } from './resources/customers.js';
+import { disputes } from './resources/disputes.js';
 import type { RequestFn } from './resources/request.js';
 import { secrets } from './resources/secrets.js';
 import { subscriptions } from './resources/subscriptions.js';
@@ -27,6 +28,7 @@ import { type VerifyOptions, verifyWebhook, type WebhookEvent, type WebhookHeade
 export * from './errors.js';
 export type * from './models.js';
 export type { RequestFn } from './resources/request.js';
+export type { DisputeListQuery } from './resources/disputes.js';
 export { newIdempotencyKey } from './transport.js';
 export type * from './types.js';
 export * from './webhooks.js';
@@ -103,6 +105,7 @@ export class Tollgate {
   readonly orders = orders(this.#request);
   readonly secrets = secrets(this.#request);
   readonly apiKeys = apiKeys(this.#request);
+  readonly disputes = disputes(this.#request);
 
   /**
    * Decisions without a round trip (docs/sdk-realtime.md): a per-customer snapshot kept fresh from

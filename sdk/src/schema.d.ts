@@ -4921,6 +4921,9 @@ export interface operations {
                         refunds: {
                             [key: string]: unknown;
                         }[];
+                        disputes: {
+                            [key: string]: unknown;
+                        }[];
                         payment_methods: {
                             [key: string]: unknown;
                         }[];
