@@ -112,7 +112,7 @@ describe('architecture: the registry built from src/app/capabilities.ts', () => 
     const r = buildRegistry(capabilities);
     expect([...r.checkoutItems.keys()].sort()).toEqual(['credit_pack', 'order', 'plan']);
     expect([...r.refundEffects.keys()].sort()).toEqual(['credit_pack', 'order']);
-    expect(r.customerView.map((f) => f.name)).toEqual(['profileCustomerView', 'entitlementsCustomerView', 'subscriptionCustomerView']);
+    expect(r.customerView.map((f) => f.name)).toEqual(['profileCustomerView', 'entitlementsCustomerView', 'subscriptionCustomerView', 'disputesCustomerView']);
     expect(r.onCustomerCreated.map((f) => f.name)).toEqual(['startDefaultTrial']);
     expect(r.onCatalogPush.map((f) => f.name)).toEqual(['validateSettingsSchemasOnPush', 'keepPlansInUseOnPush', 'syncStockOnCatalogPush', 'requestStripeSyncOnPush']);
   });

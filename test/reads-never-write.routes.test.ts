@@ -37,6 +37,7 @@ const UNKNOWN: Ids = {
   member: 'no_such_member',
   email: 'eml_unknown0000',
   provider: 'no-such-provider',
+  dispute: 'dsp_unknown0000',
 };
 
 /** AurisVoice's packs and plans plus Webox's products; project B also sells one product A does not. */
@@ -74,6 +75,7 @@ async function seedProject(p: TestProject, customer: string, product = 'voice-cl
   await runDueJobs(h.tg.ctx); // the customer's e-mails are made
   const emails = ok(await p.call('GET', `/v1/emails?customer_id=${customer}`), 'emails');
   expect(emails.data.length).toBeGreaterThan(0);
+  const dispute = ok(await p.call('POST', `/v1/test-helpers/payments/${payments.data[0]?.id}/dispute`, {}), 'dispute');
   const sessionToken = new URL(session.urls.credits).searchParams.get('session') ?? '';
   return {
     customer,
@@ -88,6 +90,7 @@ async function seedProject(p: TestProject, customer: string, product = 'voice-cl
     delivery: deliveries.data[0]?.id ?? UNKNOWN.delivery,
     invoice: invoices.data[0]?.id ?? UNKNOWN.invoice,
     email: emails.data[0].id,
+    dispute: dispute.id,
     secret: 'api_key',
     member: 'member_1',
     // A billing-portal token needs a live subscription: the portal page is walked with an unknown one.
@@ -114,6 +117,7 @@ function fill(url: string, ids: Ids, project: string): string {
     'webhook-deliveries': 'delivery',
     invoices: 'invoice',
     emails: 'email',
+    disputes: 'dispute',
     secrets: 'secret',
     members: 'member',
     portal: 'portal',

@@ -16,6 +16,7 @@ import { cart, orders } from './resources/commerce.js';
 import { credits } from './resources/credits.js';
 import { customers } from './resources/customers.js';
 import { keys, project, providers, webhookEndpoints } from './resources/operations.js';
+import { disputes } from './resources/disputes.js';
 import type { RequestFn } from './resources/request.js';
 import { secrets } from './resources/secrets.js';
 import { catalog } from './resources/catalog.js';
@@ -30,6 +31,7 @@ import { type VerifyOptions, verifyWebhook, type WebhookEvent, type WebhookHeade
 export * from './errors.js';
 export type * from './models.js';
 export type { RequestFn } from './resources/request.js';
+export type { DisputeListQuery } from './resources/disputes.js';
 export { newIdempotencyKey } from './transport.js';
 export type * from './types.js';
 export * from './webhooks.js';
@@ -122,6 +124,7 @@ export class Tollgate {
   readonly keys = keys(this.#request);
   readonly providers = providers(this.#request);
   readonly webhookEndpoints = webhookEndpoints(this.#request);
+  readonly disputes = disputes(this.#request);
 
   /**
    * Decisions without a round trip (docs/sdk-realtime.md): a per-customer snapshot kept fresh from

@@ -995,6 +995,83 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/disputes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get disputes
+         * @description Disputes (chargebacks) of payments, newest first.
+         */
+        get: operations["getDisputes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/disputes/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get disputes */
+        get: operations["getDisputesById"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/test-helpers/payments/{id}/dispute": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create test helpers payments dispute
+         * @description Test mode: the buyer disputes a sandbox payment (a signed `charge.dispute.created` sandbox event).
+         */
+        post: operations["postTestHelpersPaymentsDisputeById"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/test-helpers/disputes/{id}/update": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create test helpers disputes update
+         * @description Test mode: a sandbox dispute goes under review, or closes won or lost (a signed `charge.dispute.updated|closed` sandbox event).
+         */
+        post: operations["postTestHelpersDisputesUpdateById"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/invoices": {
         parameters: {
             query?: never;
@@ -1486,6 +1563,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/metrics/prometheus": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get metrics prometheus
+         * @description The project's money for a Prometheus scrape (bearer auth with a secret key): all-time gross, refunded, provider fees and lost disputes as counters, open disputes and net as gauges, per currency in minor units.
+         */
+        get: operations["getMetricsPrometheus"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/customers/{id}/secrets/{name}": {
         parameters: {
             query?: never;
@@ -1842,6 +1939,10 @@ export interface operations {
                             logo_url: string | null;
                         };
                         locale: string | null;
+                        disputes: {
+                            /** @enum {string} */
+                            on_open: "hold" | "claw_back" | "none";
+                        };
                         /** Format: date-time */
                         created_at: string;
                     };
@@ -1993,6 +2094,10 @@ export interface operations {
                     };
                     /** @enum {string} */
                     live_catalog?: "shared" | "own";
+                    disputes?: {
+                        /** @enum {string} */
+                        on_open: "hold" | "claw_back" | "none";
+                    };
                 };
             };
         };
@@ -2051,6 +2156,10 @@ export interface operations {
                             logo_url: string | null;
                         };
                         locale: string | null;
+                        disputes: {
+                            /** @enum {string} */
+                            on_open: "hold" | "claw_back" | "none";
+                        };
                         /** Format: date-time */
                         created_at: string;
                     };
@@ -4530,6 +4639,59 @@ export interface operations {
                             /** @enum {boolean} */
                             cancel_at_period_end: false;
                         };
+                        disputes: {
+                            open: number;
+                            lost: number;
+                            /** @description Credits set aside by open disputes (counted in `credits.held`) */
+                            credits_held: number;
+                            /** @description An open or lost dispute concerns a payment of a subscription */
+                            subscription_at_risk: boolean;
+                            /** @description Open and lost disputes, newest first (at most 20) */
+                            data: {
+                                id: string;
+                                /** @enum {string} */
+                                object: "dispute";
+                                payment_id: string;
+                                customer_id: string | null;
+                                /** @description The disputed amount, in minor units of `currency` */
+                                amount: number;
+                                currency: string;
+                                /** @description The provider's reason (Stripe's `fraudulent`, PayPal's `merchandise_or_service_not_received`…) */
+                                reason: string | null;
+                                /** @enum {string} */
+                                status: "needs_response" | "under_review" | "won" | "lost";
+                                provider: string;
+                                /** @description The provider's dispute id (Stripe `dp_…`, PayPal `PP-D-…`) */
+                                provider_ref: string;
+                                provider_status: string | null;
+                                /** Format: date-time */
+                                evidence_due_by: string | null;
+                                /**
+                                 * @description The project policy (settings.disputes.on_open) applied when the dispute opened
+                                 * @enum {string}
+                                 */
+                                on_open: "hold" | "claw_back" | "none";
+                                /** @description What the dispute did to the credits the payment bought */
+                                credits: {
+                                    /** @description The disputed share of the credits the payment bought */
+                                    requested: number;
+                                    /** @description Set aside now (policy hold, while open) */
+                                    held: number;
+                                    /** @description Taken back (policy claw_back, or a lost hold) */
+                                    reversed: number;
+                                    /** @description Already spent when the dispute opened: neither held nor taken back, never made a debt */
+                                    shortfall: number;
+                                };
+                                /** @description The subscription flagged at risk by this dispute, if the payment paid for one */
+                                subscription_id: string | null;
+                                /** Format: date-time */
+                                created_at: string;
+                                /** Format: date-time */
+                                updated_at: string;
+                                /** Format: date-time */
+                                closed_at: string | null;
+                            }[];
+                        };
                     };
                 };
             };
@@ -5038,6 +5200,59 @@ export interface operations {
                             /** @enum {boolean} */
                             cancel_at_period_end: false;
                         };
+                        disputes: {
+                            open: number;
+                            lost: number;
+                            /** @description Credits set aside by open disputes (counted in `credits.held`) */
+                            credits_held: number;
+                            /** @description An open or lost dispute concerns a payment of a subscription */
+                            subscription_at_risk: boolean;
+                            /** @description Open and lost disputes, newest first (at most 20) */
+                            data: {
+                                id: string;
+                                /** @enum {string} */
+                                object: "dispute";
+                                payment_id: string;
+                                customer_id: string | null;
+                                /** @description The disputed amount, in minor units of `currency` */
+                                amount: number;
+                                currency: string;
+                                /** @description The provider's reason (Stripe's `fraudulent`, PayPal's `merchandise_or_service_not_received`…) */
+                                reason: string | null;
+                                /** @enum {string} */
+                                status: "needs_response" | "under_review" | "won" | "lost";
+                                provider: string;
+                                /** @description The provider's dispute id (Stripe `dp_…`, PayPal `PP-D-…`) */
+                                provider_ref: string;
+                                provider_status: string | null;
+                                /** Format: date-time */
+                                evidence_due_by: string | null;
+                                /**
+                                 * @description The project policy (settings.disputes.on_open) applied when the dispute opened
+                                 * @enum {string}
+                                 */
+                                on_open: "hold" | "claw_back" | "none";
+                                /** @description What the dispute did to the credits the payment bought */
+                                credits: {
+                                    /** @description The disputed share of the credits the payment bought */
+                                    requested: number;
+                                    /** @description Set aside now (policy hold, while open) */
+                                    held: number;
+                                    /** @description Taken back (policy claw_back, or a lost hold) */
+                                    reversed: number;
+                                    /** @description Already spent when the dispute opened: neither held nor taken back, never made a debt */
+                                    shortfall: number;
+                                };
+                                /** @description The subscription flagged at risk by this dispute, if the payment paid for one */
+                                subscription_id: string | null;
+                                /** Format: date-time */
+                                created_at: string;
+                                /** Format: date-time */
+                                updated_at: string;
+                                /** Format: date-time */
+                                closed_at: string | null;
+                            }[];
+                        };
                     };
                 };
             };
@@ -5295,6 +5510,9 @@ export interface operations {
                             [key: string]: unknown;
                         }[];
                         refunds: {
+                            [key: string]: unknown;
+                        }[];
+                        disputes: {
                             [key: string]: unknown;
                         }[];
                         payment_methods: {
@@ -5751,6 +5969,59 @@ export interface operations {
                             /** @enum {boolean} */
                             cancel_at_period_end: false;
                         };
+                        disputes: {
+                            open: number;
+                            lost: number;
+                            /** @description Credits set aside by open disputes (counted in `credits.held`) */
+                            credits_held: number;
+                            /** @description An open or lost dispute concerns a payment of a subscription */
+                            subscription_at_risk: boolean;
+                            /** @description Open and lost disputes, newest first (at most 20) */
+                            data: {
+                                id: string;
+                                /** @enum {string} */
+                                object: "dispute";
+                                payment_id: string;
+                                customer_id: string | null;
+                                /** @description The disputed amount, in minor units of `currency` */
+                                amount: number;
+                                currency: string;
+                                /** @description The provider's reason (Stripe's `fraudulent`, PayPal's `merchandise_or_service_not_received`…) */
+                                reason: string | null;
+                                /** @enum {string} */
+                                status: "needs_response" | "under_review" | "won" | "lost";
+                                provider: string;
+                                /** @description The provider's dispute id (Stripe `dp_…`, PayPal `PP-D-…`) */
+                                provider_ref: string;
+                                provider_status: string | null;
+                                /** Format: date-time */
+                                evidence_due_by: string | null;
+                                /**
+                                 * @description The project policy (settings.disputes.on_open) applied when the dispute opened
+                                 * @enum {string}
+                                 */
+                                on_open: "hold" | "claw_back" | "none";
+                                /** @description What the dispute did to the credits the payment bought */
+                                credits: {
+                                    /** @description The disputed share of the credits the payment bought */
+                                    requested: number;
+                                    /** @description Set aside now (policy hold, while open) */
+                                    held: number;
+                                    /** @description Taken back (policy claw_back, or a lost hold) */
+                                    reversed: number;
+                                    /** @description Already spent when the dispute opened: neither held nor taken back, never made a debt */
+                                    shortfall: number;
+                                };
+                                /** @description The subscription flagged at risk by this dispute, if the payment paid for one */
+                                subscription_id: string | null;
+                                /** Format: date-time */
+                                created_at: string;
+                                /** Format: date-time */
+                                updated_at: string;
+                                /** Format: date-time */
+                                closed_at: string | null;
+                            }[];
+                        };
                     };
                 };
             };
@@ -5900,6 +6171,59 @@ export interface operations {
                             current_period_end: null;
                             /** @enum {boolean} */
                             cancel_at_period_end: false;
+                        };
+                        disputes: {
+                            open: number;
+                            lost: number;
+                            /** @description Credits set aside by open disputes (counted in `credits.held`) */
+                            credits_held: number;
+                            /** @description An open or lost dispute concerns a payment of a subscription */
+                            subscription_at_risk: boolean;
+                            /** @description Open and lost disputes, newest first (at most 20) */
+                            data: {
+                                id: string;
+                                /** @enum {string} */
+                                object: "dispute";
+                                payment_id: string;
+                                customer_id: string | null;
+                                /** @description The disputed amount, in minor units of `currency` */
+                                amount: number;
+                                currency: string;
+                                /** @description The provider's reason (Stripe's `fraudulent`, PayPal's `merchandise_or_service_not_received`…) */
+                                reason: string | null;
+                                /** @enum {string} */
+                                status: "needs_response" | "under_review" | "won" | "lost";
+                                provider: string;
+                                /** @description The provider's dispute id (Stripe `dp_…`, PayPal `PP-D-…`) */
+                                provider_ref: string;
+                                provider_status: string | null;
+                                /** Format: date-time */
+                                evidence_due_by: string | null;
+                                /**
+                                 * @description The project policy (settings.disputes.on_open) applied when the dispute opened
+                                 * @enum {string}
+                                 */
+                                on_open: "hold" | "claw_back" | "none";
+                                /** @description What the dispute did to the credits the payment bought */
+                                credits: {
+                                    /** @description The disputed share of the credits the payment bought */
+                                    requested: number;
+                                    /** @description Set aside now (policy hold, while open) */
+                                    held: number;
+                                    /** @description Taken back (policy claw_back, or a lost hold) */
+                                    reversed: number;
+                                    /** @description Already spent when the dispute opened: neither held nor taken back, never made a debt */
+                                    shortfall: number;
+                                };
+                                /** @description The subscription flagged at risk by this dispute, if the payment paid for one */
+                                subscription_id: string | null;
+                                /** Format: date-time */
+                                created_at: string;
+                                /** Format: date-time */
+                                updated_at: string;
+                                /** Format: date-time */
+                                closed_at: string | null;
+                            }[];
                         };
                     };
                 };
@@ -8521,6 +8845,22 @@ export interface operations {
                             /** Format: date-time */
                             period_end: string | null;
                             failure_reason: string | null;
+                            /** @description The provider's fee (Stripe's balance transaction, PayPal's seller receivable breakdown, the sandbox's 2.9 % + 30); null until known */
+                            fee: {
+                                amount: number;
+                                currency: string;
+                            } | null;
+                            /** @description What the payment leaves after the fee, in the fee currency; null until the fee is known */
+                            net: {
+                                amount: number;
+                                currency: string;
+                            } | null;
+                            /** @description The payment's latest dispute (GET /v1/disputes/:id), or null */
+                            dispute: {
+                                id: string;
+                                /** @enum {string} */
+                                status: "needs_response" | "under_review" | "won" | "lost";
+                            } | null;
                             /** Format: date-time */
                             created_at: string;
                         }[];
@@ -8669,6 +9009,22 @@ export interface operations {
                         /** Format: date-time */
                         period_end: string | null;
                         failure_reason: string | null;
+                        /** @description The provider's fee (Stripe's balance transaction, PayPal's seller receivable breakdown, the sandbox's 2.9 % + 30); null until known */
+                        fee: {
+                            amount: number;
+                            currency: string;
+                        } | null;
+                        /** @description What the payment leaves after the fee, in the fee currency; null until the fee is known */
+                        net: {
+                            amount: number;
+                            currency: string;
+                        } | null;
+                        /** @description The payment's latest dispute (GET /v1/disputes/:id), or null */
+                        dispute: {
+                            id: string;
+                            /** @enum {string} */
+                            status: "needs_response" | "under_review" | "won" | "lost";
+                        } | null;
                         /** Format: date-time */
                         created_at: string;
                     };
@@ -8861,6 +9217,22 @@ export interface operations {
                             /** Format: date-time */
                             period_end: string | null;
                             failure_reason: string | null;
+                            /** @description The provider's fee (Stripe's balance transaction, PayPal's seller receivable breakdown, the sandbox's 2.9 % + 30); null until known */
+                            fee: {
+                                amount: number;
+                                currency: string;
+                            } | null;
+                            /** @description What the payment leaves after the fee, in the fee currency; null until the fee is known */
+                            net: {
+                                amount: number;
+                                currency: string;
+                            } | null;
+                            /** @description The payment's latest dispute (GET /v1/disputes/:id), or null */
+                            dispute: {
+                                id: string;
+                                /** @enum {string} */
+                                status: "needs_response" | "under_review" | "won" | "lost";
+                            } | null;
                             /** Format: date-time */
                             created_at: string;
                         };
@@ -17870,6 +18242,876 @@ export interface operations {
             };
         };
     };
+    getDisputes: {
+        parameters: {
+            query?: {
+                limit?: number;
+                starting_after?: string;
+                customer_id?: string;
+                payment_id?: string;
+                status?: "needs_response" | "under_review" | "won" | "lost";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "dispute";
+                            payment_id: string;
+                            customer_id: string | null;
+                            /** @description The disputed amount, in minor units of `currency` */
+                            amount: number;
+                            currency: string;
+                            /** @description The provider's reason (Stripe's `fraudulent`, PayPal's `merchandise_or_service_not_received`…) */
+                            reason: string | null;
+                            /** @enum {string} */
+                            status: "needs_response" | "under_review" | "won" | "lost";
+                            provider: string;
+                            /** @description The provider's dispute id (Stripe `dp_…`, PayPal `PP-D-…`) */
+                            provider_ref: string;
+                            provider_status: string | null;
+                            /** Format: date-time */
+                            evidence_due_by: string | null;
+                            /**
+                             * @description The project policy (settings.disputes.on_open) applied when the dispute opened
+                             * @enum {string}
+                             */
+                            on_open: "hold" | "claw_back" | "none";
+                            /** @description What the dispute did to the credits the payment bought */
+                            credits: {
+                                /** @description The disputed share of the credits the payment bought */
+                                requested: number;
+                                /** @description Set aside now (policy hold, while open) */
+                                held: number;
+                                /** @description Taken back (policy claw_back, or a lost hold) */
+                                reversed: number;
+                                /** @description Already spent when the dispute opened: neither held nor taken back, never made a debt */
+                                shortfall: number;
+                            };
+                            /** @description The subscription flagged at risk by this dispute, if the payment paid for one */
+                            subscription_id: string | null;
+                            /** Format: date-time */
+                            created_at: string;
+                            /** Format: date-time */
+                            updated_at: string;
+                            /** Format: date-time */
+                            closed_at: string | null;
+                        }[];
+                        has_more: boolean;
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: invalid_request, invalid_signature */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_request" | "invalid_signature";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "unauthorized";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "forbidden" | "livemode_forbidden";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "rate_limited";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: internal_error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "internal_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getDisputesById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "dispute";
+                        payment_id: string;
+                        customer_id: string | null;
+                        /** @description The disputed amount, in minor units of `currency` */
+                        amount: number;
+                        currency: string;
+                        /** @description The provider's reason (Stripe's `fraudulent`, PayPal's `merchandise_or_service_not_received`…) */
+                        reason: string | null;
+                        /** @enum {string} */
+                        status: "needs_response" | "under_review" | "won" | "lost";
+                        provider: string;
+                        /** @description The provider's dispute id (Stripe `dp_…`, PayPal `PP-D-…`) */
+                        provider_ref: string;
+                        provider_status: string | null;
+                        /** Format: date-time */
+                        evidence_due_by: string | null;
+                        /**
+                         * @description The project policy (settings.disputes.on_open) applied when the dispute opened
+                         * @enum {string}
+                         */
+                        on_open: "hold" | "claw_back" | "none";
+                        /** @description What the dispute did to the credits the payment bought */
+                        credits: {
+                            /** @description The disputed share of the credits the payment bought */
+                            requested: number;
+                            /** @description Set aside now (policy hold, while open) */
+                            held: number;
+                            /** @description Taken back (policy claw_back, or a lost hold) */
+                            reversed: number;
+                            /** @description Already spent when the dispute opened: neither held nor taken back, never made a debt */
+                            shortfall: number;
+                        };
+                        /** @description The subscription flagged at risk by this dispute, if the payment paid for one */
+                        subscription_id: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        /** Format: date-time */
+                        closed_at: string | null;
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: invalid_request, invalid_signature */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_request" | "invalid_signature";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "unauthorized";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "forbidden" | "livemode_forbidden";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "rate_limited";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: internal_error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "internal_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    postTestHelpersPaymentsDisputeById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes the mutation safe to retry: the first reply is stored for 24 h and replayed to any request with the same key and body; the same key with another body is 409 idempotency_conflict. */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    amount?: number;
+                    /** @default fraudulent */
+                    reason?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "dispute";
+                        payment_id: string;
+                        customer_id: string | null;
+                        /** @description The disputed amount, in minor units of `currency` */
+                        amount: number;
+                        currency: string;
+                        /** @description The provider's reason (Stripe's `fraudulent`, PayPal's `merchandise_or_service_not_received`…) */
+                        reason: string | null;
+                        /** @enum {string} */
+                        status: "needs_response" | "under_review" | "won" | "lost";
+                        provider: string;
+                        /** @description The provider's dispute id (Stripe `dp_…`, PayPal `PP-D-…`) */
+                        provider_ref: string;
+                        provider_status: string | null;
+                        /** Format: date-time */
+                        evidence_due_by: string | null;
+                        /**
+                         * @description The project policy (settings.disputes.on_open) applied when the dispute opened
+                         * @enum {string}
+                         */
+                        on_open: "hold" | "claw_back" | "none";
+                        /** @description What the dispute did to the credits the payment bought */
+                        credits: {
+                            /** @description The disputed share of the credits the payment bought */
+                            requested: number;
+                            /** @description Set aside now (policy hold, while open) */
+                            held: number;
+                            /** @description Taken back (policy claw_back, or a lost hold) */
+                            reversed: number;
+                            /** @description Already spent when the dispute opened: neither held nor taken back, never made a debt */
+                            shortfall: number;
+                        };
+                        /** @description The subscription flagged at risk by this dispute, if the payment paid for one */
+                        subscription_id: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        /** Format: date-time */
+                        closed_at: string | null;
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: invalid_request, invalid_signature */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_request" | "invalid_signature";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "unauthorized";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "forbidden" | "livemode_forbidden";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: conflict, idempotency_conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "conflict" | "idempotency_conflict";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "payload_too_large";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "rate_limited";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: internal_error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "internal_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: provider_error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "provider_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    postTestHelpersDisputesUpdateById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes the mutation safe to retry: the first reply is stored for 24 h and replayed to any request with the same key and body; the same key with another body is 409 idempotency_conflict. */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    status: "under_review" | "won" | "lost";
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "dispute";
+                        payment_id: string;
+                        customer_id: string | null;
+                        /** @description The disputed amount, in minor units of `currency` */
+                        amount: number;
+                        currency: string;
+                        /** @description The provider's reason (Stripe's `fraudulent`, PayPal's `merchandise_or_service_not_received`…) */
+                        reason: string | null;
+                        /** @enum {string} */
+                        status: "needs_response" | "under_review" | "won" | "lost";
+                        provider: string;
+                        /** @description The provider's dispute id (Stripe `dp_…`, PayPal `PP-D-…`) */
+                        provider_ref: string;
+                        provider_status: string | null;
+                        /** Format: date-time */
+                        evidence_due_by: string | null;
+                        /**
+                         * @description The project policy (settings.disputes.on_open) applied when the dispute opened
+                         * @enum {string}
+                         */
+                        on_open: "hold" | "claw_back" | "none";
+                        /** @description What the dispute did to the credits the payment bought */
+                        credits: {
+                            /** @description The disputed share of the credits the payment bought */
+                            requested: number;
+                            /** @description Set aside now (policy hold, while open) */
+                            held: number;
+                            /** @description Taken back (policy claw_back, or a lost hold) */
+                            reversed: number;
+                            /** @description Already spent when the dispute opened: neither held nor taken back, never made a debt */
+                            shortfall: number;
+                        };
+                        /** @description The subscription flagged at risk by this dispute, if the payment paid for one */
+                        subscription_id: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        /** Format: date-time */
+                        closed_at: string | null;
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: invalid_request, invalid_signature */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_request" | "invalid_signature";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "unauthorized";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "forbidden" | "livemode_forbidden";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: not_found, customer_not_found, customer_deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "not_found" | "customer_not_found" | "customer_deleted";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: conflict, idempotency_conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "conflict" | "idempotency_conflict";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "payload_too_large";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "rate_limited";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: internal_error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "internal_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: provider_error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "provider_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
     getInvoices: {
         parameters: {
             query?: {
@@ -20833,7 +22075,7 @@ export interface operations {
             content: {
                 "application/json": {
                     url: string;
-                    events: ("*" | "customer.created" | "customer.updated" | "customer.deleted" | "onboarding.started" | "onboarding.step_completed" | "onboarding.step_skipped" | "onboarding.completed" | "subscription.created" | "subscription.updated" | "subscription.canceled" | "subscription.trial_will_end" | "entitlements.updated" | "credits.granted" | "credits.deducted" | "credits.low_balance" | "credits.reversed" | "credits.transferred" | "credits.expired" | "credits.auto_top_up_failed" | "checkout.completed" | "payment.succeeded" | "payment.failed" | "payment.refunded" | "order.paid" | "order.canceled" | "order.refunded" | "api_key.created")[];
+                    events: ("*" | "customer.created" | "customer.updated" | "customer.deleted" | "onboarding.started" | "onboarding.step_completed" | "onboarding.step_skipped" | "onboarding.completed" | "subscription.created" | "subscription.updated" | "subscription.canceled" | "subscription.trial_will_end" | "entitlements.updated" | "credits.granted" | "credits.deducted" | "credits.low_balance" | "credits.reversed" | "credits.transferred" | "credits.expired" | "credits.auto_top_up_failed" | "checkout.completed" | "payment.succeeded" | "payment.failed" | "payment.refunded" | "dispute.created" | "dispute.updated" | "dispute.closed" | "order.paid" | "order.canceled" | "order.refunded" | "api_key.created")[];
                     /** @default true */
                     enabled?: boolean;
                     description?: string;
@@ -21419,7 +22661,7 @@ export interface operations {
             content: {
                 "application/json": {
                     url?: string;
-                    events?: ("*" | "customer.created" | "customer.updated" | "customer.deleted" | "onboarding.started" | "onboarding.step_completed" | "onboarding.step_skipped" | "onboarding.completed" | "subscription.created" | "subscription.updated" | "subscription.canceled" | "subscription.trial_will_end" | "entitlements.updated" | "credits.granted" | "credits.deducted" | "credits.low_balance" | "credits.reversed" | "credits.transferred" | "credits.expired" | "credits.auto_top_up_failed" | "checkout.completed" | "payment.succeeded" | "payment.failed" | "payment.refunded" | "order.paid" | "order.canceled" | "order.refunded" | "api_key.created")[];
+                    events?: ("*" | "customer.created" | "customer.updated" | "customer.deleted" | "onboarding.started" | "onboarding.step_completed" | "onboarding.step_skipped" | "onboarding.completed" | "subscription.created" | "subscription.updated" | "subscription.canceled" | "subscription.trial_will_end" | "entitlements.updated" | "credits.granted" | "credits.deducted" | "credits.low_balance" | "credits.reversed" | "credits.transferred" | "credits.expired" | "credits.auto_top_up_failed" | "checkout.completed" | "payment.succeeded" | "payment.failed" | "payment.refunded" | "dispute.created" | "dispute.updated" | "dispute.closed" | "order.paid" | "order.canceled" | "order.refunded" | "api_key.created")[];
                     enabled?: boolean;
                     description?: string | null;
                 };
@@ -24228,7 +25470,147 @@ export interface operations {
                         credits_consumed: {
                             credits: number;
                         };
+                        /** @description What the payments made in the period leave, per currency, after refunds, provider fees and disputes */
+                        net_revenue: {
+                            currency: string;
+                            /** @description Paid by the payments made in the period */
+                            gross: number;
+                            refunded: number;
+                            /** @description The providers' fees in this currency (a fee settled in another currency counts under that one) */
+                            fees: number;
+                            disputes: {
+                                /** @description Disputed and still open: the provider holds the money */
+                                held: number;
+                                /** @description Disputes lost: the money is gone */
+                                lost: number;
+                            };
+                            /** @description gross − refunded − fees − disputes held − disputes lost */
+                            net: number;
+                            payments: number;
+                            /** @description Payments whose fee the provider has not stated yet (counted as 0) */
+                            fees_unknown: number;
+                        }[];
                     };
+                };
+            };
+            /** @description Error envelope; code is one of: invalid_request, invalid_signature */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_request" | "invalid_signature";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "unauthorized";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: forbidden, livemode_forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "forbidden" | "livemode_forbidden";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "rate_limited";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Error envelope; code is one of: internal_error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Extra fields depend on the code: `balance`/`required`/`available` for insufficient_credits, `retry_after` for rate_limited, ... */
+                        error: {
+                            /** @enum {string} */
+                            code: "internal_error";
+                            message: string;
+                            request_id: string;
+                            param?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getMetricsPrometheus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Prometheus text exposition format */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
                 };
             };
             /** @description Error envelope; code is one of: invalid_request, invalid_signature */

@@ -19,6 +19,9 @@ import { authenticateCustomerSession, sweepCustomerSessions } from '../modules/c
 import { registerCustomerRoutes } from '../modules/customers/customers.routes.ts';
 import { registerEmailRoutes } from '../modules/emails/emails.routes.ts';
 import { composeEmails, sendDueEmails } from '../modules/emails/emails.service.ts';
+import { registerDisputeRoutes } from '../modules/disputes/disputes.routes.ts';
+import { disputesCustomerView, onDisputeChanged } from '../modules/disputes/disputes.service.ts';
+import { collectDueFees, recordFeeOnPayment } from '../modules/payments/fees.service.ts';
 import { registerDashboard } from '../modules/dashboard/dashboard.routes.ts';
 import { authenticateOperatorSession, sweepOperatorSessions } from '../modules/dashboard/operators.service.ts';
 import { purgeIdempotencyKeys } from '../modules/idempotency/idempotency.service.ts';
@@ -145,6 +148,20 @@ export const capabilities: readonly Capability[] = [
     refundEffects: { order: orderRefundEffect },
     jobs: { 'orders.expire': expireOrders },
     emits: ['order.paid', 'order.canceled', 'order.refunded'],
+  },
+  {
+    // Disputes (chargebacks) of payments: hold or take back what they bought (docs/disputes.md).
+    name: 'disputes',
+    routes: [registerDisputeRoutes],
+    providerEvents: { 'dispute.changed': onDisputeChanged },
+    customerView: [disputesCustomerView],
+    emits: ['dispute.created', 'dispute.updated', 'dispute.closed'],
+  },
+  {
+    // The provider's fee of each payment, read after the payment committed (docs/webhooks-and-metrics.md).
+    name: 'fees',
+    onPaymentRecorded: [recordFeeOnPayment],
+    jobs: { 'payments.fees': collectDueFees },
   },
   {
     name: 'invoices',

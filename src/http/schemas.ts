@@ -109,6 +109,44 @@ export const Onboarding = z.object({
   steps: z.array(OnboardingStep),
 });
 
+/** A dispute (chargeback) of a payment (src/modules/disputes/disputes.service.ts `disputeView`, docs/disputes.md). */
+export const Dispute = z.object({
+  id: z.string(),
+  object: z.literal('dispute'),
+  payment_id: z.string(),
+  customer_id: z.string().nullable(),
+  amount: z.number().int().describe('The disputed amount, in minor units of `currency`'),
+  currency: z.string(),
+  reason: z.string().nullable().describe("The provider's reason (Stripe's `fraudulent`, PayPal's `merchandise_or_service_not_received`…)"),
+  status: z.enum(['needs_response', 'under_review', 'won', 'lost']),
+  provider: z.string(),
+  provider_ref: z.string().describe("The provider's dispute id (Stripe `dp_…`, PayPal `PP-D-…`)"),
+  provider_status: z.string().nullable(),
+  evidence_due_by: Timestamp.nullable(),
+  on_open: z.enum(['hold', 'claw_back', 'none']).describe('The project policy (settings.disputes.on_open) applied when the dispute opened'),
+  credits: z
+    .object({
+      requested: z.number().int().describe('The disputed share of the credits the payment bought'),
+      held: z.number().int().describe('Set aside now (policy hold, while open)'),
+      reversed: z.number().int().describe('Taken back (policy claw_back, or a lost hold)'),
+      shortfall: z.number().int().describe('Already spent when the dispute opened: neither held nor taken back, never made a debt'),
+    })
+    .describe('What the dispute did to the credits the payment bought'),
+  subscription_id: z.string().nullable().describe('The subscription flagged at risk by this dispute, if the payment paid for one'),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+  closed_at: Timestamp.nullable(),
+});
+
+/** The customer view's `disputes` (src/modules/disputes `disputesCustomerView`). */
+export const CustomerDisputes = z.object({
+  open: z.number().int(),
+  lost: z.number().int(),
+  credits_held: z.number().int().describe('Credits set aside by open disputes (counted in `credits.held`)'),
+  subscription_at_risk: z.boolean().describe('An open or lost dispute concerns a payment of a subscription'),
+  data: z.array(Dispute).describe('Open and lost disputes, newest first (at most 20)'),
+});
+
 /** The customer view (src/modules/customers `customerView` with the profile, entitlements and subscription fields). */
 export const Customer = z.object({
   id: z.string(),
@@ -130,6 +168,7 @@ export const Customer = z.object({
   onboarding: Onboarding,
   entitlements: z.object({ plan: z.string().nullable(), features: z.record(z.string(), Entitlement) }),
   subscription: CurrentSubscription,
+  disputes: CustomerDisputes,
 });
 
 /** A customer in a list (`GET /v1/customers`). */
@@ -215,5 +254,11 @@ export const Payment = z.object({
   period_start: Timestamp.nullable(),
   period_end: Timestamp.nullable(),
   failure_reason: z.string().nullable(),
+  fee: Money.nullable().describe("The provider's fee (Stripe's balance transaction, PayPal's seller receivable breakdown, the sandbox's 2.9 % + 30); null until known"),
+  net: Money.nullable().describe('What the payment leaves after the fee, in the fee currency; null until the fee is known'),
+  dispute: z
+    .object({ id: z.string(), status: z.enum(['needs_response', 'under_review', 'won', 'lost']) })
+    .nullable()
+    .describe("The payment's latest dispute (GET /v1/disputes/:id), or null"),
   created_at: Timestamp,
 });

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { DisputeStatus } from '../domain/disputes.ts';
 
 export type ProviderName = 'sandbox' | 'stripe' | 'paypal';
 
@@ -142,6 +143,8 @@ export type ProviderEvent =
       cardCountry?: string | null;
       /** Tax the provider computed and charged on top (Stripe Tax), in minor units; null when it computed none. */
       providerTax?: { amount: number; rate: number | null; country: string | null } | null;
+      /** The provider's fee when the event carries it (PayPal's seller receivable breakdown). */
+      fee?: PaymentFee | null;
     }
   | { kind: 'checkout.async_payment_succeeded'; sessionRef: string; paymentRef: string | null }
   | { kind: 'checkout.async_payment_failed'; sessionRef: string; reason: string | null }
@@ -165,7 +168,34 @@ export type ProviderEvent =
   | ({ kind: 'invoice.payment_failed' } & InvoiceEventFields)
   | { kind: 'payment.refunded'; paymentRef: string; amountRefunded: number; currency: string; refundRef: string | null }
   | { kind: 'order.approved'; orderRef: string }
+  | DisputeEvent
   | { kind: 'unsupported'; type: string };
+
+/** Where a dispute stands, in Tollgate's words (each provider's statuses map onto these four). */
+export type { DisputeStatus };
+
+/** A dispute (chargeback) the provider opened, moved or closed: its whole current state, not a delta. */
+export interface DisputeEvent {
+  kind: 'dispute.changed';
+  /** The provider's dispute id. */
+  disputeRef: string;
+  /** The references the provider gives for the disputed payment, tried in order (PaymentIntent, then charge). */
+  paymentRefs: string[];
+  amount: number | null;
+  currency: string | null;
+  reason: string | null;
+  status: DisputeStatus;
+  /** The provider's own status word (`warning_needs_response`, `WAITING_FOR_SELLER_RESPONSE`…). */
+  providerStatus: string;
+  evidenceDueBy: Date | null;
+}
+
+/** The provider's fee for a payment and what it leaves, in the currency the provider settled it in. */
+export interface PaymentFee {
+  fee: number;
+  net: number;
+  currency: string;
+}
 
 /** The fields of `invoice.paid` and `invoice.payment_failed` (separate members so handlers can narrow on kind). */
 export interface InvoiceEventFields {
@@ -214,6 +244,12 @@ export interface PaymentProvider {
    */
   enrichPayload?(call: ProviderCall, payload: unknown): Promise<unknown>;
   refund(call: ProviderCall, input: RefundInput): Promise<RefundResult>;
+  /**
+   * Reads the provider's fee for a payment it took (Stripe: the charge's balance transaction; PayPal:
+   * the capture's seller receivable breakdown); null while the provider has not settled it yet.
+   * Called by the `payments.fees` job after the payment committed, never inside a transaction.
+   */
+  paymentFee?(call: ProviderCall, input: { paymentRef: string; amount: number; currency: string }): Promise<PaymentFee | null>;
   createPortal?(call: ProviderCall, input: PortalInput): Promise<{ url: string }>;
   /**
    * Charges the customer's saved payment method without them present (auto top-up). A decline or a

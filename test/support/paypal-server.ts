@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { ManualClock } from '../../src/clock.ts';
+import type { Config } from '../../src/config.ts';
 import { setPaypalCertFetcher } from '../../src/providers/paypal/paypal.webhook.ts';
 import { createHarness, type Harness } from './harness.ts';
 
@@ -125,6 +126,11 @@ export class PaypalTestServer {
       const out = this.mutate(path, body);
       return this.send(res, out.status, out.body);
     }
+    const getCapture = /^\/v2\/payments\/captures\/([^/]+)$/.exec(path);
+    if (req.method === 'GET' && getCapture) {
+      const c = this.captures.get(getCapture[1] as string);
+      return c ? this.send(res, 200, c.capture) : this.send(res, 404, { name: 'RESOURCE_NOT_FOUND', details: [{ issue: 'INVALID_RESOURCE_ID' }] });
+    }
     const get = /^\/v2\/checkout\/orders\/([^/]+)$/.exec(path);
     if (req.method === 'GET' && get) {
       const order = this.orders.get(get[1] as string);
@@ -226,6 +232,14 @@ export class PaypalTestServer {
       ],
     };
     if (order._decline) capture.status_details = { reason: 'DECLINED_BY_RISK_FRAUD_FILTERS' };
+    else if (unit.amount) {
+      // PayPal's standard rate here: 3.49 % + 49 minor units, taken from the gross (seller_receivable_breakdown).
+      const v = (n: number) => (n / 100).toFixed(2);
+      const gross = Math.round(Number(unit.amount.value) * 100);
+      const fee = PaypalTestServer.fee(gross);
+      const money = (n: number) => ({ currency_code: unit.amount.currency_code, value: v(n) });
+      capture.seller_receivable_breakdown = { gross_amount: money(gross), paypal_fee: money(fee), net_amount: money(gross - fee) };
+    }
     capture.links[0].href = `${this.url}/v2/payments/captures/${capture.id}`;
     order.status = 'COMPLETED';
     unit.payments = { captures: [capture] };
@@ -264,6 +278,50 @@ export class PaypalTestServer {
     };
   }
 
+  /** PayPal's fee on a capture here: 3.49 % + 49 minor units. */
+  static fee(gross: number): number {
+    return Math.round(gross * 0.0349) + 49;
+  }
+
+  /**
+   * A dispute resource as PayPal's Disputes API and its CUSTOMER.DISPUTE.* webhooks carry it: the
+   * disputed capture is the seller's transaction; `outcome` resolves it (RESOLVED_BUYER_FAVOUR = lost).
+   */
+  disputeResource(
+    captureId: string,
+    opts: { id?: string; status?: string; outcome?: string; amount?: number; reason?: string } = {},
+  ): Json {
+    const c = this.captures.get(captureId);
+    if (!c) throw new Error(`no capture ${captureId}`);
+    const currency = c.capture.amount.currency_code;
+    const gross = Math.round(Number(c.capture.amount.value) * 100);
+    const v = (n: number) => (n / 100).toFixed(2);
+    return {
+      dispute_id: opts.id ?? this.id('PP-D-'),
+      create_time: new Date().toISOString(),
+      update_time: new Date().toISOString(),
+      disputed_transactions: [
+        {
+          buyer_transaction_id: this.id('BT'),
+          seller_transaction_id: captureId,
+          create_time: c.capture.create_time,
+          transaction_status: 'COMPLETED',
+          gross_amount: { currency_code: currency, value: v(gross) },
+          invoice_number: c.capture.invoice_id ?? null,
+          custom: c.capture.custom_id ?? null,
+        },
+      ],
+      reason: opts.reason ?? 'MERCHANDISE_OR_SERVICE_NOT_RECEIVED',
+      status: opts.status ?? 'WAITING_FOR_SELLER_RESPONSE',
+      dispute_amount: { currency_code: currency, value: v(opts.amount ?? gross) },
+      ...(opts.outcome ? { dispute_outcome: { outcome_code: opts.outcome, amount_refunded: { currency_code: currency, value: v(opts.amount ?? gross) } } } : {}),
+      dispute_life_cycle_stage: 'CHARGEBACK',
+      dispute_channel: 'EXTERNAL',
+      seller_response_due_date: new Date(Date.now() + 10 * 86_400_000).toISOString(),
+      links: [{ href: `${this.url}/v1/customer/disputes/${opts.id ?? 'PP-D'}`, rel: 'self', method: 'GET' }],
+    };
+  }
+
   /** A webhook event as PayPal sends it, with the signature headers (offline verification scheme). */
   signedWebhook(
     eventType: string,
@@ -274,7 +332,13 @@ export class PaypalTestServer {
       id: opts.eventId ?? `WH-${randomBytes(8).toString('hex').toUpperCase()}`,
       event_version: '1.0',
       create_time: new Date().toISOString(),
-      resource_type: eventType.startsWith('CHECKOUT') ? 'checkout-order' : eventType.includes('REFUNDED') ? 'refund' : 'capture',
+      resource_type: eventType.startsWith('CHECKOUT')
+        ? 'checkout-order'
+        : eventType.startsWith('CUSTOMER.DISPUTE')
+          ? 'dispute'
+          : eventType.includes('REFUNDED')
+            ? 'refund'
+            : 'capture',
       event_type: eventType,
       summary: eventType,
       resource,
@@ -306,10 +370,12 @@ export const PAYPAL_WEBHOOK_ID = '8PT597110X687430LKGECATA';
  * (`certFetches` lists each URL fetched). The test certificate is valid from the moment it was made:
  * the harness clock starts just after.
  */
-export async function startPaypalHarness(): Promise<{ h: Harness; pp: PaypalTestServer; certFetches: string[]; close: () => Promise<void> }> {
+export async function startPaypalHarness(
+  config: Partial<Config> = {},
+): Promise<{ h: Harness; pp: PaypalTestServer; certFetches: string[]; close: () => Promise<void> }> {
   const pp = new PaypalTestServer();
   await pp.start();
-  const h = await createHarness({ clock: new ManualClock(new Date(Date.now() + 1000)), config: { paypalApiBase: pp.url } });
+  const h = await createHarness({ clock: new ManualClock(new Date(Date.now() + 1000)), config: { ...config, paypalApiBase: pp.url } });
   const certFetches: string[] = [];
   setPaypalCertFetcher(async (url) => {
     certFetches.push(url);

@@ -444,8 +444,20 @@ export class LocalStripe {
     if (r1 === 'payment_intents' && method === 'GET' && r2) {
       const pi = this.find(a, r2, 'payment_intent');
       const expand: string[] = p.expand ? [].concat(p.expand) : [];
-      return expand.includes('latest_charge') && pi.latest_charge ? { ...pi, latest_charge: this.find(a, pi.latest_charge, 'charge') } : pi;
+      if (!pi.latest_charge || !expand.some((e) => e === 'latest_charge' || e.startsWith('latest_charge.'))) return pi;
+      const ch = this.find(a, pi.latest_charge, 'charge');
+      return { ...pi, latest_charge: expand.includes('latest_charge.balance_transaction') ? this.withBalanceTransaction(a, ch) : ch };
     }
+
+    // Charges (read, with `expand[]=balance_transaction`)
+    if (r1 === 'charges' && method === 'GET' && r2) {
+      const ch = this.find(a, r2, 'charge');
+      const expand: string[] = p.expand ? [].concat(p.expand) : [];
+      return expand.includes('balance_transaction') ? this.withBalanceTransaction(a, ch) : ch;
+    }
+
+    // Disputes
+    if (r1 === 'disputes' && method === 'GET' && r2) return this.find(a, r2, 'dispute');
 
     if (r1 === 'checkout' && r2 === 'sessions') {
       if (method === 'POST' && !r3) return this.createCheckoutSession(a, p);
@@ -639,6 +651,7 @@ export class LocalStripe {
       refunds: { object: 'list', data: [], has_more: false },
       status: 'succeeded',
     });
+    this.settleCharge(a, ch);
     pi.status = 'succeeded';
     pi.amount_received = amount;
     pi.latest_charge = ch.id;
@@ -796,6 +809,7 @@ export class LocalStripe {
         refunds: { object: 'list', data: [], has_more: false },
         status: 'succeeded',
       });
+      if (!opts.async) this.settleCharge(a, ch);
       pi.latest_charge = ch.id;
       if (s._payment_intent_data?.setup_future_usage) {
         const pm = this.attachCard(key, s.customer, opts.card ?? '4242424242424242');
@@ -955,6 +969,94 @@ export class LocalStripe {
     sub.canceled_at ??= this.now();
     this.event(key, 'customer.subscription.deleted', sub);
     return sub;
+  }
+
+  /** Stripe's fee on a card charge here: 1.5 % + 25 minor units (the EEA standard card rate), in the charge's currency. */
+  static fee(amount: number): number {
+    return Math.round(amount * 0.015) + 25;
+  }
+
+  /** The charge's balance transaction, made when the charge succeeds (a delayed payment has none yet). */
+  private settleCharge(a: Account, ch: Obj): Obj {
+    const fee = LocalStripe.fee(ch.amount);
+    const txn = this.put(a, {
+      id: rid('txn', 24),
+      object: 'balance_transaction',
+      amount: ch.amount,
+      available_on: this.now() + 2 * 86400,
+      created: this.now(),
+      currency: ch.currency,
+      description: null,
+      fee,
+      fee_details: [{ amount: fee, application: null, currency: ch.currency, description: 'Stripe processing fees', type: 'stripe_fee' }],
+      net: ch.amount - fee,
+      reporting_category: 'charge',
+      source: ch.id,
+      status: 'pending',
+      type: 'charge',
+    });
+    ch.balance_transaction = txn.id;
+    return txn;
+  }
+
+  private withBalanceTransaction(a: Account, ch: Obj): Obj {
+    return ch.balance_transaction ? { ...ch, balance_transaction: this.find(a, ch.balance_transaction, 'balance_transaction') } : { ...ch, balance_transaction: null };
+  }
+
+  /**
+   * The cardholder disputes a charge (named by its id or its PaymentIntent's): the Dispute is made
+   * and Stripe's `charge.dispute.created` and `charge.dispute.funds_withdrawn` events are produced
+   * (not delivered), as Stripe does for a chargeback.
+   */
+  openDispute(key: string, ref: string, opts: { amount?: number; reason?: string; inquiry?: boolean } = {}): { dispute: Obj; events: Obj[] } {
+    const a = this.account(key);
+    const ch = ref.startsWith('pi_') ? this.find(a, this.find(a, ref, 'payment_intent').latest_charge, 'charge') : this.find(a, ref, 'charge');
+    const amount = opts.amount ?? ch.amount;
+    const dispute = this.put(a, {
+      id: rid('dp', 24),
+      object: 'dispute',
+      amount,
+      balance_transactions: [],
+      charge: ch.id,
+      created: this.now(),
+      currency: ch.currency,
+      evidence: { customer_email_address: null, product_description: null, uncategorized_text: null },
+      evidence_details: { due_by: this.now() + 7 * 86400, has_evidence: false, past_due: false, submission_count: 0 },
+      is_charge_refundable: false,
+      livemode: a.livemode,
+      metadata: {},
+      payment_intent: ch.payment_intent ?? null,
+      reason: opts.reason ?? 'fraudulent',
+      status: opts.inquiry ? 'warning_needs_response' : 'needs_response',
+    });
+    ch.disputed = true;
+    const events = [this.event(key, 'charge.dispute.created', dispute)];
+    if (!opts.inquiry) {
+      dispute.balance_transactions = [{ id: rid('txn', 24), object: 'balance_transaction', amount: -amount, currency: ch.currency, fee: 1500, net: -amount - 1500, type: 'adjustment', reporting_category: 'dispute' }];
+      events.push(this.event(key, 'charge.dispute.funds_withdrawn', dispute));
+    }
+    return { dispute, events };
+  }
+
+  /** Evidence submitted (`under_review`) or Stripe's decision (`won`/`lost`), with the events Stripe sends for it. */
+  moveDispute(key: string, id: string, status: 'under_review' | 'won' | 'lost'): Obj[] {
+    const a = this.account(key);
+    const dispute = this.find(a, id, 'dispute');
+    const previous = { status: dispute.status };
+    dispute.status = status;
+    if (status === 'under_review') {
+      dispute.evidence_details = { ...dispute.evidence_details, has_evidence: true, submission_count: 1 };
+      return [this.event(key, 'charge.dispute.updated', dispute, previous)];
+    }
+    const events = [this.event(key, 'charge.dispute.closed', dispute, previous)];
+    if (status === 'won') {
+      dispute.balance_transactions = [
+        ...dispute.balance_transactions,
+        { id: rid('txn', 24), object: 'balance_transaction', amount: dispute.amount, currency: dispute.currency, fee: 0, net: dispute.amount, type: 'adjustment', reporting_category: 'dispute_reversal' },
+      ];
+      events.push(this.event(key, 'charge.dispute.funds_reinstated', dispute));
+    }
+    return events;
   }
 
   lastEvent(key: string, type?: string): Obj {

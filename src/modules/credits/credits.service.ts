@@ -648,3 +648,75 @@ async function expireGrant(trx: Queryable, g: repo.DueGrantRow): Promise<void> {
     });
   }
 }
+
+// Disputes -------------------------------------------------------------------------------
+
+/**
+ * Sets aside up to `amount` credits while a payment is disputed (docs/disputes.md): they stay in the
+ * balance but count as held, so they cannot be spent. Never more than is available: what was already
+ * spent is reported as `shortfall`.
+ */
+export async function holdDisputedCredits(
+  ctx: AppContext,
+  q: Queryable,
+  projectId: string,
+  customerId: string,
+  amount: number,
+): Promise<{ held: number; shortfall: number }> {
+  const acct = await repo.lockAccount(q, projectId, customerId);
+  if (!acct || amount <= 0) return { held: 0, shortfall: Math.max(0, amount) };
+  const take = Math.max(0, Math.min(amount, acct.balance - acct.held));
+  if (take > 0) {
+    await repo.applyEntry(q, {
+      projectId,
+      customerId,
+      id: newId('ledger'),
+      amount: 0,
+      heldDelta: take,
+      kind: 'dispute_hold',
+      reason: null,
+      at: await projectNow(ctx, projectId),
+    });
+  }
+  return { held: take, shortfall: amount - take };
+}
+
+/**
+ * Ends a dispute's hold: won, the credits are free again; lost, they are taken for good as a
+ * `reversal` ledger entry (announced as `credits.reversed`), once per dispute.
+ */
+export async function settleDisputedCredits(
+  ctx: AppContext,
+  q: Queryable,
+  projectId: string,
+  customerId: string,
+  e: { held: number; outcome: 'won' | 'lost'; disputeId: string; reason: string },
+): Promise<{ reversed: number; balance: number }> {
+  const acct = await repo.lockAccount(q, projectId, customerId);
+  if (!acct || e.held <= 0) return { reversed: 0, balance: acct?.balance ?? 0 };
+  const at = await projectNow(ctx, projectId);
+  const take = e.outcome === 'lost' ? e.held : 0;
+  if (take > 0 && acct.expiring_grants > 0) await repo.consumeGrants(q, projectId, customerId, take);
+  const after = await repo.applyEntry(q, {
+    projectId,
+    customerId,
+    id: newId('ledger'),
+    amount: -take,
+    heldDelta: -e.held,
+    kind: 'reversal',
+    reason: e.reason,
+    sourceId: e.disputeId,
+    metadata: { dispute_id: e.disputeId, held: e.held },
+    at,
+  });
+  if (take > 0) {
+    await emit(q, {
+      projectId,
+      type: 'credits.reversed',
+      customerId,
+      data: { amount: take, shortfall: 0, balance: after?.balance ?? 0, reason: e.reason },
+      at,
+    });
+  }
+  return { reversed: take, balance: after?.balance ?? acct.balance };
+}

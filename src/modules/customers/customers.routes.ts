@@ -38,6 +38,7 @@ const ExportReply = z.looseObject({
   cart: Rows,
   payments: Rows,
   refunds: Rows,
+  disputes: Rows,
   payment_methods: Rows,
   invoices: Rows,
   api_keys: Rows,

@@ -169,6 +169,11 @@ export async function exportRows(q: Queryable, projectId: string, id: string) {
       `SELECT r.id, r.payment_id, r.amount, r.currency, r.status, r.provider, r.origin, r.created_at FROM refunds r
        WHERE r.project_id = $1 AND r.payment_id IN (SELECT id FROM payments WHERE project_id = $1 AND customer_id = $2) ORDER BY r.seq`,
     ),
+    disputes: await byCustomer(
+      `SELECT id, payment_id, amount, currency, reason, status, provider, provider_ref, credits_requested, credits_held, credits_reversed,
+              credits_shortfall, created_at, closed_at
+       FROM disputes WHERE project_id = $1 AND customer_id = $2 ORDER BY created_at, id`,
+    ),
     payment_methods: await byCustomer(
       'SELECT id, provider, brand, last4, is_default, created_at FROM payment_methods WHERE project_id = $1 AND customer_id = $2 ORDER BY created_at, id',
     ),

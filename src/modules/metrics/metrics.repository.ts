@@ -147,3 +147,62 @@ export async function mrrAt(q: Queryable, projectId: string, at: Date): Promise<
     )
   ).rows;
 }
+
+export interface NetRevenueRow {
+  currency: string;
+  gross: number;
+  refunded: number;
+  fees: number;
+  disputes_held: number;
+  disputes_lost: number;
+  payments: number;
+  fees_unknown: number;
+}
+
+/**
+ * Per currency, the payments made in [from, to) and what came off them: refunds, the provider's fees
+ * (counted in the fee's own currency) and disputes still open (held by the provider) or lost.
+ * `from` = epoch gives all-time totals (the Prometheus figures).
+ */
+export async function netRevenue(q: Queryable, projectId: string | null, from: Date, to: Date): Promise<(NetRevenueRow & { project_id: string })[]> {
+  return (
+    await q.query<NetRevenueRow & { project_id: string }>(
+      `WITH pay AS (
+         SELECT * FROM payments WHERE ($1::text IS NULL OR project_id = $1) AND ${REVENUE} AND created_at >= $2 AND created_at < $3
+       ), money AS (
+         SELECT project_id, currency, SUM(amount)::bigint AS gross, SUM(amount_refunded)::bigint AS refunded, 0::bigint AS fees,
+                count(*)::int AS payments, count(*) FILTER (WHERE fee_amount IS NULL)::int AS fees_unknown
+           FROM pay GROUP BY 1, 2
+         UNION ALL
+         SELECT project_id, fee_currency, 0, 0, SUM(fee_amount)::bigint, 0, 0 FROM pay WHERE fee_amount IS NOT NULL GROUP BY 1, 2
+       ), disputed AS (
+         SELECT d.project_id, d.currency,
+                COALESCE(SUM(d.amount) FILTER (WHERE d.status IN ('needs_response', 'under_review')), 0)::bigint AS held,
+                COALESCE(SUM(d.amount) FILTER (WHERE d.status = 'lost'), 0)::bigint AS lost
+           FROM disputes d JOIN pay ON pay.project_id = d.project_id AND pay.id = d.payment_id GROUP BY 1, 2
+       ), keys AS (SELECT project_id, currency FROM money UNION SELECT project_id, currency FROM disputed)
+       SELECT k.project_id, k.currency,
+              COALESCE((SELECT SUM(gross) FROM money m WHERE m.project_id = k.project_id AND m.currency = k.currency), 0)::bigint AS gross,
+              COALESCE((SELECT SUM(refunded) FROM money m WHERE m.project_id = k.project_id AND m.currency = k.currency), 0)::bigint AS refunded,
+              COALESCE((SELECT SUM(fees) FROM money m WHERE m.project_id = k.project_id AND m.currency = k.currency), 0)::bigint AS fees,
+              COALESCE((SELECT SUM(payments) FROM money m WHERE m.project_id = k.project_id AND m.currency = k.currency), 0)::int AS payments,
+              COALESCE((SELECT SUM(fees_unknown) FROM money m WHERE m.project_id = k.project_id AND m.currency = k.currency), 0)::int AS fees_unknown,
+              COALESCE((SELECT held FROM disputed d WHERE d.project_id = k.project_id AND d.currency = k.currency), 0)::bigint AS disputes_held,
+              COALESCE((SELECT lost FROM disputed d WHERE d.project_id = k.project_id AND d.currency = k.currency), 0)::bigint AS disputes_lost
+         FROM keys k ORDER BY 1, 2`,
+      [projectId, from, to],
+    )
+  ).rows;
+}
+
+/** Open disputes per project (the Prometheus gauge). */
+export async function openDisputes(q: Queryable, projectId: string | null): Promise<{ project_id: string; open: number; lost: number }[]> {
+  return (
+    await q.query<{ project_id: string; open: number; lost: number }>(
+      `SELECT project_id, count(*) FILTER (WHERE status IN ('needs_response', 'under_review'))::int AS open,
+              count(*) FILTER (WHERE status = 'lost')::int AS lost
+         FROM disputes WHERE ($1::text IS NULL OR project_id = $1) GROUP BY 1 ORDER BY 1`,
+      [projectId],
+    )
+  ).rows;
+}

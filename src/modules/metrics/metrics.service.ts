@@ -1,3 +1,4 @@
+import { Counter, Gauge, Registry } from 'prom-client';
 import { z } from 'zod';
 import type { Queryable } from '../../db/db.ts';
 import { InvalidRequestError } from '../../domain/errors.ts';
@@ -58,6 +59,23 @@ export const MetricsResponse = z.object({
   churn: z.object({ active_at_start: z.number().int(), churned: z.number().int(), rate: Rate }),
   credits_sold: z.object({ credits: z.number().int(), revenue: z.array(Money) }),
   credits_consumed: z.object({ credits: z.number().int() }),
+  net_revenue: z
+    .array(
+      z.object({
+        currency: z.string(),
+        gross: z.number().int().describe('Paid by the payments made in the period'),
+        refunded: z.number().int(),
+        fees: z.number().int().describe("The providers' fees in this currency (a fee settled in another currency counts under that one)"),
+        disputes: z.object({
+          held: z.number().int().describe('Disputed and still open: the provider holds the money'),
+          lost: z.number().int().describe('Disputes lost: the money is gone'),
+        }),
+        net: z.number().int().describe('gross − refunded − fees − disputes held − disputes lost'),
+        payments: z.number().int(),
+        fees_unknown: z.number().int().describe('Payments whose fee the provider has not stated yet (counted as 0)'),
+      }),
+    )
+    .describe('What the payments made in the period leave, per currency, after refunds, provider fees and disputes'),
 });
 export type Metrics = z.infer<typeof MetricsResponse>;
 
@@ -111,13 +129,14 @@ export async function metrics(ctx: AppContext, q: Queryable, projectId: string, 
   if (from.getTime() > asOf.getTime()) throw new InvalidRequestError('from must not be after as_of', 'from');
   const windowStart = monthStart(asOf, query.months - 1);
 
-  const [byMonth, byProduct, packRevenue, credits, subs, vat] = await Promise.all([
+  const [byMonth, byProduct, packRevenue, credits, subs, vat, net] = await Promise.all([
     repo.revenueByMonth(q, projectId, windowStart, end),
     repo.revenueByProduct(q, projectId, from, end),
     repo.creditPackRevenue(q, projectId, from, end),
     repo.creditFlows(q, projectId, from, end),
     subscriptionFigures(q, projectId, from, end),
     vatOfRevenue(q, projectId, from, end),
+    repo.netRevenue(q, projectId, from, end),
   ]);
 
   const currencies = [...new Set(byMonth.map((r) => r.currency))].sort();
@@ -150,5 +169,52 @@ export async function metrics(ctx: AppContext, q: Queryable, projectId: string, 
     churn: { active_at_start: subs.active_at_start, churned: subs.churned, rate: ratio(subs.churned, subs.active_at_start) },
     credits_sold: { credits: credits.sold, revenue: packRevenue },
     credits_consumed: { credits: credits.consumed },
+    net_revenue: net.map(netView),
   };
+}
+
+function netView(r: repo.NetRevenueRow) {
+  const [gross, refunded, fees, held, lost] = [r.gross, r.refunded, r.fees, r.disputes_held, r.disputes_lost].map(Number) as [number, number, number, number, number];
+  return {
+    currency: r.currency,
+    gross,
+    refunded,
+    fees,
+    disputes: { held, lost },
+    net: gross - refunded - fees - held - lost,
+    payments: Number(r.payments),
+    fees_unknown: Number(r.fees_unknown),
+  };
+}
+
+/**
+ * The project's money as Prometheus exposition text (`GET /v1/metrics/prometheus`): all-time totals per
+ * currency as counters (gross, refunded, fees, disputes lost), and gauges for what open disputes hold,
+ * the net and the number of open disputes.
+ */
+export async function prometheusMoney(q: Queryable, projectId: string): Promise<{ contentType: string; text: string }> {
+  const [rows, disputes] = await Promise.all([repo.netRevenue(q, projectId, new Date(0), new Date('9999-01-01T00:00:00Z')), repo.openDisputes(q, projectId)]);
+  const register = new Registry();
+  const labelNames = ['project', 'currency'] as const;
+  const counter = (name: string, help: string) => new Counter({ name, help, labelNames, registers: [register] });
+  const gauge = (name: string, help: string, labels: readonly string[] = labelNames) => new Gauge({ name, help, labelNames: labels, registers: [register] });
+  const gross = counter('tollgate_revenue_gross_minor_units_total', 'Paid by all payments, in minor units of the currency.');
+  const refunded = counter('tollgate_revenue_refunded_minor_units_total', 'Refunded, in minor units.');
+  const fees = counter('tollgate_provider_fees_minor_units_total', "The providers' fees, in minor units of the fee currency.");
+  const lost = counter('tollgate_disputes_lost_minor_units_total', 'Disputed and lost, in minor units.');
+  const held = gauge('tollgate_disputes_held_minor_units', 'Disputed and still open (held by the provider), in minor units.');
+  const net = gauge('tollgate_revenue_net_minor_units', 'gross - refunded - fees - disputes held - disputes lost, in minor units.');
+  const open = gauge('tollgate_disputes_open', 'Disputes still open (needs_response or under_review).', ['project']);
+  for (const r of rows) {
+    const v = netView(r);
+    const l = { project: projectId, currency: r.currency };
+    gross.inc(l, v.gross);
+    refunded.inc(l, v.refunded);
+    fees.inc(l, v.fees);
+    lost.inc(l, v.disputes.lost);
+    held.set(l, v.disputes.held);
+    net.set(l, v.net);
+  }
+  open.set({ project: projectId }, disputes[0]?.open ?? 0);
+  return { contentType: register.contentType, text: await register.metrics() };
 }

@@ -48,6 +48,13 @@ export interface PaymentRow {
   failure_reason: string | null;
   details: Record<string, unknown>;
   created_at: Date;
+  /** The provider's fee and what it leaves, in `fee_currency` (null until known; migration 0034). */
+  fee_amount?: number | null;
+  fee_currency?: string | null;
+  net_amount?: number | null;
+  /** The payment's latest dispute and where it stands. */
+  dispute_id?: string | null;
+  dispute_status?: string | null;
 }
 
 export async function insertSession(

@@ -101,7 +101,11 @@ async function recordCheckoutPayment(
 /** What the provider said about the payment that the invoice keeps: the card's country, the tax it computed. */
 function paymentEvidence(event: CompletedEvent): Record<string, unknown> {
   const cardCountry = event.cardCountry ?? event.paymentMethod?.country ?? null;
-  return { ...(cardCountry ? { card_country: cardCountry } : {}), ...(event.providerTax ? { provider_tax: event.providerTax } : {}) };
+  return {
+    ...(cardCountry ? { card_country: cardCountry } : {}),
+    ...(event.providerTax ? { provider_tax: event.providerTax } : {}),
+    ...(event.fee ? { provider_fee: event.fee } : {}),
+  };
 }
 
 async function fulfill(
@@ -218,6 +222,9 @@ export function paymentView(p: repo.PaymentRow) {
     period_start: p.period_start,
     period_end: p.period_end,
     failure_reason: p.failure_reason,
+    fee: p.fee_amount != null && p.fee_currency ? { amount: Number(p.fee_amount), currency: p.fee_currency } : null,
+    net: p.net_amount != null && p.fee_currency ? { amount: Number(p.net_amount), currency: p.fee_currency } : null,
+    dispute: p.dispute_id ? { id: p.dispute_id, status: p.dispute_status ?? 'needs_response' } : null,
     created_at: p.created_at,
   };
 }

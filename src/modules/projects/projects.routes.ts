@@ -40,6 +40,8 @@ const Project = z.object({
   branding: z.object({ name: z.string().nullable(), primary_color: z.string().nullable(), logo_url: z.string().nullable() }),
   /** The locale of hosted pages and e-mails over the catalog's `locale`; null: the catalog's. */
   locale: z.string().nullable(),
+  /** What a dispute does to what the payment bought (docs/disputes.md). */
+  disputes: z.object({ on_open: z.enum(['hold', 'claw_back', 'none']) }),
   created_at: Timestamp,
 });
 

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { DEFAULT_DISPUTE_POLICY, DISPUTE_POLICIES, type DisputePolicy } from '../../domain/disputes.ts';
 import type { Queryable } from '../../db/db.ts';
 import { ConflictError, InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
 import { type EmailSettings, EmailSettingsPatch, mergeEmailSettings } from '../../domain/emails.ts';
@@ -295,6 +296,8 @@ export const ProjectPatchBody = z
     email: EmailSettingsPatch.optional(),
     /** `shared`: live mode sells the test catalog again; `own`: its own (pushed in live mode) catalog (docs/modes.md). */
     live_catalog: z.enum(['shared', 'own']).optional(),
+    /** What a dispute does to what the payment bought (docs/disputes.md): `settings.disputes`. */
+    disputes: z.object({ on_open: z.enum(DISPUTE_POLICIES) }).strict().optional(),
   })
   .strict();
 
@@ -343,6 +346,7 @@ function projectView(ctx: AppContext, p: repo.ProjectRow, liveCatalogShared: boo
     // A live mode sharing the test catalog reads the test catalog's version.
     catalog_version: catalogVersion,
     email: (p.settings as { email?: EmailSettings }).email ?? {},
+    disputes: { on_open: (p.settings?.disputes as { on_open?: DisputePolicy } | undefined)?.on_open ?? DEFAULT_DISPUTE_POLICY },
     created_at: p.created_at,
   };
 }
@@ -378,6 +382,7 @@ export async function updateProject(ctx: AppContext, q: Queryable, caller: Calle
     ...(body.email ? { email: mergeEmailSettings(await lockedEmailSettings(q, caller.projectId), body.email) } : {}),
     ...(body.rate_limit ? { rate_limit: mergeFields(locked?.settings.rate_limit, body.rate_limit) } : {}),
     ...(body.branding ? { branding: mergeFields(locked?.settings.branding, body.branding) } : {}),
+    ...(body.disputes ? { disputes: body.disputes } : {}),
   };
   let row = await repo.updateProjectSettings(q, caller.projectId, {
     name: body.name,

@@ -9,6 +9,8 @@ import type {
   ProviderSettingsSpec,
   CreateCheckoutInput,
   CreateCheckoutResult,
+  DisputeStatus,
+  PaymentFee,
   PaymentProvider,
   ProviderCall,
   ProviderEvent,
@@ -50,6 +52,47 @@ export function captureOf(order: Json): Json | undefined {
   return order?.purchase_units?.[0]?.payments?.captures?.[0];
 }
 
+/** PayPal's fee of a capture (`seller_receivable_breakdown.paypal_fee`), null when PayPal has not said it. */
+export function captureFee(capture: Json): PaymentFee | null {
+  const b = capture?.seller_receivable_breakdown;
+  const fee = money(b?.paypal_fee);
+  const net = money(b?.net_amount);
+  if (fee.amount === null || !fee.currency) return null;
+  return { fee: fee.amount, net: net.currency === fee.currency && net.amount !== null ? net.amount : (money(b?.gross_amount).amount ?? 0) - fee.amount, currency: fee.currency };
+}
+
+/** PayPal's dispute statuses and outcomes in Tollgate's four. */
+function paypalDisputeStatus(r: Json): DisputeStatus {
+  if (r.status === 'RESOLVED') {
+    const outcome = r.dispute_outcome?.outcome_code;
+    return outcome === 'RESOLVED_SELLER_FAVOUR' || outcome === 'CANCELED_BY_BUYER' || outcome === 'DENIED' ? 'won' : 'lost';
+  }
+  if (r.status === 'UNDER_REVIEW' || r.status === 'WAITING_FOR_BUYER_RESPONSE') return 'under_review';
+  return 'needs_response';
+}
+
+/** A PayPal dispute resource (CUSTOMER.DISPUTE.*) as Tollgate's `dispute.changed`; the capture is the seller's transaction. */
+export function paypalDisputeEvents(r: Json): ProviderEvent[] {
+  const txs: Json[] = Array.isArray(r.disputed_transactions) ? r.disputed_transactions : [];
+  const refs = txs.map((t) => t?.seller_transaction_id).filter((x): x is string => typeof x === 'string' && x !== '');
+  if (typeof r.dispute_id !== 'string' || refs.length === 0) return [{ kind: 'unsupported', type: 'dispute without a transaction' }];
+  const { amount, currency } = money(r.dispute_amount);
+  const due = typeof r.seller_response_due_date === 'string' ? new Date(r.seller_response_due_date) : null;
+  return [
+    {
+      kind: 'dispute.changed',
+      disputeRef: r.dispute_id,
+      paymentRefs: refs,
+      amount,
+      currency,
+      reason: typeof r.reason === 'string' ? r.reason.toLowerCase() : null,
+      status: paypalDisputeStatus(r),
+      providerStatus: r.status === 'RESOLVED' ? `RESOLVED:${r.dispute_outcome?.outcome_code ?? 'NONE'}` : String(r.status ?? 'OPEN'),
+      evidenceDueBy: due && !Number.isNaN(due.getTime()) ? due : null,
+    },
+  ];
+}
+
 /** Tollgate's events for a capture resource: paid, pending (unpaid for now) or denied. */
 export function captureEvents(capture: Json, fallbackSessionRef?: string): ProviderEvent[] {
   const sessionRef = capture.custom_id ?? capture.invoice_id ?? capture.supplementary_data?.related_ids?.order_id ?? fallbackSessionRef;
@@ -64,6 +107,7 @@ export function captureEvents(capture: Json, fallbackSessionRef?: string): Provi
         paymentStatus: capture.status === 'COMPLETED' ? 'paid' : 'unpaid',
         amount,
         currency,
+        fee: captureFee(capture),
       },
     ];
   }
@@ -189,8 +233,22 @@ export const paypalProvider: PaymentProvider = {
           { kind: 'payment.refunded', paymentRef: captureId, amountRefunded: total.amount, currency: total.currency, refundRef: String(r.id) },
         ];
       }
+      case 'CUSTOMER.DISPUTE.CREATED':
+      case 'CUSTOMER.DISPUTE.UPDATED':
+      case 'CUSTOMER.DISPUTE.RESOLVED':
+        return paypalDisputeEvents(r);
       default:
         return [{ kind: 'unsupported', type: String(e?.event_type) }];
+    }
+  },
+
+  /** The capture's `seller_receivable_breakdown`, read with the official SDK (null until PayPal states the fee). */
+  async paymentFee(call: ProviderCall, input: { paymentRef: string; amount: number; currency: string }): Promise<PaymentFee | null> {
+    const api = paypalApi(call);
+    try {
+      return captureFee(rawJson(await api.payments.getCapturedPayment({ captureId: input.paymentRef })));
+    } catch (err) {
+      throw paypalError(err, 'reading the PayPal capture');
     }
   },
 

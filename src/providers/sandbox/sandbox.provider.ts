@@ -1,10 +1,12 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { SignatureError } from '../../domain/errors.ts';
+import { sandboxFee } from '../../domain/disputes.ts';
 import type {
   ProviderProject,
   CreateCheckoutInput,
   CreateCheckoutResult,
+  PaymentFee,
   PaymentProvider,
   ProviderCall,
   ProviderEvent,
@@ -150,9 +152,33 @@ export const sandboxProvider: PaymentProvider = {
             refundRef: str(o.refund),
           },
         ];
+      case 'charge.dispute.created':
+      case 'charge.dispute.updated':
+      case 'charge.dispute.closed': {
+        const status = str(o.status);
+        return [
+          {
+            kind: 'dispute.changed',
+            disputeRef: String(o.id),
+            paymentRefs: [String(o.payment_intent)],
+            amount: num(o.amount),
+            currency: str(o.currency),
+            reason: str(o.reason),
+            status: status === 'under_review' || status === 'won' || status === 'lost' ? status : 'needs_response',
+            providerStatus: status ?? 'needs_response',
+            evidenceDueBy: date(o.evidence_due_by),
+          },
+        ];
+      }
       default:
         return [{ kind: 'unsupported', type: e.type }];
     }
+  },
+
+  /** The sandbox's documented deterministic fee (2.9 % + 30 minor units), computed, not fetched. */
+  async paymentFee(_call: ProviderCall, input: { paymentRef: string; amount: number; currency: string }): Promise<PaymentFee | null> {
+    const fee = sandboxFee(input.amount);
+    return { fee, net: input.amount - fee, currency: input.currency };
   },
 
   async refund(_call: ProviderCall, input: RefundInput): Promise<RefundResult> {

@@ -1,4 +1,4 @@
-import type { ProviderEvent } from '../provider.ts';
+import type { DisputeEvent, DisputeStatus, ProviderEvent } from '../provider.ts';
 
 /** Stripe's JSON, read defensively: the domain sees only Tollgate's event union. */
 type O = Record<string, unknown>;
@@ -81,6 +81,39 @@ function automaticTax(o: O): { amount: number; rate: number | null; country: str
   return amount === null ? null : { amount, rate: null, country };
 }
 
+/** Stripe's dispute statuses in Tollgate's four (an inquiry, `warning_*`, is treated as the dispute it may become). */
+function disputeStatus(status: string | null): DisputeStatus {
+  switch (status) {
+    case 'warning_under_review':
+    case 'under_review':
+      return 'under_review';
+    case 'won':
+    case 'warning_closed':
+    case 'prevented':
+      return 'won';
+    case 'lost':
+      return 'lost';
+    default:
+      return 'needs_response';
+  }
+}
+
+/** A Stripe Dispute object as Tollgate's `dispute.changed` (every `charge.dispute.*` event carries the whole dispute). */
+export function disputeEvent(d: O): DisputeEvent {
+  const refs = [ref(d.payment_intent), ref(d.charge)].filter((r): r is string => r !== null);
+  return {
+    kind: 'dispute.changed',
+    disputeRef: String(d.id),
+    paymentRefs: refs,
+    amount: num(d.amount),
+    currency: str(d.currency),
+    reason: str(d.reason),
+    status: disputeStatus(str(d.status)),
+    providerStatus: str(d.status) ?? 'needs_response',
+    evidenceDueBy: date(obj(d.evidence_details).due_by),
+  };
+}
+
 /** Maps a verified Stripe event to Tollgate's union; anything else is `unsupported` (acknowledged). */
 export function stripeToEvents(payload: unknown): ProviderEvent[] {
   const e = obj(payload);
@@ -157,6 +190,12 @@ export function stripeToEvents(payload: unknown): ProviderEvent[] {
         },
       ];
     }
+    case 'charge.dispute.created':
+    case 'charge.dispute.updated':
+    case 'charge.dispute.closed':
+    case 'charge.dispute.funds_withdrawn':
+    case 'charge.dispute.funds_reinstated':
+      return [disputeEvent(o)];
     default:
       return [{ kind: 'unsupported', type }];
   }

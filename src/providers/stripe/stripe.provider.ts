@@ -5,6 +5,7 @@ import type {
   ProviderSettingsSpec,
   CreateCheckoutInput,
   CreateCheckoutResult,
+  PaymentFee,
   PaymentProvider,
   ProviderCall,
   PortalInput,
@@ -182,6 +183,28 @@ export const stripeProvider: PaymentProvider = {
   },
 
   toEvents: stripeToEvents,
+
+  /**
+   * The charge's balance transaction (`fee`, `net`, its currency), read with the official SDK: a
+   * PaymentIntent through its latest charge, a charge directly. Null until Stripe has made it.
+   */
+  async paymentFee(call: ProviderCall, input: { paymentRef: string; amount: number; currency: string }): Promise<PaymentFee | null> {
+    const { stripe } = stripeFor(call);
+    let charge: Stripe.Charge | null;
+    if (input.paymentRef.startsWith('pi_')) {
+      const pi = await callStripe('paymentIntents.retrieve', () =>
+        stripe.paymentIntents.retrieve(input.paymentRef, { expand: ['latest_charge.balance_transaction'] }),
+      );
+      charge = typeof pi.latest_charge === 'object' ? pi.latest_charge : null;
+    } else if (input.paymentRef.startsWith('ch_')) {
+      charge = await callStripe('charges.retrieve', () => stripe.charges.retrieve(input.paymentRef, { expand: ['balance_transaction'] }));
+    } else {
+      return null;
+    }
+    const bt = charge?.balance_transaction;
+    if (!bt || typeof bt !== 'object') return null;
+    return { fee: bt.fee, net: bt.net, currency: bt.currency };
+  },
 
   async refund(call: ProviderCall, input: RefundInput): Promise<RefundResult> {
     const { stripe } = stripeFor(call);

@@ -1,6 +1,7 @@
 import { type FormEvent, useState } from 'react';
 import { ApiError, dash, money, v1, when } from '../api.ts';
 import { useLoad } from '../hooks.ts';
+import { CustomerDisputes } from './Disputes.tsx';
 import { InvoiceTable } from './Invoices.tsx';
 import { href } from '../router.ts';
 import { Alert, Card, Loading, Stat, Status } from '../ui.tsx';
@@ -107,6 +108,7 @@ export function CustomerPage(props: { project: string; id: string }) {
             <Stat label="E-mail" value={<span className="small">{c.email ?? '—'}</span>} />
             <Stat label="Customer since" value={<span className="small">{when(c.created_at)}</span>} />
           </div>
+          <CustomerDisputes disputes={c.disputes} />
           <div className="grid2">
             <Card title="Grant or deduct credits">
               {msg && <Alert kind={msg.kind}>{msg.text}</Alert>}

@@ -2,6 +2,7 @@ import { dash, money, v1, when } from '../api.ts';
 import { useLoad } from '../hooks.ts';
 import { href } from '../router.ts';
 import { BarChart, Card, Loading, Stat, Status } from '../ui.tsx';
+import { OverviewMoneyStats } from './Disputes.tsx';
 
 interface Money {
   amount: number;
@@ -93,6 +94,7 @@ export function OverviewPage(props: { project: string }) {
             {uses.subscriptions && (
               <Stat testId="stat-churn" label="Churn (this month)" value={pct(d.metrics.churn.rate)} hint={`${d.metrics.churn.churned} of ${d.metrics.churn.active_at_start} subscriptions`} />
             )}
+            <OverviewMoneyStats project={props.project} />
           </div>
           {uses.subscriptions && history.data?.some((x) => x.mrr.length > 0) && (
             <Card title="MRR, end of month">
