@@ -152,6 +152,8 @@ export type ProviderEvent =
       customerRef: string | null;
       status: string;
       planRef: string | null;
+      /** The provider's price id, for prices bound to a plan (stripe_price_bindings) rather than synced. */
+      priceRef?: string | null;
       currentPeriodStart: Date | null;
       currentPeriodEnd: Date | null;
       trialEnd: Date | null;

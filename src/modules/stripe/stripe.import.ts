@@ -47,7 +47,8 @@ export async function importStripe(
       if (await findCustomerByProviderRef(ctx.db, projectId, 'stripe', c.id)) continue;
       const id = c.metadata?.tollgate_customer || c.email?.toLowerCase() || c.id;
       await ctx.db.tx(async (q) => {
-        await ensureCustomer(ctx, q, projectId, id, { email: c.email ?? null, name: c.name ?? null });
+        // Moved in, not signing up: no sign-up credits, no default trial.
+        await ensureCustomer(ctx, q, projectId, id, { email: c.email ?? null, name: c.name ?? null }, { imported: true });
         await linkProviderCustomer(q, { projectId, customerId: id, provider: 'stripe', ref: c.id, at: await projectNow(ctx, projectId) });
       });
       r.customers.imported++;
