@@ -10,6 +10,11 @@ import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
 import type { CatalogInput } from '../src/domain/catalog.ts';
 import { type ApplyBatch, type FileImportOptions, importFile } from '../src/modules/imports/imports.cli.ts';
 import type { FileShape } from '../src/modules/imports/imports.parse.ts';
+import { randomToken } from '../src/domain/ids.ts';
+import { bindingsFromEnv } from '../src/modules/imports/price-bindings.service.ts';
+import { importStripe } from '../src/modules/stripe/stripe.import.ts';
+import { Stripe } from '../src/providers/stripe/stripe.client.ts';
+import { LocalStripe, stripeSignature } from './support/stripe-server.ts';
 import { createHarness, type Harness, TEST_ENCRYPTION_KEY, type TestProject } from './support/harness.ts';
 
 /**
@@ -27,12 +32,17 @@ let url: string;
 // IAcompagnon's plans and 14-day Premium trial for every new customer, plus AurisVoice's 10 sign-up credits.
 const CATALOG: CatalogInput = { ...structuredClone(DEMO_CATALOGS.iacompagnon!.catalog), signup_credits: 10 };
 
+let stripe: LocalStripe;
+
 beforeAll(async () => {
-  h = await createHarness();
+  stripe = await new LocalStripe().start();
+  h = await createHarness({ config: { stripeApiBase: stripe.url } });
+  stripe.now = () => Math.floor(h.clock.now().getTime() / 1000);
   url = await h.listen();
 });
 afterAll(async () => {
   await h?.close();
+  await stripe?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -366,7 +376,7 @@ describe('the CLI in this process', () => {
     const data = join(dir, 'held');
     mkdirSync(data, { recursive: true });
     writeFileSync(join(data, 'tollgate.lock'), JSON.stringify({ pid: process.pid, port: 4242 }));
-    const { DATABASE_URL: _, ...embedded } = env({ TOLLGATE_DATA_DIR: data });
+    const { DATABASE_URL: _, ...embedded } = env({ TOLLGATE_DATA_DIR: data }) as NodeJS.ProcessEnv;
     const held = await run(process.execPath, ['bin/tollgate.js', 'import', 'customers-csv', file, '--project', id], { env: embedded, timeout: 90_000 }).then(
       () => ({ code: 0, stderr: '' }),
       (e: { code: number; stderr: string }) => e,
@@ -376,4 +386,79 @@ describe('the CLI in this process', () => {
       `the embedded database in ${data} is in use by a running Tollgate (pid ${process.pid}); import through it: --url http://127.0.0.1:4242 --key <secret key> (or TOLLGATE_URL and TOLLGATE_API_KEY)`,
     );
   }, 90_000);
+});
+
+describe('tollgate import stripe: existing prices and Payment Links', () => {
+  it('imported Stripe customers get no sign-up credits or default trial; a subscription on a bound STRIPE_PRICE_* keeps its plan; an adopted Payment Link credits its buyer', async () => {
+    const catalog: CatalogInput = { ...structuredClone(CATALOG), credit_packs: [{ id: 'starter', name: 'Starter', credits: 15, price: { amount: 500, currency: 'eur' } }] };
+    const p = await h.project({ catalog });
+    const sk = `sk_test_${p.id.replace(/-/g, '_')}_${randomToken(8)}`;
+    const whsec = `whsec_${randomToken(32)}`;
+    expect((await p.call('PUT', '/v1/providers/stripe', { secret_key: sk, webhook_secrets: [whsec], default: true })).status).toBe(200);
+    const local = new URL(stripe.url);
+    const sdk = new Stripe(sk, { host: local.hostname, port: Number(local.port), protocol: 'http' });
+
+    // What the product made at Stripe before Tollgate: prices without lookup keys (its STRIPE_PRICE_* ids),
+    // a customer paying Standard monthly, and a Payment Link for the Starter pack.
+    const standard = await sdk.prices.create({ product: (await sdk.products.create({ name: 'Standard' })).id, unit_amount: 999, currency: 'eur', recurring: { interval: 'month' } });
+    const starter = await sdk.prices.create({ product: (await sdk.products.create({ name: 'Starter' })).id, unit_amount: 500, currency: 'eur' });
+    const cus = await sdk.customers.create({ email: 'paying@example.com' });
+    const cs = await sdk.checkout.sessions.create({ mode: 'subscription', customer: cus.id, line_items: [{ price: standard.id, quantity: 1 }], success_url: 'https://app.example.com/ok' });
+    stripe.completeCheckout(sk, cs.id);
+    const link = await sdk.paymentLinks.create({ line_items: [{ price: starter.id, quantity: 1 }] });
+    expect(link.url).toMatch(/^https:\/\/buy\.stripe\.com\/test_/);
+
+    // The env vars the product kept name the prices (tollgate import stripe reads them; --bind-prices does the same).
+    const env = { STRIPE_PRICE_STANDARD: standard.id, STRIPE_PRICE_STARTER: starter.id, STRIPE_PRICE_GOLD: 'price_unknown' };
+    const bindings = bindingsFromEnv(env, { plans: catalog.plans ?? [], credit_packs: catalog.credit_packs ?? [] });
+    expect(bindings).toEqual([
+      { price: standard.id, plan: 'standard' },
+      { price: starter.id, pack: 'starter' },
+    ]);
+    const wrong = await p.call('POST', '/v1/providers/stripe/price-bindings', { bindings: [{ price: standard.id, plan: 'gold' }] });
+    expect(wrong.status).toBe(400);
+    expect(wrong.body.error.message).toBe("bindings.0: no plan 'gold' in the catalog");
+    const bound = await p.call('POST', '/v1/providers/stripe/price-bindings', { bindings });
+    expect(bound.status).toBe(200);
+    expect(bound.body.changed).toBe(2);
+    expect(bound.body.data.map((b: { price: string; kind: string; item_id: string }) => [b.kind, b.item_id, b.price])).toEqual([
+      ['pack', 'starter', starter.id],
+      ['plan', 'standard', standard.id],
+    ]);
+
+    const first = await importStripe(h.tg.ctx, p.id);
+    expect(first).toMatchObject({ customers: { seen: 1, imported: 1 }, payment_links: { seen: 1, adopted: 1 }, subscriptions: { seen: 1, applied: 1 } });
+    const paying = await p.call('GET', '/v1/customers/paying@example.com');
+    expect(paying.body.balance).toBe(0); // no sign-up credits
+    expect(await ledgerSum(p.id, 'paying@example.com')).toEqual({ n: 0, sum: 0, kinds: [] });
+    expect((await p.call('GET', '/v1/customers/paying@example.com/subscription')).body).toMatchObject({ plan: 'standard', status: 'active' });
+    // Only the Stripe subscription: no default Premium trial was started next to it.
+    const subs = await h.db.query<{ plan_id: string; provider: string }>('SELECT plan_id, provider FROM subscriptions WHERE project_id = $1', [p.id]);
+    expect(subs.rows).toEqual([{ plan_id: 'standard', provider: 'stripe' }]);
+
+    const second = await importStripe(h.tg.ctx, p.id);
+    expect(second).toMatchObject({ customers: { seen: 1, imported: 0 }, payment_links: { seen: 1, adopted: 0 }, subscriptions: { seen: 1, applied: 0 } });
+
+    // A buyer pays through the adopted link: Stripe's webhook credits them with the Starter pack.
+    const events = stripe.payThroughLink(sk, link.id, { email: 'Buyer@Example.com' });
+    const completed = events.find((e) => e.type === 'checkout.session.completed')!;
+    expect(completed.data.object.payment_link).toBe(link.id);
+    const body = JSON.stringify(completed);
+    const t = Math.floor(h.clock.now().getTime() / 1000);
+    const delivered = await h.inject({
+      method: 'POST',
+      url: `/v1/webhooks/stripe/${p.id}`,
+      headers: { 'content-type': 'application/json', 'stripe-signature': stripeSignature(body, whsec, t) },
+      payload: body,
+    });
+    expect(delivered.status).toBe(200);
+    const buyer = await p.call('GET', '/v1/customers/buyer@example.com/credits/transactions');
+    expect(buyer.status).toBe(200);
+    expect(buyer.body.data.map((e: { amount: number; kind: string }) => [e.kind, e.amount])).toEqual([
+      ['purchase', 15],
+      ['signup', 10], // a new customer signing up through the link, not an imported one
+    ]);
+    const paid = await h.db.query<{ amount: string; kind: string; item_id: string }>('SELECT amount::text, kind, item_id FROM payments WHERE project_id = $1 AND customer_id = $2', [p.id, 'buyer@example.com']);
+    expect(paid.rows).toEqual([{ amount: '500', kind: 'credit_pack', item_id: 'starter' }]);
+  });
 });

@@ -24,3 +24,17 @@ CREATE TABLE stripe_price_bindings (
   created_at timestamptz NOT NULL,
   PRIMARY KEY (project_id, price_ref)
 );
+
+-- Existing Stripe Payment Links (https://buy.stripe.com/...) adopted by `tollgate import stripe`:
+-- a Checkout Session paid through one (not made by Tollgate) grants or starts the catalog item its
+-- price is bound to, for the buyer it names.
+CREATE TABLE stripe_payment_links (
+  project_id text NOT NULL,
+  link_ref   text NOT NULL,
+  url        text NOT NULL,
+  price_ref  text NOT NULL,
+  kind       text NOT NULL CHECK (kind IN ('plan', 'pack')),
+  item_id    text NOT NULL,
+  created_at timestamptz NOT NULL,
+  PRIMARY KEY (project_id, link_ref)
+);

@@ -100,6 +100,7 @@ export function stripeToEvents(payload: unknown): ProviderEvent[] {
           currency: str(o.currency),
           customerRef: ref(o.customer),
           customerEmail: str(obj(o.customer_details).email) ?? str(o.customer_email),
+          paymentLinkRef: ref(o.payment_link),
           subscriptionRef: ref(o.subscription),
           paymentMethod: null,
           // Present when the PaymentIntent was read with its charge (enrichPayload).
