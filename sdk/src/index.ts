@@ -10,6 +10,7 @@
  * effect twice.
  */
 import { apiKeys } from './resources/api-keys.js';
+import { imports } from './resources/imports.js';
 import { checkout, portal } from './resources/checkout.js';
 import { cart, orders } from './resources/commerce.js';
 import { credits } from './resources/credits.js';
@@ -103,6 +104,7 @@ export class Tollgate {
   readonly orders = orders(this.#request);
   readonly secrets = secrets(this.#request);
   readonly apiKeys = apiKeys(this.#request);
+  readonly imports = imports(this.#request);
 
   /**
    * Decisions without a round trip (docs/sdk-realtime.md): a per-customer snapshot kept fresh from
