@@ -426,8 +426,9 @@ describe('tollgate import stripe: existing prices and Payment Links', () => {
       ['plan', 'standard', standard.id],
     ]);
 
+    const monthly = await sdk.paymentLinks.create({ line_items: [{ price: standard.id, quantity: 1 }] });
     const first = await importStripe(h.tg.ctx, p.id);
-    expect(first).toMatchObject({ customers: { seen: 1, imported: 1 }, payment_links: { seen: 1, adopted: 1 }, subscriptions: { seen: 1, applied: 1 } });
+    expect(first).toMatchObject({ customers: { seen: 1, imported: 1 }, payment_links: { seen: 2, adopted: 2 }, subscriptions: { seen: 1, applied: 1 } });
     const paying = await p.call('GET', '/v1/customers/paying@example.com');
     expect(paying.body.balance).toBe(0); // no sign-up credits
     expect(await ledgerSum(p.id, 'paying@example.com')).toEqual({ n: 0, sum: 0, kinds: [] });
@@ -437,21 +438,24 @@ describe('tollgate import stripe: existing prices and Payment Links', () => {
     expect(subs.rows).toEqual([{ plan_id: 'standard', provider: 'stripe' }]);
 
     const second = await importStripe(h.tg.ctx, p.id);
-    expect(second).toMatchObject({ customers: { seen: 1, imported: 0 }, payment_links: { seen: 1, adopted: 0 }, subscriptions: { seen: 1, applied: 0 } });
+    expect(second).toMatchObject({ customers: { seen: 1, imported: 0 }, payment_links: { seen: 2, adopted: 0 }, subscriptions: { seen: 1, applied: 0 } });
 
     // A buyer pays through the adopted link: Stripe's webhook credits them with the Starter pack.
-    const events = stripe.payThroughLink(sk, link.id, { email: 'Buyer@Example.com' });
-    const completed = events.find((e) => e.type === 'checkout.session.completed')!;
+    const deliver = async (event: Record<string, unknown>) => {
+      const body = JSON.stringify(event);
+      const t = Math.floor(h.clock.now().getTime() / 1000);
+      const res = await h.inject({
+        method: 'POST',
+        url: `/v1/webhooks/stripe/${p.id}`,
+        headers: { 'content-type': 'application/json', 'stripe-signature': stripeSignature(body, whsec, t) },
+        payload: body,
+      });
+      expect(res.status).toBe(200);
+      return res.body;
+    };
+    const completed = stripe.payThroughLink(sk, link.id, { email: 'Buyer@Example.com' }).find((e) => e.type === 'checkout.session.completed')!;
     expect(completed.data.object.payment_link).toBe(link.id);
-    const body = JSON.stringify(completed);
-    const t = Math.floor(h.clock.now().getTime() / 1000);
-    const delivered = await h.inject({
-      method: 'POST',
-      url: `/v1/webhooks/stripe/${p.id}`,
-      headers: { 'content-type': 'application/json', 'stripe-signature': stripeSignature(body, whsec, t) },
-      payload: body,
-    });
-    expect(delivered.status).toBe(200);
+    expect((await deliver(completed)).status).toBe('processed');
     const buyer = await p.call('GET', '/v1/customers/buyer@example.com/credits/transactions');
     expect(buyer.status).toBe(200);
     expect(buyer.body.data.map((e: { amount: number; kind: string }) => [e.kind, e.amount])).toEqual([
@@ -460,5 +464,10 @@ describe('tollgate import stripe: existing prices and Payment Links', () => {
     ]);
     const paid = await h.db.query<{ amount: string; kind: string; item_id: string }>('SELECT amount::text, kind, item_id FROM payments WHERE project_id = $1 AND customer_id = $2', [p.id, 'buyer@example.com']);
     expect(paid.rows).toEqual([{ amount: '500', kind: 'credit_pack', item_id: 'starter' }]);
+
+    // Through the monthly link: Stripe's subscription is the buyer's Standard plan, billed at Stripe.
+    const events = stripe.payThroughLink(sk, monthly.id, { email: 'monthly@example.com' });
+    for (const type of ['checkout.session.completed', 'customer.subscription.created']) await deliver(events.find((e) => e.type === type)!);
+    expect((await p.call('GET', '/v1/customers/monthly@example.com/subscription')).body).toMatchObject({ plan: 'standard', status: 'active' });
   });
 });
