@@ -357,6 +357,10 @@ describe('customers-csv', () => {
     const before = await snapshot();
     expect((await importVia(p, 'customers-csv', file, { map })).text).toContain('rows seen 3: new 0, unchanged 2, skipped 1 (1 invalid)');
     expect(await snapshot()).toEqual(before);
+    // An erased customer's import record goes with its personal data, and a later run does not bring the customer back.
+    expect((await p.call('DELETE', '/v1/customers/42')).status).toBe(200);
+    expect((await h.db.query('SELECT 1 FROM import_records WHERE project_id = $1 AND customer_id = $2', [p.id, '42'])).rows).toEqual([]);
+    expect((await importVia(p, 'customers-csv', file, { map })).text).toContain("row 2 (42): customer '42' was erased; not recreated");
     await expect(importVia(p, 'customers-csv', file, { map: 'email' })).rejects.toThrow("--map: 'email' is not field=column (e.g. --map email=Email,name=Full Name)");
   });
 });
