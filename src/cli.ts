@@ -18,6 +18,10 @@ import { CATALOG_TEMPLATE_DOCUMENTS, CATALOG_TEMPLATES, type CatalogTemplate, st
 import { vatReport, vatReportCsv } from './modules/invoices/invoices.service.ts';
 import { rotateSecrets } from './modules/vault/vault.service.ts';
 import { stripeCommand, syncStripeAfterPush } from './modules/stripe/stripe.cli.ts';
+import { httpApply, importFile } from './modules/imports/imports.cli.ts';
+import { FILE_SHAPES, FileError, type FileShape } from './modules/imports/imports.parse.ts';
+import { runImport } from './modules/imports/imports.service.ts';
+import { bindPrices, bindingsFromEnv, PriceBindingsBody } from './modules/imports/price-bindings.service.ts';
 import { createTollgate, loggerOptions } from './server.ts';
 
 const HELP = `tollgate — self-hosted monetization server
@@ -46,7 +50,12 @@ Usage:
                                           against the current catalog and changes nothing);
                                           live mode sells the test catalog until --mode live
                                           pushes a live catalog of its own
-  tollgate import stripe --project <id>   bring a Stripe account's customers, prices and subscriptions in
+  tollgate import stripe --project <id> [--bind-prices <plan>=price_...,...]
+                                          bring a Stripe account's customers, prices and subscriptions in
+                                          (existing prices bound to plans, also from STRIPE_PRICE_<PLAN>)
+  tollgate import credits-json|payments|sqlite|customers-csv <file> --project <id> [--dry-run] [--map f=Col,...]
+                                          move in a product's balances, past payments, users table or
+                                          customers (docs/import.md); through a running server with --url/--key
   tollgate reconcile stripe --project <id>
                                           re-read Stripe for events and sessions webhooks may have missed
   tollgate report vat --project <id> --quarter 2026-Q4 [--csv]
@@ -101,7 +110,21 @@ const COMMAND_HELP: Record<string, string> = {
   --dry-run           validate, show the diff against the current catalog (and the Stripe plan); change nothing
   Keys starting with "//" are comments and are dropped before validation.
 `,
-  import: 'usage: tollgate import stripe --project <id>\n  --project <id>      the project (required)\n',
+  import: `usage: tollgate import stripe --project <id> [--bind-prices <plan>=price_...,...]
+       tollgate import credits-json <credits.json> --project <id> [--customer <id>] [--dry-run] [--map ...]
+       tollgate import payments <payments.json|.csv> --project <id> [--dry-run] [--map ...]
+       tollgate import sqlite <app.db> --project <id> [--table users] [--dry-run] [--map ...]
+       tollgate import customers-csv <customers.csv> --project <id> [--dry-run] [--map ...]
+  --project <id>      the project (required in this process; through a server the key's project)
+  --dry-run           report what would change; write nothing
+  --map f=Col,...     read field f from column Col (e.g. email=Email,name=Full Name,external_id=user_id,metadata.plan=Tier)
+  --customer <id>     whose a global credits.json balance is (AurisVoice's one-balance form)
+  --table <name>      the SQLite table of users (default users)
+  --url, --key        go through a running server's API (default TOLLGATE_URL, TOLLGATE_API_KEY); without them
+                      the import runs in this process, and refuses (exit 4) if a server holds the embedded database
+  --bind-prices       bind existing Stripe prices to catalog plans or packs (also STRIPE_PRICE_<PLAN>=price_...)
+  Safe to run twice: every record is keyed by its source id. Exit 2 when some rows were invalid (the rest is imported).
+`,
   reconcile: 'usage: tollgate reconcile stripe --project <id>\n  --project <id>      the project (required)\n',
   report: `usage: tollgate report vat --project <id> --quarter 2026-Q4 [--csv]
   --project <id>      the project (required)
@@ -234,6 +257,79 @@ async function withCtx<T>(fn: (ctx: Awaited<ReturnType<typeof createTollgate>>['
   const tg = await createTollgate({ config, runner: false });
   try {
     return await fn(tg.ctx);
+  } finally {
+    await tg.close();
+  }
+}
+
+/** `--bind-prices pro=price_...,starter=price_...` and the environment's STRIPE_PRICE_<ITEM> ids, bound to catalog plans or packs. */
+async function bindStripePrices(ctx: Awaited<ReturnType<typeof createTollgate>>['ctx'], project: string, spec: string | undefined) {
+  const { catalog } = await getCatalog(ctx, project);
+  const wanted = bindingsFromEnv(process.env, catalog);
+  for (const part of (spec ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
+    const [item, price] = part.split('=').map((x) => x.trim());
+    if (!item || !price) throw new UsageError(`--bind-prices: '${part}' is not <plan or pack>=price_... (e.g. --bind-prices pro=price_1Pro)`);
+    if (catalog.plans.some((p) => p.id === item)) wanted.push({ price, plan: item });
+    else if (catalog.credit_packs.some((p) => p.id === item)) wanted.push({ price, pack: item });
+    else throw new InputError(`--bind-prices: no plan or pack '${item}' in ${project}'s catalog`, 'not_found');
+  }
+  if (!wanted.length) return [];
+  const parsed = PriceBindingsBody.safeParse({ bindings: wanted });
+  if (!parsed.success) throw new InputError(`--bind-prices: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  await ctx.db.tx((q) => bindPrices(ctx, q, project, parsed.data));
+  return parsed.data.bindings.map((b) => ({ item_id: (b.plan ?? b.pack) as string, price: b.price }));
+}
+
+/** The data directory is held by a running server: the import goes through its API instead. */
+class ImportThroughServer extends DataDirLockedError {
+  constructor(err: DataDirLockedError) {
+    super(err.dir, err.holder);
+    this.message = `the embedded database in ${err.dir} is in use by a running Tollgate (pid ${err.holder.pid}); import through it: --url ${err.holder.port ? `http://127.0.0.1:${err.holder.port}` : '<its url>'} --key <secret key> (or TOLLGATE_URL and TOLLGATE_API_KEY)`;
+  }
+}
+
+/** `tollgate import credits-json|payments|sqlite|customers-csv <file>`: through a running server with --url/--key, else in this process. */
+async function importFileCommand(shape: FileShape, args: string[], json: boolean): Promise<number> {
+  const usage = `usage: tollgate import ${shape} <file> --project <id> [--dry-run] [--map field=Column,...]${shape === 'credits-json' ? ' [--customer <id>]' : ''}${shape === 'sqlite' ? ' [--table users]' : ''} [--url <server> --key <secret key>] [--json]`;
+  const { values, positionals } = parse(
+    args,
+    {
+      project: { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      map: { type: 'string' },
+      customer: { type: 'string' },
+      table: { type: 'string' },
+      url: { type: 'string' },
+      key: { type: 'string' },
+    },
+    usage,
+  );
+  const file = positionals[0];
+  if (!file || positionals.length !== 1) throw new UsageError(usage);
+  if (values.customer !== undefined && shape !== 'credits-json') throw new UsageError(`--customer is for credits-json only; ${usage}`);
+  if (values.table !== undefined && shape !== 'sqlite') throw new UsageError(`--table is for sqlite only; ${usage}`);
+  const url = (values.url as string | undefined) ?? process.env.TOLLGATE_URL;
+  const key = (values.key as string | undefined) ?? process.env.TOLLGATE_API_KEY;
+  if (values.url !== undefined && !key) throw new UsageError(`--url needs --key (a secret key of the project); ${usage}`);
+  const project = values.project as string | undefined;
+  const opts = { shape, file, dryRun: values['dry-run'] === true, map: values.map as string | undefined, customer: values.customer as string | undefined, table: values.table as string | undefined, json };
+  const finish = (r: { code: number; text: string; data: unknown }) => {
+    emit(json, r.text, r.data);
+    return r.code;
+  };
+  if (url && key) return finish(await importFile({ ...opts, project: project ?? '(the key\'s project)', via: `through the server at ${url}` }, httpApply(url, key)));
+  if (!project) throw new UsageError(usage);
+  let config: ReturnType<typeof commandConfig>;
+  try {
+    config = commandConfig();
+  } catch (err) {
+    throw err instanceof DataDirLockedError ? new ImportThroughServer(err) : err;
+  }
+  const tg = await createTollgate({ config, runner: false });
+  try {
+    await requireProject(tg.ctx, project);
+    const via = `in this process (${tg.ctx.db.kind === 'pglite' ? `embedded database in ${config.dataDir}` : 'PostgreSQL'}; no server running)`;
+    return finish(await importFile({ ...opts, project, via }, (s, body) => runImport(tg.ctx, tg.ctx.db, project, s, body)));
   } finally {
     await tg.close();
   }
@@ -578,7 +674,23 @@ export async function main(argvIn: string[]): Promise<number> {
         return result;
       });
     }
-    case 'import':
+    case 'import': {
+      if (sub !== undefined && (FILE_SHAPES as readonly string[]).includes(sub)) return importFileCommand(sub as FileShape, rest, json);
+      const usage = `usage: tollgate import stripe --project <id> [--bind-prices <plan>=price_...,...] | tollgate import ${FILE_SHAPES.join('|')} <file> ...`;
+      const { values, positionals } = parse(rest, { project: { type: 'string' }, 'bind-prices': { type: 'string' } }, usage);
+      const project = values.project as string | undefined;
+      if (sub !== 'stripe' || !project || positionals.length) throw new UsageError(usage);
+      return withCtx(async (ctx) => {
+        await requireProject(ctx, project);
+        const bound = await bindStripePrices(ctx, project, values['bind-prices'] as string | undefined);
+        const { result, lines } = await captured(json, async () => {
+          if (bound.length) process.stdout.write(`Stripe prices bound: ${bound.map((b) => `${b.item_id}=${b.price}`).join(', ')}\n`);
+          return stripeCommand(ctx, 'import', project);
+        });
+        if (json) emit(true, '', { project, price_bindings: bound, output: lines });
+        return result;
+      });
+    }
     case 'reconcile': {
       const usage = `usage: tollgate ${cmd} stripe --project <id>`;
       const { values, positionals } = parse(rest, { project: { type: 'string' } }, usage);
@@ -653,6 +765,7 @@ export function errorCode(err: unknown): string {
   if (err instanceof UsageError) return 'usage_error';
   if (err instanceof ConfigError) return 'config_error';
   if (err instanceof InputError) return err.code;
+  if (err instanceof FileError) return 'invalid_input';
   if (err instanceof AppError) return err.code;
   return 'internal_error';
 }
@@ -666,7 +779,14 @@ export function errorOutput(err: unknown, json: boolean): string {
 
 /** The message a user sees for an error: never a stack trace for a mistake of theirs. */
 export function errorMessage(err: unknown): string {
-  if (err instanceof UsageError || err instanceof InputError || err instanceof ConfigError || err instanceof AppError || err instanceof DataDirLockedError)
+  if (
+    err instanceof UsageError ||
+    err instanceof InputError ||
+    err instanceof FileError ||
+    err instanceof ConfigError ||
+    err instanceof AppError ||
+    err instanceof DataDirLockedError
+  )
     return err.message;
   return (err as Error).stack ?? String(err);
 }
@@ -675,7 +795,7 @@ export function errorMessage(err: unknown): string {
 export function exitCode(err: unknown): number {
   if (err instanceof DataDirLockedError) return 4;
   if (err instanceof UsageError || err instanceof ConfigError) return 1;
-  if (err instanceof InputError || err instanceof AppError) return 2;
+  if (err instanceof InputError || err instanceof FileError || err instanceof AppError) return 2;
   return 3;
 }
 

@@ -11,6 +11,7 @@
  */
 import { ApiKeyVerifier, type ApiKeyVerifierOptions } from './api-key-cache.js';
 import { apiKeys } from './resources/api-keys.js';
+import { imports } from './resources/imports.js';
 import { checkout, portal } from './resources/checkout.js';
 import { cart, orders } from './resources/commerce.js';
 import { credits } from './resources/credits.js';
@@ -125,6 +126,7 @@ export class Tollgate {
   readonly providers = providers(this.#request);
   readonly webhookEndpoints = webhookEndpoints(this.#request);
   readonly disputes = disputes(this.#request);
+  readonly imports = imports(this.#request);
 
   /**
    * Decisions without a round trip (docs/sdk-realtime.md): a per-customer snapshot kept fresh from

@@ -69,6 +69,8 @@ import { requestStripeSyncOnPush, runDueCatalogSync } from '../modules/stripe/st
 import { stripeProvider } from '../providers/stripe/stripe.provider.ts';
 import { runDueReconcile } from '../modules/stripe/stripe.reconcile.ts';
 import { registerStripeRoutes } from '../modules/stripe/stripe.routes.ts';
+import { registerImportRoutes } from '../modules/imports/imports.routes.ts';
+import { adoptPaymentLinkSession } from '../modules/imports/payment-links.service.ts';
 import { registerCheckoutPages } from '../web/checkout.page.ts';
 import { registerHostedPages } from '../web/hosted.pages.ts';
 import { registerHomePage } from '../web/home.page.ts';
@@ -190,6 +192,8 @@ export const capabilities: readonly Capability[] = [
   },
   { name: 'providers', routes: [registerProviderRoutes] },
   { name: 'metrics', routes: [registerMetricsRoutes] },
+  // Moving in what a product already has (tollgate import) and its existing Stripe prices.
+  { name: 'imports', routes: [registerImportRoutes], sessionAdopters: [adoptPaymentLinkSession] },
   { name: 'vault', routes: [registerVaultRoutes] },
   {
     // The app's own API keys for its customers (docs/api-keys.md); issued on a payment or subscription start when the catalog says so.

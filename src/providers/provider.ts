@@ -138,6 +138,8 @@ export type ProviderEvent =
       customerRef?: string | null;
       customerEmail?: string | null;
       subscriptionRef?: string | null;
+      /** The provider's Payment Link the session was made from (Stripe's `payment_link`), if any. */
+      paymentLinkRef?: string | null;
       paymentMethod?: { token: string; brand: string; last4: string; country?: string | null } | null;
       /** The issuing country of the card paid with (ISO 3166-1 alpha-2), when the provider says (VAT evidence). */
       cardCountry?: string | null;
@@ -155,6 +157,8 @@ export type ProviderEvent =
       customerRef: string | null;
       status: string;
       planRef: string | null;
+      /** The provider's price id, for prices bound to a plan (stripe_price_bindings) rather than synced. */
+      priceRef?: string | null;
       currentPeriodStart: Date | null;
       currentPeriodEnd: Date | null;
       trialEnd: Date | null;

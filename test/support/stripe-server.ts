@@ -465,6 +465,31 @@ export class LocalStripe {
       if (method === 'GET') return this.page(a, 'checkout.session', p, () => true, '/v1/checkout/sessions');
     }
 
+    // Payment Links (https://buy.stripe.com/...): a price and a quantity per line; Stripe makes the Checkout Session when one is paid.
+    if (r1 === 'payment_links') {
+      if (method === 'POST' && !r2) {
+        const items = ([] as Obj[]).concat(p.line_items ?? []).map((li: Obj) => {
+          const price = this.find(a, li.price, 'price');
+          const quantity = int(li.quantity) ?? 1;
+          return { id: rid('li', 14), object: 'item', price: structuredClone(price), quantity, amount_total: price.unit_amount * quantity, currency: price.currency, description: null };
+        });
+        if (items.length === 0) fail(400, 'Missing required param: line_items.', { param: 'line_items' });
+        const id = rid('plink', 24);
+        return this.put(a, {
+          id,
+          object: 'payment_link',
+          active: p.active === undefined ? true : bool(p.active),
+          livemode: live,
+          metadata: meta(p.metadata),
+          url: `https://buy.stripe.com/${live ? '' : 'test_'}${rid('x', 14).slice(2)}`,
+          line_items: { object: 'list', data: items, has_more: false, url: `/v1/payment_links/${id}/line_items` },
+        });
+      }
+      if (method === 'GET' && r2 && r3 === 'line_items') return this.find(a, r2, 'payment_link').line_items;
+      if (method === 'GET' && r2) return this.find(a, r2, 'payment_link');
+      if (method === 'GET') return this.page(a, 'payment_link', p, (o) => p.active === undefined || o.active === bool(p.active), '/v1/payment_links');
+    }
+
     // Billing Portal
     if (r1 === 'billing_portal' && r2 === 'sessions' && method === 'POST') {
       const cus = this.find(a, p.customer, 'customer');
@@ -745,6 +770,20 @@ export class LocalStripe {
       _subscription_data: p.subscription_data ?? null,
       _payment_intent_data: p.payment_intent_data ?? null,
     });
+  }
+
+  /** A buyer pays through a Payment Link: Stripe makes the Checkout Session (with `payment_link` set) and completes it; its events are produced (not delivered). */
+  payThroughLink(key: string, linkId: string, opts: { email?: string } = {}): Obj[] {
+    const a = this.account(key);
+    const link = this.find(a, linkId, 'payment_link');
+    const items = link.line_items.data as Obj[];
+    const cs = this.createCheckoutSession(a, {
+      mode: items[0]?.price.recurring ? 'subscription' : 'payment',
+      line_items: items.map((l) => ({ price: l.price.id, quantity: l.quantity })),
+      success_url: 'https://buy.stripe.com/success',
+    });
+    cs.payment_link = link.id;
+    return this.completeCheckout(key, cs.id, opts);
   }
 
   /** The customer pays on Stripe's page: the session completes and Stripe's events are produced (not delivered). */

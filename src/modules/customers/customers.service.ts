@@ -16,7 +16,12 @@ export const CustomerIdSchema = z.string().min(1, 'must not be empty').max(255, 
 
 /** Runs when a customer is first seen, in the creating transaction (sign-up credits, default trial, ...). */
 /** Listed as `onCustomerCreated` of a capability in src/app/capabilities.ts. */
-export type CustomerCreatedHook = (ctx: AppContext, q: Queryable, c: repo.CustomerRow, at: Date) => Promise<void>;
+export type CustomerCreatedHook = (ctx: AppContext, q: Queryable, c: repo.CustomerRow, at: Date, info?: CreatedInfo) => Promise<void>;
+
+/** How a customer came to be: `imported` ones (tollgate import) get no sign-up credits and no default trial. */
+export interface CreatedInfo {
+  imported?: boolean;
+}
 
 /** Adds fields to the customer view (subscription, entitlements, ...); listed as `customerView` of a capability. */
 export type CustomerViewExtension = (
@@ -54,6 +59,7 @@ export async function ensureCustomer(
   projectId: string,
   id: string,
   input: EnsureInput = {},
+  info: CreatedInfo = {},
 ): Promise<{ customer: repo.CustomerRow; created: boolean }> {
   const existing = await repo.findCustomer(q, projectId, id);
   if (existing?.deleted_at) throw new CustomerDeletedError(id);
@@ -69,7 +75,7 @@ export async function ensureCustomer(
     }
     await creditsRepo.insertAccount(trx, projectId, id, at);
     const { catalog } = await getCatalog(ctx, projectId);
-    const signup = catalog.signup_credits > 0 ? { id: newId('ledger'), amount: catalog.signup_credits, reason: 'Sign-up credits' } : null;
+    const signup = catalog.signup_credits > 0 && !info.imported ? { id: newId('ledger'), amount: catalog.signup_credits, reason: 'Sign-up credits' } : null;
     const after = signup
       ? await creditsRepo.applyEntry(trx, { projectId, customerId: id, ...signup, kind: 'signup', sourceId: 'signup', at })
       : null;
@@ -84,7 +90,7 @@ export async function ensureCustomer(
         at,
       });
     }
-    for (const hook of ctx.registry.onCustomerCreated) await hook(ctx, trx, inserted, at);
+    for (const hook of ctx.registry.onCustomerCreated) await hook(ctx, trx, inserted, at, info);
     return { customer: inserted, created: true };
   });
 }

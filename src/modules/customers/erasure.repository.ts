@@ -56,6 +56,8 @@ export async function deletePersonalRows(q: Queryable, projectId: string, id: st
     'payment_methods',
     'cart_items',
     'credit_auto_top_ups',
+    // What an import kept of the source record (its id, a fingerprint of its fields).
+    'import_records',
   ]) {
     const r = await q.query(`DELETE FROM ${table} WHERE project_id = $1 AND customer_id = $2`, [projectId, id]);
     out[table] = r.rowCount ?? 0;

@@ -60,7 +60,7 @@ export async function stripeCommand(ctx: AppContext, cmd: 'import' | 'reconcile'
   });
   bars.stop();
   out(
-    `Imported from Stripe into ${projectId}: customers ${r.customers.imported} new of ${r.customers.seen}; products ${r.products.seen}; prices ${r.prices.mapped} mapped of ${r.prices.seen}; subscriptions ${r.subscriptions.applied} applied of ${r.subscriptions.seen}. Safe to run again.`,
+    `Imported from Stripe into ${projectId}: customers ${r.customers.imported} new of ${r.customers.seen}; products ${r.products.seen}; prices ${r.prices.mapped} mapped of ${r.prices.seen}; payment links ${r.payment_links.adopted} adopted of ${r.payment_links.seen}; subscriptions ${r.subscriptions.applied} applied of ${r.subscriptions.seen}. Safe to run again.`,
   );
   return 0;
 }

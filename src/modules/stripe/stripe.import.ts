@@ -9,14 +9,18 @@ import { LOOKUP_KEY } from '../../providers/stripe/stripe.events.ts';
 import { ingestStripeEvent } from './stripe.reconcile.ts';
 import * as repo from './stripe.repository.ts';
 import { providerCall } from '../providers/provider-call.ts';
+import { findPriceBinding } from '../imports/imports.repository.ts';
+import { adoptLink } from '../imports/payment-links.service.ts';
 
-export type ImportPhase = 'customers' | 'prices' | 'subscriptions';
+export type ImportPhase = 'customers' | 'prices' | 'payment_links' | 'subscriptions';
 
 export interface ImportResult {
   object: 'stripe_import';
   customers: { seen: number; imported: number };
   products: { seen: number };
   prices: { seen: number; mapped: number };
+  /** Payment Links (buy.stripe.com) whose price is bound to a catalog pack or plan: adopted. */
+  payment_links: { seen: number; adopted: number };
   subscriptions: { seen: number; applied: number };
 }
 
@@ -36,6 +40,7 @@ export async function importStripe(
     customers: { seen: 0, imported: 0 },
     products: { seen: 0 },
     prices: { seen: 0, mapped: 0 },
+    payment_links: { seen: 0, adopted: 0 },
     subscriptions: { seen: 0, applied: 0 },
   };
 
@@ -47,7 +52,8 @@ export async function importStripe(
       if (await findCustomerByProviderRef(ctx.db, projectId, 'stripe', c.id)) continue;
       const id = c.metadata?.tollgate_customer || c.email?.toLowerCase() || c.id;
       await ctx.db.tx(async (q) => {
-        await ensureCustomer(ctx, q, projectId, id, { email: c.email ?? null, name: c.name ?? null });
+        // Moved in, not signing up: no sign-up credits, no default trial.
+        await ensureCustomer(ctx, q, projectId, id, { email: c.email ?? null, name: c.name ?? null }, { imported: true });
         await linkProviderCustomer(q, { projectId, customerId: id, provider: 'stripe', ref: c.id, at: await projectNow(ctx, projectId) });
       });
       r.customers.imported++;
@@ -85,6 +91,19 @@ export async function importStripe(
   });
   r.products.seen = products.size;
 
+  await callStripe('paymentLinks.list', async () => {
+    for await (const link of stripe.paymentLinks.list({ limit: 100, active: true, expand: ['data.line_items'] })) {
+      r.payment_links.seen++;
+      onProgress('payment_links', r.payment_links.seen);
+      const items = link.line_items?.data ?? (await stripe.paymentLinks.listLineItems(link.id, { limit: 10 })).data;
+      const price = items[0]?.price?.id;
+      if (!price || items.length !== 1) continue;
+      const item = await catalogItemOfPrice(ctx, projectId, price);
+      if (!item) continue;
+      if (await adoptLink(ctx.db, { projectId, linkRef: link.id, url: link.url, priceRef: price, kind: item.kind, itemId: item.itemId, at: ctx.clock.now() })) r.payment_links.adopted++;
+    }
+  });
+
   await callStripe('subscriptions.list', async () => {
     for await (const s of stripe.subscriptions.list({ status: 'all', limit: 100 })) {
       r.subscriptions.seen++;
@@ -100,4 +119,12 @@ export async function importStripe(
     }
   });
   return r;
+}
+
+/** The catalog pack or plan a Stripe price stands for: bound (STRIPE_PRICE_*), or synced by the catalog (lookup key). */
+async function catalogItemOfPrice(ctx: AppContext, projectId: string, priceRef: string): Promise<{ kind: 'plan' | 'pack'; itemId: string } | undefined> {
+  const bound = await findPriceBinding(ctx.db, projectId, priceRef);
+  if (bound) return { kind: bound.kind, itemId: bound.item_id };
+  const synced = await repo.findPriceByRef(ctx.db, projectId, priceRef);
+  return synced && (synced.kind === 'plan' || synced.kind === 'pack') ? { kind: synced.kind, itemId: synced.item_id } : undefined;
 }

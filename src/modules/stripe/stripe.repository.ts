@@ -39,6 +39,10 @@ export async function findPrice(q: Queryable, projectId: string, kind: CatalogKi
   ).rows[0];
 }
 
+export async function findPriceByRef(q: Queryable, projectId: string, priceRef: string): Promise<StripePriceRow | undefined> {
+  return (await q.query<StripePriceRow>('SELECT * FROM stripe_prices WHERE project_id = $1 AND price_ref = $2', [projectId, priceRef])).rows[0];
+}
+
 export async function upsertPrice(q: Queryable, r: Omit<StripePriceRow, 'project_id'> & { project_id: string }): Promise<void> {
   await q.query(
     `INSERT INTO stripe_prices (project_id, kind, item_id, lookup_key, product_ref, price_ref, name, amount, currency, interval, active, synced_at)

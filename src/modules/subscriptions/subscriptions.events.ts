@@ -9,6 +9,7 @@ import type { ProviderEvent } from '../../providers/provider.ts';
 import { getProject, projectNow } from '../projects/projects.service.ts';
 import { providerCall } from '../providers/provider-call.ts';
 import { findCustomerByProviderRef } from '../providers/providers.repository.ts';
+import { boundPlan } from '../imports/price-bindings.service.ts';
 import { emit } from '../webhooks-out/outbox.ts';
 import * as repo from './subscriptions.repository.ts';
 import { type InvoiceInput, recordInvoiceFailed, recordInvoicePaid } from './subscriptions.renewal.ts';
@@ -71,9 +72,11 @@ async function applySubscriptionState(
   if (!customerId && e.customerRef) customerId = await findCustomerByProviderRef(q, ev.projectId, ev.provider, e.customerRef);
   if (!customerId) return { ignored: 'subscription of an unknown customer' };
   const { catalog } = await getCatalog(ctx, ev.projectId);
-  const plan = e.planRef ? findPlan(catalog, e.planRef) : undefined;
+  // A price the app created before Tollgate (STRIPE_PRICE_*) maps through its binding.
+  const planRef = e.planRef ?? (e.priceRef ? ((await boundPlan(q, ev.projectId, e.priceRef)) ?? null) : null);
+  const plan = planRef ? findPlan(catalog, planRef) : undefined;
   const planId = plan?.id ?? existing?.plan_id;
-  if (!planId) return { ignored: `unknown plan ${e.planRef}` };
+  if (!planId) return { ignored: `unknown plan ${planRef ?? e.priceRef ?? null}` };
   const planOf = plan ?? findPlan(catalog, planId);
   if (!existing) return adoptProviderSubscription(ctx, q, ev, e, { customerId, planId, planOf, status, at });
   const before = { plan: existing.plan_id, live: isLive(existing.status), status: existing.status };

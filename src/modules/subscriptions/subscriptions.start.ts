@@ -260,7 +260,9 @@ export async function subscribeWithoutPayment(
 }
 
 /** Every new customer starts the catalog's default trial (once); listed as the subscriptions capability's `onCustomerCreated`. */
-export const startDefaultTrial: CustomerCreatedHook = async (ctx, q, c, at) => {
+export const startDefaultTrial: CustomerCreatedHook = async (ctx, q, c, at, info) => {
+  // A customer moved in from another system keeps the state it had there (issue 15).
+  if (info?.imported) return;
   const { catalog } = await getCatalog(ctx, c.project_id);
   const trial = catalog.default_trial;
   if (!trial) return;
@@ -278,3 +280,34 @@ export const startDefaultTrial: CustomerCreatedHook = async (ctx, q, c, at) => {
     metadata: { source: 'default_trial' },
   });
 };
+
+/**
+ * A subscription moved in from another system (tollgate import): stored in the state it had there
+ * (trialing until its trial end, active, past due or canceled), with nothing billed, no credits
+ * granted and no trial claimed beyond the one it is in.
+ */
+export async function importSubscription(
+  ctx: AppContext,
+  q: Queryable,
+  s: StartInput & { status: 'trialing' | 'active' | 'past_due' | 'canceled'; currentPeriodEnd?: Date | null },
+): Promise<repo.SubscriptionRow> {
+  const id = newId('subscription');
+  const trialEnd = s.status === 'trialing' ? (s.trialEnd ?? null) : null;
+  if (trialEnd) await repo.recordTrial(q, { projectId: s.projectId, customerId: s.customerId, planId: s.plan.id, subscriptionId: id, at: s.at });
+  const row = newSubscriptionRow(s, id, trialEnd, await taxBehaviorOf(ctx, s.projectId, s.plan.price.tax_behavior));
+  if (s.status !== 'trialing') {
+    row.status = s.status;
+    if (s.currentPeriodEnd && s.currentPeriodEnd.getTime() > s.at.getTime()) row.current_period_end = s.currentPeriodEnd;
+    row.cycles_billed = 1;
+  }
+  if (s.status === 'past_due') row.open_invoice_amount = row.price_amount;
+  if (s.status === 'canceled') {
+    row.canceled_at = s.at;
+    row.ended_at = s.at;
+    row.current_period_end = s.at;
+  }
+  const inserted = await repo.insertSubscription(q, reschedule(row));
+  const { catalog } = await getCatalog(ctx, s.projectId);
+  await announceCreated(q, inserted, s, catalog);
+  return inserted;
+}

@@ -39,6 +39,7 @@ export function subscriptionEvent(s: O, deleted: boolean): Extract<ProviderEvent
     customerRef: ref(s.customer),
     status: deleted ? 'canceled' : (str(s.status) ?? 'incomplete'),
     planRef: planOfPrice(item.price) ?? metadata.tollgate_plan ?? null,
+    priceRef: ref(item.price),
     // Current API versions keep the period on the item; older ones on the subscription.
     currentPeriodStart: date(s.current_period_start) ?? date(item.current_period_start),
     currentPeriodEnd: date(s.current_period_end) ?? date(item.current_period_end),
@@ -132,6 +133,7 @@ export function stripeToEvents(payload: unknown): ProviderEvent[] {
           currency: str(o.currency),
           customerRef: ref(o.customer),
           customerEmail: str(obj(o.customer_details).email) ?? str(o.customer_email),
+          paymentLinkRef: ref(o.payment_link),
           subscriptionRef: ref(o.subscription),
           paymentMethod: null,
           // Present when the PaymentIntent was read with its charge (enrichPayload).
