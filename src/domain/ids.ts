@@ -31,6 +31,7 @@ export const ID_PREFIX = {
   issuedInvoice: 'in',
   creditNote: 'cn',
   email: 'eml',
+  streamLease: 'sl',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIX;
