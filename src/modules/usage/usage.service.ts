@@ -71,7 +71,7 @@ function requireFeature(catalog: Catalog, id: string): Feature {
   return f;
 }
 
-function validateQuantity(feature: Feature, quantity: number, tracking: boolean) {
+export function validateQuantity(feature: Feature, quantity: number, tracking: boolean) {
   if (feature.type === 'credits') {
     if (quantity <= 0) throw new InvalidRequestError('quantity must be positive for a credits feature', 'quantity');
     return;
@@ -110,7 +110,7 @@ export function counterStanding(
   return { limit: g.granted ? g.limit : 0, usage };
 }
 
-function counterAnswer(
+export function counterAnswer(
   feature: Feature,
   planId: string | null,
   granted: boolean,
