@@ -26,7 +26,7 @@ const DB_URL = process.env.BENCH_DATABASE_URL ?? `postgres://postgres@127.0.0.1:
 const CUSTOMERS = 10_000;
 const MS = Number(process.env.BENCH_MS ?? 4000);
 const CLIENTS = (process.env.BENCH_CLIENTS ?? '1,8,32').split(',').map(Number);
-const PORT = 4391;
+const PORT = Number(process.env.BENCH_PORT ?? 4391);
 /** `BENCH_ONLY=realtime`: only the in-process check, stream and batch figures (a reduced run); `BENCH_ONLY=usage`: only check, track and rate limits. */
 const ONLY = process.env.BENCH_ONLY;
 const ENC = `k1:${Buffer.alloc(32, 3).toString('base64')}`;
