@@ -203,6 +203,32 @@ describe('POST /v1/track group-committed', () => {
     for (const row of stored.rows) expect(row.response).toEqual(res[Number(row.key.slice(2))]!.body);
   });
 
+  it('a lone track of a known customer is one statement: whether the project erased anyone is answered once per project', async () => {
+    const p = await h.project({ catalog });
+    for (const id of ['q1', 'q2', 'q3']) await p.call('POST', '/v1/customers', { id });
+    await p.call('POST', '/v1/track', { customer_id: 'q1', feature: 'api_calls' });
+    const db = h.tg.ctx.db;
+    const orig = db.query.bind(db);
+    const seen: string[] = [];
+    (db as { query: typeof db.query }).query = ((text: string, params?: unknown[]) => {
+      seen.push(text);
+      return orig(text, params);
+    }) as typeof db.query;
+    try {
+      for (const id of ['q2', 'q3']) expect((await p.call('POST', '/v1/track', { customer_id: id, feature: 'api_calls' })).body).toMatchObject({ allowed: true, usage: 1 });
+    } finally {
+      (db as { query: typeof db.query }).query = orig;
+    }
+    expect(seen).toHaveLength(2);
+    expect(seen.every((t) => t.includes('INSERT INTO usage_counters'))).toBe(true);
+    // An erased customer is still refused (the per-project answer is dropped by the erasure).
+    expect((await p.call('DELETE', '/v1/customers/q3', undefined, { 'idempotency-key': 'erase-q3' })).status).toBe(200);
+    const gone = await p.call('POST', '/v1/track', { customer_id: 'q3', feature: 'api_calls' });
+    expect(gone.status).toBe(404);
+    expect(gone.body.error.code).toBe('customer_deleted');
+    expect((await p.call('POST', '/v1/track', { customer_id: 'q2', feature: 'api_calls' })).body).toMatchObject({ allowed: true, usage: 2 });
+  });
+
   it('bad input and features without a counter answer as before', async () => {
     const p = await h.project({ catalog });
     const bad = await p.call('POST', '/v1/track', { customer_id: 'x', feature: 'nope' });
