@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CatalogInput, Feature } from '../src/domain/catalog.ts';
-import { type TrackOp, type TrackOutcome, trackBatcher } from '../src/modules/usage/usage.group.ts';
-import { track, type UsageAnswer } from '../src/modules/usage/usage.service.ts';
+import { checkBatcher, type TrackOp, type TrackOutcome, trackBatcher } from '../src/modules/usage/usage.group.ts';
+import { check, track, type UsageAnswer } from '../src/modules/usage/usage.service.ts';
 import { createHarness, type Harness, type TestProject } from './support/harness.ts';
 
 let h: Harness;
@@ -15,9 +15,12 @@ const catalog: CatalogInput = {
     { id: 'api_calls', type: 'metered' },
     { id: 'seats', type: 'allocated' },
     { id: 'sso', type: 'boolean' },
+    { id: 'region', type: 'value' },
   ],
   free_plan: 'free',
-  plans: [{ id: 'free', name: 'Free', price: { amount: 0, currency: 'eur' }, features: { api_calls: { limit: 1000 }, seats: { limit: 10 } } }],
+  plans: [
+    { id: 'free', name: 'Free', price: { amount: 0, currency: 'eur' }, features: { api_calls: { limit: 1000 }, seats: { limit: 10 }, region: { value: 'eu' } } },
+  ],
 };
 const METERED: Feature = { id: 'api_calls', type: 'metered' } as Feature;
 const ALLOCATED: Feature = { id: 'seats', type: 'allocated' } as Feature;
@@ -227,6 +230,46 @@ describe('POST /v1/track group-committed', () => {
     expect(gone.status).toBe(404);
     expect(gone.body.error.code).toBe('customer_deleted');
     expect((await p.call('POST', '/v1/track', { customer_id: 'q2', feature: 'api_calls' })).body).toMatchObject({ allowed: true, usage: 2 });
+  });
+
+  it('concurrent checks are read in one statement and answer exactly as one-at-a-time checks', async () => {
+    const p = await h.project({ catalog });
+    for (const id of ['h1', 'h2']) await p.call('POST', '/v1/customers', { id });
+    await p.call('POST', '/v1/track', { customer_id: 'h1', feature: 'seats', quantity: 9 });
+    await p.call('POST', '/v1/track', { customer_id: 'h2', feature: 'api_calls', quantity: 999 });
+    const asks = [
+      ['h1', 'seats', 1],
+      ['h1', 'seats', 2],
+      ['h2', 'api_calls', 1],
+      ['h2', 'api_calls', 2],
+      ['h1', 'api_calls', 1],
+      ['h2', 'seats', -1],
+      ['h1', 'sso', 1],
+      ['h1', 'region', 1],
+      ['new-one', 'seats', 1],
+    ] as const;
+    const features: Record<string, Feature> = {
+      seats: ALLOCATED,
+      api_calls: METERED,
+      sso: { id: 'sso', type: 'boolean' } as Feature,
+      region: { id: 'region', type: 'value' } as Feature,
+    };
+    const b = checkBatcher(h.tg.ctx, p.id);
+    const before = b.batches;
+    const batched = await Promise.all(
+      asks.map(([customer, feature, quantity]) => b.submit({ body: { customer_id: customer, feature, quantity }, feature: features[feature]! })),
+    );
+    expect(b.batches - before).toBeLessThanOrEqual(2);
+    const alone: UsageAnswer[] = [];
+    for (const [customer, feature, quantity] of asks) alone.push(await check(h.tg.ctx, p.id, { customer_id: customer, feature, quantity }));
+    expect(batched).toEqual(alone);
+    expect(batched.map((a) => a.allowed)).toEqual([true, false, true, false, true, true, false, true, true]);
+    // Over HTTP, the same answers.
+    const http = await Promise.all(asks.map(([customer, feature, quantity]) => p.call('POST', '/v1/check', { customer_id: customer, feature, quantity })));
+    expect(http.map((r) => r.body)).toEqual(alone);
+    // Checks write nothing: the counters are as the tracks left them.
+    expect(await counter(p, 'h1', 'seats')).toBe(9);
+    expect(await counter(p, 'h2', 'api_calls')).toBe(999);
   });
 
   it('bad input and features without a counter answer as before', async () => {

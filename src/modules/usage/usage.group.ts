@@ -9,7 +9,7 @@ import { getCatalog } from '../catalog/catalog.service.ts';
 import { ensureCustomer } from '../customers/customers.service.ts';
 import { projectNow } from '../projects/projects.service.ts';
 import * as repo from './usage.repository.ts';
-import { counterAnswer, grantOf, meteredPeriod, track, type UsageAnswer, type UsageBody, validateQuantity } from './usage.service.ts';
+import { check, checkAnswer, counterAnswer, grantOf, meteredPeriod, track, type UsageAnswer, type UsageBody, validateQuantity } from './usage.service.ts';
 
 /**
  * `POST /v1/track` on a counted feature (metered, allocated), group-committed: the tracks of one
@@ -218,4 +218,69 @@ async function runBatch(ctx: AppContext, projectId: string, ops: TrackOp[]): Pro
     else out[i] = { ...f, replayed: true };
   }
   return out as (TrackOutcome | Error)[];
+}
+
+/**
+ * `POST /v1/check` on a feature that is not a credits feature, batched the same way: the checks of
+ * a project arriving while one is in flight are read together in one statement (a read: no
+ * transaction, nothing written). A customer not known yet, and a batch of one, take the one-at-a-time
+ * path (which creates the customer, as before).
+ */
+export interface CheckOp {
+  body: UsageBody;
+  feature: Feature;
+}
+
+const checkBatchers = new WeakMap<AppContext, Map<string, Batcher<CheckOp, UsageAnswer>>>();
+
+export function checkBatcher(ctx: AppContext, projectId: string): Batcher<CheckOp, UsageAnswer> {
+  let byProject = checkBatchers.get(ctx);
+  if (!byProject) {
+    byProject = new Map();
+    checkBatchers.set(ctx, byProject);
+  }
+  let b = byProject.get(projectId);
+  if (!b) {
+    b = new Batcher<CheckOp, UsageAnswer>((ops) => runChecks(ctx, projectId, ops), { yieldFirst: ctx.db.kind === 'pglite' });
+    byProject.set(projectId, b);
+  }
+  return b;
+}
+
+export async function checkRequest(ctx: AppContext, projectId: string, body: UsageBody): Promise<UsageAnswer> {
+  const { catalog } = await getCatalog(ctx, projectId);
+  const feature = findFeature(catalog, body.feature);
+  if (!feature || feature.type === 'credits') return check(ctx, projectId, body);
+  try {
+    validateQuantity(feature, body.quantity, false);
+  } catch {
+    return check(ctx, projectId, body);
+  }
+  return checkBatcher(ctx, projectId).submit({ body, feature });
+}
+
+async function runChecks(ctx: AppContext, projectId: string, ops: CheckOp[]): Promise<(UsageAnswer | Error)[]> {
+  if (ops.length === 1) return [await check(ctx, projectId, (ops[0] as CheckOp).body)];
+  const { catalog } = await getCatalog(ctx, projectId);
+  const now = await projectNow(ctx, projectId);
+  const reads = await repo.readUsages(
+    ctx.db,
+    projectId,
+    ops.map((o) => ({ customer: o.body.customer_id, feature: o.feature.id })),
+  );
+  const out: (UsageAnswer | Error)[] = [];
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i] as CheckOp;
+    const read = reads[i];
+    if (read?.known) {
+      out.push(checkAnswer(catalog, op.feature, read, now, op.body.quantity));
+      continue;
+    }
+    try {
+      out.push(await check(ctx, projectId, op.body));
+    } catch (err) {
+      out.push(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+  return out;
 }

@@ -280,3 +280,20 @@ export async function storeReplies(q: Queryable, projectId: string, replies: Rec
     [projectId, JSON.stringify(replies)],
   );
 }
+
+/** readUsage for many (customer, feature) pairs in one statement, in the order given. */
+export async function readUsages(q: Queryable, projectId: string, pairs: { customer: string; feature: string }[]): Promise<UsageRead[]> {
+  const r = await q.query<UsageRead & { n: number }>(
+    `SELECT ids.n, (c.id IS NOT NULL) AS known, s.plan_id, s.current_period_start, u.used, u.period_start
+     FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS ids(customer, feature, n)
+     LEFT JOIN customers c ON c.project_id = $1 AND c.id = ids.customer
+     LEFT JOIN LATERAL (
+       SELECT plan_id, current_period_start FROM subscriptions
+       WHERE project_id = $1 AND customer_id = ids.customer AND status IN ('trialing', 'active', 'past_due') LIMIT 1
+     ) s ON true
+     LEFT JOIN usage_counters u ON u.project_id = $1 AND u.customer_id = ids.customer AND u.feature = ids.feature
+     ORDER BY ids.n`,
+    [projectId, pairs.map((p) => p.customer), pairs.map((p) => p.feature)],
+  );
+  return r.rows;
+}

@@ -7,8 +7,8 @@ import { idempotent } from '../../http/idempotency.ts';
 import { replies } from '../../http/openapi.ts';
 import { FeatureType, FeatureValueOrNull } from '../../http/schemas.ts';
 import { TrackBatchBody, trackBatch } from './usage.batch.ts';
-import { trackRequest } from './usage.group.ts';
-import { check, UsageBody } from './usage.service.ts';
+import { checkRequest, trackRequest } from './usage.group.ts';
+import { UsageBody } from './usage.service.ts';
 
 /** The answer of check and track: allowed or not, and why; the counter or the credit balance behind it. */
 const UsageAnswer = z.object({
@@ -42,7 +42,7 @@ export function registerUsageRoutes(root: FastifyInstance, ctx: AppContext): voi
   const app = root.withTypeProvider<ZodTypeProvider>();
 
   app.post('/v1/check', { schema: { summary: 'Check an entitlement', body: UsageBody, response: replies({ 200: UsageAnswer }) }, config: { auth: 'customer' } }, async (req) =>
-    check(ctx, callerOf(req).projectId, req.body),
+    checkRequest(ctx, callerOf(req).projectId, req.body),
   );
 
   // Counted features are group-committed with the project's concurrent tracks (usage.group.ts).
