@@ -196,7 +196,7 @@ describe('POST /v1/track group-committed', () => {
       expect(seats.sort((a, b) => a - b)).toEqual([2, 4, 6, 8, 10]);
       expect(await counter(p, `m${c}`, 'seats')).toBe(10);
       // Metered (limit 1000, never reached here): every op allowed, each count distinct.
-      const counts = res.filter((r, i) => calls[i]!.customer === `m${c}` && calls[i]!.feature === 'api_calls').map((r) => r.body.usage as number);
+      const counts = res.filter((_r, i) => calls[i]!.customer === `m${c}` && calls[i]!.feature === 'api_calls').map((r) => r.body.usage as number);
       expect(new Set(counts).size).toBe(counts.length);
       expect(Math.max(...counts)).toBe(metered);
     }
