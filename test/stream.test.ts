@@ -352,6 +352,39 @@ describe('GET /v1/stream and the in-process check', () => {
     await expect.poll(leases).toBe(1);
   });
 
+  it('a stream read without a lease (an older client) is told every second that what it holds may be outdated', async () => {
+    const p = await h.project({ catalog });
+    await p.call('POST', '/v1/customers', { id: 'old' });
+    const abort = new AbortController();
+    const res = await fetch(`${base}/v1/stream?customers=old`, { headers: { authorization: `Bearer ${p.key}` }, signal: abort.signal });
+    const events: { event: string; data: string }[] = [];
+    const parser = new SseParser((e) => events.push(e), () => {}, () => {});
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    const next = async (pred: () => boolean) => {
+      const deadline = Date.now() + 5000;
+      while (!pred() && Date.now() < deadline) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        parser.push(decoder.decode(value, { stream: true }));
+      }
+      return pred();
+    };
+    try {
+      expect(await next(() => events.some((e) => e.event === 'ready'))).toBe(true);
+      await p.call('POST', '/v1/track', { customer_id: 'old', feature: 'seats', quantity: 2 });
+      // Not logged (no lease), yet a fresh snapshot of its customer arrives within the poll.
+      const fresh = () => events.some((e) => e.event === 'snapshot' && (JSON.parse(e.data) as EntitlementSnapshot).features.seats?.usage === 2);
+      expect(await next(fresh)).toBe(true);
+      expect(
+        (await h.db.query<{ n: number }>("SELECT count(*)::int AS n FROM stream_changes WHERE project_id = $1 AND customer_id = 'old'", [p.id])).rows[0]!.n,
+      ).toBe(0);
+    } finally {
+      abort.abort();
+      await reader.cancel().catch(() => {});
+    }
+  });
+
   // Last: it moves the harness clock far ahead.
   it('the change log keeps 15 minutes: a resume from before what was pruned starts with reset', async () => {
     const p = await h.project({ catalog });

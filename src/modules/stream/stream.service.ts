@@ -314,6 +314,13 @@ class StreamHub {
         for (const r of rows) this.changed(projectId, s, r.customer_id, Number(r.seq));
         s.history.push(s.cursor);
         if (s.history.length > POLL_LOOKBACK) s.history.shift();
+        // A stream read without a lease (a client older than leases): nothing is logged for it, so
+        // every poll tells it that what it holds may be outdated (filtered streams: fresh snapshots
+        // of their customers). Correct within the poll interval, if not cheap; the SDK takes a lease.
+        if (!(await repo.hasLiveLease(this.ctx.db, projectId))) {
+          s.reset = true;
+          if (!s.flushing) void this.flush(projectId, s);
+        }
       } catch (err) {
         this.ctx.log.warn({ err, projectId }, 'entitlement stream: poll failed');
       }
