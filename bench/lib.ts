@@ -50,6 +50,8 @@ export async function httpLoad(
     path: () => string;
     body: string;
     bodyFor?: () => string;
+    /** Extra headers per request (e.g. a unique Idempotency-Key). */
+    headersFor?: () => Record<string, string>;
     method?: 'POST' | 'GET';
   },
 ): Promise<Figures> {
@@ -63,7 +65,12 @@ export async function httpLoad(
         method: opts.method ?? 'POST',
         headers: { authorization: `Bearer ${opts.key}`, 'content-type': 'application/json' },
         body: opts.body,
-        setupRequest: (req: autocannon.Request) => ({ ...req, path: opts.path(), ...(opts.bodyFor ? { body: opts.bodyFor() } : {}) }),
+        setupRequest: (req: autocannon.Request) => ({
+          ...req,
+          path: opts.path(),
+          ...(opts.bodyFor ? { body: opts.bodyFor() } : {}),
+          ...(opts.headersFor ? { headers: { ...req.headers, ...opts.headersFor() } } : {}),
+        }),
       },
     ],
   });

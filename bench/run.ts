@@ -17,6 +17,7 @@ import { defaultRegistry } from '../src/app/capabilities.ts';
 import { closedLoop, type Figures, fmt, httpLoad, startServer, stopServer } from './lib.ts';
 import { realtimeBench } from './realtime.ts';
 import { verifyBench } from './verify.ts';
+import { rateLimitBench, usageBench } from './usage.ts';
 
 const ADMIN_URL = process.env.BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const DB_NAME = process.env.BENCH_DB_NAME ?? 'tollgate_bench';
@@ -24,8 +25,8 @@ const DB_URL = process.env.BENCH_DATABASE_URL ?? `postgres://postgres@127.0.0.1:
 const CUSTOMERS = 10_000;
 const MS = Number(process.env.BENCH_MS ?? 4000);
 const CLIENTS = (process.env.BENCH_CLIENTS ?? '1,8,32').split(',').map(Number);
-const PORT = 4391;
-/** `BENCH_ONLY=realtime`: only the in-process check, stream and batch figures; `BENCH_ONLY=verify`: only the API-key verify figures (reduced runs). */
+const PORT = Number(process.env.BENCH_PORT ?? 4391);
+/** `BENCH_ONLY=realtime`: only the in-process check, stream and batch figures (a reduced run); `BENCH_ONLY=verify`: only the API-key verify figures; `BENCH_ONLY=usage`: only check, track and rate limits. */
 const ONLY = process.env.BENCH_ONLY;
 const ENC = `k1:${Buffer.alloc(32, 3).toString('base64')}`;
 const PROJECT = 'bench';
@@ -103,6 +104,27 @@ async function main(): Promise<void> {
       for (const r of ratios) out(r);
       return;
     }
+    if (ONLY === 'usage') {
+      await httpLoad('warm-up', { url, clients: 8, ms: 1500, key, body: '{"amount":1}', path: () => `/v1/customers/${spread()}/credits/deduct` });
+      await ceiling(pool, 8, false);
+      await usageBench({ url, key, ms: MS, customers: CUSTOMERS, out, ratios, ceiling: (c) => ceiling(pool, c, false) });
+      await stopServer(server);
+      await rateLimitBench({
+        key,
+        ms: MS,
+        customers: CUSTOMERS,
+        out,
+        ratios,
+        pool,
+        port: PORT,
+        env: { DATABASE_URL: DB_URL, TOLLGATE_ENCRYPTION_KEY: ENC, TOLLGATE_DEMO: '0' },
+        redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
+      });
+      out('');
+      out('Summary');
+      for (const r of ratios) out(r);
+      return;
+    }
     if (ONLY === 'realtime') {
       await realtimeBench({ url, key, ms: MS, customers: CUSTOMERS, out, ratios, sql: (text) => pool.query(text) });
       out('');
@@ -154,6 +176,7 @@ async function main(): Promise<void> {
       out(line);
       ratios.push(line);
     }
+    await usageBench({ url, key, ms: MS, customers: CUSTOMERS, out, ratios, ceiling: (c) => ceiling(pool, c, false) });
     await realtimeBench({ url, key, ms: MS, customers: CUSTOMERS, out, ratios, sql: (text) => pool.query(text) });
     // Deduct with auto top-up enabled for every customer (threshold never reached: the cost of the
     // check after each deduct), against the same run without it.

@@ -206,6 +206,7 @@ describe('GET /v1/stream and the in-process check', () => {
 
   it('resumes with Last-Event-ID: what changed while disconnected arrives, nothing else', async () => {
     const p = await h.project({ catalog });
+    expect((await p.call('POST', '/v1/stream/leases', {})).status).toBe(200);
     for (const id of ['r1', 'r2', 'r3']) await p.call('POST', '/v1/customers', { id });
     const read = async (headers: Record<string, string>) => {
       const res = await fetch(`${base}/v1/stream?once=true`, { headers: { authorization: `Bearer ${p.key}`, ...headers } });
@@ -298,9 +299,96 @@ describe('GET /v1/stream and the in-process check', () => {
     expect(snap.body).toMatchObject({ object: 'entitlement_snapshot', customer_id: 'mine', plan: 'free', features: { seats: { limit: 3, usage: 0 } } });
   });
 
+  it('changes are logged only while the project holds a stream lease; the SDK takes and releases one', async () => {
+    const p = await h.project({ catalog });
+    await p.call('POST', '/v1/customers', { id: 'l1' });
+    const logged = async () =>
+      (await h.db.query<{ n: number }>("SELECT count(*)::int AS n FROM stream_changes WHERE project_id = $1 AND customer_id = 'l1'", [p.id])).rows[0]!.n;
+    const leases = async () => (await h.db.query<{ n: number }>('SELECT count(*)::int AS n FROM stream_leases WHERE project_id = $1', [p.id])).rows[0]!.n;
+    // No lease: a write logs nothing.
+    await p.call('POST', '/v1/track', { customer_id: 'l1', feature: 'seats', quantity: 1 });
+    expect(await logged()).toBe(0);
+    // A lease: every write of the project is logged (counters, credits), and a renewal keeps the id.
+    const taken = await p.call('POST', '/v1/stream/leases', {}, { 'idempotency-key': 'lease-1' });
+    expect(taken.status).toBe(200);
+    expect(taken.body).toMatchObject({ object: 'stream_lease', ttl_seconds: 300, renew_after_seconds: 60 });
+    expect(taken.body.id).toMatch(/^sl_/);
+    const replay = await p.call('POST', '/v1/stream/leases', {}, { 'idempotency-key': 'lease-1' });
+    expect(replay.body.id).toBe(taken.body.id);
+    expect(await leases()).toBe(1);
+    const renewed = await p.call('POST', '/v1/stream/leases', { id: taken.body.id });
+    expect(renewed.body.id).toBe(taken.body.id);
+    expect(await leases()).toBe(1);
+    await p.call('POST', '/v1/track', { customer_id: 'l1', feature: 'seats', quantity: 1 });
+    expect(await logged()).toBe(1);
+    await p.call('POST', '/v1/customers/l1/credits/grant', { amount: 5 }, { 'idempotency-key': 'g1' });
+    expect(await logged()).toBe(2);
+    // Another project's lease does not turn logging on here.
+    const other = await h.project({ catalog });
+    await other.call('POST', '/v1/stream/leases', {});
+    // Released: nothing logged again; releasing twice is 404.
+    expect((await p.call('DELETE', `/v1/stream/leases/${taken.body.id}`)).body).toEqual({ object: 'stream_lease', id: taken.body.id, deleted: true });
+    expect((await p.call('DELETE', `/v1/stream/leases/${taken.body.id}`)).status).toBe(404);
+    await p.call('POST', '/v1/track', { customer_id: 'l1', feature: 'seats', quantity: 1 });
+    expect(await logged()).toBe(2);
+    // A lapsed lease logs nothing either.
+    await h.db.query("INSERT INTO stream_leases (project_id, id, expires_at) VALUES ($1, 'sl_old', now() - interval '1 second')", [p.id]);
+    await p.call('POST', '/v1/track', { customer_id: 'l1', feature: 'seats', quantity: -1 });
+    expect(await logged()).toBe(2);
+    // Bad input is a JSON 400 and takes nothing.
+    const bad = await p.call('POST', '/v1/stream/leases', { id: 'has space' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.code).toBe('invalid_request');
+    expect(await leases()).toBe(1);
+    // The SDK takes a lease before it connects and releases it on close.
+    const cache = new EntitlementCache({ baseUrl: base, apiKey: p.key, customers: ['l1'] });
+    await cache.start();
+    expect(await leases()).toBe(2);
+    await p.call('POST', '/v1/track', { customer_id: 'l1', feature: 'seats', quantity: 1 });
+    const s = await until(cache, 'l1', (x) => x.features.seats?.usage === 3);
+    expect(s.features.seats).toMatchObject({ usage: 3, limit: 3 });
+    expect(await logged()).toBe(3);
+    cache.close();
+    await expect.poll(leases).toBe(1);
+  });
+
+  it('a stream read without a lease (an older client) is told every second that what it holds may be outdated', async () => {
+    const p = await h.project({ catalog });
+    await p.call('POST', '/v1/customers', { id: 'old' });
+    const abort = new AbortController();
+    const res = await fetch(`${base}/v1/stream?customers=old`, { headers: { authorization: `Bearer ${p.key}` }, signal: abort.signal });
+    const events: { event: string; data: string }[] = [];
+    const parser = new SseParser((e) => events.push(e), () => {}, () => {});
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    const next = async (pred: () => boolean) => {
+      const deadline = Date.now() + 5000;
+      while (!pred() && Date.now() < deadline) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        parser.push(decoder.decode(value, { stream: true }));
+      }
+      return pred();
+    };
+    try {
+      expect(await next(() => events.some((e) => e.event === 'ready'))).toBe(true);
+      await p.call('POST', '/v1/track', { customer_id: 'old', feature: 'seats', quantity: 2 });
+      // Not logged (no lease), yet a fresh snapshot of its customer arrives within the poll.
+      const fresh = () => events.some((e) => e.event === 'snapshot' && (JSON.parse(e.data) as EntitlementSnapshot).features.seats?.usage === 2);
+      expect(await next(fresh)).toBe(true);
+      expect(
+        (await h.db.query<{ n: number }>("SELECT count(*)::int AS n FROM stream_changes WHERE project_id = $1 AND customer_id = 'old'", [p.id])).rows[0]!.n,
+      ).toBe(0);
+    } finally {
+      abort.abort();
+      await reader.cancel().catch(() => {});
+    }
+  });
+
   // Last: it moves the harness clock far ahead.
   it('the change log keeps 15 minutes: a resume from before what was pruned starts with reset', async () => {
     const p = await h.project({ catalog });
+    expect((await p.call('POST', '/v1/stream/leases', {})).status).toBe(200);
     await p.call('POST', '/v1/customers', { id: 'late' });
     const once = async (headers: Record<string, string> = {}) => {
       const res = await fetch(`${base}/v1/stream?once=true`, { headers: { authorization: `Bearer ${p.key}`, ...headers } });

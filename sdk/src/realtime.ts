@@ -159,6 +159,10 @@ export class EntitlementCache {
   private readyWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
   private fatal: Error | null = null;
   private readonly fetching = new Set<string>();
+  /** The stream lease (POST /v1/stream/leases): the server logs changes only while one is live. */
+  private leaseId: string | null = null;
+  private leaseValidUntil = Number.NEGATIVE_INFINITY;
+  private leaseTimer: ReturnType<typeof setInterval> | null = null;
   /** Messages received (snapshots, resets, heartbeats). */
   messages = 0;
   /** Called after every snapshot is stored (benchmarks and tests wait on it). */
@@ -325,7 +329,47 @@ export class EntitlementCache {
     }
   }
 
+  /**
+   * Takes or renews the stream lease. A lease that lapsed meanwhile (a paused process) may have
+   * missed changes: then the stream starts again from fresh snapshots. A server without leases
+   * (404) logs every change: nothing to do.
+   */
+  private async renewLease(): Promise<void> {
+    const lapsed = this.leaseId !== null && this.now() >= this.leaseValidUntil;
+    const res = await this.fetchFn(`${this.baseUrl}/v1/stream/leases`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${this.opts.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify(this.leaseId ? { id: this.leaseId } : {}),
+    });
+    if (res.status === 404) {
+      await res.body?.cancel();
+      this.leaseValidUntil = Number.POSITIVE_INFINITY;
+      return;
+    }
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw Object.assign(new Error(`stream lease: HTTP ${res.status}`), { status: res.status, fatal: res.status === 401 || res.status === 403 });
+    }
+    const lease = (await res.json()) as { id: string; ttl_seconds: number; renew_after_seconds: number };
+    this.leaseId = lease.id;
+    this.leaseValidUntil = this.now() + lease.ttl_seconds * 1000;
+    if (!this.leaseTimer) {
+      this.leaseTimer = setInterval(() => {
+        this.renewLease().catch(() => {
+          /* retried at the next tick or reconnect */
+        });
+      }, lease.renew_after_seconds * 1000);
+      (this.leaseTimer as { unref?: () => void }).unref?.();
+    }
+    if (lapsed) {
+      this.lastEventId = null;
+      this.entries.clear();
+      this.abort?.abort();
+    }
+  }
+
   private async connectOnce(): Promise<void> {
+    if (this.now() >= this.leaseValidUntil - 1000) await this.renewLease();
     const abort = new AbortController();
     this.abort = abort;
     const url = new URL(`${this.baseUrl}/v1/stream`);
@@ -384,6 +428,19 @@ export class EntitlementCache {
     this.closed = true;
     this.connected = false;
     this.abort?.abort();
+    if (this.leaseTimer) clearInterval(this.leaseTimer);
+    this.leaseTimer = null;
+    if (this.leaseId && Number.isFinite(this.leaseValidUntil)) {
+      const id = this.leaseId;
+      this.leaseId = null;
+      this.fetchFn(`${this.baseUrl}/v1/stream/leases/${encodeURIComponent(id)}`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${this.opts.apiKey}` },
+      }).then(
+        (r) => r.body?.cancel(),
+        () => {},
+      );
+    }
     this.ready();
   }
 }

@@ -32,6 +32,7 @@ export const ID_PREFIX = {
   creditNote: 'cn',
   email: 'eml',
   dispute: 'dsp',
+  streamLease: 'sl',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIX;

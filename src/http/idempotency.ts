@@ -15,7 +15,7 @@ interface StoredKey {
   response: unknown;
 }
 
-function requestHash(req: FastifyRequest): string {
+export function requestHash(req: FastifyRequest): string {
   return createHash('sha256')
     .update(`${req.method} ${req.routeOptions.config?.canonicalUrl ?? req.routeOptions.url ?? req.url}\n${JSON.stringify(req.params ?? {})}\n${JSON.stringify(req.body ?? null)}`)
     .digest('hex');

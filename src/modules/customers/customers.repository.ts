@@ -73,6 +73,12 @@ export async function listCustomers(
 }
 
 /** Whether the customer was erased; undefined when there is no such customer. */
+/** Whether the project has erased any customer (partial index customers_erased, migration 0037). */
+export async function anyErased(q: Queryable, projectId: string): Promise<boolean> {
+  const r = await q.query<{ any: boolean }>('SELECT EXISTS (SELECT 1 FROM customers WHERE project_id = $1 AND deleted_at IS NOT NULL) AS any', [projectId]);
+  return r.rows[0]?.any === true;
+}
+
 export async function deletedAtOf(q: Queryable, projectId: string, id: string): Promise<{ deleted_at: Date | null } | undefined> {
   return (await q.query<{ deleted_at: Date | null }>('SELECT deleted_at FROM customers WHERE project_id = $1 AND id = $2', [projectId, id])).rows[0];
 }

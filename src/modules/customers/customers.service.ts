@@ -118,6 +118,15 @@ export async function requireCustomer(q: Queryable, projectId: string, id: strin
  */
 export async function refuseDeletedCustomer(ctx: AppContext, projectId: string, id: string): Promise<void> {
   const cache = cacheOf<boolean>(ctx.db, 'customer');
+  // Most projects have never erased a customer: one cached answer per project spares every request
+  // naming a customer its own lookup (a round trip per request on a busy server's spread traffic).
+  const projectKey = `${projectId}:*`;
+  let anyErased = cache.get(projectKey);
+  if (anyErased === undefined) {
+    anyErased = await repo.anyErased(ctx.db, projectId);
+    cache.set(projectKey, anyErased);
+  }
+  if (!anyErased) return;
   const key = `${projectId}:${id}`;
   let deleted = cache.get(key);
   if (deleted === undefined) {
@@ -129,7 +138,10 @@ export async function refuseDeletedCustomer(ctx: AppContext, projectId: string, 
 
 /** After an erasure committed: every instance forgets that the customer was not erased. */
 export async function invalidateCustomer(ctx: AppContext, projectId: string, id: string): Promise<void> {
-  await invalidate(ctx.db, [{ scope: 'customer', key: `${projectId}:${id}` }]);
+  await invalidate(ctx.db, [
+    { scope: 'customer', key: `${projectId}:${id}` },
+    { scope: 'customer', key: `${projectId}:*` },
+  ]);
 }
 
 export async function upsertCustomer(

@@ -1,14 +1,18 @@
 /**
  * Shared fixed-window counters with a local front. The authoritative counts live in the store
- * (Redis or PostgreSQL); each instance keeps what it has admitted but not yet written, writes it
- * in one batch (in the background every `flushMs`, or at once when a decision needs it), and learns
- * the global count from each write.
+ * (Redis or PostgreSQL); each instance counts what it admits locally and writes it to the store
+ * only when a decision needs the global count: once it has admitted more than
+ * `slack = floor(limit / 10)` requests of a bucket's window without asking (then everything pending
+ * is written in one batch, and the store's answer is the global count). A bucket that never gets
+ * past its slack in a window is never written at all: a request below the slack costs no store
+ * call, which is what keeps rate limits nearly free on a busy server (most buckets — one per API
+ * key and one per customer — see few requests in any one second).
  *
- * An instance may admit up to `slack = floor(limit / 10)` requests of a window without asking the
- * store (so several instances may overshoot a limit by that much each, ~10 %); below 10 requests per
- * window every request asks the store and the count is exact. A bucket known to be over its limit is
- * refused locally until its window ends.
- */
+ * The tolerance is the slack: each instance admits at most `slack` requests of a window that the
+ * store has not seen, so N instances together may overshoot a limit by N × slack (~10 % of it per
+ * instance); below 10 requests per window the slack is 0, every request asks the store and the count
+ * is exact. One instance alone always counts exactly. A bucket known to be over its limit is refused
+ * locally until its window ends. */
 export interface CountStore {
   add(entries: { bucket: string; window: number; n: number }[]): Promise<{ bucket: string; window: number; count: number }[]>;
 }
@@ -33,12 +37,10 @@ export interface Check {
 export class WindowCounter {
   private readonly state = new Map<string, BucketState>();
   private chain: Promise<void> = Promise.resolve();
-  private timer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly store: CountStore,
     private readonly onError: (err: unknown) => void,
-    private readonly flushMs = 25,
   ) {}
 
   private stateOf(bucket: string, window: number): BucketState {
@@ -69,11 +71,9 @@ export class WindowCounter {
       st.unsynced++;
       if (st.unsynced > Math.floor((checks[i] as Check).limit / 10)) sync = true;
     }
-    if (!sync) {
-      this.schedule();
-      return undefined;
-    }
-    const ok = await this.flush();
+    if (!sync) return undefined;
+    // Only this request's buckets: the others stay local until they need the store themselves.
+    const ok = await this.flush(new Set(checks.map((c) => c.bucket)));
     if (!ok) return undefined; // store unavailable: fail open
     for (let i = 0; i < checks.length; i++) {
       const st = states[i] as BucketState;
@@ -82,18 +82,9 @@ export class WindowCounter {
     return undefined;
   }
 
-  private schedule(): void {
-    if (this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.flush();
-    }, this.flushMs);
-    this.timer.unref();
-  }
-
-  /** Writes everything pending in one batch (flushes run one at a time); false if the store failed. */
-  flush(): Promise<boolean> {
-    const run = this.chain.then(() => this.write());
+  /** Writes what is pending (of `only` these buckets, else all) in one batch (flushes run one at a time); false if the store failed. */
+  flush(only?: Set<string>): Promise<boolean> {
+    const run = this.chain.then(() => this.write(only));
     this.chain = run.then(
       () => {},
       () => {},
@@ -101,9 +92,15 @@ export class WindowCounter {
     return run;
   }
 
-  private async write(): Promise<boolean> {
+  private async write(only?: Set<string>): Promise<boolean> {
     const entries: { bucket: string; window: number; n: number; st: BucketState }[] = [];
-    for (const [bucket, st] of this.state) {
+    const states: Iterable<[string, BucketState]> = only
+      ? [...only].flatMap((b) => {
+          const st = this.state.get(b);
+          return st ? [[b, st] as [string, BucketState]] : [];
+        })
+      : this.state;
+    for (const [bucket, st] of states) {
       if (st.pending > 0) {
         entries.push({ bucket, window: st.window, n: st.pending, st });
         st.inflight += st.pending;
@@ -130,8 +127,6 @@ export class WindowCounter {
   }
 
   async close(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
     await this.flush();
   }
 }

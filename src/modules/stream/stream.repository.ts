@@ -116,3 +116,34 @@ export async function pruneChanges(q: Queryable, before: Date, limit: number): P
   );
   return Number(r.rows[0]?.n ?? 0);
 }
+
+/** Takes or renews a stream lease: it lives `ttlSeconds` from now on the database clock. */
+export async function upsertLease(q: Queryable, projectId: string, id: string, ttlSeconds: number): Promise<{ id: string; expires_at: Date }> {
+  const r = await q.query<{ id: string; expires_at: Date }>(
+    `INSERT INTO stream_leases AS l (project_id, id, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3))
+     ON CONFLICT (project_id, id) DO UPDATE SET expires_at = EXCLUDED.expires_at
+     RETURNING id, expires_at`,
+    [projectId, id, ttlSeconds],
+  );
+  return r.rows[0] as { id: string; expires_at: Date };
+}
+
+/** Ends a lease; false when there was none. */
+export async function deleteLease(q: Queryable, projectId: string, id: string): Promise<boolean> {
+  const r = await q.query('DELETE FROM stream_leases WHERE project_id = $1 AND id = $2', [projectId, id]);
+  return r.rowCount > 0;
+}
+
+/** Whether the project has a live lease (its writes are logged for the stream). */
+export async function hasLiveLease(q: Queryable, projectId: string): Promise<boolean> {
+  const r = await q.query<{ live: boolean }>('SELECT EXISTS (SELECT 1 FROM stream_leases WHERE project_id = $1 AND expires_at > now()) AS live', [
+    projectId,
+  ]);
+  return r.rows[0]?.live === true;
+}
+
+/** Forgets leases that lapsed over an hour ago. */
+export async function pruneLeases(q: Queryable): Promise<number> {
+  const r = await q.query("DELETE FROM stream_leases WHERE expires_at < now() - interval '1 hour'");
+  return r.rowCount;
+}

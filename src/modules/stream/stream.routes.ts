@@ -5,7 +5,8 @@ import type { AppContext } from '../../app/context.ts';
 import { callerOf } from '../../http/auth.ts';
 import { content, replies } from '../../http/openapi.ts';
 import { CustomerParams, Timestamp } from '../../http/schemas.ts';
-import { closeHub, customerSnapshot, openStream, parseCustomerFilter, parseLastEventId } from './stream.service.ts';
+import { idempotent } from '../../http/idempotency.ts';
+import { closeHub, customerSnapshot, openStream, parseCustomerFilter, parseLastEventId, releaseLease, takeLease } from './stream.service.ts';
 
 const FeatureSnapshot = z.object({
   type: z.enum(['metered', 'allocated', 'boolean', 'value', 'credits']),
@@ -58,8 +59,41 @@ const StreamQuery = z
   })
   .strict();
 
+const LeaseId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and -, at most 64');
+const StreamLease = z
+  .object({
+    object: z.literal('stream_lease'),
+    id: LeaseId,
+    expires_at: Timestamp.describe('When the lease lapses unless renewed (database clock)'),
+    ttl_seconds: z.number().int(),
+    renew_after_seconds: z.number().int().describe('Renew (POST with this id) after this long'),
+  })
+  .describe("While a project has a live lease its writes are logged for GET /v1/stream (docs/sdk-realtime.md)");
+const LeaseBody = z.object({ id: LeaseId.optional().describe('Renew this lease (a lapsed one is revived); omit to take a new one') }).strict();
+const LeaseDeleted = z.object({ object: z.literal('stream_lease'), id: z.string(), deleted: z.literal(true) });
+
 export function registerStreamRoutes(root: FastifyInstance, ctx: AppContext): void {
   const app = root.withTypeProvider<ZodTypeProvider>();
+
+  app.post(
+    '/v1/stream/leases',
+    {
+      schema: {
+        summary: 'Take or renew a stream lease',
+        description:
+          "A project's changes are logged for GET /v1/stream only while it holds a live lease: take one before opening the stream, renew it every renew_after_seconds while open, release it on close. The SDK's EntitlementCache does all three.",
+        body: LeaseBody,
+        response: replies({ 200: StreamLease }),
+      },
+    },
+    async (req, reply) => idempotent(ctx, req, reply, async (q) => ({ body: await takeLease(q, callerOf(req).projectId, req.body.id) }), { atomic: false }),
+  );
+
+  app.delete(
+    '/v1/stream/leases/:id',
+    { schema: { summary: 'Release a stream lease', params: z.object({ id: LeaseId }).strict(), response: replies({ 200: LeaseDeleted }) } },
+    async (req, reply) => idempotent(ctx, req, reply, async (q) => ({ body: await releaseLease(q, callerOf(req).projectId, req.params.id) }), { atomic: false }),
+  );
 
   app.addHook('preClose', async () => closeHub(ctx));
 

@@ -1,6 +1,7 @@
 import type { Db, Queryable } from '../../db/db.ts';
 import { type Catalog, type Feature, findPlan } from '../../domain/catalog.ts';
-import { CustomerNotFoundError, InvalidRequestError } from '../../domain/errors.ts';
+import { CustomerNotFoundError, InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
+import { newId } from '../../domain/ids.ts';
 import { monthStart } from '../../domain/subscription.ts';
 import type { AppContext } from '../../app/context.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
@@ -373,6 +374,13 @@ class StreamHub {
         for (const r of rows) this.changed(projectId, s, r.customer_id, Number(r.seq));
         s.history.push(s.cursor);
         if (s.history.length > POLL_LOOKBACK) s.history.shift();
+        // A stream read without a lease (a client older than leases): nothing is logged for it, so
+        // every poll tells it that what it holds may be outdated (filtered streams: fresh snapshots
+        // of their customers). Correct within the poll interval, if not cheap; the SDK takes a lease.
+        if (!(await repo.hasLiveLease(this.ctx.db, projectId))) {
+          s.reset = true;
+          if (!s.flushing) void this.flush(projectId, s);
+        }
       } catch (err) {
         this.ctx.log.warn({ err, projectId }, 'entitlement stream: poll failed');
       }
@@ -500,5 +508,38 @@ export const STREAM_LOG_RETENTION_MS = 15 * 60_000;
 
 /** Background (`stream.prune`): drops change-log rows older than the retention, a thousand at a time. */
 export async function pruneStreamLog(ctx: AppContext): Promise<number> {
+  await repo.pruneLeases(ctx.db);
   return repo.pruneChanges(ctx.db, new Date(ctx.clock.now().getTime() - STREAM_LOG_RETENTION_MS), 1000);
+}
+
+/** How long a stream lease lives after its last renewal; the SDK renews it every LEASE_RENEW_SECONDS. */
+export const LEASE_TTL_SECONDS = 300;
+export const LEASE_RENEW_SECONDS = 60;
+
+export interface StreamLease {
+  object: 'stream_lease';
+  id: string;
+  expires_at: string;
+  ttl_seconds: number;
+  renew_after_seconds: number;
+}
+
+/**
+ * `POST /v1/stream/leases`: the project's writes are logged for the stream while it has a live
+ * lease (migration 0037). A new id when none is given; renewing an id (even a lapsed one) revives it.
+ */
+export async function takeLease(q: Queryable, projectId: string, id: string | undefined): Promise<StreamLease> {
+  const row = await repo.upsertLease(q, projectId, id ?? newId('streamLease'), LEASE_TTL_SECONDS);
+  return {
+    object: 'stream_lease',
+    id: row.id,
+    expires_at: new Date(row.expires_at).toISOString(),
+    ttl_seconds: LEASE_TTL_SECONDS,
+    renew_after_seconds: LEASE_RENEW_SECONDS,
+  };
+}
+
+export async function releaseLease(q: Queryable, projectId: string, id: string): Promise<{ object: 'stream_lease'; id: string; deleted: true }> {
+  if (!(await repo.deleteLease(q, projectId, id))) throw new NotFoundError('stream lease', id);
+  return { object: 'stream_lease', id, deleted: true };
 }

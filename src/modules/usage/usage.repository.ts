@@ -224,3 +224,76 @@ export async function purgeEvents(q: Queryable, before: Date, limit: number): Pr
   const r = await q.query(`DELETE FROM usage_events WHERE (project_id, event_id) IN (${due})`, [before, limit]);
   return r.rowCount;
 }
+
+/** For a batch of tracks: which customers exist, and each one's live plan and period, in one statement. */
+export async function trackInputs(
+  q: Queryable,
+  projectId: string,
+  ids: string[],
+): Promise<Map<string, { known: boolean; plan_id: string | null; current_period_start: Date | null }>> {
+  const r = await q.query<{ id: string; known: boolean; plan_id: string | null; current_period_start: Date | null }>(
+    `SELECT ids.id, (c.id IS NOT NULL) AS known, s.plan_id, s.current_period_start
+     FROM unnest($2::text[]) AS ids(id)
+     LEFT JOIN customers c ON c.project_id = $1 AND c.id = ids.id
+     LEFT JOIN LATERAL (
+       SELECT plan_id, current_period_start FROM subscriptions
+       WHERE project_id = $1 AND customer_id = ids.id AND status IN ('trialing', 'active', 'past_due') LIMIT 1
+     ) s ON true`,
+    [projectId, ids],
+  );
+  return new Map(r.rows.map((x) => [x.id, x]));
+}
+
+/**
+ * Claims Idempotency-Keys (sorted, so two batches take them in the same order); returns those
+ * claimed. A key held by another open transaction waits here until it commits or rolls back.
+ */
+export async function claimKeys(q: Queryable, projectId: string, keys: { key: string; hash: string }[], at: Date): Promise<Set<string>> {
+  const sorted = [...keys].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const r = await q.query<{ key: string }>(
+    `INSERT INTO idempotency_keys (project_id, key, request_hash, created_at)
+     SELECT $1, k.key, k.hash, $4 FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS k(key, hash, n) ORDER BY k.n
+     ON CONFLICT (project_id, key) DO NOTHING RETURNING key`,
+    [projectId, sorted.map((k) => k.key), sorted.map((k) => k.hash), at],
+  );
+  return new Set(r.rows.map((x) => x.key));
+}
+
+export async function priorReplies(
+  q: Queryable,
+  projectId: string,
+  keys: string[],
+): Promise<Map<string, { request_hash: string; status_code: number | null; response: unknown }>> {
+  const r = await q.query<{ key: string; request_hash: string; status_code: number | null; response: unknown }>(
+    'SELECT key, request_hash, status_code, response FROM idempotency_keys WHERE project_id = $1 AND key = ANY($2::text[])',
+    [projectId, keys],
+  );
+  return new Map(r.rows.map((x) => [x.key, x]));
+}
+
+/** Stores the replies of claimed keys (status 200), in one statement. */
+export async function storeReplies(q: Queryable, projectId: string, replies: Record<string, unknown>): Promise<void> {
+  if (Object.keys(replies).length === 0) return;
+  await q.query(
+    `UPDATE idempotency_keys k SET status_code = 200, response = e.value
+     FROM jsonb_each($2::jsonb) AS e(key, value) WHERE k.project_id = $1 AND k.key = e.key`,
+    [projectId, JSON.stringify(replies)],
+  );
+}
+
+/** readUsage for many (customer, feature) pairs in one statement, in the order given. */
+export async function readUsages(q: Queryable, projectId: string, pairs: { customer: string; feature: string }[]): Promise<UsageRead[]> {
+  const r = await q.query<UsageRead & { n: number }>(
+    `SELECT ids.n, (c.id IS NOT NULL) AS known, s.plan_id, s.current_period_start, u.used, u.period_start
+     FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS ids(customer, feature, n)
+     LEFT JOIN customers c ON c.project_id = $1 AND c.id = ids.customer
+     LEFT JOIN LATERAL (
+       SELECT plan_id, current_period_start FROM subscriptions
+       WHERE project_id = $1 AND customer_id = ids.customer AND status IN ('trialing', 'active', 'past_due') LIMIT 1
+     ) s ON true
+     LEFT JOIN usage_counters u ON u.project_id = $1 AND u.customer_id = ids.customer AND u.feature = ids.feature
+     ORDER BY ids.n`,
+    [projectId, pairs.map((p) => p.customer), pairs.map((p) => p.feature)],
+  );
+  return r.rows;
+}

@@ -7,7 +7,8 @@ import { idempotent } from '../../http/idempotency.ts';
 import { replies } from '../../http/openapi.ts';
 import { FeatureType, FeatureValueOrNull } from '../../http/schemas.ts';
 import { TrackBatchBody, trackBatch } from './usage.batch.ts';
-import { check, track, UsageBody } from './usage.service.ts';
+import { checkRequest, trackRequest } from './usage.group.ts';
+import { UsageBody } from './usage.service.ts';
 
 /** The answer of check and track: allowed or not, and why; the counter or the credit balance behind it. */
 const UsageAnswer = z.object({
@@ -41,11 +42,12 @@ export function registerUsageRoutes(root: FastifyInstance, ctx: AppContext): voi
   const app = root.withTypeProvider<ZodTypeProvider>();
 
   app.post('/v1/check', { schema: { summary: 'Check an entitlement', body: UsageBody, response: replies({ 200: UsageAnswer }) }, config: { auth: 'customer' } }, async (req) =>
-    check(ctx, callerOf(req).projectId, req.body),
+    checkRequest(ctx, callerOf(req).projectId, req.body),
   );
 
+  // Counted features are group-committed with the project's concurrent tracks (usage.group.ts).
   app.post('/v1/track', { schema: { summary: 'Track usage', body: UsageBody, response: replies({ 200: UsageAnswer }) } }, async (req, reply) =>
-    idempotent(ctx, req, reply, async (q) => ({ body: await track(ctx, q, callerOf(req).projectId, req.body) }), { atomic: false }),
+    trackRequest(ctx, req, reply),
   );
 
   app.post(

@@ -71,7 +71,7 @@ function requireFeature(catalog: Catalog, id: string): Feature {
   return f;
 }
 
-function validateQuantity(feature: Feature, quantity: number, tracking: boolean) {
+export function validateQuantity(feature: Feature, quantity: number, tracking: boolean) {
   if (feature.type === 'credits') {
     if (quantity <= 0) throw new InvalidRequestError('quantity must be positive for a credits feature', 'quantity');
     return;
@@ -110,7 +110,7 @@ export function counterStanding(
   return { limit: g.granted ? g.limit : 0, usage };
 }
 
-function counterAnswer(
+export function counterAnswer(
   feature: Feature,
   planId: string | null,
   granted: boolean,
@@ -155,6 +155,11 @@ export async function check(ctx: AppContext, projectId: string, body: UsageBody)
     await ensureCustomer(ctx, ctx.db, projectId, body.customer_id);
     read = await repo.readUsage(ctx.db, projectId, body.customer_id, feature.id);
   }
+  return checkAnswer(catalog, feature, read, feature.type === 'metered' ? await projectNow(ctx, projectId) : null, body.quantity);
+}
+
+/** The answer of `POST /v1/check` for a feature that is not a credits feature, from what was read. */
+export function checkAnswer(catalog: Catalog, feature: Feature, read: repo.UsageRead, now: Date | null, quantity: number): UsageAnswer {
   const planId = read.plan_id ?? catalog.free_plan ?? null;
   const g = grantOf(planId ? findPlan(catalog, planId) : undefined, feature.id);
   const base = { feature: feature.id, type: feature.type, plan: planId };
@@ -162,13 +167,12 @@ export async function check(ctx: AppContext, projectId: string, body: UsageBody)
   if (feature.type === 'value') {
     return g.granted ? { allowed: true, ...base, value: g.value } : { allowed: false, reason: 'not_included', ...base, value: null };
   }
-  let usage = read.used ?? 0;
-  if (feature.type === 'metered') {
-    const now = await projectNow(ctx, projectId);
+  let usage = Number(read.used ?? 0);
+  if (feature.type === 'metered' && now) {
     const period = meteredPeriod(read.current_period_start, now);
-    if (read.period_start?.getTime() !== period.getTime()) usage = 0;
+    if ((read.period_start ? new Date(read.period_start).getTime() : null) !== period.getTime()) usage = 0;
   }
-  return counterAnswer(feature, planId, g.granted, g.limit, usage, body.quantity);
+  return counterAnswer(feature, planId, g.granted, g.limit, usage, quantity);
 }
 
 /**
