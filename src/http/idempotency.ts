@@ -15,7 +15,7 @@ interface StoredKey {
   response: unknown;
 }
 
-function requestHash(req: FastifyRequest): string {
+export function requestHash(req: FastifyRequest): string {
   return createHash('sha256')
     .update(`${req.method} ${req.routeOptions.config?.canonicalUrl ?? req.routeOptions.url ?? req.url}\n${JSON.stringify(req.params ?? {})}\n${JSON.stringify(req.body ?? null)}`)
     .digest('hex');
@@ -83,6 +83,16 @@ export async function idempotent<T>(
   if (result.replayed) reply.header('idempotent-replayed', 'true');
   reply.code(result.status);
   return result.body;
+}
+
+/** The request's Idempotency-Key (validated) and the hash of what it asks, or null without a key. */
+export function idempotencyOf(req: FastifyRequest): { projectId: string; key: string; hash: string } | null {
+  const header = req.headers['idempotency-key'];
+  const projectId = req.caller?.projectId;
+  if (header === undefined || !projectId) return null;
+  const key = Array.isArray(header) ? header[0] : header;
+  if (!key || key.length > 255) throw new InvalidRequestError('Idempotency-Key must be 1-255 characters', 'Idempotency-Key');
+  return { projectId, key, hash: requestHash(req) };
 }
 
 async function storeReply(q: Queryable, projectId: string, key: string, status: number, body: unknown): Promise<void> {

@@ -1,8 +1,10 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { callerOf } from '../../http/auth.ts';
 import type { AppContext } from '../../app/context.ts';
-import { idempotent } from '../../http/idempotency.ts';
+import { idempotencyOf, idempotent } from '../../http/idempotency.ts';
+import { AppError, InsufficientCreditsError } from '../../domain/errors.ts';
+import { deductBatcher, prepareDeduct } from './credits.batch.ts';
 import { z } from 'zod';
 import { errorResponses, replies } from '../../http/openapi.ts';
 import { CustomerParams, IdParams, ListQuery, listOf, Timestamp } from '../../http/schemas.ts';
@@ -19,6 +21,7 @@ import {
   manualGrant,
   releaseHold,
   SpendSchema,
+  type SpendInput,
   TransferSchema,
   transfer,
 } from './credits.service.ts';
@@ -104,6 +107,36 @@ export const CreditTransfer = z.object({
   created_at: Timestamp,
 });
 
+/** A deduct through this instance's group commit; what the batch cannot express takes `unbatched`. */
+async function groupedDeduct(
+  ctx: AppContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  customerId: string,
+  body: SpendInput,
+  unbatched: () => Promise<unknown>,
+): Promise<unknown> {
+  const idem = idempotencyOf(req);
+  const op = await prepareDeduct(ctx, callerOf(req).projectId, customerId, body, idem && { key: idem.key, hash: idem.hash });
+  const r = await deductBatcher(ctx).submit(op);
+  switch (r.outcome) {
+    case 'ok':
+      return r.result;
+    case 'insufficient':
+      throw new InsufficientCreditsError(r.balance, r.amount, r.balance - r.held);
+    case 'replay':
+      reply.header('idempotent-replayed', 'true');
+      reply.code(r.status);
+      return r.response;
+    case 'conflict':
+      throw new AppError('idempotency_conflict', 'This Idempotency-Key was already used with a different request', { idempotency_key: idem?.key });
+    case 'in_progress':
+      throw new AppError('idempotency_conflict', 'A request with this Idempotency-Key is still in progress', { idempotency_key: idem?.key });
+    default:
+      return unbatched();
+  }
+}
+
 export function registerCreditsRoutes(root: FastifyInstance, ctx: AppContext): void {
   const app = root.withTypeProvider<ZodTypeProvider>();
 
@@ -144,13 +177,13 @@ export function registerCreditsRoutes(root: FastifyInstance, ctx: AppContext): v
         response: replies({ 200: DeductReply, ...errorResponses('insufficient_credits', 'member_limit_exceeded') }),
       },
     }, async (req, reply) => {
-    const out = await idempotent(
-      ctx,
-      req,
-      reply,
-      async (q) => ({ body: await deduct(ctx, q, callerOf(req).projectId, req.params.id, req.body) }),
-      { atomic: false },
-    );
+    const unbatched = () =>
+      idempotent(ctx, req, reply, async (q) => ({ body: await deduct(ctx, q, callerOf(req).projectId, req.params.id, req.body) }), {
+        atomic: false,
+      });
+    // A member's spend (its limit and the balance together) takes the unbatched path.
+    const grouped = ctx.config.groupCommit.enabled && req.body.member_id === undefined;
+    const out = grouped ? await groupedDeduct(ctx, req, reply, req.params.id, req.body, unbatched) : await unbatched();
     // After the deduct committed: its own small step (one top-up per customer at a time).
     await maybeStartTopUp(ctx, callerOf(req).projectId, req.params.id);
     return out;
