@@ -49,7 +49,7 @@ interface Row {
 export async function applyDeductBatch(db: Db, ops: BatchedDeduct[]): Promise<DeductOutcome[]> {
   const accounts = new Map<string, number>();
   const order = [...new Set(ops.map((o) => `${o.projectId}\u0000${o.customerId}`))].sort();
-  order.forEach((a, i) => accounts.set(a, i + 1));
+  for (const [i, a] of order.entries()) accounts.set(a, i + 1);
   const seen = new Set<string>();
   const sent: number[] = [];
   const out: DeductOutcome[] = ops.map(() => ({ outcome: 'retry' }));
