@@ -1,6 +1,7 @@
 import type { Db } from '../../db/db.ts';
 import { outsideTransaction } from '../../db/db.ts';
 import { GroupCommit } from '../../db/group-commit.ts';
+import { AppError, InsufficientCreditsError } from '../../domain/errors.ts';
 import { newId } from '../../domain/ids.ts';
 import type { AppContext } from '../../app/context.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
@@ -154,4 +155,35 @@ export async function prepareDeduct(
     threshold: catalog.low_balance_threshold ?? null,
     idempotency,
   };
+}
+
+/**
+ * A deduct through this instance's group commit: its result, a replayed stored reply, or
+ * `'unbatched'` when the batch cannot express it (no account yet, expiring grants to spend first, a
+ * key twice in one batch or freed meanwhile) and the caller must take the one-at-a-time path.
+ * Refusals are thrown as the unbatched path throws them (`insufficient_credits`, `idempotency_conflict`).
+ */
+export async function deductGrouped(
+  ctx: AppContext,
+  projectId: string,
+  customerId: string,
+  input: SpendInput,
+  idempotency: { key: string; hash: string } | null,
+): Promise<DeductResult | { replayed: unknown; status: number } | 'unbatched'> {
+  const op = await prepareDeduct(ctx, projectId, customerId, input, idempotency && { key: idempotency.key, hash: idempotency.hash });
+  const r = await deductBatcher(ctx).submit(op);
+  switch (r.outcome) {
+    case 'ok':
+      return r.result;
+    case 'insufficient':
+      throw new InsufficientCreditsError(r.balance, r.amount, r.balance - r.held);
+    case 'replay':
+      return { replayed: r.response, status: r.status };
+    case 'conflict':
+      throw new AppError('idempotency_conflict', 'This Idempotency-Key was already used with a different request', { idempotency_key: idempotency?.key });
+    case 'in_progress':
+      throw new AppError('idempotency_conflict', 'A request with this Idempotency-Key is still in progress', { idempotency_key: idempotency?.key });
+    default:
+      return 'unbatched';
+  }
 }

@@ -3,8 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { callerOf } from '../../http/auth.ts';
 import type { AppContext } from '../../app/context.ts';
 import { idempotencyOf, idempotent } from '../../http/idempotency.ts';
-import { AppError, InsufficientCreditsError } from '../../domain/errors.ts';
-import { deductBatcher, prepareDeduct } from './credits.batch.ts';
+import { deductGrouped } from './credits.batch.ts';
 import { z } from 'zod';
 import { errorResponses, replies } from '../../http/openapi.ts';
 import { CustomerParams, IdParams, ListQuery, listOf, Timestamp } from '../../http/schemas.ts';
@@ -116,25 +115,14 @@ async function groupedDeduct(
   body: SpendInput,
   unbatched: () => Promise<unknown>,
 ): Promise<unknown> {
-  const idem = idempotencyOf(req);
-  const op = await prepareDeduct(ctx, callerOf(req).projectId, customerId, body, idem && { key: idem.key, hash: idem.hash });
-  const r = await deductBatcher(ctx).submit(op);
-  switch (r.outcome) {
-    case 'ok':
-      return r.result;
-    case 'insufficient':
-      throw new InsufficientCreditsError(r.balance, r.amount, r.balance - r.held);
-    case 'replay':
-      reply.header('idempotent-replayed', 'true');
-      reply.code(r.status);
-      return r.response;
-    case 'conflict':
-      throw new AppError('idempotency_conflict', 'This Idempotency-Key was already used with a different request', { idempotency_key: idem?.key });
-    case 'in_progress':
-      throw new AppError('idempotency_conflict', 'A request with this Idempotency-Key is still in progress', { idempotency_key: idem?.key });
-    default:
-      return unbatched();
+  const r = await deductGrouped(ctx, callerOf(req).projectId, customerId, body, idempotencyOf(req));
+  if (r === 'unbatched') return unbatched();
+  if ('replayed' in r) {
+    reply.header('idempotent-replayed', 'true');
+    reply.code(r.status);
+    return r.replayed;
   }
+  return r;
 }
 
 export function registerCreditsRoutes(root: FastifyInstance, ctx: AppContext): void {
