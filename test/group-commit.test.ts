@@ -367,5 +367,5 @@ describe('issue 16: every acknowledged deduct survives a crash mid-batch', () =>
       if (server.exitCode === null && server.signalCode === null) server.kill('SIGKILL');
       if (dir) rmSync(dir, { recursive: true, force: true });
     }
-  }, 120_000);
+  }, 240_000);
 });
