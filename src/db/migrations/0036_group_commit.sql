@@ -14,13 +14,14 @@
 -- A key is claimed in the same transaction as the effect and its reply is stored with it; the claim
 -- of an op that did not spend is removed again, as a rolled-back unbatched request would leave it.
 -- Each account changed is ONE update however many ops spent from it; ledger entries and outbox events
--- are one insert each, in arrival order.
+-- are one insert each, in arrival order. `top_up` tells the caller that a spending account has an
+-- enabled, idle auto top-up (the caller then checks its threshold, after the commit).
 CREATE FUNCTION tg_deduct_batch(
   a_project text[], a_customer text[],
   o_acct int[], o_amount bigint[], o_entry text[], o_reason text[], o_meta text[], o_at timestamptz[],
   o_threshold bigint[], o_low_id text[], o_ded_id text[],
   o_key text[], o_hash text[], o_key_at timestamptz[]
-) RETURNS TABLE (op int, outcome text, balance bigint, held bigint, status_code int, response jsonb)
+) RETURNS TABLE (op int, outcome text, balance bigint, held bigint, status_code int, response jsonb, top_up boolean)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -37,6 +38,7 @@ DECLARE
   r_status int[] := array_fill(NULL::int, ARRAY[n]);
   r_resp jsonb[] := array_fill(NULL::jsonb, ARRAY[n]);
   r_low boolean[] := array_fill(false, ARRAY[n]);
+  topup boolean[] := array_fill(false, ARRAY[na]);
   claimed int[] := '{}';
   r record;
   i int;
@@ -140,6 +142,15 @@ BEGIN
       JOIN projects pr ON pr.id = a_project[o_acct[j]]
       WHERE r_out[j] = 'ok' AND coalesce((pr.settings->>'emit_credits_deducted')::boolean, false)
     ) e ORDER BY e.j, e.sub;
+
+    -- Which spending accounts have an auto top-up to consider (saves the caller a read per deduct).
+    FOR r IN
+      SELECT t.i FROM unnest(a_project, a_customer) WITH ORDINALITY AS t(p, c, i)
+      JOIN credit_auto_top_ups s ON s.project_id = t.p AND s.customer_id = t.c
+      WHERE touched[t.i] AND s.enabled AND NOT s.running
+    LOOP
+      topup[r.i] := true;
+    END LOOP;
   END IF;
 
   -- 5. Replies stored with the effect; claims of ops that spent nothing are freed.
@@ -153,5 +164,6 @@ BEGIN
     WHERE r_out[x.j] <> 'ok' AND ik.project_id = a_project[o_acct[x.j]] AND ik.key = o_key[x.j];
   END IF;
 
-  RETURN QUERY SELECT j, r_out[j], r_bal[j], r_held[j], r_status[j], r_resp[j] FROM generate_series(1, n) j;
+  RETURN QUERY SELECT j, r_out[j], r_bal[j], r_held[j], r_status[j], r_resp[j], r_out[j] = 'ok' AND topup[o_acct[j]]
+    FROM generate_series(1, n) j;
 END $$;

@@ -23,12 +23,12 @@ export interface BatchedDeduct {
 
 /** Each op's own answer (see migration 0036 for what each outcome means). */
 export type DeductOutcome =
-  | { outcome: 'ok'; result: DeductResult }
+  | { outcome: 'ok'; result: DeductResult; topUp: boolean | null }
   | { outcome: 'insufficient'; balance: number; held: number; amount: number }
   | { outcome: 'replay'; status: number; response: unknown }
   | { outcome: 'conflict' | 'in_progress' | 'fallback' | 'retry' };
 
-const APPLY = `SELECT op, outcome, balance, held, status_code, response FROM tg_deduct_batch(
+const APPLY = `SELECT op, outcome, balance, held, status_code, response, top_up FROM tg_deduct_batch(
   $1::text[], $2::text[], $3::int[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::timestamptz[],
   $9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[], $14::timestamptz[])`;
 
@@ -39,6 +39,7 @@ interface Row {
   held: number | null;
   status_code: number | null;
   response: unknown;
+  top_up: boolean | null;
 }
 
 /**
@@ -117,7 +118,11 @@ export async function applyDeductBatch(db: Db, ops: BatchedDeduct[]): Promise<De
     const held = Number(r.held);
     if (r.outcome === 'ok') {
       const entryId = cols.entry[r.op - 1] as string;
-      out[i] = { outcome: 'ok', result: { balance, held, available: balance - held, deducted: o.amount, transaction_id: entryId } };
+      out[i] = {
+        outcome: 'ok',
+        result: { balance, held, available: balance - held, deducted: o.amount, transaction_id: entryId },
+        topUp: r.top_up === true,
+      };
     } else if (r.outcome === 'insufficient') out[i] = { outcome: 'insufficient', balance, held, amount: o.amount };
     else if (r.outcome === 'replay') out[i] = { outcome: 'replay', status: Number(r.status_code), response: r.response };
     else out[i] = { outcome: r.outcome };
@@ -143,7 +148,8 @@ async function deductOne(db: Db, o: BatchedDeduct): Promise<DeductOutcome> {
   );
   if (r.balance_after !== null) {
     const held = r.held ?? 0;
-    return { outcome: 'ok', result: { balance: r.balance_after, held, available: r.balance_after - held, deducted: o.amount, transaction_id: entryId } };
+    const result = { balance: r.balance_after, held, available: r.balance_after - held, deducted: o.amount, transaction_id: entryId };
+    return { outcome: 'ok', result, topUp: null };
   }
   if (r.balance_before === null || (r.expiring_grants ?? 0) > 0) return { outcome: 'fallback' };
   return { outcome: 'insufficient', balance: r.balance_before, held: r.held ?? 0, amount: o.amount };
@@ -186,7 +192,8 @@ export async function prepareDeduct(
 }
 
 /**
- * A deduct through this instance's group commit: its result, a replayed stored reply, or
+ * A deduct through this instance's group commit: its result (and whether its account has an auto
+ * top-up to consider: true/false, or null when unknown), a replayed stored reply, or
  * `'unbatched'` when the batch cannot express it (no account yet, expiring grants to spend first, a
  * key twice in one batch or freed meanwhile) and the caller must take the one-at-a-time path.
  * Refusals are thrown as the unbatched path throws them (`insufficient_credits`, `idempotency_conflict`).
@@ -197,12 +204,12 @@ export async function deductGrouped(
   customerId: string,
   input: SpendInput,
   idempotency: { key: string; hash: string } | null,
-): Promise<DeductResult | { replayed: unknown; status: number } | 'unbatched'> {
+): Promise<{ result: DeductResult; topUp: boolean | null } | { replayed: unknown; status: number } | 'unbatched'> {
   const op = await prepareDeduct(ctx, projectId, customerId, input, idempotency && { key: idempotency.key, hash: idempotency.hash });
   const r = await deductBatcher(ctx).submit(op);
   switch (r.outcome) {
     case 'ok':
-      return r.result;
+      return { result: r.result, topUp: r.topUp };
     case 'insufficient':
       throw new InsufficientCreditsError(r.balance, r.amount, r.balance - r.held);
     case 'replay':

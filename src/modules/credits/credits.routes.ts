@@ -106,7 +106,10 @@ export const CreditTransfer = z.object({
   created_at: Timestamp,
 });
 
-/** A deduct through this instance's group commit; what the batch cannot express takes `unbatched`. */
+/**
+ * A deduct through this instance's group commit; what the batch cannot express takes `unbatched`.
+ * Then, after the commit, the auto top-up check, unless the batch said the account has none to consider.
+ */
 async function groupedDeduct(
   ctx: AppContext,
   req: FastifyRequest,
@@ -115,14 +118,20 @@ async function groupedDeduct(
   body: SpendInput,
   unbatched: () => Promise<unknown>,
 ): Promise<unknown> {
-  const r = await deductGrouped(ctx, callerOf(req).projectId, customerId, body, idempotencyOf(req));
-  if (r === 'unbatched') return unbatched();
-  if ('replayed' in r) {
+  const projectId = callerOf(req).projectId;
+  const r = await deductGrouped(ctx, projectId, customerId, body, idempotencyOf(req));
+  let out: unknown;
+  if (r === 'unbatched') out = await unbatched();
+  else if ('replayed' in r) {
     reply.header('idempotent-replayed', 'true');
     reply.code(r.status);
-    return r.replayed;
+    out = r.replayed;
+  } else {
+    if (r.topUp !== false) await maybeStartTopUp(ctx, projectId, customerId);
+    return r.result;
   }
-  return r;
+  await maybeStartTopUp(ctx, projectId, customerId);
+  return out;
 }
 
 export function registerCreditsRoutes(root: FastifyInstance, ctx: AppContext): void {
@@ -170,8 +179,8 @@ export function registerCreditsRoutes(root: FastifyInstance, ctx: AppContext): v
         atomic: false,
       });
     // A member's spend (its limit and the balance together) takes the unbatched path.
-    const grouped = ctx.config.groupCommit.enabled && req.body.member_id === undefined;
-    const out = grouped ? await groupedDeduct(ctx, req, reply, req.params.id, req.body, unbatched) : await unbatched();
+    if (ctx.config.groupCommit.enabled && req.body.member_id === undefined) return groupedDeduct(ctx, req, reply, req.params.id, req.body, unbatched);
+    const out = await unbatched();
     // After the deduct committed: its own small step (one top-up per customer at a time).
     await maybeStartTopUp(ctx, callerOf(req).projectId, req.params.id);
     return out;
