@@ -14,7 +14,10 @@ import { pushCatalog } from '../src/modules/catalog/catalog.service.ts';
 import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
 import pino from 'pino';
 import { defaultRegistry } from '../src/app/capabilities.ts';
-import { closedLoop, type Figures, fmt, httpLoad, startServer, stopServer } from './lib.ts';
+import { closedLoop, type Figures, fmt, httpLoad, measured, startServer, stopServer, tableHeader, tableRow } from './lib.ts';
+import type { Db } from '../src/db/db.ts';
+import { GroupCommit } from '../src/db/group-commit.ts';
+import { applyDeductBatch, type BatchedDeduct } from '../src/modules/credits/credits.batch.ts';
 import { realtimeBench } from './realtime.ts';
 import { verifyBench } from './verify.ts';
 import { rateLimitBench, usageBench } from './usage.ts';
@@ -26,7 +29,7 @@ const CUSTOMERS = 10_000;
 const MS = Number(process.env.BENCH_MS ?? 4000);
 const CLIENTS = (process.env.BENCH_CLIENTS ?? '1,8,32').split(',').map(Number);
 const PORT = Number(process.env.BENCH_PORT ?? 4391);
-/** `BENCH_ONLY=realtime`: only the in-process check, stream and batch figures (a reduced run); `BENCH_ONLY=verify`: only the API-key verify figures; `BENCH_ONLY=usage`: only check, track and rate limits. */
+/** `BENCH_ONLY=realtime`: only the in-process check, stream and batch figures (a reduced run); `BENCH_ONLY=deduct`: only the deduct tables; `BENCH_ONLY=verify`: only the API-key verify figures; `BENCH_ONLY=usage`: only check, track and rate limits. */
 const ONLY = process.env.BENCH_ONLY;
 const ENC = `k1:${Buffer.alloc(32, 3).toString('base64')}`;
 const PROJECT = 'bench';
@@ -78,6 +81,63 @@ async function ceiling(pool: pg.Pool, clients: number, hot: boolean): Promise<Fi
   return closedLoop(`db ceiling (pg, prepared) ${hot ? 'hot customer' : 'spread'}`, clients, MS, async () => {
     await pool.query({ name: 'ceiling_deduct', text: CEILING_SQL, values: [PROJECT, hot ? 'c0' : spread(), 1, entryId()] });
   });
+}
+
+/** The backends of the bench database (Tollgate's pool and the bench's own). */
+function pgPidsOf(pool: pg.Pool): () => Promise<number[]> {
+  return async () => (await pool.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database()')).rows.map((r) => r.pid);
+}
+
+/** The best the database does with batches: the same batch statement Tollgate uses, straight through `pg`. */
+async function batchedCeiling(db: Db, clients: number, hot: boolean): Promise<Figures> {
+  const gc = new GroupCommit<BatchedDeduct, unknown>((ops) => applyDeductBatch(db, ops), { maxBatch: 256 });
+  const at = new Date();
+  return closedLoop(`db batched SQL ceiling ${hot ? 'hot' : 'spread'}`, clients, MS, async () => {
+    await gc.submit({ projectId: PROJECT, customerId: hot ? 'c0' : spread(), amount: 1, reason: 'Deduct', metadata: null, at, threshold: null, idempotency: null });
+  });
+}
+
+/**
+ * Deduct, spread and one hot customer, at each concurrency: the one-at-a-time ceiling, the batched-SQL
+ * ceiling, then Tollgate over HTTP without and with an Idempotency-Key on every request.
+ */
+async function deductSections(o: { url: string; key: string; pool: pg.Pool; serverPid: number; out: (s: string) => void; ratios: string[]; label: string; clients?: number[] }) {
+  const pgPids = pgPidsOf(o.pool);
+  const db = await openDb({ databaseUrl: DB_URL, poolSize: 8 });
+  try {
+    for (const hot of [false, true]) {
+      o.out('');
+      o.out(`PostgreSQL — deduct, ${hot ? 'one hot customer' : `spread over ${CUSTOMERS} customers`} (${o.label})`);
+      o.out(tableHeader());
+      for (const c of o.clients ?? CLIENTS) {
+        const one = await measured(() => ceiling(o.pool, c, hot), { ms: MS, pgPids });
+        const batched = await measured(() => batchedCeiling(db, c, hot), { ms: MS, pgPids });
+        o.out(tableRow(one));
+        o.out(tableRow(batched, { oneAtATime: one.opsPerSec }));
+        for (const keyed of [false, true]) {
+          const http = await measured(
+            () =>
+              httpLoad(`HTTP deduct ${hot ? 'hot' : 'spread'}${keyed ? ', Idempotency-Key' : ''}`, {
+                url: o.url,
+                clients: c,
+                ms: MS,
+                key: o.key,
+                body: '{"amount":1}',
+                keyed,
+                path: () => `/v1/customers/${hot ? 'c0' : spread()}/credits/deduct`,
+              }),
+            { ms: MS, serverPid: o.serverPid, pgPids },
+          );
+          o.out(tableRow(http, { oneAtATime: one.opsPerSec, batched: batched.opsPerSec }));
+          o.ratios.push(
+            `  deduct ${hot ? 'hot' : 'spread'} ${keyed ? 'with key   ' : 'without key'} c=${String(c).padStart(2)} (${o.label}): ${(http.opsPerSec / one.opsPerSec).toFixed(2)}× one-at-a-time, ${(http.opsPerSec / batched.opsPerSec).toFixed(2)}× batched SQL, p50 ${http.p50.toFixed(1)} ms, p99 ${http.p99.toFixed(1)} ms, ${http.opsPerSec.toFixed(0)} ops/s`,
+          );
+        }
+      }
+    }
+  } finally {
+    await db.close();
+  }
 }
 
 async function main(): Promise<void> {
@@ -135,27 +195,9 @@ async function main(): Promise<void> {
     // warm-up
     await httpLoad('warm-up', { url, clients: 8, ms: 1500, key, body: '{"amount":1}', path: () => `/v1/customers/${spread()}/credits/deduct` });
     await ceiling(pool, 8, false);
-    for (const hot of [false, true]) {
-      out('');
-      out(`PostgreSQL — deduct, ${hot ? 'one hot customer' : `spread over ${CUSTOMERS} customers`}`);
-      for (const c of CLIENTS) {
-        const base = await ceiling(pool, c, hot);
-        const http = await httpLoad(`POST .../credits/deduct (HTTP) ${hot ? 'hot' : 'spread'}`, {
-          url,
-          clients: c,
-          ms: MS,
-          key,
-          body: '{"amount":1}',
-          path: () => `/v1/customers/${hot ? 'c0' : spread()}/credits/deduct`,
-        });
-        out(fmt(base));
-        out(fmt(http));
-        const ratio = http.opsPerSec / base.opsPerSec;
-        const line = `  ratio HTTP / ceiling at ${c} clients ${hot ? 'hot' : 'spread'}: ${ratio.toFixed(2)}   (HTTP p99 ${http.p99.toFixed(1)} ms)`;
-        out(line);
-        ratios.push(line);
-      }
-    }
+    await deductSections({ url, key, pool, serverPid: server.pid as number, out, ratios, label: 'group commit on' });
+    if (ONLY !== 'deduct') await otherSections();
+    async function otherSections() {
     // check and track at 32 clients, as a ratio to the deduct ceiling at 32 clients spread.
     out('');
     out('PostgreSQL — usage: POST /v1/check and POST /v1/track (metered feature), spread');
@@ -200,11 +242,26 @@ async function main(): Promise<void> {
 
     // Customer API keys: verify over HTTP, from the SDK cache, and the revocation latency (bench/verify.ts).
     await verifyBench({ url, key, pool, project: PROJECT, customers: CUSTOMERS, ms: MS, out, ratios, ceiling: () => ceiling(pool, 32, false) });
+    }
   } finally {
     await pool.end();
     await stopServer(server);
   }
 
+  // The same deduct at 32 clients on a server with group commit off (one transaction per request).
+  {
+    const srv = await startServer({ DATABASE_URL: DB_URL, TOLLGATE_ENCRYPTION_KEY: ENC, TOLLGATE_DEMO: '0', TOLLGATE_GROUP_COMMIT: '0' }, PORT);
+    const pool2 = new pg.Pool({ connectionString: DB_URL, max: 8 });
+    try {
+      await deductSections({ url, key, pool: pool2, serverPid: srv.pid as number, out, ratios, label: 'group commit off', clients: [32] });
+    } finally {
+      await pool2.end();
+      await stopServer(srv);
+    }
+  }
+
+  if (ONLY !== 'deduct') await rateLimitSection();
+  async function rateLimitSection() {
   // Rate limits on: the same deduct at 32 clients with per-key and per-customer limits set high
   // enough never to refuse, counted in PostgreSQL and then in Redis.
   out('');
@@ -238,9 +295,11 @@ async function main(): Promise<void> {
     ratios.push(line);
   }
 
+  }
+
   // Embedded database (PGlite) -------------------------------------------------------------
   out('');
-  out('Embedded database (PGlite, in memory) — deduct through the same repository statement');
+  out('Embedded database (PGlite, in memory, in this process) — deduct without HTTP');
   {
     const db = await openDb({ dataDir: 'memory://' });
     await migrate(db);
@@ -251,17 +310,55 @@ async function main(): Promise<void> {
       INSERT INTO customers (project_id, id, created_at, updated_at) SELECT '${PROJECT}', 'c' || g, now(), now() FROM generate_series(0, ${CUSTOMERS - 1}) g;
       INSERT INTO credit_accounts (project_id, customer_id, balance) SELECT '${PROJECT}', 'c' || g, 1000000000 FROM generate_series(0, ${CUSTOMERS - 1}) g;`);
     const { deduct } = await import('../src/modules/credits/credits.service.ts');
-    for (const c of [1, 8]) {
-      const raw = await closedLoop('PGlite ceiling (one statement)', c, MS, async () => {
-        await db.query(CEILING_SQL, [PROJECT, spread(), 1, entryId()]);
-      });
-      const svc = await closedLoop('PGlite deduct service (no HTTP)', c, MS, async () => {
-        await deduct(ctx, db, PROJECT, spread(), { amount: 1 });
-      });
-      out(fmt(raw));
-      out(fmt(svc));
-      out(`  ratio service / PGlite ceiling at ${c} clients: ${(svc.opsPerSec / raw.opsPerSec).toFixed(2)}`);
+    const { deductGrouped } = await import('../src/modules/credits/credits.batch.ts');
+    const self = { ms: MS };
+    out(tableHeader());
+    for (const c of [1, 8, 32]) {
+      const raw = await measured(
+        () =>
+          closedLoop('PGlite ceiling (one statement at a time)', c, MS, async () => {
+            await db.query(CEILING_SQL, [PROJECT, spread(), 1, entryId()]);
+          }),
+        self,
+      );
+      const gc = new GroupCommit<BatchedDeduct, unknown>((ops) => applyDeductBatch(db, ops), { maxBatch: 256 });
+      const at = new Date();
+      const batched = await measured(
+        () =>
+          closedLoop('PGlite batched SQL ceiling', c, MS, async () => {
+            await gc.submit({ projectId: PROJECT, customerId: spread(), amount: 1, reason: 'Deduct', metadata: null, at, threshold: null, idempotency: null });
+          }),
+        self,
+      );
+      const svc = await measured(
+        () =>
+          closedLoop('PGlite deduct service, one at a time', c, MS, async () => {
+            await deduct(ctx, db, PROJECT, spread(), { amount: 1 });
+          }),
+        self,
+      );
+      const grouped = await measured(
+        () =>
+          closedLoop('PGlite deduct service, group commit', c, MS, async () => {
+            await deductGrouped(ctx, PROJECT, spread(), { amount: 1 }, null);
+          }),
+        self,
+      );
+      const groupedKeyed = await measured(
+        () =>
+          closedLoop('PGlite group commit, Idempotency-Key', c, MS, async (_c, i) => {
+            await deductGrouped(ctx, PROJECT, spread(), { amount: 1 }, { key: `pgl-${process.pid}-${c}-${i}`, hash: 'h' });
+          }),
+        self,
+      );
+      out(tableRow(raw));
+      out(tableRow(batched, { oneAtATime: raw.opsPerSec }));
+      for (const f of [svc, grouped, groupedKeyed]) out(tableRow(f, { oneAtATime: raw.opsPerSec, batched: batched.opsPerSec }));
+      for (const f of [grouped, groupedKeyed]) {
+        ratios.push(`  ${f.name} c=${c}: ${(f.opsPerSec / raw.opsPerSec).toFixed(2)}× PGlite one-at-a-time ceiling, ${(f.opsPerSec / batched.opsPerSec).toFixed(2)}× its batched ceiling, p99 ${f.p99.toFixed(1)} ms`);
+      }
     }
+    out(`  (gen = this process, which here is also the database; peak RSS of this process ${(process.memoryUsage().rss / 1048576).toFixed(0)} MB)`);
     await db.close();
   }
   out('');

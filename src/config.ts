@@ -32,6 +32,8 @@ const EnvSchema = z.object({
   TOLLGATE_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
   TOLLGATE_MAX_CONNECTIONS: z.coerce.number().int().min(0).default(4096),
   /** A known bug switched on, to prove `npm run chaos` catches it (docs/reliability.md). Never in production. */
+  TOLLGATE_GROUP_COMMIT: z.enum(['0', '1']).default('1'),
+  TOLLGATE_GROUP_COMMIT_MAX: z.coerce.number().int().min(1).max(10_000).default(256),
   TOLLGATE_PLANTED_BUG: z.enum(['reply-after-commit']).optional(),
   REDIS_URL: z.string().optional(),
   TOLLGATE_RATE_LIMIT_PER_KEY: z.coerce.number().int().min(0).default(0),
@@ -72,6 +74,11 @@ export interface Config {
   requestTimeoutMs: number;
   /** Open connections one instance accepts at once (0 = no cap); more are closed on arrival. */
   maxConnections: number;
+  /**
+   * Group commit of deducts (`TOLLGATE_GROUP_COMMIT`, on by default; `0` = one transaction per
+   * request): concurrent deducts on one instance share one statement and one commit, at most `maxBatch`.
+   */
+  groupCommit: { enabled: boolean; maxBatch: number };
   /** `reply-after-commit`: an Idempotency-Key's reply is stored after the effect commits, not with it. */
   plantedBug?: 'reply-after-commit';
   redisUrl: string | undefined;
@@ -148,6 +155,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dbPool: e.TOLLGATE_DB_POOL,
     requestTimeoutMs: e.TOLLGATE_REQUEST_TIMEOUT_MS,
     maxConnections: e.TOLLGATE_MAX_CONNECTIONS,
+    groupCommit: { enabled: e.TOLLGATE_GROUP_COMMIT === '1', maxBatch: e.TOLLGATE_GROUP_COMMIT_MAX },
     plantedBug: e.TOLLGATE_PLANTED_BUG,
     redisUrl: e.REDIS_URL,
     rateLimit: { perKeyPerSecond: e.TOLLGATE_RATE_LIMIT_PER_KEY, perCustomerPerSecond: e.TOLLGATE_RATE_LIMIT_PER_CUSTOMER },

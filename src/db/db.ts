@@ -41,6 +41,11 @@ export function insideTransaction(): boolean {
   return currentTx.getStore() !== undefined;
 }
 
+/** Runs fn outside the caller's transaction, if any (a group-commit batch is its own transaction). */
+export function outsideTransaction<T>(fn: () => T): T {
+  return currentTx.exit(fn);
+}
+
 // Bigint columns come back as numbers: amounts are bounded far below 2^53 by validation.
 pg.types.setTypeParser(20, (v) => Number(v));
 pg.types.setTypeParser(1700, (v) => Number(v));

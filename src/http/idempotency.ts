@@ -85,6 +85,16 @@ export async function idempotent<T>(
   return result.body;
 }
 
+/** The request's Idempotency-Key (validated) and the hash of what it asks, or null without a key. */
+export function idempotencyOf(req: FastifyRequest): { projectId: string; key: string; hash: string } | null {
+  const header = req.headers['idempotency-key'];
+  const projectId = req.caller?.projectId;
+  if (header === undefined || !projectId) return null;
+  const key = Array.isArray(header) ? header[0] : header;
+  if (!key || key.length > 255) throw new InvalidRequestError('Idempotency-Key must be 1-255 characters', 'Idempotency-Key');
+  return { projectId, key, hash: requestHash(req) };
+}
+
 async function storeReply(q: Queryable, projectId: string, key: string, status: number, body: unknown): Promise<void> {
   await q.query('UPDATE idempotency_keys SET status_code = $3, response = $4 WHERE project_id = $1 AND key = $2', [projectId, key, status, JSON.stringify(body ?? null)]);
 }

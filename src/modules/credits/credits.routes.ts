@@ -1,8 +1,9 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { callerOf } from '../../http/auth.ts';
 import type { AppContext } from '../../app/context.ts';
-import { idempotent } from '../../http/idempotency.ts';
+import { idempotencyOf, idempotent } from '../../http/idempotency.ts';
+import { deductGrouped } from './credits.batch.ts';
 import { z } from 'zod';
 import { errorResponses, replies } from '../../http/openapi.ts';
 import { CustomerParams, IdParams, ListQuery, listOf, Timestamp } from '../../http/schemas.ts';
@@ -19,6 +20,7 @@ import {
   manualGrant,
   releaseHold,
   SpendSchema,
+  type SpendInput,
   TransferSchema,
   transfer,
 } from './credits.service.ts';
@@ -104,6 +106,34 @@ export const CreditTransfer = z.object({
   created_at: Timestamp,
 });
 
+/**
+ * A deduct through this instance's group commit; what the batch cannot express takes `unbatched`.
+ * Then, after the commit, the auto top-up check, unless the batch said the account has none to consider.
+ */
+async function groupedDeduct(
+  ctx: AppContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  customerId: string,
+  body: SpendInput,
+  unbatched: () => Promise<unknown>,
+): Promise<unknown> {
+  const projectId = callerOf(req).projectId;
+  const r = await deductGrouped(ctx, projectId, customerId, body, idempotencyOf(req));
+  let out: unknown;
+  if (r === 'unbatched') out = await unbatched();
+  else if ('replayed' in r) {
+    reply.header('idempotent-replayed', 'true');
+    reply.code(r.status);
+    out = r.replayed;
+  } else {
+    if (r.topUp !== false) await maybeStartTopUp(ctx, projectId, customerId);
+    return r.result;
+  }
+  await maybeStartTopUp(ctx, projectId, customerId);
+  return out;
+}
+
 export function registerCreditsRoutes(root: FastifyInstance, ctx: AppContext): void {
   const app = root.withTypeProvider<ZodTypeProvider>();
 
@@ -144,13 +174,13 @@ export function registerCreditsRoutes(root: FastifyInstance, ctx: AppContext): v
         response: replies({ 200: DeductReply, ...errorResponses('insufficient_credits', 'member_limit_exceeded') }),
       },
     }, async (req, reply) => {
-    const out = await idempotent(
-      ctx,
-      req,
-      reply,
-      async (q) => ({ body: await deduct(ctx, q, callerOf(req).projectId, req.params.id, req.body) }),
-      { atomic: false },
-    );
+    const unbatched = () =>
+      idempotent(ctx, req, reply, async (q) => ({ body: await deduct(ctx, q, callerOf(req).projectId, req.params.id, req.body) }), {
+        atomic: false,
+      });
+    // A member's spend (its limit and the balance together) takes the unbatched path.
+    if (ctx.config.groupCommit.enabled && req.body.member_id === undefined) return groupedDeduct(ctx, req, reply, req.params.id, req.body, unbatched);
+    const out = await unbatched();
     // After the deduct committed: its own small step (one top-up per customer at a time).
     await maybeStartTopUp(ctx, callerOf(req).projectId, req.params.id);
     return out;
