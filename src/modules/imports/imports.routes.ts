@@ -6,7 +6,7 @@ import { callerOf } from '../../http/auth.ts';
 import { idempotent } from '../../http/idempotency.ts';
 import { replies } from '../../http/openapi.ts';
 import { Timestamp } from '../../http/schemas.ts';
-import type { ImportShape } from './imports.repository.ts';
+import type { ImportShape } from './imports.service.ts';
 import { ImportBody, ROW_SCHEMAS, runImport } from './imports.service.ts';
 import { bindPrices, listBindings, PriceBindingsBody } from './price-bindings.service.ts';
 

@@ -17,6 +17,7 @@ import * as subsRepo from '../subscriptions/subscriptions.repository.ts';
 import { managedProvider } from '../subscriptions/subscriptions.view.ts';
 import * as repo from './imports.repository.ts';
 import type { ImportShape } from './imports.repository.ts';
+export type { ImportShape } from './imports.repository.ts';
 
 /**
  * Moving in what a product already has (issue 15): rows parsed from its files (the CLI parses

@@ -1,10 +1,7 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../app/context.ts';
 import { Batcher } from '../../db/batcher.ts';
 import { type Feature, findFeature, findPlan } from '../../domain/catalog.ts';
 import { AppError } from '../../domain/errors.ts';
-import { callerOf } from '../../http/auth.ts';
-import { idempotent, requestHash } from '../../http/idempotency.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
 import { ensureCustomer } from '../customers/customers.service.ts';
 import { projectNow } from '../projects/projects.service.ts';
@@ -47,29 +44,6 @@ export function trackBatcher(ctx: AppContext, projectId: string): Batcher<TrackO
     byProject.set(projectId, b);
   }
   return b;
-}
-
-/** The route: counted features through the batcher, everything else (and every bad input) as before. */
-export async function trackRequest(ctx: AppContext, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
-  const projectId = callerOf(req).projectId;
-  const body = req.body as UsageBody;
-  const single = () => idempotent(ctx, req, reply, async (q) => ({ body: await track(ctx, q, projectId, body) }), { atomic: false });
-  const header = req.headers['idempotency-key'];
-  const key = header === undefined ? null : Array.isArray(header) ? (header[0] ?? '') : header;
-  if (key !== null && (key.length === 0 || key.length > 255)) return single();
-  const { catalog } = await getCatalog(ctx, projectId);
-  const feature = findFeature(catalog, body.feature);
-  if (!feature || (feature.type !== 'metered' && feature.type !== 'allocated')) return single();
-  try {
-    validateQuantity(feature, body.quantity, true);
-  } catch {
-    return single();
-  }
-  const out = await trackBatcher(ctx, projectId).submit({ body, feature, key, hash: key === null ? null : requestHash(req), single });
-  if ('direct' in out) return out.direct;
-  if (out.replayed) reply.header('idempotent-replayed', 'true');
-  reply.code(out.status);
-  return out.body;
 }
 
 function conflict(key: string, message: string): AppError {

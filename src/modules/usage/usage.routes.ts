@@ -1,14 +1,16 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { callerOf } from '../../http/auth.ts';
 import type { AppContext } from '../../app/context.ts';
-import { idempotent } from '../../http/idempotency.ts';
+import { idempotent, requestHash } from '../../http/idempotency.ts';
+import { findFeature } from '../../domain/catalog.ts';
+import { getCatalog } from '../catalog/catalog.service.ts';
 import { replies } from '../../http/openapi.ts';
 import { FeatureType, FeatureValueOrNull } from '../../http/schemas.ts';
 import { TrackBatchBody, trackBatch } from './usage.batch.ts';
-import { checkRequest, trackRequest } from './usage.group.ts';
-import { UsageBody } from './usage.service.ts';
+import { checkRequest, trackBatcher } from './usage.group.ts';
+import { track, UsageBody, validateQuantity } from './usage.service.ts';
 
 /** The answer of check and track: allowed or not, and why; the counter or the credit balance behind it. */
 const UsageAnswer = z.object({
@@ -64,3 +66,27 @@ export function registerUsageRoutes(root: FastifyInstance, ctx: AppContext): voi
     async (req, reply) => idempotent(ctx, req, reply, async (q) => ({ body: await trackBatch(ctx, q, callerOf(req).projectId, req.body) })),
   );
 }
+
+/** The route: counted features through the batcher, everything else (and every bad input) as before. */
+async function trackRequest(ctx: AppContext, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+  const projectId = callerOf(req).projectId;
+  const body = req.body as z.infer<typeof UsageBody>;
+  const single = () => idempotent(ctx, req, reply, async (q) => ({ body: await track(ctx, q, projectId, body) }), { atomic: false });
+  const header = req.headers['idempotency-key'];
+  const key = header === undefined ? null : Array.isArray(header) ? (header[0] ?? '') : header;
+  if (key !== null && (key.length === 0 || key.length > 255)) return single();
+  const { catalog } = await getCatalog(ctx, projectId);
+  const feature = findFeature(catalog, body.feature);
+  if (!feature || (feature.type !== 'metered' && feature.type !== 'allocated')) return single();
+  try {
+    validateQuantity(feature, body.quantity, true);
+  } catch {
+    return single();
+  }
+  const out = await trackBatcher(ctx, projectId).submit({ body, feature, key, hash: key === null ? null : requestHash(req), single });
+  if ('direct' in out) return out.direct;
+  if (out.replayed) reply.header('idempotent-replayed', 'true');
+  reply.code(out.status);
+  return out.body;
+}
+
