@@ -114,6 +114,8 @@ describe('issue 16: group commit of deducts', () => {
       Number(
         (await h.db.query<{ n: number }>("SELECT count(*)::int AS n FROM stream_changes WHERE project_id = $1 AND customer_id = 'hot'", [p.id])).rows[0]!.n,
       );
+    // The stream logs changes only while the project holds a stream lease (migration 0037).
+    await h.db.query("INSERT INTO stream_leases (project_id, id, expires_at) VALUES ($1, 'sl_test', now() + interval '5 minutes')", [p.id]);
     const before = await rowUpdates();
     const { replies } = await oneBatch(Array.from({ length: 8 }, () => deduct(p, 'hot', { amount: 1 })));
     expect(replies.every((r) => r.status === 200)).toBe(true);
