@@ -1,39 +1,8 @@
 import type { Queryable } from '../../db/db.ts';
 import { newId } from '../../domain/ids.ts';
 
-/** Every event type an endpoint can subscribe to. */
-export const OUTBOX_EVENT_TYPES = [
-  'customer.created',
-  'customer.updated',
-  'customer.deleted',
-  'onboarding.started',
-  'onboarding.step_completed',
-  'onboarding.step_skipped',
-  'onboarding.completed',
-  'subscription.created',
-  'subscription.updated',
-  'subscription.canceled',
-  'subscription.trial_will_end',
-  'entitlements.updated',
-  'credits.granted',
-  'credits.deducted',
-  'credits.low_balance',
-  'credits.reversed',
-  'credits.transferred',
-  'credits.expired',
-  'credits.auto_top_up_failed',
-  'checkout.completed',
-  'payment.succeeded',
-  'payment.failed',
-  'payment.refunded',
-  'dispute.created',
-  'dispute.updated',
-  'dispute.closed',
-  'order.paid',
-  'order.canceled',
-  'order.refunded',
-  'api_key.created',
-] as const;
+export { OUTBOX_EVENT_TYPES } from '../../domain/webhook-events.ts';
+import type { OUTBOX_EVENT_TYPES } from '../../domain/webhook-events.ts';
 
 export type OutboxEventType = (typeof OUTBOX_EVENT_TYPES)[number];
 

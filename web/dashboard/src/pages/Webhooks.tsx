@@ -1,38 +1,12 @@
 import { type FormEvent, useState } from 'react';
+import { OUTBOX_EVENT_TYPES } from '../../../../src/domain/webhook-events.ts';
 import { v1, when } from '../api.ts';
 import { FieldError, type FormError, FormAlert, formError, OnceSecret } from '../forms.tsx';
 import { useLoad } from '../hooks.ts';
 import { Alert, Card, Json, Loading, Status } from '../ui.tsx';
 
-/** The event types an endpoint can ask for (the API's list: src/modules/webhooks-out/outbox.ts). */
-const EVENT_TYPES = [
-  'customer.created',
-  'customer.updated',
-  'customer.deleted',
-  'onboarding.started',
-  'onboarding.step_completed',
-  'onboarding.step_skipped',
-  'onboarding.completed',
-  'subscription.created',
-  'subscription.updated',
-  'subscription.canceled',
-  'subscription.trial_will_end',
-  'entitlements.updated',
-  'credits.granted',
-  'credits.deducted',
-  'credits.low_balance',
-  'credits.reversed',
-  'credits.transferred',
-  'credits.expired',
-  'credits.auto_top_up_failed',
-  'checkout.completed',
-  'payment.succeeded',
-  'payment.failed',
-  'payment.refunded',
-  'order.paid',
-  'order.canceled',
-  'order.refunded',
-];
+/** The event types an endpoint can ask for: the API's own list. */
+const EVENT_TYPES: readonly string[] = OUTBOX_EVENT_TYPES;
 
 const clean = (m: string) => m.replace(/^Invalid body parameter '[^']+': /, '');
 
