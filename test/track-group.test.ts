@@ -79,13 +79,13 @@ describe('POST /v1/track group-committed', () => {
     const p = await h.project({ catalog });
     await p.call('POST', '/v1/customers', { id: 'race' });
     const b = trackBatcher(h.tg.ctx, p.id);
-    const before = b.batches;
+    const before = b.stats.batches;
     const answers = (
       await Promise.all(await behindBlocker(p, () => submitAll(p, Array.from({ length: 64 }, () => ({ customer: 'race', feature: ALLOCATED, quantity: 1 })))))
     ).map(answerOf);
     // The blocker alone, then the 64 together.
-    expect(b.batches - before).toBe(2);
-    expect(b.operations).toBe(65);
+    expect(b.stats.batches - before).toBe(2);
+    expect(b.stats.ops).toBe(65);
     answers.forEach((a, i) => {
       if (i < 10) expect(a, `op ${i}`).toMatchObject({ allowed: true, usage: i + 1, limit: 10, remaining: 10 - (i + 1) });
       else expect(a, `op ${i}`).toMatchObject({ allowed: false, reason: 'limit_reached', usage: 10, limit: 10, remaining: 0 });
@@ -121,8 +121,8 @@ describe('POST /v1/track group-committed', () => {
     const b = trackBatcher(h.tg.ctx, p.id);
     const first = await Promise.all(Array.from({ length: 80 }, (_, j) => send(j % 40)));
     // They went in batches, not one by one.
-    expect(b.operations).toBe(80);
-    expect(b.batches).toBeLessThan(20);
+    expect(b.stats.ops).toBe(80);
+    expect(b.stats.batches).toBeLessThan(20);
     expect(first.map((r) => r.status)).toEqual(Array(80).fill(200));
     for (let c = 0; c < 4; c++) expect(await counter(p, `k${c}`, 'api_calls')).toBe(10);
     // Twins agree: the same usage for both sends of a key.
@@ -255,11 +255,11 @@ describe('POST /v1/track group-committed', () => {
       region: { id: 'region', type: 'value' } as Feature,
     };
     const b = checkBatcher(h.tg.ctx, p.id);
-    const before = b.batches;
+    const before = b.stats.batches;
     const batched = await Promise.all(
       asks.map(([customer, feature, quantity]) => b.submit({ body: { customer_id: customer, feature, quantity }, feature: features[feature]! })),
     );
-    expect(b.batches - before).toBeLessThanOrEqual(2);
+    expect(b.stats.batches - before).toBeLessThanOrEqual(2);
     const alone: UsageAnswer[] = [];
     for (const [customer, feature, quantity] of asks) alone.push(await check(h.tg.ctx, p.id, { customer_id: customer, feature, quantity }));
     expect(batched).toEqual(alone);

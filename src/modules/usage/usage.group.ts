@@ -1,5 +1,5 @@
 import type { AppContext } from '../../app/context.ts';
-import { Batcher } from '../../db/batcher.ts';
+import { GroupCommit } from '../../db/group-commit.ts';
 import { type Feature, findFeature, findPlan } from '../../domain/catalog.ts';
 import { AppError } from '../../domain/errors.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
@@ -29,10 +29,10 @@ export interface TrackOp {
 
 export type TrackOutcome = { direct: unknown } | { status: number; body: unknown; replayed: boolean };
 
-const batchers = new WeakMap<AppContext, Map<string, Batcher<TrackOp, TrackOutcome>>>();
+const batchers = new WeakMap<AppContext, Map<string, GroupCommit<TrackOp, TrackOutcome>>>();
 
 /** The project's track batcher: one batch in flight per project and instance, so one counter's tracks apply in arrival order. */
-export function trackBatcher(ctx: AppContext, projectId: string): Batcher<TrackOp, TrackOutcome> {
+export function trackBatcher(ctx: AppContext, projectId: string): GroupCommit<TrackOp, TrackOutcome> {
   let byProject = batchers.get(ctx);
   if (!byProject) {
     byProject = new Map();
@@ -40,7 +40,7 @@ export function trackBatcher(ctx: AppContext, projectId: string): Batcher<TrackO
   }
   let b = byProject.get(projectId);
   if (!b) {
-    b = new Batcher<TrackOp, TrackOutcome>((ops) => runBatch(ctx, projectId, ops), { yieldFirst: ctx.db.kind === 'pglite' });
+    b = new GroupCommit<TrackOp, TrackOutcome>((ops) => runBatch(ctx, projectId, ops), { maxBatch: 256, yieldFirst: ctx.db.kind === 'pglite' });
     byProject.set(projectId, b);
   }
   return b;
@@ -205,9 +205,9 @@ export interface CheckOp {
   feature: Feature;
 }
 
-const checkBatchers = new WeakMap<AppContext, Map<string, Batcher<CheckOp, UsageAnswer>>>();
+const checkBatchers = new WeakMap<AppContext, Map<string, GroupCommit<CheckOp, UsageAnswer>>>();
 
-export function checkBatcher(ctx: AppContext, projectId: string): Batcher<CheckOp, UsageAnswer> {
+export function checkBatcher(ctx: AppContext, projectId: string): GroupCommit<CheckOp, UsageAnswer> {
   let byProject = checkBatchers.get(ctx);
   if (!byProject) {
     byProject = new Map();
@@ -215,7 +215,7 @@ export function checkBatcher(ctx: AppContext, projectId: string): Batcher<CheckO
   }
   let b = byProject.get(projectId);
   if (!b) {
-    b = new Batcher<CheckOp, UsageAnswer>((ops) => runChecks(ctx, projectId, ops), { yieldFirst: ctx.db.kind === 'pglite' });
+    b = new GroupCommit<CheckOp, UsageAnswer>((ops) => runChecks(ctx, projectId, ops), { maxBatch: 256, yieldFirst: ctx.db.kind === 'pglite' });
     byProject.set(projectId, b);
   }
   return b;
