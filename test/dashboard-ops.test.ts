@@ -305,9 +305,9 @@ describe('providers: status and verification against the provider', () => {
     const ok = await p.call('POST', '/v1/providers/stripe/verify');
     expect(ok.status).toBe(200);
     expect(ok.body).toMatchObject({ object: 'provider_verification', provider: 'stripe', mode: 'test', ok: true, error: null, warnings: [] });
-    expect(stripe.requests.some((r) => r.account === sk && r.method === 'GET' && r.path === '/v1/customers')).toBe(true);
+    expect(stripe.requests.some((r) => r.account === sk && r.method === 'GET' && r.path === '/v1/balance')).toBe(true);
 
-    stripe.fault('/v1/customers', 'error', 401);
+    stripe.fault('/v1/balance', 'error', 401);
     const refused = await p.call('POST', '/v1/providers/stripe/verify');
     expect(refused.status).toBe(200);
     expect(refused.body.ok).toBe(false);

@@ -140,11 +140,11 @@ describeBrowser('the dashboard runs the business: settings, providers, webhooks,
     await page.getByTestId('verify-button-stripe').click();
     await page.getByTestId('verify-stripe').waitFor();
     expect(await page.getByTestId('verify-stripe').textContent()).toContain('Connected: Stripe accepted the test credentials');
-    expect(stripe.requests.some((r) => r.account === sk && r.path === '/v1/customers')).toBe(true);
+    expect(stripe.requests.some((r) => r.account === sk && r.path === '/v1/balance')).toBe(true);
     expect(await page.getByTestId('status-stripe').textContent()).toContain('none received yet');
     expect(await page.getByTestId('catalog-sync-stripe').textContent()).toContain('not synced yet');
 
-    stripe.fault('/v1/customers', 'error', 401);
+    stripe.fault('/v1/balance', 'error', 401);
     await page.getByTestId('verify-button-stripe').click();
     await page.getByTestId('verify-stripe').getByText('Not connected').waitFor();
     expect(await page.getByTestId('verify-stripe').textContent()).toContain('Stripe refused the secret key');

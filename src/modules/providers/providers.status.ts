@@ -2,8 +2,6 @@ import type { AppContext } from '../../app/context.ts';
 import { getProvider } from '../../app/registry.ts';
 import type { Queryable } from '../../db/db.ts';
 import { ConflictError, NotFoundError } from '../../domain/errors.ts';
-import type { PaypalSettings } from '../../providers/paypal/paypal.settings.ts';
-import { stripeClient } from '../../providers/stripe/stripe.client.ts';
 import type { StripeSettings } from '../../providers/stripe/stripe.settings.ts';
 import { findSyncState } from '../stripe/stripe.repository.ts';
 import { providerCall } from './provider-call.ts';
@@ -79,34 +77,30 @@ const PAYPAL_API = { sandbox: 'https://api-m.sandbox.paypal.com', live: 'https:/
 async function check(ctx: AppContext, projectId: string, provider: string): Promise<{ ok: boolean; error: string | null; warnings: string[] }> {
   const call = await providerCall(ctx, projectId, provider);
   const warnings: string[] = [];
-  if (provider === 'stripe') {
-    const s = call.settings as StripeSettings;
-    if (s.webhook_secrets.length === 0) warnings.push('No webhook signing secret: Stripe webhooks to this project will be refused until one is saved');
-    try {
-      await stripeClient(call, s.secret_key).customers.list({ limit: 1 });
-      return { ok: true, error: null, warnings };
-    } catch (err) {
-      return { ok: false, error: `Stripe refused the secret key: ${(err as Error).message}`, warnings };
-    }
+  if (provider === 'stripe' && (call.settings as StripeSettings).webhook_secrets.length === 0) {
+    warnings.push('No webhook signing secret: Stripe webhooks to this project will be refused until one is saved');
   }
+  const p = getProvider(ctx, provider);
+  if (!p?.verifyCredentials) return { ok: true, error: null, warnings };
+  // The same read-only call that checks live credentials when they are connected (the provider's port).
+  try {
+    await p.verifyCredentials(call);
+    return { ok: true, error: null, warnings };
+  } catch (err) {
+    return { ok: false, error: refusal(provider, err), warnings };
+  }
+}
+
+/** What the provider's refusal says, in the operator's words. */
+function refusal(provider: string, err: unknown): string {
+  const message = (err as Error).message;
   if (provider === 'paypal') {
-    const s = call.settings as PaypalSettings;
-    const base = (call.apiBase ?? PAYPAL_API[s.mode]).replace(/\/$/, '');
-    try {
-      const res = await fetch(`${base}/v1/oauth2/token`, {
-        method: 'POST',
-        headers: { authorization: `Basic ${Buffer.from(`${s.client_id}:${s.client_secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
-        body: 'grant_type=client_credentials',
-        signal: AbortSignal.timeout(call.timeoutMs),
-      });
-      if (res.ok) return { ok: true, error: null, warnings };
-      const body = (await res.json().catch(() => ({}))) as { error?: string; error_description?: string };
-      return { ok: false, error: `PayPal refused the client id and secret (HTTP ${res.status}${body.error ? `: ${body.error}` : ''})`, warnings };
-    } catch (err) {
-      return { ok: false, error: `PayPal could not be reached: ${(err as Error).message}`, warnings };
-    }
+    const d = (err as { details?: { paypal_status?: number | null; paypal_issue?: string | null } }).details;
+    if (d?.paypal_status == null) return `PayPal could not be reached: ${message}`;
+    return `PayPal refused the client id and secret (HTTP ${d.paypal_status}${d.paypal_issue ? `: ${d.paypal_issue}` : ''})`;
   }
-  return { ok: true, error: null, warnings };
+  if (provider === 'stripe') return `Stripe refused the secret key: ${message}`;
+  return `${provider} refused these credentials: ${message}`;
 }
 
 /** Checks the saved credentials against the provider now (changes nothing). */
