@@ -272,13 +272,21 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       }
     }
 
-    // Outgoing: wait for the outbox to drain to the receiver.
-    const deadline = Date.now() + 30_000;
-    let pending = 1;
-    while (Date.now() < deadline) {
+    // Outgoing: wait for the outbox to drain to the receiver. No pending delivery is not enough on
+    // its own (an event not yet fanned out has none), so each quiet look also runs every due job to
+    // the end (a one-second test-clock move does); two quiet looks in a row, with nothing left to
+    // run, mean drained.
+    const deadline = Date.now() + 60_000;
+    let quiet = 0;
+    let round = 0;
+    while (Date.now() < deadline && quiet < 2) {
       const r = await get('/v1/webhook-deliveries?status=pending&limit=1').catch(() => null);
-      pending = r?.status === 200 ? (r.body.data?.length ?? 1) : 1;
-      if (pending === 0) break;
+      const pending = r?.status === 200 ? (r.body.data?.length ?? 1) : 1;
+      if (pending === 0) {
+        const moved = await call('POST', '/v1/test_helpers/clock/advance', { seconds: 1 }, `chaos-drain-${round++}`).catch(() => null);
+        const ran = moved?.status === 200 ? Object.values(moved.body.ran as Record<string, number>).reduce((a, b) => a + b, 0) : 1;
+        quiet = ran === 0 ? quiet + 1 : 0;
+      } else quiet = 0;
       await new Promise((res) => setTimeout(res, 200));
     }
 
