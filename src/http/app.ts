@@ -132,7 +132,7 @@ export async function buildApp(
     }
   });
 
-  registerPrometheus(app);
+  registerPrometheus(app, ctx.db);
   for (const capability of ctx.registry.capabilities) {
     currentTag = capability.name;
     for (const register of capability.routes ?? []) register(app, ctx);

@@ -162,7 +162,10 @@ export function deductBatcher(ctx: AppContext): GroupCommit<BatchedDeduct, Deduc
   let b = batchers.get(ctx.db);
   if (!b) {
     const db = ctx.db;
-    b = new GroupCommit((ops) => applyDeductBatch(db, ops), { maxBatch: ctx.config.groupCommit.maxBatch });
+    b = new GroupCommit((ops) => applyDeductBatch(db, ops), {
+      maxBatch: ctx.config.groupCommit.maxBatch,
+      metrics: { owner: db, path: 'deduct' },
+    });
     batchers.set(ctx.db, b);
   }
   return b;

@@ -40,7 +40,11 @@ export function trackBatcher(ctx: AppContext, projectId: string): GroupCommit<Tr
   }
   let b = byProject.get(projectId);
   if (!b) {
-    b = new GroupCommit<TrackOp, TrackOutcome>((ops) => runBatch(ctx, projectId, ops), { maxBatch: 256, yieldFirst: ctx.db.kind === 'pglite' });
+    b = new GroupCommit<TrackOp, TrackOutcome>((ops) => runBatch(ctx, projectId, ops), {
+      maxBatch: 256,
+      yieldFirst: ctx.db.kind === 'pglite',
+      metrics: { owner: ctx.db, path: 'track' },
+    });
     byProject.set(projectId, b);
   }
   return b;
@@ -215,7 +219,11 @@ export function checkBatcher(ctx: AppContext, projectId: string): GroupCommit<Ch
   }
   let b = byProject.get(projectId);
   if (!b) {
-    b = new GroupCommit<CheckOp, UsageAnswer>((ops) => runChecks(ctx, projectId, ops), { maxBatch: 256, yieldFirst: ctx.db.kind === 'pglite' });
+    b = new GroupCommit<CheckOp, UsageAnswer>((ops) => runChecks(ctx, projectId, ops), {
+      maxBatch: 256,
+      yieldFirst: ctx.db.kind === 'pglite',
+      metrics: { owner: ctx.db, path: 'check' },
+    });
     byProject.set(projectId, b);
   }
   return b;
