@@ -491,3 +491,172 @@ export async function listTopUps(q: Queryable, projectId: string, customerId: st
     )
   ).rows;
 }
+
+// Group commit of holds (credits.holds-batch.ts): each statement covers the whole batch ---------
+
+/** Claims Idempotency-Keys (project, key, hash) in key order; returns the `project\0key` pairs claimed. */
+export async function claimKeysMany(q: Queryable, keys: { projectId: string; key: string; hash: string }[], at: Date): Promise<Set<string>> {
+  if (keys.length === 0) return new Set();
+  const r = await q.query<{ project_id: string; key: string }>(
+    `INSERT INTO idempotency_keys (project_id, key, request_hash, created_at)
+     SELECT k.p, k.k, k.h, $4 FROM unnest($1::text[], $2::text[], $3::text[]) AS k(p, k, h) ORDER BY k.p, k.k
+     ON CONFLICT (project_id, key) DO NOTHING RETURNING project_id, key`,
+    [keys.map((k) => k.projectId), keys.map((k) => k.key), keys.map((k) => k.hash), at],
+  );
+  return new Set(r.rows.map((x) => `${x.project_id}\u0000${x.key}`));
+}
+
+/** The stored state of keys not claimed, by `project\0key`. */
+export async function storedKeys(
+  q: Queryable,
+  keys: { projectId: string; key: string }[],
+): Promise<Map<string, { request_hash: string; status_code: number | null; response: unknown }>> {
+  if (keys.length === 0) return new Map();
+  const r = await q.query<{ project_id: string; key: string; request_hash: string; status_code: number | null; response: unknown }>(
+    `SELECT ik.project_id, ik.key, ik.request_hash, ik.status_code, ik.response
+     FROM idempotency_keys ik JOIN unnest($1::text[], $2::text[]) AS k(p, k) ON ik.project_id = k.p AND ik.key = k.k`,
+    [keys.map((k) => k.projectId), keys.map((k) => k.key)],
+  );
+  return new Map(r.rows.map((x) => [`${x.project_id}\u0000${x.key}`, x]));
+}
+
+/** Stores replies of claimed keys and frees the claims of keys whose request failed, in one statement. */
+export async function settleKeys(
+  q: Queryable,
+  stored: { projectId: string; key: string; status: number; body: unknown }[],
+  freed: { projectId: string; key: string }[],
+): Promise<void> {
+  if (stored.length === 0 && freed.length === 0) return;
+  await q.query(
+    `WITH s AS (
+       UPDATE idempotency_keys ik SET status_code = x.s, response = x.r::jsonb
+       FROM unnest($1::text[], $2::text[], $3::int[], $4::text[]) AS x(p, k, s, r)
+       WHERE ik.project_id = x.p AND ik.key = x.k RETURNING 1
+     )
+     DELETE FROM idempotency_keys ik USING unnest($5::text[], $6::text[]) AS x(p, k)
+     WHERE ik.project_id = x.p AND ik.key = x.k AND ik.status_code IS NULL`,
+    [
+      stored.map((s) => s.projectId),
+      stored.map((s) => s.key),
+      stored.map((s) => s.status),
+      stored.map((s) => JSON.stringify(s.body ?? null)),
+      freed.map((f) => f.projectId),
+      freed.map((f) => f.key),
+    ],
+  );
+}
+
+/** Which of these customers exist (and are not deleted), as `project\0customer`. */
+export async function liveCustomers(q: Queryable, pairs: { projectId: string; customerId: string }[]): Promise<Set<string>> {
+  if (pairs.length === 0) return new Set();
+  const r = await q.query<{ project_id: string; id: string }>(
+    `SELECT c.project_id, c.id FROM customers c JOIN unnest($1::text[], $2::text[]) AS x(p, c) ON c.project_id = x.p AND c.id = x.c
+     WHERE c.deleted_at IS NULL`,
+    [pairs.map((p) => p.projectId), pairs.map((p) => p.customerId)],
+  );
+  return new Set(r.rows.map((x) => `${x.project_id}\u0000${x.id}`));
+}
+
+/** Locks holds (project, id), in id order. */
+export async function lockHolds(q: Queryable, holds: { projectId: string; id: string }[]): Promise<HoldRow[]> {
+  if (holds.length === 0) return [];
+  return (
+    await q.query<HoldRow>(
+      `SELECT h.* FROM credit_holds h JOIN unnest($1::text[], $2::text[]) AS x(p, i) ON h.project_id = x.p AND h.id = x.i
+       ORDER BY h.id FOR UPDATE OF h`,
+      [holds.map((h) => h.projectId), holds.map((h) => h.id)],
+    )
+  ).rows;
+}
+
+/** Locks accounts (project, customer), in (project, customer) order. */
+export async function lockAccounts(
+  q: Queryable,
+  accounts: { projectId: string; customerId: string }[],
+): Promise<(AccountRow & { project_id: string; customer_id: string })[]> {
+  if (accounts.length === 0) return [];
+  return (
+    await q.query<AccountRow & { project_id: string; customer_id: string }>(
+      `SELECT a.project_id, a.customer_id, a.balance, a.held, a.expiring_grants
+       FROM credit_accounts a JOIN unnest($1::text[], $2::text[]) AS x(p, c) ON a.project_id = x.p AND a.customer_id = x.c
+       ORDER BY a.project_id, a.customer_id FOR UPDATE OF a`,
+      [accounts.map((a) => a.projectId), accounts.map((a) => a.customerId)],
+    )
+  ).rows;
+}
+
+/** One update per account: its balance and held after the batch. */
+export async function writeAccounts(q: Queryable, rows: { projectId: string; customerId: string; balance: number; held: number; at: Date }[]): Promise<void> {
+  if (rows.length === 0) return;
+  await q.query(
+    `UPDATE credit_accounts a SET balance = x.b, held = x.h, updated_at = x.u
+     FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::timestamptz[]) AS x(p, c, b, h, u)
+     WHERE a.project_id = x.p AND a.customer_id = x.c`,
+    [rows.map((r) => r.projectId), rows.map((r) => r.customerId), rows.map((r) => r.balance), rows.map((r) => r.held), rows.map((r) => r.at)],
+  );
+}
+
+export async function insertHolds(
+  q: Queryable,
+  holds: { id: string; projectId: string; customerId: string; amount: number; reason: string | null; expiresAt: Date; at: Date }[],
+): Promise<HoldRow[]> {
+  if (holds.length === 0) return [];
+  return (
+    await q.query<HoldRow>(
+      `INSERT INTO credit_holds (id, project_id, customer_id, amount, status, reason, expires_at, created_at)
+       SELECT x.i, x.p, x.c, x.a, 'held', x.r, x.e, x.t
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[], $7::timestamptz[]) WITH ORDINALITY AS x(i, p, c, a, r, e, t, n)
+       ORDER BY x.n RETURNING *`,
+      [
+        holds.map((h) => h.id),
+        holds.map((h) => h.projectId),
+        holds.map((h) => h.customerId),
+        holds.map((h) => h.amount),
+        holds.map((h) => h.reason),
+        holds.map((h) => h.expiresAt),
+        holds.map((h) => h.at),
+      ],
+    )
+  ).rows;
+}
+
+export async function closeHolds(
+  q: Queryable,
+  closes: { id: string; status: 'captured' | 'released'; captured: number | null; at: Date }[],
+): Promise<HoldRow[]> {
+  if (closes.length === 0) return [];
+  return (
+    await q.query<HoldRow>(
+      `UPDATE credit_holds h SET status = x.s, captured_amount = x.c, closed_at = x.t
+       FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[]) AS x(i, s, c, t)
+       WHERE h.id = x.i RETURNING h.*`,
+      [closes.map((c) => c.id), closes.map((c) => c.status), closes.map((c) => c.captured), closes.map((c) => c.at)],
+    )
+  ).rows;
+}
+
+/** The capture entries of a batch, in arrival order. */
+export async function insertCaptureEntries(
+  q: Queryable,
+  entries: { id: string; projectId: string; customerId: string; amount: number; balanceAfter: number; reason: string; holdId: string; held: number; at: Date }[],
+): Promise<void> {
+  if (entries.length === 0) return;
+  await q.query(
+    `INSERT INTO ledger_entries (id, project_id, customer_id, amount, balance_after, kind, reason, source_id, metadata, expires_at, created_at)
+     SELECT x.i, x.p, x.c, x.a, x.b, 'capture', x.r, x.h, jsonb_build_object('hold_id', x.h, 'held', x.held), NULL, x.t
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::bigint[], $9::timestamptz[])
+       WITH ORDINALITY AS x(i, p, c, a, b, r, h, held, t, n)
+     ORDER BY x.n`,
+    [
+      entries.map((e) => e.id),
+      entries.map((e) => e.projectId),
+      entries.map((e) => e.customerId),
+      entries.map((e) => e.amount),
+      entries.map((e) => e.balanceAfter),
+      entries.map((e) => e.reason),
+      entries.map((e) => e.holdId),
+      entries.map((e) => e.held),
+      entries.map((e) => e.at),
+    ],
+  );
+}

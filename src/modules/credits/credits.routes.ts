@@ -4,12 +4,14 @@ import { callerOf } from '../../http/auth.ts';
 import type { AppContext } from '../../app/context.ts';
 import { idempotencyOf, idempotent } from '../../http/idempotency.ts';
 import { deductGrouped } from './credits.batch.ts';
+import { type HoldOp, submitHoldOp } from './credits.holds-batch.ts';
 import { z } from 'zod';
 import { errorResponses, replies } from '../../http/openapi.ts';
 import { CustomerParams, IdParams, ListQuery, listOf, Timestamp } from '../../http/schemas.ts';
 import {
   balanceOf,
   CaptureSchema,
+  creditsRequired,
   captureHold,
   createHold,
   deduct,
@@ -134,6 +136,17 @@ async function groupedDeduct(
   return out;
 }
 
+type HoldOpOf<K> = K extends HoldOp['kind'] ? Omit<Extract<HoldOp, { kind: K }>, 'ctx' | 'projectId' | 'idempotency' | 'single'> : never;
+
+/** A hold, capture or release through this instance's group commit (`single` is the one-at-a-time path, for a batch of one). */
+async function groupedHoldOp(ctx: AppContext, req: FastifyRequest, reply: FastifyReply, op: HoldOpOf<HoldOp['kind']>, single: () => Promise<unknown>): Promise<unknown> {
+  const r = await submitHoldOp({ ...op, ctx, projectId: callerOf(req).projectId, idempotency: idempotencyOf(req), single } as HoldOp);
+  if ('direct' in r) return r.direct;
+  if (r.replayed) reply.header('idempotent-replayed', 'true');
+  reply.code(r.status);
+  return r.body;
+}
+
 export function registerCreditsRoutes(root: FastifyInstance, ctx: AppContext): void {
   const app = root.withTypeProvider<ZodTypeProvider>();
 
@@ -224,26 +237,45 @@ export function registerCreditsRoutes(root: FastifyInstance, ctx: AppContext): v
         body: HoldSchema,
         response: replies({ 201: Hold, ...errorResponses('insufficient_credits') }),
       },
-    }, async (req, reply) =>
-    idempotent(ctx, req, reply, async (q) => ({
-      status: 201,
-      body: await createHold(ctx, q, callerOf(req).projectId, req.params.id, req.body),
-    })),
-  );
+    }, async (req, reply) => {
+    const single = () =>
+      idempotent(ctx, req, reply, async (q) => ({
+        status: 201,
+        body: await createHold(ctx, q, callerOf(req).projectId, req.params.id, req.body),
+      }));
+    if (!ctx.config.groupCommit.enabled) return single();
+    let amount: number;
+    try {
+      amount = (await creditsRequired(ctx, callerOf(req).projectId, req.body)).amount;
+    } catch {
+      return single(); // refused as the one-at-a-time path refuses it (or replayed, if its key says so)
+    }
+    const op = { kind: 'hold' as const, customerId: req.params.id, amount, reason: req.body.reason ?? null, expiresIn: req.body.expires_in };
+    return groupedHoldOp(ctx, req, reply, op, single);
+  });
 
   app.get('/v1/holds/:id', { schema: { summary: 'Get a hold', params: IdParams, response: replies({ 200: Hold }) } }, async (req) => getHold(ctx.db, callerOf(req).projectId, req.params.id));
 
   app.post('/v1/holds/:id/capture', {
       schema: { summary: 'Capture a hold', params: IdParams, body: CaptureSchema, response: replies({ 200: Hold, ...errorResponses('conflict', 'insufficient_credits') }) },
     }, async (req, reply) => {
-    const out = (await idempotent(ctx, req, reply, async (q) => ({
-      body: await captureHold(ctx, q, callerOf(req).projectId, req.params.id, req.body?.amount),
-    }))) as { customer_id?: string };
+    const single = () =>
+      idempotent(ctx, req, reply, async (q) => ({
+        body: await captureHold(ctx, q, callerOf(req).projectId, req.params.id, req.body?.amount),
+      }));
+    const out = (
+      ctx.config.groupCommit.enabled
+        ? await groupedHoldOp(ctx, req, reply, { kind: 'capture', holdId: req.params.id, amount: req.body?.amount }, single)
+        : await single()
+    ) as { customer_id?: string };
+    // After the commit: its own small step (one top-up per customer at a time).
     if (out?.customer_id) await maybeStartTopUp(ctx, callerOf(req).projectId, out.customer_id);
     return out;
   });
 
-  app.post('/v1/holds/:id/release', { schema: { summary: 'Release a hold', params: IdParams, response: replies({ 200: Hold, ...errorResponses('conflict') }) } }, async (req, reply) =>
-    idempotent(ctx, req, reply, async (q) => ({ body: await releaseHold(ctx, q, callerOf(req).projectId, req.params.id) })),
-  );
+  app.post('/v1/holds/:id/release', { schema: { summary: 'Release a hold', params: IdParams, response: replies({ 200: Hold, ...errorResponses('conflict') }) } }, async (req, reply) => {
+    const single = () => idempotent(ctx, req, reply, async (q) => ({ body: await releaseHold(ctx, q, callerOf(req).projectId, req.params.id) }));
+    if (!ctx.config.groupCommit.enabled) return single();
+    return groupedHoldOp(ctx, req, reply, { kind: 'release', holdId: req.params.id }, single);
+  });
 }

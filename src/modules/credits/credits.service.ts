@@ -479,7 +479,7 @@ export async function transfer(ctx: AppContext, q: Queryable, projectId: string,
 
 // Holds -----------------------------------------------------------------------------------
 
-function holdView(h: repo.HoldRow, acct?: { balance: number; held: number }) {
+export function holdView(h: repo.HoldRow, acct?: { balance: number; held: number }) {
   return {
     id: h.id,
     object: 'hold',
