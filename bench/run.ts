@@ -20,6 +20,7 @@ import { GroupCommit } from '../src/db/group-commit.ts';
 import { applyDeductBatch, type BatchedDeduct } from '../src/modules/credits/credits.batch.ts';
 import { realtimeBench } from './realtime.ts';
 import { verifyBench } from './verify.ts';
+import { holdsBench } from './holds.ts';
 import { rateLimitBench, usageBench } from './usage.ts';
 
 const ADMIN_URL = process.env.BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -29,7 +30,7 @@ const CUSTOMERS = 10_000;
 const MS = Number(process.env.BENCH_MS ?? 4000);
 const CLIENTS = (process.env.BENCH_CLIENTS ?? '1,8,32').split(',').map(Number);
 const PORT = Number(process.env.BENCH_PORT ?? 4391);
-/** `BENCH_ONLY=realtime`: only the in-process check, stream and batch figures (a reduced run); `BENCH_ONLY=deduct`: only the deduct tables; `BENCH_ONLY=verify`: only the API-key verify figures; `BENCH_ONLY=usage`: only check, track and rate limits. */
+/** `BENCH_ONLY=realtime`: only the in-process check, stream and batch figures (a reduced run); `BENCH_ONLY=deduct`: only the deduct tables; `BENCH_ONLY=verify`: only the API-key verify figures; `BENCH_ONLY=usage`: only check, track and rate limits; `BENCH_ONLY=holds`: only hold + capture pairs. */
 const ONLY = process.env.BENCH_ONLY;
 const ENC = `k1:${Buffer.alloc(32, 3).toString('base64')}`;
 const PROJECT = 'bench';
@@ -185,6 +186,14 @@ async function main(): Promise<void> {
       for (const r of ratios) out(r);
       return;
     }
+    if (ONLY === 'holds') {
+      await httpLoad('warm-up', { url, clients: 8, ms: 1500, key, body: '{"amount":1}', path: () => `/v1/customers/${spread()}/credits/deduct` });
+      await holdsBench({ url, key, ms: MS, customers: CUSTOMERS, out, ratios, ceiling: (c) => ceiling(pool, c, false) });
+      out('');
+      out('Summary');
+      for (const r of ratios) out(r);
+      return;
+    }
     if (ONLY === 'realtime') {
       await realtimeBench({ url, key, ms: MS, customers: CUSTOMERS, out, ratios, sql: (text) => pool.query(text) });
       out('');
@@ -220,6 +229,7 @@ async function main(): Promise<void> {
     }
     await usageBench({ url, key, ms: MS, customers: CUSTOMERS, out, ratios, ceiling: (c) => ceiling(pool, c, false) });
     await realtimeBench({ url, key, ms: MS, customers: CUSTOMERS, out, ratios, sql: (text) => pool.query(text) });
+    await holdsBench({ url, key, ms: MS, customers: CUSTOMERS, out, ratios, ceiling: (c) => ceiling(pool, c, false) });
     // Deduct with auto top-up enabled for every customer (threshold never reached: the cost of the
     // check after each deduct), against the same run without it.
     out('');

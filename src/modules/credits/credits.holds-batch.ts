@@ -12,10 +12,10 @@ import { holdView } from './credits.service.ts';
  * while a batch is in flight go together as the next batch — one transaction and a fixed handful
  * of statements whatever its size: the Idempotency-Key claims, one lock of the holds and one of the
  * accounts they touch, the decisions in arrival order in memory (each op its own answer:
- * `insufficient_credits`, `conflict`, `not_found`, or its hold and balance after it), one update of
- * every account changed, one insert of the new holds, one update of the closed ones, one insert of
- * the capture entries, and one statement storing every reply (and freeing the keys of refused ops,
- * as a rolled-back request leaves them). No reply leaves before the commit; a batch failing at the
+ * `insufficient_credits`, `conflict`, `not_found`, or its hold and balance after it), then ONE
+ * statement for every write: one update of each account changed, the new holds, the closed ones,
+ * the capture entries, every stored reply, and the freed keys of refused ops (as a rolled-back
+ * request leaves them). No reply leaves before the commit; a batch failing at the
  * database answers each op with that error and leaves nothing of it. A batch of one (an idle server)
  * takes the one-at-a-time path, so batching adds no latency when idle.
  */
@@ -74,6 +74,7 @@ interface Acct {
   balance: number;
   held: number;
   expiring: number;
+  live: boolean;
   changed: boolean;
   at: Date;
 }
@@ -121,7 +122,7 @@ export async function applyHoldBatch(ops: HoldOp[]): Promise<(HoldOutcome | Erro
       }
     }
     const todo = ops.flatMap((_op, i) => (out[i] === undefined ? [i] : []));
-    await decide(trx, ops, todo, out, times);
+    const writes = await decide(trx, ops, todo, out, times);
 
     // The replies stored with the effect; the claims of refused ops freed.
     const stored: { projectId: string; key: string; status: number; body: unknown }[] = [];
@@ -133,41 +134,33 @@ export async function applyHoldBatch(ops: HoldOp[]): Promise<(HoldOutcome | Erro
       if (o && typeof o === 'object' && !(o instanceof Error) && 'status' in o) stored.push({ projectId: op.projectId, key, status: o.status, body: o.body });
       else freed.push({ projectId: op.projectId, key });
     }
-    await repo.settleKeys(trx, stored, freed);
+    await repo.writeHoldBatch(trx, { ...writes, stored, freed });
   });
   return out.map((o) => o ?? new Error('group commit: no answer for a hold operation'));
 }
 
-/** Locks what the ops touch, decides each in arrival order, writes the batch. Fills `out` for every op of `todo`. */
+/**
+ * Locks what the ops touch, decides each in arrival order and builds its reply (so every write,
+ * replies included, goes in one statement after). Fills `out` for every op of `todo`.
+ */
 async function decide(
   trx: Queryable,
   ops: HoldOp[],
   todo: number[],
   out: (HoldOutcome | Error | undefined)[],
   times: Map<string, Date>,
-): Promise<void> {
-  if (todo.length === 0) return;
-  // A new hold for a customer not known yet (or deleted) takes the one-at-a-time path after this batch:
-  // there the customer is created with its hold, or not at all if the hold is refused.
-  const creates = todo.filter((i) => ops[i]!.kind === 'hold');
-  const wanted = [
-    ...new Map(
-      creates.map((i) => {
-        const op = ops[i] as Extract<HoldOp, { kind: 'hold' }>;
-        return [op.projectId + sep + op.customerId, { projectId: op.projectId, customerId: op.customerId }] as const;
-      }),
-    ).values(),
-  ];
-  const live = await repo.liveCustomers(trx, wanted);
-
+): Promise<Omit<repo.HoldBatchWrites, 'stored' | 'freed'>> {
+  const w: Omit<repo.HoldBatchWrites, 'stored' | 'freed'> = { accounts: [], inserts: [], closes: [], entries: [] };
+  if (todo.length === 0) return w;
   // Lock the holds, then the accounts (the order the one-at-a-time capture and the expiry job lock them in).
-  const holdRefs = [...new Map(todo.flatMap((i) => {
-    const op = ops[i]!;
-    return op.kind === 'hold' ? [] : [[op.projectId + sep + op.holdId, { projectId: op.projectId, id: op.holdId }] as const];
-  })).values()];
-  const holds = new Map((await repo.lockHolds(trx, holdRefs)).map((h) => [h.project_id + sep + h.id, h]));
+  const holdRefs = new Map<string, { projectId: string; id: string }>();
   const acctRefs = new Map<string, { projectId: string; customerId: string }>();
-  for (const c of wanted) if (live.has(c.projectId + sep + c.customerId)) acctRefs.set(c.projectId + sep + c.customerId, c);
+  for (const i of todo) {
+    const op = ops[i]!;
+    if (op.kind === 'hold') acctRefs.set(op.projectId + sep + op.customerId, { projectId: op.projectId, customerId: op.customerId });
+    else holdRefs.set(op.projectId + sep + op.holdId, { projectId: op.projectId, id: op.holdId });
+  }
+  const holds = new Map((await repo.lockHolds(trx, [...holdRefs.values()])).map((h) => [h.project_id + sep + h.id, h]));
   for (const h of holds.values()) acctRefs.set(h.project_id + sep + h.customer_id, { projectId: h.project_id, customerId: h.customer_id });
   const accts = new Map<string, Acct>();
   for (const a of await repo.lockAccounts(trx, [...acctRefs.values()])) {
@@ -177,50 +170,57 @@ async function decide(
       balance: Number(a.balance),
       held: Number(a.held),
       expiring: Number(a.expiring_grants),
+      live: a.live,
       changed: false,
       at: new Date(0),
     });
   }
 
-  const state = new Map<string, repo.HoldRow['status']>();
-  const inserts: Parameters<typeof repo.insertHolds>[1] = [];
-  const closes: Parameters<typeof repo.closeHolds>[1] = [];
-  const entries: Parameters<typeof repo.insertCaptureEntries>[1] = [];
+  /** Holds as they stand after the ops so far (closed ones), and the new ones. */
+  const current = new Map<string, repo.HoldRow>();
   const grants: { projectId: string; customerId: string; take: number }[] = [];
-  /** Each applied op: its hold id and the account right after it. */
-  const applied = new Map<number, { holdId: string; kind: HoldOp['kind']; balance: number; held: number }>();
-
   for (const i of todo) {
     const op = ops[i]!;
     const at = times.get(op.projectId) as Date;
     if (op.kind === 'hold') {
-      const k = op.projectId + sep + op.customerId;
-      if (!live.has(k)) {
+      const a = accts.get(op.projectId + sep + op.customerId);
+      // A customer not known yet (or deleted) takes the one-at-a-time path after this batch: there
+      // the customer is created with its hold, or not at all if the hold is refused.
+      if (!a?.live) {
         out[i] = 'unbatched';
         continue;
       }
-      const a = accts.get(k);
-      if (!a || a.balance - a.held < op.amount) {
-        out[i] = new InsufficientCreditsError(a?.balance ?? 0, op.amount, (a?.balance ?? 0) - (a?.held ?? 0));
+      if (a.balance - a.held < op.amount) {
+        out[i] = new InsufficientCreditsError(a.balance, op.amount, a.balance - a.held);
         continue;
       }
       a.held += op.amount;
       a.changed = true;
       a.at = at;
-      const id = newId('hold');
-      inserts.push({ id, projectId: op.projectId, customerId: op.customerId, amount: op.amount, reason: op.reason, expiresAt: new Date(at.getTime() + op.expiresIn * 1000), at });
-      applied.set(i, { holdId: id, kind: 'hold', balance: a.balance, held: a.held });
+      const row: repo.HoldRow = {
+        id: newId('hold'),
+        project_id: op.projectId,
+        customer_id: op.customerId,
+        amount: op.amount,
+        status: 'held',
+        captured_amount: null,
+        reason: op.reason,
+        expires_at: new Date(at.getTime() + op.expiresIn * 1000),
+        created_at: at,
+        closed_at: null,
+      };
+      w.inserts.push({ id: row.id, projectId: op.projectId, customerId: op.customerId, amount: op.amount, reason: op.reason, expiresAt: row.expires_at, at });
+      out[i] = { status: 201, body: holdView(row, a), replayed: false };
       continue;
     }
     const hk = op.projectId + sep + op.holdId;
-    const h = holds.get(hk);
+    const h = current.get(hk) ?? holds.get(hk);
     if (!h) {
       out[i] = new NotFoundError('hold', op.holdId);
       continue;
     }
-    const status = state.get(hk) ?? h.status;
-    if (status !== 'held') {
-      out[i] = new ConflictError(`Hold is already ${status}`, { status });
+    if (h.status !== 'held') {
+      out[i] = new ConflictError(`Hold is already ${h.status}`, { status: h.status });
       continue;
     }
     const amount = Number(h.amount);
@@ -239,11 +239,13 @@ async function decide(
     a.held -= amount;
     a.changed = true;
     a.at = at;
-    state.set(hk, op.kind === 'capture' ? 'captured' : 'released');
-    closes.push({ id: h.id, status: op.kind === 'capture' ? 'captured' : 'released', captured: op.kind === 'capture' ? take : null, at });
+    const status = op.kind === 'capture' ? 'captured' : 'released';
+    const closed: repo.HoldRow = { ...h, status, captured_amount: op.kind === 'capture' ? take : null, closed_at: at };
+    current.set(hk, closed);
+    w.closes.push({ id: h.id, status, captured: closed.captured_amount, at });
     if (take !== 0) {
       if (a.expiring > 0) grants.push({ projectId: h.project_id, customerId: h.customer_id, take });
-      entries.push({
+      w.entries.push({
         id: newId('ledger'),
         projectId: h.project_id,
         customerId: h.customer_id,
@@ -255,21 +257,10 @@ async function decide(
         at,
       });
     }
-    applied.set(i, { holdId: h.id, kind: op.kind, balance: a.balance, held: a.held });
+    out[i] = { status: 200, body: holdView(closed, a), replayed: false };
   }
-
-  // The writes: one statement each, whatever the batch's size (expiring grants, rare, one per capture).
+  // Expiring grants (rare): spent soonest-expiring first, one statement per capture, as the one-at-a-time capture does.
   for (const g of grants) await repo.consumeGrants(trx, g.projectId, g.customerId, g.take);
-  await repo.writeAccounts(
-    trx,
-    [...accts.values()].filter((a) => a.changed).map((a) => ({ projectId: a.projectId, customerId: a.customerId, balance: a.balance, held: a.held, at: a.at })),
-  );
-  const rows = new Map<string, repo.HoldRow>();
-  for (const r of await repo.insertHolds(trx, inserts)) rows.set(r.id, r);
-  for (const r of await repo.closeHolds(trx, closes)) rows.set(r.id, r);
-  await repo.insertCaptureEntries(trx, entries);
-  for (const [i, a] of applied) {
-    const row = rows.get(a.holdId) as repo.HoldRow;
-    out[i] = { status: a.kind === 'hold' ? 201 : 200, body: holdView(row, { balance: a.balance, held: a.held }), replayed: false };
-  }
+  for (const a of accts.values()) if (a.changed) w.accounts.push({ projectId: a.projectId, customerId: a.customerId, balance: a.balance, held: a.held, at: a.at });
+  return w;
 }

@@ -520,43 +520,6 @@ export async function storedKeys(
   return new Map(r.rows.map((x) => [`${x.project_id}\u0000${x.key}`, x]));
 }
 
-/** Stores replies of claimed keys and frees the claims of keys whose request failed, in one statement. */
-export async function settleKeys(
-  q: Queryable,
-  stored: { projectId: string; key: string; status: number; body: unknown }[],
-  freed: { projectId: string; key: string }[],
-): Promise<void> {
-  if (stored.length === 0 && freed.length === 0) return;
-  await q.query(
-    `WITH s AS (
-       UPDATE idempotency_keys ik SET status_code = x.s, response = x.r::jsonb
-       FROM unnest($1::text[], $2::text[], $3::int[], $4::text[]) AS x(p, k, s, r)
-       WHERE ik.project_id = x.p AND ik.key = x.k RETURNING 1
-     )
-     DELETE FROM idempotency_keys ik USING unnest($5::text[], $6::text[]) AS x(p, k)
-     WHERE ik.project_id = x.p AND ik.key = x.k AND ik.status_code IS NULL`,
-    [
-      stored.map((s) => s.projectId),
-      stored.map((s) => s.key),
-      stored.map((s) => s.status),
-      stored.map((s) => JSON.stringify(s.body ?? null)),
-      freed.map((f) => f.projectId),
-      freed.map((f) => f.key),
-    ],
-  );
-}
-
-/** Which of these customers exist (and are not deleted), as `project\0customer`. */
-export async function liveCustomers(q: Queryable, pairs: { projectId: string; customerId: string }[]): Promise<Set<string>> {
-  if (pairs.length === 0) return new Set();
-  const r = await q.query<{ project_id: string; id: string }>(
-    `SELECT c.project_id, c.id FROM customers c JOIN unnest($1::text[], $2::text[]) AS x(p, c) ON c.project_id = x.p AND c.id = x.c
-     WHERE c.deleted_at IS NULL`,
-    [pairs.map((p) => p.projectId), pairs.map((p) => p.customerId)],
-  );
-  return new Set(r.rows.map((x) => `${x.project_id}\u0000${x.id}`));
-}
-
 /** Locks holds (project, id), in id order. */
 export async function lockHolds(q: Queryable, holds: { projectId: string; id: string }[]): Promise<HoldRow[]> {
   if (holds.length === 0) return [];
@@ -569,94 +532,105 @@ export async function lockHolds(q: Queryable, holds: { projectId: string; id: st
   ).rows;
 }
 
-/** Locks accounts (project, customer), in (project, customer) order. */
+/**
+ * Locks accounts (project, customer), in (project, customer) order; `live` says the customer
+ * exists and is not deleted.
+ */
 export async function lockAccounts(
   q: Queryable,
   accounts: { projectId: string; customerId: string }[],
-): Promise<(AccountRow & { project_id: string; customer_id: string })[]> {
+): Promise<(AccountRow & { project_id: string; customer_id: string; live: boolean })[]> {
   if (accounts.length === 0) return [];
   return (
-    await q.query<AccountRow & { project_id: string; customer_id: string }>(
-      `SELECT a.project_id, a.customer_id, a.balance, a.held, a.expiring_grants
+    await q.query<AccountRow & { project_id: string; customer_id: string; live: boolean }>(
+      `SELECT a.project_id, a.customer_id, a.balance, a.held, a.expiring_grants, (c.id IS NOT NULL AND c.deleted_at IS NULL) AS live
        FROM credit_accounts a JOIN unnest($1::text[], $2::text[]) AS x(p, c) ON a.project_id = x.p AND a.customer_id = x.c
+       LEFT JOIN customers c ON c.project_id = a.project_id AND c.id = a.customer_id
        ORDER BY a.project_id, a.customer_id FOR UPDATE OF a`,
       [accounts.map((a) => a.projectId), accounts.map((a) => a.customerId)],
     )
   ).rows;
 }
 
-/** One update per account: its balance and held after the batch. */
-export async function writeAccounts(q: Queryable, rows: { projectId: string; customerId: string; balance: number; held: number; at: Date }[]): Promise<void> {
-  if (rows.length === 0) return;
-  await q.query(
-    `UPDATE credit_accounts a SET balance = x.b, held = x.h, updated_at = x.u
-     FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::timestamptz[]) AS x(p, c, b, h, u)
-     WHERE a.project_id = x.p AND a.customer_id = x.c`,
-    [rows.map((r) => r.projectId), rows.map((r) => r.customerId), rows.map((r) => r.balance), rows.map((r) => r.held), rows.map((r) => r.at)],
-  );
+export interface HoldBatchWrites {
+  /** Each account changed: its balance and held after the batch (one update each). */
+  accounts: { projectId: string; customerId: string; balance: number; held: number; at: Date }[];
+  inserts: { id: string; projectId: string; customerId: string; amount: number; reason: string | null; expiresAt: Date; at: Date }[];
+  closes: { id: string; status: 'captured' | 'released'; captured: number | null; at: Date }[];
+  /** The capture entries, in arrival order. */
+  entries: { id: string; projectId: string; customerId: string; amount: number; balanceAfter: number; reason: string; holdId: string; held: number; at: Date }[];
+  /** Replies stored with the effect. */
+  stored: { projectId: string; key: string; status: number; body: unknown }[];
+  /** Claims of ops that did nothing, freed (as a rolled-back request leaves them). */
+  freed: { projectId: string; key: string }[];
 }
 
-export async function insertHolds(
-  q: Queryable,
-  holds: { id: string; projectId: string; customerId: string; amount: number; reason: string | null; expiresAt: Date; at: Date }[],
-): Promise<HoldRow[]> {
-  if (holds.length === 0) return [];
-  return (
-    await q.query<HoldRow>(
-      `INSERT INTO credit_holds (id, project_id, customer_id, amount, status, reason, expires_at, created_at)
+/** Every write of a holds batch in ONE statement: accounts, new holds, closed holds, entries, replies, freed keys. */
+export async function writeHoldBatch(q: Queryable, w: HoldBatchWrites): Promise<void> {
+  if (Object.values(w).every((l) => l.length === 0)) return;
+  const col = <T, K extends keyof T>(rows: T[], k: K) => rows.map((r) => r[k]);
+  await q.query(
+    `WITH acc AS (
+       UPDATE credit_accounts a SET balance = x.b, held = x.h, updated_at = x.u
+       FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::timestamptz[]) AS x(p, c, b, h, u)
+       WHERE a.project_id = x.p AND a.customer_id = x.c RETURNING 1
+     ), ins AS (
+       INSERT INTO credit_holds (id, project_id, customer_id, amount, status, reason, expires_at, created_at)
        SELECT x.i, x.p, x.c, x.a, 'held', x.r, x.e, x.t
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[], $7::timestamptz[]) WITH ORDINALITY AS x(i, p, c, a, r, e, t, n)
-       ORDER BY x.n RETURNING *`,
-      [
-        holds.map((h) => h.id),
-        holds.map((h) => h.projectId),
-        holds.map((h) => h.customerId),
-        holds.map((h) => h.amount),
-        holds.map((h) => h.reason),
-        holds.map((h) => h.expiresAt),
-        holds.map((h) => h.at),
-      ],
-    )
-  ).rows;
-}
-
-export async function closeHolds(
-  q: Queryable,
-  closes: { id: string; status: 'captured' | 'released'; captured: number | null; at: Date }[],
-): Promise<HoldRow[]> {
-  if (closes.length === 0) return [];
-  return (
-    await q.query<HoldRow>(
-      `UPDATE credit_holds h SET status = x.s, captured_amount = x.c, closed_at = x.t
-       FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[]) AS x(i, s, c, t)
-       WHERE h.id = x.i RETURNING h.*`,
-      [closes.map((c) => c.id), closes.map((c) => c.status), closes.map((c) => c.captured), closes.map((c) => c.at)],
-    )
-  ).rows;
-}
-
-/** The capture entries of a batch, in arrival order. */
-export async function insertCaptureEntries(
-  q: Queryable,
-  entries: { id: string; projectId: string; customerId: string; amount: number; balanceAfter: number; reason: string; holdId: string; held: number; at: Date }[],
-): Promise<void> {
-  if (entries.length === 0) return;
-  await q.query(
-    `INSERT INTO ledger_entries (id, project_id, customer_id, amount, balance_after, kind, reason, source_id, metadata, expires_at, created_at)
-     SELECT x.i, x.p, x.c, x.a, x.b, 'capture', x.r, x.h, jsonb_build_object('hold_id', x.h, 'held', x.held), NULL, x.t
-     FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::bigint[], $9::timestamptz[])
-       WITH ORDINALITY AS x(i, p, c, a, b, r, h, held, t, n)
-     ORDER BY x.n`,
+       FROM unnest($6::text[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::timestamptz[], $12::timestamptz[]) WITH ORDINALITY AS x(i, p, c, a, r, e, t, n)
+       ORDER BY x.n RETURNING 1
+     ), cls AS (
+       UPDATE credit_holds h SET status = x.s, captured_amount = x.c, closed_at = x.t
+       FROM unnest($13::text[], $14::text[], $15::bigint[], $16::timestamptz[]) AS x(i, s, c, t)
+       WHERE h.id = x.i RETURNING 1
+     ), led AS (
+       INSERT INTO ledger_entries (id, project_id, customer_id, amount, balance_after, kind, reason, source_id, metadata, expires_at, created_at)
+       SELECT x.i, x.p, x.c, x.a, x.b, 'capture', x.r, x.h, jsonb_build_object('hold_id', x.h, 'held', x.held), NULL, x.t
+       FROM unnest($17::text[], $18::text[], $19::text[], $20::bigint[], $21::bigint[], $22::text[], $23::text[], $24::bigint[], $25::timestamptz[])
+         WITH ORDINALITY AS x(i, p, c, a, b, r, h, held, t, n)
+       ORDER BY x.n RETURNING 1
+     ), st AS (
+       UPDATE idempotency_keys ik SET status_code = x.s, response = x.r::jsonb
+       FROM unnest($26::text[], $27::text[], $28::int[], $29::text[]) AS x(p, k, s, r)
+       WHERE ik.project_id = x.p AND ik.key = x.k RETURNING 1
+     ), fr AS (
+       DELETE FROM idempotency_keys ik USING unnest($30::text[], $31::text[]) AS x(p, k)
+       WHERE ik.project_id = x.p AND ik.key = x.k AND ik.status_code IS NULL RETURNING 1
+     )
+     SELECT (SELECT count(*) FROM acc) + (SELECT count(*) FROM ins) + (SELECT count(*) FROM cls)
+          + (SELECT count(*) FROM led) + (SELECT count(*) FROM st) + (SELECT count(*) FROM fr) AS n`,
     [
-      entries.map((e) => e.id),
-      entries.map((e) => e.projectId),
-      entries.map((e) => e.customerId),
-      entries.map((e) => e.amount),
-      entries.map((e) => e.balanceAfter),
-      entries.map((e) => e.reason),
-      entries.map((e) => e.holdId),
-      entries.map((e) => e.held),
-      entries.map((e) => e.at),
+      col(w.accounts, 'projectId'),
+      col(w.accounts, 'customerId'),
+      col(w.accounts, 'balance'),
+      col(w.accounts, 'held'),
+      col(w.accounts, 'at'),
+      col(w.inserts, 'id'),
+      col(w.inserts, 'projectId'),
+      col(w.inserts, 'customerId'),
+      col(w.inserts, 'amount'),
+      col(w.inserts, 'reason'),
+      col(w.inserts, 'expiresAt'),
+      col(w.inserts, 'at'),
+      col(w.closes, 'id'),
+      col(w.closes, 'status'),
+      col(w.closes, 'captured'),
+      col(w.closes, 'at'),
+      col(w.entries, 'id'),
+      col(w.entries, 'projectId'),
+      col(w.entries, 'customerId'),
+      col(w.entries, 'amount'),
+      col(w.entries, 'balanceAfter'),
+      col(w.entries, 'reason'),
+      col(w.entries, 'holdId'),
+      col(w.entries, 'held'),
+      col(w.entries, 'at'),
+      col(w.stored, 'projectId'),
+      col(w.stored, 'key'),
+      col(w.stored, 'status'),
+      w.stored.map((r) => JSON.stringify(r.body ?? null)),
+      col(w.freed, 'projectId'),
+      col(w.freed, 'key'),
     ],
   );
 }
