@@ -215,6 +215,71 @@ describe('issue 16: group commit of holds, captures and releases', () => {
     expect(batched).toContain('"kind":"capture"');
   });
 
+  it('one batch across two projects, and a capture from an account holding expiring grants (spent soonest-expiring first)', async () => {
+    const p = await seeded({ c: 10 });
+    const q = await seeded({ c: 4 });
+    const exp = new Date(h.clock.now().getTime() + 86_400_000).toISOString();
+    await p.call('POST', '/v1/customers/g/credits/grant', { amount: 5, reason: 'soon', expires_at: exp });
+    await p.call('POST', '/v1/customers/g/credits/grant', { amount: 5, reason: 'later', expires_at: new Date(h.clock.now().getTime() + 2 * 86_400_000).toISOString() });
+    const hg = await held(p, 'g', 8);
+    const { replies, batches } = await oneBatch([hold(p, 'c', { amount: 10 }), hold(q, 'c', { amount: 5 }), capture(p, hg, { amount: 7 }), hold(q, 'c', { amount: 4 })]);
+    expect(batches).toBe(1);
+    expect(replies.map((r) => r.status)).toEqual([201, 402, 200, 201]);
+    expect(replies[1]!.body.error).toMatchObject({ code: 'insufficient_credits', balance: 4, available: 4 });
+    expect(replies[2]!.body).toMatchObject({ balance: 3, held: 0 });
+    expect(await account(p, 'c')).toMatchObject({ balance: 10, held: 10 });
+    expect(await account(q, 'c')).toMatchObject({ balance: 4, held: 4 });
+    expect(await account(p, 'g')).toMatchObject({ balance: 3, held: 0 });
+    const grants = await h.db.query('SELECT reason, remaining FROM credit_grants WHERE project_id = $1 AND customer_id = $2 ORDER BY expires_at', [p.id, 'g']);
+    expect(grants.rows.map((g) => [g.reason, Number(g.remaining)])).toEqual([
+      ['soon', 0],
+      ['later', 3],
+    ]);
+  });
+
+  it('under real concurrency (no pause), keys sent twice: one effect per key, twins answered alike, the invariants hold', async () => {
+    const p = await seeded({ a: 40, b: 40, c: 40 });
+    const customers = ['a', 'b', 'c'];
+    const batchesBefore = batcher().stats.batches;
+    const opsBefore = batcher().stats.ops;
+    const made = await Promise.all(
+      Array.from({ length: 30 }, (_v, i) => i).flatMap((i) => {
+        const send = hold(p, customers[i % 3]!, { amount: 1 + (i % 4) }, `k-h-${i}`);
+        return [send(), send()];
+      }),
+    );
+    for (let i = 0; i < made.length; i += 2) expect(made[i + 1]!.body).toEqual(made[i]!.body);
+    const ok = made.filter((r, i) => i % 2 === 0 && r.status === 201);
+    expect(ok.length).toBeGreaterThan(0);
+    const closed = await Promise.all(
+      ok.flatMap((r, i) => {
+        const send = i % 2 === 0 ? capture(p, r.body.id, { amount: 1 }, `k-c-${i}`) : release(p, r.body.id, `k-c-${i}`);
+        return [send(), send()];
+      }),
+    );
+    for (let i = 0; i < closed.length; i += 2) {
+      expect(closed[i]!.status).toBe(200);
+      expect(closed[i + 1]!.body).toEqual(closed[i]!.body);
+    }
+    // Every request went through the batcher (a twin met in its own batch goes again after it), in fewer batches than requests.
+    const ops = batcher().stats.ops - opsBefore;
+    expect(ops).toBeGreaterThanOrEqual(made.length + closed.length);
+    expect(batcher().stats.batches - batchesBefore).toBeLessThan(ops / 2);
+    const holds = await h.db.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM credit_holds WHERE project_id = $1 GROUP BY status ORDER BY status', [p.id]);
+    const captures = Math.ceil(ok.length / 2);
+    expect(holds.rows).toEqual([
+      ...(captures > 0 ? [{ status: 'captured', n: captures }] : []),
+      ...(ok.length - captures > 0 ? [{ status: 'released', n: ok.length - captures }] : []),
+    ]);
+    let spent = 0;
+    for (const c of customers) {
+      const a = await account(p, c);
+      expect(a.held).toBe(0);
+      spent += 40 - a.balance;
+    }
+    expect(spent).toBe(captures);
+  });
+
   it('a batch failing at the database answers each request with an error and applies nothing of it', async () => {
     const p = await seeded({ a: 10, b: 10 });
     const hb = await held(p, 'b', 4);
