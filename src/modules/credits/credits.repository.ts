@@ -533,7 +533,8 @@ export async function lockHolds(q: Queryable, holds: { projectId: string; id: st
 }
 
 /**
- * Locks accounts (project, customer), in (project, customer) order; `live` says the customer
+ * Locks accounts (project, customer), in (project, customer) byte order — the order the deduct
+ * batch and the expiry job lock them in, so no two of them wait on each other crosswise; `live` says the customer
  * exists and is not deleted.
  */
 export async function lockAccounts(
@@ -546,7 +547,7 @@ export async function lockAccounts(
       `SELECT a.project_id, a.customer_id, a.balance, a.held, a.expiring_grants, (c.id IS NOT NULL AND c.deleted_at IS NULL) AS live
        FROM credit_accounts a JOIN unnest($1::text[], $2::text[]) AS x(p, c) ON a.project_id = x.p AND a.customer_id = x.c
        LEFT JOIN customers c ON c.project_id = a.project_id AND c.id = a.customer_id
-       ORDER BY a.project_id, a.customer_id FOR UPDATE OF a`,
+       ORDER BY a.project_id COLLATE "C", a.customer_id COLLATE "C" FOR UPDATE OF a`,
       [accounts.map((a) => a.projectId), accounts.map((a) => a.customerId)],
     )
   ).rows;

@@ -588,16 +588,23 @@ export async function getHold(q: Queryable, projectId: string, holdId: string) {
   return holdView(hold);
 }
 
+/** Rows sorted by (project, customer) in code-unit order, the order batches lock accounts in. */
+function byAccount<T extends { project_id: string; customer_id: string }>(rows: T[]): T[] {
+  const k = (r: T) => `${r.project_id}\u0000${r.customer_id}`;
+  return rows.sort((a, b) => (k(a) < k(b) ? -1 : k(a) > k(b) ? 1 : 0));
+}
+
 /** Background: releases holds past their expiry and expires what is left of expiring grants. */
 export async function expireDue(ctx: AppContext, batch = 100): Promise<{ holds: number; grants: number }> {
   const now = ctx.clock.now();
   const holds = await ctx.db.tx(async (trx) => {
-    const due = await repo.claimDueHolds(trx, now, batch);
+    // Accounts are locked in (project, customer) byte order, as every batch locks them.
+    const due = byAccount(await repo.claimDueHolds(trx, now, batch));
     for (const h of due) await releaseLocked(trx, h, 'expired', now);
     return due.length;
   });
   const grants = await ctx.db.tx(async (trx) => {
-    const due = await repo.claimDueGrants(trx, now, batch);
+    const due = byAccount(await repo.claimDueGrants(trx, now, batch));
     for (const g of due) await expireGrant(trx, g);
     return due.length;
   });
