@@ -1,21 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
-import { closedLoop, type Figures, fmt, httpLoad } from './lib.ts';
+import { closedLoop, type Figures, fmt, httpLoad, type SectionOpts } from './lib.ts';
 
 /**
  * Holds (issue 16): hold + capture pairs over HTTP at 32 clients, an Idempotency-Key on each
  * request, customers spread; as a ratio to the one-at-a-time deduct ceiling of the same run (a
  * pair is two requests, so the ratio counts requests). Then the holds batcher's figures from /metrics.
  */
-export async function holdsBench(o: {
-  url: string;
-  key: string;
-  ms: number;
-  customers: number;
-  out: (s: string) => void;
-  ratios: string[];
-  ceiling: (clients: number) => Promise<Figures>;
-}): Promise<void> {
+export async function holdsBench(o: SectionOpts): Promise<void> {
   const clients = 32;
   o.out('');
   o.out(`PostgreSQL — holds: POST hold then POST capture (Idempotency-Key on each), spread, ${clients} clients`);

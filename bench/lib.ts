@@ -4,6 +4,17 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 
+/** What a bench section over HTTP gets from bench/run.ts: the server, its key, and the same run's ceiling. */
+export interface SectionOpts {
+  url: string;
+  key: string;
+  ms: number;
+  customers: number;
+  out: (s: string) => void;
+  ratios: string[];
+  ceiling: (clients: number) => Promise<Figures>;
+}
+
 export interface Figures {
   name: string;
   clients: number;

@@ -5,17 +5,9 @@
  * limits (counted in PostgreSQL, then Redis) on deduct and track against the same run without.
  */
 import type pg from 'pg';
-import { type Figures, fmt, httpLoad, startServer, stopServer } from './lib.ts';
+import { type Figures, fmt, httpLoad, type SectionOpts, startServer, stopServer } from './lib.ts';
 
-export interface UsageBenchOpts {
-  url: string;
-  key: string;
-  ms: number;
-  customers: number;
-  out: (s: string) => void;
-  ratios: string[];
-  ceiling: (clients: number) => Promise<Figures>;
-}
+export type UsageBenchOpts = SectionOpts;
 
 let seq = 0;
 const idem = () => ({ 'idempotency-key': `bench-${process.pid}-${seq++}` });

@@ -15,6 +15,7 @@ import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
 import { deductBatcher } from '../src/modules/credits/credits.batch.ts';
 import { createProject } from '../src/modules/projects/projects.service.ts';
 import { createHarness, type Harness, type Res, TEST_ENCRYPTION_KEY, testConfig, type TestProject } from './support/harness.ts';
+import { lineUp } from './support/batch.ts';
 
 let h: Harness;
 beforeAll(async () => {
@@ -25,28 +26,7 @@ afterAll(async () => h?.close());
 const catalog = { ...DEMO_CATALOGS.aurisvoice!.catalog, signup_credits: 0 };
 const batcher = () => deductBatcher({ db: h.db, config: h.config } as AppContext);
 
-/** Turns until the batcher holds `n` waiting operations (no sleep: the requests only need CPU turns). */
-async function queued(n: number): Promise<void> {
-  for (let i = 0; i < 10_000 && batcher().pending < n; i++) await new Promise((r) => setImmediate(r));
-  expect(batcher().pending).toBe(n);
-}
-
-/**
- * Sends the requests one after the other into ONE paused batch, so their arrival order is the
- * order given, then lets the batch go; returns the replies in that order and how many batches ran.
- */
-async function oneBatch(sends: (() => Promise<Res>)[]): Promise<{ replies: Res[]; batches: number }> {
-  const before = batcher().stats.batches;
-  const release = batcher().pause();
-  const pending: Promise<Res>[] = [];
-  for (const [i, send] of sends.entries()) {
-    pending.push(send());
-    await queued(i + 1);
-  }
-  release();
-  const replies = await Promise.all(pending);
-  return { replies, batches: batcher().stats.batches - before };
-}
+const { queued, oneBatch } = lineUp(batcher);
 
 async function ledger(p: TestProject, customer: string) {
   const acct = (

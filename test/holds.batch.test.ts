@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_CATALOGS } from '../src/demo/catalogs.ts';
 import { holdsBatcher } from '../src/modules/credits/credits.holds-batch.ts';
 import { createHarness, type Harness, type Res, type TestProject } from './support/harness.ts';
+import { lineUp } from './support/batch.ts';
 
 let h: Harness;
 beforeAll(async () => {
@@ -12,25 +13,7 @@ afterAll(async () => h?.close());
 const catalog = { ...DEMO_CATALOGS.aurisvoice!.catalog, signup_credits: 0 };
 const batcher = () => holdsBatcher({ db: h.db, config: h.config });
 
-/** Turns until the batcher holds `n` waiting operations (no sleep: the requests only need CPU turns). */
-async function queued(n: number): Promise<void> {
-  for (let i = 0; i < 10_000 && batcher().pending < n; i++) await new Promise((r) => setImmediate(r));
-  expect(batcher().pending).toBe(n);
-}
-
-/** Sends the requests one after the other into ONE paused batch (arrival order = the order given), then lets it go. */
-async function oneBatch(sends: (() => Promise<Res>)[]): Promise<{ replies: Res[]; batches: number }> {
-  const before = batcher().stats.batches;
-  const release = batcher().pause();
-  const pending: Promise<Res>[] = [];
-  for (const [i, send] of sends.entries()) {
-    pending.push(send());
-    await queued(i + 1);
-  }
-  release();
-  const replies = await Promise.all(pending);
-  return { replies, batches: batcher().stats.batches - before };
-}
+const { queued, oneBatch } = lineUp(batcher);
 
 const headers = (key?: string): Record<string, string> => (key ? { 'idempotency-key': key } : {});
 const hold = (p: TestProject, c: string, body: unknown, key?: string) => () => p.call('POST', `/v1/customers/${c}/credits/holds`, body, headers(key));
