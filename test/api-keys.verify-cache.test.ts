@@ -224,6 +224,25 @@ describe('issue 15: verify from the SDK cache', () => {
     expect(p99).toBeLessThan(500);
   });
 
+  it('a revocation reaches this instance’s verifiers right after its commit, without waiting for the NOTIFY (nor the log it comes from)', async () => {
+    await customer('nud');
+    const k = await newKey('nud', { scopes: ['a'] });
+    await localUntil(v, k.key, (d) => d?.valid === true);
+    // Without the change-log trigger on key updates, neither a NOTIFY nor the poll can bring the revocation.
+    await h.db.query('ALTER TABLE customer_api_keys DISABLE TRIGGER stream_customer_api_keys_upd');
+    try {
+      const r = await p.call('DELETE', `/v1/api-keys/${k.id}`);
+      expect(r.status, r.raw).toBe(200);
+      expect(await localUntil(v, k.key, (d) => d?.valid === false)).toEqual({ valid: false, code: 'revoked', key_id: k.id, customer_id: 'nud' });
+    } finally {
+      await h.db.query('ALTER TABLE customer_api_keys ENABLE TRIGGER stream_customer_api_keys_upd');
+    }
+    // Revoking again changes nothing and writes no second audit entry.
+    expect((await p.call('DELETE', `/v1/api-keys/${k.id}`)).status).toBe(200);
+    const audits = await h.db.query<{ n: number }>("SELECT count(*)::int AS n FROM audit_log WHERE project_id = $1 AND action = 'api_key.revoked' AND target = $2", [p.id, k.id]);
+    expect(audits.rows[0]!.n).toBe(1);
+  });
+
   it('a verifier on another instance (same database) sees a key issued and revoked through this one', async () => {
     const other = await createTollgate({ config: h.config, db: h.db, clock: h.clock, runner: false, logger: false });
     await other.app.listen({ port: 0, host: '127.0.0.1' });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CatalogInput } from '../src/domain/catalog.ts';
+import { EXPORT_SECTIONS, NOT_EXPORTED } from '../src/modules/customers/erasure.repository.ts';
 import { redact } from '../src/modules/customers/erasure.service.ts';
 import { dispatchOutbox } from '../src/modules/webhooks-out/webhooks.service.ts';
 import { createHarness, type Harness, type TestProject } from './support/harness.ts';
@@ -121,6 +122,63 @@ describe('issue 15: customer erasure and export', () => {
     expect(r.raw).not.toContain('key_hash');
     const after = await h.db.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_log WHERE project_id = $1', [p.id]);
     expect(after.rows[0]!.n).toBe(before.rows[0]!.n);
+  });
+
+  it('the export covers every table holding a customer_id: imports, disputes, sessions, events, e-mails, each row the database holds', async () => {
+    // Brought in by an import first (opening balance + a past payment), then used like any customer.
+    const imp = await p.call('POST', '/v1/imports/credits', { rows: [{ source_id: 'legacy-42', customer_id: 'covered', balance: 250 }] });
+    ok(imp, 'import credits');
+    const impPay = await p.call('POST', '/v1/imports/payments', {
+      rows: [{ source_id: 'legacy-pay-7', customer_id: 'covered', amount: 4900, currency: 'eur', created_at: '2026-01-05T10:00:00Z', status: 'paid' }],
+    });
+    ok(impPay, 'import payments');
+    await seed('covered');
+    const paid = await p.call('GET', '/v1/payments?customer_id=covered');
+    const sandboxPay = paid.body.data.find((x: { provider: string }) => x.provider !== 'import');
+    ok(await p.call('POST', `/v1/test-helpers/payments/${sandboxPay.id}/dispute`, { reason: 'fraudulent' }), 'dispute');
+    ok(await p.call('POST', '/v1/track/batch', { events: [{ event_id: 'evt-covered-1', customer_id: 'covered', feature: 'calls', quantity: 1 }] }), 'batch');
+    ok(await p.call('PUT', '/v1/customers/covered/credits/auto-top-up', { enabled: true, threshold: 5, pack: 'starter', monthly_cap: 5000 }), 'auto top-up');
+
+    const tables = await h.db.query<{ t: string }>(
+      `SELECT DISTINCT c.table_name AS t FROM information_schema.columns c
+       JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name
+       WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE' AND c.column_name = 'customer_id' ORDER BY 1`,
+    );
+    const names = tables.rows.map((r) => r.t);
+    expect(names).toContain('import_records');
+    expect(names).toContain('disputes');
+    // Every such table is exported or said to hold nothing of its own (a new table fails here until it is).
+    expect(names.filter((t) => !(t in EXPORT_SECTIONS) && !(t in NOT_EXPORTED))).toEqual([]);
+    expect(Object.keys(EXPORT_SECTIONS).filter((t) => !names.includes(t))).toEqual([]);
+
+    const r = await p.call('GET', '/v1/customers/covered/export');
+    expect(r.status, r.raw).toBe(200);
+    const e = r.body;
+    const filled: string[] = [];
+    for (const [table, section] of Object.entries(EXPORT_SECTIONS)) {
+      const held = await h.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table} WHERE project_id = $1 AND customer_id = $2`, [p.id, 'covered']);
+      const n = held.rows[0]!.n;
+      expect(section in e, `${table} → ${section}`).toBe(true);
+      const v = e[section];
+      const got = Array.isArray(v) ? v.length : v ? 1 : 0;
+      // The audit section also has entries naming the customer as their target.
+      if (table === 'audit_log') expect(got, table).toBeGreaterThanOrEqual(n);
+      else expect(got, table).toBe(n);
+      if (n > 0) filled.push(table);
+    }
+    for (const t of ['import_records', 'disputes', 'checkout_sessions', 'outbox_events', 'customer_sessions', 'portal_sessions', 'usage_events', 'credit_auto_top_ups']) {
+      expect(filled, t).toContain(t);
+    }
+    expect(e.imports).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ shape: 'credits', source_id: 'legacy-42', amount: 250 }),
+        expect.objectContaining({ shape: 'payments', source_id: 'legacy-pay-7', amount: 4900 }),
+      ]),
+    );
+    expect(e.disputes).toEqual([expect.objectContaining({ payment_id: sandboxPay.id, reason: 'fraudulent', status: 'needs_response' })]);
+    expect(e.auto_top_up).toMatchObject({ enabled: true, threshold: 5, pack_id: 'starter' });
+    expect(e.events.some((x: { type: string }) => x.type === 'dispute.created')).toBe(true);
+    expect(r.raw).not.toContain('token_hash');
   });
 
   it('erases e-mail, name, profile, settings, metadata, secrets, billing details and API keys everywhere except the issued invoice, keeps the ledger balanced', async () => {

@@ -280,6 +280,68 @@ describe('Stripe disputes and fees', () => {
     expect(await outboxTypes(p, 'dispute.')).toEqual(['dispute.created', 'dispute.updated', 'dispute.closed']);
   });
 
+  it("records Stripe's dispute fee on the dispute and as a fee: /v1/metrics and Prometheus gross, fees, disputes and net reconcile", async () => {
+    const p = await stripeProject();
+    const pay = await stripePurchase(p, 'wes');
+    expect(await collectDueFees(h.tg.ctx)).toBeGreaterThanOrEqual(1);
+    const payFee = LocalStripe.fee(1500);
+    const { dispute, events } = stripe.openDispute(p.sk, pay.provider_ref);
+    const txs = dispute.balance_transactions as { fee: number }[];
+    expect(txs.map((t) => t.fee)).toEqual([LocalStripe.DISPUTE_FEE]);
+    for (const ev of events) expect((await p.deliver(ev)).status).toBe(200);
+    const [d] = (await ok(p.call('GET', `/v1/disputes?payment_id=${pay.id}`))).data;
+    expect(d.fee).toEqual({ amount: 1500, currency: 'eur' });
+    expect((await ok(p.call('GET', `/v1/disputes/${d.id}`))).fee).toEqual({ amount: 1500, currency: 'eur' });
+
+    const reconcile = (r: { gross: number; refunded: number; fees: number; disputes: { held: number; lost: number; fees: number }; net: number }) =>
+      r.gross - r.refunded - r.fees - r.disputes.held - r.disputes.lost;
+    const open = (await ok(p.call('GET', '/v1/metrics'))).net_revenue;
+    expect(open).toEqual([
+      { currency: 'eur', gross: 1500, refunded: 0, fees: payFee + 1500, disputes: { held: 1500, lost: 0, fees: 1500 }, net: 1500 - payFee - 1500 - 1500, payments: 1, fees_unknown: 0 },
+    ]);
+    expect(open[0].net).toBe(reconcile(open[0]));
+
+    for (const ev of stripe.moveDispute(p.sk, dispute.id, 'lost')) expect((await p.deliver(ev)).status).toBe(200);
+    const lost = (await ok(p.call('GET', '/v1/metrics'))).net_revenue[0];
+    expect(lost).toMatchObject({ fees: payFee + 1500, disputes: { held: 0, lost: 1500, fees: 1500 }, net: -payFee - 1500 });
+    expect(lost.net).toBe(reconcile(lost));
+
+    const prom = (await p.call('GET', '/v1/metrics/prometheus')).raw;
+    const l = `project="${p.id}",currency="eur"`;
+    expect(prom).toContain(`tollgate_revenue_gross_minor_units_total{${l}} 1500`);
+    expect(prom).toContain(`tollgate_provider_fees_minor_units_total{${l}} ${payFee + 1500}`);
+    expect(prom).toContain(`tollgate_dispute_fees_minor_units_total{${l}} 1500`);
+    expect(prom).toContain(`tollgate_disputes_lost_minor_units_total{${l}} 1500`);
+    expect(prom).toContain(`tollgate_revenue_net_minor_units{${l}} ${-payFee - 1500}`);
+  });
+
+  it('a dispute fee stated only by funds_withdrawn (created without balance transactions) is recorded once; a won dispute that gives it back counts 0', async () => {
+    const p = await stripeProject();
+    const pay = await stripePurchase(p, 'xia');
+    const { dispute, events } = stripe.openDispute(p.sk, pay.provider_ref);
+    const created = structuredClone(events[0]!) as { data: { object: Record<string, unknown> } };
+    created.data.object.balance_transactions = [];
+    expect((await p.deliver(created)).status).toBe(200);
+    const [before] = (await ok(p.call('GET', `/v1/disputes?payment_id=${pay.id}`))).data;
+    expect(before.fee).toBeNull();
+    const withdrawn = await p.deliver(events[1]!);
+    expect(withdrawn.body.status).not.toBe('ignored');
+    expect((await ok(p.call('GET', `/v1/disputes/${before.id}`))).fee).toEqual({ amount: 1500, currency: 'eur' });
+    const again = structuredClone(events[1]!) as { id: string };
+    again.id = `evt_${randomToken(24)}`;
+    expect((await p.deliver(again)).body.status).toBe('ignored');
+    expect(await outboxTypes(p, 'dispute.')).toEqual(['dispute.created']);
+    // Stripe gives the fee back with the reinstatement: a negative fee on the second transaction.
+    const [closed] = stripe.moveDispute(p.sk, dispute.id, 'won');
+    const txs = dispute.balance_transactions as { fee: number; net: number; amount: number }[];
+    txs[txs.length - 1]!.fee = -1500;
+    const closedWithRefund = structuredClone(closed!) as { data: { object: Record<string, unknown> } };
+    closedWithRefund.data.object.balance_transactions = structuredClone(txs);
+    expect((await p.deliver(closedWithRefund)).status).toBe(200);
+    expect((await ok(p.call('GET', `/v1/disputes/${before.id}`))).fee).toEqual({ amount: 0, currency: 'eur' });
+    expect((await ok(p.call('GET', '/v1/metrics'))).net_revenue[0].disputes).toEqual({ held: 0, lost: 0, fees: 0 });
+  });
+
   it('a dispute of a payment Tollgate does not know is acknowledged and ignored', async () => {
     const p = await stripeProject();
     const pay = await stripePurchase(p, 'vic');

@@ -49,7 +49,7 @@ describe('fees and net revenue', () => {
     expect(pro).toMatchObject({ fee: null, net: null, dispute: null });
     const before = await ok(p.call('GET', '/v1/metrics'));
     expect(before.net_revenue).toEqual([
-      { currency: 'eur', gross: 2000, refunded: 0, fees: 0, disputes: { held: 0, lost: 0 }, net: 2000, payments: 2, fees_unknown: 2 },
+      { currency: 'eur', gross: 2000, refunded: 0, fees: 0, disputes: { held: 0, lost: 0, fees: 0 }, net: 2000, payments: 2, fees_unknown: 2 },
     ]);
     expect(await collectDueFees(h.tg.ctx)).toBe(2);
     expect(await collectDueFees(h.tg.ctx)).toBe(0); // read once
@@ -63,11 +63,11 @@ describe('fees and net revenue', () => {
     const d = await ok(p.call('POST', `/v1/test-helpers/payments/${pro.id}/dispute`, {}));
     const held = await ok(p.call('GET', '/v1/metrics'));
     expect(held.net_revenue).toEqual([
-      { currency: 'eur', gross: 2000, refunded: 200, fees: 119, disputes: { held: 1500, lost: 0 }, net: 181, payments: 2, fees_unknown: 0 },
+      { currency: 'eur', gross: 2000, refunded: 200, fees: 119, disputes: { held: 1500, lost: 0, fees: 0 }, net: 181, payments: 2, fees_unknown: 0 },
     ]);
     await ok(p.call('POST', `/v1/test-helpers/disputes/${d.id}/update`, { status: 'lost' }));
     const lost = await ok(p.call('GET', '/v1/metrics'));
-    expect(lost.net_revenue[0]).toMatchObject({ disputes: { held: 0, lost: 1500 }, net: 181 });
+    expect(lost.net_revenue[0]).toMatchObject({ disputes: { held: 0, lost: 1500, fees: 0 }, net: 181 });
     // The period counts the payments made in it: an earlier month has none.
     const march = await ok(p.call('GET', '/v1/metrics?as_of=2026-03-31'));
     expect(march.net_revenue).toEqual([]);
@@ -121,8 +121,8 @@ describe('fees and net revenue', () => {
     await h.db.query("UPDATE payments SET fee_amount = 60, net_amount = 860, fee_currency = 'eur' WHERE id = $1", [row!.id]);
     const m = await ok(q.call('GET', '/v1/metrics'));
     expect(m.net_revenue).toEqual([
-      { currency: 'eur', gross: 0, refunded: 0, fees: 60, disputes: { held: 0, lost: 0 }, net: -60, payments: 0, fees_unknown: 0 },
-      { currency: 'usd', gross: 2000, refunded: 0, fees: 0, disputes: { held: 0, lost: 0 }, net: 2000, payments: 2, fees_unknown: 1 },
+      { currency: 'eur', gross: 0, refunded: 0, fees: 60, disputes: { held: 0, lost: 0, fees: 0 }, net: -60, payments: 0, fees_unknown: 0 },
+      { currency: 'usd', gross: 2000, refunded: 0, fees: 0, disputes: { held: 0, lost: 0, fees: 0 }, net: 2000, payments: 2, fees_unknown: 1 },
     ]);
   });
 });

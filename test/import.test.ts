@@ -475,4 +475,76 @@ describe('tollgate import stripe: existing prices and Payment Links', () => {
     for (const type of ['checkout.session.completed', 'customer.subscription.created']) await deliver(events.find((e) => e.type === type)!);
     expect((await p.call('GET', '/v1/customers/monthly@example.com/subscription')).body).toMatchObject({ plan: 'standard', status: 'active' });
   });
+
+  it('a Payment Link of several prices binds each to its pack (the buyer gets every line); one with an unbound price is refused, naming it', async () => {
+    const catalog: CatalogInput = {
+      ...structuredClone(CATALOG),
+      credit_packs: [
+        { id: 'starter', name: 'Starter', credits: 15, price: { amount: 500, currency: 'eur' } },
+        { id: 'bulk', name: 'Bulk', credits: 100, price: { amount: 2500, currency: 'eur' } },
+      ],
+    };
+    const p = await h.project({ catalog });
+    const sk = `sk_test_${p.id.replace(/-/g, '_')}_${randomToken(8)}`;
+    const whsec = `whsec_${randomToken(32)}`;
+    expect((await p.call('PUT', '/v1/providers/stripe', { secret_key: sk, webhook_secrets: [whsec], default: true })).status).toBe(200);
+    const local = new URL(stripe.url);
+    const sdk = new Stripe(sk, { host: local.hostname, port: Number(local.port), protocol: 'http' });
+    const price = async (name: string, amount: number, recurring?: boolean) =>
+      sdk.prices.create({ product: (await sdk.products.create({ name })).id, unit_amount: amount, currency: 'eur', ...(recurring ? { recurring: { interval: 'month' as const } } : {}) });
+    const starter = await price('Starter', 500);
+    const bulk = await price('Bulk', 2500);
+    const stray = await price('Sticker', 300);
+    const standard = await price('Standard', 999, true);
+    const bound = await p.call('POST', '/v1/providers/stripe/price-bindings', {
+      bindings: [
+        { price: starter.id, pack: 'starter' },
+        { price: bulk.id, pack: 'bulk' },
+        { price: standard.id, plan: 'standard' },
+      ],
+    });
+    expect(bound.status, bound.raw).toBe(200);
+
+    const bundle = await sdk.paymentLinks.create({ line_items: [{ price: starter.id, quantity: 2 }, { price: bulk.id, quantity: 1 }] });
+    const withStray = await sdk.paymentLinks.create({ line_items: [{ price: starter.id, quantity: 1 }, { price: stray.id, quantity: 1 }] });
+    const mixed = await sdk.paymentLinks.create({ line_items: [{ price: standard.id, quantity: 1 }, { price: bulk.id, quantity: 1 }] });
+    const r = await importStripe(h.tg.ctx, p.id);
+    expect(r.payment_links).toMatchObject({ seen: 3, adopted: 1 });
+    const refused = new Map(r.payment_links.refused.map((x) => [x.id, x.message]));
+    expect([...refused.keys()].sort()).toEqual([withStray.id, mixed.id].sort());
+    expect(refused.get(withStray.id)).toBe(
+      `Payment Link ${withStray.id} (${withStray.url}) not adopted: price ${stray.id} is bound to no catalog plan or pack (bind it with STRIPE_PRICE_<ITEM> / --bind-prices, or POST /v1/providers/stripe/price-bindings)`,
+    );
+    expect(refused.get(mixed.id)).toBe(
+      `Payment Link ${mixed.id} (${mixed.url}) not adopted: it sells plan standard + pack bulk: an adopted link sells one plan alone, or credit packs only`,
+    );
+    const adopted = await h.db.query<{ link_ref: string; lines: unknown }>('SELECT link_ref, lines FROM stripe_payment_links WHERE project_id = $1', [p.id]);
+    expect(adopted.rows).toEqual([
+      {
+        link_ref: bundle.id,
+        lines: [
+          { price_ref: starter.id, kind: 'pack', item_id: 'starter', quantity: 2 },
+          { price_ref: bulk.id, kind: 'pack', item_id: 'bulk', quantity: 1 },
+        ],
+      },
+    ]);
+    expect((await importStripe(h.tg.ctx, p.id)).payment_links).toMatchObject({ seen: 3, adopted: 0 });
+
+    const completed = stripe.payThroughLink(sk, bundle.id, { email: 'bundle@example.com' }).find((e) => e.type === 'checkout.session.completed')!;
+    const body = JSON.stringify(completed);
+    const res = await h.inject({
+      method: 'POST',
+      url: `/v1/webhooks/stripe/${p.id}`,
+      headers: { 'content-type': 'application/json', 'stripe-signature': stripeSignature(body, whsec, Math.floor(h.clock.now().getTime() / 1000)) },
+      payload: body,
+    });
+    expect(res.status, res.body).toBe(200);
+    const tx = await p.call('GET', '/v1/customers/bundle@example.com/credits/transactions');
+    expect(tx.body.data.map((e: { amount: number; kind: string }) => [e.kind, e.amount])).toEqual([
+      ['purchase', 2 * 15 + 100],
+      ['signup', 10],
+    ]);
+    const paid = await h.db.query<{ amount: string }>('SELECT amount::text FROM payments WHERE project_id = $1 AND customer_id = $2', [p.id, 'bundle@example.com']);
+    expect(paid.rows).toEqual([{ amount: String(2 * 500 + 2500) }]);
+  });
 });

@@ -4807,6 +4807,11 @@ export interface operations {
                                 };
                                 /** @description The subscription flagged at risk by this dispute, if the payment paid for one */
                                 subscription_id: string | null;
+                                /** @description The provider's dispute fee (Stripe's, from the dispute's balance transactions), in the currency it was settled in; null if none was stated */
+                                fee: {
+                                    amount: number;
+                                    currency: string;
+                                } | null;
                                 /** Format: date-time */
                                 created_at: string;
                                 /** Format: date-time */
@@ -5368,6 +5373,11 @@ export interface operations {
                                 };
                                 /** @description The subscription flagged at risk by this dispute, if the payment paid for one */
                                 subscription_id: string | null;
+                                /** @description The provider's dispute fee (Stripe's, from the dispute's balance transactions), in the currency it was settled in; null if none was stated */
+                                fee: {
+                                    amount: number;
+                                    currency: string;
+                                } | null;
                                 /** Format: date-time */
                                 created_at: string;
                                 /** Format: date-time */
@@ -5655,6 +5665,46 @@ export interface operations {
                             updated_at: string;
                         }[];
                         audit: {
+                            [key: string]: unknown;
+                        }[];
+                        imports: {
+                            /** @enum {string} */
+                            shape: "credits" | "payments" | "users" | "customers";
+                            source_id: string;
+                            target_id: string | null;
+                            amount: number | null;
+                            fingerprint: string;
+                            /** Format: date-time */
+                            created_at: string;
+                        }[];
+                        checkout_sessions: {
+                            [key: string]: unknown;
+                        }[];
+                        top_ups: {
+                            [key: string]: unknown;
+                        }[];
+                        auto_top_up: {
+                            [key: string]: unknown;
+                        } | null;
+                        trials: {
+                            [key: string]: unknown;
+                        }[];
+                        provider_customers: {
+                            [key: string]: unknown;
+                        }[];
+                        sessions: {
+                            [key: string]: unknown;
+                        }[];
+                        portal_sessions: {
+                            [key: string]: unknown;
+                        }[];
+                        usage_events: {
+                            [key: string]: unknown;
+                        }[];
+                        emails: {
+                            [key: string]: unknown;
+                        }[];
+                        events: {
                             [key: string]: unknown;
                         }[];
                     } & {
@@ -6137,6 +6187,11 @@ export interface operations {
                                 };
                                 /** @description The subscription flagged at risk by this dispute, if the payment paid for one */
                                 subscription_id: string | null;
+                                /** @description The provider's dispute fee (Stripe's, from the dispute's balance transactions), in the currency it was settled in; null if none was stated */
+                                fee: {
+                                    amount: number;
+                                    currency: string;
+                                } | null;
                                 /** Format: date-time */
                                 created_at: string;
                                 /** Format: date-time */
@@ -6340,6 +6395,11 @@ export interface operations {
                                 };
                                 /** @description The subscription flagged at risk by this dispute, if the payment paid for one */
                                 subscription_id: string | null;
+                                /** @description The provider's dispute fee (Stripe's, from the dispute's balance transactions), in the currency it was settled in; null if none was stated */
+                                fee: {
+                                    amount: number;
+                                    currency: string;
+                                } | null;
                                 /** Format: date-time */
                                 created_at: string;
                                 /** Format: date-time */
@@ -18839,6 +18899,11 @@ export interface operations {
                             };
                             /** @description The subscription flagged at risk by this dispute, if the payment paid for one */
                             subscription_id: string | null;
+                            /** @description The provider's dispute fee (Stripe's, from the dispute's balance transactions), in the currency it was settled in; null if none was stated */
+                            fee: {
+                                amount: number;
+                                currency: string;
+                            } | null;
                             /** Format: date-time */
                             created_at: string;
                             /** Format: date-time */
@@ -19006,6 +19071,11 @@ export interface operations {
                         };
                         /** @description The subscription flagged at risk by this dispute, if the payment paid for one */
                         subscription_id: string | null;
+                        /** @description The provider's dispute fee (Stripe's, from the dispute's balance transactions), in the currency it was settled in; null if none was stated */
+                        fee: {
+                            amount: number;
+                            currency: string;
+                        } | null;
                         /** Format: date-time */
                         created_at: string;
                         /** Format: date-time */
@@ -19202,6 +19272,11 @@ export interface operations {
                         };
                         /** @description The subscription flagged at risk by this dispute, if the payment paid for one */
                         subscription_id: string | null;
+                        /** @description The provider's dispute fee (Stripe's, from the dispute's balance transactions), in the currency it was settled in; null if none was stated */
+                        fee: {
+                            amount: number;
+                            currency: string;
+                        } | null;
                         /** Format: date-time */
                         created_at: string;
                         /** Format: date-time */
@@ -19457,6 +19532,11 @@ export interface operations {
                         };
                         /** @description The subscription flagged at risk by this dispute, if the payment paid for one */
                         subscription_id: string | null;
+                        /** @description The provider's dispute fee (Stripe's, from the dispute's balance transactions), in the currency it was settled in; null if none was stated */
+                        fee: {
+                            amount: number;
+                            currency: string;
+                        } | null;
                         /** Format: date-time */
                         created_at: string;
                         /** Format: date-time */
@@ -26012,13 +26092,15 @@ export interface operations {
                             /** @description Paid by the payments made in the period */
                             gross: number;
                             refunded: number;
-                            /** @description The providers' fees in this currency (a fee settled in another currency counts under that one) */
+                            /** @description The providers' fees in this currency, payment fees and dispute fees (a fee settled in another currency counts under that one) */
                             fees: number;
                             disputes: {
                                 /** @description Disputed and still open: the provider holds the money */
                                 held: number;
                                 /** @description Disputes lost: the money is gone */
                                 lost: number;
+                                /** @description The providers' dispute fees (Stripe's), in this currency: the part of `fees` disputes cost */
+                                fees: number;
                             };
                             /** @description gross − refunded − fees − disputes held − disputes lost */
                             net: number;

@@ -133,6 +133,10 @@ export const Dispute = z.object({
     })
     .describe('What the dispute did to the credits the payment bought'),
   subscription_id: z.string().nullable().describe('The subscription flagged at risk by this dispute, if the payment paid for one'),
+  fee: z
+    .object({ amount: z.number().int(), currency: z.string() })
+    .nullable()
+    .describe("The provider's dispute fee (Stripe's, from the dispute's balance transactions), in the currency it was settled in; null if none was stated"),
   created_at: Timestamp,
   updated_at: Timestamp,
   closed_at: Timestamp.nullable(),

@@ -192,6 +192,12 @@ export interface DisputeEvent {
   /** The provider's own status word (`warning_needs_response`, `WAITING_FOR_SELLER_RESPONSE`…). */
   providerStatus: string;
   evidenceDueBy: Date | null;
+  /**
+   * The fee the provider charged for the dispute so far (Stripe's dispute fee: the sum of the
+   * dispute's balance transactions' fees), in the currency it was settled in; null when the event
+   * states none (an inquiry, a provider whose dispute events carry no fee).
+   */
+  fee?: { amount: number; currency: string } | null;
 }
 
 /** The provider's fee for a payment and what it leaves, in the currency the provider settled it in. */

@@ -5,6 +5,7 @@ import { formatMoney } from '../domain/money.ts';
 import type { AppContext } from '../app/context.ts';
 import { getCatalog } from '../modules/catalog/catalog.service.ts';
 import { portalKeys, rollApiKey } from '../modules/api-keys/api-keys.service.ts';
+import { streamChangedLocally } from '../modules/stream/stream.service.ts';
 import { checkoutFromLink, describeLink, openPortal, portalState } from '../modules/subscriptions/portal.service.ts';
 import * as subsRepo from '../modules/subscriptions/subscriptions.repository.ts';
 import { cancelSubscription, resumeSubscription } from '../modules/subscriptions/subscriptions.cancel.ts';
@@ -257,6 +258,8 @@ export function registerBillingPortalPages(app: FastifyInstance, ctx: AppContext
     const render = (msg: Parameters<typeof renderPortal>[5]) => renderPortal(ctx, session.id, session.project_id, session.customer_id, session.return_url, msg);
     try {
       const rolled = await ctx.db.tx((q) => rollApiKey(ctx, q, { ...p.caller, ip: req.ip }, req.params.id, 0, { customerId: session.customer_id }));
+      // Committed: this instance's SDK streams learn it now (the old key stops at once: grace 0).
+      streamChangedLocally(ctx, session.project_id, [session.customer_id]);
       return reply.header('cache-control', 'no-store').type('text/html; charset=utf-8').send(await render({ rolled: { id: rolled.id, key: rolled.key } }));
     } catch (err) {
       if (err instanceof AppError && err.status < 500) {

@@ -1010,6 +1010,9 @@ export class LocalStripe {
     return sub;
   }
 
+  /** Stripe's dispute fee here (15.00 in the charge's currency, as in the EEA), debited when a chargeback opens. */
+  static readonly DISPUTE_FEE = 1500;
+
   /** Stripe's fee on a card charge here: 1.5 % + 25 minor units (the EEA standard card rate), in the charge's currency. */
   static fee(amount: number): number {
     return Math.round(amount * 0.015) + 25;
@@ -1069,11 +1072,15 @@ export class LocalStripe {
       status: opts.inquiry ? 'warning_needs_response' : 'needs_response',
     });
     ch.disputed = true;
-    const events = [this.event(key, 'charge.dispute.created', dispute)];
+    // A chargeback withdraws the amount and Stripe's dispute fee at once: the created dispute already
+    // lists that balance transaction (an inquiry withdraws nothing).
     if (!opts.inquiry) {
-      dispute.balance_transactions = [{ id: rid('txn', 24), object: 'balance_transaction', amount: -amount, currency: ch.currency, fee: 1500, net: -amount - 1500, type: 'adjustment', reporting_category: 'dispute' }];
-      events.push(this.event(key, 'charge.dispute.funds_withdrawn', dispute));
+      dispute.balance_transactions = [
+        { id: rid('txn', 24), object: 'balance_transaction', amount: -amount, currency: ch.currency, fee: LocalStripe.DISPUTE_FEE, net: -amount - LocalStripe.DISPUTE_FEE, type: 'adjustment', reporting_category: 'dispute' },
+      ];
     }
+    const events = [this.event(key, 'charge.dispute.created', dispute)];
+    if (!opts.inquiry) events.push(this.event(key, 'charge.dispute.funds_withdrawn', dispute));
     return { dispute, events };
   }
 

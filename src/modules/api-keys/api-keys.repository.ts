@@ -114,3 +114,41 @@ export async function chainHead(q: Queryable, projectId: string, id: string): Pr
   );
   return r.rows[0]?.id ?? id;
 }
+
+/**
+ * Revokes a key in one statement (no transaction of its own, so one round trip): locks it, sets
+ * `revoked_at` unless it is revoked already or its customer was erased, and writes the audit entry
+ * when it did. Answers the key as it stands after, whether it was revoked now, and its customer's
+ * standing (the caller refuses an erased customer's key); undefined for no such key.
+ */
+export async function revokeKey(
+  q: Queryable,
+  projectId: string,
+  id: string,
+  at: Date,
+  audit: { id: string; actor: string; ip: string | null },
+): Promise<{ key: CustomerApiKeyRow; revokedNow: boolean; customerFound: boolean; customerDeleted: boolean } | undefined> {
+  const r = await q.query<CustomerApiKeyRow & { customer_found: boolean; customer_deleted: boolean; revoked_now: boolean }>(
+    `WITH k AS (
+       SELECT k.id, k.revoked_at, c.id IS NOT NULL AS customer_found, c.deleted_at IS NOT NULL AS customer_deleted
+         FROM customer_api_keys k LEFT JOIN customers c ON c.project_id = k.project_id AND c.id = k.customer_id
+        WHERE k.project_id = $1 AND k.id = $2 FOR UPDATE OF k
+     ), u AS (
+       UPDATE customer_api_keys t SET revoked_at = $3 FROM k
+        WHERE t.project_id = $1 AND t.id = k.id AND k.revoked_at IS NULL AND k.customer_found AND NOT k.customer_deleted
+       RETURNING t.*
+     ), a AS (
+       INSERT INTO audit_log (id, project_id, actor, action, customer_id, target, details, ip, created_at)
+       SELECT $4, $1, $5, 'api_key.revoked', u.customer_id, u.id, '{}', $6, $3 FROM u
+     )
+     SELECT u.*, k.customer_found, k.customer_deleted, true AS revoked_now FROM u, k
+     UNION ALL
+     SELECT t.*, k.customer_found, k.customer_deleted, false FROM k JOIN customer_api_keys t ON t.project_id = $1 AND t.id = k.id
+      WHERE NOT EXISTS (SELECT 1 FROM u)`,
+    [projectId, id, at, audit.id, audit.actor, audit.ip],
+  );
+  const x = r.rows[0];
+  if (!x) return undefined;
+  const { customer_found, customer_deleted, revoked_now, ...key } = x;
+  return { key: row(key), revokedNow: revoked_now, customerFound: customer_found, customerDeleted: customer_deleted };
+}

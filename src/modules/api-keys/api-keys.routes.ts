@@ -6,6 +6,7 @@ import { callerOf } from '../../http/auth.ts';
 import { idempotent } from '../../http/idempotency.ts';
 import { replies } from '../../http/openapi.ts';
 import { CustomerParams, IdParams, listOf, Timestamp } from '../../http/schemas.ts';
+import { streamChangedLocally } from '../stream/stream.service.ts';
 import { CreateApiKeyBody, createApiKey, listApiKeys, revokeApiKey, rollApiKey, verifyApiKey } from './api-keys.service.ts';
 
 const RateLimit = z.object({ limit: z.number().int(), window_seconds: z.number().int() });
@@ -73,13 +74,21 @@ export function registerApiKeyRoutes(root: FastifyInstance, ctx: AppContext): vo
       },
     },
     async (req, reply) =>
-      idempotent(ctx, req, reply, async (q) => ({ body: await rollApiKey(ctx, q, callerOf(req), req.params.id, req.body.grace_seconds) })),
+      idempotent(ctx, req, reply, async (q) => ({ body: await rollApiKey(ctx, q, callerOf(req), req.params.id, req.body.grace_seconds) })).then((body) => {
+        streamChangedLocally(ctx, callerOf(req).projectId, [(body as { customer_id: string }).customer_id]);
+        return body;
+      }),
   );
 
   app.delete(
     '/v1/api-keys/:id',
     { schema: { summary: 'Revoke a customer API key', params: IdParams, response: replies({ 200: CustomerApiKey }) } },
-    async (req, reply) => idempotent(ctx, req, reply, async (q) => ({ body: await revokeApiKey(ctx, q, callerOf(req), req.params.id) })),
+    async (req, reply) => {
+      const body = await idempotent(ctx, req, reply, async (q) => ({ body: await revokeApiKey(ctx, q, callerOf(req), req.params.id) }), { atomic: false });
+      // Committed: this instance's SDK streams learn it now (the NOTIFY still follows for the others).
+      streamChangedLocally(ctx, callerOf(req).projectId, [(body as { customer_id: string }).customer_id]);
+      return body;
+    },
   );
 
   app.post(

@@ -4,7 +4,7 @@ import type { AppContext, Caller } from '../../app/context.ts';
 import type { PaymentRecordedHook, SubscriptionStartedHook } from '../../app/registry.ts';
 import type { Queryable } from '../../db/db.ts';
 import { findPlan } from '../../domain/catalog.ts';
-import { ConflictError, InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
+import { ConflictError, CustomerDeletedError, CustomerNotFoundError, InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
 import { newId, randomToken } from '../../domain/ids.ts';
 import { audit } from '../audit/audit.service.ts';
 import { getCatalog } from '../catalog/catalog.service.ts';
@@ -172,11 +172,13 @@ export async function rollApiKey(ctx: AppContext, q: Queryable, caller: Caller, 
 }
 
 export async function revokeApiKey(ctx: AppContext, q: Queryable, caller: Caller, id: string) {
-  const k = await lockLiveKey(q, caller.projectId, id);
   const at = await projectNow(ctx, caller.projectId);
-  const updated = k.revoked_at ? k : await repo.updateKey(q, caller.projectId, id, { revoked_at: at });
-  if (!k.revoked_at) await audit(q, caller, { action: 'api_key.revoked', customerId: k.customer_id, target: id }, at);
-  return apiKeyView(updated, at);
+  // One statement (lock, revoke, audit): a revocation reaches the SDK caches sooner with fewer round trips.
+  const r = await repo.revokeKey(q, caller.projectId, id, at, { id: newId('audit'), actor: caller.actor, ip: caller.ip ?? null });
+  if (!r) throw new NotFoundError('api key', id);
+  if (!r.customerFound) throw new CustomerNotFoundError(r.key.customer_id);
+  if (r.customerDeleted) throw new CustomerDeletedError(r.key.customer_id); // an erased customer's keys: 404 customer_deleted
+  return apiKeyView(r.key, at);
 }
 
 /** The customer's keys for the billing portal (no secrets). */

@@ -44,6 +44,26 @@ const ExportReply = z.looseObject({
   api_keys: Rows,
   secrets: z.array(z.object({ name: z.string(), created_at: Timestamp, updated_at: Timestamp })),
   audit: Rows,
+  imports: z.array(
+    z.object({
+      shape: z.enum(['credits', 'payments', 'users', 'customers']),
+      source_id: z.string(),
+      target_id: z.string().nullable(),
+      amount: z.number().int().nullable(),
+      fingerprint: z.string(),
+      created_at: Timestamp,
+    }),
+  ),
+  checkout_sessions: Rows,
+  top_ups: Rows,
+  auto_top_up: z.record(z.string(), z.unknown()).nullable(),
+  trials: Rows,
+  provider_customers: Rows,
+  sessions: Rows,
+  portal_sessions: Rows,
+  usage_events: Rows,
+  emails: Rows,
+  events: Rows,
 });
 
 /** The customer a request names: `:id` under /v1/customers/:id, else a body's `customer_id`. */

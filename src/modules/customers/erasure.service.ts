@@ -112,7 +112,7 @@ export async function exportCustomer(ctx: AppContext, q: Queryable, projectId: s
   const view = await customerView(ctx, q, c);
   const rows = await repo.exportRows(q, projectId, id);
   const [profile] = rows.profile as Record<string, unknown>[];
-  const { profile: _p, billing_details, credit_account, ...rest } = rows;
+  const { profile: _p, billing_details, credit_account, auto_top_up, ...rest } = rows;
   return {
     object: 'customer_export',
     exported_at: await projectNow(ctx, projectId),
@@ -121,6 +121,7 @@ export async function exportCustomer(ctx: AppContext, q: Queryable, projectId: s
     settings: (profile?.settings as Record<string, unknown> | undefined) ?? {},
     billing_details: billing_details[0] ?? null,
     credits: credit_account[0] ?? null,
+    auto_top_up: auto_top_up[0] ?? null,
     view,
     ...rest,
   };

@@ -23,6 +23,8 @@ export interface DisputeRow {
   created_at: Date;
   updated_at: Date;
   closed_at: Date | null;
+  fee_amount: number | null;
+  fee_currency: string | null;
 }
 
 export async function lockDisputeByRef(q: Queryable, projectId: string, provider: string, ref: string): Promise<DisputeRow | undefined> {
@@ -34,7 +36,10 @@ export async function lockDisputeByRef(q: Queryable, projectId: string, provider
 /** Inserts a dispute once per provider reference; undefined when a twin inserted it first. */
 export async function insertDispute(
   q: Queryable,
-  d: Omit<DisputeRow, 'credits_requested' | 'credits_held' | 'credits_reversed' | 'credits_shortfall' | 'closed_at' | 'subscription_id'>,
+  d: Omit<
+    DisputeRow,
+    'credits_requested' | 'credits_held' | 'credits_reversed' | 'credits_shortfall' | 'closed_at' | 'subscription_id' | 'fee_amount' | 'fee_currency'
+  >,
 ): Promise<DisputeRow | undefined> {
   return (
     await q.query<DisputeRow>(
@@ -81,6 +86,8 @@ export async function updateDispute(
       | 'credits_shortfall'
       | 'subscription_id'
       | 'closed_at'
+      | 'fee_amount'
+      | 'fee_currency'
     >
   > & { updated_at: Date },
 ): Promise<DisputeRow> {

@@ -56,6 +56,7 @@ export function disputeView(d: repo.DisputeRow) {
       shortfall: Number(d.credits_shortfall),
     },
     subscription_id: d.subscription_id,
+    fee: d.fee_amount === null ? null : { amount: Number(d.fee_amount), currency: d.fee_currency as string },
     created_at: d.created_at,
     updated_at: d.updated_at,
     closed_at: d.closed_at,
@@ -121,6 +122,14 @@ async function applyClosing(ctx: AppContext, q: Queryable, d: repo.DisputeRow, o
   return repo.updateDispute(q, d.project_id, d.id, patch);
 }
 
+/** Keeps the dispute fee the event states, when it differs from the one recorded (an event stating none keeps it). */
+async function recordFee(q: Queryable, d: repo.DisputeRow, event: DisputeEvent, at: Date): Promise<repo.DisputeRow> {
+  const fee = event.fee;
+  if (!fee || !Number.isInteger(fee.amount) || fee.amount < 0) return d;
+  if (d.fee_amount !== null && Number(d.fee_amount) === fee.amount && d.fee_currency === fee.currency) return d;
+  return repo.updateDispute(q, d.project_id, d.id, { fee_amount: Math.min(fee.amount, MAX_AMOUNT), fee_currency: fee.currency, updated_at: at });
+}
+
 /**
  * A provider's dispute event, in any order and any number of times: the first event seen creates the
  * dispute and applies the project's policy; later ones only move it forward (a closed dispute stays
@@ -155,14 +164,17 @@ export const onDisputeChanged: ProviderEventHandler<'dispute.changed'> = async (
       updated_at: at,
     });
     if (!inserted) return { ignored: 'dispute recorded by a twin event' };
-    d = await applyOpening(ctx, q, inserted, payment, at);
+    d = await applyOpening(ctx, q, await recordFee(q, inserted, event, at), payment, at);
     await emit(q, { projectId: d.project_id, type: 'dispute.created', customerId: d.customer_id, data: disputeView(d), at });
     if (event.status === 'needs_response') {
       await repo.markPayment(q, d.project_id, payment.id, d.id, d.status);
       return 'applied';
     }
-  } else if (!advances(d.status, event.status)) {
-    return { ignored: `dispute already ${d.status}` };
+  } else {
+    // The fee is the provider's whole figure so far (funds_withdrawn states it with no status change).
+    const before = d.fee_amount;
+    d = await recordFee(q, d, event, at);
+    if (!advances(d.status, event.status)) return d.fee_amount === before ? { ignored: `dispute already ${d.status}` } : 'applied';
   }
   d = await repo.updateDispute(q, d.project_id, d.id, {
     status: event.status,

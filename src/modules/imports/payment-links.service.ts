@@ -13,6 +13,14 @@ import { findCustomerByProviderRef, linkProviderCustomer } from '../providers/pr
  * `tollgate import stripe` when their price is bound to a catalog pack or plan, so a payment made
  * through one grants the pack (or starts the plan) for the buyer, like a Tollgate checkout.
  */
+/** One line of an adopted link: its Stripe price, the catalog item it is bound to, how many. */
+export interface LinkLine {
+  price_ref: string;
+  kind: 'plan' | 'pack';
+  item_id: string;
+  quantity: number;
+}
+
 export interface AdoptedLinkRow {
   project_id: string;
   link_ref: string;
@@ -20,18 +28,30 @@ export interface AdoptedLinkRow {
   price_ref: string;
   kind: 'plan' | 'pack';
   item_id: string;
+  /** Every line ([] for a link adopted before lines were kept: the one line of the columns above). */
+  lines: LinkLine[];
   created_at: Date;
 }
 
-export async function adoptLink(q: Queryable, l: { projectId: string; linkRef: string; url: string; priceRef: string; kind: 'plan' | 'pack'; itemId: string; at: Date }): Promise<boolean> {
+/** Adopts (or updates) a link; `lines` is one plan alone or packs only. True when something changed. */
+export async function adoptLink(q: Queryable, l: { projectId: string; linkRef: string; url: string; lines: LinkLine[]; at: Date }): Promise<boolean> {
+  const [first] = l.lines;
+  if (!first) throw new Error(`payment link ${l.linkRef} has no lines`);
   const r = await q.query(
-    `INSERT INTO stripe_payment_links (project_id, link_ref, url, price_ref, kind, item_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
-     ON CONFLICT (project_id, link_ref) DO UPDATE SET url = EXCLUDED.url, price_ref = EXCLUDED.price_ref, kind = EXCLUDED.kind, item_id = EXCLUDED.item_id
+    `INSERT INTO stripe_payment_links (project_id, link_ref, url, price_ref, kind, item_id, lines, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+     ON CONFLICT (project_id, link_ref) DO UPDATE SET url = EXCLUDED.url, price_ref = EXCLUDED.price_ref, kind = EXCLUDED.kind, item_id = EXCLUDED.item_id,
+       lines = EXCLUDED.lines
        WHERE stripe_payment_links.price_ref <> EXCLUDED.price_ref OR stripe_payment_links.item_id <> EXCLUDED.item_id OR stripe_payment_links.url <> EXCLUDED.url
+          OR stripe_payment_links.lines <> EXCLUDED.lines
      RETURNING 1`,
-    [l.projectId, l.linkRef, l.url, l.priceRef, l.kind, l.itemId, l.at],
+    [l.projectId, l.linkRef, l.url, first.price_ref, first.kind, first.item_id, JSON.stringify(l.lines), l.at],
   );
   return r.rowCount > 0;
+}
+
+/** The link's lines (one made of the columns for a link adopted before lines were kept). */
+export function linesOf(link: AdoptedLinkRow): LinkLine[] {
+  return Array.isArray(link.lines) && link.lines.length > 0 ? link.lines : [{ price_ref: link.price_ref, kind: link.kind, item_id: link.item_id, quantity: 1 }];
 }
 
 export async function findAdoptedLink(q: Queryable, projectId: string, linkRef: string): Promise<AdoptedLinkRow | undefined> {
@@ -44,8 +64,15 @@ export const adoptPaymentLinkSession: SessionAdopter = async (ctx, q, ev, event)
   const link = await findAdoptedLink(q, ev.projectId, event.paymentLinkRef);
   if (!link) return undefined;
   const { catalog } = await getCatalog(ctx, ev.projectId);
+  const lines = linesOf(link);
   const item = link.kind === 'pack' ? findPack(catalog, link.item_id) : findPlan(catalog, link.item_id);
   if (!item) return undefined;
+  // Packs only: what the session grants is every line's credits times its quantity.
+  const packs = lines.map((l) => ({ line: l, pack: l.kind === 'pack' ? findPack(catalog, l.item_id) : undefined }));
+  if (link.kind === 'pack' && packs.some((p) => !p.pack)) return undefined;
+  const credits = packs.reduce((s, p) => s + (p.pack?.credits ?? 0) * p.line.quantity, 0);
+  const several = lines.length > 1 || (lines[0]?.quantity ?? 1) > 1;
+  const name = several ? packs.map((p) => `${p.pack?.name ?? p.line.item_id}${p.line.quantity > 1 ? ` × ${p.line.quantity}` : ''}`).join(' + ') : item.name;
   const at = await projectNow(ctx, ev.projectId);
   // The buyer: the customer Stripe names if Tollgate knows it, else the one the e-mail names.
   let customerId = event.customerRef ? await findCustomerByProviderRef(q, ev.projectId, 'stripe', event.customerRef) : undefined;
@@ -73,8 +100,9 @@ export const adoptPaymentLinkSession: SessionAdopter = async (ctx, q, ev, event)
     customer_email: event.customerEmail ?? null,
     // What the fulfilment reads, as a Tollgate checkout of the same item records it.
     details: {
-      ...('credits' in item ? { credits: item.credits } : {}),
-      name: item.name,
+      ...(link.kind === 'pack' ? { credits } : {}),
+      name,
+      ...(several ? { lines: packs.map((p) => ({ price_ref: p.line.price_ref, pack: p.line.item_id, quantity: p.line.quantity, credits: p.pack?.credits ?? 0 })) } : {}),
       stripe_payment_link: link.link_ref,
       stripe_payment_link_url: link.url,
     },

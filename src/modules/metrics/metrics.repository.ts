@@ -155,13 +155,15 @@ export interface NetRevenueRow {
   fees: number;
   disputes_held: number;
   disputes_lost: number;
+  dispute_fees: number;
   payments: number;
   fees_unknown: number;
 }
 
 /**
  * Per currency, the payments made in [from, to) and what came off them: refunds, the provider's fees
- * (counted in the fee's own currency) and disputes still open (held by the provider) or lost.
+ * (counted in the fee's own currency), disputes still open (held by the provider) or lost, and the
+ * providers' dispute fees (in their own currency too).
  * `from` = epoch gives all-time totals (the Prometheus figures).
  */
 export async function netRevenue(q: Queryable, projectId: string | null, from: Date, to: Date): Promise<(NetRevenueRow & { project_id: string })[]> {
@@ -175,12 +177,15 @@ export async function netRevenue(q: Queryable, projectId: string | null, from: D
            FROM pay GROUP BY 1, 2
          UNION ALL
          SELECT project_id, fee_currency, 0, 0, SUM(fee_amount)::bigint, 0, 0 FROM pay WHERE fee_amount IS NOT NULL GROUP BY 1, 2
+       ), dispute_fee AS (
+         SELECT d.project_id, d.fee_currency AS currency, SUM(d.fee_amount)::bigint AS fees
+           FROM disputes d JOIN pay ON pay.project_id = d.project_id AND pay.id = d.payment_id WHERE d.fee_amount IS NOT NULL GROUP BY 1, 2
        ), disputed AS (
          SELECT d.project_id, d.currency,
                 COALESCE(SUM(d.amount) FILTER (WHERE d.status IN ('needs_response', 'under_review')), 0)::bigint AS held,
                 COALESCE(SUM(d.amount) FILTER (WHERE d.status = 'lost'), 0)::bigint AS lost
            FROM disputes d JOIN pay ON pay.project_id = d.project_id AND pay.id = d.payment_id GROUP BY 1, 2
-       ), keys AS (SELECT project_id, currency FROM money UNION SELECT project_id, currency FROM disputed)
+       ), keys AS (SELECT project_id, currency FROM money UNION SELECT project_id, currency FROM disputed UNION SELECT project_id, currency FROM dispute_fee)
        SELECT k.project_id, k.currency,
               COALESCE((SELECT SUM(gross) FROM money m WHERE m.project_id = k.project_id AND m.currency = k.currency), 0)::bigint AS gross,
               COALESCE((SELECT SUM(refunded) FROM money m WHERE m.project_id = k.project_id AND m.currency = k.currency), 0)::bigint AS refunded,
@@ -188,7 +193,8 @@ export async function netRevenue(q: Queryable, projectId: string | null, from: D
               COALESCE((SELECT SUM(payments) FROM money m WHERE m.project_id = k.project_id AND m.currency = k.currency), 0)::int AS payments,
               COALESCE((SELECT SUM(fees_unknown) FROM money m WHERE m.project_id = k.project_id AND m.currency = k.currency), 0)::int AS fees_unknown,
               COALESCE((SELECT held FROM disputed d WHERE d.project_id = k.project_id AND d.currency = k.currency), 0)::bigint AS disputes_held,
-              COALESCE((SELECT lost FROM disputed d WHERE d.project_id = k.project_id AND d.currency = k.currency), 0)::bigint AS disputes_lost
+              COALESCE((SELECT lost FROM disputed d WHERE d.project_id = k.project_id AND d.currency = k.currency), 0)::bigint AS disputes_lost,
+              COALESCE((SELECT fees FROM dispute_fee f WHERE f.project_id = k.project_id AND f.currency = k.currency), 0)::bigint AS dispute_fees
          FROM keys k ORDER BY 1, 2`,
       [projectId, from, to],
     )

@@ -65,10 +65,14 @@ export const MetricsResponse = z.object({
         currency: z.string(),
         gross: z.number().int().describe('Paid by the payments made in the period'),
         refunded: z.number().int(),
-        fees: z.number().int().describe("The providers' fees in this currency (a fee settled in another currency counts under that one)"),
+        fees: z
+          .number()
+          .int()
+          .describe("The providers' fees in this currency, payment fees and dispute fees (a fee settled in another currency counts under that one)"),
         disputes: z.object({
           held: z.number().int().describe('Disputed and still open: the provider holds the money'),
           lost: z.number().int().describe('Disputes lost: the money is gone'),
+          fees: z.number().int().describe("The providers' dispute fees (Stripe's), in this currency: the part of `fees` disputes cost"),
         }),
         net: z.number().int().describe('gross − refunded − fees − disputes held − disputes lost'),
         payments: z.number().int(),
@@ -174,13 +178,16 @@ export async function metrics(ctx: AppContext, q: Queryable, projectId: string, 
 }
 
 function netView(r: repo.NetRevenueRow) {
-  const [gross, refunded, fees, held, lost] = [r.gross, r.refunded, r.fees, r.disputes_held, r.disputes_lost].map(Number) as [number, number, number, number, number];
+  const [gross, refunded, paymentFees, held, lost, disputeFees] = [r.gross, r.refunded, r.fees, r.disputes_held, r.disputes_lost, r.dispute_fees].map(
+    Number,
+  ) as [number, number, number, number, number, number];
+  const fees = paymentFees + disputeFees;
   return {
     currency: r.currency,
     gross,
     refunded,
     fees,
-    disputes: { held, lost },
+    disputes: { held, lost, fees: disputeFees },
     net: gross - refunded - fees - held - lost,
     payments: Number(r.payments),
     fees_unknown: Number(r.fees_unknown),
@@ -189,7 +196,7 @@ function netView(r: repo.NetRevenueRow) {
 
 /**
  * The project's money as Prometheus exposition text (`GET /v1/metrics/prometheus`): all-time totals per
- * currency as counters (gross, refunded, fees, disputes lost), and gauges for what open disputes hold,
+ * currency as counters (gross, refunded, fees, dispute fees, disputes lost), and gauges for what open disputes hold,
  * the net and the number of open disputes.
  */
 export async function prometheusMoney(q: Queryable, projectId: string): Promise<{ contentType: string; text: string }> {
@@ -200,7 +207,8 @@ export async function prometheusMoney(q: Queryable, projectId: string): Promise<
   const gauge = (name: string, help: string, labels: readonly string[] = labelNames) => new Gauge({ name, help, labelNames: labels, registers: [register] });
   const gross = counter('tollgate_revenue_gross_minor_units_total', 'Paid by all payments, in minor units of the currency.');
   const refunded = counter('tollgate_revenue_refunded_minor_units_total', 'Refunded, in minor units.');
-  const fees = counter('tollgate_provider_fees_minor_units_total', "The providers' fees, in minor units of the fee currency.");
+  const fees = counter('tollgate_provider_fees_minor_units_total', "The providers' fees (payment and dispute fees), in minor units of the fee currency.");
+  const disputeFees = counter('tollgate_dispute_fees_minor_units_total', "The providers' dispute fees (part of the provider fees), in minor units.");
   const lost = counter('tollgate_disputes_lost_minor_units_total', 'Disputed and lost, in minor units.');
   const held = gauge('tollgate_disputes_held_minor_units', 'Disputed and still open (held by the provider), in minor units.');
   const net = gauge('tollgate_revenue_net_minor_units', 'gross - refunded - fees - disputes held - disputes lost, in minor units.');
@@ -212,6 +220,7 @@ export async function prometheusMoney(q: Queryable, projectId: string): Promise<
     refunded.inc(l, v.refunded);
     fees.inc(l, v.fees);
     lost.inc(l, v.disputes.lost);
+    disputeFees.inc(l, v.disputes.fees);
     held.set(l, v.disputes.held);
     net.set(l, v.net);
   }

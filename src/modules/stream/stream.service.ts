@@ -292,6 +292,13 @@ class StreamHub {
     return Math.max(0, this.projects.get(projectId)?.cursor ?? 0);
   }
 
+  /** Customers changed by a transaction this instance just committed: sent now, without waiting for its NOTIFY. */
+  nudge(projectId: string, customerIds: readonly string[]): void {
+    const s = this.projects.get(projectId);
+    if (!s) return;
+    for (const c of customerIds) this.changed(projectId, s, c, Number.NaN);
+  }
+
   private onNotify(payload: string | undefined): void {
     this.received++;
     let m: { p?: unknown; c?: unknown; s?: unknown };
@@ -417,6 +424,16 @@ export function hubOf(ctx: AppContext): StreamHub {
     hubs.set(ctx, h);
   }
   return h;
+}
+
+/**
+ * After a commit on this instance that changed these customers (a key revoked or rolled): this
+ * instance's streams read and send their snapshots at once instead of waiting for the NOTIFY to come
+ * back through the listening connection (which still follows, and reaches the other instances; the
+ * snapshot it brings is sent again, harmless). Never before the commit: the snapshot would be stale.
+ */
+export function streamChangedLocally(ctx: AppContext, projectId: string, customerIds: readonly string[]): void {
+  hubs.get(ctx)?.nudge(projectId, customerIds);
 }
 
 export async function closeHub(ctx: AppContext): Promise<void> {

@@ -62,5 +62,6 @@ export async function stripeCommand(ctx: AppContext, cmd: 'import' | 'reconcile'
   out(
     `Imported from Stripe into ${projectId}: customers ${r.customers.imported} new of ${r.customers.seen}; products ${r.products.seen}; prices ${r.prices.mapped} mapped of ${r.prices.seen}; payment links ${r.payment_links.adopted} adopted of ${r.payment_links.seen}; subscriptions ${r.subscriptions.applied} applied of ${r.subscriptions.seen}. Safe to run again.`,
   );
+  for (const refused of r.payment_links.refused) out(refused.message);
   return 0;
 }

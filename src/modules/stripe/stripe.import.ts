@@ -10,7 +10,7 @@ import { ingestStripeEvent } from './stripe.reconcile.ts';
 import * as repo from './stripe.repository.ts';
 import { providerCall } from '../providers/provider-call.ts';
 import { findPriceBinding } from '../imports/imports.repository.ts';
-import { adoptLink } from '../imports/payment-links.service.ts';
+import { adoptLink, type LinkLine } from '../imports/payment-links.service.ts';
 
 export type ImportPhase = 'customers' | 'prices' | 'payment_links' | 'subscriptions';
 
@@ -19,8 +19,11 @@ export interface ImportResult {
   customers: { seen: number; imported: number };
   products: { seen: number };
   prices: { seen: number; mapped: number };
-  /** Payment Links (buy.stripe.com) whose price is bound to a catalog pack or plan: adopted. */
-  payment_links: { seen: number; adopted: number };
+  /**
+   * Payment Links (buy.stripe.com) whose every price is bound to a catalog pack or plan: adopted;
+   * the others are left as they are, each with why (the unbound price it names).
+   */
+  payment_links: { seen: number; adopted: number; refused: { id: string; url: string; message: string }[] };
   subscriptions: { seen: number; applied: number };
 }
 
@@ -40,7 +43,7 @@ export async function importStripe(
     customers: { seen: 0, imported: 0 },
     products: { seen: 0 },
     prices: { seen: 0, mapped: 0 },
-    payment_links: { seen: 0, adopted: 0 },
+    payment_links: { seen: 0, adopted: 0, refused: [] },
     subscriptions: { seen: 0, applied: 0 },
   };
 
@@ -95,12 +98,15 @@ export async function importStripe(
     for await (const link of stripe.paymentLinks.list({ limit: 100, active: true, expand: ['data.line_items'] })) {
       r.payment_links.seen++;
       onProgress('payment_links', r.payment_links.seen);
-      const items = link.line_items?.data ?? (await stripe.paymentLinks.listLineItems(link.id, { limit: 10 })).data;
-      const price = items[0]?.price?.id;
-      if (!price || items.length !== 1) continue;
-      const item = await catalogItemOfPrice(ctx, projectId, price);
-      if (!item) continue;
-      if (await adoptLink(ctx.db, { projectId, linkRef: link.id, url: link.url, priceRef: price, kind: item.kind, itemId: item.itemId, at: ctx.clock.now() })) r.payment_links.adopted++;
+      // A link has at most 20 line items; the expanded list may hold only the first 10.
+      const listed = link.line_items;
+      const items = listed && !listed.has_more ? listed.data : (await stripe.paymentLinks.listLineItems(link.id, { limit: 100 })).data;
+      const bound = await bindLinkLines(ctx, projectId, items);
+      if ('refused' in bound) {
+        r.payment_links.refused.push({ id: link.id, url: link.url, message: `Payment Link ${link.id} (${link.url}) not adopted: ${bound.refused}` });
+        continue;
+      }
+      if (await adoptLink(ctx.db, { projectId, linkRef: link.id, url: link.url, lines: bound.lines, at: ctx.clock.now() })) r.payment_links.adopted++;
     }
   });
 
@@ -119,6 +125,38 @@ export async function importStripe(
     }
   });
   return r;
+}
+
+/**
+ * Each line of a Payment Link bound to its catalog item; refused (with the reason) when a price is
+ * bound to none, or when the lines are not one plan alone or packs only (Tollgate runs one plan per
+ * customer, and fulfils a plan's checkout with the plan only).
+ */
+async function bindLinkLines(
+  ctx: AppContext,
+  projectId: string,
+  items: Stripe.LineItem[],
+): Promise<{ lines: LinkLine[] } | { refused: string }> {
+  if (items.length === 0) return { refused: 'it has no line items' };
+  const lines: LinkLine[] = [];
+  const unbound: string[] = [];
+  for (const li of items) {
+    const price = li.price?.id;
+    if (!price) return { refused: 'a line item has no price' };
+    const item = await catalogItemOfPrice(ctx, projectId, price);
+    if (!item) unbound.push(price);
+    else lines.push({ price_ref: price, kind: item.kind, item_id: item.itemId, quantity: li.quantity ?? 1 });
+  }
+  if (unbound.length > 0) {
+    return {
+      refused: `price${unbound.length > 1 ? 's' : ''} ${unbound.join(', ')} ${unbound.length > 1 ? 'are' : 'is'} bound to no catalog plan or pack (bind ${unbound.length > 1 ? 'them' : 'it'} with STRIPE_PRICE_<ITEM> / --bind-prices, or POST /v1/providers/stripe/price-bindings)`,
+    };
+  }
+  const plans = lines.filter((l) => l.kind === 'plan');
+  if (plans.length > 0 && lines.length > 1) {
+    return { refused: `it sells ${lines.map((l) => `${l.kind} ${l.item_id}`).join(' + ')}: an adopted link sells one plan alone, or credit packs only` };
+  }
+  return { lines };
 }
 
 /** The catalog pack or plan a Stripe price stands for: bound (STRIPE_PRICE_*), or synced by the catalog (lookup key). */

@@ -99,6 +99,18 @@ function disputeStatus(status: string | null): DisputeStatus {
   }
 }
 
+/**
+ * Stripe's dispute fee: the dispute's balance transactions' fees summed (the withdrawal carries it,
+ * a reinstatement may give it back as a negative fee), in their currency; null with none yet.
+ */
+export function disputeFee(d: O): { amount: number; currency: string } | null {
+  const txs = (Array.isArray(d.balance_transactions) ? d.balance_transactions : []).map(obj).filter((t) => num(t.fee) !== null && str(t.currency));
+  if (txs.length === 0) return null;
+  const currency = String(txs[0]!.currency).toLowerCase();
+  const amount = txs.filter((t) => String(t.currency).toLowerCase() === currency).reduce((s, t) => s + (num(t.fee) ?? 0), 0);
+  return { amount: Math.max(0, amount), currency };
+}
+
 /** A Stripe Dispute object as Tollgate's `dispute.changed` (every `charge.dispute.*` event carries the whole dispute). */
 export function disputeEvent(d: O): DisputeEvent {
   const refs = [ref(d.payment_intent), ref(d.charge)].filter((r): r is string => r !== null);
@@ -112,6 +124,7 @@ export function disputeEvent(d: O): DisputeEvent {
     status: disputeStatus(str(d.status)),
     providerStatus: str(d.status) ?? 'needs_response',
     evidenceDueBy: date(obj(d.evidence_details).due_by),
+    fee: disputeFee(d),
   };
 }
 
