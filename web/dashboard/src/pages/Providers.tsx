@@ -88,6 +88,8 @@ function Provider(props: { project: string; spec: (typeof PROVIDERS)[number]; sa
     setBusy(true);
     try {
       setCheck(await v1(props.project, 'POST', `providers/${spec.id}/verify`));
+      // The status shows the provider's webhook endpoint too: read again with the check.
+      await status.reload();
     } catch (err) {
       setCheck({ ok: false, error: (err as Error).message, warnings: [] });
     } finally {
