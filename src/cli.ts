@@ -44,7 +44,7 @@ Usage:
                         [--brand-name <s|default>] [--brand-color <#rrggbb|default>] [--logo-url <url|default>]
                         [--locale <bcp47|default>] [--cors-origins <origin,origin|none>]
   tollgate operators link                 print a one-time link that creates a dashboard operator
-  tollgate push <catalog.json> --project <id> [--mode test|live] [--dry-run]
+  tollgate push <catalog.json> --project <id> [--mode test|live] [--dry-run] [--expect-version <n>]
                                           validate and push a catalog file (and sync it to Stripe
                                           when the project has Stripe; --dry-run shows the diff
                                           against the current catalog and changes nothing);
@@ -103,11 +103,13 @@ const COMMAND_HELP: Record<string, string> = {
   --cors-origins <list>           comma-separated browser origins allowed to call the API; none = no origin
 `,
   operators: 'usage: tollgate operators link\n  Prints a one-time link (valid 24 h) that creates a dashboard operator.\n',
-  push: `usage: tollgate push <catalog.json> --project <id> [--mode test|live] [--dry-run]
+  push: `usage: tollgate push <catalog.json> --project <id> [--mode test|live] [--dry-run] [--expect-version <n>]
   --project <id>      the project (required)
   --mode <mode>       test (default; live mode shares it until it has its own) or live (gives live
                       mode its own catalog from then on; docs/modes.md)
   --dry-run           validate, show the diff against the current catalog (and the Stripe plan); change nothing
+  --expect-version <n>  push only if the catalog is still version n (the one --dry-run diffed against);
+                      if someone pushed since, nothing changes and the command fails (exit 2)
   Keys starting with "//" are comments and are dropped before validation.
 `,
   import: `usage: tollgate import stripe --project <id> [--bind-prices <plan>=price_...,...]
@@ -177,6 +179,15 @@ function settingsPatch(v: Record<string, string | boolean | undefined>) {
 
 /** A mistake in how the command was called (exit code 1). */
 export class UsageError extends Error {}
+
+/** A push over a catalog that changed since it was diffed: one line, exit 2. */
+function staleCatalog(project: string, current: number, expected: number): AppError {
+  return new AppError(
+    'conflict',
+    `${project}'s catalog is at version ${current}, not ${expected}: someone pushed since; nothing was pushed (run --dry-run again to see the changes)`,
+    { current_version: current, expected_version: expected },
+  );
+}
 /** Input that names something missing or is invalid: unknown project, bad scope, unreadable catalog (exit code 2). */
 export class InputError extends Error {
   constructor(
@@ -633,12 +644,21 @@ export async function main(argvIn: string[]): Promise<number> {
       });
     }
     case 'push': {
-      const usage = 'usage: tollgate push <catalog.json> --project <id> [--dry-run]';
-      const { values, positionals } = parse(rest, { project: { type: 'string' }, mode: { type: 'string' }, 'dry-run': { type: 'boolean' } }, usage);
+      const usage = 'usage: tollgate push <catalog.json> --project <id> [--mode test|live] [--dry-run] [--expect-version <n>]';
+      const { values, positionals } = parse(
+        rest,
+        { project: { type: 'string' }, mode: { type: 'string' }, 'dry-run': { type: 'boolean' }, 'expect-version': { type: 'string' } },
+        usage,
+      );
       const file = sub;
       const named = values.project as string | undefined;
       if (!file || file.startsWith('--') || !named || positionals.length) throw new UsageError(usage);
       const mode = parseMode(values.mode, usage);
+      const expectRaw = values['expect-version'] as string | undefined;
+      if (expectRaw !== undefined && !/^\d{1,15}$/.test(expectRaw)) {
+        throw new UsageError(`--expect-version must be a catalog version (the number --dry-run shows), got '${expectRaw}'; ${usage}`);
+      }
+      const expectedVersion = expectRaw === undefined ? undefined : Number(expectRaw);
       const doc = readCatalogFile(file);
       const catalog = validateCatalog(doc);
       const counts = { features: catalog.features.length, plans: catalog.plans.length, credit_packs: catalog.credit_packs.length, products: catalog.products.length };
@@ -648,11 +668,13 @@ export async function main(argvIn: string[]): Promise<number> {
           const current = await getCatalog(ctx, project);
           const diff = diffCatalogs(current.catalog, catalog);
           const lines = describeDiff(diff);
+          if (expectedVersion !== undefined && expectedVersion !== current.version) throw staleCatalog(project, current.version, expectedVersion);
           const text =
             `Catalog is valid: ${counts.features} features, ${counts.plans} plans, ${counts.credit_packs} credit packs, ${counts.products} products (dry run, nothing pushed).\n` +
             (lines.length
               ? `Changes against ${project}'s catalog version ${current.version}:\n${lines.map((l) => `  ${l}\n`).join('')}`
-              : `No changes against ${project}'s catalog version ${current.version}.\n`);
+              : `No changes against ${project}'s catalog version ${current.version}.\n`) +
+            `To push exactly these changes (refused if the catalog changes first): tollgate push ${file} --project ${named}${mode === 'live' ? ' --mode live' : ''} --expect-version ${current.version}\n`;
           if (!json) process.stdout.write(text);
           const { result, lines: stripe } = await captured(json, () => syncStripeAfterPush(ctx, project, { dryRun: true, catalog }));
           if (json) emit(true, '', { dry_run: true, project, current_version: current.version, counts, diff, stripe });
@@ -661,7 +683,12 @@ export async function main(argvIn: string[]): Promise<number> {
       }
       return withCtx(async (ctx) => {
         const project = await projectOfMode(ctx, named, mode);
-        const r = await pushCatalog(ctx, project, doc as never, 'cli');
+        const r = await pushCatalog(ctx, project, doc as never, 'cli', { expectedVersion }).catch(async (err: unknown) => {
+          if (err instanceof AppError && err.code === 'conflict' && expectedVersion !== undefined) {
+            throw staleCatalog(project, (await getCatalog(ctx, project)).version, expectedVersion);
+          }
+          throw err;
+        });
         if (!json) {
           process.stdout.write(
             mode === 'live'

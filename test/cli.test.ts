@@ -76,7 +76,7 @@ describe('tollgate CLI', () => {
     doc.plans[1].price.amount = 2900;
     writeFileSync(file, JSON.stringify(doc));
     const dry2 = await cli('push', file, '--project', pid, '--dry-run');
-    expect(dry2.stdout.split('\n').slice(1)).toEqual([`Changes against ${pid}'s catalog version 1:`, '  ~ plan pro', '      price: 1900 EUR → 2900 EUR', '  - plan team', '']);
+    expect(dry2.stdout.split('\n').slice(1)).toEqual([`Changes against ${pid}'s catalog version 1:`, '  ~ plan pro', '      price: 1900 EUR → 2900 EUR', '  - plan team', `To push exactly these changes (refused if the catalog changes first): tollgate push ${file} --project ${pid} --expect-version 1`, '']);
     const dryJson = JSON.parse((await cli('push', file, '--project', pid, '--dry-run', '--json')).stdout);
     expect(dryJson).toMatchObject({ dry_run: true, project: pid, current_version: 1, counts: { plans: 2 }, stripe: [] });
     expect(dryJson.diff.items).toEqual([

@@ -165,7 +165,10 @@ describeBrowser('the catalog editor', () => {
     const { version, ...doc } = await catalog(p);
     const cli = await p.call('PUT', '/v1/catalog', { ...doc, signup_credits: 25 });
     expect(cli.body.version).toBe(version + 1);
+    // The server refuses it (expected_version, checked under the project's lock), not a read before the push.
+    const put = page.waitForResponse((r) => r.request().method() === 'PUT' && r.url().endsWith('/v1/catalog'));
     await page.click(`[data-testid=catalog-review] >> text=Push version ${version + 1}`);
+    expect((await put).status()).toBe(409);
     await page.waitForSelector(`text=The catalog changed since this review (now version ${version + 1}).`);
     const after = await catalog(p);
     expect(after.version).toBe(version + 1);

@@ -127,10 +127,17 @@ describeBrowser('customer actions in the dashboard', () => {
 
   it("edits the customer's e-mail and metadata; refuses metadata that is not an object", async () => {
     await page.fill('#customer-email', 'bob@example.com');
-    await page.fill('#customer-metadata', '{"source": "sales"}');
+    await page.fill('#customer-metadata', '{"source": "sales", "region": "eu"}');
     await page.click('[data-testid=profile-form] button[type=submit]');
     await page.waitForSelector('[data-testid=profile-card] >> text=Customer saved.');
-    expect((await p.call('GET', '/v1/customers/bob')).body).toMatchObject({ email: 'bob@example.com', metadata: { source: 'sales' } });
+    expect((await p.call('GET', '/v1/customers/bob')).body).toMatchObject({ email: 'bob@example.com', metadata: { source: 'sales', region: 'eu' } });
+    // Removing a key in the editor removes it (PATCH with the key set to null), the others stay.
+    await page.waitForFunction(() => (document.querySelector('#customer-metadata') as HTMLTextAreaElement | null)?.value.includes('region'));
+    await page.fill('#customer-metadata', '{"source": "sales"}');
+    const saved = page.waitForResponse((r) => r.request().method() === 'PATCH' && r.url().endsWith('/v1/customers/bob'));
+    await page.click('[data-testid=profile-form] button[type=submit]');
+    expect((await saved).status()).toBe(200);
+    expect((await p.call('GET', '/v1/customers/bob')).body.metadata).toEqual({ source: 'sales' });
     await page.fill('#customer-metadata', '[1, 2]');
     await page.click('[data-testid=profile-form] button[type=submit]');
     await page.waitForSelector('text=Metadata must be a JSON object');

@@ -143,6 +143,19 @@ describeBrowser('the dashboard runs the business: settings, providers, webhooks,
     expect(stripe.requests.some((r) => r.account === sk && r.path === '/v1/balance')).toBe(true);
     expect(await page.getByTestId('status-stripe').textContent()).toContain('none received yet');
     expect(await page.getByTestId('catalog-sync-stripe').textContent()).toContain('not synced yet');
+    // No Stripe webhook endpoint sends to this project yet: said at the check and in the status.
+    const hookUrl = `${base}/v1/webhooks/stripe/${p.id}`;
+    expect(await page.getByTestId('verify-webhook-stripe').textContent()).toContain(`missing: add an endpoint for ${hookUrl} in Stripe`);
+    await page.getByTestId('webhook-registration-stripe').getByText('missing').waitFor();
+    const made = await fetch(`${stripe.url}/v1/webhook_endpoints`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${sk}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: `url=${encodeURIComponent(hookUrl)}&enabled_events[]=*`,
+    });
+    const endpoint = (await made.json()) as { id: string };
+    await page.getByTestId('verify-button-stripe').click();
+    await page.getByTestId('webhook-registration-stripe').getByText(`registered (${endpoint.id}) for this URL`).waitFor();
+    expect(await page.getByTestId('verify-webhook-stripe').count()).toBe(0);
 
     stripe.fault('/v1/balance', 'error', 401);
     await page.getByTestId('verify-button-stripe').click();

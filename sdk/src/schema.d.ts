@@ -66,7 +66,10 @@ export interface paths {
         };
         /** Get catalog */
         get: operations["getCatalog"];
-        /** Replace the catalog */
+        /**
+         * Replace the catalog
+         * @description With `If-Match: "<version>"` (the `version` of GET /v1/catalog, also its `ETag`) or `expected_version` in the body, the push happens only if the catalog is still that version; otherwise 409 `conflict` (with `current_version`) and nothing changes.
+         */
         put: operations["putCatalog"];
         post?: never;
         delete?: never;
@@ -1990,7 +1993,23 @@ export interface paths {
 }
 export type webhooks = Record<string, never>;
 export interface components {
-    schemas: never;
+    schemas: {
+        /** @description The body Tollgate POSTs to a webhook endpoint */
+        WebhookEvent: {
+            /** @description The event id, also sent as `webhook-id`: the same on every retry */
+            id: string;
+            /** @description An event type (customer.created, credits.granted, ...) or webhook.test */
+            type: string;
+            /** Format: date-time */
+            created_at: string;
+            /** @description true for an event of a live-mode project (sk_live_ keys), false in test mode */
+            livemode: boolean;
+            customer_id: string | null;
+            data: {
+                [key: string]: unknown;
+            };
+        };
+    };
     responses: never;
     parameters: never;
     requestBodies: never;
@@ -3348,6 +3367,8 @@ export interface operations {
             header?: {
                 /** @description Makes the mutation safe to retry: the first reply is stored for 24 h and replayed to any request with the same key and body; the same key with another body is 409 idempotency_conflict. */
                 "idempotency-key"?: string;
+                /** @description "<version>": push only over this catalog version */
+                "if-match"?: string;
             };
             path?: never;
             cookie?: never;
@@ -3517,6 +3538,8 @@ export interface operations {
                         };
                     };
                     locale?: string;
+                    /** @description Push only if the current catalog is this version (0: no catalog yet) */
+                    expected_version?: number;
                 };
             };
         };
@@ -22021,6 +22044,8 @@ export interface operations {
                             id: string;
                             /** @enum {string} */
                             object: "provider_event";
+                            /** @description Whether the event belongs to the live mode (docs/modes.md) */
+                            livemode: boolean;
                             provider: string;
                             /** @description The provider's own event id */
                             event_id: string;
@@ -22165,6 +22190,8 @@ export interface operations {
                         id: string;
                         /** @enum {string} */
                         object: "provider_event";
+                        /** @description Whether the event belongs to the live mode (docs/modes.md) */
+                        livemode: boolean;
                         provider: string;
                         /** @description The provider's own event id */
                         event_id: string;
@@ -22330,6 +22357,8 @@ export interface operations {
                         id: string;
                         /** @enum {string} */
                         object: "provider_event";
+                        /** @description Whether the event belongs to the live mode (docs/modes.md) */
+                        livemode: boolean;
                         provider: string;
                         /** @description The provider's own event id */
                         event_id: string;
@@ -25417,6 +25446,19 @@ export interface operations {
                                 message: string;
                             } | null;
                         };
+                        /** @description Stripe only (read from GET /v1/webhook_endpoints); null for other providers or when not connected */
+                        webhook: {
+                            /**
+                             * @description registered: an enabled provider webhook endpoint sends to `url`; disabled: only a disabled one; missing: none; unknown: the provider could not say (see error)
+                             * @enum {string}
+                             */
+                            status: "registered" | "disabled" | "missing" | "unknown";
+                            /** @description This project's webhook URL */
+                            url: string;
+                            /** @description The provider's endpoint id (Stripe we_…) */
+                            endpoint_id: string | null;
+                            error: string | null;
+                        } | null;
                         /** @description Stripe: the catalog pushed to Stripe Products and Prices; null for other providers */
                         catalog_sync: {
                             /** @enum {string} */
@@ -25584,6 +25626,19 @@ export interface operations {
                         /** Format: date-time */
                         checked_at: string;
                         webhook_url: string;
+                        /** @description Stripe only (read from GET /v1/webhook_endpoints); null for other providers or when not connected */
+                        webhook: {
+                            /**
+                             * @description registered: an enabled provider webhook endpoint sends to `url`; disabled: only a disabled one; missing: none; unknown: the provider could not say (see error)
+                             * @enum {string}
+                             */
+                            status: "registered" | "disabled" | "missing" | "unknown";
+                            /** @description This project's webhook URL */
+                            url: string;
+                            /** @description The provider's endpoint id (Stripe we_…) */
+                            endpoint_id: string | null;
+                            error: string | null;
+                        } | null;
                     };
                 };
             };

@@ -11,6 +11,8 @@ export interface WebhookEvent<T = Record<string, unknown>> {
   id: string;
   type: string;
   created_at: string;
+  /** true for an event of a live-mode project (`sk_live_` keys), false in test mode. */
+  livemode: boolean;
   customer_id: string | null;
   data: T;
 }

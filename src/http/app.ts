@@ -2,6 +2,7 @@ import formbody from '@fastify/formbody';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, LogController } from 'fastify';
 import { validatorCompiler } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 import { newId } from '../domain/ids.ts';
 import { registerKeyUsage } from '../modules/keys/key-usage.ts';
 import { registerRateLimit } from '../modules/rate-limit/rate-limit.service.ts';
@@ -11,6 +12,7 @@ import type { AppContext } from '../app/context.ts';
 import { registerBodyParsers } from './body.ts';
 import { registerErrorHandling } from './errors.ts';
 import { describeRoute, transformRoute } from './openapi.ts';
+import { WebhookEvent } from './schemas.ts';
 import { registerApiReference } from './reference.ts';
 import { registerPrometheus } from './prometheus.ts';
 import { refuseUnstorableInput } from './input.ts';
@@ -89,6 +91,8 @@ export async function buildApp(
       info: { title: 'Tollgate API', version: '1.0.0', description: 'Monetization server: catalog, credits, subscriptions, payments.' },
       servers: [{ url: ctx.config.publicUrl, description: 'This Tollgate (PUBLIC_URL)' }],
       components: {
+        // Not an operation: the body Tollgate POSTs to webhook endpoints (docs/webhooks-and-metrics.md).
+        schemas: { WebhookEvent: z.toJSONSchema(WebhookEvent, { target: 'openapi-3.0' }) as Record<string, unknown> },
         securitySchemes: {
           bearer: {
             type: 'http',

@@ -16,6 +16,18 @@ export function page<T>(rows: T[], limit: number): { object: 'list'; data: T[]; 
 /** A timestamp in a reply (ISO 8601, UTC). */
 export const Timestamp = z.iso.datetime();
 
+/** The JSON body of every outgoing webhook delivery (signed per Standard Webhooks). */
+export const WebhookEvent = z
+  .object({
+    id: z.string().describe('The event id, also sent as `webhook-id`: the same on every retry'),
+    type: z.string().describe('An event type (customer.created, credits.granted, ...) or webhook.test'),
+    created_at: Timestamp,
+    livemode: z.boolean().describe('true for an event of a live-mode project (sk_live_ keys), false in test mode'),
+    customer_id: z.string().nullable(),
+    data: z.record(z.string(), z.unknown()),
+  })
+  .describe('The body Tollgate POSTs to a webhook endpoint');
+
 /** A list reply for `item`. */
 export function listOf<T extends z.ZodType>(item: T) {
   return z.object({ object: z.literal('list'), data: z.array(item), has_more: z.boolean() });

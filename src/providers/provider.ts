@@ -232,6 +232,17 @@ export interface ProviderSettingsSpec<S extends z.ZodType = z.ZodType> {
   mode(config: z.infer<S>): 'test' | 'live';
 }
 
+/**
+ * Whether the provider sends its webhooks to a URL: `registered` (an enabled endpoint has it),
+ * `disabled` (only a disabled one), `missing` (none), `unknown` (the provider could not say: `error`).
+ */
+export interface WebhookRegistration {
+  status: 'registered' | 'disabled' | 'missing' | 'unknown';
+  url: string;
+  endpoint_id: string | null;
+  error: string | null;
+}
+
 export interface PaymentProvider {
   readonly name: ProviderName;
   /** The settings an operator gives this provider (`PUT /v1/providers/:provider`). */
@@ -239,9 +250,10 @@ export interface PaymentProvider {
   createCheckout(call: ProviderCall, input: CreateCheckoutInput): Promise<CreateCheckoutResult>;
   /**
    * Asks the provider whether the call's settings are accepted, and in which mode (test or live); throws
-   * on credentials it refuses. Called when an operator connects the provider to a live project.
+   * on credentials it refuses. Called when an operator connects the provider to a live project. Given
+   * `webhookUrl`, it also reads (never writes) whether the provider has a webhook endpoint sending there.
    */
-  verifyCredentials?(call: ProviderCall): Promise<{ livemode: boolean }>;
+  verifyCredentials?(call: ProviderCall, opts?: { webhookUrl?: string }): Promise<{ livemode: boolean; webhook?: WebhookRegistration }>;
   /** Verifies the raw body and headers; throws SignatureError on anything wrong. */
   verifyWebhook(call: ProviderCall, input: VerifyWebhookInput): Promise<VerifiedWebhook>;
   /** Maps a stored provider payload to Tollgate events (unknown types → `unsupported`). */

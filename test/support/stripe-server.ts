@@ -270,6 +270,28 @@ export class LocalStripe {
       return { object: 'balance', available: [{ amount: 0, currency: 'eur', source_types: { card: 0 } }], pending: [], livemode: live };
     }
 
+    // Webhook endpoints (Tollgate only reads them, to say whether this project's URL is registered)
+    if (r1 === 'webhook_endpoints') {
+      if (method === 'POST' && !r2) {
+        if (!p.url) fail(400, 'Missing required param: url.', { param: 'url', code: 'parameter_missing' });
+        return this.put(a, {
+          id: rid('we', 24),
+          object: 'webhook_endpoint',
+          url: p.url,
+          enabled_events: Array.isArray(p.enabled_events) ? p.enabled_events : Object.values(meta(p.enabled_events)),
+          status: p.disabled === 'true' ? 'disabled' : 'enabled',
+          api_version: null,
+          application: null,
+          created: now,
+          description: p.description ?? null,
+          livemode: live,
+          metadata: meta(p.metadata),
+        });
+      }
+      if (method === 'GET' && r2) return this.find(a, r2, 'webhook_endpoint');
+      if (method === 'GET') return this.page(a, 'webhook_endpoint', p, () => true, '/v1/webhook_endpoints');
+    }
+
     // Customers
     if (r1 === 'customers') {
       if (method === 'POST' && !r2)

@@ -15,6 +15,10 @@ export function customers(request: RequestFn) {
       request('GET', '/v1/customers/{id}', { params: { path: { id } }, ...o }) as R<'GET', '/v1/customers/{id}', Customer>,
     list: (query?: Query<'GET', '/v1/customers'>, o?: CallOptions) =>
       request('GET', '/v1/customers', { params: { query }, ...o }) as R<'GET', '/v1/customers', List<Customer>>,
+    /**
+     * Changes only the fields given: `email`/`name` replace (null clears), `metadata` keys merge and a key
+     * set to null or "" is removed, e.g. `update('u1', { metadata: { plan_hint: null } })`. 404 for an unknown id.
+     */
     update: (id: string, patch: Body<'PATCH', '/v1/customers/{id}'>, o?: CallOptions) =>
       request('PATCH', '/v1/customers/{id}', { params: { path: { id } }, body: patch, ...o }) as R<'PATCH', '/v1/customers/{id}', Customer>,
     /** Erases the customer's personal data (docs/customers.md); afterwards the customer answers 404 `customer_deleted`. */

@@ -4,7 +4,8 @@ import { CatalogSchema, CreditPackSchema, PlanFeatureSchema } from '../../domain
 import { callerOf } from '../../http/auth.ts';
 import type { AppContext } from '../../app/context.ts';
 import { idempotent } from '../../http/idempotency.ts';
-import { replies } from '../../http/openapi.ts';
+import { errorResponses, replies } from '../../http/openapi.ts';
+import { InvalidRequestError } from '../../domain/errors.ts';
 import { Money } from '../../http/schemas.ts';
 import { diffCatalogs, describeDiff } from '../../domain/catalog-diff.ts';
 import { getCatalog, publicPlans, putCatalog, validateCatalog } from './catalog.service.ts';
@@ -90,9 +91,40 @@ const PublicPlans = z.object({
     .nullable(),
 });
 
+const ExpectedVersion = z.number().int().min(0).describe('Push only if the current catalog is this version (0: no catalog yet)');
+
+/**
+ * The version a push expects, from `If-Match: "<version>"` and/or the body's `expected_version`
+ * (the body without it is the catalog). Both given and different, or unreadable: 400.
+ */
+function expectedVersionOf(ifMatch: string | string[] | undefined, body: unknown): { expected: number | undefined; catalog: unknown } {
+  let fromHeader: number | undefined;
+  const header = Array.isArray(ifMatch) ? ifMatch[0] : ifMatch;
+  if (header !== undefined) {
+    const m = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/.exec(header);
+    if (!m) throw new InvalidRequestError('If-Match must be a catalog version in quotes, e.g. If-Match: "7"', 'If-Match');
+    fromHeader = Number(m[1]);
+  }
+  let fromBody: number | undefined;
+  let catalog = body;
+  if (body && typeof body === 'object' && !Array.isArray(body) && 'expected_version' in body) {
+    const { expected_version: v, ...rest } = body as Record<string, unknown>;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+      throw new InvalidRequestError("Invalid parameter 'expected_version': must be a catalog version (an integer >= 0)", 'expected_version');
+    }
+    fromBody = v;
+    catalog = rest;
+  }
+  if (fromHeader !== undefined && fromBody !== undefined && fromHeader !== fromBody) {
+    throw new InvalidRequestError(`If-Match (${fromHeader}) and expected_version (${fromBody}) name different versions`, 'expected_version');
+  }
+  return { expected: fromHeader ?? fromBody, catalog };
+}
+
 export function registerCatalogRoutes(app: FastifyInstance, ctx: AppContext): void {
-  app.get('/v1/catalog', { schema: { response: replies({ 200: CatalogReply }) } }, async (req) => {
+  app.get('/v1/catalog', { schema: { response: replies({ 200: CatalogReply }) } }, async (req, reply) => {
     const { version, catalog } = await getCatalog(ctx, callerOf(req).projectId);
+    reply.header('etag', `"${version}"`);
     return { version, ...catalog };
   });
 
@@ -103,14 +135,24 @@ export function registerCatalogRoutes(app: FastifyInstance, ctx: AppContext): vo
     {
       // The body is described by CatalogSchema; putCatalog validates it itself (with the catalog's
       // own cross-checks and messages), so the route does not run a second validation.
-      schema: { summary: 'Replace the catalog', body: CatalogSchema, response: replies({ 200: CatalogReply }) },
+      schema: {
+        summary: 'Replace the catalog',
+        description:
+          'With `If-Match: "<version>"` (the `version` of GET /v1/catalog, also its `ETag`) or `expected_version` in the body, the push happens only if the catalog is still that version; otherwise 409 `conflict` (with `current_version`) and nothing changes.',
+        headers: z.object({ 'if-match': z.string().max(64).optional().describe('"<version>": push only over this catalog version') }),
+        body: CatalogSchema.extend({ expected_version: ExpectedVersion.optional() }),
+        response: replies({ 200: CatalogReply, ...errorResponses('conflict') }),
+      },
       validatorCompiler: () => (data) => ({ value: data }),
     },
-    async (req, reply) =>
-    idempotent(ctx, req, reply, async (trx) => {
-      const { version, catalog } = await putCatalog(ctx, trx, callerOf(req), req.body);
-      return { body: { version, ...catalog } };
-    }),
+    async (req, reply) => {
+      const { expected, catalog: input } = expectedVersionOf(req.headers['if-match'], req.body);
+      return idempotent(ctx, req, reply, async (trx) => {
+        const { version, catalog } = await putCatalog(ctx, trx, callerOf(req), input, { expectedVersion: expected });
+        reply.header('etag', `"${version}"`);
+        return { body: { version, ...catalog } };
+      });
+    },
   );
 
   app.post(

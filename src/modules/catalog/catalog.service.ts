@@ -5,7 +5,7 @@ import type { AppContext, Caller } from '../../app/context.ts';
 import { cacheOf, invalidate } from '../../db/invalidation.ts';
 import { parseOrThrow } from '../../lib/validation.ts';
 import { audit } from '../audit/audit.service.ts';
-import { NotFoundError } from '../../domain/errors.ts';
+import { ConflictError, NotFoundError } from '../../domain/errors.ts';
 import { getProject, invalidateProject, liveProjectId, projectBranding, projectsRepository } from '../projects/projects.service.ts';
 import * as repo from './catalog.repository.ts';
 
@@ -54,16 +54,33 @@ export type CatalogPushHook = (
   e: { projectId: string; previous: Catalog; next: Catalog; version: number },
 ) => Promise<void>;
 
+/**
+ * Replaces the catalog. With `expectedVersion` (PUT /v1/catalog's `If-Match: "<version>"` or
+ * `expected_version`, `tollgate push --expect-version`), the push happens only if the current catalog
+ * is still that version, checked under the project's lock: otherwise 409 `conflict` and nothing changes.
+ */
 export async function putCatalog(
   ctx: AppContext,
   q: Queryable,
   caller: Caller,
   input: unknown,
+  opts: { expectedVersion?: number } = {},
 ): Promise<CurrentCatalog> {
   const catalog = validateCatalog(input);
   const project = await projectsRepository.lockProject(q, caller.projectId);
   if (!project) throw new NotFoundError('project', caller.projectId);
-  const previous = (await getCatalog(ctx, caller.projectId, q)).catalog;
+  // A live twin sharing the test catalog reads the test project's version: that push takes the test row's lock.
+  if (opts.expectedVersion !== undefined && project.mode === 'live' && project.live_catalog_shared && project.test_project_id) {
+    await projectsRepository.lockProject(q, project.test_project_id);
+  }
+  const current = await getCatalog(ctx, caller.projectId, q);
+  if (opts.expectedVersion !== undefined && current.version !== opts.expectedVersion) {
+    throw new ConflictError(
+      `The catalog is at version ${current.version}, not the expected version ${opts.expectedVersion}: it changed since you read it; diff again and push again`,
+      { current_version: current.version, expected_version: opts.expectedVersion },
+    );
+  }
+  const previous = current.catalog;
   const at = ctx.clock.now();
   // A push in live mode gives live mode its own catalog from then on (`tollgate push --mode live`).
   if (project.mode === 'live') await projectsRepository.setLiveCatalogShared(q, project.id, false);
@@ -85,9 +102,15 @@ export async function putCatalog(
 }
 
 /** Pushes a catalog outside a request (demo seeding, `tollgate push`). */
-export async function pushCatalog(ctx: AppContext, projectId: string, input: CatalogInput, actor = 'cli'): Promise<CurrentCatalog> {
+export async function pushCatalog(
+  ctx: AppContext,
+  projectId: string,
+  input: CatalogInput,
+  actor = 'cli',
+  opts: { expectedVersion?: number } = {},
+): Promise<CurrentCatalog> {
   return ctx.db.tx((trx) =>
-    putCatalog(ctx, trx, { projectId, keyId: 'cli', kind: 'operator', scopes: ['full'], actor }, input),
+    putCatalog(ctx, trx, { projectId, keyId: 'cli', kind: 'operator', scopes: ['full'], actor }, input, opts),
   );
 }
 

@@ -12,6 +12,11 @@ export interface CustomerRow {
   deleted_at: Date | null;
 }
 
+/** A metadata value that removes its key instead of being stored (as in Stripe: null or ""). */
+export const removesKey = (v: unknown): boolean => v === null || v === '';
+
+const storedMetadata = (m: Record<string, unknown>) => Object.fromEntries(Object.entries(m).filter(([, v]) => !removesKey(v)));
+
 export async function insertCustomer(
   q: Queryable,
   c: { projectId: string; id: string; email?: string | null; name?: string | null; metadata?: Record<string, unknown>; at: Date },
@@ -19,7 +24,7 @@ export async function insertCustomer(
   const r = await q.query<CustomerRow>(
     `INSERT INTO customers (project_id, id, email, name, metadata, created_at, updated_at)
      VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (project_id, id) DO NOTHING RETURNING *`,
-    [c.projectId, c.id, c.email ?? null, c.name ?? null, JSON.stringify(c.metadata ?? {}), c.at],
+    [c.projectId, c.id, c.email ?? null, c.name ?? null, JSON.stringify(storedMetadata(c.metadata ?? {})), c.at],
   );
   return r.rows[0];
 }
@@ -28,6 +33,7 @@ export async function findCustomer(q: Queryable, projectId: string, id: string):
   return (await q.query<CustomerRow>('SELECT * FROM customers WHERE project_id = $1 AND id = $2', [projectId, id])).rows[0];
 }
 
+/** Merges `metadata` key by key (a null or "" value removes the key); email and name replace when given. */
 export async function updateCustomer(
   q: Queryable,
   projectId: string,
@@ -39,7 +45,7 @@ export async function updateCustomer(
     `UPDATE customers SET
        email = CASE WHEN $3::boolean THEN $4 ELSE email END,
        name = CASE WHEN $5::boolean THEN $6 ELSE name END,
-       metadata = metadata || COALESCE($7::jsonb, '{}'::jsonb),
+       metadata = (metadata || COALESCE($7::jsonb, '{}'::jsonb)) - $9::text[],
        updated_at = $8
      WHERE project_id = $1 AND id = $2 RETURNING *`,
     [
@@ -49,8 +55,11 @@ export async function updateCustomer(
       patch.email ?? null,
       patch.name !== undefined,
       patch.name ?? null,
-      patch.metadata ? JSON.stringify(patch.metadata) : null,
+      patch.metadata ? JSON.stringify(storedMetadata(patch.metadata)) : null,
       at,
+      Object.entries(patch.metadata ?? {})
+        .filter(([, v]) => removesKey(v))
+        .map(([k]) => k),
     ],
   );
   return r.rows[0];

@@ -40,12 +40,17 @@ export interface EnsureInput {
  * The customer named by the app's id, created on first use with its sign-up credits and the
  * catalog's default trial. Safe under concurrency: one creator wins, the others read its row.
  */
-/** Whether a patch of email, name or metadata changes the customer (any metadata keys count: they merge). */
+/**
+ * Whether a patch of email, name or metadata changes the customer. Metadata merges key by key: a key
+ * changes when its value differs, or when it is present and set to null or "" (which removes it).
+ */
 export function coreFieldsChange(c: repo.CustomerRow, input: EnsureInput): boolean {
   return (
     (input.email !== undefined && input.email !== c.email) ||
     (input.name !== undefined && input.name !== c.name) ||
-    (input.metadata !== undefined && Object.keys(input.metadata).length > 0)
+    Object.entries(input.metadata ?? {}).some(([k, v]) =>
+      repo.removesKey(v) ? Object.hasOwn(c.metadata, k) : JSON.stringify(v) !== JSON.stringify(c.metadata[k]),
+    )
   );
 }
 

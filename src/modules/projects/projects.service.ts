@@ -203,7 +203,8 @@ export function projectTime(ctx: AppContext, p: Pick<repo.ProjectRow, 'clock_off
   return new Date(ctx.clock.now().getTime() + Number(p.clock_offset_ms));
 }
 
-const keyMode = (projectId: string): Mode => (projectId.endsWith('_live') ? 'live' : 'test');
+/** The mode of a project row by its id: only a live twin's id has the `_live` suffix (liveProjectId). */
+export const keyMode = (projectId: string): Mode => (projectId.endsWith('_live') ? 'live' : 'test');
 
 export async function listKeys(ctx: AppContext, projectId: string) {
   return (await repo.listKeys(ctx.db, projectId)).map(({ key_hash: _h, ...k }) => ({ ...k, mode: keyMode(k.project_id) }));

@@ -19,6 +19,18 @@ const ProviderSettings = z
   })
   .describe("Plus the provider's settings preview, secrets shortened (Stripe: secret_key, webhook_secrets, publishable_key; PayPal: client_id, client_secret, webhook_id, paypal_mode)");
 
+const WebhookRegistration = z
+  .object({
+    status: z
+      .enum(['registered', 'disabled', 'missing', 'unknown'])
+      .describe('registered: an enabled provider webhook endpoint sends to `url`; disabled: only a disabled one; missing: none; unknown: the provider could not say (see error)'),
+    url: z.string().describe("This project's webhook URL"),
+    endpoint_id: z.string().nullable().describe("The provider's endpoint id (Stripe we_…)"),
+    error: z.string().nullable(),
+  })
+  .nullable()
+  .describe('Stripe only (read from GET /v1/webhook_endpoints); null for other providers or when not connected');
+
 const ProviderParams = z.object({ provider: z.string().min(1).max(32) });
 
 const ProviderStatus = z.object({
@@ -34,6 +46,7 @@ const ProviderStatus = z.object({
     failed: z.number().int(),
     last_error: z.object({ at: Timestamp, event_id: z.string().nullable(), message: z.string() }).nullable(),
   }),
+  webhook: WebhookRegistration,
   catalog_sync: z
     .object({
       status: z.enum(['never', 'idle', 'pending', 'failed']),
@@ -54,6 +67,7 @@ const ProviderVerification = z.object({
   warnings: z.array(z.string()),
   checked_at: Timestamp,
   webhook_url: z.string(),
+  webhook: WebhookRegistration,
 });
 
 export function registerProviderRoutes(root: FastifyInstance, ctx: AppContext): void {

@@ -2,6 +2,7 @@ import type { AppContext } from '../../app/context.ts';
 import { getProvider } from '../../app/registry.ts';
 import type { Queryable } from '../../db/db.ts';
 import { ConflictError, NotFoundError } from '../../domain/errors.ts';
+import type { WebhookRegistration } from '../../providers/provider.ts';
 import type { StripeSettings } from '../../providers/stripe/stripe.settings.ts';
 import { findSyncState } from '../stripe/stripe.repository.ts';
 import { providerCall } from './provider-call.ts';
@@ -38,6 +39,21 @@ async function eventStats(q: Queryable, projectId: string, provider: string): Pr
   return r.rows[0] as EventStats;
 }
 
+/**
+ * Whether the provider has a webhook endpoint sending to this project's URL (Stripe: its webhook
+ * endpoints, read only); null when the provider cannot say. A network call: never in a transaction.
+ */
+async function webhookRegistration(ctx: AppContext, projectId: string, provider: string): Promise<WebhookRegistration | null> {
+  const p = getProvider(ctx, provider);
+  if (provider !== 'stripe' || !p?.verifyCredentials) return null;
+  const url = webhookUrl(ctx, provider, projectId);
+  try {
+    return (await p.verifyCredentials(await providerCall(ctx, projectId, provider), { webhookUrl: url })).webhook ?? null;
+  } catch (err) {
+    return { status: 'unknown', url, endpoint_id: null, error: refusal(provider, err) };
+  }
+}
+
 /** What an operator needs to see of a provider connection: set up or not, the webhook URL, webhooks received, catalog sync. */
 export async function providerStatus(ctx: AppContext, projectId: string, provider: string) {
   requireConnectable(ctx, provider);
@@ -46,6 +62,7 @@ export async function providerStatus(ctx: AppContext, projectId: string, provide
     eventStats(ctx.db, projectId, provider),
     provider === 'stripe' ? findSyncState(ctx.db, projectId) : Promise.resolve(undefined),
   ]);
+  const webhook = row ? await webhookRegistration(ctx, projectId, provider) : null;
   return {
     object: 'provider_status',
     provider,
@@ -59,6 +76,7 @@ export async function providerStatus(ctx: AppContext, projectId: string, provide
       failed: events.failed,
       last_error: events.last_error_at ? { at: events.last_error_at, event_id: events.last_error_event, message: events.last_error ?? 'failed' } : null,
     },
+    webhook,
     catalog_sync:
       provider === 'stripe'
         ? {
@@ -74,20 +92,28 @@ export async function providerStatus(ctx: AppContext, projectId: string, provide
 const PAYPAL_API = { sandbox: 'https://api-m.sandbox.paypal.com', live: 'https://api-m.paypal.com' } as const;
 
 /** One short, read-only call with the saved credentials; the reason when it fails. Never in a transaction. */
-async function check(ctx: AppContext, projectId: string, provider: string): Promise<{ ok: boolean; error: string | null; warnings: string[] }> {
+async function check(
+  ctx: AppContext,
+  projectId: string,
+  provider: string,
+): Promise<{ ok: boolean; error: string | null; warnings: string[]; webhook: WebhookRegistration | null }> {
   const call = await providerCall(ctx, projectId, provider);
   const warnings: string[] = [];
   if (provider === 'stripe' && (call.settings as StripeSettings).webhook_secrets.length === 0) {
     warnings.push('No webhook signing secret: Stripe webhooks to this project will be refused until one is saved');
   }
   const p = getProvider(ctx, provider);
-  if (!p?.verifyCredentials) return { ok: true, error: null, warnings };
-  // The same read-only call that checks live credentials when they are connected (the provider's port).
+  if (!p?.verifyCredentials) return { ok: true, error: null, warnings, webhook: null };
+  // The same read-only call that checks live credentials when they are connected (the provider's port),
+  // and for Stripe a read of its webhook endpoints: is one sending to this project's URL?
+  const url = webhookUrl(ctx, provider, projectId);
+  const askWebhook = provider === 'stripe';
   try {
-    await p.verifyCredentials(call);
-    return { ok: true, error: null, warnings };
+    const r = await p.verifyCredentials(call, askWebhook ? { webhookUrl: url } : {});
+    return { ok: true, error: null, warnings, webhook: r.webhook ?? null };
   } catch (err) {
-    return { ok: false, error: refusal(provider, err), warnings };
+    const error = refusal(provider, err);
+    return { ok: false, error, warnings, webhook: askWebhook ? { status: 'unknown', url, endpoint_id: null, error } : null };
   }
 }
 
@@ -118,5 +144,6 @@ export async function verifyProvider(ctx: AppContext, projectId: string, provide
     warnings: r.warnings,
     checked_at: ctx.clock.now(),
     webhook_url: webhookUrl(ctx, provider, projectId),
+    webhook: r.webhook,
   };
 }

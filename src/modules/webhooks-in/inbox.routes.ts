@@ -17,6 +17,7 @@ const EventStatus = z.enum(['pending', 'processed', 'failed', 'ignored']);
 const ProviderEvent = z.object({
   id: z.string(),
   object: z.literal('provider_event'),
+  livemode: z.boolean().describe('Whether the event belongs to the live mode (docs/modes.md)'),
   provider: z.string(),
   event_id: z.string().describe("The provider's own event id"),
   type: z.string(),

@@ -6,6 +6,7 @@ import { getProvider } from '../../app/registry.ts';
 import type { VerifiedWebhook } from '../../providers/provider.ts';
 import { applyProviderEvent, type HandlerOutcome } from '../payments/payments.service.ts';
 import { findProject } from '../projects/projects.repository.ts';
+import { keyMode } from '../projects/projects.service.ts';
 import * as repo from './inbox.repository.ts';
 import { providerCall } from '../providers/provider-call.ts';
 import { storableJson, storableText } from '../../lib/text.ts';
@@ -143,6 +144,7 @@ function eventView(r: repo.InboxRow, withPayload: boolean) {
   return {
     id: r.id,
     object: 'provider_event',
+    livemode: keyMode(r.project_id) === 'live',
     provider: r.provider,
     event_id: r.event_id,
     type: r.type,

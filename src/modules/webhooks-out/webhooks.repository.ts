@@ -65,6 +65,8 @@ export interface DueDelivery {
   event_created_at: Date;
   /** The project's test-clock offset: retries are scheduled on the project clock. */
   clock_offset_ms: number;
+  /** Whether the delivery belongs to a live-mode project (docs/modes.md). */
+  livemode: boolean;
 }
 
 export async function insertEndpoint(
@@ -229,7 +231,8 @@ export async function claimDueDeliveries(q: Queryable, now: Date, limit: number,
     await q.query<DueDelivery>(
       `SELECT d.id, d.project_id, d.attempts, d.retry_step, ep.id AS endpoint_id, ep.url, ep.secret_encrypted,
          ep.previous_secret_encrypted, ep.previous_secret_expires_at,
-         e.id AS event_id, e.type AS event_type, e.customer_id, e.payload, e.created_at AS event_created_at, pr.clock_offset_ms
+         e.id AS event_id, e.type AS event_type, e.customer_id, e.payload, e.created_at AS event_created_at, pr.clock_offset_ms,
+         pr.mode = 'live' AS livemode
        FROM webhook_deliveries d JOIN webhook_endpoints ep ON ep.id = d.endpoint_id JOIN outbox_events e ON e.id = d.event_id
          JOIN projects pr ON pr.id = d.project_id
        WHERE d.id = ANY($1::text[])`,
@@ -399,7 +402,8 @@ export async function claimDelivery(q: Queryable, projectId: string, id: string,
     await q.query<DueDelivery>(
       `SELECT d.id, d.project_id, d.attempts, d.retry_step, ep.id AS endpoint_id, ep.url, ep.secret_encrypted,
          ep.previous_secret_encrypted, ep.previous_secret_expires_at,
-         e.id AS event_id, e.type AS event_type, e.customer_id, e.payload, e.created_at AS event_created_at, pr.clock_offset_ms
+         e.id AS event_id, e.type AS event_type, e.customer_id, e.payload, e.created_at AS event_created_at, pr.clock_offset_ms,
+         pr.mode = 'live' AS livemode
        FROM webhook_deliveries d JOIN webhook_endpoints ep ON ep.project_id = d.project_id AND ep.id = d.endpoint_id
          JOIN outbox_events e ON e.project_id = d.project_id AND e.id = d.event_id JOIN projects pr ON pr.id = d.project_id
        WHERE d.project_id = $1 AND d.id = $2`,

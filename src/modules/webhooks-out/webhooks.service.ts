@@ -298,12 +298,15 @@ export async function dispatchOutbox(ctx: AppContext, batch = 200): Promise<numb
   return r.events;
 }
 
-/** The body every endpoint receives: it names its type and customer. */
-export function eventBody(d: Pick<repo.DueDelivery, 'event_id' | 'event_type' | 'event_created_at' | 'customer_id' | 'payload'>): string {
+/** The body every endpoint receives: it names its type, its mode (`livemode`, as in Stripe) and customer. */
+export function eventBody(
+  d: Pick<repo.DueDelivery, 'event_id' | 'event_type' | 'event_created_at' | 'customer_id' | 'payload' | 'livemode'>,
+): string {
   return JSON.stringify({
     id: d.event_id,
     type: d.event_type,
     created_at: new Date(d.event_created_at).toISOString(),
+    livemode: d.livemode === true,
     customer_id: d.customer_id,
     data: d.payload?.data ?? {},
   });

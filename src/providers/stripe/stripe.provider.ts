@@ -15,11 +15,40 @@ import type {
   UpdateSubscriptionInput,
   ChargeOffSessionInput,
   OffSessionResult,
+  WebhookRegistration,
 } from '../provider.ts';
 import { type StripeSettings, stripeSettingsSpec } from './stripe.settings.ts';
 import { Stripe as StripeSdk, callStripe, stripeFor } from './stripe.client.ts';
 import { stripeToEvents, subscriptionEvent } from './stripe.events.ts';
 import { verifyStripeWebhook } from './stripe.webhooks.ts';
+
+const sameUrl = (a: string, b: string) => a.replace(/\/+$/, '') === b.replace(/\/+$/, '');
+
+/**
+ * Whether the account has a webhook endpoint sending to `url` (GET /v1/webhook_endpoints, read
+ * only, at most 5 pages of 100). A key that may not list endpoints (a restricted key) is `unknown`.
+ */
+async function stripeWebhookRegistration(stripe: InstanceType<typeof StripeSdk>, url: string): Promise<WebhookRegistration> {
+  try {
+    let disabled: string | null = null;
+    let startingAfter: string | undefined;
+    for (let page = 0; page < 5; page++) {
+      const list = await callStripe('webhookEndpoints.list', () =>
+        stripe.webhookEndpoints.list({ limit: 100, ...(startingAfter ? { starting_after: startingAfter } : {}) }),
+      );
+      for (const e of list.data) {
+        if (!sameUrl(e.url, url)) continue;
+        if (e.status !== 'disabled') return { status: 'registered', url, endpoint_id: e.id, error: null };
+        disabled ??= e.id;
+      }
+      if (!list.has_more || list.data.length === 0) break;
+      startingAfter = list.data[list.data.length - 1]?.id;
+    }
+    return disabled ? { status: 'disabled', url, endpoint_id: disabled, error: null } : { status: 'missing', url, endpoint_id: null, error: null };
+  } catch (err) {
+    return { status: 'unknown', url, endpoint_id: null, error: `Stripe did not list its webhook endpoints: ${(err as Error).message}` };
+  }
+}
 
 /**
  * The Stripe customer for a Tollgate customer: the stored link, or a new Stripe customer created
@@ -155,11 +184,12 @@ export const stripeProvider: PaymentProvider = {
 
   verifyWebhook: verifyStripeWebhook,
 
-  async verifyCredentials(call: ProviderCall): Promise<{ livemode: boolean }> {
+  async verifyCredentials(call: ProviderCall, opts: { webhookUrl?: string } = {}): Promise<{ livemode: boolean; webhook?: WebhookRegistration }> {
     const { stripe } = stripeFor(call);
     // The balance is readable by every standard key and says the key's mode.
     const balance = await callStripe('balance.retrieve', () => stripe.balance.retrieve());
-    return { livemode: balance.livemode };
+    if (opts.webhookUrl === undefined) return { livemode: balance.livemode };
+    return { livemode: balance.livemode, webhook: await stripeWebhookRegistration(stripe, opts.webhookUrl) };
   },
 
   computesTax: (settings: unknown) => (settings as StripeSettings | null)?.automatic_tax === true,

@@ -1,5 +1,5 @@
 import { type FormEvent, type ReactNode, useState } from 'react';
-import { dash, money, v1 } from '../api.ts';
+import { ApiError, dash, money, v1 } from '../api.ts';
 import { useLoad } from '../hooks.ts';
 import { Alert, Card, Json, Loading } from '../ui.tsx';
 
@@ -73,18 +73,24 @@ export function CatalogPage(props: { project: string }) {
     if (!window.confirm(`Push catalog version ${draft.diff.current_version + 1} (${draft.diff.lines.filter((l) => !l.startsWith(' ')).length} changes)? It applies at once.`)) return;
     setBusy(true);
     try {
-      // Pushed over what was reviewed only: a version pushed meanwhile (CLI, another operator) means a new review.
-      const now = await v1(project, 'GET', 'catalog');
-      if (now.version !== draft.diff.current_version) {
-        setDraft({ ...draft, diff: undefined, preview: undefined, error: `The catalog changed since this review (now version ${now.version}). Discard and make the change again.` });
-        await cat.reload();
-        return;
-      }
-      const saved = await v1(project, 'PUT', 'catalog', draft.doc);
+      // Pushed over what was reviewed only (expected_version, checked by the server under the project's
+      // lock): a version pushed meanwhile (CLI, another operator) is a 409 and means a new review.
+      const saved = await v1(project, 'PUT', 'catalog', { ...draft.doc, expected_version: draft.diff.current_version });
       setDraft(undefined);
       setMsg({ kind: 'success', text: `Pushed catalog version ${saved.version}.` });
       await cat.reload();
     } catch (err) {
+      if (err instanceof ApiError && err.status === 409 && err.code === 'conflict') {
+        const now = await v1(project, 'GET', 'catalog').catch(() => undefined);
+        setDraft({
+          ...draft,
+          diff: undefined,
+          preview: undefined,
+          error: `The catalog changed since this review${now ? ` (now version ${now.version})` : ''}. Discard and make the change again.`,
+        });
+        await cat.reload();
+        return;
+      }
       setDraft({ ...draft, error: (err as Error).message });
     } finally {
       setBusy(false);

@@ -222,7 +222,7 @@ export function EntitlementsTable(props: { features: Record<string, any>; names:
   );
 }
 
-/** E-mail, name and metadata, saved through POST /v1/customers (metadata keys merge; a removed key is cleared to null). */
+/** E-mail, name and metadata, saved through PATCH /v1/customers/:id (metadata keys merge; a key removed here is sent as null, which removes it). */
 export function ProfileForm(props: { project: string; customer: any; say: Say; onChanged: () => Promise<unknown> }) {
   const c = props.customer;
   async function save(e: FormEvent<HTMLFormElement>) {
@@ -240,7 +240,7 @@ export function ProfileForm(props: { project: string; customer: any; say: Say; o
     const email = String(f.get('email') ?? '').trim();
     const name = String(f.get('name') ?? '').trim();
     try {
-      await v1(props.project, 'POST', 'customers', { id: c.id, email: email || null, name: name || null, metadata });
+      await v1(props.project, 'PATCH', `customers/${encodeURIComponent(c.id)}`, { email: email || null, name: name || null, metadata });
       props.say('success', 'Customer saved.');
       await props.onChanged();
     } catch (err) {

@@ -88,6 +88,8 @@ function Provider(props: { project: string; spec: (typeof PROVIDERS)[number]; sa
     setBusy(true);
     try {
       setCheck(await v1(props.project, 'POST', `providers/${spec.id}/verify`));
+      // The status shows the provider's webhook endpoint too: read again with the check.
+      await status.reload();
     } catch (err) {
       setCheck({ ok: false, error: (err as Error).message, warnings: [] });
     } finally {
@@ -114,6 +116,11 @@ function Provider(props: { project: string; spec: (typeof PROVIDERS)[number]; sa
           <Alert kind={check.ok ? 'success' : 'error'}>
             {check.ok ? `Connected: ${spec.title} accepted the ${check.mode} credentials (${when(check.checked_at)}).` : `Not connected: ${check.error}`}
           </Alert>
+          {check.webhook && check.webhook.status !== 'registered' && (
+            <Alert kind="info">
+              <span data-testid={`verify-webhook-${spec.id}`}>{webhookRegistrationText(check.webhook)}</span>
+            </Alert>
+          )}
           {check.warnings?.map((w: string) => (
             <Alert key={w} kind="info">
               {w}
@@ -139,6 +146,12 @@ function Provider(props: { project: string; spec: (typeof PROVIDERS)[number]; sa
               {st.webhook_url}
             </code>
           </dd>
+          {st.webhook && (
+            <>
+              <dt>Webhook endpoint in {spec.title}</dt>
+              <dd data-testid={`webhook-registration-${spec.id}`}>{webhookRegistrationText(st.webhook)}</dd>
+            </>
+          )}
           <dt>Last webhook</dt>
           <dd>{st.webhooks.last_received_at ? `${when(st.webhooks.last_received_at)} (${st.webhooks.received} received)` : 'none received yet'}</dd>
           <dt>Webhook errors</dt>
@@ -252,4 +265,12 @@ export function ProviderConnections(props: { project: string }) {
         ))}
     </>
   );
+}
+
+/** What GET /v1/providers/stripe/status and its verify say of the provider's webhook endpoint for this project. */
+function webhookRegistrationText(w: { status: string; url: string; endpoint_id: string | null; error: string | null }): string {
+  if (w.status === 'registered') return `registered (${w.endpoint_id}) for this URL`;
+  if (w.status === 'disabled') return `disabled in Stripe (${w.endpoint_id}): enable it there, or Stripe sends nothing`;
+  if (w.status === 'missing') return `missing: add an endpoint for ${w.url} in Stripe (Developers → Webhooks), or payments are not recorded`;
+  return `unknown: ${w.error ?? 'Stripe could not say'}`;
 }
