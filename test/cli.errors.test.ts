@@ -47,7 +47,7 @@ describe('tollgate CLI mistakes', () => {
   });
   it('asks for the missing --project (exit 1)', async () => {
     const r = await fails('push', join(dir, 'c.json'));
-    expect(r).toEqual({ code: 1, message: 'usage: tollgate push <catalog.json> --project <id> [--dry-run]' });
+    expect(r).toEqual({ code: 1, message: 'usage: tollgate push <catalog.json> --project <id> [--mode test|live] [--dry-run] [--expect-version <n>]' });
   });
 });
 

@@ -179,7 +179,8 @@ describeBrowser('the dashboard runs the business: settings, providers, webhooks,
     await card.getByText('New checkouts use PayPal').click();
     await card.getByRole('button', { name: 'Save PayPal keys' }).click();
     await card.getByText('PayPal keys saved.').waitFor();
-    expect(await page.getByTestId('default-provider').textContent()).toContain('New checkouts use paypal');
+    // The default provider line is read again after the save; wait for it rather than read it once.
+    await page.getByTestId('default-provider').getByText('New checkouts use paypal').waitFor();
     expect(await page.content()).not.toContain('paypal-secret-1234');
     await page.getByTestId('verify-button-paypal').click();
     await page.getByTestId('verify-paypal').waitFor();
