@@ -12,6 +12,8 @@ interface Dispute {
   provider: string;
   evidence_due_by: string | null;
   credits: { requested: number; held: number; reversed: number; shortfall: number };
+  /** The provider's dispute fee (Stripe's); null when none was stated (PayPal, the sandbox). */
+  fee: { amount: number; currency: string } | null;
   created_at: string;
 }
 
@@ -46,6 +48,7 @@ export function CustomerDisputes(props: { disputes: CustomerDisputesView | undef
             <tr>
               <th>Opened</th>
               <th className="num">Amount</th>
+              <th className="num">Fee</th>
               <th className="hide-sm">Reason</th>
               <th>Status</th>
               <th className="hide-sm">Credits</th>
@@ -56,6 +59,9 @@ export function CustomerDisputes(props: { disputes: CustomerDisputesView | undef
               <tr key={x.id}>
                 <td>{when(x.created_at)}</td>
                 <td className="num">{money(x)}</td>
+                <td className="num" data-testid="dispute-fee">
+                  {money(x.fee)}
+                </td>
                 <td className="hide-sm">{x.reason ?? '—'}</td>
                 <td>
                   <Status value={x.status} />
