@@ -393,15 +393,21 @@ describe('the CLI in this process', () => {
   }, 90_000);
 });
 
+/** A project connected to the local Stripe server (its own secret key and webhook secret), and the Stripe SDK on that key. */
+async function stripeProject(catalog: CatalogInput) {
+  const p = await h.project({ catalog });
+  const sk = `sk_test_${p.id.replace(/-/g, '_')}_${randomToken(8)}`;
+  const whsec = `whsec_${randomToken(32)}`;
+  expect((await p.call('PUT', '/v1/providers/stripe', { secret_key: sk, webhook_secrets: [whsec], default: true })).status).toBe(200);
+  const local = new URL(stripe.url);
+  const sdk = new Stripe(sk, { host: local.hostname, port: Number(local.port), protocol: 'http' });
+  return { p, sk, whsec, sdk };
+}
+
 describe('tollgate import stripe: existing prices and Payment Links', () => {
   it('imported Stripe customers get no sign-up credits or default trial; a subscription on a bound STRIPE_PRICE_* keeps its plan; an adopted Payment Link credits its buyer', async () => {
     const catalog: CatalogInput = { ...structuredClone(CATALOG), credit_packs: [{ id: 'starter', name: 'Starter', credits: 15, price: { amount: 500, currency: 'eur' } }] };
-    const p = await h.project({ catalog });
-    const sk = `sk_test_${p.id.replace(/-/g, '_')}_${randomToken(8)}`;
-    const whsec = `whsec_${randomToken(32)}`;
-    expect((await p.call('PUT', '/v1/providers/stripe', { secret_key: sk, webhook_secrets: [whsec], default: true })).status).toBe(200);
-    const local = new URL(stripe.url);
-    const sdk = new Stripe(sk, { host: local.hostname, port: Number(local.port), protocol: 'http' });
+    const { p, sk, whsec, sdk } = await stripeProject(catalog);
 
     // What the product made at Stripe before Tollgate: prices without lookup keys (its STRIPE_PRICE_* ids),
     // a customer paying Standard monthly, and a Payment Link for the Starter pack.
@@ -484,12 +490,7 @@ describe('tollgate import stripe: existing prices and Payment Links', () => {
         { id: 'bulk', name: 'Bulk', credits: 100, price: { amount: 2500, currency: 'eur' } },
       ],
     };
-    const p = await h.project({ catalog });
-    const sk = `sk_test_${p.id.replace(/-/g, '_')}_${randomToken(8)}`;
-    const whsec = `whsec_${randomToken(32)}`;
-    expect((await p.call('PUT', '/v1/providers/stripe', { secret_key: sk, webhook_secrets: [whsec], default: true })).status).toBe(200);
-    const local = new URL(stripe.url);
-    const sdk = new Stripe(sk, { host: local.hostname, port: Number(local.port), protocol: 'http' });
+    const { p, sk, whsec, sdk } = await stripeProject(catalog);
     const price = async (name: string, amount: number, recurring?: boolean) =>
       sdk.prices.create({ product: (await sdk.products.create({ name })).id, unit_amount: amount, currency: 'eur', ...(recurring ? { recurring: { interval: 'month' as const } } : {}) });
     const starter = await price('Starter', 500);
