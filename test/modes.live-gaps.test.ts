@@ -188,6 +188,17 @@ describe('catalog push with an expected version', () => {
     }
     // Without an expectation a push goes through as before.
     expect((await p.call('PUT', '/v1/catalog', catalogWith(10))).body.version).toBe(4);
+
+    // The precondition belongs to the request: the same Idempotency-Key with another If-Match is refused, not replayed.
+    const keyed = await p.call('PUT', '/v1/catalog', catalogWith(11), { 'if-match': '"4"', 'idempotency-key': 'push-11' });
+    expect(keyed.status).toBe(200);
+    const replay = await p.call('PUT', '/v1/catalog', catalogWith(11), { 'if-match': '"4"', 'idempotency-key': 'push-11' });
+    expect(replay.status).toBe(200);
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    const other = await p.call('PUT', '/v1/catalog', catalogWith(11), { 'if-match': '"5"', 'idempotency-key': 'push-11' });
+    expect(other.status).toBe(409);
+    expect(other.body.error.code).toBe('idempotency_conflict');
+    expect((await p.call('GET', '/v1/catalog')).body.version).toBe(5);
   });
 
   it('live mode sharing the test catalog expects the version it reads', async () => {

@@ -16,9 +16,14 @@ interface StoredKey {
 }
 
 export function requestHash(req: FastifyRequest): string {
-  return createHash('sha256')
-    .update(`${req.method} ${req.routeOptions.config?.canonicalUrl ?? req.routeOptions.url ?? req.url}\n${JSON.stringify(req.params ?? {})}\n${JSON.stringify(req.body ?? null)}`)
-    .digest('hex');
+  const h = createHash('sha256').update(
+    `${req.method} ${req.routeOptions.config?.canonicalUrl ?? req.routeOptions.url ?? req.url}\n${JSON.stringify(req.params ?? {})}\n${JSON.stringify(req.body ?? null)}`,
+  );
+  // A precondition is part of the request: the same key with another If-Match is another request.
+  // (Only when present, so the fingerprint of every request without one is what it always was.)
+  const ifMatch = req.headers['if-match'];
+  if (ifMatch !== undefined) h.update(`\nif-match: ${Array.isArray(ifMatch) ? ifMatch.join(',') : ifMatch}`);
+  return h.digest('hex');
 }
 
 /**
