@@ -39,21 +39,6 @@ async function eventStats(q: Queryable, projectId: string, provider: string): Pr
   return r.rows[0] as EventStats;
 }
 
-/**
- * Whether the provider has a webhook endpoint sending to this project's URL (Stripe: its webhook
- * endpoints, read only); null when the provider cannot say. A network call: never in a transaction.
- */
-async function webhookRegistration(ctx: AppContext, projectId: string, provider: string): Promise<WebhookRegistration | null> {
-  const p = getProvider(ctx, provider);
-  if (provider !== 'stripe' || !p?.verifyCredentials) return null;
-  const url = webhookUrl(ctx, provider, projectId);
-  try {
-    return (await p.verifyCredentials(await providerCall(ctx, projectId, provider), { webhookUrl: url })).webhook ?? null;
-  } catch (err) {
-    return { status: 'unknown', url, endpoint_id: null, error: refusal(provider, err) };
-  }
-}
-
 /** What an operator needs to see of a provider connection: set up or not, the webhook URL, webhooks received, catalog sync. */
 export async function providerStatus(ctx: AppContext, projectId: string, provider: string) {
   requireConnectable(ctx, provider);
@@ -62,7 +47,8 @@ export async function providerStatus(ctx: AppContext, projectId: string, provide
     eventStats(ctx.db, projectId, provider),
     provider === 'stripe' ? findSyncState(ctx.db, projectId) : Promise.resolve(undefined),
   ]);
-  const webhook = row ? await webhookRegistration(ctx, projectId, provider) : null;
+  // Stripe only: whether one of its webhook endpoints sends to this project (the same read-only check verify makes).
+  const webhook = row && provider === 'stripe' ? (await check(ctx, projectId, provider)).webhook : null;
   return {
     object: 'provider_status',
     provider,
